@@ -1,0 +1,1 @@
+"""Users, sign-up and invites, tokens, profiles and avatars, follows, blocks."""

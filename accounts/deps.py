@@ -1,0 +1,58 @@
+"""Who is calling: the `current_user` dependency and role checks, used by every domain's routes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from typing import Any
+from uuid import UUID
+
+from litestar import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.errors import InsufficientRole
+from accounts.models import Role, User
+from accounts.service import AuthService, AvatarService, ProfileService
+from app.errors import NotAuthenticated
+from app.security import bearer_token, decode_access_token
+from app.settings import Settings
+from app.storage import MediaStorage
+
+
+async def provide_current_user(request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings) -> User:
+    token = bearer_token(request)
+    if token is None:
+        raise NotAuthenticated()
+    assert settings.secret_key is not None
+    claims = decode_access_token(settings.secret_key, token)
+    try:
+        user_id = UUID(claims.user_id)
+    except ValueError as exc:
+        raise NotAuthenticated("The access token is not valid") from exc
+    user = await db_session.get(User, user_id)
+    if user is None:
+        raise NotAuthenticated("The account no longer exists")
+    return user
+
+
+def require_role(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
+    allowed = {role.value for role in roles}
+
+    async def check(current_user: User) -> User:
+        if current_user.role not in allowed:
+            raise InsufficientRole()
+        return current_user
+
+    return check
+
+
+def provide_auth_service(db_session: AsyncSession, settings: Settings) -> AuthService:
+    return AuthService(db_session, settings)
+
+
+def provide_profile_service(db_session: AsyncSession, storage: MediaStorage, settings: Settings) -> ProfileService:
+    assert settings.secret_key is not None
+    return ProfileService(db_session, storage, settings.secret_key)
+
+
+def provide_avatar_service(db_session: AsyncSession, storage: MediaStorage) -> AvatarService:
+    return AvatarService(db_session, storage)

@@ -1,0 +1,75 @@
+"""Account failures with the stable codes from the API contract."""
+
+from app.errors import AppError, Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+    title = "That username is taken"
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    title = "An account with that email already exists"
+
+
+class AgeRestricted(Forbidden):
+    code = "age_restricted"
+    title = "You must be at least 13 to sign up"
+
+
+class InviteInvalid(ValidationFailed):
+    code = "invite_invalid"
+    title = "That invite code is not valid"
+
+
+class InviteExhausted(ValidationFailed):
+    code = "invite_exhausted"
+    title = "That invite code has no uses left"
+
+
+class InvalidCredentials(NotAuthenticated):
+    code = "invalid_credentials"
+    title = "Wrong login or password"
+
+
+class InvalidRefreshToken(NotAuthenticated):
+    code = "invalid_refresh_token"
+    title = "The refresh token is not valid"
+
+
+class UserNotFound(NotFound):
+    code = "user_not_found"
+    title = "No such user"
+
+
+class CannotFollowSelf(ValidationFailed):
+    code = "cannot_follow_self"
+    title = "You cannot follow yourself"
+
+
+class CannotBlockSelf(ValidationFailed):
+    code = "cannot_block_self"
+    title = "You cannot block yourself"
+
+
+class UnsupportedMedia(AppError):
+    status = 415
+    code = "unsupported_media"
+    title = "Unsupported media type"
+
+
+class ImageTooLarge(AppError):
+    status = 413
+    code = "image_too_large"
+    title = "The image is too large"
+
+
+class InvalidImage(ValidationFailed):
+    code = "invalid_image"
+    title = "The image could not be read"
+
+
+class InsufficientRole(Forbidden):
+    code = "insufficient_role"
+    title = "Your role does not allow this"

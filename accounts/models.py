@@ -1,0 +1,98 @@
+"""Users, invites, refresh tokens, follows and blocks."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import CheckConstraint, Column, Date, ForeignKey, Index, Integer, String, Table, func, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+
+class Role(enum.StrEnum):
+    USER = "user"
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+class AgeBand(enum.StrEnum):
+    TEEN = "teen"
+    ADULT = "adult"
+
+
+class User(UUIDv7AuditBase):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint("username ~ '^[a-z0-9_.]{3,30}$'", name="username_format"),
+        CheckConstraint("role IN ('user', 'moderator', 'admin')", name="role_known"),
+        CheckConstraint("post_count >= 0", name="post_count_not_negative"),
+        Index("uq_users_email_lower", text("lower(email)"), unique=True),
+    )
+
+    username: Mapped[str] = mapped_column(String(30), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(50), default="", server_default="")
+    bio: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    avatar_key: Mapped[str | None] = mapped_column(String(255), default=None)
+    birthdate: Mapped[date] = mapped_column(Date)
+    role: Mapped[str] = mapped_column(String(16), default=Role.USER.value, server_default=Role.USER.value)
+    invited_by_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    # Maintained by the feed domain when videos are published or removed; accounts cannot see videos.
+    post_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class Invite(UUIDv7AuditBase):
+    """A user's one invite code; `redeemed_count` counts the sign-ups that used it."""
+
+    __tablename__ = "invites"
+    __table_args__ = (
+        CheckConstraint("redeemed_count >= 0 AND redeemed_count <= total_count", name="uses_within_total"),
+        CheckConstraint("code ~ '^[A-Z0-9]{6}$'", name="code_format"),
+    )
+
+    owner_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    code: Mapped[str] = mapped_column(String(6), unique=True)
+    total_count: Mapped[int] = mapped_column(Integer)
+    redeemed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class RefreshToken(UUIDv7AuditBase):
+    """One link in a rotation chain. A family is everything issued from one login; presenting a
+    token that was already rotated revokes the whole family (RFC 9700 reuse detection)."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (Index("ix_refresh_tokens_family_id", "family_id"),)
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    family_id: Mapped[UUID] = mapped_column()
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    rotated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
+follows = Table(
+    "follows",
+    orm_registry.metadata,
+    Column("follower_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("followee_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", DateTimeUTC(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("follower_id <> followee_id", name="not_self"),
+    # "Who follows X, newest first" and its cursor.
+    Index("ix_follows_followee_created", "followee_id", "created_at", "follower_id"),
+    Index("ix_follows_follower_created", "follower_id", "created_at", "followee_id"),
+)
+
+blocks = Table(
+    "blocks",
+    orm_registry.metadata,
+    Column("blocker_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("blocked_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", DateTimeUTC(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint("blocker_id <> blocked_id", name="not_self"),
+    Index("ix_blocks_blocked_id", "blocked_id"),
+)

@@ -1,0 +1,253 @@
+"""The SQL of the accounts domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import Invite, RefreshToken, User, blocks, follows
+
+
+async def user_by_username(session: AsyncSession, username: str) -> User | None:
+    result = await session.scalars(select(User).where(User.username == username))
+    return result.one_or_none()
+
+
+async def user_by_login(session: AsyncSession, login: str) -> User | None:
+    condition = func.lower(User.email) == login.lower() if "@" in login else User.username == login.lower()
+    result = await session.scalars(select(User).where(condition))
+    return result.one_or_none()
+
+
+async def username_exists(session: AsyncSession, username: str) -> bool:
+    return bool(await session.scalar(select(exists().where(User.username == username))))
+
+
+async def email_exists(session: AsyncSession, email: str) -> bool:
+    return bool(await session.scalar(select(exists().where(func.lower(User.email) == email.lower()))))
+
+
+async def admin_exists(session: AsyncSession) -> bool:
+    return bool(await session.scalar(select(exists().where(User.role == "admin"))))
+
+
+# --- invites ---------------------------------------------------------------------------------
+
+
+async def invite_for_update(session: AsyncSession, code: str) -> Invite | None:
+    result = await session.scalars(select(Invite).where(Invite.code == code).with_for_update())
+    return result.one_or_none()
+
+
+async def invite_of(session: AsyncSession, owner_id: UUID) -> Invite | None:
+    result = await session.scalars(select(Invite).where(Invite.owner_id == owner_id))
+    return result.one_or_none()
+
+
+async def invite_code_exists(session: AsyncSession, code: str) -> bool:
+    return bool(await session.scalar(select(exists().where(Invite.code == code))))
+
+
+# --- refresh tokens --------------------------------------------------------------------------
+
+
+async def refresh_token_for_update(session: AsyncSession, digest: str) -> RefreshToken | None:
+    result = await session.scalars(
+        select(RefreshToken).where(RefreshToken.token_digest == digest).with_for_update()
+    )
+    return result.one_or_none()
+
+
+async def revoke_family(session: AsyncSession, family_id: UUID, now: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def purge_refresh_tokens(session: AsyncSession, before: datetime) -> int:
+    result = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- social graph ----------------------------------------------------------------------------
+
+
+async def follower_count(session: AsyncSession, user_id: UUID) -> int:
+    return int(await session.scalar(select(func.count()).where(follows.c.followee_id == user_id)) or 0)
+
+
+async def following_count(session: AsyncSession, user_id: UUID) -> int:
+    return int(await session.scalar(select(func.count()).where(follows.c.follower_id == user_id)) or 0)
+
+
+class Relationship:
+    """How a viewer and another user stand, read in one round trip."""
+
+    def __init__(self, following: bool, followed_by: bool, blocking: bool, blocked_by: bool) -> None:
+        self.following = following
+        self.followed_by = followed_by
+        self.blocking = blocking
+        self.blocked_by = blocked_by
+
+
+def _follow_exists(follower: UUID, followee: UUID):  # type: ignore[no-untyped-def]
+    return exists().where(follows.c.follower_id == follower, follows.c.followee_id == followee)
+
+
+def _block_exists(blocker: UUID, blocked: UUID):  # type: ignore[no-untyped-def]
+    return exists().where(blocks.c.blocker_id == blocker, blocks.c.blocked_id == blocked)
+
+
+async def relationship(session: AsyncSession, viewer_id: UUID, other_id: UUID) -> Relationship:
+    row = (
+        await session.execute(
+            select(
+                _follow_exists(viewer_id, other_id),
+                _follow_exists(other_id, viewer_id),
+                _block_exists(viewer_id, other_id),
+                _block_exists(other_id, viewer_id),
+            )
+        )
+    ).one()
+    return Relationship(*(bool(value) for value in row))
+
+
+async def is_blocked_either_way(session: AsyncSession, a: UUID, b: UUID) -> bool:
+    return bool(await session.scalar(select(or_(_block_exists(a, b), _block_exists(b, a)))))
+
+
+async def add_follow(session: AsyncSession, follower_id: UUID, followee_id: UUID) -> None:
+    await session.execute(
+        pg_insert(follows).values(follower_id=follower_id, followee_id=followee_id).on_conflict_do_nothing()
+    )
+
+
+async def remove_follow(session: AsyncSession, follower_id: UUID, followee_id: UUID) -> None:
+    await session.execute(
+        delete(follows).where(follows.c.follower_id == follower_id, follows.c.followee_id == followee_id)
+    )
+
+
+async def add_block(session: AsyncSession, blocker_id: UUID, blocked_id: UUID) -> None:
+    await session.execute(
+        pg_insert(blocks).values(blocker_id=blocker_id, blocked_id=blocked_id).on_conflict_do_nothing()
+    )
+    # A block ends the relationship both ways.
+    await session.execute(
+        delete(follows).where(
+            or_(
+                and_(follows.c.follower_id == blocker_id, follows.c.followee_id == blocked_id),
+                and_(follows.c.follower_id == blocked_id, follows.c.followee_id == blocker_id),
+            )
+        )
+    )
+
+
+async def remove_block(session: AsyncSession, blocker_id: UUID, blocked_id: UUID) -> None:
+    await session.execute(
+        delete(blocks).where(blocks.c.blocker_id == blocker_id, blocks.c.blocked_id == blocked_id)
+    )
+
+
+async def follow_page(
+    session: AsyncSession,
+    *,
+    user_id: UUID,
+    direction: str,
+    viewer_id: UUID,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[tuple[User, datetime]]:
+    """A page of `user_id`'s followers (direction "followers") or followees ("following"),
+    newest follow first, leaving out anyone who blocks or is blocked by the viewer."""
+    if direction == "followers":
+        anchor, other = follows.c.followee_id, follows.c.follower_id
+    else:
+        anchor, other = follows.c.follower_id, follows.c.followee_id
+    query = (
+        select(User, follows.c.created_at)
+        .join(follows, other == User.id)
+        .where(anchor == user_id)
+        .where(~_block_exists(viewer_id, User.id), ~_block_exists(User.id, viewer_id))  # type: ignore[arg-type]
+        .order_by(follows.c.created_at.desc(), other.desc())
+        .limit(limit + 1)
+    )
+    if after is not None:
+        created_at, last_id = after
+        query = query.where(
+            or_(follows.c.created_at < created_at, and_(follows.c.created_at == created_at, other < last_id))
+        )
+    rows = (await session.execute(query)).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+async def relationship_flags(
+    session: AsyncSession, viewer_id: UUID, user_ids: list[UUID]
+) -> dict[UUID, tuple[bool, bool]]:
+    """(viewer follows them, they follow viewer) for many users at once: no N+1 on lists."""
+    if not user_ids:
+        return {}
+    following = set(
+        (
+            await session.scalars(
+                select(follows.c.followee_id).where(
+                    follows.c.follower_id == viewer_id, follows.c.followee_id.in_(user_ids)
+                )
+            )
+        ).all()
+    )
+    followed_by = set(
+        (
+            await session.scalars(
+                select(follows.c.follower_id).where(
+                    follows.c.followee_id == viewer_id, follows.c.follower_id.in_(user_ids)
+                )
+            )
+        ).all()
+    )
+    return {uid: (uid in following, uid in followed_by) for uid in user_ids}
+
+
+async def count_many(session: AsyncSession, user_ids: list[UUID]) -> dict[UUID, tuple[int, int]]:
+    """(followers, following) for many users in two grouped queries."""
+    if not user_ids:
+        return {}
+    followers = dict(
+        (
+            await session.execute(
+                select(follows.c.followee_id, func.count())
+                .where(follows.c.followee_id.in_(user_ids))
+                .group_by(follows.c.followee_id)
+            )
+        ).all()
+    )
+    following = dict(
+        (
+            await session.execute(
+                select(follows.c.follower_id, func.count())
+                .where(follows.c.follower_id.in_(user_ids))
+                .group_by(follows.c.follower_id)
+            )
+        ).all()
+    )
+    return {uid: (int(followers.get(uid, 0)), int(following.get(uid, 0))) for uid in user_ids}
+
+
+async def insert_invite(session: AsyncSession, owner_id: UUID, code: str, total: int) -> None:
+    await session.execute(insert(Invite).values(owner_id=owner_id, code=code, total_count=total))
+
+
+async def blocked_among(session: AsyncSession, viewer_id: UUID, user_ids: list[UUID]) -> set[UUID]:
+    """Which of `user_ids` the viewer has blocked."""
+    if not user_ids:
+        return set()
+    result = await session.scalars(
+        select(blocks.c.blocked_id).where(blocks.c.blocker_id == viewer_id, blocks.c.blocked_id.in_(user_ids))
+    )
+    return set(result.all())

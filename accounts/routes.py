@@ -1,0 +1,195 @@
+"""HTTP routes of accounts: thin controllers that parse, call a service and return a schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, delete, get, patch, post, put
+from litestar.datastructures import State, UploadFile
+from litestar.di import Provide
+from litestar.enums import RequestEncodingType
+from litestar.params import Body
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from accounts import deps
+from accounts.models import User
+from accounts.schemas import Availability, AvatarOut, InviteOut, Me, MePatch, Profile, RefreshIn, SignupIn, TokenIn, Tokens
+from accounts.service import AuthService, AvatarService, NewAccount, ProfileService
+from accounts.service.avatars import MAX_BYTES
+from app.errors import problem_responses
+from app.pagination import CursorParam, LimitParam, Page
+from app.ratelimit import Limit, RateLimiter, client_ip
+from app.settings import Settings
+
+# The 10 MB image plus multipart framing; a larger body is refused before it is read.
+AVATAR_MAX_BODY = MAX_BYTES + 512 * 1024
+
+SIGNUP_LIMIT = Limit(name="signup", rule=lambda s: s.signup_limit, subject=client_ip)
+TOKEN_LIMIT = Limit(name="token", rule=lambda s: s.token_limit, subject=client_ip)
+REFRESH_LIMIT = Limit(name="refresh", rule=lambda s: s.token_limit, subject=client_ip)
+
+AUTHENTICATED = [{"bearer": []}]
+
+
+def _limiter(state: State) -> RateLimiter:
+    limiter: RateLimiter = state.rate_limiter
+    return limiter
+
+
+class AuthController(Controller):
+    path = "/v1/auth"
+    tags = ["auth"]
+    dependencies = {
+        "auth": Provide(deps.provide_auth_service, sync_to_thread=False),
+        "profiles": Provide(deps.provide_profile_service, sync_to_thread=False),
+        "limiter": Provide(_limiter, sync_to_thread=False),
+    }
+
+    @post(
+        "/signup",
+        status_code=HTTP_201_CREATED,
+        opt={"rate_limits": [SIGNUP_LIMIT]},
+        responses=problem_responses(400, 403, 409, 422, 429),
+    )
+    async def sign_up(self, data: SignupIn, auth: AuthService, profiles: ProfileService) -> Tokens:
+        """Create an account (with an invite code unless invites are off) and log in."""
+        account = NewAccount(
+            email=data.email,
+            password=data.password,
+            username=data.username,
+            birthdate=data.birthdate,
+            display_name=data.display_name,
+            invite_code=data.invite_code,
+        )
+        return await profiles.tokens(await auth.sign_up(account))
+
+    @post(
+        "/token",
+        status_code=HTTP_200_OK,
+        opt={"rate_limits": [TOKEN_LIMIT]},
+        responses=problem_responses(400, 401, 422, 429),
+    )
+    async def token(
+        self, data: TokenIn, auth: AuthService, profiles: ProfileService, limiter: RateLimiter, settings: Settings
+    ) -> Tokens:
+        """Log in with a username or email and a password."""
+        # Per login as well as per address, so a spread-out guessing attack on one account stalls too.
+        await limiter.enforce("login", data.login.strip().lower(), settings.login_limit)
+        return await profiles.tokens(await auth.log_in(data.login, data.password))
+
+    @post(
+        "/refresh",
+        status_code=HTTP_200_OK,
+        opt={"rate_limits": [REFRESH_LIMIT]},
+        responses=problem_responses(400, 401, 422, 429),
+    )
+    async def refresh(self, data: RefreshIn, auth: AuthService, profiles: ProfileService) -> Tokens:
+        """Trade a refresh token for a new pair. Each refresh token works once; presenting a used one
+        revokes every token of that login."""
+        return await profiles.tokens(await auth.refresh(data.refresh_token))
+
+    @post("/logout", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(400, 422))
+    async def log_out(self, data: RefreshIn, auth: AuthService) -> None:
+        """End the login the refresh token belongs to (idempotent)."""
+        await auth.log_out(data.refresh_token)
+
+
+class UsernameController(Controller):
+    path = "/v1/usernames"
+    tags = ["auth"]
+    dependencies = {"auth": Provide(deps.provide_auth_service, sync_to_thread=False)}
+
+    @get("/{username:str}/availability")
+    async def availability(self, username: str, auth: AuthService) -> Availability:
+        """Whether a username can be taken at sign-up, and if not why."""
+        return await auth.availability(username)
+
+
+class MeController(Controller):
+    path = "/v1/me"
+    tags = ["accounts"]
+    security = AUTHENTICATED
+    dependencies = {
+        "profiles": Provide(deps.provide_profile_service, sync_to_thread=False),
+        "avatars": Provide(deps.provide_avatar_service, sync_to_thread=False),
+    }
+
+    @get("/", responses=problem_responses(401))
+    async def me(self, current_user: User, profiles: ProfileService) -> Me:
+        """The caller's own account."""
+        return await profiles.me(current_user)
+
+    @patch("/", responses=problem_responses(400, 401, 422))
+    async def update_me(self, data: MePatch, current_user: User, profiles: ProfileService) -> Me:
+        """Change display name or bio. Other fields are not the caller's to set."""
+        return await profiles.update_me(current_user, data)
+
+    @put(
+        "/avatar",
+        request_max_body_size=AVATAR_MAX_BODY,
+        opt={"too_large_code": "image_too_large"},
+        responses=problem_responses(400, 401, 413, 415, 422),
+    )
+    async def set_avatar(
+        self,
+        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+        current_user: User,
+        avatars: AvatarService,
+    ) -> AvatarOut:
+        """Upload a JPEG, PNG or WebP (at most 10 MB and 40 megapixels) as the avatar."""
+        content = await data.read()
+        return AvatarOut(avatar_url=await avatars.replace(current_user, content))
+
+    @get("/invite", responses=problem_responses(401))
+    async def invite(self, current_user: User, profiles: ProfileService) -> InviteOut:
+        """The caller's invite code and how many of its uses are spent."""
+        return await profiles.my_invite(current_user)
+
+
+class UsersController(Controller):
+    path = "/v1/users/{username:str}"
+    tags = ["social"]
+    security = AUTHENTICATED
+    dependencies = {"profiles": Provide(deps.provide_profile_service, sync_to_thread=False)}
+
+    @get("/", responses=problem_responses(401, 404))
+    async def profile(self, username: str, current_user: User, profiles: ProfileService) -> Profile:
+        """A profile with counts and how the caller stands with that person."""
+        return await profiles.profile(current_user, username)
+
+    @post("/follow", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404, 422))
+    async def follow(self, username: str, current_user: User, profiles: ProfileService) -> None:
+        """Follow (idempotent)."""
+        await profiles.follow(current_user, username)
+
+    @delete("/follow", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404))
+    async def unfollow(self, username: str, current_user: User, profiles: ProfileService) -> None:
+        """Unfollow (idempotent)."""
+        await profiles.unfollow(current_user, username)
+
+    @get("/followers", responses=problem_responses(400, 401, 404))
+    async def followers(
+        self, username: str, current_user: User, profiles: ProfileService, limit: LimitParam, cursor: CursorParam
+    ) -> Page[Profile]:
+        """Who follows this person, newest first."""
+        return await profiles.follow_list(current_user, username, "followers", cursor, limit)
+
+    @get("/following", responses=problem_responses(400, 401, 404))
+    async def following(
+        self, username: str, current_user: User, profiles: ProfileService, limit: LimitParam, cursor: CursorParam
+    ) -> Page[Profile]:
+        """Whom this person follows, newest first."""
+        return await profiles.follow_list(current_user, username, "following", cursor, limit)
+
+    @post("/block", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404, 422))
+    async def block(self, username: str, current_user: User, profiles: ProfileService) -> None:
+        """Block: ends follows both ways and hides the caller from that person."""
+        await profiles.block(current_user, username)
+
+    @delete("/block", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404))
+    async def unblock(self, username: str, current_user: User, profiles: ProfileService) -> None:
+        """Unblock (idempotent)."""
+        await profiles.unblock(current_user, username)
+
+
+route_handlers = [AuthController, UsernameController, MeController, UsersController]

@@ -1,0 +1,103 @@
+"""Request and response bodies for accounts. Inputs forbid unknown fields, so a protected field
+(role, counts, id) sent by a client is a 422 naming that field rather than silently ignored."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+USERNAME_PATTERN = r"^[a-z0-9_.]{3,30}$"
+
+Username = Annotated[
+    str, Meta(min_length=3, max_length=30, pattern=USERNAME_PATTERN, description="3-30 of a-z 0-9 _ .")
+]
+Email = Annotated[str, Meta(min_length=3, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+Password = Annotated[str, Meta(min_length=8, max_length=1024)]
+DisplayName = Annotated[str, Meta(max_length=50)]
+Bio = Annotated[str, Meta(max_length=300)]
+
+
+class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class SignupIn(Input):
+    email: Email
+    password: Password
+    username: Username
+    birthdate: date
+    display_name: DisplayName | None = None
+    invite_code: Annotated[str, Meta(max_length=32)] | None = None
+
+
+class TokenIn(Input):
+    login: Annotated[str, Meta(min_length=1, max_length=254, description="username or email")]
+    password: Annotated[str, Meta(min_length=1, max_length=1024)]
+
+
+class RefreshIn(Input):
+    refresh_token: Annotated[str, Meta(min_length=1, max_length=512)]
+
+
+class MePatch(Input):
+    display_name: DisplayName | UnsetType = UNSET
+    bio: Bio | UnsetType = UNSET
+
+
+class Me(msgspec.Struct, kw_only=True):
+    id: str
+    username: str
+    email: str
+    display_name: str
+    bio: str
+    avatar_url: str | None
+    birthdate: date
+    age_band: Literal["teen", "adult"]
+    role: Literal["user", "moderator", "admin"]
+    follower_count: int
+    following_count: int
+    post_count: int
+    created_at: datetime
+
+
+class Profile(msgspec.Struct, kw_only=True):
+    id: str
+    username: str
+    display_name: str
+    bio: str
+    avatar_url: str | None
+    follower_count: int
+    following_count: int
+    post_count: int
+    is_following: bool
+    follows_you: bool
+    is_mutual: bool
+    is_blocked: bool
+    created_at: datetime
+
+
+class Tokens(msgspec.Struct, kw_only=True):
+    user: Me
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class InviteOut(msgspec.Struct, kw_only=True):
+    code: str
+    redeemed_count: int
+    total_count: int
+
+
+class Availability(msgspec.Struct, kw_only=True):
+    username: str
+    available: bool
+    reason: Literal["taken", "invalid", "reserved"] | None = None
+
+
+class AvatarOut(msgspec.Struct, kw_only=True):
+    avatar_url: str

@@ -1,0 +1,201 @@
+"""Sign-up with invites and age bands, login, refresh-token rotation with reuse detection, logout."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import queries
+from accounts.ages import MINIMUM_AGE, age_on, today
+from accounts.errors import (
+    AgeRestricted,
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    InviteExhausted,
+    InviteInvalid,
+    UsernameTaken,
+)
+from accounts.models import RefreshToken, Role, User
+from accounts.schemas import USERNAME_PATTERN, Availability
+from accounts.passwords import hash_password, needs_rehash, verify_password
+from app.db import violated_constraint
+from app.errors import FieldError, ValidationFailed
+from app.security import encode_access_token, new_opaque_token, token_digest
+from app.settings import Settings
+
+# Names that would confuse people or impersonate the service.
+RESERVED_USERNAMES = frozenset(
+    {"admin", "administrator", "root", "remixfeed", "moderator", "moderation", "support", "help", "me",
+     "api", "staff", "security", "system", "official", "null", "undefined", "anonymous"}
+)
+USERNAME_FORMAT = re.compile(USERNAME_PATTERN)
+_INVITE_ALPHABET = string.ascii_uppercase + string.digits
+
+
+class RefreshTokenReused(InvalidRefreshToken):
+    """A rotated token came back: someone holds a copy. The family's revocation must commit."""
+
+    keeps_changes = True
+
+
+class IssuedTokens:
+    def __init__(self, user: User, access_token: str, refresh_token: str, expires_in: int) -> None:
+        self.user = user
+        self.access_token = access_token
+        self.refresh_token = refresh_token
+        self.expires_in = expires_in
+
+
+class NewAccount:
+    def __init__(
+        self,
+        *,
+        email: str,
+        password: str,
+        username: str,
+        birthdate: date,
+        display_name: str | None = None,
+        invite_code: str | None = None,
+        role: Role = Role.USER,
+    ) -> None:
+        self.email = email.strip()
+        self.password = password
+        self.username = username
+        self.birthdate = birthdate
+        self.display_name = (display_name or "").strip()
+        self.invite_code = (invite_code or "").strip().upper() or None
+        self.role = role
+
+
+class AuthService:
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+
+    async def sign_up(self, account: NewAccount, *, require_invite: bool | None = None) -> IssuedTokens:
+        user = await self.create_user(account, require_invite=require_invite)
+        return await self.issue_tokens(user)
+
+    async def create_user(self, account: NewAccount, *, require_invite: bool | None = None) -> User:
+        _check_birthdate(account.birthdate)
+        if account.username in RESERVED_USERNAMES and account.role == Role.USER:
+            raise UsernameTaken("That username is reserved")
+        if await queries.username_exists(self.session, account.username):
+            raise UsernameTaken()
+        if await queries.email_exists(self.session, account.email):
+            raise EmailTaken()
+
+        require = self.settings.invite_required if require_invite is None else require_invite
+        inviter_id: uuid.UUID | None = None
+        if account.invite_code is not None:
+            invite = await queries.invite_for_update(self.session, account.invite_code)
+            if invite is None:
+                raise InviteInvalid()
+            if invite.redeemed_count >= invite.total_count:
+                raise InviteExhausted()
+            invite.redeemed_count += 1
+            inviter_id = invite.owner_id
+        elif require:
+            raise InviteInvalid("An invite code is required to sign up")
+
+        user = User(
+            username=account.username,
+            email=account.email,
+            password_hash=await hash_password(account.password),
+            display_name=account.display_name or account.username,
+            birthdate=account.birthdate,
+            role=account.role.value,
+            invited_by_id=inviter_id,
+        )
+        self.session.add(user)
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:  # lost a race with a concurrent sign-up
+            name = violated_constraint(exc) or ""
+            if "email" in name:
+                raise EmailTaken() from exc
+            if "username" in name:
+                raise UsernameTaken() from exc
+            raise
+        await queries.insert_invite(self.session, user.id, await self._fresh_invite_code(), self.settings.invite_uses)
+        return user
+
+    async def _fresh_invite_code(self) -> str:
+        while True:
+            code = "".join(secrets.choice(_INVITE_ALPHABET) for _ in range(6))
+            if not await queries.invite_code_exists(self.session, code):
+                return code
+
+    async def availability(self, username: str) -> Availability:
+        if not USERNAME_FORMAT.match(username):
+            return Availability(username=username, available=False, reason="invalid")
+        if username in RESERVED_USERNAMES:
+            return Availability(username=username, available=False, reason="reserved")
+        if await queries.username_exists(self.session, username):
+            return Availability(username=username, available=False, reason="taken")
+        return Availability(username=username, available=True)
+
+    async def log_in(self, login: str, password: str) -> IssuedTokens:
+        user = await queries.user_by_login(self.session, login.strip())
+        if not await verify_password(user.password_hash if user else None, password) or user is None:
+            raise InvalidCredentials()
+        if needs_rehash(user.password_hash):
+            user.password_hash = await hash_password(password)
+        return await self.issue_tokens(user)
+
+    async def issue_tokens(self, user: User, family_id: uuid.UUID | None = None) -> IssuedTokens:
+        refresh_token = new_opaque_token()
+        self.session.add(
+            RefreshToken(
+                user_id=user.id,
+                family_id=family_id or uuid.uuid4(),
+                token_digest=token_digest(refresh_token),
+                expires_at=datetime.now(UTC) + timedelta(days=self.settings.refresh_token_ttl_days),
+            )
+        )
+        await self.session.flush()
+        assert self.settings.secret_key is not None
+        access_token, expires_in = encode_access_token(
+            self.settings.secret_key, str(user.id), user.role, self.settings.access_token_ttl_seconds
+        )
+        return IssuedTokens(user, access_token, refresh_token, expires_in)
+
+    async def refresh(self, refresh_token: str) -> IssuedTokens:
+        now = datetime.now(UTC)
+        stored = await queries.refresh_token_for_update(self.session, token_digest(refresh_token))
+        if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+            raise InvalidRefreshToken()
+        if stored.rotated_at is not None:
+            await queries.revoke_family(self.session, stored.family_id, now)
+            raise RefreshTokenReused("This refresh token was already used; every session of that login is revoked")
+        stored.rotated_at = now
+        user = await self.session.get(User, stored.user_id)
+        if user is None:
+            raise InvalidRefreshToken()
+        return await self.issue_tokens(user, family_id=stored.family_id)
+
+    async def log_out(self, refresh_token: str) -> None:
+        stored = await queries.refresh_token_for_update(self.session, token_digest(refresh_token))
+        if stored is not None:
+            await queries.revoke_family(self.session, stored.family_id, datetime.now(UTC))
+
+    async def purge_expired_tokens(self) -> int:
+        return await queries.purge_refresh_tokens(self.session, datetime.now(UTC) - timedelta(days=1))
+
+
+def _check_birthdate(birthdate: date) -> None:
+    now = today()
+    if birthdate > now or birthdate.year < 1900:
+        raise ValidationFailed(
+            "birthdate is not a plausible date of birth",
+            errors=[FieldError(field="birthdate", message="must be a past date after 1900")],
+        )
+    if age_on(birthdate, now) < MINIMUM_AGE:
+        raise AgeRestricted()

@@ -1,0 +1,182 @@
+"""The caller's own account, other people's profiles, invites, follows and blocks.
+
+Visibility rule used throughout: a user who blocks the viewer does not exist for that viewer
+(404); a user the viewer blocked is still visible to the viewer (so they can unblock).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import queries
+from accounts.ages import age_band
+from accounts.errors import CannotBlockSelf, CannotFollowSelf, UserNotFound
+from accounts.models import Invite, User
+from accounts.schemas import InviteOut, Me, MePatch, Profile, Tokens
+from accounts.service.auth import IssuedTokens
+from app.errors import InvalidCursor
+from app.pagination import CursorCodec, Page
+from app.storage import MediaStorage
+
+
+def avatar_url(storage: MediaStorage, user: User) -> str | None:
+    return storage.url(f"{user.avatar_key}-512.webp") if user.avatar_key else None
+
+
+class ProfileService:
+    def __init__(self, session: AsyncSession, storage: MediaStorage, secret_key: str) -> None:
+        self.session = session
+        self.storage = storage
+        self.secret_key = secret_key
+
+    # --- own account -------------------------------------------------------------------------
+
+    async def me(self, user: User) -> Me:
+        followers = await queries.follower_count(self.session, user.id)
+        following = await queries.following_count(self.session, user.id)
+        return Me(
+            id=str(user.id),
+            username=user.username,
+            email=user.email,
+            display_name=user.display_name,
+            bio=user.bio,
+            avatar_url=avatar_url(self.storage, user),
+            birthdate=user.birthdate,
+            age_band=age_band(user.birthdate).value,
+            role=user.role,  # type: ignore[arg-type]
+            follower_count=followers,
+            following_count=following,
+            post_count=user.post_count,
+            created_at=user.created_at,
+        )
+
+    async def tokens(self, issued: IssuedTokens) -> Tokens:
+        return Tokens(
+            user=await self.me(issued.user),
+            access_token=issued.access_token,
+            refresh_token=issued.refresh_token,
+            expires_in=issued.expires_in,
+        )
+
+    async def update_me(self, user: User, patch: MePatch) -> Me:
+        if patch.display_name is not msgspec.UNSET:
+            user.display_name = patch.display_name.strip() or user.username
+        if patch.bio is not msgspec.UNSET:
+            user.bio = patch.bio.strip()
+        await self.session.flush()
+        return await self.me(user)
+
+    async def my_invite(self, user: User) -> InviteOut:
+        invite: Invite | None = await queries.invite_of(self.session, user.id)
+        if invite is None:  # every account gets one at creation; this is a broken invariant
+            raise UserNotFound("This account has no invite code")
+        return InviteOut(code=invite.code, redeemed_count=invite.redeemed_count, total_count=invite.total_count)
+
+    # --- other people ------------------------------------------------------------------------
+
+    async def visible_user(self, viewer: User, username: str) -> User:
+        """The user named `username` as the viewer may see them: 404 if absent or blocking the viewer."""
+        other = await queries.user_by_username(self.session, username)
+        if other is None:
+            raise UserNotFound()
+        if other.id != viewer.id:
+            relation = await queries.relationship(self.session, viewer.id, other.id)
+            if relation.blocked_by:
+                raise UserNotFound()
+        return other
+
+    async def profile(self, viewer: User, username: str) -> Profile:
+        other = await self.visible_user(viewer, username)
+        relation = await queries.relationship(self.session, viewer.id, other.id)
+        counts = await queries.count_many(self.session, [other.id])
+        return self._profile(other, counts[other.id], (relation.following, relation.followed_by), relation.blocking)
+
+    def _profile(self, user: User, counts: tuple[int, int], flags: tuple[bool, bool], blocked: bool) -> Profile:
+        following, follows_you = flags
+        return Profile(
+            id=str(user.id),
+            username=user.username,
+            display_name=user.display_name,
+            bio=user.bio,
+            avatar_url=avatar_url(self.storage, user),
+            follower_count=counts[0],
+            following_count=counts[1],
+            post_count=user.post_count,
+            is_following=following,
+            follows_you=follows_you,
+            is_mutual=following and follows_you,
+            is_blocked=blocked,
+            created_at=user.created_at,
+        )
+
+    # --- follows -----------------------------------------------------------------------------
+
+    async def follow(self, viewer: User, username: str) -> None:
+        other = await self._other_party(viewer, username)
+        if other.id == viewer.id:
+            raise CannotFollowSelf()
+        await queries.add_follow(self.session, viewer.id, other.id)
+
+    async def unfollow(self, viewer: User, username: str) -> None:
+        other = await self._other_party(viewer, username)
+        await queries.remove_follow(self.session, viewer.id, other.id)
+
+    async def _other_party(self, viewer: User, username: str) -> User:
+        """Following needs both sides willing: a block either way makes the other side absent."""
+        other = await queries.user_by_username(self.session, username)
+        if other is None:
+            raise UserNotFound()
+        if other.id != viewer.id and await queries.is_blocked_either_way(self.session, viewer.id, other.id):
+            raise UserNotFound()
+        return other
+
+    async def follow_list(
+        self, viewer: User, username: str, direction: str, cursor: str | None, limit: int
+    ) -> Page[Profile]:
+        owner = await self.visible_user(viewer, username)
+        codec = CursorCodec(self.secret_key, f"follows:{direction}:{owner.id}")
+        position = codec.decode(cursor)
+        after = _follow_position(position) if position is not None else None
+        rows = await queries.follow_page(
+            self.session, user_id=owner.id, direction=direction, viewer_id=viewer.id, after=after, limit=limit
+        )
+        page, more = rows[:limit], len(rows) > limit
+        users = [user for user, _ in page]
+        ids = [user.id for user in users]
+        counts = await queries.count_many(self.session, ids)
+        flags = await queries.relationship_flags(self.session, viewer.id, ids)
+        blocked = await queries.blocked_among(self.session, viewer.id, ids)
+        items = [self._profile(user, counts[user.id], flags[user.id], user.id in blocked) for user in users]
+        next_cursor = None
+        if more:
+            last_user, followed_at = page[-1]
+            next_cursor = codec.encode([followed_at.isoformat(), str(last_user.id)])
+        return Page(items=items, next_cursor=next_cursor)
+
+    # --- blocks ------------------------------------------------------------------------------
+
+    async def block(self, viewer: User, username: str) -> None:
+        other = await queries.user_by_username(self.session, username)
+        if other is None:
+            raise UserNotFound()
+        if other.id == viewer.id:
+            raise CannotBlockSelf()
+        await queries.add_block(self.session, viewer.id, other.id)
+
+    async def unblock(self, viewer: User, username: str) -> None:
+        other = await queries.user_by_username(self.session, username)
+        if other is None:
+            raise UserNotFound()
+        await queries.remove_block(self.session, viewer.id, other.id)
+
+
+def _follow_position(position: list[object]) -> tuple[datetime, UUID]:
+    try:
+        created_at, user_id = position
+        return datetime.fromisoformat(str(created_at)), UUID(str(user_id))
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor() from exc

@@ -1,0 +1,1 @@
+"""The shell: app factory, settings, database, Redis, auth primitives, errors, pagination, storage, jobs, embedded servers, CLI."""

@@ -1,0 +1,111 @@
+"""Engine, sessions and the one-transaction-per-request boundary.
+
+Services receive an `AsyncSession`, flush when they need database-generated values, and never
+commit. The request dependency below commits once after the handler has built its response and
+before that response is sent, so a failed COMMIT becomes an error response, never a silent 2xx.
+Work that must only happen once the data is durable (jobs, notifications) is registered with
+`after_commit` and runs after the COMMIT succeeds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from typing import Any
+
+import structlog
+from advanced_alchemy.base import orm_registry
+from sqlalchemy import MetaData
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.errors import AppError
+from app.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+# advanced-alchemy's registry carries the constraint naming convention (pk_, fk_, uq_, ix_, ck_).
+metadata: MetaData = orm_registry.metadata
+
+AfterCommit = Callable[[], Awaitable[None]]
+_AFTER_COMMIT_KEY = "remixfeed.after_commit"
+
+
+def async_url(url: str) -> str:
+    """Accept the usual postgres:// and postgresql:// spellings and use asyncpg for them."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
+    database_url = url or settings.database_url
+    if not database_url:
+        raise RuntimeError("DATABASE_URL is not set and no embedded database was started")
+    return create_async_engine(
+        async_url(database_url),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"application_name": settings.process_name}},
+    )
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run `callback` once this session's transaction has committed; dropped on rollback."""
+    session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
+
+
+async def run_after_commit(session: AsyncSession) -> None:
+    callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT_KEY, [])
+    for callback in callbacks:
+        try:
+            await callback()
+        except Exception:
+            # The data is committed; a failed side effect must not turn the answer into an error.
+            log.exception("after_commit_failed", callback=getattr(callback, "__qualname__", repr(callback)))
+
+
+async def transaction(session_factory: async_sessionmaker[AsyncSession]) -> AsyncGenerator[AsyncSession, None]:
+    """Litestar dependency: one session and one transaction for the whole request."""
+    async with session_factory() as session:
+        try:
+            yield session
+        except AppError as exc:
+            if exc.keeps_changes:
+                await session.commit()
+                await run_after_commit(session)
+            else:
+                await _discard(session)
+            raise
+        except BaseException:
+            await _discard(session)
+            raise
+        await session.commit()
+        await run_after_commit(session)
+
+
+async def _discard(session: AsyncSession) -> None:
+    session.info.pop(_AFTER_COMMIT_KEY, None)
+    await session.rollback()
+
+
+def violated_constraint(exc: IntegrityError) -> str | None:
+    """The name of the constraint an INSERT or UPDATE broke (asyncpg puts it on the cause)."""
+    cause = getattr(exc.orig, "__cause__", None)
+    return getattr(cause, "constraint_name", None) or getattr(exc.orig, "constraint_name", None)
+
+
+async def in_transaction(
+    session_factory: async_sessionmaker[AsyncSession], work: Callable[[AsyncSession], Awaitable[Any]]
+) -> Any:
+    """The same boundary for code outside a request (CLI, jobs)."""
+    async with session_factory() as session:
+        async with session.begin():
+            result = await work(session)
+        await run_after_commit(session)
+        return result

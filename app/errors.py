@@ -1,0 +1,267 @@
+"""Every error is RFC 9457 problem+json with a stable machine `code`.
+
+Domain packages subclass `AppError` in their errors.py; the handlers here turn those, Litestar's
+own HTTP exceptions and anything unexpected into the same shape. Every expected failure is a 4xx;
+a 500 here means a bug, and is logged as one.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any, ClassVar
+
+import msgspec
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    NotFoundException,
+    SerializationException,
+    ValidationException,
+)
+from litestar.openapi import ResponseSpec
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class FieldError(msgspec.Struct):
+    field: str
+    message: str
+
+
+class Problem(msgspec.Struct, omit_defaults=True):
+    type: str
+    title: str
+    status: int
+    detail: str
+    code: str
+    errors: list[FieldError] | None = None
+
+
+class AppError(Exception):
+    """An expected failure with a stable code. Subclasses set status, code and title."""
+
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "bad_request"
+    title: ClassVar[str] = "Bad request"
+    # A refusal whose own writes must stand (revoking a token family on reuse): the request's
+    # transaction commits before the error is answered.
+    keeps_changes: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        self.errors = errors
+        self.headers = headers or {}
+        super().__init__(self.detail)
+
+
+class ValidationFailed(AppError):
+    status = 422
+    code = "validation_failed"
+    title = "The request did not validate"
+
+
+class MalformedRequest(AppError):
+    status = 400
+    code = "malformed_request"
+    title = "The request body could not be read"
+
+
+class NotAuthenticated(AppError):
+    status = 401
+    code = "not_authenticated"
+    title = "Authentication required"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="remixfeed"'})
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "forbidden"
+    title = "Not allowed"
+
+
+class NotFound(AppError):
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+
+class Conflict(AppError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class InvalidCursor(AppError):
+    status = 400
+    code = "invalid_cursor"
+    title = "The cursor is not valid"
+
+
+class RateLimited(AppError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    code = "service_unavailable"
+    title = "A service this request needs is unavailable"
+
+
+_STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "request_too_large",
+    415: "unsupported_media",
+    422: "validation_failed",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problem+json answers a route can give."""
+    return {
+        status: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=HTTPStatus(status).phrase)
+        for status in statuses
+    }
+
+
+def problem_response(
+    status: int,
+    code: str,
+    title: str,
+    detail: str,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Problem]:
+    body = Problem(
+        type=f"https://remixfeed.dev/problems/{code.replace('_', '-')}",
+        title=title,
+        status=status,
+        detail=detail,
+        code=code,
+        errors=errors,
+    )
+    return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[Problem]:
+    return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers)
+
+
+def _field_errors(extra: Any) -> list[FieldError]:
+    errors: list[FieldError] = []
+    if isinstance(extra, list):
+        for item in extra:
+            if isinstance(item, dict):
+                key = item.get("key") or item.get("source") or "body"
+                errors.append(FieldError(field=str(key), message=str(item.get("message", "invalid value"))))
+    return errors
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    detail = exc.detail or "invalid request"
+    # msgspec's message for a body that is not JSON at all; everything else is a field problem.
+    if "malformed" in detail.lower() or "JSON is malformed" in detail:
+        return problem_response(400, MalformedRequest.code, MalformedRequest.title, detail)
+    errors = _field_errors(exc.extra)
+    if not errors:
+        errors = [FieldError(field="body", message=detail)]
+    return problem_response(422, ValidationFailed.code, ValidationFailed.title, detail, errors)
+
+
+def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    if status >= 500:
+        log.error("http_exception", status=status, detail=exc.detail, exc_info=exc.__cause__ or exc)
+    code = _STATUS_CODES.get(status, "error" if status >= 500 else "bad_request")
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    detail = exc.detail or title
+    if isinstance(exc, NotFoundException):
+        detail = "No such resource"
+    return problem_response(status, code, title, detail, headers=exc.headers)
+
+
+def _serialization(_: Request[Any, Any, Any], exc: SerializationException) -> Response[Problem]:
+    return problem_response(400, MalformedRequest.code, MalformedRequest.title, str(exc) or MalformedRequest.title)
+
+
+def _integrity(_: Request[Any, Any, Any], exc: IntegrityError) -> Response[Problem]:
+    # Services translate the conflicts they expect; one that slips through (a race between two
+    # requests) is still the client's conflict, not a server failure.
+    log.warning("integrity_conflict", error=str(exc.orig))
+    return problem_response(409, Conflict.code, Conflict.title, "The request conflicts with the current state")
+
+
+def _database_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.error("database_unavailable", error=str(exc))
+    return problem_response(
+        503,
+        ServiceUnavailable.code,
+        ServiceUnavailable.title,
+        "The database is unavailable; try again shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _redis_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.error("redis_unavailable", error=str(exc))
+    return problem_response(
+        503,
+        ServiceUnavailable.code,
+        ServiceUnavailable.title,
+        "Redis is unavailable; try again shortly",
+        headers={"Retry-After": "5"},
+    )
+
+
+def _dbapi(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Problem]:
+    if exc.connection_invalidated:
+        return _database_unavailable(request, exc)
+    return _unexpected(request, exc)
+
+
+def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    log.exception("unhandled_error", path=request.url.path, method=request.method, exc_info=exc)
+    return problem_response(
+        HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal server error", "Something went wrong on our side"
+    )
+
+
+exception_handlers: dict[type[Exception] | int, Any] = {
+    AppError: _app_error,
+    ValidationException: _validation,
+    SerializationException: _serialization,
+    HTTPException: _http_exception,
+    IntegrityError: _integrity,
+    OperationalError: _database_unavailable,
+    PoolTimeoutError: _database_unavailable,
+    ConnectionError: _database_unavailable,
+    RedisConnectionError: _redis_unavailable,
+    RedisTimeoutError: _redis_unavailable,
+    DBAPIError: _dbapi,
+    Exception: _unexpected,
+}

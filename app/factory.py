@@ -1,0 +1,109 @@
+"""create_app(): the Litestar application, used by the server, the tests and `remixfeed openapi`.
+
+Building the app connects to nothing; the lifespan opens the database pool, Redis and the job
+worker (when it runs in this process) and closes them on shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+
+import structlog
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from app.composition import DEPENDENCIES, JOBS, ROUTE_HANDLERS
+from app.dependencies import provide_db_session, provide_resources, provide_settings, provide_storage
+from app.errors import exception_handlers
+from app.health import HealthController
+from app.jobs import build_worker, run_worker_forever
+from app.logging import configure_logging
+from app.media import media
+from app.ratelimit import RateLimiter, RateLimitMiddleware
+from app.resources import Resources, open_resources
+from app.security import resolve_secret_key
+from app.settings import Settings, load_settings
+
+log = structlog.get_logger(__name__)
+
+API_VERSION = "1.0.0"
+JSON_BODY_LIMIT = 1024 * 1024
+
+
+def openapi_config() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="remixfeed",
+        version=API_VERSION,
+        description="API of a short-video social app: accounts, follows, a paced feed, remix lineage, "
+        "consent-gated cameos and moderation. Errors are application/problem+json with a stable `code`.",
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT"),
+            }
+        ),
+        use_handler_docstrings=True,
+        path="/schema",
+    )
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = resolve_secret_key(settings or load_settings())
+    configure_logging(settings)
+    prometheus = PrometheusConfig(app_name="remixfeed", prefix="remixfeed", group_path=True, exclude=["/metrics"])
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        resources = open_resources(settings)
+        app.state.resources = resources
+        app.state.rate_limiter = RateLimiter(resources.redis, settings)
+        worker_task = _start_worker(resources)
+        try:
+            yield
+        finally:
+            if worker_task is not None:
+                worker_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker_task
+            await resources.close()
+
+    return Litestar(
+        route_handlers=[*ROUTE_HANDLERS, HealthController, PrometheusController, media],
+        dependencies={
+            "db_session": Provide(provide_db_session),
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "resources": Provide(provide_resources, sync_to_thread=False),
+            "storage": Provide(provide_storage, sync_to_thread=False),
+            **DEPENDENCIES,
+        },
+        lifespan=[lifespan],
+        state=_initial_state(settings),
+        exception_handlers=exception_handlers,
+        middleware=[prometheus.middleware, RateLimitMiddleware()],
+        openapi_config=openapi_config(),
+        cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type", "Idempotency-Key"]),
+        request_max_body_size=JSON_BODY_LIMIT,
+        debug=False,
+    )
+
+
+def _initial_state(settings: Settings) -> State:
+    return State({"settings": settings})
+
+
+def _start_worker(resources: Resources) -> asyncio.Task[None] | None:
+    settings = resources.settings
+    in_process = settings.worker_in_process
+    if in_process is None:
+        in_process = settings.embedded_database and settings.embedded_redis
+    if not in_process:
+        return None
+    worker = build_worker(resources, JOBS, in_process=True)
+    log.info("job_worker_in_process")
+    return asyncio.create_task(run_worker_forever(worker), name="remixfeed-worker")

@@ -1,0 +1,134 @@
+"""Fixed-window rate limits kept in Redis, so every API process shares the same counters.
+
+A route opts in with `opt={"rate_limits": [Limit(...)]}` for limits keyed on what the scope
+already knows (the client address); a handler calls `RateLimiter.enforce` for limits keyed on
+the body (the login being tried). Refusals are 429 `rate_limited` with Retry-After and the
+RateLimit-* headers; allowed answers carry the RateLimit-* headers too. If Redis is unreachable
+the limit is not enforced and that is logged: a rate limiter must not take sign-in down with it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import msgspec
+import structlog
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.errors import RateLimited
+from app.redis import key as redis_key
+from app.settings import RateLimitRule, Settings
+
+log = structlog.get_logger(__name__)
+
+# INCR the window's counter, start its expiry on first use, return the count and the ms left.
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('PTTL', KEYS[1])}
+"""
+
+
+class Limit(msgspec.Struct, frozen=True):
+    """A route's limit: `rule` picks the setting, `subject` what the counter is keyed on."""
+
+    name: str
+    rule: Callable[[Settings], RateLimitRule]
+    subject: Callable[[Scope], str | None]
+
+
+class Usage(msgspec.Struct, frozen=True):
+    limit: int
+    count: int
+    reset_seconds: int
+
+    @property
+    def exceeded(self) -> bool:
+        return self.count > self.limit
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.limit - self.count)
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+        }
+        if self.exceeded:
+            headers["Retry-After"] = str(self.reset_seconds)
+        return headers
+
+    def error(self) -> RateLimited:
+        return RateLimited(f"Too many requests; try again in {self.reset_seconds} s", headers=self.headers())
+
+
+def client_ip(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+class RateLimiter:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self._settings = settings
+        self._script = redis.register_script(_HIT)
+
+    async def hit(self, name: str, subject: str, rule: RateLimitRule) -> Usage | None:
+        key = redis_key(self._settings, "rl", name, subject)
+        try:
+            count, ttl_ms = await self._script(keys=[key], args=[rule.window_seconds * 1000])
+        except RedisError as exc:
+            log.warning("rate_limit_unavailable", error=str(exc), limit=name)
+            return None
+        reset = math.ceil(int(ttl_ms) / 1000) if int(ttl_ms) > 0 else rule.window_seconds
+        return Usage(limit=rule.limit, count=int(count), reset_seconds=max(1, reset))
+
+    async def enforce(self, name: str, subject: str, rule: RateLimitRule) -> None:
+        usage = await self.hit(name, subject, rule)
+        if usage is not None and usage.exceeded:
+            raise usage.error()
+
+
+class RateLimitMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        limits: list[Limit] = scope["route_handler"].opt.get("rate_limits", [])
+        if not limits:
+            await next_app(scope, receive, send)
+            return
+        app = scope["litestar_app"]
+        limiter: RateLimiter = app.state.rate_limiter
+        settings: Settings = app.state.settings
+        tightest: Usage | None = None
+        for limit in limits:
+            subject = limit.subject(scope)
+            if subject is None:
+                continue
+            usage = await limiter.hit(limit.name, subject, limit.rule(settings))
+            if usage is None:
+                continue
+            if usage.exceeded:
+                raise usage.error()
+            if tightest is None or usage.remaining < tightest.remaining:
+                tightest = usage
+        if tightest is None:
+            await next_app(scope, receive, send)
+            return
+        extra = tightest.headers()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders.from_message(message)
+                for name, value in extra.items():
+                    headers[name] = value
+            await send(message)
+
+        await next_app(scope, receive, send_with_headers)

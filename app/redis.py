@@ -1,0 +1,26 @@
+"""The Redis client. Keys are namespaced (REMIXFEED_REDIS_NAMESPACE) so several deployments, or a
+test run, can share one server without touching each other's data."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from app.settings import Settings
+
+
+def create_redis(settings: Settings, url: str | None = None) -> Redis:
+    redis_url = url or settings.redis_url
+    if not redis_url:
+        raise RuntimeError("REDIS_URL is not set and no embedded Redis was started")
+    return Redis.from_url(
+        redis_url,
+        client_name=settings.process_name,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+        decode_responses=False,
+    )
+
+
+def key(settings: Settings, *parts: str) -> str:
+    return ":".join((settings.redis_namespace, *parts))

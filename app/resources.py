@@ -1,0 +1,44 @@
+"""The long-lived things a process needs (database pool, Redis, storage, job queue), opened once
+and shared by the API and the job worker so both see the world the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.db import create_engine, create_session_factory
+from app.jobs import JobQueue
+from app.redis import create_redis
+from app.settings import Settings
+from app.storage import MediaStorage, create_storage
+
+
+@dataclass
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    session_factory: async_sessionmaker[AsyncSession]
+    redis: Redis
+    storage: MediaStorage
+    jobs: JobQueue
+    extras: dict[str, object] = field(default_factory=dict)
+
+    async def close(self) -> None:
+        await self.jobs.close()
+        await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def open_resources(settings: Settings) -> Resources:
+    engine = create_engine(settings)
+    redis = create_redis(settings)
+    return Resources(
+        settings=settings,
+        engine=engine,
+        session_factory=create_session_factory(engine),
+        redis=redis,
+        storage=create_storage(settings),
+        jobs=JobQueue(redis, settings),
+    )

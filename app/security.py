@@ -1,0 +1,110 @@
+"""Secrets, access tokens and request signing primitives shared by every domain."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jwt
+import msgspec
+from litestar.connection import ASGIConnection
+
+from app.errors import NotAuthenticated
+from app.settings import Settings, SettingsError
+
+_ALGORITHM = "HS256"
+_ISSUER = "remixfeed"
+_AUDIENCE = "remixfeed-api"
+
+
+def resolve_secret_key(settings: Settings) -> Settings:
+    """Production must set REMIXFEED_SECRET_KEY; the embedded default keeps one in its data dir."""
+    if settings.secret_key:
+        if len(settings.secret_key) < 32:
+            raise SettingsError("REMIXFEED_SECRET_KEY must be at least 32 characters")
+        return settings
+    if not settings.embedded_database:
+        raise SettingsError("REMIXFEED_SECRET_KEY is required when DATABASE_URL is set (production)")
+    path = settings.data_dir / "secret_key"
+    if path.exists():
+        key = path.read_text().strip()
+    else:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        path.write_text(key)
+        path.chmod(0o600)
+    return settings.replace(secret_key=key)
+
+
+class AccessClaims(msgspec.Struct, frozen=True):
+    user_id: str
+    role: str
+    expires_at: datetime
+
+
+def encode_access_token(secret: str, user_id: str, role: str, ttl_seconds: int) -> tuple[str, int]:
+    now = datetime.now(UTC)
+    payload = {
+        "sub": user_id,
+        "role": role,
+        "iat": now,
+        "nbf": now,
+        "exp": now + timedelta(seconds=ttl_seconds),
+        "iss": _ISSUER,
+        "aud": _AUDIENCE,
+        "typ": "access",
+    }
+    return jwt.encode(payload, secret, algorithm=_ALGORITHM), ttl_seconds
+
+
+def decode_access_token(secret: str, token: str) -> AccessClaims:
+    try:
+        payload: dict[str, Any] = jwt.decode(
+            token,
+            secret,
+            algorithms=[_ALGORITHM],
+            audience=_AUDIENCE,
+            issuer=_ISSUER,
+            options={"require": ["exp", "sub", "iat"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise NotAuthenticated("The access token has expired") from exc
+    except jwt.PyJWTError as exc:
+        raise NotAuthenticated("The access token is not valid") from exc
+    if payload.get("typ") != "access":
+        raise NotAuthenticated("The access token is not valid")
+    return AccessClaims(
+        user_id=str(payload["sub"]),
+        role=str(payload.get("role", "user")),
+        expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+    )
+
+
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
+    header = connection.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise NotAuthenticated("Use 'Authorization: Bearer <access_token>'")
+    return token.strip()
+
+
+def new_opaque_token(nbytes: int = 32) -> str:
+    return secrets.token_urlsafe(nbytes)
+
+
+def token_digest(token: str) -> str:
+    """Refresh tokens are stored only as digests: a leaked table does not leak sessions."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def sign(secret: str, purpose: str, data: bytes) -> bytes:
+    return hmac.new(f"{purpose}:{secret}".encode(), data, hashlib.sha256).digest()[:16]
+
+
+def verify_signature(secret: str, purpose: str, data: bytes, signature: bytes) -> bool:
+    return hmac.compare_digest(sign(secret, purpose, data), signature)

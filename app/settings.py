@@ -1,0 +1,126 @@
+"""One typed settings object, read from the environment.
+
+Every setting is listed in README.md. Names without the REMIXFEED_ prefix are the ones other tools
+already know (DATABASE_URL, REDIS_URL, OPENAI_API_KEY, OPENAI_BASE_URL).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*$")
+_WINDOW_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+
+
+class RateLimitRule(msgspec.Struct, frozen=True):
+    """`limit` requests per `window_seconds`, written in settings as e.g. "20/hour"."""
+
+    limit: int
+    window_seconds: int
+
+    @classmethod
+    def parse(cls, text: str) -> RateLimitRule:
+        match = _RATE.match(text)
+        if not match:
+            raise ValueError(f"rate limit {text!r} is not of the form N/second|minute|hour|day")
+        return cls(limit=int(match[1]), window_seconds=_WINDOW_SECONDS[match[2]])
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    database_url: str | None = None
+    redis_url: str | None = None
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+
+    data_dir: Path = Path(".remixfeed")
+    secret_key: str | None = None
+    invite_required: bool = True
+    invite_uses: int = 4
+    daily_generation_limit: int = 30
+    feed_break_after: int = 20
+    teen_feed_break_after: int = 10
+    teen_daily_feed_limit: int = 50
+    simulator_seconds: float = 5.0
+
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_days: int = 30
+    signup_rate_limit: str = "20/hour"
+    token_rate_limit: str = "30/minute"
+    login_rate_limit: str = "10/minute"
+
+    # Base URL that media keys are appended to; empty means relative URLs served by this API at /media/.
+    media_url: str = ""
+    redis_namespace: str = "remixfeed"
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    log_level: str = "INFO"
+    log_json: bool = False
+    # None means: run the job worker in the API process exactly when the embedded servers are used.
+    worker_in_process: bool | None = None
+    process_name: str = "remixfeed-api"
+
+    @property
+    def embedded_database(self) -> bool:
+        return not self.database_url
+
+    @property
+    def embedded_redis(self) -> bool:
+        return not self.redis_url
+
+    @property
+    def signup_limit(self) -> RateLimitRule:
+        return RateLimitRule.parse(self.signup_rate_limit)
+
+    @property
+    def token_limit(self) -> RateLimitRule:
+        return RateLimitRule.parse(self.token_rate_limit)
+
+    @property
+    def login_limit(self) -> RateLimitRule:
+        return RateLimitRule.parse(self.login_rate_limit)
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    def replace(self, **changes: Any) -> Settings:
+        return msgspec.structs.replace(self, **changes)
+
+
+# Environment variables that keep their conventional names instead of the REMIXFEED_ prefix.
+_PLAIN_NAMES = {"database_url", "redis_url", "openai_api_key", "openai_base_url"}
+
+
+def _env_name(field: str) -> str:
+    return field.upper() if field in _PLAIN_NAMES else f"REMIXFEED_{field.upper()}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    raw: dict[str, str] = {}
+    for field in msgspec.structs.fields(Settings):
+        value = environ.get(_env_name(field.name))
+        if value is not None and value != "":
+            raw[field.name] = value
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+        # Parse eagerly so a malformed rate limit fails at start, not on the first request.
+        _ = (settings.signup_limit, settings.token_limit, settings.login_limit)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise SettingsError(f"invalid settings: {exc}") from exc
+    return settings
+
+
+def setting_env_names() -> list[str]:
+    """Every environment variable the settings read, for the README check."""
+    return [_env_name(field.name) for field in msgspec.structs.fields(Settings)]
+
+
+class SettingsError(RuntimeError):
+    pass

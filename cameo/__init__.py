@@ -1,0 +1,1 @@
+"""Cameos: verified likeness, permission levels, appearances, revocation, takedowns (see the cameo issue)."""

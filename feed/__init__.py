@@ -1,0 +1,1 @@
+"""Videos, likes, comments, views, remix lineage and the ranked, paced feed (see the feed issue)."""

@@ -1,0 +1,1 @@
+"""Alembic environment and revisions. `app.migrate` runs them; `alembic` works too (alembic.ini)."""

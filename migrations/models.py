@@ -1,0 +1,6 @@
+"""Every domain's tables, gathered onto one MetaData for Alembic and the drift check."""
+
+import accounts.models  # noqa: F401
+from app.db import metadata
+
+__all__ = ["metadata"]

@@ -1,0 +1,1 @@
+"""Reports, queues, leases, decisions, appeals, audit log (see the moderation issue)."""

@@ -1,0 +1,117 @@
+"""Fixtures: one set of servers per run, one app per run, clean data for every test."""
+
+from __future__ import annotations
+
+import asyncio
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from litestar import Litestar
+from sqlalchemy import text
+
+from app.factory import create_app
+from app.resources import Resources
+from app.settings import Settings
+from migrations.models import metadata
+from tests.factories import UserFactory
+from tests.harness import TestServers, namespace_patterns, start_test_servers
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServers]:
+    started = start_test_servers(tmp_path_factory.mktemp("servers"))
+    yield started
+    started.close()
+
+
+def make_settings(servers: TestServers, data_dir: Path, **overrides: object) -> Settings:
+    return Settings(
+        database_url=servers.database_url,
+        redis_url=servers.redis_url,
+        redis_namespace=servers.redis_namespace,
+        secret_key=TEST_SECRET,
+        data_dir=data_dir,
+        worker_in_process=False,
+        db_pool_size=5,
+        # Generous limits by default; the rate-limit tests build an app with tight ones.
+        signup_rate_limit="10000/hour",
+        token_rate_limit="10000/minute",
+        login_rate_limit="10000/minute",
+    ).replace(**overrides)
+
+
+@pytest.fixture(scope="session")
+def settings(servers: TestServers, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    return make_settings(servers, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@asynccontextmanager
+async def serve_in_process(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The app on the test's own event loop (so factories and the app share one pool), spoken to
+    over HTTP semantics through httpx's ASGI transport."""
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def hold_lifespan() -> None:
+        # Entered and exited in this one task, as Litestar's lifespan requires.
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    holder = asyncio.create_task(hold_lifespan())
+    waiter = asyncio.create_task(started.wait())
+    await asyncio.wait({holder, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if holder.done():
+        waiter.cancel()
+        holder.result()  # startup failed: raise its error
+    try:
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+    finally:
+        stop.set()
+        await holder
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_in_process(app) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def resources(app: Litestar, client: httpx.AsyncClient) -> Resources:
+    found: Resources = app.state.resources
+    return found
+
+
+async def wipe(resources: Resources) -> None:
+    tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
+    async with resources.engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    for pattern in namespace_patterns(resources.settings.redis_namespace):
+        keys = [key async for key in resources.redis.scan_iter(match=pattern, count=500)]
+        if keys:
+            await resources.redis.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+async def clean_data(request: pytest.FixtureRequest) -> None:
+    """Every test that touches the app starts from empty tables and an empty Redis namespace."""
+    if "client" in request.fixturenames or "users" in request.fixturenames:
+        await wipe(request.getfixturevalue("resources"))
+
+
+@pytest.fixture
+def users(resources: Resources) -> UserFactory:
+    return UserFactory(resources)
