@@ -7,18 +7,24 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request
-from sqlalchemy.ext.asyncio import AsyncSession
+from litestar.di import NamedDependency
 
 from accounts.errors import InsufficientRole
 from accounts.models import Role, User
 from accounts.service import AuthService, AvatarService, ProfileService
+from app.dependencies import DbSession, SettingsDep, StorageDep
 from app.errors import NotAuthenticated
 from app.security import bearer_token, decode_access_token
-from app.settings import Settings
-from app.storage import MediaStorage
+
+CurrentUser = NamedDependency[User]
+Auth = NamedDependency[AuthService]
+Profiles = NamedDependency[ProfileService]
+Avatars = NamedDependency[AvatarService]
 
 
-async def provide_current_user(request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings) -> User:
+async def provide_current_user(
+    request: Request[Any, Any, Any], db_session: DbSession, settings: SettingsDep
+) -> User:
     token = bearer_token(request)
     if token is None:
         raise NotAuthenticated()
@@ -37,7 +43,7 @@ async def provide_current_user(request: Request[Any, Any, Any], db_session: Asyn
 def require_role(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
     allowed = {role.value for role in roles}
 
-    async def check(current_user: User) -> User:
+    async def check(current_user: CurrentUser) -> User:
         if current_user.role not in allowed:
             raise InsufficientRole()
         return current_user
@@ -45,14 +51,16 @@ def require_role(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
     return check
 
 
-def provide_auth_service(db_session: AsyncSession, settings: Settings) -> AuthService:
+def provide_auth_service(db_session: DbSession, settings: SettingsDep) -> AuthService:
     return AuthService(db_session, settings)
 
 
-def provide_profile_service(db_session: AsyncSession, storage: MediaStorage, settings: Settings) -> ProfileService:
+def provide_profile_service(
+    db_session: DbSession, storage: StorageDep, settings: SettingsDep
+) -> ProfileService:
     assert settings.secret_key is not None
     return ProfileService(db_session, storage, settings.secret_key)
 
 
-def provide_avatar_service(db_session: AsyncSession, storage: MediaStorage) -> AvatarService:
+def provide_avatar_service(db_session: DbSession, storage: StorageDep) -> AvatarService:
     return AvatarService(db_session, storage)

@@ -23,4 +23,8 @@ async def purge_expired_refresh_tokens(resources: Resources) -> int:
     return purged
 
 
-jobs = [Job(name="accounts.purge_expired_refresh_tokens", function=purge_expired_refresh_tokens, cron="17 * * * *")]
+jobs = [
+    Job(
+        name="accounts.purge_expired_refresh_tokens", function=purge_expired_refresh_tokens, cron="17 * * * *"
+    )
+]

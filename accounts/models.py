@@ -40,7 +40,9 @@ class User(UUIDv7AuditBase):
     avatar_key: Mapped[str | None] = mapped_column(String(255), default=None)
     birthdate: Mapped[date] = mapped_column(Date)
     role: Mapped[str] = mapped_column(String(16), default=Role.USER.value, server_default=Role.USER.value)
-    invited_by_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    invited_by_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
     # Maintained by the feed domain when videos are published or removed; accounts cannot see videos.
     post_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 

@@ -218,7 +218,7 @@ async def count_many(session: AsyncSession, user_ids: list[UUID]) -> dict[UUID, 
     """(followers, following) for many users in two grouped queries."""
     if not user_ids:
         return {}
-    followers = dict(
+    followers: dict[UUID, int] = dict(
         (
             await session.execute(
                 select(follows.c.followee_id, func.count())
@@ -227,7 +227,7 @@ async def count_many(session: AsyncSession, user_ids: list[UUID]) -> dict[UUID, 
             )
         ).all()
     )
-    following = dict(
+    following: dict[UUID, int] = dict(
         (
             await session.execute(
                 select(follows.c.follower_id, func.count())

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from litestar import Controller, delete, get, patch, post, put
 from litestar.datastructures import State, UploadFile
-from litestar.di import Provide
-from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, MultipartBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from accounts import deps
-from accounts.models import User
-from accounts.schemas import Availability, AvatarOut, InviteOut, Me, MePatch, Profile, RefreshIn, SignupIn, TokenIn, Tokens
-from accounts.service import AuthService, AvatarService, NewAccount, ProfileService
+from accounts.deps import Auth, Avatars, CurrentUser, Profiles
+from accounts.schemas import (
+    Availability,
+    AvatarOut,
+    InviteOut,
+    Me,
+    MePatch,
+    Profile,
+    RefreshIn,
+    SignupIn,
+    TokenIn,
+    Tokens,
+)
+from accounts.service import NewAccount
 from accounts.service.avatars import MAX_BYTES
+from app.dependencies import SettingsDep
 from app.errors import problem_responses
 from app.pagination import CursorParam, LimitParam, Page
 from app.ratelimit import Limit, RateLimiter, client_ip
-from app.settings import Settings
 
 # The 10 MB image plus multipart framing; a larger body is refused before it is read.
 AVATAR_MAX_BODY = MAX_BYTES + 512 * 1024
@@ -28,7 +36,7 @@ SIGNUP_LIMIT = Limit(name="signup", rule=lambda s: s.signup_limit, subject=clien
 TOKEN_LIMIT = Limit(name="token", rule=lambda s: s.token_limit, subject=client_ip)
 REFRESH_LIMIT = Limit(name="refresh", rule=lambda s: s.token_limit, subject=client_ip)
 
-AUTHENTICATED = [{"bearer": []}]
+AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}]
 
 
 def _limiter(state: State) -> RateLimiter:
@@ -51,7 +59,7 @@ class AuthController(Controller):
         opt={"rate_limits": [SIGNUP_LIMIT]},
         responses=problem_responses(400, 403, 409, 422, 429),
     )
-    async def sign_up(self, data: SignupIn, auth: AuthService, profiles: ProfileService) -> Tokens:
+    async def sign_up(self, data: JSONBody[SignupIn], auth: Auth, profiles: Profiles) -> Tokens:
         """Create an account (with an invite code unless invites are off) and log in."""
         account = NewAccount(
             email=data.email,
@@ -70,7 +78,12 @@ class AuthController(Controller):
         responses=problem_responses(400, 401, 422, 429),
     )
     async def token(
-        self, data: TokenIn, auth: AuthService, profiles: ProfileService, limiter: RateLimiter, settings: Settings
+        self,
+        data: JSONBody[TokenIn],
+        auth: Auth,
+        profiles: Profiles,
+        limiter: NamedDependency[RateLimiter],
+        settings: SettingsDep,
     ) -> Tokens:
         """Log in with a username or email and a password."""
         # Per login as well as per address, so a spread-out guessing attack on one account stalls too.
@@ -83,13 +96,13 @@ class AuthController(Controller):
         opt={"rate_limits": [REFRESH_LIMIT]},
         responses=problem_responses(400, 401, 422, 429),
     )
-    async def refresh(self, data: RefreshIn, auth: AuthService, profiles: ProfileService) -> Tokens:
+    async def refresh(self, data: JSONBody[RefreshIn], auth: Auth, profiles: Profiles) -> Tokens:
         """Trade a refresh token for a new pair. Each refresh token works once; presenting a used one
         revokes every token of that login."""
         return await profiles.tokens(await auth.refresh(data.refresh_token))
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(400, 422))
-    async def log_out(self, data: RefreshIn, auth: AuthService) -> None:
+    async def log_out(self, data: JSONBody[RefreshIn], auth: Auth) -> None:
         """End the login the refresh token belongs to (idempotent)."""
         await auth.log_out(data.refresh_token)
 
@@ -100,7 +113,7 @@ class UsernameController(Controller):
     dependencies = {"auth": Provide(deps.provide_auth_service, sync_to_thread=False)}
 
     @get("/{username:str}/availability")
-    async def availability(self, username: str, auth: AuthService) -> Availability:
+    async def availability(self, username: FromPath[str], auth: Auth) -> Availability:
         """Whether a username can be taken at sign-up, and if not why."""
         return await auth.availability(username)
 
@@ -115,12 +128,12 @@ class MeController(Controller):
     }
 
     @get("/", responses=problem_responses(401))
-    async def me(self, current_user: User, profiles: ProfileService) -> Me:
+    async def me(self, current_user: CurrentUser, profiles: Profiles) -> Me:
         """The caller's own account."""
         return await profiles.me(current_user)
 
     @patch("/", responses=problem_responses(400, 401, 422))
-    async def update_me(self, data: MePatch, current_user: User, profiles: ProfileService) -> Me:
+    async def update_me(self, data: JSONBody[MePatch], current_user: CurrentUser, profiles: Profiles) -> Me:
         """Change display name or bio. Other fields are not the caller's to set."""
         return await profiles.update_me(current_user, data)
 
@@ -132,16 +145,16 @@ class MeController(Controller):
     )
     async def set_avatar(
         self,
-        data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
-        current_user: User,
-        avatars: AvatarService,
+        data: MultipartBody[UploadFile],
+        current_user: CurrentUser,
+        avatars: Avatars,
     ) -> AvatarOut:
         """Upload a JPEG, PNG or WebP (at most 10 MB and 40 megapixels) as the avatar."""
         content = await data.read()
         return AvatarOut(avatar_url=await avatars.replace(current_user, content))
 
     @get("/invite", responses=problem_responses(401))
-    async def invite(self, current_user: User, profiles: ProfileService) -> InviteOut:
+    async def invite(self, current_user: CurrentUser, profiles: Profiles) -> InviteOut:
         """The caller's invite code and how many of its uses are spent."""
         return await profiles.my_invite(current_user)
 
@@ -153,41 +166,53 @@ class UsersController(Controller):
     dependencies = {"profiles": Provide(deps.provide_profile_service, sync_to_thread=False)}
 
     @get("/", responses=problem_responses(401, 404))
-    async def profile(self, username: str, current_user: User, profiles: ProfileService) -> Profile:
+    async def profile(
+        self, username: FromPath[str], current_user: CurrentUser, profiles: Profiles
+    ) -> Profile:
         """A profile with counts and how the caller stands with that person."""
         return await profiles.profile(current_user, username)
 
     @post("/follow", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404, 422))
-    async def follow(self, username: str, current_user: User, profiles: ProfileService) -> None:
+    async def follow(self, username: FromPath[str], current_user: CurrentUser, profiles: Profiles) -> None:
         """Follow (idempotent)."""
         await profiles.follow(current_user, username)
 
     @delete("/follow", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404))
-    async def unfollow(self, username: str, current_user: User, profiles: ProfileService) -> None:
+    async def unfollow(self, username: FromPath[str], current_user: CurrentUser, profiles: Profiles) -> None:
         """Unfollow (idempotent)."""
         await profiles.unfollow(current_user, username)
 
     @get("/followers", responses=problem_responses(400, 401, 404))
     async def followers(
-        self, username: str, current_user: User, profiles: ProfileService, limit: LimitParam, cursor: CursorParam
+        self,
+        username: FromPath[str],
+        current_user: CurrentUser,
+        profiles: Profiles,
+        limit: LimitParam,
+        cursor: CursorParam,
     ) -> Page[Profile]:
         """Who follows this person, newest first."""
         return await profiles.follow_list(current_user, username, "followers", cursor, limit)
 
     @get("/following", responses=problem_responses(400, 401, 404))
     async def following(
-        self, username: str, current_user: User, profiles: ProfileService, limit: LimitParam, cursor: CursorParam
+        self,
+        username: FromPath[str],
+        current_user: CurrentUser,
+        profiles: Profiles,
+        limit: LimitParam,
+        cursor: CursorParam,
     ) -> Page[Profile]:
         """Whom this person follows, newest first."""
         return await profiles.follow_list(current_user, username, "following", cursor, limit)
 
     @post("/block", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404, 422))
-    async def block(self, username: str, current_user: User, profiles: ProfileService) -> None:
+    async def block(self, username: FromPath[str], current_user: CurrentUser, profiles: Profiles) -> None:
         """Block: ends follows both ways and hides the caller from that person."""
         await profiles.block(current_user, username)
 
     @delete("/block", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404))
-    async def unblock(self, username: str, current_user: User, profiles: ProfileService) -> None:
+    async def unblock(self, username: FromPath[str], current_user: CurrentUser, profiles: Profiles) -> None:
         """Unblock (idempotent)."""
         await profiles.unblock(current_user, username)
 

@@ -83,7 +83,7 @@ class Tokens(msgspec.Struct, kw_only=True):
     user: Me
     access_token: str
     refresh_token: str
-    token_type: Literal["bearer"] = "bearer"
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - a scheme name, not a secret
     expires_in: int
 
 

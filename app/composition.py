@@ -1,19 +1,28 @@
 """The composition root: the one place that reaches up into every domain to assemble the app's
-routes, app-wide dependencies and background jobs (see the import-linter contracts)."""
+routes, app-wide dependencies, background jobs and commands (see the import-linter contracts)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+import click
 from litestar.di import Provide
 
+from accounts import cli as accounts_cli
 from accounts import jobs as accounts_jobs
 from accounts import routes as accounts_routes
 from accounts.deps import provide_current_user
 from app.jobs import Job
+from app.settings import Settings
 
 ROUTE_HANDLERS: list[Any] = [*accounts_routes.route_handlers]
 
 DEPENDENCIES: dict[str, Provide] = {"current_user": Provide(provide_current_user)}
 
 JOBS: list[Job] = [*accounts_jobs.jobs]
+
+CLI_GROUPS: list[click.Group] = [accounts_cli.users]
+
+# Run by `remixfeed serve` after migrating, on the embedded default only.
+FIRST_START_HOOKS: list[Callable[[Settings], Coroutine[Any, Any, None]]] = [accounts_cli.bootstrap_admin]

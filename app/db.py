@@ -70,7 +70,9 @@ async def run_after_commit(session: AsyncSession) -> None:
             log.exception("after_commit_failed", callback=getattr(callback, "__qualname__", repr(callback)))
 
 
-async def transaction(session_factory: async_sessionmaker[AsyncSession]) -> AsyncGenerator[AsyncSession, None]:
+async def transaction(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncGenerator[AsyncSession, None]:
     """Litestar dependency: one session and one transaction for the whole request."""
     async with session_factory() as session:
         try:

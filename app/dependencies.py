@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import transaction
@@ -36,3 +37,9 @@ def provide_rate_limiter(state: State) -> RateLimiter:
 async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
     async for session in transaction(provide_resources(state).session_factory):
         yield session
+
+
+# Explicit markers for handler and provider signatures (Litestar 3 drops inferred dependencies).
+DbSession = NamedDependency[AsyncSession]
+SettingsDep = NamedDependency[Settings]
+StorageDep = NamedDependency[MediaStorage]

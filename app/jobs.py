@@ -46,7 +46,9 @@ class JobQueue:
     async def enqueue(self, name: str, *, key: str | None = None, **kwargs: Any) -> None:
         await self.queue.enqueue(name, key=key, **kwargs)
 
-    def enqueue_after_commit(self, session: AsyncSession, name: str, *, key: str | None = None, **kwargs: Any) -> None:
+    def enqueue_after_commit(
+        self, session: AsyncSession, name: str, *, key: str | None = None, **kwargs: Any
+    ) -> None:
         async def _enqueue() -> None:
             await self.enqueue(name, key=key, **kwargs)
 
@@ -56,12 +58,12 @@ class JobQueue:
         await self.queue.disconnect()
 
 
-class _EmbeddedWorker(Worker):
+class _EmbeddedWorker(Worker[Any]):
     # Inside the API process the server owns the signals; it stops the worker itself.
-    SIGNALS: list[Any] = []  # noqa: RUF012
+    SIGNALS: list[Any] = []
 
 
-def build_worker(resources: Resources, jobs: Sequence[Job], *, in_process: bool) -> Worker:
+def build_worker(resources: Resources, jobs: Sequence[Job], *, in_process: bool) -> Worker[Any]:
     functions = [(job.name, _bind(job)) for job in jobs if job.cron is None]
     cron_jobs = [
         CronJob(_bind(job), cron=job.cron, timeout=job.timeout_seconds, retries=job.retries)
@@ -95,7 +97,7 @@ def _attach(resources: Resources) -> Callable[[dict[str, Any]], Awaitable[None]]
     return startup
 
 
-async def run_worker_forever(worker: Worker) -> None:
+async def run_worker_forever(worker: Worker[Any]) -> None:
     try:
         await worker.start()
     except asyncio.CancelledError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Response, get
 from litestar.datastructures import State
+from litestar.params import FromPath
 
 from app.errors import NotFound, problem_responses
 from app.resources import Resources
@@ -13,7 +14,7 @@ _ALLOWED_PREFIXES = ("avatars/",)
 
 
 @get("/media/{key:path}", tags=["media"], responses=problem_responses(404))
-async def media(key: str, state: State) -> Response[bytes]:
+async def media(key: FromPath[str], state: State) -> Response[bytes]:
     """Public media (avatars). Private media is served by its own authorised endpoints."""
     key = key.lstrip("/")
     if ".." in key.split("/") or not key.startswith(_ALLOWED_PREFIXES):
@@ -24,4 +25,6 @@ async def media(key: str, state: State) -> Response[bytes]:
     except MediaNotFound as exc:
         raise NotFound() from exc
     # Keys carry a content digest, so the bytes behind a key never change.
-    return Response(data, media_type=content_type, headers={"Cache-Control": "public, max-age=31536000, immutable"})
+    return Response(
+        data, media_type=content_type, headers={"Cache-Control": "public, max-age=31536000, immutable"}
+    )

@@ -51,7 +51,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_days: int = 30
     signup_rate_limit: str = "20/hour"
-    token_rate_limit: str = "30/minute"
+    token_rate_limit: str = "30/minute"  # noqa: S105 - a rate, not a secret
     login_rate_limit: str = "10/minute"
 
     # Base URL that media keys are appended to; empty means relative URLs served by this API at /media/.

@@ -6,6 +6,7 @@ Production points REMIXFEED_MEDIA_URL at the public base of the same keys (a CDN
 
 from __future__ import annotations
 
+import contextlib
 import mimetypes
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -48,10 +49,8 @@ class ObjectStorage:
         return bytes(data), content_type
 
     async def delete(self, key: str) -> None:
-        try:
+        with contextlib.suppress(FileNotFoundError):
             await obstore.delete_async(self._store, key)
-        except FileNotFoundError:
-            pass
 
     def url(self, key: str) -> str:
         return f"{self._public_base}/{key}"

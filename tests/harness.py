@@ -53,7 +53,9 @@ def start_test_servers(tmp: Path) -> TestServers:
         admin_dsn = _plain(str(server_url.set(database="postgres")))
         asyncio.run(_execute(admin_dsn, f'CREATE DATABASE "{database}"'))
         database_url = str(server_url.set(database=database).render_as_string(hide_password=False))
-        cleanups.append(lambda: asyncio.run(_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')))
+        cleanups.append(
+            lambda: asyncio.run(_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        )
     else:
         embedded_pg = EmbeddedPostgres(tmp / "postgres", database="remixfeed_test")
         database_url = embedded_pg.url()

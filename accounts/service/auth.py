@@ -23,8 +23,8 @@ from accounts.errors import (
     UsernameTaken,
 )
 from accounts.models import RefreshToken, Role, User
-from accounts.schemas import USERNAME_PATTERN, Availability
 from accounts.passwords import hash_password, needs_rehash, verify_password
+from accounts.schemas import USERNAME_PATTERN, Availability
 from app.db import violated_constraint
 from app.errors import FieldError, ValidationFailed
 from app.security import encode_access_token, new_opaque_token, token_digest
@@ -32,8 +32,25 @@ from app.settings import Settings
 
 # Names that would confuse people or impersonate the service.
 RESERVED_USERNAMES = frozenset(
-    {"admin", "administrator", "root", "remixfeed", "moderator", "moderation", "support", "help", "me",
-     "api", "staff", "security", "system", "official", "null", "undefined", "anonymous"}
+    {
+        "admin",
+        "administrator",
+        "root",
+        "remixfeed",
+        "moderator",
+        "moderation",
+        "support",
+        "help",
+        "me",
+        "api",
+        "staff",
+        "security",
+        "system",
+        "official",
+        "null",
+        "undefined",
+        "anonymous",
+    }
 )
 USERNAME_FORMAT = re.compile(USERNAME_PATTERN)
 _INVITE_ALPHABET = string.ascii_uppercase + string.digits
@@ -124,7 +141,9 @@ class AuthService:
             if "username" in name:
                 raise UsernameTaken() from exc
             raise
-        await queries.insert_invite(self.session, user.id, await self._fresh_invite_code(), self.settings.invite_uses)
+        await queries.insert_invite(
+            self.session, user.id, await self._fresh_invite_code(), self.settings.invite_uses
+        )
         return user
 
     async def _fresh_invite_code(self) -> str:
@@ -174,7 +193,9 @@ class AuthService:
             raise InvalidRefreshToken()
         if stored.rotated_at is not None:
             await queries.revoke_family(self.session, stored.family_id, now)
-            raise RefreshTokenReused("This refresh token was already used; every session of that login is revoked")
+            raise RefreshTokenReused(
+                "This refresh token was already used; every session of that login is revoked"
+            )
         stored.rotated_at = now
         user = await self.session.get(User, stored.user_id)
         if user is None:

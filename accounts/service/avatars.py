@@ -57,11 +57,15 @@ def render_avatar(data: bytes) -> Renditions:
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
             raise InvalidImage("The image is truncated or corrupt") from exc
     mode = "RGBA" if upright.mode in ("RGBA", "LA", "P") else "RGB"
-    square = ImageOps.fit(upright.convert(mode), (RENDITION_SIZES[0], RENDITION_SIZES[0]), Image.Resampling.LANCZOS)
+    square = ImageOps.fit(
+        upright.convert(mode), (RENDITION_SIZES[0], RENDITION_SIZES[0]), Image.Resampling.LANCZOS
+    )
     images: dict[int, bytes] = {}
     for size in RENDITION_SIZES:
         out = io.BytesIO()
-        rendition = square if size == RENDITION_SIZES[0] else square.resize((size, size), Image.Resampling.LANCZOS)
+        rendition = (
+            square if size == RENDITION_SIZES[0] else square.resize((size, size), Image.Resampling.LANCZOS)
+        )
         # Saving a fresh image writes no EXIF, XMP or ICC metadata from the upload.
         rendition.save(out, format="WEBP", quality=85, method=4)
         images[size] = out.getvalue()

@@ -74,7 +74,9 @@ class ProfileService:
         invite: Invite | None = await queries.invite_of(self.session, user.id)
         if invite is None:  # every account gets one at creation; this is a broken invariant
             raise UserNotFound("This account has no invite code")
-        return InviteOut(code=invite.code, redeemed_count=invite.redeemed_count, total_count=invite.total_count)
+        return InviteOut(
+            code=invite.code, redeemed_count=invite.redeemed_count, total_count=invite.total_count
+        )
 
     # --- other people ------------------------------------------------------------------------
 
@@ -93,9 +95,13 @@ class ProfileService:
         other = await self.visible_user(viewer, username)
         relation = await queries.relationship(self.session, viewer.id, other.id)
         counts = await queries.count_many(self.session, [other.id])
-        return self._profile(other, counts[other.id], (relation.following, relation.followed_by), relation.blocking)
+        return self._profile(
+            other, counts[other.id], (relation.following, relation.followed_by), relation.blocking
+        )
 
-    def _profile(self, user: User, counts: tuple[int, int], flags: tuple[bool, bool], blocked: bool) -> Profile:
+    def _profile(
+        self, user: User, counts: tuple[int, int], flags: tuple[bool, bool], blocked: bool
+    ) -> Profile:
         following, follows_you = flags
         return Profile(
             id=str(user.id),
