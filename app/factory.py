@@ -93,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             allow_origins=["*"], allow_headers=["Authorization", "Content-Type", "Idempotency-Key"]
         ),
         request_max_body_size=JSON_BODY_LIMIT,
+        logging_config=None,  # app.logging configures logging; Litestar must not replace it
         debug=False,
     )
 

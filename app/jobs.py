@@ -58,7 +58,21 @@ class JobQueue:
         await self.queue.disconnect()
 
 
-class _EmbeddedWorker(Worker[Any]):
+class JobWorker(Worker[Any]):
+    async def stop(self) -> None:
+        # SAQ waits out its whole grace period for idle dequeue loops and upkeep timers too. Only
+        # running jobs deserve it: when none is running, end the idle loops at once.
+        if not self.job_task_contexts and self.tasks:
+            self.event.set()
+            idle = list(self.tasks)
+            for task in idle:
+                task.cancel()
+            await asyncio.gather(*idle, return_exceptions=True)
+            self.tasks.difference_update(idle)
+        await super().stop()
+
+
+class EmbeddedJobWorker(JobWorker):
     # Inside the API process the server owns the signals; it stops the worker itself.
     SIGNALS: list[Any] = []
 
@@ -70,7 +84,7 @@ def build_worker(resources: Resources, jobs: Sequence[Job], *, in_process: bool)
         for job in jobs
         if job.cron is not None
     ]
-    worker_class = _EmbeddedWorker if in_process else Worker
+    worker_class = EmbeddedJobWorker if in_process else JobWorker
     return worker_class(
         resources.jobs.queue,
         functions=functions,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from ipaddress import IPv4Network, IPv6Network, ip_address
 
 import msgspec
 import structlog
-from litestar.datastructures import MutableScopeHeaders
+from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -71,8 +72,32 @@ class Usage(msgspec.Struct, frozen=True):
 
 
 def client_ip(scope: Scope) -> str | None:
+    """The caller's address. Behind trusted reverse proxies (REMIXFEED_TRUSTED_PROXIES) it is the
+    rightmost X-Forwarded-For hop that is not itself a trusted proxy; otherwise the peer."""
     client = scope.get("client")
-    return client[0] if client else None
+    peer = client[0] if client else None
+    settings: Settings = scope["litestar_app"].state.settings
+    networks = settings.trusted_proxy_networks
+    if peer is None or not networks or not _within(peer, networks):
+        return peer
+    forwarded = [
+        hop.strip()
+        for value in Headers.from_scope(scope).getall("x-forwarded-for", [])
+        for hop in value.split(",")
+        if hop.strip()
+    ]
+    for hop in reversed(forwarded):
+        if not _within(hop, networks):
+            return hop
+    return forwarded[0] if forwarded else peer
+
+
+def _within(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return False
+    return any(parsed in network for network in networks)
 
 
 class RateLimiter:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -13,6 +14,8 @@ from app.jobs import JobQueue
 from app.redis import create_redis
 from app.settings import Settings
 from app.storage import MediaStorage, create_storage
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -26,9 +29,13 @@ class Resources:
     extras: dict[str, object] = field(default_factory=dict)
 
     async def close(self) -> None:
-        await self.jobs.close()
-        await self.redis.aclose()
-        await self.engine.dispose()
+        # Each step runs even if an earlier one fails: shutting down while Redis or PostgreSQL is
+        # unreachable must still release everything else.
+        for step in (self.jobs.close, self.redis.aclose, self.engine.dispose):
+            try:
+                await step()
+            except Exception as exc:
+                log.warning("resource_close_failed", step=step.__qualname__, error=str(exc))
 
 
 def open_resources(settings: Settings) -> Resources:

@@ -1,7 +1,7 @@
 """One typed settings object, read from the environment.
 
-Every setting is listed in README.md. Names without the REMIXFEED_ prefix are the ones other tools
-already know (DATABASE_URL, REDIS_URL, OPENAI_API_KEY, OPENAI_BASE_URL).
+Every setting is listed in README.md (a test checks). Names without the REMIXFEED_ prefix are the
+ones other tools already know (DATABASE_URL, REDIS_URL).
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Any
 
@@ -35,18 +36,11 @@ class RateLimitRule(msgspec.Struct, frozen=True):
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
     redis_url: str | None = None
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
 
     data_dir: Path = Path(".remixfeed")
     secret_key: str | None = None
     invite_required: bool = True
     invite_uses: int = 4
-    daily_generation_limit: int = 30
-    feed_break_after: int = 20
-    teen_feed_break_after: int = 10
-    teen_daily_feed_limit: int = 50
-    simulator_seconds: float = 5.0
 
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_days: int = 30
@@ -54,6 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     token_rate_limit: str = "30/minute"  # noqa: S105 - a rate, not a secret
     login_rate_limit: str = "10/minute"
 
+    # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed.
+    trusted_proxies: str = ""
     # Base URL that media keys are appended to; empty means relative URLs served by this API at /media/.
     media_url: str = ""
     redis_namespace: str = "remixfeed"
@@ -86,6 +82,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return RateLimitRule.parse(self.login_rate_limit)
 
     @property
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(
+            ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip()
+        )
+
+    @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
 
@@ -94,7 +96,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # Environment variables that keep their conventional names instead of the REMIXFEED_ prefix.
-_PLAIN_NAMES = {"database_url", "redis_url", "openai_api_key", "openai_base_url"}
+_PLAIN_NAMES = {"database_url", "redis_url"}
 
 
 def _env_name(field: str) -> str:
@@ -109,12 +111,23 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         if value is not None and value != "":
             raw[field.name] = value
     try:
-        settings = msgspec.convert(raw, Settings, strict=False)
+        settings = msgspec.convert(raw, Settings, strict=False, dec_hook=_decode_extra)
         # Parse eagerly so a malformed rate limit fails at start, not on the first request.
-        _ = (settings.signup_limit, settings.token_limit, settings.login_limit)
+        _ = (
+            settings.signup_limit,
+            settings.token_limit,
+            settings.login_limit,
+            settings.trusted_proxy_networks,
+        )
     except (msgspec.ValidationError, ValueError) as exc:
         raise SettingsError(f"invalid settings: {exc}") from exc
     return settings
+
+
+def _decode_extra(kind: type, value: Any) -> Any:
+    if kind is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError(f"cannot read {kind} from the environment")
 
 
 def setting_env_names() -> list[str]:

@@ -17,19 +17,19 @@ from app.resources import Resources
 from app.settings import Settings
 from migrations.models import metadata
 from tests.factories import UserFactory
-from tests.harness import TestServers, namespace_patterns, start_test_servers
+from tests.harness import RunServers, namespace_patterns, start_test_servers
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
 @pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestServers]:
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunServers]:
     started = start_test_servers(tmp_path_factory.mktemp("servers"))
     yield started
     started.close()
 
 
-def make_settings(servers: TestServers, data_dir: Path, **overrides: object) -> Settings:
+def make_settings(servers: RunServers, data_dir: Path, **overrides: object) -> Settings:
     return Settings(
         database_url=servers.database_url,
         redis_url=servers.redis_url,
@@ -46,7 +46,7 @@ def make_settings(servers: TestServers, data_dir: Path, **overrides: object) -> 
 
 
 @pytest.fixture(scope="session")
-def settings(servers: TestServers, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+def settings(servers: RunServers, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     return make_settings(servers, tmp_path_factory.mktemp("data"))
 
 

@@ -24,7 +24,7 @@ from app.migrate import upgrade
 
 
 @dataclass
-class TestServers:
+class RunServers:
     database_url: str
     redis_url: str
     redis_namespace: str
@@ -41,7 +41,7 @@ def _plain(url: str) -> str:
     return str(make_url(async_url(url)).set(drivername="postgresql"))
 
 
-def start_test_servers(tmp: Path) -> TestServers:
+def start_test_servers(tmp: Path) -> RunServers:
     run_id = uuid.uuid4().hex[:10]
     cleanups: list[Callable[[], None]] = []
 
@@ -73,7 +73,7 @@ def start_test_servers(tmp: Path) -> TestServers:
         namespace = "remixfeed_test"
         cleanups.append(embedded_rd.stop)
 
-    servers = TestServers(database_url, redis_url, namespace, embedded_pg, embedded_rd, cleanups)
+    servers = RunServers(database_url, redis_url, namespace, embedded_pg, embedded_rd, cleanups)
     try:
         upgrade(database_url)
     except BaseException:

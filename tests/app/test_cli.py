@@ -1,0 +1,195 @@
+"""The `remixfeed` command, run as a user would run it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from tests.harness import RunServers
+
+REMIXFEED = str(Path(sys.executable).parent / "remixfeed")
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(extra)
+    return env
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, env=_env(**env), capture_output=True, text=True, timeout=60, check=False)
+
+
+async def test_users_create_makes_an_account_of_any_role(
+    servers: RunServers, client: httpx.AsyncClient
+) -> None:
+    create = [REMIXFEED, "users", "create", "--username", "mod1", "--password", "moderate-well"]
+    result = await asyncio.to_thread(
+        _run,
+        [*create, "--email", "mod1@example.test", "--role", "moderator"],
+        DATABASE_URL=servers.database_url,
+    )
+    assert result.returncode == 0, result.stderr
+    created = json.loads(result.stdout[result.stdout.index("{") :])
+    assert created["username"] == "mod1"
+    assert created["role"] == "moderator"
+    assert re.fullmatch(r"[A-Z0-9]{6}", created["invite_code"])
+
+    login = await client.post("/v1/auth/token", json={"login": "mod1", "password": "moderate-well"})
+    assert login.status_code == 200
+    assert login.json()["user"]["role"] == "moderator"
+
+    again = await asyncio.to_thread(
+        _run, [*create, "--email", "other@example.test"], DATABASE_URL=servers.database_url
+    )
+    assert again.returncode != 0
+    assert "taken" in again.stderr
+
+
+def test_users_create_refuses_bad_input_before_touching_anything(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            REMIXFEED,
+            "users",
+            "create",
+            "--username",
+            "No Spaces",
+            "--email",
+            "a@b.test",
+            "--password",
+            "longenough",
+        ],
+        env=_env(REMIXFEED_DATA_DIR=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "username" in result.stderr
+    assert not (tmp_path / "postgres").exists()
+
+
+def test_openapi_check_passes_on_the_committed_document() -> None:
+    result = subprocess.run(
+        [REMIXFEED, "openapi", "--check"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class _Served:
+    """`remixfeed serve` on a fresh data dir, as `make run` starts it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = _free_port()
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [REMIXFEED, "serve", "--port", str(self.port)],
+            env=_env(REMIXFEED_DATA_DIR=str(data_dir)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "".join(self.lines)
+            try:
+                if httpx.get(f"{self.url}/health/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError("server did not become ready:\n" + "".join(self.lines))
+
+    def interrupt(self) -> int:
+        os.killpg(self.process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does
+        return self.process.wait(timeout=60)
+
+    def printed(self, label: str) -> str | None:
+        for line in self.lines:
+            if line.strip().startswith(label):
+                return line.split(":", 1)[1].strip().split()[0]
+        return None
+
+
+def _processes_using(data_dir: Path) -> list[Any]:
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if str(data_dir) in cmdline:
+            found.append(process)
+    return found
+
+
+def test_serve_embedded_first_start_restart_and_clean_stop(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    first = _Served(data_dir)
+    try:
+        first.wait_ready()
+        password, invite = first.printed("password:"), first.printed("invite code:")
+        assert password and invite and re.fullmatch(r"[A-Z0-9]{6}", invite), "".join(first.lines)
+        signup = httpx.post(
+            f"{first.url}/v1/auth/signup",
+            json={
+                "email": "ada@example.test",
+                "password": "lovelace1815",
+                "username": "ada",
+                "birthdate": "1995-12-10",
+                "invite_code": invite,
+            },
+            timeout=10,
+        )
+        assert signup.status_code == 201, signup.text
+    finally:
+        code = first.interrupt()
+    assert code == 0, "".join(first.lines)
+    assert _processes_using(data_dir) == []
+
+    second = _Served(data_dir)
+    try:
+        second.wait_ready()
+        assert second.printed("password:") is None  # the admin is made once
+        admin = httpx.post(
+            f"{second.url}/v1/auth/token", json={"login": "admin", "password": password}, timeout=10
+        )
+        assert admin.status_code == 200 and admin.json()["user"]["role"] == "admin"
+        ada = httpx.post(
+            f"{second.url}/v1/auth/token", json={"login": "ada", "password": "lovelace1815"}, timeout=10
+        )
+        assert ada.status_code == 200
+    finally:
+        assert second.interrupt() == 0
+    assert _processes_using(data_dir) == []

@@ -1,0 +1,56 @@
+"""Liveness, readiness, metrics, and what still works when Redis is unreachable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from app.factory import create_app
+from tests.conftest import make_settings, serve_in_process
+from tests.harness import RunServers
+
+
+async def test_live_and_ready(client: httpx.AsyncClient) -> None:
+    live = await client.get("/health/live")
+    assert live.status_code == 200
+    assert live.json() == {"status": "ok"}
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ok", "database": "ok", "redis": "ok"}
+
+
+async def test_metrics_count_requests_by_route(client: httpx.AsyncClient) -> None:
+    await client.get("/health/live")
+    metrics = await client.get("/metrics")
+    assert metrics.status_code == 200
+    assert 'remixfeed_requests_total{app_name="remixfeed",method="GET",path="/health/live"' in metrics.text
+
+
+async def test_without_redis_ready_says_so_and_sign_in_still_works(
+    servers: RunServers, tmp_path: Path, client: httpx.AsyncClient
+) -> None:
+    settings = make_settings(
+        servers, tmp_path, redis_url=f"unix://{tmp_path}/no-redis-here.sock", invite_required=False
+    )
+    async with serve_in_process(create_app(settings)) as degraded:
+        ready = await degraded.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json() == {"status": "unavailable", "database": "ok", "redis": "unreachable"}
+
+        # Rate limits cannot be counted, so they are not enforced; sign-up and login go on.
+        signup = await degraded.post(
+            "/v1/auth/signup",
+            json={
+                "email": "r@example.test",
+                "password": "no redis today",
+                "username": "noredis",
+                "birthdate": "1990-01-01",
+            },
+        )
+        assert signup.status_code == 201, signup.text
+        assert "ratelimit-limit" not in signup.headers
+        login = await degraded.post("/v1/auth/token", json={"login": "noredis", "password": "no redis today"})
+        assert login.status_code == 200
+        me = await degraded.get("/v1/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
+        assert me.json()["username"] == "noredis"

@@ -1,0 +1,74 @@
+"""Settings come from the environment, are typed, fail early when wrong, and are all documented."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.security import resolve_secret_key
+from app.settings import RateLimitRule, Settings, SettingsError, load_settings, setting_env_names
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_match_the_contract() -> None:
+    settings = load_settings({})
+    assert settings.database_url is None and settings.redis_url is None
+    assert settings.data_dir == Path(".remixfeed")
+    assert settings.invite_required is True
+    assert settings.invite_uses == 4
+    assert settings.access_token_ttl_seconds == 900
+
+
+def test_values_are_parsed_from_strings() -> None:
+    settings = load_settings(
+        {
+            "DATABASE_URL": "postgresql://db/x",
+            "REMIXFEED_INVITE_REQUIRED": "false",
+            "REMIXFEED_INVITE_USES": "7",
+            "REMIXFEED_DATA_DIR": "/var/lib/remixfeed",
+            "REMIXFEED_SIGNUP_RATE_LIMIT": "5/minute",
+            "REMIXFEED_LOG_JSON": "1",
+        }
+    )
+    assert settings.database_url == "postgresql://db/x"
+    assert settings.invite_required is False
+    assert settings.invite_uses == 7
+    assert settings.data_dir == Path("/var/lib/remixfeed")
+    assert settings.signup_limit == RateLimitRule(limit=5, window_seconds=60)
+    assert settings.log_json is True
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("REMIXFEED_INVITE_USES", "many"),
+        ("REMIXFEED_SIGNUP_RATE_LIMIT", "lots"),
+        ("REMIXFEED_INVITE_REQUIRED", "perhaps"),
+    ],
+)
+def test_bad_values_fail_at_start(name: str, value: str) -> None:
+    with pytest.raises(SettingsError):
+        load_settings({name: value})
+
+
+def test_production_requires_a_secret_key(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="REMIXFEED_SECRET_KEY"):
+        resolve_secret_key(Settings(database_url="postgresql://db/x", data_dir=tmp_path))
+    with pytest.raises(SettingsError, match="32"):
+        resolve_secret_key(Settings(database_url="postgresql://db/x", secret_key="short", data_dir=tmp_path))
+
+
+def test_embedded_default_generates_and_keeps_a_secret_key(tmp_path: Path) -> None:
+    first = resolve_secret_key(Settings(data_dir=tmp_path))
+    second = resolve_secret_key(Settings(data_dir=tmp_path))
+    assert first.secret_key and len(first.secret_key) >= 32
+    assert first.secret_key == second.secret_key
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    missing = [name for name in setting_env_names() if f"`{name}`" not in readme]
+    assert missing == [], f"README.md does not document: {missing}"

@@ -1,0 +1,115 @@
+"""One transaction per request: committed once after the handler, side effects only after COMMIT."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from app.db import after_commit, transaction
+from app.errors import AppError
+from app.resources import Resources
+
+
+class _KeepsChanges(AppError):
+    status = 409
+    code = "kept"
+    keeps_changes = True
+
+
+async def _drive(resources: Resources, body: Any, refusal: type[AppError] | None = None) -> list[str]:
+    """Run `body(session, events)` inside the request transaction dependency, as Litestar does:
+    resume it after the handler, or throw the handler's refusal into it."""
+    events: list[str] = []
+    generator = transaction(resources.session_factory)
+    session = await generator.__anext__()
+    if refusal is None:
+        await body(session, events)
+        with pytest.raises(StopAsyncIteration):
+            await generator.__anext__()
+        return events
+    with pytest.raises(refusal) as raised:
+        await body(session, events)
+    with pytest.raises(refusal):
+        await generator.athrow(raised.value)
+    return events
+
+
+async def _count(resources: Resources, name: str) -> int:
+    async with resources.session_factory() as session:
+        value = await session.scalar(
+            text("SELECT count(*) FROM users WHERE username = :name"), {"name": name}
+        )
+        return int(value or 0)
+
+
+async def _insert(session: Any, name: str) -> None:
+    await session.execute(
+        text(
+            "INSERT INTO users (id, username, email, password_hash, birthdate, created_at, updated_at) "
+            "VALUES (gen_random_uuid(), :name, :email, 'x', '1990-01-01', now(), now())"
+        ),
+        {"name": name, "email": f"{name}@example.test"},
+    )
+
+
+async def test_commit_then_after_commit_callbacks(resources: Resources, users: Any) -> None:
+    async def body(session: Any, events: list[str]) -> None:
+        await _insert(session, "committed")
+
+        async def callback() -> None:
+            events.append(f"after commit, rows visible: {await _count(resources, 'committed')}")
+
+        after_commit(session, callback)
+
+    events = await _drive(resources, body)
+    assert events == ["after commit, rows visible: 1"]
+
+
+async def test_error_rolls_back_and_drops_callbacks(resources: Resources, users: Any) -> None:
+    async def body(session: Any, events: list[str]) -> None:
+        await _insert(session, "rolledback")
+
+        async def callback() -> None:
+            events.append("ran")
+
+        after_commit(session, callback)
+        raise AppError("refused")
+
+    events = await _drive(resources, body, refusal=AppError)
+    assert events == []
+    assert await _count(resources, "rolledback") == 0
+
+
+async def test_refusal_that_keeps_changes_commits(resources: Resources, users: Any) -> None:
+    async def body(session: Any, events: list[str]) -> None:
+        await _insert(session, "kept")
+        raise _KeepsChanges("refused, but the write stands")
+
+    await _drive(resources, body, refusal=_KeepsChanges)
+    assert await _count(resources, "kept") == 1
+
+
+async def test_failed_commit_is_an_error_not_a_success(resources: Resources, users: Any) -> None:
+    """A COMMIT that fails (here a deferred constraint checked only at COMMIT) raises out of the
+    dependency, so the client gets an error response rather than a 2xx."""
+
+    async def body(session: Any, events: list[str]) -> None:
+        await session.execute(
+            text("CREATE TEMP TABLE deferred_check (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+        )
+        await session.execute(text("INSERT INTO deferred_check VALUES (1), (1)"))
+
+        async def callback() -> None:
+            events.append("ran")
+
+        after_commit(session, callback)
+
+    generator = transaction(resources.session_factory)
+    session = await generator.__anext__()
+    events: list[str] = []
+    await body(session, events)
+    with pytest.raises(Exception, match="duplicate key"):
+        await generator.__anext__()
+    assert events == []
