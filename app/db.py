@@ -10,6 +10,7 @@ Work that must only happen once the data is durable (jobs, notifications) is reg
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
@@ -70,10 +71,12 @@ async def run_after_commit(session: AsyncSession) -> None:
             log.exception("after_commit_failed", callback=getattr(callback, "__qualname__", repr(callback)))
 
 
+@asynccontextmanager
 async def transaction(
     session_factory: async_sessionmaker[AsyncSession],
 ) -> AsyncGenerator[AsyncSession, None]:
-    """Litestar dependency: one session and one transaction for the whole request."""
+    """One session and one transaction for a whole request: committed when the block ends,
+    rolled back when it raises (unless the refusal `keeps_changes`)."""
     async with session_factory() as session:
         try:
             yield session

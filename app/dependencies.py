@@ -35,7 +35,8 @@ def provide_rate_limiter(state: State) -> RateLimiter:
 
 
 async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
-    async for session in transaction(provide_resources(state).session_factory):
+    # Litestar throws the handler's exception in at the yield; `async with` hands it to transaction().
+    async with transaction(provide_resources(state).session_factory) as session:
         yield session
 
 

@@ -7,6 +7,7 @@ a 500 here means a bug, and is logged as one.
 
 from __future__ import annotations
 
+import re
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -174,13 +175,19 @@ def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[Problem]:
     return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers)
 
 
+_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
+
+
 def _field_errors(extra: Any) -> list[FieldError]:
     errors: list[FieldError] = []
     if isinstance(extra, list):
         for item in extra:
             if isinstance(item, dict):
-                key = item.get("key") or item.get("source") or "body"
-                errors.append(FieldError(field=str(key), message=str(item.get("message", "invalid value"))))
+                message = str(item.get("message", "invalid value"))
+                # msgspec reports an unexpected field at the object's own path; name the field.
+                unknown = _UNKNOWN_FIELD.search(message)
+                key = unknown[1] if unknown else item.get("key") or item.get("source") or "body"
+                errors.append(FieldError(field=str(key), message=message))
     return errors
 
 

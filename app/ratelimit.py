@@ -153,7 +153,9 @@ class RateLimitMiddleware(ASGIMiddleware):
             if message["type"] == "http.response.start":
                 headers = MutableScopeHeaders.from_message(message)
                 for name, value in extra.items():
-                    headers[name] = value
+                    # A handler's own refusal already describes the limit that refused it.
+                    if name not in headers:
+                        headers[name] = value
             await send(message)
 
         await next_app(scope, receive, send_with_headers)

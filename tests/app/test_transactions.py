@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import text
 
 from app.db import after_commit, transaction
+from app.dependencies import provide_db_session
 from app.errors import AppError
 from app.resources import Resources
 
@@ -19,20 +20,15 @@ class _KeepsChanges(AppError):
 
 
 async def _drive(resources: Resources, body: Any, refusal: type[AppError] | None = None) -> list[str]:
-    """Run `body(session, events)` inside the request transaction dependency, as Litestar does:
-    resume it after the handler, or throw the handler's refusal into it."""
+    """Run `body(session, events)` inside the request transaction, as the request dependency does."""
     events: list[str] = []
-    generator = transaction(resources.session_factory)
-    session = await generator.__anext__()
     if refusal is None:
-        await body(session, events)
-        with pytest.raises(StopAsyncIteration):
-            await generator.__anext__()
+        async with transaction(resources.session_factory) as session:
+            await body(session, events)
         return events
-    with pytest.raises(refusal) as raised:
-        await body(session, events)
     with pytest.raises(refusal):
-        await generator.athrow(raised.value)
+        async with transaction(resources.session_factory) as session:
+            await body(session, events)
     return events
 
 
@@ -106,10 +102,28 @@ async def test_failed_commit_is_an_error_not_a_success(resources: Resources, use
 
         after_commit(session, callback)
 
-    generator = transaction(resources.session_factory)
-    session = await generator.__anext__()
     events: list[str] = []
-    await body(session, events)
     with pytest.raises(Exception, match="duplicate key"):
-        await generator.__anext__()
+        async with transaction(resources.session_factory) as session:
+            await body(session, events)
     assert events == []
+
+
+async def test_request_dependency_hands_refusals_to_the_transaction(
+    app: Any, resources: Resources, users: Any
+) -> None:
+    """Litestar throws the handler's exception into the dependency at its yield; the transaction
+    must see it (here: a refusal whose writes stand must still commit)."""
+    dependency = provide_db_session(app.state)
+    session = await dependency.__anext__()
+    await _insert(session, "viadependency")
+    with pytest.raises(_KeepsChanges):
+        await dependency.athrow(_KeepsChanges("refused, but the write stands"))
+    assert await _count(resources, "viadependency") == 1
+
+    dependency = provide_db_session(app.state)
+    session = await dependency.__anext__()
+    await _insert(session, "rolledbackdep")
+    with pytest.raises(AppError):
+        await dependency.athrow(AppError("refused"))
+    assert await _count(resources, "rolledbackdep") == 0
