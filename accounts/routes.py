@@ -26,7 +26,7 @@ from accounts.service import NewAccount
 from accounts.service.avatars import MAX_BYTES
 from app.dependencies import SettingsDep
 from app.errors import problem_responses
-from app.pagination import CursorParam, LimitParam, Page
+from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.ratelimit import Limit, RateLimiter, client_ip
 
 # The 10 MB image plus multipart framing; a larger body is refused before it is read.
@@ -188,8 +188,8 @@ class UsersController(Controller):
         username: FromPath[str],
         current_user: CurrentUser,
         profiles: Profiles,
-        limit: LimitParam,
-        cursor: CursorParam,
+        limit: LimitParam = DEFAULT_LIMIT,
+        cursor: CursorParam = None,
     ) -> Page[Profile]:
         """Who follows this person, newest first."""
         return await profiles.follow_list(current_user, username, "followers", cursor, limit)
@@ -200,8 +200,8 @@ class UsersController(Controller):
         username: FromPath[str],
         current_user: CurrentUser,
         profiles: Profiles,
-        limit: LimitParam,
-        cursor: CursorParam,
+        limit: LimitParam = DEFAULT_LIMIT,
+        cursor: CursorParam = None,
     ) -> Page[Profile]:
         """Whom this person follows, newest first."""
         return await profiles.follow_list(current_user, username, "following", cursor, limit)

@@ -22,12 +22,9 @@ T = TypeVar("T")
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 
-LimitParam = Annotated[
-    int, Parameter(ge=1, le=MAX_LIMIT, default=DEFAULT_LIMIT, description="Page size, 1-100")
-]
-CursorParam = Annotated[
-    str | None, Parameter(default=None, max_length=512, description="Opaque cursor from next_cursor")
-]
+# Use as `limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None`.
+LimitParam = Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="Page size, 1-100")]
+CursorParam = Annotated[str | None, Parameter(max_length=512, description="Opaque cursor from next_cursor")]
 
 
 class Page(msgspec.Struct, Generic[T]):
