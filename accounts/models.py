@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 from datetime import date, datetime
+from typing import Any
 from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import CheckConstraint, Column, Date, ForeignKey, Index, Integer, String, Table, func, text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -98,3 +100,21 @@ blocks = Table(
     CheckConstraint("blocker_id <> blocked_id", name="not_self"),
     Index("ix_blocks_blocked_id", "blocked_id"),
 )
+
+
+class Notification(UUIDv7AuditBase):
+    """Something that happened to a user: `actor` did `kind` to `subject`. `dedupe_key`, when set,
+    makes creating the same notification twice a no-op (a like, an unlike and a like again notify
+    once)."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user_created", "user_id", "created_at", "id"),)
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), default=None)
+    subject_type: Mapped[str] = mapped_column(String(16))
+    subject_id: Mapped[UUID | None] = mapped_column(default=None)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True, default=None)
+    read_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

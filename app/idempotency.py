@@ -1,0 +1,103 @@
+"""Idempotency-Key for unsafe requests: the same key with the same body answers the first
+response again; the same key with another body is 409 `idempotency_key_reused`.
+
+The key is claimed inside the request's transaction with an INSERT on a unique index, so two
+racing requests with one key serialise on that index: the second waits for the first to commit
+and then replays its answer. A request that fails rolls its claim back, so the key can be retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from advanced_alchemy.base import UUIDv7AuditBase
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.errors import Conflict, FieldError, ValidationFailed
+
+MAX_KEY_LENGTH = 255
+
+
+class IdempotencyKeyReused(Conflict):
+    code = "idempotency_key_reused"
+    title = "That Idempotency-Key was used with a different request"
+
+
+class IdempotencyRecord(UUIDv7AuditBase):
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "scope", "key", name="uq_idempotency_keys_user_scope_key"),)
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    scope: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int | None] = mapped_column(Integer, default=None)
+    response_body: Mapped[dict[str, Any] | None] = mapped_column(JSONB, default=None)
+
+
+class Replay(msgspec.Struct, frozen=True):
+    status: int
+    body: dict[str, Any]
+
+
+def request_fingerprint(*parts: object) -> str:
+    return hashlib.sha256(msgspec.json.encode(parts, order="sorted")).hexdigest()
+
+
+class IdempotencyClaim:
+    """Returned by `claim`: either a replay of the first answer, or the right to answer now and
+    `record` that answer in the same transaction."""
+
+    def __init__(self, session: AsyncSession, record_id: UUID | None, replay: Replay | None) -> None:
+        self._session = session
+        self._record_id = record_id
+        self.replay = replay
+
+    async def record(self, status: int, body: Any) -> None:
+        if self._record_id is None:
+            return
+        await self._session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.id == self._record_id)
+            .values(response_status=status, response_body=msgspec.to_builtins(body))
+        )
+
+
+async def claim(
+    session: AsyncSession, *, user_id: UUID, scope: str, key: str | None, fingerprint: str
+) -> IdempotencyClaim:
+    if key is None:
+        return IdempotencyClaim(session, None, None)
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise ValidationFailed(
+            "Idempotency-Key must be 1 to 255 characters",
+            errors=[FieldError(field="Idempotency-Key", message="1 to 255 characters")],
+        )
+    inserted = await session.scalar(
+        pg_insert(IdempotencyRecord)
+        .values(user_id=user_id, scope=scope, key=key, request_hash=fingerprint)
+        .on_conflict_do_nothing(constraint="uq_idempotency_keys_user_scope_key")
+        .returning(IdempotencyRecord.id)
+    )
+    if inserted is not None:
+        return IdempotencyClaim(session, inserted, None)
+    existing = await session.scalar(
+        select(IdempotencyRecord).where(
+            IdempotencyRecord.user_id == user_id,
+            IdempotencyRecord.scope == scope,
+            IdempotencyRecord.key == key,
+        )
+    )
+    if existing is None or existing.request_hash != fingerprint:
+        raise IdempotencyKeyReused()
+    if existing.response_status is None or existing.response_body is None:
+        # Only possible if the first request committed without recording; treat as a reuse.
+        raise IdempotencyKeyReused("That Idempotency-Key's first request did not finish")
+    return IdempotencyClaim(session, None, Replay(existing.response_status, existing.response_body))

@@ -1,0 +1,70 @@
+"""Drafts come from completed generations; remixes record their lineage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import User
+from feed.errors import RemixNotAllowed, VideoNotFound
+from feed.models import Video, VideoStatus
+from feed.visibility import viewable_video
+
+
+@dataclass(frozen=True)
+class RenderedVideo:
+    """What a finished generation hands over to become a draft."""
+
+    author_id: UUID
+    prompt: str
+    model: str
+    seconds: int
+    size: str
+    video_key: str
+    thumbnail_key: str
+    spritesheet_key: str | None = None
+    provider_video_id: str | None = None
+    cameos: list[str] = field(default_factory=list)
+    remix_of_id: UUID | None = None
+
+
+async def remix_source(session: AsyncSession, viewer: User, video_id: str | UUID) -> Video:
+    """The video `viewer` asks to remix: others' published videos that allow it, or the viewer's
+    own drafts and videos. Invisible is 404; visible but not remixable is 403 remix_not_allowed."""
+    video = await viewable_video(session, viewer, video_id)
+    if video.author_id == viewer.id:
+        if video.status == VideoStatus.REMOVED:
+            raise RemixNotAllowed("A removed video cannot be remixed")
+        return video
+    if video.status != VideoStatus.PUBLISHED or not video.allow_remix:
+        raise RemixNotAllowed()
+    return video
+
+
+async def create_draft(session: AsyncSession, rendered: RenderedVideo) -> Video:
+    """A private draft owned by the generation's creator, with its lineage worked out from the
+    parent as it is now (the parent may have been deleted since the remix was requested)."""
+    parent = await session.get(Video, rendered.remix_of_id) if rendered.remix_of_id else None
+    if rendered.remix_of_id is not None and parent is None:
+        raise VideoNotFound("The video this remixes no longer exists")
+    video = Video(
+        author_id=rendered.author_id,
+        status=VideoStatus.DRAFT.value,
+        prompt=rendered.prompt,
+        model=rendered.model,
+        seconds=rendered.seconds,
+        size=rendered.size,
+        cameos=list(rendered.cameos),
+        video_key=rendered.video_key,
+        thumbnail_key=rendered.thumbnail_key,
+        spritesheet_key=rendered.spritesheet_key,
+        provider_video_id=rendered.provider_video_id,
+        remix_of_id=parent.id if parent else None,
+        remix_root_id=(parent.remix_root_id or parent.id) if parent else None,
+        remix_depth=parent.remix_depth + 1 if parent else 0,
+    )
+    session.add(video)
+    await session.flush()
+    return video

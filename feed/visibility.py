@@ -1,0 +1,48 @@
+"""Who may see a video. Every read of a video goes through `viewable_video`.
+
+- A deleted video exists for nobody.
+- A user blocked by, or blocking, the author never sees it.
+- A draft is visible to its author (and, once cameos exist, to the owners of cameos in it).
+- A removed video is visible only to its author, who sees it as removed.
+- A published video is visible to every signed-in user; `unlisted` only keeps it out of lists.
+Anything the caller may not see is reported as 404, never 403.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import queries as account_queries
+from accounts.models import User
+from feed.errors import VideoNotFound
+from feed.models import Video, VideoStatus
+
+
+def parse_video_id(raw: str) -> UUID:
+    try:
+        return UUID(raw)
+    except ValueError as exc:
+        raise VideoNotFound() from exc
+
+
+async def may_view(session: AsyncSession, viewer: User, video: Video) -> bool:
+    if video.deleted_at is not None:
+        return False
+    if video.author_id == viewer.id:
+        return True
+    if video.status != VideoStatus.PUBLISHED:
+        return False
+    return not await account_queries.is_blocked_either_way(session, viewer.id, video.author_id)
+
+
+async def viewable_video(
+    session: AsyncSession, viewer: User, video_id: str | UUID, *, lock: bool = False
+) -> Video:
+    """The video as `viewer` may see it, or VideoNotFound."""
+    identifier = video_id if isinstance(video_id, UUID) else parse_video_id(video_id)
+    video = await session.get(Video, identifier, with_for_update=lock)
+    if video is None or not await may_view(session, viewer, video):
+        raise VideoNotFound()
+    return video
