@@ -14,7 +14,7 @@ from accounts.models import Role, User
 from accounts.service import AuthService, AvatarService, ProfileService
 from app.dependencies import DbSession, SettingsDep, StorageDep
 from app.errors import NotAuthenticated
-from app.security import bearer_token, decode_access_token
+from app.security import access_claims
 
 CurrentUser = NamedDependency[User]
 Auth = NamedDependency[AuthService]
@@ -25,11 +25,7 @@ Avatars = NamedDependency[AvatarService]
 async def provide_current_user(
     request: Request[Any, Any, Any], db_session: DbSession, settings: SettingsDep
 ) -> User:
-    token = bearer_token(request)
-    if token is None:
-        raise NotAuthenticated()
-    assert settings.secret_key is not None
-    claims = decode_access_token(settings.secret_key, token)
+    claims = access_claims(request)
     try:
         user_id = UUID(claims.user_id)
     except ValueError as exc:

@@ -1,6 +1,9 @@
 """Account failures with the stable codes from the API contract."""
 
-from app.errors import AppError, Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from app.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from app.images import ImageTooLarge, InvalidImage, UnsupportedMedia
+
+__all__ = ["ImageTooLarge", "InvalidImage", "UnsupportedMedia"]
 
 
 class UsernameTaken(Conflict):
@@ -51,23 +54,6 @@ class CannotFollowSelf(ValidationFailed):
 class CannotBlockSelf(ValidationFailed):
     code = "cannot_block_self"
     title = "You cannot block yourself"
-
-
-class UnsupportedMedia(AppError):
-    status = 415
-    code = "unsupported_media"
-    title = "Unsupported media type"
-
-
-class ImageTooLarge(AppError):
-    status = 413
-    code = "image_too_large"
-    title = "The image is too large"
-
-
-class InvalidImage(ValidationFailed):
-    code = "invalid_image"
-    title = "The image could not be read"
 
 
 class InsufficientRole(Forbidden):

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -120,6 +121,16 @@ async def relationship(session: AsyncSession, viewer_id: UUID, other_id: UUID) -
 
 async def is_blocked_either_way(session: AsyncSession, a: UUID, b: UUID) -> bool:
     return bool(await session.scalar(select(or_(_block_exists(a, b), _block_exists(b, a)))))
+
+
+async def lock_pair(session: AsyncSession, a: UUID, b: UUID) -> None:
+    """Serialises follow, unfollow, block and unblock between two people until commit, so a follow
+    racing a block cannot slip in after the block removed the follows."""
+    first, second = sorted((a, b))
+    digest = hashlib.sha256(f"relationship:{first}:{second}".encode()).digest()
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)}
+    )
 
 
 async def add_follow(session: AsyncSession, follower_id: UUID, followee_id: UUID) -> None:

@@ -101,3 +101,33 @@ class Availability(msgspec.Struct, kw_only=True):
 
 class AvatarOut(msgspec.Struct, kw_only=True):
     avatar_url: str
+
+
+class NotificationActor(msgspec.Struct, kw_only=True):
+    username: str
+    display_name: str
+    avatar_url: str | None
+
+
+class NotificationSubject(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """What the notification is about (`video` or `comment`), with a little context to show it."""
+
+    type: str
+    id: str | None
+    video_id: str | None = None
+    parent_id: str | None = None
+    remix_of: str | None = None
+    excerpt: str | None = None
+
+
+class NotificationOut(msgspec.Struct, kw_only=True):
+    id: str
+    kind: Annotated[str, Meta(description="like, comment, reply or remix")]
+    actor: NotificationActor | None
+    subject: NotificationSubject
+    created_at: datetime
+    read: bool
+
+
+class MarkReadIn(Input):
+    ids: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=500)] | None = None

@@ -30,6 +30,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+# msgspec names these fields in its message, not in the path (which is the enclosing object).
+_UNKNOWN_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")
 
 
 class FieldError(msgspec.Struct):
@@ -142,11 +144,27 @@ _STATUS_CODES: dict[int, str] = {
 }
 
 
+_MSGSPEC_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
+
+
+def validation_failed_from(exc: msgspec.ValidationError) -> ValidationFailed:
+    """A 422 naming the field msgspec complained about (for bodies a handler decodes itself)."""
+    message = str(exc)
+    unknown = _UNKNOWN_FIELD.search(message)
+    located = _MSGSPEC_PATH.search(message)
+    field = unknown[1] if unknown else (located[1] if located and located[1] else "body")
+    text = _MSGSPEC_PATH.sub("", message)
+    return ValidationFailed(f"{field}: {text}", errors=[FieldError(field=field, message=text)])
+
+
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problem+json answers a route can give."""
     return {
         status: ResponseSpec(
-            data_container=Problem, media_type=PROBLEM_JSON, description=HTTPStatus(status).phrase
+            data_container=Problem,
+            media_type=PROBLEM_JSON,
+            description=HTTPStatus(status).phrase,
+            generate_examples=False,  # random examples would make the committed document unstable
         )
         for status in statuses
     }
@@ -173,9 +191,6 @@ def problem_response(
 
 def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[Problem]:
     return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers)
-
-
-_UNKNOWN_FIELD = re.compile(r"unknown field `([^`]+)`")
 
 
 def _field_errors(extra: Any) -> list[FieldError]:
@@ -254,10 +269,34 @@ def _redis_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Pr
     )
 
 
+# invalid_text_representation-like refusals of a value the client sent: NUL bytes in text
+# (character_not_in_repertoire, untranslatable_character) and values out of a column's range.
+_CLIENT_DATA_SQLSTATES = {"22021", "22P05", "22003", "22001"}
+
+
 def _dbapi(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Problem]:
     if exc.connection_invalidated:
         return _database_unavailable(request, exc)
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(
+        getattr(exc.orig, "__cause__", None), "sqlstate", None
+    )
+    if sqlstate in _CLIENT_DATA_SQLSTATES:
+        return problem_response(
+            422,
+            ValidationFailed.code,
+            ValidationFailed.title,
+            "A value in the request cannot be stored (NUL characters are not allowed)",
+            [FieldError(field="body", message="contains a value that cannot be stored")],
+        )
     return _unexpected(request, exc)
+
+
+def _undecodable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    # msgspec raises these itself (not as DecodeError) for non-UTF-8 bodies and absurd nesting.
+    detail = (
+        "The body is not UTF-8" if isinstance(exc, UnicodeDecodeError) else "The body is nested too deeply"
+    )
+    return problem_response(400, MalformedRequest.code, MalformedRequest.title, detail)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
@@ -282,5 +321,7 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     RedisConnectionError: _redis_unavailable,
     RedisTimeoutError: _redis_unavailable,
     DBAPIError: _dbapi,
+    UnicodeDecodeError: _undecodable,
+    RecursionError: _undecodable,
     Exception: _unexpected,
 }

@@ -6,9 +6,20 @@ import asyncio
 
 from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
+from litestar.openapi import ResponseSpec
+from litestar.plugins.prometheus import PrometheusController
 from sqlalchemy import text
 
 from app.resources import Resources
+from app.security import PUBLIC
+
+
+class MetricsController(PrometheusController):
+    """Prometheus text format; public like the health checks (put it behind the network edge),
+    and left out of the API document, which describes JSON endpoints."""
+
+    include_in_schema = False
+    opt = {PUBLIC: True}
 
 
 async def _database_ok(resources: Resources) -> bool:
@@ -31,14 +42,18 @@ async def _redis_ok(resources: Resources) -> bool:
 class HealthController(Controller):
     path = "/health"
     tags = ["operations"]
-    include_in_schema = True
+    opt = {PUBLIC: True}
 
     @get("/live", media_type=MediaType.JSON)
     async def live(self) -> dict[str, str]:
         """The process is up and serving."""
         return {"status": "ok"}
 
-    @get("/ready", media_type=MediaType.JSON)
+    @get(
+        "/ready",
+        media_type=MediaType.JSON,
+        responses={503: ResponseSpec(dict[str, str], description="Unavailable", generate_examples=False)},
+    )
     async def ready(self, state: State) -> Response[dict[str, str]]:
         """PostgreSQL and Redis are both reachable (503 naming what is not)."""
         resources: Resources = state.resources

@@ -11,10 +11,12 @@ from typing import Any
 import jwt
 import msgspec
 from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 
 from app.errors import NotAuthenticated
 from app.settings import Settings, SettingsError
 
+OPENAPI_PATH = "/schema"
 _ALGORITHM = "HS256"
 _ISSUER = "remixfeed"
 _AUDIENCE = "remixfeed-api"
@@ -108,3 +110,33 @@ def sign(secret: str, purpose: str, data: bytes) -> bytes:
 
 def verify_signature(secret: str, purpose: str, data: bytes, signature: bytes) -> bool:
     return hmac.compare_digest(sign(secret, purpose, data), signature)
+
+
+ACCESS_CLAIMS = "access_claims"
+PUBLIC = "public"
+
+
+def authentication_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler
+) -> None:
+    """Every route needs a valid access token unless it is marked `opt={"public": True}`.
+
+    A guard runs before the request body is read, so an anonymous caller cannot make the server
+    parse uploads or JSON for a route it may not use, and a new route is private unless someone
+    decides otherwise. The decoded claims are kept for the `current_user` dependency.
+    """
+    if route_handler.opt.get(PUBLIC) or connection.scope["path"].startswith(OPENAPI_PATH):
+        return
+    token = bearer_token(connection)
+    if token is None:
+        raise NotAuthenticated()
+    settings: Settings = connection.app.state.settings
+    assert settings.secret_key is not None
+    connection.scope.setdefault("state", {})[ACCESS_CLAIMS] = decode_access_token(settings.secret_key, token)
+
+
+def access_claims(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:
+    claims = connection.scope.get("state", {}).get(ACCESS_CLAIMS)
+    if not isinstance(claims, AccessClaims):
+        raise NotAuthenticated()
+    return claims

@@ -42,7 +42,7 @@ class ObjectStorage:
     async def get(self, key: str) -> tuple[bytes, str]:
         try:
             result = await obstore.get_async(self._store, key)
-        except FileNotFoundError as exc:
+        except (FileNotFoundError, ValueError) as exc:  # ValueError: a key the store cannot parse
             raise MediaNotFound(key) from exc
         data = await result.bytes_async()
         content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"

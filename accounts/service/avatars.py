@@ -5,24 +5,19 @@ from __future__ import annotations
 
 import hashlib
 import io
-import warnings
 from dataclasses import dataclass
 
 import anyio.to_thread
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.errors import ImageTooLarge, InvalidImage, UnsupportedMedia
 from accounts.models import User
 from app.db import after_commit
+from app.images import MAX_IMAGE_BYTES, open_upload
 from app.storage import MediaStorage
 
-MAX_BYTES = 10 * 1024 * 1024
-MAX_PIXELS = 40_000_000
-ALLOWED_FORMATS = {"JPEG", "PNG", "WEBP"}
+MAX_BYTES = MAX_IMAGE_BYTES
 RENDITION_SIZES = (512, 128)
-# Pillow warns above this many pixels and refuses above twice it; both become image_too_large.
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 @dataclass(frozen=True)
@@ -33,29 +28,7 @@ class Renditions:
 
 def render_avatar(data: bytes) -> Renditions:
     """Pure and blocking: runs in a worker thread."""
-    if len(data) > MAX_BYTES:
-        raise ImageTooLarge(f"Images may be at most {MAX_BYTES // (1024 * 1024)} MB")
-    with warnings.catch_warnings():
-        # Pillow warns between MAX_IMAGE_PIXELS and twice that, and raises beyond; we refuse both.
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            image = Image.open(io.BytesIO(data), formats=sorted(ALLOWED_FORMATS))
-        except UnidentifiedImageError as exc:
-            raise UnsupportedMedia("Upload a JPEG, PNG or WebP image") from exc
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-            raise ImageTooLarge(f"Images may be at most {MAX_PIXELS // 1_000_000} megapixels") from exc
-        if image.format not in ALLOWED_FORMATS:
-            raise UnsupportedMedia("Upload a JPEG, PNG or WebP image")
-        width, height = image.size
-        if width * height > MAX_PIXELS:
-            raise ImageTooLarge(f"Images may be at most {MAX_PIXELS // 1_000_000} megapixels")
-        if width < 1 or height < 1:
-            raise InvalidImage()
-        try:
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
-            raise InvalidImage("The image is truncated or corrupt") from exc
+    upright = open_upload(data)
     mode = "RGBA" if upright.mode in ("RGBA", "LA", "P") else "RGB"
     square = ImageOps.fit(
         upright.convert(mode), (RENDITION_SIZES[0], RENDITION_SIZES[0]), Image.Resampling.LANCZOS

@@ -6,9 +6,6 @@ Visibility rule used throughout: a user who blocks the viewer does not exist for
 
 from __future__ import annotations
 
-from datetime import datetime
-from uuid import UUID
-
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,8 +14,7 @@ from accounts.ages import age_band
 from accounts.errors import CannotBlockSelf, CannotFollowSelf, UserNotFound
 from accounts.models import Invite, User
 from accounts.schemas import InviteOut, Me, MePatch, Profile, Tokens
-from accounts.service.auth import IssuedTokens
-from app.errors import InvalidCursor
+from accounts.service.auth import USERNAME_FORMAT, IssuedTokens
 from app.pagination import CursorCodec, Page
 from app.storage import MediaStorage
 
@@ -82,9 +78,7 @@ class ProfileService:
 
     async def visible_user(self, viewer: User, username: str) -> User:
         """The user named `username` as the viewer may see them: 404 if absent or blocking the viewer."""
-        other = await queries.user_by_username(self.session, username)
-        if other is None:
-            raise UserNotFound()
+        other = await self._named(username)
         if other.id != viewer.id:
             relation = await queries.relationship(self.session, viewer.id, other.id)
             if relation.blocked_by:
@@ -132,11 +126,23 @@ class ProfileService:
         await queries.remove_follow(self.session, viewer.id, other.id)
 
     async def _other_party(self, viewer: User, username: str) -> User:
-        """Following needs both sides willing: a block either way makes the other side absent."""
-        other = await queries.user_by_username(self.session, username)
+        """Following needs both sides willing: a block either way makes the other side absent.
+        The pair stays locked until commit, so the block check cannot go stale."""
+        other = await self._named(username)
+        if other.id != viewer.id:
+            await queries.lock_pair(self.session, viewer.id, other.id)
+            if await queries.is_blocked_either_way(self.session, viewer.id, other.id):
+                raise UserNotFound()
+        return other
+
+    async def _named(self, username: str) -> User:
+        # Anything that is not a valid username names nobody (and never reaches the database).
+        other = (
+            await queries.user_by_username(self.session, username)
+            if USERNAME_FORMAT.match(username)
+            else None
+        )
         if other is None:
-            raise UserNotFound()
-        if other.id != viewer.id and await queries.is_blocked_either_way(self.session, viewer.id, other.id):
             raise UserNotFound()
         return other
 
@@ -145,8 +151,7 @@ class ProfileService:
     ) -> Page[Profile]:
         owner = await self.visible_user(viewer, username)
         codec = CursorCodec(self.secret_key, f"follows:{direction}:{owner.id}")
-        position = codec.decode(cursor)
-        after = _follow_position(position) if position is not None else None
+        after = codec.decode_position(cursor)
         rows = await queries.follow_page(
             self.session, user_id=owner.id, direction=direction, viewer_id=viewer.id, after=after, limit=limit
         )
@@ -160,29 +165,19 @@ class ProfileService:
         next_cursor = None
         if more:
             last_user, followed_at = page[-1]
-            next_cursor = codec.encode([followed_at.isoformat(), str(last_user.id)])
+            next_cursor = codec.encode_position(followed_at, last_user.id)
         return Page(items=items, next_cursor=next_cursor)
 
     # --- blocks ------------------------------------------------------------------------------
 
     async def block(self, viewer: User, username: str) -> None:
-        other = await queries.user_by_username(self.session, username)
-        if other is None:
-            raise UserNotFound()
+        other = await self._named(username)
         if other.id == viewer.id:
             raise CannotBlockSelf()
+        await queries.lock_pair(self.session, viewer.id, other.id)
         await queries.add_block(self.session, viewer.id, other.id)
 
     async def unblock(self, viewer: User, username: str) -> None:
-        other = await queries.user_by_username(self.session, username)
-        if other is None:
-            raise UserNotFound()
+        other = await self._named(username)
+        await queries.lock_pair(self.session, viewer.id, other.id)
         await queries.remove_block(self.session, viewer.id, other.id)
-
-
-def _follow_position(position: list[object]) -> tuple[datetime, UUID]:
-    try:
-        created_at, user_id = position
-        return datetime.fromisoformat(str(created_at)), UUID(str(user_id))
-    except (TypeError, ValueError) as exc:
-        raise InvalidCursor() from exc

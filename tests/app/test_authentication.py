@@ -1,0 +1,69 @@
+"""Default deny: every route needs a valid access token except the few listed here. Walks the
+app's own route table, so a new route cannot be forgotten."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+
+from app.security import OPENAPI_PATH
+
+# The only routes anyone may call without logging in, and why.
+PUBLIC = {
+    ("POST", "/v1/auth/signup"),  # the way in
+    ("POST", "/v1/auth/token"),
+    ("POST", "/v1/auth/refresh"),  # the refresh token is the credential
+    ("POST", "/v1/auth/logout"),
+    ("GET", "/v1/usernames/{username:str}/availability"),  # while signing up
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("GET", "/metrics"),
+    ("GET", "/media/{key:path}"),  # public avatars, unguessable keys
+    ("POST", "/v1/webhooks/sora"),  # authenticated by its signature
+}
+
+
+def _routes(app: Litestar) -> set[tuple[str, str]]:
+    found = set()
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or route.path.startswith(OPENAPI_PATH):
+            continue
+        for method in route.methods - {"OPTIONS", "HEAD"}:
+            found.add((method, route.path))
+    return found
+
+
+def _concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", "00000000-0000-0000-0000-000000000000", path)
+
+
+async def test_public_routes_are_exactly_the_listed_ones(app: Litestar) -> None:
+    public = {
+        (method, route.path)
+        for route in app.routes
+        if isinstance(route, HTTPRoute)
+        for method, (handler, _) in route.route_handler_map.items()
+        if method not in ("OPTIONS", "HEAD") and handler.opt.get("public")
+    }
+    assert public == PUBLIC
+
+
+async def test_every_other_route_refuses_an_anonymous_caller(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    private = sorted(_routes(app) - PUBLIC)
+    assert len(private) > 30
+    for method, path in private:
+        for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic YTpi"}):
+            # A body is sent too: it must not be read, let alone fail, before the token is checked.
+            response = await client.request(
+                method,
+                _concrete(path),
+                headers={**headers, "content-type": "application/json"},
+                content=b"\xff{",
+            )
+            assert response.status_code == 401, (method, path, headers, response.text)
+            assert response.headers["content-type"].startswith("application/problem+json")
