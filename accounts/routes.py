@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from litestar import Controller, delete, get, patch, post, put
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
@@ -10,12 +12,15 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 
 from accounts import deps
 from accounts.deps import Auth, Avatars, CurrentUser, Profiles
+from accounts.notifications import Notifications, provide_notification_service
 from accounts.schemas import (
     Availability,
     AvatarOut,
     InviteOut,
+    MarkReadIn,
     Me,
     MePatch,
+    NotificationOut,
     Profile,
     RefreshIn,
     SignupIn,
@@ -28,6 +33,7 @@ from app.dependencies import SettingsDep
 from app.errors import problem_responses
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.ratelimit import Limit, RateLimiter, client_ip
+from app.security import PUBLIC
 
 # The 10 MB image plus multipart framing; a larger body is refused before it is read.
 AVATAR_MAX_BODY = MAX_BYTES + 512 * 1024
@@ -35,6 +41,14 @@ AVATAR_MAX_BODY = MAX_BYTES + 512 * 1024
 SIGNUP_LIMIT = Limit(name="signup", rule=lambda s: s.signup_limit, subject=client_ip)
 TOKEN_LIMIT = Limit(name="token", rule=lambda s: s.token_limit, subject=client_ip)
 REFRESH_LIMIT = Limit(name="refresh", rule=lambda s: s.token_limit, subject=client_ip)
+
+
+@dataclass
+class AvatarForm:
+    """multipart/form-data with the image in a part named `file`."""
+
+    file: UploadFile
+
 
 AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}]
 
@@ -47,6 +61,7 @@ def _limiter(state: State) -> RateLimiter:
 class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
+    opt = {PUBLIC: True}
     dependencies = {
         "auth": Provide(deps.provide_auth_service, sync_to_thread=False),
         "profiles": Provide(deps.provide_profile_service, sync_to_thread=False),
@@ -110,6 +125,7 @@ class AuthController(Controller):
 class UsernameController(Controller):
     path = "/v1/usernames"
     tags = ["auth"]
+    opt = {PUBLIC: True}
     dependencies = {"auth": Provide(deps.provide_auth_service, sync_to_thread=False)}
 
     @get("/{username:str}/availability")
@@ -145,12 +161,12 @@ class MeController(Controller):
     )
     async def set_avatar(
         self,
-        data: MultipartBody[UploadFile],
+        data: MultipartBody[AvatarForm],
         current_user: CurrentUser,
         avatars: Avatars,
     ) -> AvatarOut:
         """Upload a JPEG, PNG or WebP (at most 10 MB and 40 megapixels) as the avatar."""
-        content = await data.read()
+        content = await data.file.read()
         return AvatarOut(avatar_url=await avatars.replace(current_user, content))
 
     @get("/invite", responses=problem_responses(401))
@@ -182,7 +198,7 @@ class UsersController(Controller):
         """Unfollow (idempotent)."""
         await profiles.unfollow(current_user, username)
 
-    @get("/followers", responses=problem_responses(400, 401, 404))
+    @get("/followers", responses=problem_responses(400, 401, 404, 422))
     async def followers(
         self,
         username: FromPath[str],
@@ -194,7 +210,7 @@ class UsersController(Controller):
         """Who follows this person, newest first."""
         return await profiles.follow_list(current_user, username, "followers", cursor, limit)
 
-    @get("/following", responses=problem_responses(400, 401, 404))
+    @get("/following", responses=problem_responses(400, 401, 404, 422))
     async def following(
         self,
         username: FromPath[str],
@@ -217,4 +233,32 @@ class UsersController(Controller):
         await profiles.unblock(current_user, username)
 
 
-route_handlers = [AuthController, UsernameController, MeController, UsersController]
+class NotificationsController(Controller):
+    path = "/v1/notifications"
+    tags = ["notifications"]
+    security = AUTHENTICATED
+    dependencies = {"notifications": Provide(provide_notification_service, sync_to_thread=False)}
+
+    @get("/", responses=problem_responses(400, 401))
+    async def list_notifications(
+        self,
+        current_user: CurrentUser,
+        notifications: Notifications,
+        limit: LimitParam = DEFAULT_LIMIT,
+        cursor: CursorParam = None,
+    ) -> Page[NotificationOut]:
+        """What others did to the caller's videos and comments, newest first."""
+        return await notifications.page(current_user, cursor, limit)
+
+    @post("/read", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(400, 401, 422))
+    async def mark_read(
+        self,
+        current_user: CurrentUser,
+        notifications: Notifications,
+        data: JSONBody[MarkReadIn | None] = None,
+    ) -> None:
+        """Mark the notifications named in `ids` as read, or all of them without a body or `ids`."""
+        await notifications.mark_read(current_user, data.ids if data is not None else None)
+
+
+route_handlers = [AuthController, UsernameController, MeController, UsersController, NotificationsController]

@@ -1,6 +1,6 @@
 """Video failures with the stable codes from the API contract."""
 
-from app.errors import Conflict, Forbidden, NotFound
+from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
 
 
 class VideoNotFound(NotFound):
@@ -26,3 +26,23 @@ class AlreadyPublished(Conflict):
 class CommentNotFound(NotFound):
     code = "comment_not_found"
     title = "No such comment"
+
+
+class VideoNotPublished(Conflict):
+    code = "video_not_published"
+    title = "Only published videos can be liked or commented on"
+
+
+class InvalidParentComment(ValidationFailed):
+    code = "invalid_parent"
+    title = "parent_id is not a comment on this video"
+
+
+class NotCommentAuthor(Forbidden):
+    code = "not_comment_author"
+    title = "Only the comment's author or the video's author can delete it"
+
+
+class MediaNotFound(NotFound):
+    code = "media_not_found"
+    title = "This video's media is not available"

@@ -1,0 +1,222 @@
+"""Notifications: something another user did to one of yours (a like, a comment, a reply, a remix).
+
+`notify` is what other domains call, inside their transaction, so a notification exists exactly
+when the action that caused it committed. It never tells people about their own actions, and a
+`dedupe_key` makes a second identical notification a no-op (INSERT ... ON CONFLICT DO NOTHING): a
+like, an unlike and a like again notify once. The service below serves the recipient's list.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from litestar.di import NamedDependency
+from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import Notification, User, blocks
+from accounts.schemas import NotificationActor, NotificationOut, NotificationSubject
+from accounts.service import avatar_url
+from app.dependencies import DbSession, SettingsDep, StorageDep
+from app.errors import FieldError, InvalidCursor, ValidationFailed
+from app.pagination import CursorCodec, Page
+from app.storage import MediaStorage
+
+# Keys of `data` that are shown on the subject.
+_SUBJECT_KEYS = ("video_id", "parent_id", "remix_of", "excerpt")
+EXCERPT_LENGTH = 100
+
+
+class NotificationKind(enum.StrEnum):
+    LIKE = "like"
+    COMMENT = "comment"
+    REPLY = "reply"
+    REMIX = "remix"
+
+
+def excerpt(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= EXCERPT_LENGTH else text[: EXCERPT_LENGTH - 1] + "…"
+
+
+# --- what other domains call -----------------------------------------------------------------
+
+
+async def notify(
+    session: AsyncSession,
+    *,
+    user_id: UUID,
+    kind: str,
+    actor_id: UUID | None,
+    subject_type: str,
+    subject_id: UUID | None,
+    data: dict[str, Any],
+    dedupe_key: str | None,
+) -> bool:
+    """Tell `user_id` that `actor_id` did `kind` to a subject. True when a notification was created
+    (not one's own action, and not a duplicate of `dedupe_key`)."""
+    if actor_id is not None and actor_id == user_id:
+        return False
+    statement = pg_insert(Notification).values(
+        user_id=user_id,
+        kind=kind,
+        actor_id=actor_id,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        data=data,
+        dedupe_key=dedupe_key,
+    )
+    if dedupe_key is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=[Notification.dedupe_key])
+    return await session.scalar(statement.returning(Notification.id)) is not None
+
+
+async def retract(session: AsyncSession, dedupe_keys: Sequence[str]) -> None:
+    """Forget the notifications made with these dedupe keys (their subject was deleted)."""
+    if dedupe_keys:
+        await session.execute(
+            delete(Notification)
+            .where(Notification.dedupe_key.in_(list(dedupe_keys)))
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def retract_about(session: AsyncSession, *, user_id: UUID, subject_id: UUID) -> None:
+    """Forget what `user_id` was told about `subject_id` or about things on it (`data.video_id`):
+    the author of a deleted video is not pointed at it any more."""
+    await session.execute(
+        delete(Notification)
+        .where(
+            Notification.user_id == user_id,
+            or_(
+                Notification.subject_id == subject_id,
+                Notification.data["video_id"].astext == str(subject_id),
+            ),
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
+# --- queries ---------------------------------------------------------------------------------
+
+
+def _blocked_either_way(user_id: UUID, other: Any) -> Any:
+    return or_(
+        exists().where(blocks.c.blocker_id == user_id, blocks.c.blocked_id == other),
+        exists().where(blocks.c.blocker_id == other, blocks.c.blocked_id == user_id),
+    )
+
+
+async def notifications_page(
+    session: AsyncSession, *, user_id: UUID, after: tuple[datetime, UUID] | None, limit: int
+) -> list[tuple[Notification, User | None]]:
+    """Newest first, leaving out actors who block or are blocked by the recipient."""
+    query = (
+        select(Notification, User)
+        .outerjoin(User, User.id == Notification.actor_id)
+        .where(
+            Notification.user_id == user_id,
+            or_(Notification.actor_id.is_(None), ~_blocked_either_way(user_id, Notification.actor_id)),
+        )
+        .order_by(Notification.created_at.desc(), Notification.id.desc())
+        .limit(limit + 1)
+    )
+    if after is not None:
+        created_at, last_id = after
+        query = query.where(
+            or_(
+                Notification.created_at < created_at,
+                and_(Notification.created_at == created_at, Notification.id < last_id),
+            )
+        )
+    rows = (await session.execute(query)).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+async def mark_read(
+    session: AsyncSession, *, user_id: UUID, ids: Sequence[UUID] | None, now: datetime
+) -> None:
+    statement = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    if ids is not None:
+        statement = statement.where(Notification.id.in_(ids))
+    await session.execute(statement.values(read_at=now).execution_options(synchronize_session=False))
+
+
+# --- the recipient's list --------------------------------------------------------------------
+
+
+class NotificationService:
+    def __init__(self, session: AsyncSession, storage: MediaStorage, secret_key: str) -> None:
+        self.session = session
+        self.storage = storage
+        self.secret_key = secret_key
+
+    async def page(self, user: User, cursor: str | None, limit: int) -> Page[NotificationOut]:
+        codec = CursorCodec(self.secret_key, f"notifications:{user.id}")
+        position = codec.decode(cursor)
+        after = _position(position) if position is not None else None
+        rows = await notifications_page(self.session, user_id=user.id, after=after, limit=limit)
+        page, more = rows[:limit], len(rows) > limit
+        items = [self._out(notification, actor) for notification, actor in page]
+        next_cursor = None
+        if more:
+            last = page[-1][0]
+            next_cursor = codec.encode([last.created_at.isoformat(), str(last.id)])
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def mark_read(self, user: User, ids: list[str] | None) -> None:
+        parsed: list[UUID] | None = None
+        if ids is not None:
+            try:
+                parsed = [UUID(raw) for raw in ids]
+            except ValueError as exc:
+                raise ValidationFailed(
+                    "ids must be notification ids",
+                    errors=[FieldError(field="ids", message="every id must be a notification id")],
+                ) from exc
+        await mark_read(self.session, user_id=user.id, ids=parsed, now=datetime.now(UTC))
+
+    def _out(self, notification: Notification, actor: User | None) -> NotificationOut:
+        data = notification.data or {}
+        extra = {key: str(data[key]) for key in _SUBJECT_KEYS if data.get(key) is not None}
+        return NotificationOut(
+            id=str(notification.id),
+            kind=notification.kind,
+            actor=NotificationActor(
+                username=actor.username,
+                display_name=actor.display_name,
+                avatar_url=avatar_url(self.storage, actor),
+            )
+            if actor is not None
+            else None,
+            subject=NotificationSubject(
+                type=notification.subject_type,
+                id=str(notification.subject_id) if notification.subject_id is not None else None,
+                **extra,
+            ),
+            created_at=notification.created_at,
+            read=notification.read_at is not None,
+        )
+
+
+def _position(position: list[object]) -> tuple[datetime, UUID]:
+    try:
+        created_at, notification_id = position
+        return datetime.fromisoformat(str(created_at)), UUID(str(notification_id))
+    except (TypeError, ValueError) as exc:
+        raise InvalidCursor() from exc
+
+
+Notifications = NamedDependency[NotificationService]
+
+
+def provide_notification_service(
+    db_session: DbSession, storage: StorageDep, settings: SettingsDep
+) -> NotificationService:
+    assert settings.secret_key is not None
+    return NotificationService(db_session, storage, settings.secret_key)

@@ -1,0 +1,284 @@
+"""The SQL of videos, likes, comments, views and remix lineage."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, and_, cast, delete, exists, func, literal, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import User, blocks
+from feed.models import Comment, Video, VideoStatus, Visibility, likes, views
+
+Position = tuple[datetime, UUID]
+
+
+# --- who may see what ------------------------------------------------------------------------
+
+
+def _blocked_either_way(viewer_id: UUID, user_id: Any) -> ColumnElement[bool]:
+    return or_(
+        exists().where(blocks.c.blocker_id == viewer_id, blocks.c.blocked_id == user_id),
+        exists().where(blocks.c.blocker_id == user_id, blocks.c.blocked_id == viewer_id),
+    )
+
+
+def viewable_by(viewer_id: UUID) -> ColumnElement[bool]:
+    """`feed.visibility.may_view` as a SQL condition, for reading many videos at once: not deleted,
+    and either the viewer's own or published by someone neither side blocks."""
+    return and_(
+        Video.deleted_at.is_(None),
+        or_(
+            Video.author_id == viewer_id,
+            and_(
+                Video.status == VideoStatus.PUBLISHED.value, ~_blocked_either_way(viewer_id, Video.author_id)
+            ),
+        ),
+    )
+
+
+def listable_by(viewer_id: UUID) -> ColumnElement[bool]:
+    """What may appear in a list the viewer browses: viewable, and unlisted only when it is theirs."""
+    return and_(
+        viewable_by(viewer_id),
+        or_(Video.author_id == viewer_id, Video.visibility == Visibility.PUBLIC.value),
+    )
+
+
+def _before(column: Any, id_column: Any, position: Position) -> ColumnElement[bool]:
+    at, last_id = position
+    return or_(column < at, and_(column == at, id_column < last_id))
+
+
+def _after(column: Any, id_column: Any, position: Position) -> ColumnElement[bool]:
+    at, last_id = position
+    return or_(column > at, and_(column == at, id_column > last_id))
+
+
+# --- videos ----------------------------------------------------------------------------------
+
+
+async def users_by_id(session: AsyncSession, user_ids: Sequence[UUID]) -> dict[UUID, User]:
+    if not user_ids:
+        return {}
+    result = await session.scalars(select(User).where(User.id.in_(set(user_ids))))
+    return {user.id: user for user in result.all()}
+
+
+async def liked_among(session: AsyncSession, user_id: UUID, video_ids: Sequence[UUID]) -> set[UUID]:
+    if not video_ids:
+        return set()
+    result = await session.scalars(
+        select(likes.c.video_id).where(likes.c.user_id == user_id, likes.c.video_id.in_(set(video_ids)))
+    )
+    return set(result.all())
+
+
+async def drafts_page(
+    session: AsyncSession, *, author_id: UUID, after: Position | None, limit: int
+) -> list[Video]:
+    query = (
+        select(Video)
+        .where(
+            Video.author_id == author_id,
+            Video.status == VideoStatus.DRAFT.value,
+            Video.deleted_at.is_(None),
+        )
+        .order_by(Video.created_at.desc(), Video.id.desc())
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(_before(Video.created_at, Video.id, after))
+    return list((await session.scalars(query)).all())
+
+
+async def user_videos_page(
+    session: AsyncSession, *, author_id: UUID, include_unlisted: bool, after: Position | None, limit: int
+) -> list[Video]:
+    """Published, non-deleted videos of one author, newest first."""
+    query = (
+        select(Video)
+        .where(
+            Video.author_id == author_id,
+            Video.status == VideoStatus.PUBLISHED.value,
+            Video.deleted_at.is_(None),
+            Video.published_at.is_not(None),
+        )
+        .order_by(Video.published_at.desc(), Video.id.desc())
+        .limit(limit + 1)
+    )
+    if not include_unlisted:
+        query = query.where(Video.visibility == Visibility.PUBLIC.value)
+    if after is not None:
+        query = query.where(_before(Video.published_at, Video.id, after))
+    return list((await session.scalars(query)).all())
+
+
+async def bump_video(session: AsyncSession, video_id: UUID, **deltas: int) -> None:
+    """Add to counters in one atomic UPDATE (`like_count=1`, `comment_count=-3`); never below zero."""
+    columns = Video.__table__.c
+    values = {name: _plus(columns[name], delta) for name, delta in deltas.items()}
+    await session.execute(
+        update(Video)
+        .where(Video.id == video_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def bump_post_count(session: AsyncSession, user_id: UUID, delta: int) -> None:
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(post_count=_plus(User.__table__.c.post_count, delta))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _plus(column: Any, delta: int) -> Any:
+    return func.greatest(column + delta, 0)
+
+
+# --- likes and views -------------------------------------------------------------------------
+
+
+async def add_like(session: AsyncSession, video_id: UUID, user_id: UUID) -> bool:
+    """True when this call created the like (so the count goes up exactly once)."""
+    inserted = await session.scalar(
+        pg_insert(likes)
+        .values(video_id=video_id, user_id=user_id)
+        .on_conflict_do_nothing()
+        .returning(likes.c.video_id)
+    )
+    return inserted is not None
+
+
+async def remove_like(session: AsyncSession, video_id: UUID, user_id: UUID) -> bool:
+    removed = await session.scalar(
+        delete(likes)
+        .where(likes.c.video_id == video_id, likes.c.user_id == user_id)
+        .returning(likes.c.video_id)
+    )
+    return removed is not None
+
+
+async def add_view(session: AsyncSession, video_id: UUID, viewer_id: UUID) -> bool:
+    inserted = await session.scalar(
+        pg_insert(views)
+        .values(video_id=video_id, viewer_id=viewer_id)
+        .on_conflict_do_nothing()
+        .returning(views.c.video_id)
+    )
+    return inserted is not None
+
+
+# --- comments --------------------------------------------------------------------------------
+
+
+async def comment_by_id(session: AsyncSession, comment_id: UUID) -> Comment | None:
+    return await session.get(Comment, comment_id)
+
+
+async def comments_page(
+    session: AsyncSession, *, video_id: UUID, viewer_id: UUID, after: Position | None, limit: int
+) -> list[tuple[Comment, User]]:
+    """Comments on a video, oldest first, leaving out people who block or are blocked by the viewer."""
+    query = (
+        select(Comment, User)
+        .join(User, User.id == Comment.author_id)
+        .where(Comment.video_id == video_id, ~_blocked_either_way(viewer_id, Comment.author_id))
+        .order_by(Comment.created_at.asc(), Comment.id.asc())
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(_after(Comment.created_at, Comment.id, after))
+    rows = (await session.execute(query)).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+async def is_blocked_either_way(session: AsyncSession, viewer_id: UUID, user_id: UUID) -> bool:
+    return bool(await session.scalar(select(_blocked_either_way(viewer_id, user_id))))
+
+
+async def delete_comment_thread(session: AsyncSession, comment_id: UUID) -> list[UUID]:
+    """Delete a comment and every reply under it; the ids actually deleted (empty if it was gone).
+    Callers hold the video's row lock, so no reply can arrive in between."""
+    thread = select(Comment.id.label("id")).where(Comment.id == comment_id).cte("thread", recursive=True)
+    thread = thread.union_all(select(Comment.id).join(thread, Comment.parent_id == thread.c.id))
+    result = await session.scalars(
+        delete(Comment)
+        .where(Comment.id.in_(select(thread.c.id)))
+        .returning(Comment.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.all())
+
+
+# --- lineage ---------------------------------------------------------------------------------
+
+
+async def ancestors(session: AsyncSession, video: Video, viewer_id: UUID) -> list[Video]:
+    """The videos `video` descends from that the viewer may see, root first (one query).
+
+    The walk follows `remix_of_id` upwards through every ancestor, seen or not, so a hidden video
+    in the middle does not cut off the ones above it."""
+    if video.remix_of_id is None:
+        return []
+    id_type = Video.__table__.c.remix_of_id.type
+    start = cast(literal(video.remix_of_id, type_=id_type), id_type)
+    chain = select(start.label("id"), literal(1).label("hops")).cte("chain", recursive=True)
+    chain = chain.union_all(
+        select(Video.remix_of_id, chain.c.hops + 1)
+        .join(chain, Video.id == chain.c.id)
+        .where(Video.remix_of_id.is_not(None), chain.c.hops < video.remix_depth + 1)
+    )
+    query = (
+        select(Video)
+        .join(chain, Video.id == chain.c.id)
+        .where(viewable_by(viewer_id))
+        .order_by(chain.c.hops.desc())
+    )
+    return list((await session.scalars(query)).all())
+
+
+async def remixes_page(
+    session: AsyncSession, *, parent_id: UUID, viewer_id: UUID, after: Position | None, limit: int
+) -> list[Video]:
+    query = (
+        select(Video)
+        .where(Video.remix_of_id == parent_id, listable_by(viewer_id))
+        .order_by(Video.created_at.desc(), Video.id.desc())
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(_before(Video.created_at, Video.id, after))
+    return list((await session.scalars(query)).all())
+
+
+async def remix_descendants(
+    session: AsyncSession, *, root_id: UUID, viewer_id: UUID, max_depth: int, max_nodes: int
+) -> list[Video]:
+    """Remixes of `root_id` down to `max_depth` levels in one recursive query. A video the viewer
+    may not list is left out together with everything below it. Nearest levels first, newest first
+    within a level; at most `max_nodes` videos."""
+    level = (
+        select(Video.id.label("id"), literal(1).label("depth"))
+        .where(Video.remix_of_id == root_id, listable_by(viewer_id))
+        .cte("level", recursive=True)
+    )
+    level = level.union_all(
+        select(Video.id, level.c.depth + 1)
+        .join(level, Video.remix_of_id == level.c.id)
+        .where(level.c.depth < max_depth, listable_by(viewer_id))
+    )
+    query = (
+        select(Video)
+        .join(level, Video.id == level.c.id)
+        .order_by(level.c.depth, Video.created_at.desc(), Video.id.desc())
+        .limit(max_nodes)
+    )
+    return list((await session.scalars(query)).all())

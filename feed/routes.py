@@ -1,0 +1,215 @@
+"""HTTP routes of videos, drafts, comments and remix lineage: thin controllers that parse, call a
+service and return a schema."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from litestar import Controller, Response, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from accounts.deps import CurrentUser
+from app.errors import problem_responses
+from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from feed import deps
+from feed.deps import Engagement, Lineages, Videos
+from feed.schemas import CommentIn, CommentOut, Lineage, PublishIn, RemixTree, VideoOut, VideoPatch
+from feed.service.lineage import DEFAULT_TREE_DEPTH, MAX_TREE_DEPTH
+
+AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}]
+
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        description="Repeat a request safely: the same key and body answer the first answer again",
+    ),
+]
+Variant = Annotated[
+    Literal["video", "thumbnail"], Parameter(description="`video` (MP4) or `thumbnail` (an image)")
+]
+TreeDepth = Annotated[
+    int, Parameter(ge=1, le=MAX_TREE_DEPTH, description=f"Levels of remixes, 1-{MAX_TREE_DEPTH}")
+]
+
+SERVICES = {
+    "videos": Provide(deps.provide_video_service, sync_to_thread=False),
+    "engagement": Provide(deps.provide_engagement_service, sync_to_thread=False),
+    "lineages": Provide(deps.provide_lineage_service, sync_to_thread=False),
+}
+
+
+class VideosController(Controller):
+    path = "/v1/videos/{video_id:str}"
+    tags = ["videos"]
+    security = AUTHENTICATED
+    dependencies = SERVICES
+
+    @get("/", responses=problem_responses(401, 404))
+    async def video(self, video_id: FromPath[str], current_user: CurrentUser, videos: Videos) -> VideoOut:
+        """A video as the caller may see it: a draft only by its author."""
+        return await videos.get(current_user, video_id)
+
+    @patch("/", responses=problem_responses(400, 401, 403, 404, 422))
+    async def update_video(
+        self, video_id: FromPath[str], data: JSONBody[VideoPatch], current_user: CurrentUser, videos: Videos
+    ) -> VideoOut:
+        """Change caption, visibility, remixing or whether the prompt shows (author only)."""
+        return await videos.update(current_user, video_id, data)
+
+    @delete("/", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 403, 404))
+    async def delete_video(self, video_id: FromPath[str], current_user: CurrentUser, videos: Videos) -> None:
+        """Delete for good (author only): nobody sees it again and its media is deleted."""
+        await videos.delete(current_user, video_id)
+
+    @post(
+        "/publish",
+        status_code=HTTP_200_OK,
+        responses=problem_responses(400, 401, 403, 404, 409, 422),
+    )
+    async def publish(
+        self,
+        video_id: FromPath[str],
+        data: JSONBody[PublishIn],
+        current_user: CurrentUser,
+        videos: Videos,
+        idempotency_key: IdempotencyKey = None,
+    ) -> VideoOut:
+        """Publish a draft (author only); 409 already_published once it is. Honours Idempotency-Key."""
+        return await videos.publish(current_user, video_id, data, idempotency_key)
+
+    @get("/content", responses=problem_responses(401, 404), media_type="application/octet-stream")
+    async def content(
+        self, video_id: FromPath[str], current_user: CurrentUser, videos: Videos, variant: Variant = "video"
+    ) -> Response[bytes]:
+        """The video's bytes (video/mp4) or its thumbnail image, to whoever may see the video."""
+        media = await videos.content(current_user, video_id, variant)
+        return Response(
+            media.data, media_type=media.content_type, headers={"Cache-Control": "private, max-age=300"}
+        )
+
+    @post("/like", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404, 409))
+    async def like(self, video_id: FromPath[str], current_user: CurrentUser, engagement: Engagement) -> None:
+        """Like a published video (idempotent)."""
+        await engagement.like(current_user, video_id)
+
+    @delete("/like", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404))
+    async def unlike(
+        self, video_id: FromPath[str], current_user: CurrentUser, engagement: Engagement
+    ) -> None:
+        """Take a like back (idempotent)."""
+        await engagement.unlike(current_user, video_id)
+
+    @get("/comments", responses=problem_responses(400, 401, 404))
+    async def comments(
+        self,
+        video_id: FromPath[str],
+        current_user: CurrentUser,
+        engagement: Engagement,
+        limit: LimitParam = DEFAULT_LIMIT,
+        cursor: CursorParam = None,
+    ) -> Page[CommentOut]:
+        """Comments, oldest first, without those of people who block or are blocked by the caller."""
+        return await engagement.comments(current_user, video_id, cursor, limit)
+
+    @post("/comments", status_code=HTTP_201_CREATED, responses=problem_responses(400, 401, 404, 409, 422))
+    async def add_comment(
+        self,
+        video_id: FromPath[str],
+        data: JSONBody[CommentIn],
+        current_user: CurrentUser,
+        engagement: Engagement,
+    ) -> CommentOut:
+        """Comment on a published video, or reply to a comment on it with parent_id."""
+        return await engagement.add_comment(current_user, video_id, data)
+
+    @post("/views", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404, 409))
+    async def view(self, video_id: FromPath[str], current_user: CurrentUser, engagement: Engagement) -> None:
+        """Record a view: once per viewer; the author's own views do not count."""
+        await engagement.view(current_user, video_id)
+
+    @get("/lineage", responses=problem_responses(401, 404))
+    async def lineage(
+        self, video_id: FromPath[str], current_user: CurrentUser, lineages: Lineages
+    ) -> Lineage:
+        """The videos this one remixes, root first, ending with the direct parent."""
+        return await lineages.lineage(current_user, video_id)
+
+    @get("/remixes", responses=problem_responses(400, 401, 404))
+    async def remixes(
+        self,
+        video_id: FromPath[str],
+        current_user: CurrentUser,
+        lineages: Lineages,
+        limit: LimitParam = DEFAULT_LIMIT,
+        cursor: CursorParam = None,
+    ) -> Page[VideoOut]:
+        """Direct remixes the caller may see, newest first."""
+        return await lineages.remixes(current_user, video_id, cursor, limit)
+
+    @get("/tree", responses=problem_responses(400, 401, 404))
+    async def tree(
+        self,
+        video_id: FromPath[str],
+        current_user: CurrentUser,
+        lineages: Lineages,
+        max_depth: TreeDepth = DEFAULT_TREE_DEPTH,
+    ) -> RemixTree:
+        """The remixes below this video, `max_depth` levels deep."""
+        return await lineages.tree(current_user, video_id, max_depth)
+
+
+class CommentsController(Controller):
+    path = "/v1/comments/{comment_id:str}"
+    tags = ["videos"]
+    security = AUTHENTICATED
+    dependencies = SERVICES
+
+    @delete("/", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 403, 404))
+    async def delete_comment(
+        self, comment_id: FromPath[str], current_user: CurrentUser, engagement: Engagement
+    ) -> None:
+        """Delete a comment and its replies (the comment's author or the video's author)."""
+        await engagement.delete_comment(current_user, comment_id)
+
+
+class DraftsController(Controller):
+    path = "/v1/me/drafts"
+    tags = ["videos"]
+    security = AUTHENTICATED
+    dependencies = SERVICES
+
+    @get("/", responses=problem_responses(400, 401))
+    async def drafts(
+        self,
+        current_user: CurrentUser,
+        videos: Videos,
+        limit: LimitParam = DEFAULT_LIMIT,
+        cursor: CursorParam = None,
+    ) -> Page[VideoOut]:
+        """The caller's unpublished drafts, newest first."""
+        return await videos.drafts(current_user, cursor, limit)
+
+
+class UserVideosController(Controller):
+    path = "/v1/users/{username:str}/videos"
+    tags = ["videos"]
+    security = AUTHENTICATED
+    dependencies = SERVICES
+
+    @get("/", responses=problem_responses(400, 401, 404))
+    async def user_videos(
+        self,
+        username: FromPath[str],
+        current_user: CurrentUser,
+        videos: Videos,
+        limit: LimitParam = DEFAULT_LIMIT,
+        cursor: CursorParam = None,
+    ) -> Page[VideoOut]:
+        """Someone's published videos, newest first (unlisted ones only on one's own list)."""
+        return await videos.user_videos(current_user, username, cursor, limit)
+
+
+route_handlers = [VideosController, CommentsController, DraftsController, UserVideosController]

@@ -1,0 +1,210 @@
+"""One video's life after generation: drafts, publishing, edits, deletion, its media, and the
+lists of an author's videos. Every read goes through `feed.visibility`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import msgspec
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import notifications
+from accounts import queries as account_queries
+from accounts.errors import UserNotFound
+from accounts.models import User
+from app import idempotency
+from app.db import after_commit
+from app.pagination import CursorCodec, Page
+from app.storage import MediaNotFound as StoredMediaMissing
+from app.storage import MediaStorage
+from feed import queries
+from feed.errors import AlreadyPublished, MediaNotFound, NotVideoAuthor
+from feed.models import Video, VideoStatus
+from feed.schemas import PublishIn, VideoOut, VideoPatch
+from feed.service.present import VideoPresenter
+from feed.visibility import viewable_video
+
+PUBLISH_SCOPE = "videos.publish"
+
+VIDEO_TYPE = "video/mp4"
+_IMAGE_SIGNATURES = (
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"GIF8", "image/gif"),
+)
+
+
+@dataclass(frozen=True)
+class MediaContent:
+    data: bytes
+    content_type: str
+
+
+def image_type(data: bytes, stored_type: str) -> str:
+    """The thumbnail's type: what storage says when it is an image, else read from its first bytes."""
+    if stored_type.startswith("image/"):
+        return stored_type
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    for signature, content_type in _IMAGE_SIGNATURES:
+        if data.startswith(signature):
+            return content_type
+    return "application/octet-stream"
+
+
+class VideoService:
+    def __init__(self, session: AsyncSession, storage: MediaStorage, secret_key: str) -> None:
+        self.session = session
+        self.storage = storage
+        self.secret_key = secret_key
+        self.presenter = VideoPresenter(session, storage)
+
+    # --- one video ---------------------------------------------------------------------------
+
+    async def get(self, viewer: User, video_id: str) -> VideoOut:
+        return await self.presenter.one(viewer, await viewable_video(self.session, viewer, video_id))
+
+    async def publish(
+        self, viewer: User, video_id: str, data: PublishIn, idempotency_key: str | None
+    ) -> VideoOut:
+        """Draft to published. With an Idempotency-Key, a repeat of the same request answers the
+        first answer again (even once the video is published) instead of 409 already_published."""
+        claim = await idempotency.claim(
+            self.session,
+            user_id=viewer.id,
+            scope=PUBLISH_SCOPE,
+            key=idempotency_key,
+            fingerprint=idempotency.request_fingerprint(video_id, msgspec.to_builtins(data)),
+        )
+        if claim.replay is not None:
+            return msgspec.convert(claim.replay.body, VideoOut)
+        video = await self._own_video(viewer, video_id, lock=True)
+        if video.status == VideoStatus.PUBLISHED:
+            raise AlreadyPublished()
+        if video.status != VideoStatus.DRAFT:
+            raise AlreadyPublished("A removed video cannot be published again")
+        if data.caption is not msgspec.UNSET:
+            video.caption = data.caption
+        video.show_prompt = data.show_prompt
+        video.visibility = data.visibility
+        video.allow_remix = data.allow_remix
+        video.status = VideoStatus.PUBLISHED.value
+        video.published_at = datetime.now(UTC)
+        await self.session.flush()
+        await queries.bump_post_count(self.session, viewer.id, 1)
+        if video.remix_of_id is not None:
+            await self._count_remix(viewer, video)
+        answer = await self.presenter.one(viewer, video)
+        await claim.record(200, answer)
+        return answer
+
+    async def _count_remix(self, viewer: User, video: Video) -> None:
+        """A published remix counts on its parent and tells the parent's author (drafts are private,
+        so neither happens before publishing)."""
+        assert video.remix_of_id is not None
+        await queries.bump_video(self.session, video.remix_of_id, remix_count=1)
+        parent = await self.session.get(Video, video.remix_of_id)
+        if parent is None or parent.deleted_at is not None:
+            return
+        if await queries.is_blocked_either_way(self.session, viewer.id, parent.author_id):
+            return
+        await notifications.notify(
+            self.session,
+            user_id=parent.author_id,
+            kind=notifications.NotificationKind.REMIX,
+            actor_id=viewer.id,
+            subject_type="video",
+            subject_id=video.id,
+            data={"video_id": str(video.id), "remix_of": str(parent.id)},
+            dedupe_key=f"remix:{video.id}",
+        )
+
+    async def update(self, viewer: User, video_id: str, patch: VideoPatch) -> VideoOut:
+        video = await self._own_video(viewer, video_id, lock=True)
+        if patch.caption is not msgspec.UNSET:
+            video.caption = patch.caption
+        if patch.visibility is not msgspec.UNSET:
+            video.visibility = patch.visibility
+        if patch.allow_remix is not msgspec.UNSET:
+            video.allow_remix = patch.allow_remix
+        if patch.show_prompt is not msgspec.UNSET:
+            video.show_prompt = patch.show_prompt
+        await self.session.flush()
+        return await self.presenter.one(viewer, video)
+
+    async def delete(self, viewer: User, video_id: str) -> None:
+        """Gone for everyone at once; its media is deleted from storage once that has committed."""
+        video = await self._own_video(viewer, video_id, lock=True)
+        was_published = video.status == VideoStatus.PUBLISHED
+        video.deleted_at = datetime.now(UTC)
+        await self.session.flush()
+        if was_published:
+            await queries.bump_post_count(self.session, video.author_id, -1)
+            if video.remix_of_id is not None:
+                await queries.bump_video(self.session, video.remix_of_id, remix_count=-1)
+        await notifications.retract(self.session, [f"remix:{video.id}"])
+        await notifications.retract_about(self.session, user_id=video.author_id, subject_id=video.id)
+        keys = [key for key in (video.video_key, video.thumbnail_key, video.spritesheet_key) if key]
+
+        async def delete_media() -> None:
+            for key in keys:
+                await self.storage.delete(key)
+
+        after_commit(self.session, delete_media)
+
+    async def content(self, viewer: User, video_id: str, variant: str) -> MediaContent:
+        video = await viewable_video(self.session, viewer, video_id)
+        key = video.video_key if variant == "video" else video.thumbnail_key
+        try:
+            data, stored_type = await self.storage.get(key)
+        except StoredMediaMissing as exc:
+            raise MediaNotFound() from exc
+        content_type = VIDEO_TYPE if variant == "video" else image_type(data, stored_type)
+        return MediaContent(data=data, content_type=content_type)
+
+    async def _own_video(self, viewer: User, video_id: str, *, lock: bool) -> Video:
+        """404 when the viewer cannot see it, 403 when they can but it is not theirs."""
+        video = await viewable_video(self.session, viewer, video_id, lock=lock)
+        if video.author_id != viewer.id:
+            raise NotVideoAuthor()
+        return video
+
+    # --- lists -------------------------------------------------------------------------------
+
+    async def drafts(self, viewer: User, cursor: str | None, limit: int) -> Page[VideoOut]:
+        codec = CursorCodec(self.secret_key, f"videos:drafts:{viewer.id}")
+        after = codec.decode_position(cursor)
+        rows = await queries.drafts_page(self.session, author_id=viewer.id, after=after, limit=limit)
+        page, more = rows[:limit], len(rows) > limit
+        next_cursor = codec.encode_position(page[-1].created_at, page[-1].id) if more else None
+        return Page(items=await self.presenter.many(viewer, page), next_cursor=next_cursor)
+
+    async def user_videos(
+        self, viewer: User, username: str, cursor: str | None, limit: int
+    ) -> Page[VideoOut]:
+        """An author's published videos, newest first: 404 when the author blocks the viewer, none
+        when the viewer blocks the author, unlisted ones only for the author."""
+        author = await account_queries.user_by_username(self.session, username)
+        if author is None:
+            raise UserNotFound()
+        codec = CursorCodec(self.secret_key, f"videos:user:{author.id}")
+        after = codec.decode_position(cursor)
+        if author.id != viewer.id:
+            relation = await account_queries.relationship(self.session, viewer.id, author.id)
+            if relation.blocked_by:
+                raise UserNotFound()
+            if relation.blocking:
+                return Page(items=[], next_cursor=None)
+        rows = await queries.user_videos_page(
+            self.session,
+            author_id=author.id,
+            include_unlisted=author.id == viewer.id,
+            after=after,
+            limit=limit,
+        )
+        page, more = rows[:limit], len(rows) > limit
+        next_cursor = None
+        if more and page[-1].published_at is not None:
+            next_cursor = codec.encode_position(page[-1].published_at, page[-1].id)
+        return Page(items=await self.presenter.many(viewer, page), next_cursor=next_cursor)

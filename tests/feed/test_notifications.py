@@ -1,0 +1,188 @@
+"""Notifications for likes, comments, replies and remixes; GET /v1/notifications and marking read."""
+
+from __future__ import annotations
+
+from tests.accounts.helpers import assert_problem, block, error_fields
+from tests.feed.helpers import all_items, comment, notifications, publish
+
+NOTIFICATION_FIELDS = {"id", "kind", "actor", "subject", "created_at", "read"}
+
+
+async def test_a_like_notifies_the_author_once(client, users, published):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    video_id = await published(alice)
+
+    for method in ("post", "delete", "post", "delete", "post"):
+        response = await client.request(method.upper(), f"/v1/videos/{video_id}/like", headers=bob.headers)
+        assert response.status_code == 204
+
+    items = await notifications(client, alice)
+    assert len(items) == 1
+    (item,) = items
+    assert set(item) == NOTIFICATION_FIELDS
+    assert item["kind"] == "like"
+    assert item["actor"] == {
+        "username": "bob",
+        "display_name": item["actor"]["display_name"],
+        "avatar_url": None,
+    }
+    assert item["subject"]["type"] == "video"
+    assert item["subject"]["id"] == video_id
+    assert item["read"] is False
+    assert await notifications(client, bob) == []
+
+
+async def test_own_actions_do_not_notify(client, users, published):
+    alice = await users.create("alice")
+    video_id = await published(alice)
+    top = (await comment(client, alice, video_id, "mine")).json()
+    await comment(client, alice, video_id, "also mine", parent_id=top["id"])
+    assert (await client.post(f"/v1/videos/{video_id}/like", headers=alice.headers)).status_code == 204
+    await published(alice, remix_of=video_id)
+
+    assert await notifications(client, alice) == []
+
+
+async def test_comments_and_replies_notify_the_right_people(client, users, published):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    carol = await users.create("carol")
+    video_id = await published(alice)
+
+    bobs = (await comment(client, bob, video_id, "great video")).json()
+    carols_reply = (await comment(client, carol, video_id, "agreed", parent_id=bobs["id"])).json()
+    alices_reply = (await comment(client, alice, video_id, "thank you both", parent_id=bobs["id"])).json()
+    bobs_reply_to_alice = (
+        await comment(client, bob, video_id, "welcome", parent_id=alices_reply["id"])
+    ).json()
+
+    to_alice = await notifications(client, alice)
+    to_bob = await notifications(client, bob)
+    to_carol = await notifications(client, carol)
+
+    # alice: bob's comment, carol's comment (a reply to bob, but on her video), bob's reply to her.
+    assert [(n["kind"], n["actor"]["username"], n["subject"]["id"]) for n in to_alice] == [
+        ("reply", "bob", bobs_reply_to_alice["id"]),
+        ("comment", "carol", carols_reply["id"]),
+        ("comment", "bob", bobs["id"]),
+    ]
+    assert to_alice[-1]["subject"]["type"] == "comment"
+    assert to_alice[-1]["subject"]["video_id"] == video_id
+    assert to_alice[-1]["subject"]["excerpt"] == "great video"
+    # bob: the two replies to his comment.
+    assert [(n["kind"], n["actor"]["username"]) for n in to_bob] == [("reply", "alice"), ("reply", "carol")]
+    assert to_bob[0]["subject"]["parent_id"] == bobs["id"]
+    assert to_carol == []
+
+
+async def test_deleting_a_comment_retracts_its_notifications(client, users, published):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    video_id = await published(alice)
+    bobs = (await comment(client, bob, video_id, "oops")).json()
+    assert len(await notifications(client, alice)) == 1
+
+    assert (await client.delete(f"/v1/comments/{bobs['id']}", headers=bob.headers)).status_code == 204
+
+    assert await notifications(client, alice) == []
+
+
+async def test_publishing_a_remix_notifies_the_parent_author(client, users, videos, published):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    root = await published(alice)
+    draft = await videos.draft(bob, remix_of=root)
+    assert await notifications(client, alice) == []  # a draft is private
+
+    assert (await publish(client, bob, draft.id)).status_code == 200
+
+    (item,) = await notifications(client, alice)
+    assert item["kind"] == "remix"
+    assert item["actor"]["username"] == "bob"
+    assert item["subject"]["type"] == "video"
+    assert item["subject"]["id"] == draft.id
+    assert item["subject"]["remix_of"] == root
+
+
+async def test_notifications_paginate_newest_first(client, users, published):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    made = [await published(alice) for _ in range(5)]
+    for video_id in made:
+        assert (await client.post(f"/v1/videos/{video_id}/like", headers=bob.headers)).status_code == 204
+
+    page = (await client.get("/v1/notifications", headers=alice.headers, params={"limit": 2})).json()
+    everything = await all_items(client, alice, "/v1/notifications", limit=2)
+
+    assert len(page["items"]) == 2
+    assert page["next_cursor"]
+    assert [item["subject"]["id"] for item in everything] == list(reversed(made))
+
+
+async def test_mark_read_by_id_and_all(client, users, published):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    for _ in range(3):
+        video_id = await published(alice)
+        assert (await client.post(f"/v1/videos/{video_id}/like", headers=bob.headers)).status_code == 204
+    first, second, third = await notifications(client, alice)
+
+    response = await client.post(
+        "/v1/notifications/read", headers=alice.headers, json={"ids": [second["id"]]}
+    )
+
+    assert response.status_code == 204, response.text
+    assert [item["read"] for item in await notifications(client, alice)] == [False, True, False]
+    # Someone else's ids change nothing of theirs.
+    assert (
+        await client.post("/v1/notifications/read", headers=bob.headers, json={"ids": [first["id"]]})
+    ).status_code == 204
+    assert [item["read"] for item in await notifications(client, alice)] == [False, True, False]
+
+    for body in ({}, None):
+        kwargs = {"json": body} if body is not None else {}
+        response = await client.post("/v1/notifications/read", headers=alice.headers, **kwargs)
+        assert response.status_code == 204, response.text
+    assert [item["read"] for item in await notifications(client, alice)] == [True, True, True]
+    assert third
+
+
+async def test_mark_read_validates_ids(client, users):
+    alice = await users.create("alice")
+
+    bad_id = await client.post("/v1/notifications/read", headers=alice.headers, json={"ids": ["nope"]})
+    unknown = await client.post("/v1/notifications/read", headers=alice.headers, json={"everything": True})
+
+    assert "ids" in error_fields(assert_problem(bad_id, 422))
+    assert "everything" in error_fields(assert_problem(unknown, 422))
+
+
+async def test_notifications_from_blocked_people_are_hidden(client, users, published):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    carol = await users.create("carol")
+    video_id = await published(alice)
+    for actor in (bob, carol):
+        assert (await client.post(f"/v1/videos/{video_id}/like", headers=actor.headers)).status_code == 204
+
+    assert (await block(client, alice.headers, "bob")).status_code == 204
+
+    assert [item["actor"]["username"] for item in await notifications(client, alice)] == ["carol"]
+
+
+async def test_deleting_videos_retracts_what_pointed_at_them(client, users, published):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    video_id = await published(alice)
+    remix = await published(bob, remix_of=video_id)
+    assert (await client.post(f"/v1/videos/{video_id}/like", headers=bob.headers)).status_code == 204
+    await comment(client, bob, video_id, "hi")
+    assert [item["kind"] for item in await notifications(client, alice)] == ["comment", "like", "remix"]
+
+    # bob deletes his remix: alice is no longer told about it.
+    assert (await client.delete(f"/v1/videos/{remix}", headers=bob.headers)).status_code == 204
+    assert [item["kind"] for item in await notifications(client, alice)] == ["comment", "like"]
+    # alice deletes her video: nothing points at it any more.
+    assert (await client.delete(f"/v1/videos/{video_id}", headers=alice.headers)).status_code == 204
+    assert await notifications(client, alice) == []
