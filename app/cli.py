@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import click
 import msgspec
 
-from app.composition import CLI_GROUPS, FIRST_START_HOOKS
+from app.composition import CLI_GROUPS, FIRST_START_HOOKS, SERVE_CONTEXTS
 from app.embedded import start_embedded
 from app.settings import Settings, SettingsError, load_settings
 
@@ -36,11 +37,9 @@ def settings_or_exit() -> Settings:
 def serve(host: str, port: int, workers: int) -> None:
     """Serve the API.
 
-    With no DATABASE_URL / REDIS_URL it starts embedded servers and runs the job worker in-process.
+    With no DATABASE_URL / REDIS_URL it starts embedded servers and runs the job worker in-process;
+    with no OPENAI_API_KEY it starts the local Sora API simulator.
     """
-    from granian import Granian
-    from granian.constants import Interfaces
-
     from app.migrate import upgrade
     from app.security import resolve_secret_key
 
@@ -62,19 +61,29 @@ def serve(host: str, port: int, workers: int) -> None:
         if embedded:
             for hook in FIRST_START_HOOKS:
                 asyncio.run(hook(settings))
-        click.echo(f"remixfeed listening on http://{host}:{port} (API docs at /schema)")
-        Granian(
-            "app.factory:create_app",
-            factory=True,
-            interface=Interfaces.ASGI,
-            address=host,
-            port=port,
-            workers=workers,
-            log_access=False,
-        ).serve()
+        with contextlib.ExitStack() as serving:
+            for context in SERVE_CONTEXTS:
+                serving.enter_context(context(settings))
+            click.echo(f"remixfeed listening on http://{host}:{port} (API docs at /schema)")
+            _granian(host, port, workers)
     finally:
         if services is not None:
             services.stop()
+
+
+def _granian(host: str, port: int, workers: int) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "app.factory:create_app",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=host,
+        port=port,
+        workers=workers,
+        log_access=False,
+    ).serve()
 
 
 @main.command()

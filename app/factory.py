@@ -17,18 +17,19 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusConfig
 
 from app.composition import DEPENDENCIES, JOBS, ROUTE_HANDLERS
 from app.dependencies import provide_db_session, provide_resources, provide_settings, provide_storage
 from app.errors import exception_handlers
-from app.health import HealthController
+from app.health import HealthController, MetricsController
 from app.jobs import build_worker, run_worker_forever
 from app.logging import configure_logging
 from app.media import media
+from app.openapi import StrictStructSchemaPlugin
 from app.ratelimit import RateLimiter, RateLimitMiddleware
 from app.resources import Resources, open_resources
-from app.security import resolve_secret_key
+from app.security import OPENAPI_PATH, authentication_guard, resolve_secret_key
 from app.settings import Settings, load_settings
 
 log = structlog.get_logger(__name__)
@@ -49,7 +50,7 @@ def openapi_config() -> OpenAPIConfig:
             }
         ),
         use_handler_docstrings=True,
-        path="/schema",
+        path=OPENAPI_PATH,
     )
 
 
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             await resources.close()
 
     return Litestar(
-        route_handlers=[*ROUTE_HANDLERS, HealthController, PrometheusController, media],
+        route_handlers=[*ROUTE_HANDLERS, HealthController, MetricsController, media],
         dependencies={
             "db_session": Provide(provide_db_session),
             "settings": Provide(provide_settings, sync_to_thread=False),
@@ -87,8 +88,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan],
         state=_initial_state(settings),
         exception_handlers=exception_handlers,
+        guards=[authentication_guard],
         middleware=[prometheus.middleware, RateLimitMiddleware()],
         openapi_config=openapi_config(),
+        plugins=[StrictStructSchemaPlugin()],
         cors_config=CORSConfig(
             allow_origins=["*"], allow_headers=["Authorization", "Content-Type", "Idempotency-Key"]
         ),

@@ -9,6 +9,7 @@ request's transaction commits (`JobQueue.enqueue_after_commit`). The worker runs
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from redis.asyncio import Redis
 from saq import CronJob, Worker
+from saq.job import Job as SaqJob
+from saq.job import Status
 from saq.queue.redis import RedisQueue
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,12 +42,42 @@ class Job:
     retries: int = 3
 
 
+RUN_AGAIN = "run_again_in"
+
+
+def run_again_in(seconds: float) -> dict[str, float]:
+    """A job's return value asking to run again, with the same key and arguments, `seconds` later.
+    The worker re-enqueues it once this run is recorded as complete, so the key is free again."""
+    return {RUN_AGAIN: max(0.0, seconds)}
+
+
 class JobQueue:
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.queue = RedisQueue(redis, name=f"{settings.redis_namespace}-jobs")
 
-    async def enqueue(self, name: str, *, key: str | None = None, **kwargs: Any) -> None:
-        await self.queue.enqueue(name, key=key, **kwargs)
+    async def enqueue(
+        self,
+        name: str,
+        *,
+        key: str | None = None,
+        delay_seconds: float = 0.0,
+        timeout_seconds: int = 300,
+        retries: int = 3,
+        **kwargs: Any,
+    ) -> None:
+        """Enqueue `name` with keyword arguments (ids, never objects). A job whose `key` is
+        already queued, scheduled or running is not enqueued again."""
+        scheduled = int(time.time() + delay_seconds) if delay_seconds > 0 else 0
+        await self.queue.enqueue(
+            name,
+            key=key,
+            scheduled=scheduled,
+            timeout=timeout_seconds,
+            retries=retries,
+            retry_delay=1.0,
+            retry_backoff=True,
+            **kwargs,
+        )
 
     def enqueue_after_commit(
         self, session: AsyncSession, name: str, *, key: str | None = None, **kwargs: Any
@@ -92,6 +125,26 @@ def build_worker(resources: Resources, jobs: Sequence[Job], *, in_process: bool)
         concurrency=10,
         shutdown_grace_period_s=20,
         startup=[_attach(resources)],
+        after_process=[_run_again],
+    )
+
+
+async def _run_again(ctx: dict[str, Any]) -> None:
+    job: SaqJob | None = ctx.get("job")
+    if job is None or job.queue is None or job.status != Status.COMPLETE or not isinstance(job.result, dict):
+        return
+    delay = job.result.get(RUN_AGAIN)
+    if delay is None:
+        return
+    await job.queue.enqueue(
+        job.function,
+        key=job.key,
+        scheduled=int(time.time() + float(delay)),
+        timeout=job.timeout,
+        retries=job.retries,
+        retry_delay=job.retry_delay,
+        retry_backoff=job.retry_backoff,
+        **(job.kwargs or {}),
     )
 
 

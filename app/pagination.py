@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
+from uuid import UUID
 
 import msgspec
 from litestar.params import Parameter
@@ -44,6 +46,20 @@ class CursorCodec:
         data = msgspec.json.encode(position)
         signature = sign(self._secret, self._purpose, data)
         return base64.urlsafe_b64encode(signature + data).rstrip(b"=").decode()
+
+    def encode_position(self, at: datetime, last_id: UUID) -> str:
+        """The usual position: the last item's timestamp and id (ids break timestamp ties)."""
+        return self.encode([at.isoformat(), str(last_id)])
+
+    def decode_position(self, cursor: str | None) -> tuple[datetime, UUID] | None:
+        position = self.decode(cursor)
+        if position is None:
+            return None
+        try:
+            at, last_id = position
+            return datetime.fromisoformat(str(at)), UUID(str(last_id))
+        except (TypeError, ValueError) as exc:
+            raise InvalidCursor() from exc
 
     def decode(self, cursor: str | None) -> list[Any] | None:
         if cursor is None:

@@ -3,6 +3,7 @@ and shared by the API and the job worker so both see the world the same way."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -26,12 +27,14 @@ class Resources:
     redis: Redis
     storage: MediaStorage
     jobs: JobQueue
+    # Per-process clients that domains open lazily (a video provider), closed with the rest.
     extras: dict[str, object] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     async def close(self) -> None:
         # Each step runs even if an earlier one fails: shutting down while Redis or PostgreSQL is
         # unreachable must still release everything else.
-        for step in (self.jobs.close, self.redis.aclose, self.engine.dispose):
+        for step in (*self.closers, self.jobs.close, self.redis.aclose, self.engine.dispose):
             try:
                 await step()
             except Exception as exc:

@@ -36,11 +36,23 @@ class RateLimitRule(msgspec.Struct, frozen=True):
 class Settings(msgspec.Struct, frozen=True, kw_only=True):
     database_url: str | None = None
     redis_url: str | None = None
+    # The video provider: OpenAI's Sora 2 Videos API, or any endpoint speaking the same protocol.
+    # With no key the app uses the local Sora API simulator.
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    openai_webhook_secret: str | None = None
 
     data_dir: Path = Path(".remixfeed")
     secret_key: str | None = None
     invite_required: bool = True
     invite_uses: int = 4
+    daily_generation_limit: int = 30
+    simulator_seconds: float = 5.0
+    provider_timeout_seconds: float = 60.0
+    # How often a running generation is checked with the provider (webhooks make it sooner).
+    generation_poll_seconds: float = 2.0
+    # Provider calls for one generation before it is given up as failed (rate limits, outages).
+    generation_max_attempts: int = 6
 
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_days: int = 30
@@ -70,6 +82,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return not self.redis_url
 
     @property
+    def uses_simulator(self) -> bool:
+        return not self.openai_api_key
+
+    @property
     def signup_limit(self) -> RateLimitRule:
         return RateLimitRule.parse(self.signup_rate_limit)
 
@@ -96,7 +112,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # Environment variables that keep their conventional names instead of the REMIXFEED_ prefix.
-_PLAIN_NAMES = {"database_url", "redis_url"}
+_PLAIN_NAMES = {"database_url", "redis_url", "openai_api_key", "openai_base_url", "openai_webhook_secret"}
 
 
 def _env_name(field: str) -> str:

@@ -15,11 +15,24 @@ from sqlalchemy import text
 from app.factory import create_app
 from app.resources import Resources
 from app.settings import Settings
+from generation.simulator import SimulatorHandle, run_simulator_in_thread
 from migrations.models import metadata
 from tests.factories import UserFactory
 from tests.harness import RunServers, namespace_patterns, start_test_servers
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+# How long the simulator takes per video in tests: long enough to see progress, short enough to wait for.
+SIMULATED_SECONDS = 0.6
+
+
+@pytest.fixture(scope="session")
+def simulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimulatorHandle]:
+    """The local Sora API simulator, over real HTTP, for the whole run."""
+    handle = run_simulator_in_thread(
+        seconds_per_video=SIMULATED_SECONDS, state_dir=tmp_path_factory.mktemp("simulator")
+    )
+    yield handle
+    handle.stop()
 
 
 @pytest.fixture(scope="session")
@@ -29,25 +42,32 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunServers]:
     started.close()
 
 
-def make_settings(servers: RunServers, data_dir: Path, **overrides: object) -> Settings:
+def make_settings(
+    servers: RunServers, data_dir: Path, simulator: SimulatorHandle | None = None, **overrides: object
+) -> Settings:
     return Settings(
         database_url=servers.database_url,
         redis_url=servers.redis_url,
         redis_namespace=servers.redis_namespace,
         secret_key=TEST_SECRET,
         data_dir=data_dir,
-        worker_in_process=False,
         db_pool_size=5,
         # Generous limits by default; the rate-limit tests build an app with tight ones.
         signup_rate_limit="10000/hour",
         token_rate_limit="10000/minute",
         login_rate_limit="10000/minute",
+        openai_base_url=simulator.url if simulator else None,
+        generation_poll_seconds=0.1,
+        # The job worker runs inside the test app, as in the embedded default.
+        worker_in_process=simulator is not None,
     ).replace(**overrides)
 
 
 @pytest.fixture(scope="session")
-def settings(servers: RunServers, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    return make_settings(servers, tmp_path_factory.mktemp("data"))
+def settings(
+    servers: RunServers, simulator: SimulatorHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
+    return make_settings(servers, tmp_path_factory.mktemp("data"), simulator)
 
 
 @pytest.fixture(scope="session")

@@ -92,7 +92,8 @@ async def _execute(dsn: str, statement: str) -> None:
 
 def namespace_patterns(namespace: str) -> list[str]:
     # Our own keys, and SAQ's for the queue named after the namespace.
-    return [f"{namespace}:*", f"saq:{namespace}-jobs:*", f"saq:job:{namespace}-jobs:*"]
+    # Prefixes, so namespaces tests derive from the run's (`<ns>-webhooks`) go too.
+    return [f"{namespace}*", f"saq:{namespace}*", f"saq:job:{namespace}*"]
 
 
 def delete_namespace(redis_url: str, namespace: str) -> None:

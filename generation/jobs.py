@@ -1,0 +1,68 @@
+"""Background jobs of generation: advancing each generation to its end, and recovering any whose
+job was lost (a flushed Redis, a worker killed between steps)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import in_transaction
+from app.jobs import Job, run_again_in
+from app.resources import Resources
+from generation import queries
+from generation.provider import VideoProvider, create_provider
+from generation.runner import advance
+from generation.service import ADVANCE_JOB, advance_job_key
+
+log = structlog.get_logger(__name__)
+
+_PROVIDER = "generation.provider"
+SWEEP_IDLE = timedelta(seconds=60)
+SWEEP_BATCH = 500
+
+
+def provider_for(resources: Resources) -> VideoProvider:
+    """One provider client per process, closed with the process's resources."""
+    provider = resources.extras.get(_PROVIDER)
+    if provider is None:
+        provider = create_provider(resources.settings)
+        resources.extras[_PROVIDER] = provider
+        resources.closers.append(provider.close)
+    assert isinstance(provider, object)
+    return provider  # type: ignore[return-value]
+
+
+async def advance_generation(
+    resources: Resources, generation_id: str, follow_up: bool = True
+) -> dict[str, Any]:
+    step = await advance(resources, provider_for(resources), UUID(generation_id))
+    if step.finished or not follow_up:
+        return {}
+    return run_again_in(step.next_in_seconds)
+
+
+async def sweep_unfinished(resources: Resources) -> int:
+    """Re-enqueue the step of every unfinished generation nothing touched lately. The step's key
+    is the generation's, so one still queued or scheduled is left as it is."""
+
+    async def idle(session: AsyncSession) -> list[UUID]:
+        return await queries.unfinished_idle_since(session, datetime.now(UTC) - SWEEP_IDLE, SWEEP_BATCH)
+
+    generation_ids: list[UUID] = await in_transaction(resources.session_factory, idle)
+    for generation_id in generation_ids:
+        await resources.jobs.enqueue(
+            ADVANCE_JOB, key=advance_job_key(generation_id, 0), generation_id=str(generation_id)
+        )
+    if generation_ids:
+        log.info("generations_swept", count=len(generation_ids))
+    return len(generation_ids)
+
+
+jobs = [
+    Job(name=ADVANCE_JOB, function=advance_generation),
+    Job(name="generation.sweep", function=sweep_unfinished, cron="* * * * *"),
+]

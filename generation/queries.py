@@ -1,0 +1,83 @@
+"""The SQL of the generation domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from generation.models import TERMINAL_STATUSES, Generation
+
+
+async def lock_user_for_quota(session: AsyncSession, user_id: UUID) -> None:
+    """Serialises one user's generation requests so two at once cannot both take the last slot."""
+    await session.execute(text("SELECT 1 FROM users WHERE id = :id FOR UPDATE"), {"id": user_id})
+
+
+async def count_since(session: AsyncSession, user_id: UUID, since: datetime) -> int:
+    count = await session.scalar(
+        select(func.count()).where(Generation.user_id == user_id, Generation.created_at >= since)
+    )
+    return int(count or 0)
+
+
+async def owned(session: AsyncSession, user_id: UUID, generation_id: UUID) -> Generation | None:
+    result = await session.scalars(
+        select(Generation).where(Generation.id == generation_id, Generation.user_id == user_id)
+    )
+    return result.one_or_none()
+
+
+async def for_update(session: AsyncSession, generation_id: UUID) -> Generation | None:
+    result = await session.scalars(select(Generation).where(Generation.id == generation_id).with_for_update())
+    return result.one_or_none()
+
+
+async def by_provider_video_id(
+    session: AsyncSession, provider: str, provider_video_id: str
+) -> Generation | None:
+    result = await session.scalars(
+        select(Generation).where(
+            Generation.provider == provider, Generation.provider_video_id == provider_video_id
+        )
+    )
+    return result.first()
+
+
+async def page(
+    session: AsyncSession,
+    *,
+    user_id: UUID,
+    status: str | None,
+    after: tuple[datetime, UUID] | None,
+    limit: int,
+) -> list[Generation]:
+    query = select(Generation).where(Generation.user_id == user_id)
+    if status is not None:
+        query = query.where(Generation.status == status)
+    if after is not None:
+        created_at, last_id = after
+        query = query.where(
+            or_(
+                Generation.created_at < created_at,
+                and_(Generation.created_at == created_at, Generation.id < last_id),
+            )
+        )
+    result = await session.scalars(
+        query.order_by(Generation.created_at.desc(), Generation.id.desc()).limit(limit + 1)
+    )
+    return list(result.all())
+
+
+async def unfinished_idle_since(session: AsyncSession, before: datetime, limit: int) -> list[UUID]:
+    """Generations still running that nothing has touched lately: their job was lost."""
+    result = await session.scalars(
+        select(Generation.id)
+        .where(Generation.status.notin_([status.value for status in TERMINAL_STATUSES]))
+        .where(Generation.updated_at < before)
+        .order_by(Generation.updated_at)
+        .limit(limit)
+    )
+    return list(result.all())

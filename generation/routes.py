@@ -1,0 +1,244 @@
+"""HTTP routes of generation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, post
+from litestar.datastructures import State, UploadFile
+from litestar.di import NamedDependency, Provide
+from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
+from litestar.params import FromPath, FromQuery, Parameter
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+
+from accounts.deps import CurrentUser
+from app.dependencies import DbSession, SettingsDep, StorageDep
+from app.errors import MalformedRequest, problem_responses, validation_failed_from
+from app.images import MAX_IMAGE_BYTES, UnsupportedMedia
+from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.resources import Resources
+from app.security import PUBLIC
+from generation.jobs import provider_for
+from generation.models import Generation, GenerationStatus
+from generation.runner import progress_channel
+from generation.schemas import GenerationIn, GenerationOut, QuotaOut, Status
+from generation.screening import LocalPromptRules
+from generation.service import GenerationService, to_schema
+from generation.webhooks import accept_webhook
+
+# A 10 MB reference image plus the other fields and multipart framing.
+GENERATION_MAX_BODY = MAX_IMAGE_BYTES + 512 * 1024
+SSE_RECHECK_SECONDS = 5.0
+
+
+def provide_generation_service(
+    db_session: DbSession, settings: SettingsDep, storage: StorageDep, resources: NamedDependency[Resources]
+) -> GenerationService:
+    return GenerationService(
+        db_session, settings, storage, resources.jobs, LocalPromptRules(), provider_for(resources).name
+    )
+
+
+Generations = NamedDependency[GenerationService]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Parameter(header="Idempotency-Key", max_length=255, description="Replays the first answer for a repeat"),
+]
+
+
+async def read_generation_request(request: Request[Any, Any, Any]) -> tuple[GenerationIn, bytes | None]:
+    """JSON, or multipart with the same fields plus an `input_reference` image."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "application/json":
+        body = await request.body()
+        try:
+            return msgspec.json.decode(body, type=GenerationIn), None
+        except msgspec.ValidationError as exc:
+            raise validation_failed_from(exc) from exc
+        except msgspec.DecodeError as exc:
+            raise MalformedRequest(f"JSON is malformed: {exc}") from exc
+    if content_type == "multipart/form-data":
+        form = await request.form()
+        fields: dict[str, Any] = {}
+        reference: bytes | None = None
+        for name, value in form.multi_items():
+            if name == "input_reference":
+                if not isinstance(value, UploadFile):
+                    raise validation_failed_from(
+                        msgspec.ValidationError("Expected a file - at `$.input_reference`")
+                    )
+                reference = await value.read()
+            elif name == "cameos":
+                fields.setdefault("cameos", []).append(value)
+            elif isinstance(value, str):
+                fields[name] = value
+        try:
+            return msgspec.convert(fields, GenerationIn, strict=False), reference
+        except msgspec.ValidationError as exc:
+            raise validation_failed_from(exc) from exc
+    raise UnsupportedMedia("Send application/json, or multipart/form-data with an input_reference image")
+
+
+_FIELDS: dict[str, Schema | Reference] = {
+    "prompt": Schema(type=OpenAPIType.STRING, min_length=1, max_length=4000),
+    "model": Schema(type=OpenAPIType.STRING, enum=["sora-2", "sora-2-pro"], default="sora-2"),
+    "seconds": Schema(type=OpenAPIType.INTEGER, enum=[4, 8, 12], default=8),
+    "size": Schema(
+        type=OpenAPIType.STRING, enum=["720x1280", "1280x720", "1024x1792", "1792x1024"], default="720x1280"
+    ),
+    "cameos": Schema(type=OpenAPIType.ARRAY, items=Schema(type=OpenAPIType.STRING), max_items=2),
+    "remix_of": Schema(one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NULL)]),
+}
+
+
+class GenerationRequestOperation(Operation):
+    """Documents the two bodies POST /v1/generations takes."""
+
+    def __post_init__(self) -> None:
+        multipart = dict(_FIELDS)
+        multipart["input_reference"] = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+        self.request_body = RequestBody(
+            required=True,
+            content={
+                "application/json": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.OBJECT, properties=_FIELDS, required=["prompt"])
+                ),
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(type=OpenAPIType.OBJECT, properties=multipart, required=["prompt"])
+                ),
+            },
+        )
+
+
+class GenerationController(Controller):
+    path = "/v1/generations"
+    tags = ["generation"]
+    security = [{"bearer": []}]
+    dependencies = {"generations": Provide(provide_generation_service, sync_to_thread=False)}
+
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        request_max_body_size=GENERATION_MAX_BODY,
+        opt={"too_large_code": "image_too_large"},
+        operation_class=GenerationRequestOperation,
+        responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
+    )
+    async def create(
+        self,
+        request: Request[Any, Any, Any],
+        current_user: CurrentUser,
+        generations: Generations,
+        idempotency_key: IdempotencyKeyHeader = None,
+    ) -> GenerationOut:
+        """Ask for a video. Answers at once with the queued generation; follow it with GET or the
+        event stream. With an Idempotency-Key, a repeat of the same request answers the first
+        generation again."""
+        data, reference = await read_generation_request(request)
+        return await generations.request(current_user, data, reference, idempotency_key)
+
+    @get("/", responses=problem_responses(400, 401))
+    async def list_generations(
+        self,
+        current_user: CurrentUser,
+        generations: Generations,
+        status: FromQuery[Status | None] = None,
+        limit: LimitParam = DEFAULT_LIMIT,
+        cursor: CursorParam = None,
+    ) -> Page[GenerationOut]:
+        """The caller's generations, newest first."""
+        return await generations.list(current_user, status, cursor, limit)
+
+    @get("/{generation_id:str}", responses=problem_responses(401, 404))
+    async def get_generation(
+        self, generation_id: FromPath[str], current_user: CurrentUser, generations: Generations
+    ) -> GenerationOut:
+        """One of the caller's generations."""
+        return await generations.get(current_user, generation_id)
+
+    @get("/{generation_id:str}/events", responses=problem_responses(401, 404))
+    async def events(
+        self, generation_id: FromPath[str], current_user: CurrentUser, generations: Generations, state: State
+    ) -> ServerSentEvent:
+        """Server-sent events: `progress` while it runs, then one `completed`, `failed`, `blocked`
+        or `cancelled` event, and the stream ends."""
+        generation = await generations.owned(current_user, generation_id)
+        resources: Resources = state.resources
+        return ServerSentEvent(_progress_stream(resources, generation.id))
+
+
+async def _read(resources: Resources, generation_id: Any) -> GenerationOut | None:
+    async with resources.session_factory() as session:
+        generation = await session.get(Generation, generation_id)
+        return to_schema(generation) if generation is not None else None
+
+
+async def _progress_stream(
+    resources: Resources, generation_id: Any
+) -> AsyncGenerator[ServerSentEventMessage, None]:
+    pubsub = resources.redis.pubsub()
+    await pubsub.subscribe(progress_channel(resources, generation_id))
+    try:
+        # Subscribed first, then read, so no change between the two is missed.
+        current = await _read(resources, generation_id)
+        last_sent: tuple[str, int] | None = None
+        while current is not None:
+            if (current.status, current.progress) != last_sent:
+                last_sent = (current.status, current.progress)
+                terminal = GenerationStatus(current.status).terminal
+                yield ServerSentEventMessage(
+                    data=msgspec.json.encode(current).decode(),
+                    event=current.status if terminal else "progress",
+                    id=f"{current.status}-{current.progress}",
+                )
+                if terminal:
+                    return
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=SSE_RECHECK_SECONDS)
+            if message is not None and message.get("type") == "message":
+                current = msgspec.json.decode(message["data"], type=GenerationOut)
+            else:
+                # Nothing published lately: read the row, in case a message was lost.
+                current = await _read(resources, generation_id)
+            await asyncio.sleep(0)
+    finally:
+        await pubsub.unsubscribe()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+class QuotaController(Controller):
+    path = "/v1/me/quota"
+    tags = ["generation"]
+    security = [{"bearer": []}]
+    dependencies = {"generations": Provide(provide_generation_service, sync_to_thread=False)}
+
+    @get("/", responses=problem_responses(401))
+    async def quota(self, current_user: CurrentUser, generations: Generations) -> QuotaOut:
+        """Today's generations: the daily limit, how many are used, and when the count resets
+        (midnight UTC)."""
+        return await generations.quota(current_user)
+
+
+@post(
+    "/v1/webhooks/sora",
+    status_code=HTTP_204_NO_CONTENT,
+    tags=["generation"],
+    opt={PUBLIC: True},  # authenticated by its signature instead
+    request_max_body_size=256 * 1024,
+    responses=problem_responses(400, 404),
+)
+async def sora_webhook(
+    request: Request[Any, Any, Any], db_session: DbSession, resources: NamedDependency[Resources]
+) -> None:
+    """Provider callbacks (Standard Webhooks signatures, OPENAI_WEBHOOK_SECRET). A verified
+    `video.completed` or `video.failed` moves the matching generation on at once; duplicates are
+    harmless, and polling covers any callback that never comes."""
+    body = await request.body()
+    await accept_webhook(db_session, resources, provider_for(resources).name, body, dict(request.headers))
+
+
+route_handlers = [GenerationController, QuotaController, sora_webhook]

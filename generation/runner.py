@@ -1,0 +1,261 @@
+"""Moving a generation forward, one step at a time, until it ends.
+
+Each step runs in one transaction holding the generation's row lock, so two copies of a step (a
+retried job, a webhook and a poll at once) run one after the other and the second sees what the
+first did: the provider is asked to create a video once per generation (and even a step that
+dies mid-call retries with the same Idempotency-Key), and exactly one draft is made. Nothing is
+kept in the worker: a step can run in any process, after any restart.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import msgspec
+import structlog
+from PIL import Image
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import after_commit, transaction
+from app.redis import key as redis_key
+from app.resources import Resources
+from feed.models import Video
+from feed.service import RenderedVideo, create_draft
+from generation import queries
+from generation.models import Generation, GenerationStatus
+from generation.provider import ProviderError, ProviderJob, VideoProvider
+from generation.service import to_schema
+
+log = structlog.get_logger(__name__)
+
+MAX_BACKOFF_SECONDS = 300.0
+# A generation the provider has not finished in this long is given up.
+GIVE_UP_AFTER = timedelta(hours=2)
+
+
+@dataclass(frozen=True)
+class Step:
+    """What a step left behind: finished, or when to look again."""
+
+    finished: bool
+    next_in_seconds: float = 0.0
+
+
+def backoff_seconds(attempt: int, retry_after: float | None) -> float:
+    """Exponential from 1 s, capped, never sooner than the provider asked."""
+    exponential = min(MAX_BACKOFF_SECONDS, 2.0 ** max(0, attempt - 1))
+    return max(exponential, retry_after or 0.0)
+
+
+def progress_channel(resources: Resources, generation_id: UUID | str) -> str:
+    return redis_key(resources.settings, "generation", str(generation_id))
+
+
+async def advance(resources: Resources, provider: VideoProvider, generation_id: UUID) -> Step:
+    async with transaction(resources.session_factory) as session:
+        generation = await queries.for_update(session, generation_id)
+        if generation is None or GenerationStatus(generation.status).terminal:
+            return Step(finished=True)
+        now = datetime.now(UTC)
+        if generation.retry_at is not None and generation.retry_at > now:
+            return Step(finished=False, next_in_seconds=(generation.retry_at - now).total_seconds())
+        if now - generation.created_at > GIVE_UP_AFTER:
+            _end(
+                generation,
+                GenerationStatus.FAILED,
+                "provider_timeout",
+                "The video provider did not finish in time",
+            )
+        else:
+            try:
+                await _step(resources, provider, session, generation)
+                generation.retry_at = None
+            except ProviderError as error:
+                _provider_failed(resources, generation, error)
+        step = _next(resources, generation)
+        _announce_after_commit(resources, session, generation)
+        return step
+
+
+async def _step(
+    resources: Resources, provider: VideoProvider, session: AsyncSession, generation: Generation
+) -> None:
+    if generation.provider_video_id is None:
+        job = await _submit(resources, provider, session, generation)
+        generation.provider_video_id = job.id
+    else:
+        job = await provider.retrieve(generation.provider_video_id)
+    await _apply(resources, provider, session, generation, job)
+
+
+async def _submit(
+    resources: Resources, provider: VideoProvider, session: AsyncSession, generation: Generation
+) -> ProviderJob:
+    generation.attempts += 1
+    idempotency_key = f"remixfeed-generation-{generation.id}"
+    source = await session.get(Video, generation.remix_of_id) if generation.remix_of_id else None
+    if (
+        source is not None
+        and source.provider_video_id
+        and (source.model, source.seconds, source.size)
+        == (generation.model, generation.seconds, generation.size)
+    ):
+        try:
+            return await provider.remix(
+                source.provider_video_id, prompt=generation.prompt, idempotency_key=idempotency_key
+            )
+        except ProviderError as error:
+            if error.retryable or error.blocked:
+                raise
+            # The provider no longer has the source (expired): render the remix from its prompt.
+            log.info("remix_source_unavailable", generation_id=str(generation.id), error=error.code)
+    reference = None
+    if generation.input_reference_key:
+        data, content_type = await resources.storage.get(generation.input_reference_key)
+        reference = ("reference.png", data, content_type)
+    return await provider.create(
+        prompt=generation.prompt,
+        model=generation.model,
+        seconds=generation.seconds,
+        size=generation.size,
+        input_reference=reference,
+        idempotency_key=idempotency_key,
+    )
+
+
+async def _apply(
+    resources: Resources,
+    provider: VideoProvider,
+    session: AsyncSession,
+    generation: Generation,
+    job: ProviderJob,
+) -> None:
+    if job.status in ("queued", "in_progress"):
+        generation.status = (
+            GenerationStatus.IN_PROGRESS.value
+            if job.status == "in_progress"
+            else GenerationStatus.QUEUED.value
+        )
+        generation.progress = max(generation.progress, min(job.progress, 99))
+        return
+    if job.status == "failed":
+        if job.blocked:
+            _end(
+                generation,
+                GenerationStatus.BLOCKED,
+                "content_policy",
+                job.error_message or "Blocked by content policy",
+            )
+        else:
+            _end(
+                generation,
+                GenerationStatus.FAILED,
+                job.error_code or "provider_failed",
+                job.error_message or "The video provider could not make this video",
+            )
+        return
+    await _finish(resources, provider, session, generation, job)
+
+
+async def _finish(
+    resources: Resources,
+    provider: VideoProvider,
+    session: AsyncSession,
+    generation: Generation,
+    job: ProviderJob,
+) -> None:
+    base = f"videos/{generation.id}"
+    video_bytes = await provider.download(job.id, "video")
+    thumbnail = await provider.download(job.id, "thumbnail")
+    thumbnail_key = f"{base}/thumbnail.{_image_extension(thumbnail)}"
+    # Keys are fixed per generation, so a step retried after a crash overwrites, never duplicates.
+    await resources.storage.put(f"{base}/video.mp4", video_bytes, "video/mp4")
+    await resources.storage.put(thumbnail_key, thumbnail, f"image/{_image_extension(thumbnail)}")
+    spritesheet_key: str | None = None
+    try:
+        spritesheet = await provider.download(job.id, "spritesheet")
+        spritesheet_key = f"{base}/spritesheet.{_image_extension(spritesheet)}"
+        await resources.storage.put(spritesheet_key, spritesheet, f"image/{_image_extension(spritesheet)}")
+    except ProviderError as error:
+        if error.retryable:
+            raise
+        log.info("spritesheet_unavailable", generation_id=str(generation.id))
+    video = await create_draft(
+        session,
+        RenderedVideo(
+            author_id=generation.user_id,
+            prompt=generation.prompt,
+            model=generation.model,
+            seconds=generation.seconds,
+            size=generation.size,
+            video_key=f"{base}/video.mp4",
+            thumbnail_key=thumbnail_key,
+            spritesheet_key=spritesheet_key,
+            provider_video_id=job.id,
+            cameos=list(generation.cameos),
+            remix_of_id=generation.remix_of_id,
+        ),
+    )
+    generation.video_id = video.id
+    generation.progress = 100
+    _end(generation, GenerationStatus.COMPLETED, None, None)
+
+
+def _image_extension(data: bytes) -> str:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            return {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}.get(image.format or "", "bin")
+    except (OSError, SyntaxError):
+        return "bin"
+
+
+def _end(generation: Generation, status: GenerationStatus, code: str | None, message: str | None) -> None:
+    generation.status = status.value
+    generation.error_code = code
+    generation.error_message = message
+    generation.completed_at = datetime.now(UTC)
+    generation.retry_at = None
+
+
+def _provider_failed(resources: Resources, generation: Generation, error: ProviderError) -> None:
+    log.warning(
+        "provider_call_failed", generation_id=str(generation.id), code=error.code, retryable=error.retryable
+    )
+    if error.blocked:
+        _end(generation, GenerationStatus.BLOCKED, "content_policy", error.message)
+    elif not error.retryable:
+        _end(generation, GenerationStatus.FAILED, error.code, error.message)
+    elif generation.attempts >= resources.settings.generation_max_attempts:
+        _end(
+            generation,
+            GenerationStatus.FAILED,
+            error.code,
+            f"{error.message}; gave up after {generation.attempts} tries",
+        )
+    else:
+        if generation.provider_video_id is not None:
+            # Polls and downloads count as tries too, or an outage could keep one alive forever.
+            generation.attempts += 1
+        delay = backoff_seconds(generation.attempts, error.retry_after)
+        generation.retry_at = datetime.now(UTC) + timedelta(seconds=delay)
+
+
+def _next(resources: Resources, generation: Generation) -> Step:
+    if GenerationStatus(generation.status).terminal:
+        return Step(finished=True)
+    if generation.retry_at is not None:
+        return Step(finished=False, next_in_seconds=(generation.retry_at - datetime.now(UTC)).total_seconds())
+    return Step(finished=False, next_in_seconds=resources.settings.generation_poll_seconds)
+
+
+def _announce_after_commit(resources: Resources, session: AsyncSession, generation: Generation) -> None:
+    message = msgspec.json.encode(to_schema(generation))
+    channel = progress_channel(resources, generation.id)
+
+    async def publish() -> None:
+        await resources.redis.publish(channel, message)
+
+    after_commit(session, publish)

@@ -1,0 +1,212 @@
+"""Accepting generation requests: every refusal happens here, before anything is queued."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from datetime import UTC, datetime, time, timedelta
+from uuid import UUID
+
+import anyio.to_thread
+import msgspec
+from PIL import Image, ImageOps
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import User
+from app.errors import FieldError, ValidationFailed
+from app.idempotency import claim, request_fingerprint
+from app.images import open_upload
+from app.jobs import JobQueue
+from app.pagination import CursorCodec, Page
+from app.settings import Settings
+from app.storage import MediaStorage
+from feed.service import remix_source
+from generation import queries
+from generation.errors import (
+    CameoPermissionDenied,
+    GenerationNotFound,
+    QuotaExceeded,
+    TooManyCameos,
+)
+from generation.models import Generation, GenerationStatus
+from generation.schemas import GenerationError, GenerationIn, GenerationOut, QuotaOut
+from generation.screening import PromptScreen
+
+MAX_CAMEOS = 2
+IDEMPOTENCY_SCOPE = "POST /v1/generations"
+ADVANCE_JOB = "generation.advance"
+
+
+def advance_job_key(generation_id: UUID | str, suffix: int | str = 0) -> str:
+    """One key per generation for its step chain (suffix 0); other suffixes are one-off steps
+    (a webhook's), which may run beside the chain under the row lock."""
+    return f"generation:{generation_id}" if suffix == 0 else f"generation:{generation_id}:{suffix}"
+
+
+def to_schema(generation: Generation) -> GenerationOut:
+    error = (
+        GenerationError(code=generation.error_code, message=generation.error_message or "")
+        if generation.error_code
+        else None
+    )
+    return GenerationOut(
+        id=str(generation.id),
+        status=generation.status,  # type: ignore[arg-type]
+        progress=generation.progress,
+        prompt=generation.prompt,
+        model=generation.model,  # type: ignore[arg-type]
+        seconds=generation.seconds,  # type: ignore[arg-type]
+        size=generation.size,  # type: ignore[arg-type]
+        cameos=list(generation.cameos),
+        remix_of=str(generation.remix_of_id) if generation.remix_of_id else None,
+        video_id=str(generation.video_id) if generation.video_id else None,
+        error=error,
+        created_at=generation.created_at,
+        completed_at=generation.completed_at,
+    )
+
+
+def reference_key(generation_id: UUID) -> str:
+    return f"generations/{generation_id}/reference.png"
+
+
+def fit_reference(data: bytes, size: str) -> bytes:
+    """The reference image cropped and resized to exactly the requested video size (the provider
+    requires equal dimensions), re-encoded as PNG without the upload's metadata. Blocking."""
+    width, height = (int(part) for part in size.split("x"))
+    image = open_upload(data).convert("RGB")
+    fitted = ImageOps.fit(image, (width, height), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    fitted.save(out, format="PNG", optimize=False)
+    return out.getvalue()
+
+
+def _day_start(now: datetime) -> datetime:
+    return datetime.combine(now.date(), time.min, tzinfo=UTC)
+
+
+class GenerationService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        storage: MediaStorage,
+        jobs: JobQueue,
+        screen: PromptScreen,
+        provider_name: str,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.storage = storage
+        self.jobs = jobs
+        self.screen = screen
+        self.provider_name = provider_name
+
+    async def request(
+        self, user: User, data: GenerationIn, reference: bytes | None, idempotency_key: str | None
+    ) -> GenerationOut:
+        reference_digest = hashlib.sha256(reference).hexdigest() if reference is not None else None
+        idempotency = await claim(
+            self.session,
+            user_id=user.id,
+            scope=IDEMPOTENCY_SCOPE,
+            key=idempotency_key,
+            fingerprint=request_fingerprint(data, reference_digest),
+        )
+        if idempotency.replay is not None:
+            return _replayed(idempotency.replay.body)
+
+        await self._check_cameos(user, data.cameos)
+        await self.screen.check(data.prompt)
+        remix_of_id: UUID | None = None
+        if data.remix_of is not None:
+            remix_of_id = (await remix_source(self.session, user, data.remix_of)).id
+        fitted = await anyio.to_thread.run_sync(fit_reference, reference, data.size) if reference else None
+        await self._take_quota_slot(user)
+
+        generation = Generation(
+            user_id=user.id,
+            status=GenerationStatus.QUEUED.value,
+            prompt=data.prompt,
+            model=data.model,
+            seconds=data.seconds,
+            size=data.size,
+            cameos=list(data.cameos),
+            remix_of_id=remix_of_id,
+            provider=self.provider_name,
+        )
+        self.session.add(generation)
+        await self.session.flush()
+        if fitted is not None:
+            generation.input_reference_key = reference_key(generation.id)
+            await self.storage.put(generation.input_reference_key, fitted, "image/png")
+        self.jobs.enqueue_after_commit(
+            self.session, ADVANCE_JOB, key=advance_job_key(generation.id, 0), generation_id=str(generation.id)
+        )
+        await self.session.flush()
+        out = to_schema(generation)
+        await idempotency.record(202, out)
+        return out
+
+    async def _check_cameos(self, user: User, cameos: list[str]) -> None:
+        if len(cameos) > MAX_CAMEOS:
+            raise TooManyCameos(
+                f"A generation may use at most {MAX_CAMEOS} cameos",
+                errors=[FieldError(field="cameos", message=f"at most {MAX_CAMEOS}")],
+            )
+        if len(set(cameos)) != len(cameos):
+            raise ValidationFailed(
+                "Each cameo may appear once",
+                errors=[FieldError(field="cameos", message="duplicate username")],
+            )
+        if cameos:
+            # No one has a verified cameo yet (cameos arrive with their own work), so no cameo can
+            # be used by anyone, its owner included.
+            raise CameoPermissionDenied(f"@{cameos[0]} has no verified cameo you may use")
+
+    async def _take_quota_slot(self, user: User) -> None:
+        await queries.lock_user_for_quota(self.session, user.id)
+        quota = await self.quota(user)
+        if quota.remaining <= 0:
+            retry_after = max(1, int((quota.resets_at - datetime.now(UTC)).total_seconds()))
+            raise QuotaExceeded(
+                f"You have used all {quota.limit} generations for today",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+    async def quota(self, user: User) -> QuotaOut:
+        now = datetime.now(UTC)
+        start = _day_start(now)
+        used = await queries.count_since(self.session, user.id, start)
+        limit = self.settings.daily_generation_limit
+        return QuotaOut(
+            limit=limit, used=used, remaining=max(0, limit - used), resets_at=start + timedelta(days=1)
+        )
+
+    async def get(self, user: User, generation_id: str) -> GenerationOut:
+        return to_schema(await self.owned(user, generation_id))
+
+    async def owned(self, user: User, generation_id: str) -> Generation:
+        try:
+            identifier = UUID(generation_id)
+        except ValueError as exc:
+            raise GenerationNotFound() from exc
+        generation = await queries.owned(self.session, user.id, identifier)
+        if generation is None:
+            raise GenerationNotFound()
+        return generation
+
+    async def list(
+        self, user: User, status: str | None, cursor: str | None, limit: int
+    ) -> Page[GenerationOut]:
+        assert self.settings.secret_key is not None
+        codec = CursorCodec(self.settings.secret_key, f"generations:{user.id}:{status}")
+        after = codec.decode_position(cursor)
+        rows = await queries.page(self.session, user_id=user.id, status=status, after=after, limit=limit)
+        items, more = rows[:limit], len(rows) > limit
+        next_cursor = codec.encode_position(items[-1].created_at, items[-1].id) if more else None
+        return Page(items=[to_schema(row) for row in items], next_cursor=next_cursor)
+
+
+def _replayed(body: dict[str, object]) -> GenerationOut:
+    return msgspec.convert(body, GenerationOut, strict=False)

@@ -1,0 +1,62 @@
+"""Provider callbacks: verified with the Standard Webhooks signature the `openai` SDK checks, then
+turned into an immediate step of the matching generation."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import msgspec
+import openai
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import NotFound
+from app.resources import Resources
+from generation import queries
+from generation.errors import InvalidWebhook
+from generation.service import ADVANCE_JOB, advance_job_key
+
+VIDEO_EVENTS = frozenset({"video.completed", "video.failed"})
+
+
+class _EventData(msgspec.Struct):
+    id: str
+
+
+class _Event(msgspec.Struct):
+    id: str
+    type: str
+    data: _EventData | None = None
+
+
+def _verifier(secret: str) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(api_key="webhook-verification-only", webhook_secret=secret)
+
+
+async def accept_webhook(
+    session: AsyncSession, resources: Resources, provider: str, body: bytes, headers: Mapping[str, str]
+) -> None:
+    secret = resources.settings.openai_webhook_secret
+    if not secret:
+        raise NotFound("Webhooks are not configured")
+    try:
+        _verifier(secret).webhooks.verify_signature(body, dict(headers))
+    except (openai.InvalidWebhookSignatureError, ValueError) as exc:
+        raise InvalidWebhook("The webhook signature does not verify") from exc
+    try:
+        event = msgspec.json.decode(body, type=_Event)
+    except msgspec.MsgspecError as exc:
+        raise InvalidWebhook("The webhook body is not an event") from exc
+    if event.type not in VIDEO_EVENTS or event.data is None:
+        return  # verified, but not one we act on
+    generation = await queries.by_provider_video_id(session, provider, event.data.id)
+    if generation is None:
+        return
+    # A one-off step keyed by the event: a redelivered event is not enqueued twice while pending,
+    # and running it twice is harmless anyway (the step takes the generation's row lock).
+    resources.jobs.enqueue_after_commit(
+        session,
+        ADVANCE_JOB,
+        key=advance_job_key(generation.id, f"webhook:{event.id}"),
+        generation_id=str(generation.id),
+        follow_up=False,
+    )
