@@ -9,11 +9,12 @@ and then replays its answer. A request that fails rolls its claim back, so the k
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from advanced_alchemy.base import UUIDv7AuditBase
+from litestar.params import HeaderParameter
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -23,6 +24,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from app.errors import Conflict, FieldError, ValidationFailed
 
 MAX_KEY_LENGTH = 255
+
+# The request header, for route signatures.
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        max_length=MAX_KEY_LENGTH,
+        description="Repeat a request safely: the same key and body answer the first answer again",
+    ),
+]
 
 
 class IdempotencyKeyReused(Conflict):

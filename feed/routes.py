@@ -7,11 +7,12 @@ from typing import Annotated, Literal
 
 from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import Provide
-from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from accounts.deps import CurrentUser
 from app.errors import problem_responses
+from app.idempotency import IdempotencyKeyHeader
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from feed import deps
 from feed.deps import Engagement, Lineages, Videos
@@ -20,13 +21,6 @@ from feed.service.lineage import DEFAULT_TREE_DEPTH, MAX_TREE_DEPTH
 
 AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}]
 
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        description="Repeat a request safely: the same key and body answer the first answer again",
-    ),
-]
 Variant = Annotated[
     Literal["video", "thumbnail"], Parameter(description="`video` (MP4) or `thumbnail` (an image)")
 ]
@@ -75,7 +69,7 @@ class VideosController(Controller):
         data: JSONBody[PublishIn],
         current_user: CurrentUser,
         videos: Videos,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKeyHeader = None,
     ) -> VideoOut:
         """Publish a draft (author only); 409 already_published once it is. Honours Idempotency-Key."""
         return await videos.publish(current_user, video_id, data, idempotency_key)

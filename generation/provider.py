@@ -20,6 +20,10 @@ from app.settings import Settings
 
 Variant = Literal["video", "thumbnail", "spritesheet"]
 
+# The SDK marks every video call deprecated because OpenAI's own Sora endpoint is being retired;
+# the provider here may be any endpoint speaking the protocol, so the notice is only noise.
+warnings.filterwarnings("ignore", message="The Sora API is scheduled", category=DeprecationWarning)
+
 # Error codes a provider uses for a content-policy refusal; the generation ends `blocked`.
 POLICY_CODES = frozenset({"moderation_blocked", "content_policy_violation", "content_filter"})
 
@@ -124,16 +128,12 @@ class OpenAIVideoProvider:
 
     async def retrieve(self, provider_video_id: str) -> ProviderJob:
         async with _translated_errors():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                video = await self._client.videos.retrieve(provider_video_id)
+            video = await self._client.videos.retrieve(provider_video_id)
         return _job(video)
 
     async def download(self, provider_video_id: str, variant: Variant) -> bytes:
         async with _translated_errors():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                content = await self._client.videos.download_content(provider_video_id, variant=variant)
+            content = await self._client.videos.download_content(provider_video_id, variant=variant)
         return content.content
 
     async def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from typing import Annotated, Any
+from typing import Any
 
 import msgspec
 from litestar import Controller, Request, get, post
@@ -12,13 +12,14 @@ from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
-from litestar.params import FromPath, FromQuery, Parameter
+from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from accounts.deps import CurrentUser
 from app.dependencies import DbSession, SettingsDep, StorageDep
 from app.errors import MalformedRequest, problem_responses, validation_failed_from
+from app.idempotency import IdempotencyKeyHeader
 from app.images import MAX_IMAGE_BYTES, UnsupportedMedia
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.resources import Resources
@@ -45,10 +46,6 @@ def provide_generation_service(
 
 
 Generations = NamedDependency[GenerationService]
-IdempotencyKeyHeader = Annotated[
-    str | None,
-    Parameter(header="Idempotency-Key", max_length=255, description="Replays the first answer for a repeat"),
-]
 
 
 async def read_generation_request(request: Request[Any, Any, Any]) -> tuple[GenerationIn, bytes | None]:

@@ -24,7 +24,9 @@ REMIXFEED = str(Path(sys.executable).parent / "remixfeed")
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    unset = ("DATABASE_URL", "REDIS_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env.setdefault("REMIXFEED_SIMULATOR_SECONDS", "0.5")
     env.update(extra)
     return env
 
@@ -190,6 +192,24 @@ def test_serve_embedded_first_start_restart_and_clean_stop(tmp_path: Path) -> No
             f"{second.url}/v1/auth/token", json={"login": "ada", "password": "lovelace1815"}, timeout=10
         )
         assert ada.status_code == 200
+
+        # Generation works out of the box: the simulator and the job worker run inside serve.
+        headers = {"Authorization": f"Bearer {ada.json()['access_token']}"}
+        accepted = httpx.post(
+            f"{second.url}/v1/generations",
+            json={"prompt": "a kite", "seconds": 4},
+            headers=headers,
+            timeout=10,
+        )
+        assert accepted.status_code == 202, accepted.text
+        deadline = time.monotonic() + 60
+        while (
+            state := httpx.get(f"{second.url}/v1/generations/{accepted.json()['id']}", headers=headers).json()
+        )["status"] not in ("completed", "failed", "blocked"):
+            assert time.monotonic() < deadline, state
+            time.sleep(0.2)
+        assert state["status"] == "completed", state
+        assert any("simulator" in line for line in second.lines), "".join(second.lines)
     finally:
         assert second.interrupt() == 0
     assert _processes_using(data_dir) == []
