@@ -47,6 +47,9 @@ class User(UUIDv7AuditBase):
     )
     # Maintained by the feed domain when videos are published or removed; accounts cannot see videos.
     post_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set by a moderator's suspension: until then the user may read but not post, comment,
+    # generate or report.
+    suspended_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class Invite(UUIDv7AuditBase):

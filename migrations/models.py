@@ -4,6 +4,7 @@ import accounts.models  # noqa: F401
 import app.idempotency  # noqa: F401
 import feed.models  # noqa: F401
 import generation.models  # noqa: F401
+import moderation.models  # noqa: F401
 from app.db import metadata
 
 __all__ = ["metadata"]
