@@ -6,6 +6,9 @@ from collections.abc import AsyncGenerator
 
 from litestar.datastructures import State
 from litestar.di import NamedDependency
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import transaction
@@ -34,10 +37,37 @@ def provide_rate_limiter(state: State) -> RateLimiter:
     return limiter
 
 
-async def provide_db_session(state: State) -> AsyncGenerator[AsyncSession, None]:
+_OPEN_SESSION = "remixfeed.open_session"
+
+
+async def provide_db_session(state: State, scope: Scope) -> AsyncGenerator[AsyncSession, None]:
     # Litestar throws the handler's exception in at the yield; `async with` hands it to transaction().
     async with transaction(provide_resources(state).session_factory) as session:
-        yield session
+        scope.setdefault("state", {})[_OPEN_SESSION] = session
+        try:
+            yield session
+        finally:
+            scope["state"].pop(_OPEN_SESSION, None)
+
+
+class AbandonedSessionMiddleware(ASGIMiddleware):
+    """Closes a request's session that its dependency never got to close.
+
+    When a dependency raises after the session dependency has started (a role check, a deleted
+    account), Litestar never runs the cleanup of the dependencies already resolved, so the
+    transaction would hold its pool connection until garbage collection. Closing it here rolls
+    back and returns the connection at once.
+    """
+
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        try:
+            await next_app(scope, receive, send)
+        finally:
+            session = scope.get("state", {}).pop(_OPEN_SESSION, None)
+            if isinstance(session, AsyncSession):
+                await session.close()
 
 
 # Explicit markers for handler and provider signatures (Litestar 3 drops inferred dependencies).

@@ -291,11 +291,15 @@ def _dbapi(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Problem
     return _unexpected(request, exc)
 
 
-def _undecodable(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
-    # msgspec raises these itself (not as DecodeError) for non-UTF-8 bodies and absurd nesting.
-    detail = (
-        "The body is not UTF-8" if isinstance(exc, UnicodeDecodeError) else "The body is nested too deeply"
-    )
+def _undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    # msgspec raises these itself (not as DecodeError) for non-UTF-8 bodies and absurd nesting, and
+    # the multipart parser for a part in a charset Python does not have (LookupError).
+    if type(exc) is LookupError or isinstance(exc, UnicodeError):
+        detail = "The body (or a part of it) is not in a readable encoding"
+    elif isinstance(exc, RecursionError):
+        detail = "The body is nested too deeply"
+    else:  # a KeyError or IndexError is a bug, not the client's doing
+        return _unexpected(request, exc)
     return problem_response(400, MalformedRequest.code, MalformedRequest.title, detail)
 
 
@@ -321,7 +325,8 @@ exception_handlers: dict[type[Exception] | int, Any] = {
     RedisConnectionError: _redis_unavailable,
     RedisTimeoutError: _redis_unavailable,
     DBAPIError: _dbapi,
-    UnicodeDecodeError: _undecodable,
+    UnicodeError: _undecodable,
+    LookupError: _undecodable,
     RecursionError: _undecodable,
     Exception: _unexpected,
 }

@@ -20,7 +20,13 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
 from app.composition import DEPENDENCIES, JOBS, ROUTE_HANDLERS
-from app.dependencies import provide_db_session, provide_resources, provide_settings, provide_storage
+from app.dependencies import (
+    AbandonedSessionMiddleware,
+    provide_db_session,
+    provide_resources,
+    provide_settings,
+    provide_storage,
+)
 from app.errors import exception_handlers
 from app.health import HealthController, MetricsController
 from app.jobs import build_worker, run_worker_forever
@@ -89,7 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=_initial_state(settings),
         exception_handlers=exception_handlers,
         guards=[authentication_guard],
-        middleware=[prometheus.middleware, RateLimitMiddleware()],
+        middleware=[prometheus.middleware, AbandonedSessionMiddleware(), RateLimitMiddleware()],
         openapi_config=openapi_config(),
         plugins=[StrictStructSchemaPlugin()],
         cors_config=CORSConfig(

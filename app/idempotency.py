@@ -30,6 +30,7 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     HeaderParameter(
         name="Idempotency-Key",
+        min_length=1,
         max_length=MAX_KEY_LENGTH,
         description="Repeat a request safely: the same key and body answer the first answer again",
     ),

@@ -68,9 +68,12 @@ class JobQueue:
         """Enqueue `name` with keyword arguments (ids, never objects). A job whose `key` is
         already queued, scheduled or running is not enqueued again."""
         scheduled = int(time.time() + delay_seconds) if delay_seconds > 0 else 0
+        # No key means a fresh one per job: SAQ would otherwise key them all "None", and drop
+        # every job after the first while that one is pending.
+        identity: dict[str, str] = {"key": key} if key is not None else {}
         await self.queue.enqueue(
             name,
-            key=key,
+            **identity,
             scheduled=scheduled,
             timeout=timeout_seconds,
             retries=retries,

@@ -19,11 +19,13 @@ import structlog
 from PIL import Image
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.models import User
 from app.db import after_commit, transaction
 from app.redis import key as redis_key
 from app.resources import Resources
+from feed.errors import RemixNotAllowed, VideoNotFound
 from feed.models import Video
-from feed.service import RenderedVideo, create_draft
+from feed.service import RenderedVideo, create_draft, remix_source
 from generation import queries
 from generation.models import Generation, GenerationStatus
 from generation.provider import ProviderError, ProviderJob, VideoProvider
@@ -96,7 +98,7 @@ async def _submit(
 ) -> ProviderJob:
     generation.attempts += 1
     idempotency_key = f"remixfeed-generation-{generation.id}"
-    source = await session.get(Video, generation.remix_of_id) if generation.remix_of_id else None
+    source = await _remixable_source(session, generation)
     if (
         source is not None
         and source.provider_video_id
@@ -202,6 +204,29 @@ async def _finish(
     generation.video_id = video.id
     generation.progress = 100
     _end(generation, GenerationStatus.COMPLETED, None, None)
+
+
+class RemixSourceGone(ProviderError):
+    def __init__(self) -> None:
+        super().__init__(
+            "remix_not_allowed",
+            "The video this remixes was deleted, blocked or closed to remixes before it could be made",
+            retryable=False,
+        )
+
+
+async def _remixable_source(session: AsyncSession, generation: Generation) -> Video | None:
+    """The remix source, checked again right before the provider is asked: the source may have
+    been deleted, its author may have blocked the requester, or turned remixing off since."""
+    if generation.remix_of_id is None:
+        return None
+    requester = await session.get(User, generation.user_id)
+    if requester is None:
+        raise RemixSourceGone()
+    try:
+        return await remix_source(session, requester, generation.remix_of_id)
+    except (VideoNotFound, RemixNotAllowed) as exc:
+        raise RemixSourceGone() from exc
 
 
 def _image_extension(data: bytes) -> str:

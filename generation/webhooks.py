@@ -40,7 +40,7 @@ async def accept_webhook(
         raise NotFound("Webhooks are not configured")
     try:
         _verifier(secret).webhooks.verify_signature(body, dict(headers))
-    except (openai.InvalidWebhookSignatureError, ValueError) as exc:
+    except (openai.InvalidWebhookSignatureError, ValueError, TypeError) as exc:  # TypeError: non-ASCII
         raise InvalidWebhook("The webhook signature does not verify") from exc
     try:
         event = msgspec.json.decode(body, type=_Event)

@@ -114,16 +114,31 @@ async def test_request_dependency_hands_refusals_to_the_transaction(
 ) -> None:
     """Litestar throws the handler's exception into the dependency at its yield; the transaction
     must see it (here: a refusal whose writes stand must still commit)."""
-    dependency = provide_db_session(app.state)
+    dependency = provide_db_session(app.state, {"type": "http", "state": {}})  # type: ignore[arg-type]
     session = await dependency.__anext__()
     await _insert(session, "viadependency")
     with pytest.raises(_KeepsChanges):
         await dependency.athrow(_KeepsChanges("refused, but the write stands"))
     assert await _count(resources, "viadependency") == 1
 
-    dependency = provide_db_session(app.state)
+    dependency = provide_db_session(app.state, {"type": "http", "state": {}})  # type: ignore[arg-type]
     session = await dependency.__anext__()
     await _insert(session, "rolledbackdep")
     with pytest.raises(AppError):
         await dependency.athrow(AppError("refused"))
     assert await _count(resources, "rolledbackdep") == 0
+
+
+async def test_a_dependency_that_refuses_does_not_leak_the_connection(
+    client: Any, users: Any, resources: Resources
+) -> None:
+    """current_user raises after the session dependency started (the token is valid but its account
+    is gone): the request's connection must still go back to the pool at once."""
+    ghost = await users.create("ghost")
+    async with resources.session_factory() as session, session.begin():
+        await session.execute(text("DELETE FROM users WHERE username = 'ghost'"))
+    pool = resources.engine.pool
+    for _ in range(2 * (resources.settings.db_pool_size + resources.settings.db_max_overflow)):
+        response = await client.get("/v1/me", headers=ghost.headers)
+        assert response.status_code == 401
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
