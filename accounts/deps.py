@@ -1,15 +1,25 @@
-"""Who is calling: the `current_user` dependency and role checks, used by every domain's routes."""
+"""Who is calling: the `current_user` and `active_user` dependencies and role checks, used by every
+domain's routes.
+
+`ActiveUser` is `CurrentUser` for the writes a suspended account may not make (posting, publishing
+and editing captions, commenting, generating, reporting): while `users.suspended_until` is in the
+future it answers 403 `account_suspended`, whose detail says until when. Reading stays allowed, and
+so do the writes that only withdraw or passively record something (unlike, unfollow, block, views,
+deleting one's own content). A handler takes it as `active_user: ActiveUser`; the `active_user`
+provider must be in scope, either app-wide or through `ACTIVE_USER_DEPENDENCY` on the controller.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from litestar import Request
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 
-from accounts.errors import InsufficientRole
+from accounts.errors import AccountSuspended, InsufficientRole
 from accounts.models import Role, User
 from accounts.service import AuthService, AvatarService, ProfileService
 from app.dependencies import DbSession, SettingsDep, StorageDep
@@ -17,6 +27,8 @@ from app.errors import NotAuthenticated
 from app.security import access_claims
 
 CurrentUser = NamedDependency[User]
+# The caller, refused with 403 account_suspended while suspended (see the module docstring).
+ActiveUser = NamedDependency[User]
 Auth = NamedDependency[AuthService]
 Profiles = NamedDependency[ProfileService]
 Avatars = NamedDependency[AvatarService]
@@ -34,6 +46,30 @@ async def provide_current_user(
     if user is None:
         raise NotAuthenticated("The account no longer exists")
     return user
+
+
+def suspension_error(user: User, now: datetime | None = None) -> AccountSuspended | None:
+    """The refusal for a user suspended at `now`, or None once the suspension has ended."""
+    until = user.suspended_until
+    if until is None or until <= (now or datetime.now(UTC)):
+        return None
+    stamp = until.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return AccountSuspended(f"Your account is suspended until {stamp}")
+
+
+async def provide_active_user(current_user: CurrentUser, db_session: DbSession) -> User:
+    error = suspension_error(current_user)
+    if error is not None:
+        # Litestar never cleans up the generator dependencies it resolved before one that raises,
+        # so the request's session would keep its connection until the garbage collector found
+        # it. A suspended client retrying in a loop must not drain the pool: give it back now.
+        await db_session.close()
+        raise error
+    return current_user
+
+
+# For controllers (or the app) whose handlers take `active_user: ActiveUser`.
+ACTIVE_USER_DEPENDENCY: dict[str, Provide] = {"active_user": Provide(provide_active_user)}
 
 
 def require_role(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:

@@ -59,3 +59,8 @@ class CannotBlockSelf(ValidationFailed):
 class InsufficientRole(Forbidden):
     code = "insufficient_role"
     title = "Your role does not allow this"
+
+
+class AccountSuspended(Forbidden):
+    code = "account_suspended"
+    title = "Your account is suspended"

@@ -143,7 +143,7 @@ class MeController(Controller):
         "avatars": Provide(deps.provide_avatar_service, sync_to_thread=False),
     }
 
-    @get("/", responses=problem_responses(401))
+    @get("/", responses=problem_responses(401, 422))
     async def me(self, current_user: CurrentUser, profiles: Profiles) -> Me:
         """The caller's own account."""
         return await profiles.me(current_user)
@@ -169,7 +169,7 @@ class MeController(Controller):
         content = await data.file.read()
         return AvatarOut(avatar_url=await avatars.replace(current_user, content))
 
-    @get("/invite", responses=problem_responses(401))
+    @get("/invite", responses=problem_responses(401, 422))
     async def invite(self, current_user: CurrentUser, profiles: Profiles) -> InviteOut:
         """The caller's invite code and how many of its uses are spent."""
         return await profiles.my_invite(current_user)
@@ -181,7 +181,7 @@ class UsersController(Controller):
     security = AUTHENTICATED
     dependencies = {"profiles": Provide(deps.provide_profile_service, sync_to_thread=False)}
 
-    @get("/", responses=problem_responses(401, 404))
+    @get("/", responses=problem_responses(401, 404, 422))
     async def profile(
         self, username: FromPath[str], current_user: CurrentUser, profiles: Profiles
     ) -> Profile:
@@ -239,7 +239,7 @@ class NotificationsController(Controller):
     security = AUTHENTICATED
     dependencies = {"notifications": Provide(provide_notification_service, sync_to_thread=False)}
 
-    @get("/", responses=problem_responses(400, 401))
+    @get("/", responses=problem_responses(400, 401, 422))
     async def list_notifications(
         self,
         current_user: CurrentUser,

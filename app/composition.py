@@ -3,7 +3,7 @@ routes, app-wide dependencies, background jobs and commands (see the import-lint
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -15,22 +15,27 @@ from accounts import jobs as accounts_jobs
 from accounts import routes as accounts_routes
 from accounts.deps import provide_current_user
 from app.jobs import Job
+from app.resources import Resources
 from app.settings import Settings
 from feed import routes as feed_routes
 from generation import cli as generation_cli
 from generation import embedded as generation_embedded
 from generation import jobs as generation_jobs
 from generation import routes as generation_routes
+from moderation import jobs as moderation_jobs
+from moderation import metrics as moderation_metrics
+from moderation import routes as moderation_routes
 
 ROUTE_HANDLERS: list[Any] = [
     *accounts_routes.route_handlers,
     *feed_routes.route_handlers,
     *generation_routes.route_handlers,
+    *moderation_routes.route_handlers,
 ]
 
 DEPENDENCIES: dict[str, Provide] = {"current_user": Provide(provide_current_user)}
 
-JOBS: list[Job] = [*accounts_jobs.jobs, *generation_jobs.jobs]
+JOBS: list[Job] = [*accounts_jobs.jobs, *generation_jobs.jobs, *moderation_jobs.jobs]
 
 CLI_GROUPS: list[click.Command] = [accounts_cli.users, generation_cli.simulator_command]
 
@@ -41,3 +46,6 @@ FIRST_START_HOOKS: list[Callable[[Settings], Coroutine[Any, Any, None]]] = [acco
 SERVE_CONTEXTS: list[Callable[[Settings], AbstractContextManager[None]]] = [
     generation_embedded.simulator_while_serving
 ]
+
+# Awaited by GET /metrics before it renders, to refresh gauges that are read from the database.
+METRICS_REFRESHERS: list[Callable[[Resources], Awaitable[None]]] = [moderation_metrics.refresh_queue_gauges]

@@ -4,22 +4,40 @@ from __future__ import annotations
 
 import asyncio
 
+import structlog
 from litestar import Controller, MediaType, Response, get
 from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
 from sqlalchemy import text
 
+from app.composition import METRICS_REFRESHERS
 from app.resources import Resources
 from app.security import PUBLIC
+
+log = structlog.get_logger(__name__)
 
 
 class MetricsController(PrometheusController):
     """Prometheus text format; public like the health checks (put it behind the network edge),
-    and left out of the API document, which describes JSON endpoints."""
+    and left out of the API document, which describes JSON endpoints.
+
+    Before rendering, the refreshers the composition root registers (METRICS_REFRESHERS) update
+    the gauges that are read from the database; one that fails is logged and the rest still render."""
 
     include_in_schema = False
     opt = {PUBLIC: True}
+
+    @get()
+    async def get(self, state: State) -> Response[bytes]:
+        resources: Resources = state.resources
+        for refresh in METRICS_REFRESHERS:
+            try:
+                await asyncio.wait_for(refresh(resources), timeout=5)
+            except Exception as exc:
+                log.warning("metrics_refresh_failed", refresher=refresh.__qualname__, error=repr(exc))
+        rendered: Response[bytes] = await PrometheusController.get.fn(self)
+        return rendered
 
 
 async def _database_ok(resources: Resources) -> bool:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -53,12 +53,24 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     generation_poll_seconds: float = 2.0
     # Provider calls for one generation before it is given up as failed (rate limits, outages).
     generation_max_attempts: int = 6
+    # Screening of prompts, captions and comments (app/screening.py): "auto" asks the moderation
+    # endpoint of the video provider's API (OpenAI with a key, else the simulator) after the local
+    # rules; "local" uses the local rules only (for an OPENAI_BASE_URL without /moderations).
+    screening_mode: Literal["auto", "local"] = "auto"
+    # Any category score at or above this refuses the text outright; below it, what the endpoint
+    # flags is accepted and queued for human review.
+    screening_refuse_score: Annotated[float, msgspec.Meta(gt=0, le=1)] = 0.9
+    # One moderation call; past it the text is accepted and queued for review (never a failure).
+    screening_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
 
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_days: int = 30
     signup_rate_limit: str = "20/hour"
     token_rate_limit: str = "30/minute"  # noqa: S105 - a rate, not a secret
     login_rate_limit: str = "10/minute"
+    report_rate_limit: str = "20/hour"
+    # How long a moderator holds a claimed item before it returns to its queue.
+    moderation_lease_seconds: Annotated[int, msgspec.Meta(ge=1)] = 300
 
     # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""
@@ -98,6 +110,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return RateLimitRule.parse(self.login_rate_limit)
 
     @property
+    def report_limit(self) -> RateLimitRule:
+        return RateLimitRule.parse(self.report_rate_limit)
+
+    @property
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return tuple(
             ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip()
@@ -133,6 +149,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             settings.signup_limit,
             settings.token_limit,
             settings.login_limit,
+            settings.report_limit,
             settings.trusted_proxy_networks,
         )
     except (msgspec.ValidationError, ValueError) as exc:

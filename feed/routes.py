@@ -1,5 +1,9 @@
 """HTTP routes of videos, drafts, comments and remix lineage: thin controllers that parse, call a
-service and return a schema."""
+service and return a schema.
+
+A suspended account (`ActiveUser`, 403 account_suspended) may not publish, edit a video or comment;
+it may still read, like and unlike, record views, and delete its own videos and comments.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +14,10 @@ from litestar.di import Provide
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from accounts.deps import CurrentUser
+from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, CurrentUser
 from app.errors import problem_responses
 from app.idempotency import IdempotencyKeyHeader
+from app.openapi import binary_responses
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from feed import deps
 from feed.deps import Engagement, Lineages, Videos
@@ -32,6 +37,7 @@ SERVICES = {
     "videos": Provide(deps.provide_video_service, sync_to_thread=False),
     "engagement": Provide(deps.provide_engagement_service, sync_to_thread=False),
     "lineages": Provide(deps.provide_lineage_service, sync_to_thread=False),
+    **ACTIVE_USER_DEPENDENCY,
 }
 
 
@@ -41,17 +47,19 @@ class VideosController(Controller):
     security = AUTHENTICATED
     dependencies = SERVICES
 
-    @get("/", responses=problem_responses(401, 404))
+    @get("/", responses=problem_responses(401, 404, 422))
     async def video(self, video_id: FromPath[str], current_user: CurrentUser, videos: Videos) -> VideoOut:
         """A video as the caller may see it: a draft only by its author."""
         return await videos.get(current_user, video_id)
 
     @patch("/", responses=problem_responses(400, 401, 403, 404, 422))
     async def update_video(
-        self, video_id: FromPath[str], data: JSONBody[VideoPatch], current_user: CurrentUser, videos: Videos
+        self, video_id: FromPath[str], data: JSONBody[VideoPatch], active_user: ActiveUser, videos: Videos
     ) -> VideoOut:
-        """Change caption, visibility, remixing or whether the prompt shows (author only)."""
-        return await videos.update(current_user, video_id, data)
+        """Change caption, visibility, remixing or whether the prompt shows (author only). A caption
+        that clearly breaks the rules is 422 content_rejected; a borderline one is accepted and
+        queued for review."""
+        return await videos.update(active_user, video_id, data)
 
     @delete("/", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 403, 404))
     async def delete_video(self, video_id: FromPath[str], current_user: CurrentUser, videos: Videos) -> None:
@@ -66,15 +74,21 @@ class VideosController(Controller):
     async def publish(
         self,
         video_id: FromPath[str],
-        data: JSONBody[PublishIn],
-        current_user: CurrentUser,
+        active_user: ActiveUser,
         videos: Videos,
+        data: JSONBody[PublishIn | None] = None,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> VideoOut:
-        """Publish a draft (author only); 409 already_published once it is. Honours Idempotency-Key."""
-        return await videos.publish(current_user, video_id, data, idempotency_key)
+        """Publish a draft (author only); 409 already_published once it is. Honours Idempotency-Key.
+        Every field is optional, and so is the body. The caption is screened as in PATCH."""
+        return await videos.publish(active_user, video_id, data or PublishIn(), idempotency_key)
 
-    @get("/content", responses=problem_responses(401, 404), media_type="application/octet-stream")
+    @get(
+        "/content",
+        responses=problem_responses(401, 404, 422),
+        media_type="application/octet-stream",
+        operation_class=binary_responses("video/mp4", "image/webp", "image/jpeg", "image/png"),
+    )
     async def content(
         self, video_id: FromPath[str], current_user: CurrentUser, videos: Videos, variant: Variant = "video"
     ) -> Response[bytes]:
@@ -96,7 +110,7 @@ class VideosController(Controller):
         """Take a like back (idempotent)."""
         await engagement.unlike(current_user, video_id)
 
-    @get("/comments", responses=problem_responses(400, 401, 404))
+    @get("/comments", responses=problem_responses(400, 401, 404, 422))
     async def comments(
         self,
         video_id: FromPath[str],
@@ -108,30 +122,34 @@ class VideosController(Controller):
         """Comments, oldest first, without those of people who block or are blocked by the caller."""
         return await engagement.comments(current_user, video_id, cursor, limit)
 
-    @post("/comments", status_code=HTTP_201_CREATED, responses=problem_responses(400, 401, 404, 409, 422))
+    @post(
+        "/comments", status_code=HTTP_201_CREATED, responses=problem_responses(400, 401, 403, 404, 409, 422)
+    )
     async def add_comment(
         self,
         video_id: FromPath[str],
         data: JSONBody[CommentIn],
-        current_user: CurrentUser,
+        active_user: ActiveUser,
         engagement: Engagement,
     ) -> CommentOut:
-        """Comment on a published video, or reply to a comment on it with parent_id."""
-        return await engagement.add_comment(current_user, video_id, data)
+        """Comment on a published video, or reply to a comment on it with parent_id. A body that
+        clearly breaks the rules is 422 content_rejected; a borderline one is accepted and queued
+        for review."""
+        return await engagement.add_comment(active_user, video_id, data)
 
     @post("/views", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404, 409))
     async def view(self, video_id: FromPath[str], current_user: CurrentUser, engagement: Engagement) -> None:
         """Record a view: once per viewer; the author's own views do not count."""
         await engagement.view(current_user, video_id)
 
-    @get("/lineage", responses=problem_responses(401, 404))
+    @get("/lineage", responses=problem_responses(401, 404, 422))
     async def lineage(
         self, video_id: FromPath[str], current_user: CurrentUser, lineages: Lineages
     ) -> Lineage:
         """The videos this one remixes, root first, ending with the direct parent."""
         return await lineages.lineage(current_user, video_id)
 
-    @get("/remixes", responses=problem_responses(400, 401, 404))
+    @get("/remixes", responses=problem_responses(400, 401, 404, 422))
     async def remixes(
         self,
         video_id: FromPath[str],
@@ -143,7 +161,7 @@ class VideosController(Controller):
         """Direct remixes the caller may see, newest first."""
         return await lineages.remixes(current_user, video_id, cursor, limit)
 
-    @get("/tree", responses=problem_responses(400, 401, 404))
+    @get("/tree", responses=problem_responses(400, 401, 404, 422))
     async def tree(
         self,
         video_id: FromPath[str],
@@ -175,7 +193,7 @@ class DraftsController(Controller):
     security = AUTHENTICATED
     dependencies = SERVICES
 
-    @get("/", responses=problem_responses(400, 401))
+    @get("/", responses=problem_responses(400, 401, 422))
     async def drafts(
         self,
         current_user: CurrentUser,
@@ -193,7 +211,7 @@ class UserVideosController(Controller):
     security = AUTHENTICATED
     dependencies = SERVICES
 
-    @get("/", responses=problem_responses(400, 401, 404))
+    @get("/", responses=problem_responses(400, 401, 404, 422))
     async def user_videos(
         self,
         username: FromPath[str],

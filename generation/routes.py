@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -16,19 +17,19 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from accounts.deps import CurrentUser
+from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, CurrentUser
 from app.dependencies import DbSession, SettingsDep, StorageDep
 from app.errors import MalformedRequest, problem_responses, validation_failed_from
 from app.idempotency import IdempotencyKeyHeader
 from app.images import MAX_IMAGE_BYTES, UnsupportedMedia
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.resources import Resources
+from app.screening import content_gate_for
 from app.security import PUBLIC
 from generation.jobs import provider_for
 from generation.models import Generation, GenerationStatus
 from generation.runner import progress_channel
 from generation.schemas import GenerationIn, GenerationOut, QuotaOut, Status
-from generation.screening import LocalPromptRules
 from generation.service import GenerationService, to_schema
 from generation.webhooks import accept_webhook
 
@@ -41,7 +42,12 @@ def provide_generation_service(
     db_session: DbSession, settings: SettingsDep, storage: StorageDep, resources: NamedDependency[Resources]
 ) -> GenerationService:
     return GenerationService(
-        db_session, settings, storage, resources.jobs, LocalPromptRules(), provider_for(resources).name
+        db_session,
+        settings,
+        storage,
+        resources.jobs,
+        content_gate_for(resources),
+        provider_for(resources).name,
     )
 
 
@@ -93,6 +99,7 @@ _FIELDS: dict[str, Schema | Reference] = {
 }
 
 
+@dataclass
 class GenerationRequestOperation(Operation):
     """Documents the two bodies POST /v1/generations takes."""
 
@@ -116,7 +123,10 @@ class GenerationController(Controller):
     path = "/v1/generations"
     tags = ["generation"]
     security = [{"bearer": []}]
-    dependencies = {"generations": Provide(provide_generation_service, sync_to_thread=False)}
+    dependencies = {
+        "generations": Provide(provide_generation_service, sync_to_thread=False),
+        **ACTIVE_USER_DEPENDENCY,
+    }
 
     @post(
         "/",
@@ -129,17 +139,19 @@ class GenerationController(Controller):
     async def create(
         self,
         request: Request[Any, Any, Any],
-        current_user: CurrentUser,
+        active_user: ActiveUser,
         generations: Generations,
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> GenerationOut:
         """Ask for a video. Answers at once with the queued generation; follow it with GET or the
         event stream. With an Idempotency-Key, a repeat of the same request answers the first
-        generation again."""
+        generation again. The prompt is screened first: a clear violation is 422 prompt_rejected,
+        a borderline one is accepted and queued for review. 403 account_suspended while the
+        caller is suspended."""
         data, reference = await read_generation_request(request)
-        return await generations.request(current_user, data, reference, idempotency_key)
+        return await generations.request(active_user, data, reference, idempotency_key)
 
-    @get("/", responses=problem_responses(400, 401))
+    @get("/", responses=problem_responses(400, 401, 422))
     async def list_generations(
         self,
         current_user: CurrentUser,
@@ -151,14 +163,18 @@ class GenerationController(Controller):
         """The caller's generations, newest first."""
         return await generations.list(current_user, status, cursor, limit)
 
-    @get("/{generation_id:str}", responses=problem_responses(401, 404))
+    @get("/{generation_id:str}", responses=problem_responses(401, 404, 422))
     async def get_generation(
         self, generation_id: FromPath[str], current_user: CurrentUser, generations: Generations
     ) -> GenerationOut:
         """One of the caller's generations."""
         return await generations.get(current_user, generation_id)
 
-    @get("/{generation_id:str}/events", responses=problem_responses(401, 404))
+    @get(
+        "/{generation_id:str}/events",
+        media_type="text/event-stream",
+        responses=problem_responses(401, 404, 422),
+    )
     async def events(
         self, generation_id: FromPath[str], current_user: CurrentUser, generations: Generations, state: State
     ) -> ServerSentEvent:
@@ -213,7 +229,7 @@ class QuotaController(Controller):
     security = [{"bearer": []}]
     dependencies = {"generations": Provide(provide_generation_service, sync_to_thread=False)}
 
-    @get("/", responses=problem_responses(401))
+    @get("/", responses=problem_responses(401, 422))
     async def quota(self, current_user: CurrentUser, generations: Generations) -> QuotaOut:
         """Today's generations: the daily limit, how many are used, and when the count resets
         (midnight UTC)."""
@@ -226,7 +242,7 @@ class QuotaController(Controller):
     tags=["generation"],
     opt={PUBLIC: True},  # authenticated by its signature instead
     request_max_body_size=256 * 1024,
-    responses=problem_responses(400, 404),
+    responses=problem_responses(400, 404, 413),
 )
 async def sora_webhook(
     request: Request[Any, Any, Any], db_session: DbSession, resources: NamedDependency[Resources]

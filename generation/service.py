@@ -18,6 +18,7 @@ from app.idempotency import claim, request_fingerprint
 from app.images import open_upload
 from app.jobs import JobQueue
 from app.pagination import CursorCodec, Page
+from app.screening import ContentGate
 from app.settings import Settings
 from app.storage import MediaStorage
 from feed.service import remix_source
@@ -25,12 +26,12 @@ from generation import queries
 from generation.errors import (
     CameoPermissionDenied,
     GenerationNotFound,
+    PromptRejected,
     QuotaExceeded,
     TooManyCameos,
 )
 from generation.models import Generation, GenerationStatus
 from generation.schemas import GenerationError, GenerationIn, GenerationOut, QuotaOut
-from generation.screening import PromptScreen
 
 MAX_CAMEOS = 2
 IDEMPOTENCY_SCOPE = "POST /v1/generations"
@@ -92,14 +93,14 @@ class GenerationService:
         settings: Settings,
         storage: MediaStorage,
         jobs: JobQueue,
-        screen: PromptScreen,
+        gate: ContentGate,
         provider_name: str,
     ) -> None:
         self.session = session
         self.settings = settings
         self.storage = storage
         self.jobs = jobs
-        self.screen = screen
+        self.gate = gate
         self.provider_name = provider_name
 
     async def request(
@@ -117,11 +118,16 @@ class GenerationService:
             return _replayed(idempotency.replay.body)
 
         await self._check_cameos(user, data.cameos)
-        await self.screen.check(data.prompt)
+        # A clear violation is 422 prompt_rejected; a borderline prompt is accepted and flagged.
+        verdict = await self.gate.admit(data.prompt, kind="prompt", refusal=PromptRejected)
         remix_of_id: UUID | None = None
         if data.remix_of is not None:
             remix_of_id = (await remix_source(self.session, user, data.remix_of)).id
-        fitted = await anyio.to_thread.run_sync(fit_reference, reference, data.size) if reference else None
+        fitted = (
+            await anyio.to_thread.run_sync(fit_reference, reference, data.size)
+            if reference is not None
+            else None
+        )
         await self._take_quota_slot(user)
 
         generation = Generation(
@@ -142,6 +148,9 @@ class GenerationService:
             await self.storage.put(generation.input_reference_key, fitted, "image/png")
         self.jobs.enqueue_after_commit(
             self.session, ADVANCE_JOB, key=advance_job_key(generation.id, 0), generation_id=str(generation.id)
+        )
+        self.gate.flag_after_commit(
+            self.session, verdict, target_type="generation", target_id=generation.id, text_kind="prompt"
         )
         await self.session.flush()
         out = to_schema(generation)

@@ -17,6 +17,7 @@ from accounts.models import User
 from accounts.notifications import NotificationKind
 from app.errors import FieldError, ValidationFailed
 from app.pagination import CursorCodec, Page
+from app.screening import ContentGate
 from app.storage import MediaStorage
 from feed import queries
 from feed.errors import (
@@ -42,10 +43,13 @@ def _comment_keys(comment_ids: list[UUID]) -> list[str]:
 
 
 class EngagementService:
-    def __init__(self, session: AsyncSession, storage: MediaStorage, secret_key: str) -> None:
+    def __init__(
+        self, session: AsyncSession, storage: MediaStorage, secret_key: str, gate: ContentGate
+    ) -> None:
         self.session = session
         self.storage = storage
         self.secret_key = secret_key
+        self.gate = gate
         self.presenter = VideoPresenter(session, storage)
 
     # --- likes -------------------------------------------------------------------------------
@@ -101,9 +105,13 @@ class EngagementService:
         return Page(items=[self._out(comment, author) for comment, author in page], next_cursor=next_cursor)
 
     async def add_comment(self, viewer: User, video_id: str, data: CommentIn) -> CommentOut:
+        body = data.body.strip()
+        # Screened before the video's row lock is taken (a slow screener must not hold up every
+        # other comment on it): 422 content_rejected for a clear violation; a borderline comment
+        # is accepted and flagged once it is saved.
+        verdict = await self.gate.admit(body, kind="comment") if body else None
         video = await viewable_video(self.session, viewer, video_id, lock=True)
         _require_published(video)
-        body = data.body.strip()
         if not body:
             raise ValidationFailed(
                 "The comment is empty", errors=[FieldError(field="body", message="1 to 1000 characters")]
@@ -114,6 +122,10 @@ class EngagementService:
         )
         self.session.add(comment)
         await self.session.flush()
+        if verdict is not None:
+            self.gate.flag_after_commit(
+                self.session, verdict, target_type="comment", target_id=comment.id, text_kind="comment"
+            )
         await queries.bump_video(self.session, video.id, comment_count=1)
         await self._notify(viewer, video, comment, parent)
         return self._out(comment, viewer)
@@ -136,7 +148,13 @@ class EngagementService:
 
     async def _notify(self, viewer: User, video: Video, comment: Comment, parent: Comment | None) -> None:
         summary = notifications.excerpt(comment.body)
-        if parent is not None:
+        parent_author = await self.session.get(User, parent.author_id) if parent is not None else None
+        # Someone who may no longer see the video (a block since their comment) is not told about it.
+        if (
+            parent is not None
+            and parent_author is not None
+            and await may_view(self.session, parent_author, video)
+        ):
             await notifications.notify(
                 self.session,
                 user_id=parent.author_id,

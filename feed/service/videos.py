@@ -13,9 +13,11 @@ from accounts import notifications
 from accounts import queries as account_queries
 from accounts.errors import UserNotFound
 from accounts.models import User
+from accounts.service.auth import USERNAME_FORMAT
 from app import idempotency
 from app.db import after_commit
 from app.pagination import CursorCodec, Page
+from app.screening import ALLOW, ContentGate, Verdict
 from app.storage import MediaNotFound as StoredMediaMissing
 from app.storage import MediaStorage
 from feed import queries
@@ -54,11 +56,27 @@ def image_type(data: bytes, stored_type: str) -> str:
 
 
 class VideoService:
-    def __init__(self, session: AsyncSession, storage: MediaStorage, secret_key: str) -> None:
+    def __init__(
+        self, session: AsyncSession, storage: MediaStorage, secret_key: str, gate: ContentGate
+    ) -> None:
         self.session = session
         self.storage = storage
         self.secret_key = secret_key
+        self.gate = gate
         self.presenter = VideoPresenter(session, storage)
+
+    async def _screen_caption(self, caption: str | msgspec.UnsetType) -> Verdict:
+        """422 content_rejected for a clear violation; a borderline caption is accepted and flagged
+        once the video is saved. Screened before the video's row lock is taken, so a slow screener
+        holds up nobody else."""
+        if caption is msgspec.UNSET or not caption.strip():
+            return ALLOW
+        return await self.gate.admit(caption, kind="caption")
+
+    def _flag_caption(self, verdict: Verdict, video: Video) -> None:
+        self.gate.flag_after_commit(
+            self.session, verdict, target_type="video", target_id=video.id, text_kind="caption"
+        )
 
     # --- one video ---------------------------------------------------------------------------
 
@@ -79,6 +97,7 @@ class VideoService:
         )
         if claim.replay is not None:
             return msgspec.convert(claim.replay.body, VideoOut)
+        verdict = await self._screen_caption(data.caption)
         video = await self._own_video(viewer, video_id, lock=True)
         if video.status == VideoStatus.PUBLISHED:
             raise AlreadyPublished()
@@ -92,6 +111,7 @@ class VideoService:
         video.status = VideoStatus.PUBLISHED.value
         video.published_at = datetime.now(UTC)
         await self.session.flush()
+        self._flag_caption(verdict, video)
         await queries.bump_post_count(self.session, viewer.id, 1)
         if video.remix_of_id is not None:
             await self._count_remix(viewer, video)
@@ -121,9 +141,11 @@ class VideoService:
         )
 
     async def update(self, viewer: User, video_id: str, patch: VideoPatch) -> VideoOut:
+        verdict = await self._screen_caption(patch.caption)
         video = await self._own_video(viewer, video_id, lock=True)
         if patch.caption is not msgspec.UNSET:
             video.caption = patch.caption
+            self._flag_caption(verdict, video)
         if patch.visibility is not msgspec.UNSET:
             video.visibility = patch.visibility
         if patch.allow_remix is not msgspec.UNSET:
@@ -185,7 +207,11 @@ class VideoService:
     ) -> Page[VideoOut]:
         """An author's published videos, newest first: 404 when the author blocks the viewer, none
         when the viewer blocks the author, unlisted ones only for the author."""
-        author = await account_queries.user_by_username(self.session, username)
+        author = (
+            await account_queries.user_by_username(self.session, username)
+            if USERNAME_FORMAT.match(username)
+            else None
+        )
         if author is None:
             raise UserNotFound()
         codec = CursorCodec(self.secret_key, f"videos:user:{author.id}")

@@ -1,7 +1,9 @@
-"""The simulator's HTTP app: OpenAI's Videos API under /v1, and a control API under /_simulator.
+"""The simulator's HTTP app: OpenAI's Videos and Moderations APIs under /v1, and a control API under
+/_simulator.
 
 /v1 speaks the real protocol closely enough for the unmodified `openai` SDK: multipart create,
-JSON remix, OpenAI's error body, bearer auth, list pages, binary downloads. /_simulator is for
+JSON remix, OpenAI's error body, bearer auth, list pages, binary downloads, and text moderation
+(POST /v1/moderations, scored by the trigger words in policy.py). /_simulator is for
 tests: injected faults, a forced job failure, request counts and a reset.
 """
 
@@ -33,14 +35,21 @@ from PIL import Image, UnidentifiedImageError
 
 from generation.simulator import policy
 from generation.simulator.protocol import (
+    DEFAULT_MODERATION_MODEL,
     DEFAULT_SECONDS,
     DEFAULT_SIZE,
+    IMAGE_CATEGORIES,
     LIST_LIMIT_DEFAULT,
     LIST_LIMIT_MAX,
+    MODERATION_CATEGORIES,
+    MODERATION_MODELS,
+    MODERATION_SNAPSHOTS,
     SECONDS,
     SIZES,
     VARIANTS,
     ApiError,
+    ModerationResponse,
+    ModerationResult,
     VideoDeleted,
     VideoError,
     VideoList,
@@ -342,6 +351,33 @@ def create_simulator_app(
             raise not_found("Character", character_id)
         return _json(character)
 
+    # /v1/moderations: text (and image) moderation
+
+    @post("/v1/moderations", status_code=200, opt={"operation": "moderations"})
+    async def create_moderation(request: Request[Any, Any, Any]) -> Response[bytes]:
+        body = await _json_body(request)
+        for name in body:
+            if name not in ("input", "model"):
+                raise unknown_parameter(name)
+        model = _json_text(body, "model") or DEFAULT_MODERATION_MODEL
+        if model not in MODERATION_MODELS:
+            raise ApiError(
+                404,
+                f"The model `{model}` does not exist or you do not have access to it.",
+                param="model",
+                code="model_not_found",
+            )
+        if "input" not in body:
+            raise missing("input")
+        inputs = _moderation_inputs(body["input"], omni=model.startswith("omni-"))
+        return _json(
+            ModerationResponse(
+                id=f"modr-{secrets.token_hex(16)}",
+                model=MODERATION_SNAPSHOTS.get(model, model),
+                results=[_moderation_result(text, with_image) for text, with_image in inputs],
+            )
+        )
+
     # /_simulator: the control API
 
     @post("/_simulator/faults", status_code=200)
@@ -388,6 +424,7 @@ def create_simulator_app(
             remix_video,
             create_character,
             get_character,
+            create_moderation,
             add_fault,
             clear_faults,
             fail_next_job,
@@ -436,6 +473,68 @@ def _output_failure(prompt: str) -> VideoError | None:
     if policy.blocks_output(prompt):
         return VideoError(code="moderation_blocked", message=policy.OUTPUT_BLOCKED_MESSAGE)
     return None
+
+
+def _moderation_inputs(raw: object, *, omni: bool) -> list[tuple[str, bool]]:
+    """(text, has an image) per result: a string is one; a list of strings is one each; a list of
+    multi-modal parts ({"type": "text", "text"} or {"type": "image_url", "image_url": {"url"}})
+    is one for all of them together, as the real API answers."""
+    if isinstance(raw, str):
+        return [(raw, False)]
+    if not isinstance(raw, list):
+        raise ApiError(
+            400,
+            "Invalid type for 'input': expected a string, an array of strings, or an array of objects.",
+            param="input",
+            code="invalid_type",
+        )
+    if not raw:
+        raise ApiError(
+            400,
+            "Invalid 'input': empty array. Expected an array with minimum length 1, "
+            "but got an empty array instead.",
+            param="input",
+            code="empty_array",
+        )
+    if all(isinstance(item, str) for item in raw):
+        return [(item, False) for item in raw]
+    texts: list[str] = []
+    with_image = False
+    for index, part in enumerate(raw):
+        param = f"input[{index}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text" and isinstance(part.get("text"), str):
+            texts.append(part["text"])
+        elif kind == "image_url" and isinstance(part.get("image_url"), dict) and part["image_url"].get("url"):
+            if not omni:
+                raise ApiError(400, "Image inputs are only supported by omni-moderation models.", param=param)
+            with_image = True
+        else:
+            raise ApiError(
+                400,
+                f"Invalid '{param}': expected a string, or an object of type 'text' (with 'text') "
+                "or 'image_url' (with 'image_url.url'); every item must be of the same kind.",
+                param=param,
+                code="invalid_type",
+            )
+    return [("\n".join(texts), with_image)]
+
+
+def _moderation_result(text: str, with_image: bool) -> ModerationResult:
+    scores = policy.moderation_scores(text)
+    marked = {
+        category: scores[category] >= policy.MODERATION_FLAG_SCORE for category in MODERATION_CATEGORIES
+    }
+    applied = {
+        category: ["text", "image"] if with_image and category in IMAGE_CATEGORIES else ["text"]
+        for category in MODERATION_CATEGORIES
+    }
+    return ModerationResult(
+        flagged=any(marked.values()),
+        categories=marked,
+        category_scores=scores,
+        category_applied_input_types=applied,
+    )
 
 
 async def _create_fields(request: Request[Any, Any, Any]) -> dict[str, Any]:

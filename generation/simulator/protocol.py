@@ -1,7 +1,8 @@
-"""What goes over the wire: the Videos API's objects, its error body and its request rules.
+"""What goes over the wire: the Videos and Moderations APIs' objects, the error body and the request
+rules.
 
-Shapes follow the `openai` SDK's types (openai/types/video*.py). Messages and codes follow what the
-real API answers where that is known; where it is not, they follow OpenAI's usual wording.
+Shapes follow the `openai` SDK's types (openai/types/video*.py, moderation*.py). Messages and codes
+follow what the real API answers where that is known; where it is not, OpenAI's usual wording.
 """
 
 from __future__ import annotations
@@ -25,6 +26,40 @@ LIST_LIMIT_DEFAULT = 20
 LIST_LIMIT_MAX = 100
 
 Status = Literal["queued", "in_progress", "completed", "failed"]
+
+# Moderations: the models the SDK names, and the snapshot each alias answers as.
+MODERATION_MODELS = (
+    "omni-moderation-latest",
+    "omni-moderation-2024-09-26",
+    "text-moderation-latest",
+    "text-moderation-stable",
+    "text-moderation-007",
+)
+MODERATION_SNAPSHOTS = {
+    "omni-moderation-latest": "omni-moderation-2024-09-26",
+    "text-moderation-latest": "text-moderation-007",
+    "text-moderation-stable": "text-moderation-007",
+}
+DEFAULT_MODERATION_MODEL = "omni-moderation-latest"
+MODERATION_CATEGORIES = (
+    "harassment",
+    "harassment/threatening",
+    "hate",
+    "hate/threatening",
+    "illicit",
+    "illicit/violent",
+    "self-harm",
+    "self-harm/intent",
+    "self-harm/instructions",
+    "sexual",
+    "sexual/minors",
+    "violence",
+    "violence/graphic",
+)
+# The categories omni-moderation also scores images for; the others apply to text only.
+IMAGE_CATEGORIES = frozenset(
+    {"self-harm", "self-harm/intent", "self-harm/instructions", "sexual", "violence", "violence/graphic"}
+)
 
 
 class VideoError(msgspec.Struct):
@@ -70,6 +105,23 @@ class Character(msgspec.Struct):
     id: str
     created_at: int
     name: str
+
+
+class ModerationResult(msgspec.Struct):
+    """openai.types.Moderation: every category is present in all three maps."""
+
+    flagged: bool
+    categories: dict[str, bool]
+    category_scores: dict[str, float]
+    category_applied_input_types: dict[str, list[str]]
+
+
+class ModerationResponse(msgspec.Struct):
+    """openai.types.ModerationCreateResponse."""
+
+    id: str
+    model: str
+    results: list[ModerationResult]
 
 
 class ErrorDetail(msgspec.Struct):

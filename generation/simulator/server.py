@@ -43,6 +43,9 @@ class SimulatorHandle:
     # Prompt triggers, so callers need not know policy.py: refused at create, or failed at the end.
     blocked_input_word = policy.EXAMPLE_BLOCKED_WORD
     blocked_output_word = policy.OUTPUT_BLOCK_TRIGGER
+    # Text triggers of POST /v1/moderations: a clear violation (score 0.97), a borderline one (0.62).
+    moderation_clear_word = policy.EXAMPLE_CLEAR_VIOLATION
+    moderation_borderline_word = policy.EXAMPLE_BORDERLINE
 
     def stop(self) -> None:
         """Shut down cleanly: finish open requests, run the app's shutdown, join the thread."""

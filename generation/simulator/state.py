@@ -27,8 +27,17 @@ ASSET_TTL_SECONDS = 3600
 STATE_FILE = "state.json"
 STATE_VERSION = 1
 
-Operation = Literal["create", "retrieve", "list", "delete", "content", "remix", "characters"]
-OPERATIONS: tuple[Operation, ...] = ("create", "retrieve", "list", "delete", "content", "remix", "characters")
+Operation = Literal["create", "retrieve", "list", "delete", "content", "remix", "characters", "moderations"]
+OPERATIONS: tuple[Operation, ...] = (
+    "create",
+    "retrieve",
+    "list",
+    "delete",
+    "content",
+    "remix",
+    "characters",
+    "moderations",
+)
 
 
 class Job(msgspec.Struct, kw_only=True):

@@ -52,6 +52,14 @@ CONTRACT = {
     ("get", "/v1/videos/{video_id}/tree"),
     ("get", "/v1/users/{username}/videos"),
     ("get", "/v1/notifications"),
+    ("post", "/v1/reports"),
+    ("get", "/v1/moderation/queues"),
+    ("post", "/v1/moderation/queues/{name}/claim"),
+    ("get", "/v1/moderation/items/{item_id}"),
+    ("post", "/v1/moderation/items/{item_id}/decision"),
+    ("post", "/v1/moderation/items/{item_id}/release"),
+    ("get", "/v1/moderation/audit-log"),
+    ("post", "/v1/appeals"),
 }
 
 

@@ -1,0 +1,74 @@
+"""What a moderator's decision does to videos and comments. Moderation calls these, inside the
+request's transaction; feed knows nothing of moderation itself.
+
+A removed video keeps its row: it leaves every list at once (they only show `published`), is 404
+to everyone but its author (who sees it `removed`), and stops counting on its author's
+`post_count` and its parent's `remix_count`, exactly as a delete does. Restoring undoes that. A
+removed comment is deleted with its replies, keeping the video's `comment_count` exact.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import notifications
+from feed import queries
+from feed.models import Video, VideoStatus
+from feed.service.engagement import _comment_keys
+
+
+async def _count_as_published(session: AsyncSession, video: Video, delta: int) -> None:
+    await queries.bump_post_count(session, video.author_id, delta)
+    if video.remix_of_id is not None:
+        await queries.bump_video(session, video.remix_of_id, remix_count=delta)
+
+
+async def remove_video(session: AsyncSession, video: Video) -> bool:
+    """Take a video down (the caller holds its row lock). False when there was nothing to do:
+    it is already removed, or its author deleted it."""
+    if video.deleted_at is not None or video.status == VideoStatus.REMOVED:
+        return False
+    was_published = video.status == VideoStatus.PUBLISHED
+    video.status = VideoStatus.REMOVED.value
+    video.removed_at = datetime.now(UTC)
+    await session.flush()
+    if was_published:
+        await _count_as_published(session, video, -1)
+    return True
+
+
+async def restore_video(session: AsyncSession, video: Video) -> bool:
+    """Undo a removal (the caller holds its row lock): a video that had been published is published
+    again, one taken down as a draft goes back to being a draft. False when it was not removed."""
+    if video.deleted_at is not None or video.status != VideoStatus.REMOVED:
+        return False
+    republished = video.published_at is not None
+    video.status = (VideoStatus.PUBLISHED if republished else VideoStatus.DRAFT).value
+    video.removed_at = None
+    await session.flush()
+    if republished:
+        await _count_as_published(session, video, 1)
+    return True
+
+
+async def lock_video(session: AsyncSession, video_id: UUID) -> Video | None:
+    return await session.get(Video, video_id, with_for_update=True)
+
+
+async def remove_comment(session: AsyncSession, comment_id: UUID) -> int:
+    """Delete a comment and its replies as its author's delete would; the number deleted (0 when
+    it was already gone). The video's row lock is taken first, as every comment write does."""
+    comment = await queries.comment_by_id(session, comment_id)
+    if comment is None:
+        return 0
+    video = await session.get(Video, comment.video_id, with_for_update=True)
+    if video is None:
+        return 0
+    deleted = await queries.delete_comment_thread(session, comment_id)
+    if deleted:
+        await queries.bump_video(session, video.id, comment_count=-len(deleted))
+        await notifications.retract(session, _comment_keys(deleted))
+    return len(deleted)

@@ -1,0 +1,42 @@
+"""Providers of the moderation services for its routes, and who counts as a moderator."""
+
+from __future__ import annotations
+
+from litestar.di import NamedDependency
+
+from accounts.deps import require_role
+from accounts.models import Role, User
+from app.dependencies import DbSession, SettingsDep
+from moderation.service import AppealService, AuditService, DecisionService, QueueService, ReportService
+
+Reports = NamedDependency[ReportService]
+Queues = NamedDependency[QueueService]
+Decisions = NamedDependency[DecisionService]
+Appeals = NamedDependency[AppealService]
+AuditLog = NamedDependency[AuditService]
+# The caller, when their role is moderator or admin (403 insufficient_role otherwise).
+Moderator = NamedDependency[User]
+
+provide_moderator = require_role(Role.MODERATOR, Role.ADMIN)
+
+
+def provide_report_service(db_session: DbSession, settings: SettingsDep) -> ReportService:
+    assert settings.secret_key is not None
+    return ReportService(db_session, settings.secret_key)
+
+
+def provide_queue_service(db_session: DbSession, settings: SettingsDep) -> QueueService:
+    return QueueService(db_session, settings.moderation_lease_seconds)
+
+
+def provide_decision_service(db_session: DbSession) -> DecisionService:
+    return DecisionService(db_session)
+
+
+def provide_appeal_service(db_session: DbSession) -> AppealService:
+    return AppealService(db_session)
+
+
+def provide_audit_service(db_session: DbSession, settings: SettingsDep) -> AuditService:
+    assert settings.secret_key is not None
+    return AuditService(db_session, settings.secret_key)

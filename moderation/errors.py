@@ -1,0 +1,53 @@
+"""Moderation failures with the stable codes from the API contract."""
+
+from app.errors import Conflict, NotFound, ValidationFailed
+
+
+class CameoNotFound(NotFound):
+    code = "cameo_not_found"
+    title = "No such cameo"
+
+
+class CannotReportSelf(ValidationFailed):
+    code = "cannot_report_self"
+    title = "You cannot report yourself or your own content"
+
+
+class ReportNotFound(NotFound):
+    code = "report_not_found"
+    title = "No such report"
+
+
+class QueueNotFound(NotFound):
+    code = "queue_not_found"
+    title = "No such queue"
+
+
+class ItemNotFound(NotFound):
+    code = "item_not_found"
+    title = "No such moderation item"
+
+
+class LeaseNotHeld(Conflict):
+    code = "lease_not_held"
+    title = "You do not hold the lease on this item"
+
+
+class ActionNotApplicable(ValidationFailed):
+    code = "action_not_applicable"
+    title = "That action does not apply to this item"
+
+
+class DecisionNotFound(NotFound):
+    code = "decision_not_found"
+    title = "No such decision"
+
+
+class DecisionNotAppealable(ValidationFailed):
+    code = "decision_not_appealable"
+    title = "Only a removal, a warning or a suspension can be appealed"
+
+
+class AppealExists(Conflict):
+    code = "appeal_exists"
+    title = "This decision has already been appealed"

@@ -1,0 +1,50 @@
+"""Prometheus metrics of the moderation queues.
+
+Depth and oldest age are gauges read from the database whenever /metrics is scraped (the
+composition root registers `refresh_queue_gauges` with the metrics endpoint), so every API process
+reports the same truth. Handling time, from claim to decision, is observed by the process that
+records the decision, once it has committed.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Gauge, Histogram
+
+from app.resources import Resources
+from moderation import queries
+from moderation.models import Queue
+
+QUEUE_DEPTH = Gauge(
+    "remixfeed_moderation_queue_depth",
+    "Undecided items in a moderation queue (claimed ones included)",
+    ["queue"],
+)
+QUEUE_OLDEST_AGE = Gauge(
+    "remixfeed_moderation_queue_oldest_age_seconds",
+    "Age of the oldest undecided item in a moderation queue (0 when it is empty)",
+    ["queue"],
+)
+HANDLING_SECONDS = Histogram(
+    "remixfeed_moderation_handling_seconds",
+    "Time from claiming an item to deciding on it",
+    ["queue"],
+    buckets=(5, 15, 30, 60, 120, 300, 600, 1800, 3600),
+)
+# Every queue is exported from the start, at zero, rather than appearing with its first decision.
+for _queue in Queue:
+    HANDLING_SECONDS.labels(queue=_queue.value)
+
+
+async def refresh_queue_gauges(resources: Resources) -> None:
+    async with resources.session_factory() as session:
+        now = await queries.db_now(session)
+        stats = await queries.queue_stats(session)
+    for queue in Queue:
+        count, _, oldest = stats.get(queue.value, (0, 0, None))
+        QUEUE_DEPTH.labels(queue=queue.value).set(count)
+        age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
+        QUEUE_OLDEST_AGE.labels(queue=queue.value).set(age)
+
+
+def observe_handling(queue: str, seconds: float) -> None:
+    HANDLING_SECONDS.labels(queue=queue).observe(max(0.0, seconds))

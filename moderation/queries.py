@@ -1,0 +1,327 @@
+"""The SQL of moderation: items that reports join, claims under leases, and the lists moderators read.
+
+Time for leases is the database's (`now()`), so API processes on different hosts agree on when a
+lease ends.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import and_, func, literal_column, or_, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import User
+from moderation.models import Appeal, AuditEntry, Decision, ItemStatus, ModerationItem, Report
+
+Position = tuple[datetime, UUID]
+
+_OPEN_TARGET_WHERE = text("status <> 'closed'")
+
+
+async def db_now(session: AsyncSession) -> datetime:
+    now = await session.scalar(select(func.now()))
+    assert isinstance(now, datetime)
+    return now
+
+
+# --- reports and the items they join ---------------------------------------------------------
+
+
+async def join_open_item(
+    session: AsyncSession,
+    *,
+    queue: str,
+    target_type: str,
+    target_id: UUID,
+    subject_user_id: UUID | None,
+    snapshot: dict[str, Any],
+) -> UUID:
+    """The id of the target's undecided item in `queue`, made now if there is none. One statement
+    (INSERT ... ON CONFLICT on the partial unique index), so concurrent first reports still end in
+    one item; the item's row stays locked until commit, which serialises the reports joining it."""
+    statement = pg_insert(ModerationItem).values(
+        queue=queue,
+        status=ItemStatus.OPEN.value,
+        target_type=target_type,
+        target_id=target_id,
+        subject_user_id=subject_user_id,
+        snapshot=snapshot,
+        report_count=1,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[ModerationItem.queue, ModerationItem.target_type, ModerationItem.target_id],
+        index_where=_OPEN_TARGET_WHERE,
+        set_={
+            "report_count": ModerationItem.report_count + 1,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    item_id = await session.scalar(statement.returning(ModerationItem.id))
+    assert isinstance(item_id, UUID)
+    return item_id
+
+
+async def report_signals(session: AsyncSession, item_id: UUID) -> tuple[list[str], int]:
+    """The reasons given on an item, and how many different people reported it."""
+    rows = (
+        await session.execute(select(Report.reason, Report.reporter_id).where(Report.item_id == item_id))
+    ).all()
+    return [row[0] for row in rows], len({row[1] for row in rows})
+
+
+async def set_priority(session: AsyncSession, item_id: UUID, priority: int) -> None:
+    await session.execute(
+        update(ModerationItem)
+        .where(ModerationItem.id == item_id)
+        .values(priority=priority)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def reports_of(session: AsyncSession, item_ids: Sequence[UUID]) -> list[tuple[Report, str | None]]:
+    """Every report on these items with its reporter's username, oldest first."""
+    if not item_ids:
+        return []
+    rows = (
+        await session.execute(
+            select(Report, User.username)
+            .outerjoin(User, User.id == Report.reporter_id)
+            .where(Report.item_id.in_(list(item_ids)))
+            .order_by(Report.created_at, Report.id)
+        )
+    ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+async def first_report_per_reporter(session: AsyncSession, item_id: UUID) -> dict[UUID, UUID]:
+    """reporter id -> their first report on the item (what their outcome notification points at)."""
+    rows = (
+        await session.execute(
+            select(Report.reporter_id, Report.id)
+            .where(Report.item_id == item_id)
+            .order_by(Report.created_at.desc(), Report.id.desc())
+        )
+    ).all()
+    return {row[0]: row[1] for row in rows}
+
+
+async def own_reports_page(
+    session: AsyncSession, *, reporter_id: UUID, after: Position | None, limit: int
+) -> list[tuple[Report, ModerationItem]]:
+    query = (
+        select(Report, ModerationItem)
+        .join(ModerationItem, ModerationItem.id == Report.item_id)
+        .where(Report.reporter_id == reporter_id)
+        .order_by(Report.created_at.desc(), Report.id.desc())
+        .limit(limit + 1)
+    )
+    if after is not None:
+        at, last_id = after
+        query = query.where(or_(Report.created_at < at, and_(Report.created_at == at, Report.id < last_id)))
+    rows = (await session.execute(query)).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+async def closing_actions(session: AsyncSession, item_ids: Sequence[UUID]) -> dict[UUID, str]:
+    """item id -> the action of its latest decision (for closed items: what closed it)."""
+    if not item_ids:
+        return {}
+    rows = (
+        await session.execute(
+            select(Decision.item_id, Decision.action)
+            .where(Decision.item_id.in_(list(item_ids)))
+            .order_by(Decision.created_at, Decision.id)
+        )
+    ).all()
+    return {row[0]: row[1] for row in rows}
+
+
+# --- claims and leases -----------------------------------------------------------------------
+
+
+async def claim_next(
+    session: AsyncSession, *, queue: str, moderator_id: UUID, admin: bool, now: datetime
+) -> ModerationItem | None:
+    """Lock the next claimable item of `queue`: open, or claimed under a lease that has lapsed; by
+    priority, then age. SKIP LOCKED passes over rows another transaction is claiming, so concurrent
+    claims (from any number of processes) each get a different item or none. Escalated items are
+    for admins only, and come first for them. Nobody is handed an item about themselves."""
+    query = (
+        select(ModerationItem)
+        .where(
+            ModerationItem.queue == queue,
+            ModerationItem.status != ItemStatus.CLOSED.value,
+            or_(ModerationItem.status == ItemStatus.OPEN.value, ModerationItem.lease_expires_at <= now),
+            or_(ModerationItem.subject_user_id.is_(None), ModerationItem.subject_user_id != moderator_id),
+        )
+        .order_by(ModerationItem.priority.desc(), ModerationItem.created_at, ModerationItem.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if admin:
+        query = query.order_by(None).order_by(
+            ModerationItem.escalated.desc(),
+            ModerationItem.priority.desc(),
+            ModerationItem.created_at,
+            ModerationItem.id,
+        )
+    else:
+        query = query.where(ModerationItem.escalated.is_(False))
+    result = await session.scalars(query)
+    return result.one_or_none()
+
+
+async def item_for_update(session: AsyncSession, item_id: UUID) -> ModerationItem | None:
+    return await session.get(ModerationItem, item_id, with_for_update=True)
+
+
+async def release_lapsed(session: AsyncSession, now: datetime) -> int:
+    """Put items whose lease ran out back to `open` (they are claimable either way; this keeps the
+    table telling the truth)."""
+    result = await session.execute(
+        update(ModerationItem)
+        .where(ModerationItem.status == ItemStatus.CLAIMED.value, ModerationItem.lease_expires_at <= now)
+        .values(status=ItemStatus.OPEN.value, lease_holder_id=None, lease_expires_at=None, claimed_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+# --- queues ----------------------------------------------------------------------------------
+
+
+async def queue_stats(session: AsyncSession) -> dict[str, tuple[int, int, datetime | None]]:
+    """queue -> (undecided items, of which escalated, when the oldest of them came in)."""
+    rows = (
+        await session.execute(
+            select(
+                ModerationItem.queue,
+                func.count(),
+                func.count().filter(ModerationItem.escalated.is_(True)),
+                func.min(ModerationItem.created_at),
+            )
+            .where(ModerationItem.status != ItemStatus.CLOSED.value)
+            .group_by(ModerationItem.queue)
+        )
+    ).all()
+    return {row[0]: (int(row[1]), int(row[2]), row[3]) for row in rows}
+
+
+# --- decisions, appeals, audit ---------------------------------------------------------------
+
+
+async def decisions_of(session: AsyncSession, item_id: UUID) -> list[Decision]:
+    result = await session.scalars(
+        select(Decision).where(Decision.item_id == item_id).order_by(Decision.created_at, Decision.id)
+    )
+    return list(result.all())
+
+
+async def appeal_of_decision(session: AsyncSession, decision_id: UUID) -> Appeal | None:
+    result = await session.scalars(select(Appeal).where(Appeal.decision_id == decision_id))
+    return result.one_or_none()
+
+
+async def appeal_of_item(session: AsyncSession, item_id: UUID) -> Appeal | None:
+    result = await session.scalars(select(Appeal).where(Appeal.item_id == item_id).with_for_update())
+    return result.one_or_none()
+
+
+async def usernames(session: AsyncSession, user_ids: Sequence[UUID | None]) -> dict[UUID, str]:
+    wanted = {user_id for user_id in user_ids if user_id is not None}
+    if not wanted:
+        return {}
+    rows = (await session.execute(select(User.id, User.username).where(User.id.in_(wanted)))).all()
+    return {row[0]: row[1] for row in rows}
+
+
+async def audit_page(
+    session: AsyncSession, *, after: Position | None, limit: int
+) -> list[tuple[AuditEntry, str | None]]:
+    """The audit log, newest first, with each moderator's username (null once the account is gone)."""
+    query = (
+        select(AuditEntry, User.username)
+        .outerjoin(User, User.id == AuditEntry.moderator_id)
+        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+        .limit(limit + 1)
+    )
+    if after is not None:
+        at, last_id = after
+        query = query.where(
+            or_(AuditEntry.created_at < at, and_(AuditEntry.created_at == at, AuditEntry.id < last_id))
+        )
+    rows = (await session.execute(query)).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+# --- automated screening ---------------------------------------------------------------------
+
+
+async def lock_flags_of(session: AsyncSession, target_type: str, target_id: UUID) -> None:
+    """Serialises flags on one target until commit, so a retried or duplicated job that races the
+    first cannot add the same flag twice."""
+    digest = hashlib.sha256(f"moderation-flags:{target_type}:{target_id}".encode()).digest()
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)}
+    )
+
+
+async def flag_already_recorded(
+    session: AsyncSession, *, target_type: str, target_id: UUID, source: dict[str, str]
+) -> bool:
+    """Whether the target's undecided `automated` item already carries this flag (a retried job)."""
+    found = await session.scalar(
+        select(ModerationItem.id).where(
+            ModerationItem.queue == "automated",
+            ModerationItem.target_type == target_type,
+            ModerationItem.target_id == target_id,
+            ModerationItem.status != ItemStatus.CLOSED.value,
+            ModerationItem.snapshot.contains({"flags": [source]}),
+        )
+    )
+    return found is not None
+
+
+async def join_flagged_item(
+    session: AsyncSession,
+    *,
+    target_type: str,
+    target_id: UUID,
+    subject_user_id: UUID | None,
+    snapshot: dict[str, Any],
+    flag: dict[str, Any],
+) -> tuple[UUID, list[dict[str, Any]]]:
+    """Like `join_open_item` for the `automated` queue: a flag has no reporter, so the item keeps
+    its flags in `snapshot.flags` (appended in the same statement) and counts them in report_count.
+    The item's id and every flag it now carries."""
+    statement = pg_insert(ModerationItem).values(
+        queue="automated",
+        status=ItemStatus.OPEN.value,
+        target_type=target_type,
+        target_id=target_id,
+        subject_user_id=subject_user_id,
+        snapshot={**snapshot, "flags": [flag]},
+        report_count=1,
+    )
+    flags = func.coalesce(ModerationItem.snapshot["flags"], literal_column("'[]'::jsonb")).op("||")(
+        statement.excluded.snapshot["flags"]
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[ModerationItem.queue, ModerationItem.target_type, ModerationItem.target_id],
+        index_where=_OPEN_TARGET_WHERE,
+        set_={
+            "snapshot": ModerationItem.snapshot.op("||")(
+                func.jsonb_build_object(literal_column("'flags'"), flags)
+            ),
+            "report_count": ModerationItem.report_count + 1,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    row = (await session.execute(statement.returning(ModerationItem.id, ModerationItem.snapshot))).one()
+    return row[0], list((row[1] or {}).get("flags", []))

@@ -1,0 +1,151 @@
+"""Request and response bodies for reports, queues, items, decisions, appeals and the audit log.
+Inputs forbid unknown fields, so a protected field sent by a client is a 422 naming that field."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+TargetType = Literal["video", "comment", "user", "cameo"]
+ReasonName = Literal[
+    "harassment", "sexual", "violence", "hate", "self_harm", "spam", "likeness", "minor_safety", "other"
+]
+QueueName = Literal["reports", "takedowns", "cameo_verification", "appeals", "automated"]
+ActionName = Literal[
+    "dismiss",
+    "remove_content",
+    "restore_content",
+    "warn_user",
+    "suspend_user",
+    "approve_cameo",
+    "reject_cameo",
+    "escalate",
+]
+Identifier = Annotated[str, Meta(max_length=64)]
+Note = Annotated[str, Meta(min_length=1, max_length=2000, description="1-2000 characters")]
+
+MAX_SUSPENSION_HOURS = 8760
+
+
+class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class ReportIn(Input):
+    target_type: TargetType
+    target_id: Identifier
+    reason: ReasonName
+    details: Annotated[str, Meta(max_length=1000, description="At most 1000 characters")] = ""
+
+
+class DecisionIn(Input):
+    action: ActionName
+    note: Note
+    duration_hours: (
+        Annotated[
+            int,
+            Meta(ge=1, le=MAX_SUSPENSION_HOURS, description="1-8760; required for suspend_user, only for it"),
+        ]
+        | None
+    ) = None
+
+
+class AppealIn(Input):
+    decision_id: Identifier
+    statement: Note
+
+
+class Target(msgspec.Struct, kw_only=True):
+    type: str
+    id: str
+
+
+class ReportOut(msgspec.Struct, kw_only=True):
+    """A report as its reporter sees it: `open` until a decision closes its item, then `closed`
+    with the `outcome` (the action taken)."""
+
+    id: str
+    status: Literal["open", "closed"]
+    target: Target
+    reason: str
+    details: str
+    outcome: str | None
+    created_at: datetime
+
+
+class AppealOut(msgspec.Struct, kw_only=True):
+    id: str
+    status: Literal["open", "closed"]
+    decision_id: str
+    outcome: Literal["granted", "denied"] | None
+    created_at: datetime
+
+
+class QueueOut(msgspec.Struct, kw_only=True):
+    name: QueueName
+    open_count: Annotated[int, Meta(description="Items not yet decided, claimed ones included")]
+    escalated_count: int
+    oldest_age_seconds: Annotated[
+        int | None, Meta(description="Age of the oldest undecided item; null when there is none")
+    ]
+
+
+class UserRef(msgspec.Struct, kw_only=True):
+    id: str
+    username: str
+
+
+class Subject(msgspec.Struct, kw_only=True):
+    """Whom the item is about, and what the target looked like when it entered the queue."""
+
+    user: UserRef | None
+    snapshot: dict[str, Any]
+
+
+class ItemReport(msgspec.Struct, kw_only=True):
+    id: str
+    reason: str
+    details: str
+    reporter: str | None
+    created_at: datetime
+
+
+class DecisionOut(msgspec.Struct, kw_only=True):
+    id: str
+    action: str
+    note: str
+    duration_hours: int | None
+    moderator: str | None
+    affected_user: str | None
+    created_at: datetime
+
+
+class ItemOut(msgspec.Struct, kw_only=True):
+    id: str
+    queue: QueueName
+    status: Literal["open", "claimed", "closed"]
+    escalated: bool
+    target: Target
+    subject: Subject
+    reports: list[ItemReport]
+    report_count: int
+    priority: int
+    history: list[DecisionOut]
+    lease_holder: str | None
+    lease_expires_at: datetime | None
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class AuditEntryOut(msgspec.Struct, kw_only=True):
+    id: str
+    moderator: str | None
+    action: str
+    note: str
+    subject: dict[str, Any]
+    item_id: str
+    decision_id: str | None
+    created_at: datetime

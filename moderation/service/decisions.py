@@ -1,0 +1,231 @@
+"""Decisions on claimed items. Only the lease holder decides; the decision takes effect in the same
+transaction as its Decision row and audit entry, and the people concerned are told once it has
+committed (the notifications are written in the transaction, so they exist exactly when it does).
+
+- dismiss: the item closes, nothing else changes.
+- remove_content: a video is taken down (404 to all but its author, gone from every list); a
+  comment is deleted with its replies.
+- restore_content: a removed video is published again; on an appeal item, the appeal is granted.
+- warn_user: the affected user is told.
+- suspend_user: the affected user may read but not post, comment, generate or report for
+  `duration_hours`.
+- approve_cameo, reject_cameo: only on cameo_verification items.
+- escalate: the item goes back to its queue for admins only; the lease ends.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import notifications
+from accounts.models import User
+from app.db import after_commit
+from app.errors import FieldError, ValidationFailed
+from feed.service import moderation as feed_moderation
+from moderation import metrics, policy, queries
+from moderation.errors import ActionNotApplicable, ItemNotFound, LeaseNotHeld
+from moderation.models import Action, Decision, ItemStatus, ModerationItem, Queue
+from moderation.schemas import DecisionIn, ItemOut
+from moderation.service import audit
+from moderation.service.present import ItemPresenter
+from moderation.service.queues import end_lease, holds_lease, parse_item_id
+
+MODERATION_DECISION = "moderation_decision"
+REPORT_OUTCOME = "report_outcome"
+APPEAL_OUTCOME = "appeal_outcome"
+
+# Actions that change something for the item's subject, who is told and (for some) may appeal.
+_AFFECTING = frozenset({Action.REMOVE_CONTENT, Action.RESTORE_CONTENT, Action.WARN_USER, Action.SUSPEND_USER})
+
+
+def _check_duration(data: DecisionIn, action: Action) -> None:
+    if action == Action.SUSPEND_USER and data.duration_hours is None:
+        raise ValidationFailed(
+            "suspend_user needs duration_hours",
+            errors=[FieldError(field="duration_hours", message="required for suspend_user (1-8760)")],
+        )
+    if action != Action.SUSPEND_USER and data.duration_hours is not None:
+        raise ValidationFailed(
+            "duration_hours is only for suspend_user",
+            errors=[FieldError(field="duration_hours", message="only for suspend_user")],
+        )
+
+
+class DecisionService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.presenter = ItemPresenter(session)
+
+    async def decide(self, moderator: User, item_id: str, data: DecisionIn) -> ItemOut:
+        item = await queries.item_for_update(self.session, parse_item_id(item_id))
+        if item is None:
+            raise ItemNotFound()
+        now = await queries.db_now(self.session)
+        if not holds_lease(item, moderator, now):
+            raise LeaseNotHeld()
+        action = Action(data.action)
+        _check_duration(data, action)
+        note = data.note.strip()
+        if not note:
+            raise ValidationFailed(
+                "The note is empty", errors=[FieldError(field="note", message="1 to 2000 characters")]
+            )
+        if not policy.applicable(action, item.queue, item.target_type):
+            raise ActionNotApplicable(
+                f"{action.value} does not apply to a {item.target_type} in {item.queue}"
+            )
+
+        if item.queue == Queue.APPEALS:
+            affected_id = await self._decide_appeal(item, action)
+        else:
+            await self._enforce(item, action, data, now)
+            affected_id = item.subject_user_id if action in _AFFECTING else None
+
+        decision = Decision(
+            item_id=item.id,
+            moderator_id=moderator.id,
+            action=action.value,
+            note=note,
+            duration_hours=data.duration_hours,
+            affected_user_id=affected_id,
+        )
+        self.session.add(decision)
+        await self.session.flush()
+        names = await queries.usernames(self.session, [item.subject_user_id])
+        await audit.record(
+            self.session, item, decision, names.get(item.subject_user_id) if item.subject_user_id else None
+        )
+        self._observe_handling(item, now)
+
+        if action == Action.ESCALATE:
+            item.status = ItemStatus.OPEN.value
+            item.escalated = True
+        else:
+            item.status = ItemStatus.CLOSED.value
+            item.closed_at = now
+        end_lease(item)
+        await self.session.flush()
+        if action != Action.ESCALATE:
+            await self._notify(item, decision)
+        return await self.presenter.one(item, now)
+
+    def _observe_handling(self, item: ModerationItem, now: datetime) -> None:
+        if item.claimed_at is None:
+            return
+        queue, seconds = item.queue, (now - item.claimed_at).total_seconds()
+
+        async def observe() -> None:
+            metrics.observe_handling(queue, seconds)
+
+        after_commit(self.session, observe)
+
+    # --- effects -----------------------------------------------------------------------------
+
+    async def _enforce(self, item: ModerationItem, action: Action, data: DecisionIn, now: datetime) -> None:
+        if action == Action.REMOVE_CONTENT:
+            await self._remove(item)
+        elif action == Action.RESTORE_CONTENT:
+            video = await feed_moderation.lock_video(self.session, item.target_id)
+            if video is None or not await feed_moderation.restore_video(self.session, video):
+                raise ActionNotApplicable("The video is not removed, so there is nothing to restore")
+        elif action in (Action.WARN_USER, Action.SUSPEND_USER):
+            user = (
+                await self.session.get(User, item.subject_user_id, with_for_update=True)
+                if item.subject_user_id is not None
+                else None
+            )
+            if user is None:
+                raise ActionNotApplicable("The account this item is about no longer exists")
+            if action == Action.SUSPEND_USER:
+                assert data.duration_hours is not None
+                user.suspended_until = now + timedelta(hours=data.duration_hours)
+        elif action in policy.CAMEO_ACTIONS:
+            raise ActionNotApplicable("Cameo verification is not available yet")
+
+    async def _remove(self, item: ModerationItem) -> None:
+        if item.target_type == "video":
+            video = await feed_moderation.lock_video(self.session, item.target_id)
+            if video is None or video.deleted_at is not None:
+                raise ActionNotApplicable("The video no longer exists; dismiss the item instead")
+            await feed_moderation.remove_video(self.session, video)  # already removed: nothing more to do
+        elif not await feed_moderation.remove_comment(self.session, item.target_id):
+            raise ActionNotApplicable("The comment no longer exists; dismiss the item instead")
+
+    async def _decide_appeal(self, item: ModerationItem, action: Action) -> UUID | None:
+        """restore_content grants the appeal (undoing what it appealed), dismiss denies it."""
+        appeal = await queries.appeal_of_item(self.session, item.id)
+        if appeal is None:  # an appeals item is only ever made with its appeal
+            raise ActionNotApplicable("This item has no appeal")
+        if action == Action.ESCALATE:
+            return None
+        if action == Action.RESTORE_CONTENT:
+            appealed = await self.session.get(Decision, appeal.decision_id)
+            if appealed is not None:
+                await self._undo(appealed)
+            appeal.outcome = "granted"
+        else:
+            appeal.outcome = "denied"
+        await self.session.flush()
+        return appeal.appellant_id
+
+    async def _undo(self, appealed: Decision) -> None:
+        original = await self.session.get(ModerationItem, appealed.item_id)
+        if (
+            appealed.action == Action.REMOVE_CONTENT
+            and original is not None
+            and original.target_type == "video"
+        ):
+            video = await feed_moderation.lock_video(self.session, original.target_id)
+            if video is not None:
+                await feed_moderation.restore_video(self.session, video)
+        elif appealed.action == Action.SUSPEND_USER and appealed.affected_user_id is not None:
+            user = await self.session.get(User, appealed.affected_user_id, with_for_update=True)
+            if user is not None:
+                user.suspended_until = None
+        # A warning has nothing to undo, and a removed comment was deleted: granting records it.
+
+    # --- who is told -------------------------------------------------------------------------
+
+    async def _notify(self, item: ModerationItem, decision: Decision) -> None:
+        video_id = {"video_id": str(item.target_id)} if item.target_type == "video" else {}
+        if item.queue == Queue.APPEALS:
+            appeal = await queries.appeal_of_item(self.session, item.id)
+            if appeal is not None and decision.affected_user_id is not None:
+                await notifications.notify(
+                    self.session,
+                    user_id=decision.affected_user_id,
+                    kind=APPEAL_OUTCOME,
+                    actor_id=None,
+                    subject_type="appeal",
+                    subject_id=appeal.id,
+                    data={"excerpt": appeal.outcome or ""},
+                    dedupe_key=f"appeal_outcome:{appeal.id}",
+                )
+            return
+        if decision.affected_user_id is not None:
+            # The decision's id is what the user appeals with.
+            await notifications.notify(
+                self.session,
+                user_id=decision.affected_user_id,
+                kind=MODERATION_DECISION,
+                actor_id=None,
+                subject_type="decision",
+                subject_id=decision.id,
+                data={"excerpt": decision.action, **video_id},
+                dedupe_key=f"decision:{decision.id}",
+            )
+        reporters = await queries.first_report_per_reporter(self.session, item.id)
+        for reporter_id, report_id in reporters.items():
+            await notifications.notify(
+                self.session,
+                user_id=reporter_id,
+                kind=REPORT_OUTCOME,
+                actor_id=None,
+                subject_type="report",
+                subject_id=report_id,
+                data={"excerpt": decision.action},
+                dedupe_key=f"report_outcome:{decision.id}:{reporter_id}",
+            )

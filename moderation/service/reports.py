@@ -1,0 +1,91 @@
+"""Reports by users. Reports on one target join its undecided item in the `reports` queue, which
+keeps every one of them and is re-prioritised as they come in. A reporter sees only their own."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import User
+from app.pagination import CursorCodec, Page
+from moderation import policy, queries
+from moderation.errors import ReportNotFound
+from moderation.models import ItemStatus, ModerationItem, Queue, Report
+from moderation.schemas import ReportIn, ReportOut, Target
+from moderation.service import targets
+
+
+def report_out(report: Report, item: ModerationItem, outcome: str | None) -> ReportOut:
+    closed = item.status == ItemStatus.CLOSED
+    return ReportOut(
+        id=str(report.id),
+        status="closed" if closed else "open",
+        target=Target(type=report.target_type, id=str(report.target_id)),
+        reason=report.reason,
+        details=report.details,
+        outcome=outcome if closed else None,
+        created_at=report.created_at,
+    )
+
+
+class ReportService:
+    def __init__(self, session: AsyncSession, secret_key: str) -> None:
+        self.session = session
+        self.secret_key = secret_key
+
+    async def report(self, reporter: User, data: ReportIn) -> ReportOut:
+        target = await targets.resolve(self.session, reporter, data.target_type, data.target_id)
+        item_id = await queries.join_open_item(
+            self.session,
+            queue=Queue.REPORTS.value,
+            target_type=target.type,
+            target_id=target.id,
+            subject_user_id=target.subject_user_id,
+            snapshot=target.snapshot,
+        )
+        report = Report(
+            reporter_id=reporter.id,
+            item_id=item_id,
+            target_type=target.type,
+            target_id=target.id,
+            reason=data.reason,
+            details=data.details.strip(),
+        )
+        self.session.add(report)
+        await self.session.flush()
+        reasons, reporters = await queries.report_signals(self.session, item_id)
+        await queries.set_priority(self.session, item_id, policy.priority(reasons, reporters))
+        return ReportOut(
+            id=str(report.id),
+            status="open",
+            target=Target(type=target.type, id=str(target.id)),
+            reason=report.reason,
+            details=report.details,
+            outcome=None,
+            created_at=report.created_at,
+        )
+
+    async def own(self, reporter: User, report_id: str) -> ReportOut:
+        """One of the caller's reports; anyone else's is 404 like a missing one."""
+        try:
+            identifier = UUID(report_id)
+        except ValueError as exc:
+            raise ReportNotFound() from exc
+        report = await self.session.get(Report, identifier)
+        if report is None or report.reporter_id != reporter.id:
+            raise ReportNotFound()
+        item = await self.session.get(ModerationItem, report.item_id)
+        assert item is not None
+        outcomes = await queries.closing_actions(self.session, [item.id])
+        return report_out(report, item, outcomes.get(item.id))
+
+    async def mine(self, reporter: User, cursor: str | None, limit: int) -> Page[ReportOut]:
+        codec = CursorCodec(self.secret_key, f"reports:{reporter.id}")
+        after = codec.decode_position(cursor)
+        rows = await queries.own_reports_page(self.session, reporter_id=reporter.id, after=after, limit=limit)
+        page, more = rows[:limit], len(rows) > limit
+        outcomes = await queries.closing_actions(self.session, [item.id for _, item in page])
+        items = [report_out(report, item, outcomes.get(item.id)) for report, item in page]
+        next_cursor = codec.encode_position(page[-1][0].created_at, page[-1][0].id) if more else None
+        return Page(items=items, next_cursor=next_cursor)

@@ -1,0 +1,144 @@
+"""Appeals end to end: only the affected user, only removals, warnings and suspensions, once per
+decision; restore_content grants (undoing what was done), dismiss denies."""
+
+from __future__ import annotations
+
+from accounts.models import Role
+from tests.accounts.helpers import assert_problem, error_fields
+from tests.feed.helpers import all_items, comment, get_video, video
+from tests.moderation.helpers import (
+    appeal,
+    claimed,
+    decide,
+    decided,
+    decision_id_for,
+    item,
+    notifications_of,
+    report,
+    reported,
+)
+
+
+async def _removed_video(client, users, published, mod):
+    """alice's video, reported by bob and removed by mod; (alice, bob, video id, decision id)."""
+    alice, bob = await users.create("alice"), await users.create("bob")
+    video_id = await published(alice)
+    await reported(client, bob, "video", video_id, "sexual")
+    held = await claimed(client, mod)
+    await decided(client, mod, held["id"], "remove_content", note="nudity")
+    return alice, bob, video_id, await decision_id_for(client, alice)
+
+
+async def test_a_granted_appeal_restores_the_removed_video(client, users, published, mod, admin):
+    alice, bob, video_id, decision_id = await _removed_video(client, users, published, mod)
+    assert_problem(await get_video(client, bob, video_id), 404)
+
+    filed = await appeal(client, alice, decision_id, "It is a statue in a museum")
+    assert filed.status_code == 201, filed.text
+    assert filed.json()["status"] == "open"
+    assert filed.json()["decision_id"] == decision_id
+
+    held = await claimed(client, admin, "appeals")
+    assert held["queue"] == "appeals"
+    assert held["target"] == {"type": "decision", "id": decision_id}
+    assert held["subject"]["user"]["username"] == "alice"
+    assert held["subject"]["snapshot"]["statement"] == "It is a statue in a museum"
+    assert held["subject"]["snapshot"]["decision"]["action"] == "remove_content"
+    assert held["subject"]["snapshot"]["original"]["target"] == {"type": "video", "id": video_id}
+    closed = await decided(client, admin, held["id"], "restore_content", note="art, not nudity")
+    assert closed["status"] == "closed"
+
+    # Published again: visible, listed and counted.
+    assert (await video(client, bob, video_id))["status"] == "published"
+    assert [v["id"] for v in await all_items(client, bob, "/v1/users/alice/videos")] == [video_id]
+    profile = (await client.get("/v1/users/alice", headers=bob.headers)).json()
+    assert profile["post_count"] == 1
+    (outcome,) = await notifications_of(client, alice, "appeal_outcome")
+    assert outcome["subject"]["type"] == "appeal"
+    assert outcome["subject"]["id"] == filed.json()["id"]
+    assert outcome["subject"]["excerpt"] == "granted"
+
+
+async def test_a_denied_appeal_keeps_the_removal(client, users, published, mod, admin):
+    alice, bob, video_id, decision_id = await _removed_video(client, users, published, mod)
+    assert (await appeal(client, alice, decision_id)).status_code == 201
+
+    held = await claimed(client, admin, "appeals")
+    await decided(client, admin, held["id"], "dismiss", note="the removal stands")
+
+    assert_problem(await get_video(client, bob, video_id), 404)
+    assert (await video(client, alice, video_id))["status"] == "removed"
+    (outcome,) = await notifications_of(client, alice, "appeal_outcome")
+    assert outcome["subject"]["excerpt"] == "denied"
+    # Decided once: the appeal cannot be filed again, and an appeal decision is not appealable.
+    assert_problem(await appeal(client, alice, decision_id), 409, "appeal_exists")
+
+
+async def test_a_granted_appeal_lifts_a_suspension(client, users, published, mod, admin):
+    alice, bob = await users.create("alice"), await users.create("bob")
+    video_id = await published(bob)
+    await reported(client, bob, "user", alice.id, "harassment")
+    held = await claimed(client, mod)
+    await decided(client, mod, held["id"], "suspend_user", duration_hours=72)
+    assert_problem(await comment(client, alice, video_id), 403, "account_suspended")
+
+    # A suspended user may still appeal.
+    assert (await appeal(client, alice, await decision_id_for(client, alice))).status_code == 201
+    held = await claimed(client, admin, "appeals")
+    await decided(client, admin, held["id"], "restore_content", note="lifted")
+
+    assert (await comment(client, alice, video_id)).status_code == 201
+    assert (await report(client, alice, "video", video_id)).status_code == 201
+
+
+async def test_one_appeal_per_decision_and_only_by_the_affected_user(client, users, published, mod):
+    alice, bob, _, decision_id = await _removed_video(client, users, published, mod)
+    stranger = await users.create("stranger")
+
+    # Anyone else (the reporter, a stranger, a moderator) is told there is no such decision.
+    for someone in (bob, stranger, mod):
+        assert_problem(await appeal(client, someone, decision_id), 404, "decision_not_found")
+    assert_problem(
+        await appeal(client, alice, "00000000-0000-0000-0000-000000000000"), 404, "decision_not_found"
+    )
+    assert_problem(await appeal(client, alice, "nope"), 404, "decision_not_found")
+    for statement in ("", "  ", "x" * 2001):
+        problem = assert_problem(await appeal(client, alice, decision_id, statement), 422)
+        assert "statement" in error_fields(problem)
+
+    assert (await appeal(client, alice, decision_id)).status_code == 201
+    assert_problem(await appeal(client, alice, decision_id), 409, "appeal_exists")
+
+
+async def test_only_removals_warnings_and_suspensions_can_be_appealed(client, users, published, mod):
+    alice, _, video_id, decision_id = await _removed_video(client, users, published, mod)
+    assert (await appeal(client, alice, decision_id)).status_code == 201
+    other = await users.create("othermod", role=Role.MODERATOR)
+    held = await claimed(client, other, "appeals")
+    granted = await decided(client, other, held["id"], "restore_content")
+    # The appeal's own decision is about alice, but restoring is nothing to appeal.
+    restore_id = granted["history"][0]["id"]
+    assert_problem(await appeal(client, alice, restore_id), 422, "decision_not_appealable")
+
+    # A dismissal is about nobody.
+    carol = await users.create("carol")
+    await reported(client, carol, "video", video_id)
+    dismissed = await decided(client, mod, (await claimed(client, mod))["id"], "dismiss")
+    assert_problem(await appeal(client, alice, dismissed["history"][0]["id"]), 404, "decision_not_found")
+
+
+async def test_appeal_items_take_only_grant_deny_or_escalate(client, users, published, mod, admin):
+    alice, _, _, decision_id = await _removed_video(client, users, published, mod)
+    assert (await appeal(client, alice, decision_id)).status_code == 201
+    held = await claimed(client, admin, "appeals")
+
+    for action in ("remove_content", "warn_user", "approve_cameo"):
+        assert_problem(await decide(client, admin, held["id"], action), 422, "action_not_applicable")
+    assert_problem(
+        await decide(client, admin, held["id"], "suspend_user", duration_hours=1),
+        422,
+        "action_not_applicable",
+    )
+    escalated = await decided(client, admin, held["id"], "escalate")
+    assert escalated["status"] == "open"
+    assert (await item(client, admin, held["id"]))["escalated"] is True

@@ -1,0 +1,111 @@
+"""The `automated` queue: what screening flagged (the `moderation.flag_content` job) joins one item
+per target with every flag kept; restore_content undoes a removal outside appeals too."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+from generation.models import Generation
+from moderation.jobs import file_flag
+from tests.accounts.helpers import assert_problem
+from tests.feed.helpers import comment, get_video, video
+from tests.moderation.helpers import claim, claimed, decided, notifications_of, queues, reported
+
+
+async def test_flags_on_one_target_join_one_automated_item(client, users, published, resources, mod):
+    """The job is called directly here, so the flags are known exactly."""
+    alice = await users.create("alice")
+    video_id = await published(alice, caption="a day at the beach")
+
+    # The same flag twice at once (a retried job racing the first) is kept once.
+    await asyncio.gather(
+        *(file_flag(resources, "video", video_id, ["violence"], "caption") for _ in range(2))
+    )
+    await file_flag(resources, "video", video_id, ["self-harm/intent"], "prompt")
+    await file_flag(resources, "video", "00000000-0000-0000-0000-000000000000", ["hate"], "caption")
+
+    assert (await queues(client, mod))["automated"]["open_count"] == 1
+    held = await claimed(client, mod, "automated")
+    assert held["target"] == {"type": "video", "id": video_id}
+    assert held["reports"] == []
+    assert held["report_count"] == 2
+    flags = held["subject"]["snapshot"]["flags"]
+    assert [(f["text_kind"], f["categories"]) for f in flags] == [
+        ("caption", ["violence"]),
+        ("prompt", ["self-harm/intent"]),
+    ]
+    assert flags[0]["text"] == "a day at the beach"
+    assert held["subject"]["user"]["username"] == "alice"
+
+
+async def test_a_flagged_prompt_is_filed_against_its_author(client, users, resources, mod):
+    alice = await users.create("alice")
+    async with resources.session_factory() as session:
+        generation = Generation(
+            user_id=UUID(alice.id),
+            prompt="a brawl",
+            model="sora-2",
+            seconds=4,
+            size="720x1280",
+            provider="sim",
+        )
+        session.add(generation)
+        await session.commit()
+        generation_id = str(generation.id)
+
+    await file_flag(resources, "generation", generation_id, ["violence"], "prompt")
+
+    held = await claimed(client, mod, "automated")
+    assert held["target"] == {"type": "user", "id": alice.id}
+    (flag,) = held["subject"]["snapshot"]["flags"]
+    assert flag["source_type"] == "generation"
+    assert flag["source_id"] == generation_id
+    assert flag["text"] == "a brawl"
+    await decided(client, mod, held["id"], "warn_user", note="keep prompts civil")
+
+
+async def test_automated_items_are_prioritised_by_category(client, users, published, resources, mod):
+    alice = await users.create("alice")
+    mild = await published(alice)
+    grave = await published(alice)
+    await file_flag(resources, "video", mild, ["harassment"], "caption")
+    await file_flag(resources, "video", grave, ["sexual/minors"], "caption")
+
+    assert (await claimed(client, mod, "automated"))["target"]["id"] == grave
+    assert (await claimed(client, mod, "automated"))["target"]["id"] == mild
+
+
+async def test_restore_content_undoes_a_removal(client, users, published, resources, mod):
+    alice, bob = await users.create("alice"), await users.create("bob")
+    video_id = await published(alice)
+    await reported(client, bob, "video", video_id, "violence")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    assert_problem(await get_video(client, bob, video_id), 404)
+
+    # The screener flags the (removed) video as well; a second look restores it.
+    await file_flag(resources, "video", video_id, ["violence"], "caption")
+    held = await claimed(client, mod, "automated")
+    assert held["subject"]["snapshot"]["status"] == "removed"
+    await decided(client, mod, held["id"], "restore_content", note="removed by mistake")
+
+    assert (await video(client, bob, video_id))["status"] == "published"
+    told = await notifications_of(client, alice, "moderation_decision")
+    assert [n["subject"]["excerpt"] for n in told] == ["restore_content", "remove_content"]
+
+
+async def test_a_borderline_comment_reaches_the_automated_queue(client, users, published, mod):
+    """Through the whole path: screening flags it, the job runs in the app's worker."""
+    alice, bob = await users.create("alice"), await users.create("bob")
+    video_id = await published(alice)
+    said = await comment(client, bob, video_id, "that is some trashtalk")
+    assert said.status_code == 201, said.text
+
+    for _ in range(100):
+        if (await queues(client, mod))["automated"]["open_count"]:
+            break
+        await asyncio.sleep(0.1)
+    held = await claimed(client, mod, "automated")
+    assert held["target"] == {"type": "comment", "id": said.json()["id"]}
+    assert "harassment" in held["subject"]["snapshot"]["flags"][0]["categories"]
+    assert (await claim(client, mod, "automated")).status_code == 204

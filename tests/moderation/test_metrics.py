@@ -1,0 +1,38 @@
+"""Queue depth, oldest age and handling time per queue on /metrics (Prometheus)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from tests.moderation.helpers import claimed, decided, reported
+
+
+def _sample(text: str, name: str, queue: str) -> float:
+    match = re.search(rf'^{name}{{queue="{queue}"}} (\S+)$', text, re.MULTILINE)
+    assert match, f"{name} for {queue} missing"
+    return float(match[1])
+
+
+async def test_queue_depth_oldest_age_and_handling_time_are_exported(client, users, mod):
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    before = (await client.get("/metrics")).text
+    handled_before = _sample(before, "remixfeed_moderation_handling_seconds_count", "reports")
+
+    await reported(client, carol, "user", alice.id)
+    await reported(client, carol, "user", bob.id)
+    await asyncio.sleep(1.1)
+    metrics = (await client.get("/metrics")).text
+    assert _sample(metrics, "remixfeed_moderation_queue_depth", "reports") == 2
+    assert _sample(metrics, "remixfeed_moderation_queue_oldest_age_seconds", "reports") >= 1
+    for queue in ("takedowns", "cameo_verification", "appeals", "automated"):
+        assert _sample(metrics, "remixfeed_moderation_queue_depth", queue) == 0
+        assert _sample(metrics, "remixfeed_moderation_queue_oldest_age_seconds", queue) == 0
+
+    held = await claimed(client, mod)
+    await decided(client, mod, held["id"], "dismiss")
+
+    after = (await client.get("/metrics")).text
+    assert _sample(after, "remixfeed_moderation_queue_depth", "reports") == 1
+    assert _sample(after, "remixfeed_moderation_handling_seconds_count", "reports") == handled_before + 1
+    assert 'remixfeed_moderation_handling_seconds_bucket{le="300.0",queue="reports"}' in after
