@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,7 +17,9 @@ from app.resources import Resources
 from app.settings import Settings
 from generation.simulator import SimulatorHandle, run_simulator_in_thread
 from migrations.models import metadata
-from tests.factories import UserFactory
+from tests.factories import Actor, UserFactory
+from tests.feed.factories import VideoFactory
+from tests.feed.helpers import publish
 from tests.harness import RunServers, namespace_patterns, start_test_servers
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -134,3 +136,22 @@ async def clean_data(request: pytest.FixtureRequest) -> None:
 @pytest.fixture
 def users(resources: Resources) -> UserFactory:
     return UserFactory(resources)
+
+
+@pytest.fixture
+def videos(resources: Resources) -> VideoFactory:
+    """Drafts made without generation (for tests about what happens to videos afterwards)."""
+    return VideoFactory(resources)
+
+
+@pytest.fixture
+def published(client: httpx.AsyncClient, videos: VideoFactory) -> Callable[..., Awaitable[str]]:
+    """Make a draft and publish it through the API; returns its id."""
+
+    async def make(author: Actor, *, remix_of: str | None = None, **body: object) -> str:
+        draft = await videos.draft(author, remix_of=remix_of)
+        response = await publish(client, author, draft.id, **body)
+        assert response.status_code == 200, response.text
+        return draft.id
+
+    return make
