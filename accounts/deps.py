@@ -57,13 +57,10 @@ def suspension_error(user: User, now: datetime | None = None) -> AccountSuspende
     return AccountSuspended(f"Your account is suspended until {stamp}")
 
 
-async def provide_active_user(current_user: CurrentUser, db_session: DbSession) -> User:
+async def provide_active_user(current_user: CurrentUser) -> User:
+    # Raising here is safe for the pool: AbandonedSessionMiddleware releases the request's session.
     error = suspension_error(current_user)
     if error is not None:
-        # Litestar never cleans up the generator dependencies it resolved before one that raises,
-        # so the request's session would keep its connection until the garbage collector found
-        # it. A suspended client retrying in a loop must not drain the pool: give it back now.
-        await db_session.close()
         raise error
     return current_user
 
@@ -78,6 +75,9 @@ def require_role(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
     async def check(current_user: CurrentUser) -> User:
         if current_user.role not in allowed:
             raise InsufficientRole()
+        # A suspended moderator or admin does not moderate while suspended.
+        if (error := suspension_error(current_user)) is not None:
+            raise error
         return current_user
 
     return check

@@ -86,6 +86,15 @@ async def retract(session: AsyncSession, dedupe_keys: Sequence[str]) -> None:
         )
 
 
+async def retract_about_video(session: AsyncSession, *, video_id: UUID) -> None:
+    """Forget what anyone was told about things on a video taken down (comments, replies on it)."""
+    await session.execute(
+        delete(Notification)
+        .where(Notification.data["video_id"].astext == str(video_id))
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def retract_about(session: AsyncSession, *, user_id: UUID, subject_id: UUID) -> None:
     """Forget what `user_id` was told about `subject_id` or about things on it (`data.video_id`):
     the author of a deleted video is not pointed at it any more."""

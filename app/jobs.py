@@ -9,6 +9,7 @@ request's transaction commits (`JobQueue.enqueue_after_commit`). The worker runs
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -67,7 +68,8 @@ class JobQueue:
     ) -> None:
         """Enqueue `name` with keyword arguments (ids, never objects). A job whose `key` is
         already queued, scheduled or running is not enqueued again."""
-        scheduled = int(time.time() + delay_seconds) if delay_seconds > 0 else 0
+        # Rounded up: SAQ schedules at whole seconds, and a job must not wake before its time.
+        scheduled = math.ceil(time.time() + delay_seconds) if delay_seconds > 0 else 0
         # No key means a fresh one per job: SAQ would otherwise key them all "None", and drop
         # every job after the first while that one is pending.
         identity: dict[str, str] = {"key": key} if key is not None else {}
@@ -139,16 +141,20 @@ async def _run_again(ctx: dict[str, Any]) -> None:
     delay = job.result.get(RUN_AGAIN)
     if delay is None:
         return
-    await job.queue.enqueue(
+    again = await job.queue.enqueue(
         job.function,
         key=job.key,
-        scheduled=int(time.time() + float(delay)),
+        scheduled=math.ceil(time.time() + float(delay)) if float(delay) > 0 else 0,
         timeout=job.timeout,
         retries=job.retries,
         retry_delay=job.retry_delay,
         retry_backoff=job.retry_backoff,
         **(job.kwargs or {}),
     )
+    if again is None:
+        # The key is taken (queued, scheduled or running elsewhere): that copy carries on. Logged,
+        # because a continuation that vanishes is left to the domains' sweeps to recover.
+        log.warning("job_not_rescheduled", function=job.function, key=job.key)
 
 
 def _bind(job: Job) -> JobFunction:

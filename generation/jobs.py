@@ -21,7 +21,7 @@ from generation.service import ADVANCE_JOB, advance_job_key
 log = structlog.get_logger(__name__)
 
 _PROVIDER = "generation.provider"
-SWEEP_IDLE = timedelta(seconds=60)
+SWEEP_IDLE = timedelta(seconds=30)
 SWEEP_BATCH = 500
 
 

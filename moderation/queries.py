@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, func, literal_column, or_, select, text, update
+from sqlalchemy import and_, exists, func, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +25,9 @@ _OPEN_TARGET_WHERE = text("status <> 'closed'")
 
 
 async def db_now(session: AsyncSession) -> datetime:
-    now = await session.scalar(select(func.now()))
+    # clock_timestamp(), not now(): now() is the transaction's start, which may be before a wait
+    # on an item's row lock, and a lease must not outlive its time because of that wait.
+    now = await session.scalar(select(func.clock_timestamp()))
     assert isinstance(now, datetime)
     return now
 
@@ -325,3 +327,24 @@ async def join_flagged_item(
     )
     row = (await session.execute(statement.returning(ModerationItem.id, ModerationItem.snapshot))).one()
     return row[0], list((row[1] or {}).get("flags", []))
+
+
+async def suspension_end_without(
+    session: AsyncSession, *, user_id: UUID, granted_decision_id: UUID
+) -> datetime | None:
+    """When the user's suspensions end once `granted_decision_id` is lifted: the latest end among
+    their other suspensions whose appeals were not granted, or None if none is still running."""
+    ends = Decision.created_at + func.make_interval(0, 0, 0, 0, Decision.duration_hours)
+    granted = exists().where(Appeal.decision_id == Decision.id, Appeal.outcome == "granted")
+    latest = await session.scalar(
+        select(func.max(ends)).where(
+            Decision.affected_user_id == user_id,
+            Decision.action == "suspend_user",
+            Decision.id != granted_decision_id,
+            ~granted,
+        )
+    )
+    if latest is None or latest <= await db_now(session):
+        return None
+    assert isinstance(latest, datetime)
+    return latest

@@ -77,7 +77,7 @@ class MyReportsController(Controller):
     security = AUTHENTICATED
     dependencies = {"reports": Provide(deps.provide_report_service, sync_to_thread=False)}
 
-    @get("/", responses=problem_responses(400, 401))
+    @get("/", responses=problem_responses(400, 401, 422))
     async def my_reports(
         self,
         current_user: CurrentUser,
@@ -167,7 +167,7 @@ class ModerationController(Controller):
         """Give a held item back to its queue at once (the lease holder only)."""
         await queues.release(moderator, item_id)
 
-    @get("/audit-log", responses=problem_responses(400, 401, 403))
+    @get("/audit-log", responses=problem_responses(400, 401, 403, 422))
     async def audit_log(
         self,
         moderator: Moderator,

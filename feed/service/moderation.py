@@ -37,6 +37,10 @@ async def remove_video(session: AsyncSession, video: Video) -> bool:
     await session.flush()
     if was_published:
         await _count_as_published(session, video, -1)
+    # Gone from every listing, notifications included (as a deletion does).
+    await notifications.retract(session, [f"remix:{video.id}"])
+    await notifications.retract_about(session, user_id=video.author_id, subject_id=video.id)
+    await notifications.retract_about_video(session, video_id=video.id)
     return True
 
 

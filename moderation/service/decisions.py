@@ -184,7 +184,10 @@ class DecisionService:
         elif appealed.action == Action.SUSPEND_USER and appealed.affected_user_id is not None:
             user = await self.session.get(User, appealed.affected_user_id, with_for_update=True)
             if user is not None:
-                user.suspended_until = None
+                # Lift this suspension only: another, later one still stands.
+                user.suspended_until = await queries.suspension_end_without(
+                    self.session, user_id=user.id, granted_decision_id=appealed.id
+                )
         # A warning has nothing to undo, and a removed comment was deleted: granting records it.
 
     # --- who is told -------------------------------------------------------------------------

@@ -243,7 +243,8 @@ async def test_transient_provider_errors_are_retried_and_the_generation_finishes
     alice = await users.create("alice")
     await inject(simulator, **fault)
     accepted = await generate(client, alice.headers)
-    done = await wait_until_done(client, alice.headers, accepted["id"], within=45)
+    # Normally seconds; the generous bound covers a lost continuation being found by the sweep.
+    done = await wait_until_done(client, alice.headers, accepted["id"], within=120)
     assert done["status"] == "completed", done
     assert (await sim_stats(simulator))["jobs_created"] == 1  # retries never made a second video
     drafts = (await client.get("/v1/me/drafts", headers=alice.headers)).json()["items"]

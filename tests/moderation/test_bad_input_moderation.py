@@ -1,0 +1,308 @@
+"""Bad input, races and authorization around moderation (API.md "Moderation", issue 4).
+
+Found by fuzzing the running API with schemathesis and by hand. The tests named after a defect
+reproduce it and assert the contract's answer; the others guard odd input and races that are
+already handled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.accounts.helpers import assert_problem
+from tests.feed.helpers import all_items, comment, video
+from tests.moderation.helpers import (
+    appeal,
+    audit_log,
+    claim,
+    claimed,
+    decide,
+    decided,
+    decision_id_for,
+    item,
+    notifications_of,
+    queues,
+    report,
+    reported,
+)
+
+
+@pytest.fixture
+async def openapi(client) -> dict[str, Any]:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    document: dict[str, Any] = response.json()
+    return document
+
+
+async def _notifications(client: httpx.AsyncClient, actor) -> list[dict[str, Any]]:
+    return await all_items(client, actor, "/v1/notifications", limit=100)
+
+
+# --- Defects -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/v1/me/reports", "/v1/moderation/audit-log"])
+async def test_moderation_lists_document_the_422_they_answer(client, mod, openapi, path):
+    response = await client.get(path, params={"limit": 0}, headers=mod.headers)
+
+    assert_problem(response, 422, "validation_failed")
+    documented = openapi["paths"][path]["get"]["responses"]
+    assert "422" in documented, f"{path} answers 422 for limit=0 but documents only {sorted(documented)}"
+
+
+async def test_a_removed_video_leaves_other_peoples_notifications(client, users, published, mod):
+    """A removed video "disappears from every listing": the notifications of people other than its
+    author must no longer point at it (a delete already retracts the remix notification)."""
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    parent = await published(bob)
+    removed = await published(alice, remix_of=parent)
+    reply_to = (await comment(client, carol, removed, "first!")).json()
+    assert (await comment(client, alice, removed, "thanks", parent_id=reply_to["id"])).status_code == 201
+    assert [n["subject"]["id"] for n in await notifications_of(client, bob, "remix")] == [removed]
+    assert len(await notifications_of(client, carol, "reply")) == 1
+
+    await reported(client, carol, "video", removed, "violence")
+    held = await claimed(client, mod)
+    await decided(client, mod, held["id"], "remove_content")
+
+    still_pointing = [
+        (person.username, n["kind"])
+        for person in (bob, carol)
+        for n in await _notifications(client, person)
+        if removed in (n["subject"].get("id"), n["subject"].get("video_id"))
+    ]
+    assert still_pointing == []
+
+
+async def test_granting_an_appeal_of_a_short_suspension_keeps_a_later_longer_one(
+    client, users, published, mod
+):
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    video_id = await published(bob)
+    await reported(client, bob, "user", alice.id, "harassment")
+    await decided(client, mod, (await claimed(client, mod))["id"], "suspend_user", duration_hours=1)
+    short_decision = await decision_id_for(client, alice)
+    # A second, separate item about alice: a month's suspension.
+    await reported(client, carol, "user", alice.id, "hate")
+    await decided(client, mod, (await claimed(client, mod))["id"], "suspend_user", duration_hours=720)
+
+    assert (await appeal(client, alice, short_decision)).status_code == 201
+    held = await claimed(client, mod, "appeals")
+    await decided(client, mod, held["id"], "restore_content", note="the first one was a mistake")
+
+    # Only the appealed suspension is undone; the month-long one still stands.
+    assert_problem(await comment(client, alice, video_id), 403, "account_suspended")
+
+
+# --- Guards: odd input -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "queue", ["REPORTS", "reports ", "%00", "%E2%80%8Breports", "reports%0A", "x" * 2000, "decision"]
+)
+async def test_odd_queue_names_are_404(client, mod, queue):
+    assert_problem(await claim(client, mod, queue), 404, "queue_not_found")
+
+
+@pytest.mark.parametrize(
+    "item_id",
+    ["00000000-0000-0000-0000-000000000000", "%00", "-1", "1e9", "%F0%9F%98%80", "x" * 5000],
+)
+async def test_odd_item_ids_are_404_on_every_item_endpoint(client, mod, item_id):
+    base = f"/v1/moderation/items/{item_id}"
+    answers = [
+        await client.get(base, headers=mod.headers),
+        await client.post(f"{base}/decision", json={"action": "dismiss", "note": "x"}, headers=mod.headers),
+        await client.post(f"{base}/release", headers=mod.headers),
+    ]
+    for response in answers:
+        assert_problem(response, 404, "item_not_found")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"action": "dismiss", "note": "a\u0000b"},
+        {"action": "remove_content", "note": "\u0000"},
+        {"action": "dismiss", "note": "x" * 10_000},
+        {"action": "dismiss", "note": " \n\t "},
+        {"action": "suspend_user", "note": "x", "duration_hours": 0},
+        {"action": "suspend_user", "note": "x", "duration_hours": -1},
+        {"action": "suspend_user", "note": "x", "duration_hours": 8761},
+        {"action": "suspend_user", "note": "x", "duration_hours": 2**63},
+        {"action": "suspend_user", "note": "x", "duration_hours": 1.5},
+        {"action": "suspend_user", "note": "x", "duration_hours": True},
+        {"action": "suspend_user", "note": "x"},
+        {"action": "warn_user", "note": "x", "duration_hours": 1},
+        {"action": "DISMISS", "note": "x"},
+        {"action": "dismiss", "note": "x", "moderator": "someone"},
+    ],
+    ids=repr,
+)
+async def test_odd_decisions_are_422_and_leave_the_item_held(client, users, published, mod, body):
+    alice, bob = await users.create("alice"), await users.create("bob")
+    video_id = await published(alice)
+    await reported(client, bob, "video", video_id, "violence")
+    held = await claimed(client, mod)
+
+    response = await client.post(
+        f"/v1/moderation/items/{held['id']}/decision", json=body, headers=mod.headers
+    )
+
+    assert_problem(response, 422)
+    shown = await item(client, mod, held["id"])
+    assert (shown["status"], shown["lease_holder"], shown["history"]) == ("claimed", "mod", [])
+    assert (await video(client, bob, video_id))["status"] == "published"
+    assert await audit_log(client, mod) == []
+    await decided(client, mod, held["id"], "dismiss")
+
+
+@pytest.mark.parametrize("hours", [1, 8760])
+async def test_suspension_bounds_are_accepted(client, users, mod, hours):
+    alice, bob = await users.create("alice"), await users.create("bob")
+    await reported(client, bob, "user", alice.id, "harassment")
+    closed = await decided(
+        client, mod, (await claimed(client, mod))["id"], "suspend_user", duration_hours=hours
+    )
+    assert closed["history"][0]["duration_hours"] == hours
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"statement": "a\u0000b"},
+        {"statement": "x" * 10_000},
+        {"statement": "   "},
+        {"statement": ""},
+        {"decision_id": "\u0000", "statement": "x"},
+        {"decision_id": "x" * 65, "statement": "x"},
+    ],
+    ids=repr,
+)
+async def test_odd_appeals_are_refused_and_make_no_item(client, users, published, mod, body):
+    alice, bob = await users.create("alice"), await users.create("bob")
+    await reported(client, bob, "user", alice.id, "harassment")
+    await decided(client, mod, (await claimed(client, mod))["id"], "warn_user")
+    payload = {"decision_id": await decision_id_for(client, alice), **body}
+
+    response = await client.post("/v1/appeals", json=payload, headers=alice.headers)
+
+    assert 400 <= response.status_code < 500, response.text
+    assert response.json()["code"]
+    assert (await queues(client, mod))["appeals"]["open_count"] == 0
+
+
+@pytest.mark.parametrize("details", ["a\u0000b", "x" * 1001])
+async def test_odd_report_details_are_422_and_make_no_item(client, users, mod, details):
+    alice, bob = await users.create("alice"), await users.create("bob")
+    assert_problem(await report(client, bob, "user", alice.id, details=details), 422)
+    assert (await queues(client, mod))["reports"]["open_count"] == 0
+    assert await all_items(client, bob, "/v1/me/reports") == []
+
+
+async def test_reports_on_gone_or_hidden_comments_are_404(client, users, published, mod):
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    removed_video, deleted_video, blocker_video = (
+        await published(alice),
+        await published(alice),
+        await published(bob),
+    )
+    on_removed = (await comment(client, bob, removed_video, "one")).json()["id"]
+    on_deleted = (await comment(client, bob, deleted_video, "two")).json()["id"]
+    by_blocker = (await comment(client, bob, blocker_video, "three")).json()["id"]
+    await reported(client, carol, "video", removed_video, "violence")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    assert (await client.delete(f"/v1/videos/{deleted_video}", headers=alice.headers)).status_code == 204
+    assert (await client.post("/v1/users/carol/block", headers=bob.headers)).status_code == 204
+
+    for comment_id in (on_removed, on_deleted, by_blocker):
+        assert_problem(await report(client, carol, "comment", comment_id), 404, "comment_not_found")
+    assert_problem(await report(client, carol, "video", deleted_video), 404, "video_not_found")
+    assert_problem(await report(client, carol, "user", bob.id), 404, "user_not_found")
+    assert (await queues(client, mod))["reports"]["open_count"] == 0
+
+
+# --- Guards: races -----------------------------------------------------------------------------
+
+
+async def test_concurrent_decisions_on_one_item_close_it_once(client, users, published, mod):
+    alice, bob = await users.create("alice"), await users.create("bob")
+    video_id = await published(alice)
+    await reported(client, bob, "video", video_id, "violence")
+    held = await claimed(client, mod)
+    actions = ["remove_content", "dismiss", "warn_user", "escalate"] * 5
+
+    responses = await asyncio.gather(*(decide(client, mod, held["id"], action) for action in actions))
+
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == {200: 1, 409: len(actions) - 1}, statuses
+    for response in responses:
+        if response.status_code == 409:
+            assert_problem(response, 409, "lease_not_held")
+    assert len(await audit_log(client, mod)) == 1
+    assert len((await item(client, mod, held["id"]))["history"]) == 1
+
+
+async def test_a_decision_racing_a_release_either_wins_or_loses_cleanly(client, users, published, mod):
+    alice, bob = await users.create("alice"), await users.create("bob")
+    for _ in range(10):
+        await reported(client, bob, "user", alice.id, "spam")
+        held = await claimed(client, mod)
+        release = client.post(f"/v1/moderation/items/{held['id']}/release", headers=mod.headers)
+        decision, released = await asyncio.gather(decide(client, mod, held["id"], "dismiss"), release)
+
+        shown = await item(client, mod, held["id"])
+        if decision.status_code == 200:
+            assert_problem(released, 409, "lease_not_held")
+            assert shown["status"] == "closed"
+        else:
+            assert_problem(decision, 409, "lease_not_held")
+            assert released.status_code == 204
+            assert (shown["status"], shown["history"]) == ("open", [])
+            await decided(client, mod, (await claimed(client, mod))["id"], "dismiss")
+
+
+async def test_racing_appeals_of_one_decision_make_one_appeal(client, users, mod):
+    alice, bob = await users.create("alice"), await users.create("bob")
+    await reported(client, bob, "user", alice.id, "harassment")
+    await decided(client, mod, (await claimed(client, mod))["id"], "suspend_user", duration_hours=24)
+    decision_id = await decision_id_for(client, alice)
+
+    responses = await asyncio.gather(*(appeal(client, alice, decision_id, f"take {n}") for n in range(12)))
+
+    statuses = Counter(response.status_code for response in responses)
+    assert statuses == {201: 1, 409: 11}, statuses
+    assert (await queues(client, mod))["appeals"]["open_count"] == 1
+
+
+async def test_others_cannot_appeal_a_decision_or_see_it(client, users, mod):
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    await reported(client, bob, "user", alice.id, "harassment")
+    await decided(client, mod, (await claimed(client, mod))["id"], "warn_user")
+    decision_id = await decision_id_for(client, alice)
+
+    for other in (bob, carol, mod):
+        assert_problem(await appeal(client, other, decision_id), 404, "decision_not_found")
+    assert (await queues(client, mod))["appeals"]["open_count"] == 0
+
+
+async def test_racing_reports_from_many_users_join_one_item(client, users, published, mod):
+    author = await users.create("author")
+    video_id = await published(author)
+    reporters = [await users.create(f"reporter{n}") for n in range(12)]
+
+    responses = await asyncio.gather(
+        *(report(client, who, "video", video_id, reason) for who in reporters for reason in ("spam", "hate"))
+    )
+
+    assert Counter(response.status_code for response in responses) == {201: 24}
+    assert (await queues(client, mod))["reports"]["open_count"] == 1
+    held = await claimed(client, mod)
+    assert (held["report_count"], len(held["reports"])) == (24, 24)
+    assert (await claim(client, mod)).status_code == 204
