@@ -44,6 +44,28 @@ def assert_client_error(response: httpx.Response) -> None:
     assert response.headers["content-type"].startswith(PROBLEM_JSON), response.headers
 
 
+def assert_refused(response: httpx.Response) -> dict[str, Any]:
+    """A 4xx problem+json with a non-empty machine code; returns the body."""
+    assert_client_error(response)
+    body: dict[str, Any] = response.json()
+    assert isinstance(body.get("code"), str), body
+    assert body["code"], body
+    return body
+
+
+def unexpected(response: httpx.Response, status: int | None = None, code: str | None = None) -> str | None:
+    """None when the response is a problem+json with a code and the given status and code (any 4xx
+    when no status is given); otherwise a line describing the request and the answer."""
+    problem = response.headers.get("content-type", "").startswith(PROBLEM_JSON)
+    got = response.json().get("code") if problem else None
+    status_ok = response.status_code == status if status is not None else 400 <= response.status_code < 500
+    if status_ok and got and (code is None or got == code):
+        return None
+    request = response.request
+    path = request.url.raw_path.decode()[:90]
+    return f"{request.method} {path} -> {response.status_code} {response.text[:120]}"
+
+
 def today() -> date:
     """The app's notion of today (UTC)."""
     return datetime.now(UTC).date()

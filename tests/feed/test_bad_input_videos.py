@@ -28,7 +28,12 @@ from app.factory import create_app
 from app.resources import Resources
 from feed.models import Video
 from generation.simulator import SimulatorHandle
-from tests.accounts.helpers import PROBLEM_JSON, assert_client_error, assert_problem, block
+from tests.accounts.helpers import (
+    assert_problem,
+    assert_refused,
+    block,
+    unexpected,
+)
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import Actor
 from tests.feed.helpers import all_items, comment, notifications, video
@@ -39,28 +44,6 @@ BOUNDARY = "XX"
 MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 UNKNOWN_UUID = "0195f3c2-0000-7000-8000-000000000000"
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"remixfeed-fuzz-webhook-secret-32b").decode()
-
-
-def assert_refused(response: httpx.Response) -> dict[str, Any]:
-    """A 4xx problem+json with a non-empty machine code; returns the body."""
-    assert_client_error(response)
-    body: dict[str, Any] = response.json()
-    assert isinstance(body.get("code"), str), body
-    assert body["code"], body
-    return body
-
-
-def unexpected(response: httpx.Response, status: int | None = None, code: str | None = None) -> str | None:
-    """None when the response is a problem+json with a code and the given status and code (any 4xx
-    when no status is given); otherwise a line describing the request and the answer."""
-    problem = response.headers.get("content-type", "").startswith(PROBLEM_JSON)
-    got = response.json().get("code") if problem else None
-    status_ok = response.status_code == status if status is not None else 400 <= response.status_code < 500
-    if status_ok and got and (code is None or got == code):
-        return None
-    request = response.request
-    path = request.url.raw_path.decode()[:90]
-    return f"{request.method} {path} -> {response.status_code} {response.text[:120]}"
 
 
 def part(name: str | bytes, value: bytes, *headers: bytes) -> bytes:
