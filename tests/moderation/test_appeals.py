@@ -8,6 +8,7 @@ from tests.accounts.helpers import assert_problem, error_fields
 from tests.feed.helpers import all_items, comment, get_video, video
 from tests.moderation.helpers import (
     appeal,
+    claim,
     claimed,
     decide,
     decided,
@@ -142,3 +143,14 @@ async def test_appeal_items_take_only_grant_deny_or_escalate(client, users, publ
     escalated = await decided(client, admin, held["id"], "escalate")
     assert escalated["status"] == "open"
     assert (await item(client, admin, held["id"]))["escalated"] is True
+
+
+async def test_the_moderator_who_decided_does_not_review_the_appeal(client, users, published, mod, admin):
+    alice, _, _, decision_id = await _removed_video(client, users, published, mod)
+    assert (await appeal(client, alice, decision_id, "Please look again")).status_code == 201
+
+    assert (
+        await claim(client, mod, "appeals")
+    ).status_code == 204  # their own decision: not theirs to review
+    held = await claimed(client, admin, "appeals")
+    assert held["target"] == {"type": "decision", "id": decision_id}
