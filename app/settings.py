@@ -71,6 +71,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     report_rate_limit: str = "20/hour"
     # How long a moderator holds a claimed item before it returns to its queue.
     moderation_lease_seconds: Annotated[int, msgspec.Meta(ge=1)] = 300
+    # Cameos: how long a revoked or rejected cameo's recording is kept before it is deleted, and
+    # whether a teen's cameo may be opened to everyone (otherwise it acts as `mutuals` at most).
+    cameo_recording_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 30
+    teen_cameos_for_everyone: bool = False
 
     # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""

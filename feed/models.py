@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    Uuid,
     func,
     text,
 )
@@ -140,4 +141,16 @@ views = Table(
     Column("video_id", ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True),
     Column("viewer_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("created_at", DateTimeUTC(timezone=True), nullable=False, server_default=func.now()),
+)
+
+# Who appears in a video through their cameo: the owners may see it (a draft included), find it in
+# their appearances, and delete it. Written with the draft, from the generation's cameos.
+video_appearances = Table(
+    "video_appearances",
+    orm_registry.metadata,
+    Column("video_id", ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("cameo_id", Uuid, nullable=False),
+    Column("created_at", DateTimeUTC(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_video_appearances_user_created", "user_id", "created_at", "video_id"),
 )

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, Uuid
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -47,6 +47,7 @@ class Generation(UUIDv7AuditBase):
         # The caller's list and the daily quota count.
         Index("ix_generations_user_created", "user_id", "created_at", "id"),
         Index("ix_generations_provider_video_id", "provider_video_id"),
+        Index("ix_generations_cameo_ids", "cameo_ids", postgresql_using="gin"),
     )
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
@@ -57,6 +58,9 @@ class Generation(UUIDv7AuditBase):
     seconds: Mapped[int] = mapped_column(Integer)
     size: Mapped[str] = mapped_column(String(16))
     cameos: Mapped[list[str]] = mapped_column(ARRAY(String(30)), default=list, server_default="{}")
+    # The cameos cast, by id, in the order of `cameos`: checked again before the provider is asked,
+    # and how a revocation finds the generations it cancels.
+    cameo_ids: Mapped[list[UUID]] = mapped_column(ARRAY(Uuid), default=list, server_default="{}")
     remix_of_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("videos.id", ondelete="SET NULL"), default=None
     )

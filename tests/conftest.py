@@ -17,6 +17,7 @@ from app.resources import Resources
 from app.settings import Settings
 from generation.simulator import SimulatorHandle, run_simulator_in_thread
 from migrations.models import metadata
+from tests.cameo.factories import CameoFactory
 from tests.factories import Actor, UserFactory
 from tests.feed.factories import VideoFactory
 from tests.feed.helpers import publish
@@ -155,3 +156,8 @@ def published(client: httpx.AsyncClient, videos: VideoFactory) -> Callable[..., 
         return draft.id
 
     return make
+
+
+@pytest.fixture
+def cameos(resources: Resources) -> CameoFactory:
+    return CameoFactory(resources)

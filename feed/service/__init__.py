@@ -1,11 +1,12 @@
 """Business rules of videos and the feed. Services flush, never commit."""
 
-from feed.service.drafts import RenderedVideo, create_draft, remix_source
+from feed.service.drafts import Appearance, RenderedVideo, create_draft, remix_source
 from feed.service.engagement import EngagementService
 from feed.service.lineage import LineageService
 from feed.service.videos import MediaContent, VideoService
 
 __all__ = [
+    "Appearance",
     "EngagementService",
     "LineageService",
     "MediaContent",

@@ -1,16 +1,26 @@
-"""Drafts come from completed generations; remixes record their lineage."""
+"""Drafts come from completed generations; remixes record their lineage, and cameos cast in them
+record who appears."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from feed.errors import RemixNotAllowed, VideoNotFound
-from feed.models import Video, VideoStatus
+from feed.models import Video, VideoStatus, video_appearances
 from feed.visibility import viewable_video
+
+
+@dataclass(frozen=True)
+class Appearance:
+    """Someone whose cameo is cast in a video: the cameo's owner and the cameo."""
+
+    user_id: UUID
+    cameo_id: UUID
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,7 @@ class RenderedVideo:
     provider_video_id: str | None = None
     cameos: list[str] = field(default_factory=list)
     remix_of_id: UUID | None = None
+    appearances: list[Appearance] = field(default_factory=list)
 
 
 async def remix_source(session: AsyncSession, viewer: User, video_id: str | UUID) -> Video:
@@ -67,4 +78,12 @@ async def create_draft(session: AsyncSession, rendered: RenderedVideo) -> Video:
     )
     session.add(video)
     await session.flush()
+    if rendered.appearances:
+        await session.execute(
+            insert(video_appearances),
+            [
+                {"video_id": video.id, "user_id": appearance.user_id, "cameo_id": appearance.cameo_id}
+                for appearance in rendered.appearances
+            ],
+        )
     return video
