@@ -1,0 +1,33 @@
+"""Providers of the cameo domain's services for its routes."""
+
+from __future__ import annotations
+
+from litestar.di import NamedDependency
+
+from app.dependencies import DbSession, SettingsDep, StorageDep
+from cameo.service.controls import ControlsService
+from cameo.service.ledger import LedgerService
+from cameo.service.lifecycle import LifecycleService
+from cameo.service.recording import RecordingService
+
+Lifecycle = NamedDependency[LifecycleService]
+Recordings = NamedDependency[RecordingService]
+Controls = NamedDependency[ControlsService]
+Ledger = NamedDependency[LedgerService]
+
+
+def provide_lifecycle_service(db_session: DbSession, settings: SettingsDep) -> LifecycleService:
+    return LifecycleService(db_session, settings)
+
+
+def provide_recording_service(db_session: DbSession, storage: StorageDep) -> RecordingService:
+    return RecordingService(db_session, storage)
+
+
+def provide_controls_service(db_session: DbSession, settings: SettingsDep) -> ControlsService:
+    return ControlsService(db_session, settings)
+
+
+def provide_ledger_service(db_session: DbSession, settings: SettingsDep) -> LedgerService:
+    assert settings.secret_key is not None
+    return LedgerService(db_session, settings.secret_key)
