@@ -1,16 +1,12 @@
 """Generation failures with the stable codes from the API contract."""
 
-from app.errors import AppError, Forbidden, NotFound, ValidationFailed
+from app.errors import AppError, NotFound, ValidationFailed
+from cameo.errors import CameoPermissionDenied
 
 
 class GenerationNotFound(NotFound):
     code = "generation_not_found"
     title = "No such generation"
-
-
-class CameoPermissionDenied(Forbidden):
-    code = "cameo_permission_denied"
-    title = "You may not use that cameo"
 
 
 class TooManyCameos(ValidationFailed):
@@ -33,3 +29,14 @@ class InvalidWebhook(AppError):
     status = 400
     code = "invalid_webhook"
     title = "The webhook could not be verified"
+
+
+# One class for 403 cameo_permission_denied, wherever it is raised.
+__all__ = [
+    "CameoPermissionDenied",
+    "GenerationNotFound",
+    "InvalidWebhook",
+    "PromptRejected",
+    "QuotaExceeded",
+    "TooManyCameos",
+]

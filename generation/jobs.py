@@ -14,6 +14,7 @@ from app.db import in_transaction
 from app.jobs import Job, run_again_in
 from app.resources import Resources
 from generation import queries
+from generation.cameos import REGISTER_CAMEO_JOB, register_character
 from generation.provider import VideoProvider, create_provider
 from generation.runner import advance
 from generation.service import ADVANCE_JOB, advance_job_key
@@ -45,6 +46,11 @@ async def advance_generation(
     return run_again_in(step.next_in_seconds)
 
 
+async def register_cameo(resources: Resources, cameo_id: str) -> dict[str, Any]:
+    """Enqueued after a cameo is approved (key `generation.cameos.register_job_key`)."""
+    return await register_character(resources, provider_for(resources), UUID(cameo_id))
+
+
 async def sweep_unfinished(resources: Resources) -> int:
     """Re-enqueue the step of every unfinished generation nothing touched lately. The step's key
     is the generation's, so one still queued or scheduled is left as it is."""
@@ -64,5 +70,6 @@ async def sweep_unfinished(resources: Resources) -> int:
 
 jobs = [
     Job(name=ADVANCE_JOB, function=advance_generation),
+    Job(name=REGISTER_CAMEO_JOB, function=register_cameo),
     Job(name="generation.sweep", function=sweep_unfinished, cron="* * * * *"),
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
@@ -76,6 +76,14 @@ class Generation(UUIDv7AuditBase):
     error_code: Mapped[str | None] = mapped_column(String(64), default=None)
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
     completed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+    def end(self, status: GenerationStatus, code: str | None, message: str | None) -> None:
+        """Ends the generation with `status` and, unless it completed, why."""
+        self.status = status.value
+        self.error_code = code
+        self.error_message = message
+        self.completed_at = datetime.now(UTC)
+        self.retry_at = None
 
 
 __all__ = ["TERMINAL_STATUSES", "Generation", "GenerationStatus"]

@@ -81,6 +81,11 @@ class VideoProvider(Protocol):
 
     async def download(self, provider_video_id: str, variant: Variant) -> bytes: ...
 
+    async def create_character(self, *, name: str, video: bytes, filename: str, content_type: str) -> str:
+        """Registers a person's likeness from a video of them; the character's id, which prompts
+        refer to as `@<id>`."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -135,6 +140,17 @@ class OpenAIVideoProvider:
         async with _translated_errors():
             content = await self._client.videos.download_content(provider_video_id, variant=variant)
         return content.content
+
+    async def create_character(self, *, name: str, video: bytes, filename: str, content_type: str) -> str:
+        async with _translated_errors():
+            character = await self._client.videos.create_character(
+                name=name, video=(filename, video, content_type)
+            )
+        if not character.id:
+            raise ProviderError(
+                "provider_bad_response", "The video provider made a character without an id", retryable=False
+            )
+        return character.id
 
     async def close(self) -> None:
         await self._client.close()

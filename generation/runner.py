@@ -26,7 +26,7 @@ from app.resources import Resources
 from feed.errors import RemixNotAllowed, VideoNotFound
 from feed.models import Video
 from feed.service import RenderedVideo, create_draft, remix_source
-from generation import queries
+from generation import cameos, queries
 from generation.models import Generation, GenerationStatus
 from generation.provider import ProviderError, ProviderJob, VideoProvider
 from generation.service import to_schema
@@ -59,7 +59,12 @@ def progress_channel(resources: Resources, generation_id: UUID | str) -> str:
 async def advance(resources: Resources, provider: VideoProvider, generation_id: UUID) -> Step:
     async with transaction(resources.session_factory) as session:
         generation = await queries.for_update(session, generation_id)
-        if generation is None or GenerationStatus(generation.status).terminal:
+        if generation is None:
+            return Step(finished=True)
+        if GenerationStatus(generation.status).terminal:
+            # It may have been ended elsewhere (a revocation cancels it in its own transaction,
+            # which has no way to reach the progress streams): announce how it ended.
+            _announce_after_commit(resources, session, generation)
             return Step(finished=True)
         now = datetime.now(UTC)
         if generation.retry_at is not None and generation.retry_at > now:
@@ -86,15 +91,42 @@ async def _step(
     resources: Resources, provider: VideoProvider, session: AsyncSession, generation: Generation
 ) -> None:
     if generation.provider_video_id is None:
-        job = await _submit(resources, provider, session, generation)
-        generation.provider_video_id = job.id
+        submitted = await _submit(resources, provider, session, generation)
+        if submitted is None:
+            return
+        generation.provider_video_id = submitted.id
+        job = submitted
     else:
+        # A revoked cameo stops every later step; a permission change after submission does not.
+        if await cameos.stop_if_revoked(
+            session, generation, teens_for_everyone=resources.settings.teen_cameos_for_everyone
+        ):
+            return
         job = await provider.retrieve(generation.provider_video_id)
     await _apply(resources, provider, session, generation, job)
 
 
 async def _submit(
     resources: Resources, provider: VideoProvider, session: AsyncSession, generation: Generation
+) -> ProviderJob | None:
+    """Asks the provider to make the video, on every attempt after the cameos pass their check
+    again (None: refused, the generation is cancelled and the provider never asked)."""
+    casts, stop = await cameos.check_before_submit(
+        session, generation, teens_for_everyone=resources.settings.teen_cameos_for_everyone
+    )
+    if stop is not None:
+        _end(generation, GenerationStatus.CANCELLED, stop.code, stop.message)
+        return None
+    job = await _ask_provider(
+        resources, provider, session, generation, cameos.provider_prompt(generation.prompt, casts)
+    )
+    # Only the step that got the provider's job commits its ledger entries: one per cameo.
+    cameos.record_submitted(session, generation, casts)
+    return job
+
+
+async def _ask_provider(
+    resources: Resources, provider: VideoProvider, session: AsyncSession, generation: Generation, prompt: str
 ) -> ProviderJob:
     generation.attempts += 1
     idempotency_key = f"remixfeed-generation-{generation.id}"
@@ -107,7 +139,7 @@ async def _submit(
     ):
         try:
             return await provider.remix(
-                source.provider_video_id, prompt=generation.prompt, idempotency_key=idempotency_key
+                source.provider_video_id, prompt=prompt, idempotency_key=idempotency_key
             )
         except ProviderError as error:
             if error.retryable or error.blocked:
@@ -119,7 +151,7 @@ async def _submit(
         data, content_type = await resources.storage.get(generation.input_reference_key)
         reference = ("reference.png", data, content_type)
     return await provider.create(
-        prompt=generation.prompt,
+        prompt=prompt,
         model=generation.model,
         seconds=generation.seconds,
         size=generation.size,
@@ -185,6 +217,15 @@ async def _finish(
         if error.retryable:
             raise
         log.info("spritesheet_unavailable", generation_id=str(generation.id))
+    casts = await cameos.casts_for_draft(
+        session, generation, teens_for_everyone=resources.settings.teen_cameos_for_everyone
+    )
+    if casts is None:
+        # A cameo was revoked while the video was made: no draft, and nothing kept of it.
+        for key in (f"{base}/video.mp4", thumbnail_key, spritesheet_key):
+            if key is not None:
+                await resources.storage.delete(key)
+        return
     video = await create_draft(
         session,
         RenderedVideo(
@@ -199,8 +240,10 @@ async def _finish(
             provider_video_id=job.id,
             cameos=list(generation.cameos),
             remix_of_id=generation.remix_of_id,
+            appearances=cameos.appearances(casts),
         ),
     )
+    await cameos.record_appearances(session, generation, casts, video.id)
     generation.video_id = video.id
     generation.progress = 100
     _end(generation, GenerationStatus.COMPLETED, None, None)
@@ -238,11 +281,7 @@ def _image_extension(data: bytes) -> str:
 
 
 def _end(generation: Generation, status: GenerationStatus, code: str | None, message: str | None) -> None:
-    generation.status = status.value
-    generation.error_code = code
-    generation.error_message = message
-    generation.completed_at = datetime.now(UTC)
-    generation.retry_at = None
+    generation.end(status, code, message)
 
 
 def _provider_failed(resources: Resources, generation: Generation, error: ProviderError) -> None:

@@ -21,10 +21,12 @@ from app.pagination import CursorCodec, Page
 from app.screening import ContentGate
 from app.settings import Settings
 from app.storage import MediaStorage
+from cameo import casting
+from cameo.casting import Cast
+from cameo.models import UseEvent
 from feed.service import remix_source
 from generation import queries
 from generation.errors import (
-    CameoPermissionDenied,
     GenerationNotFound,
     PromptRejected,
     QuotaExceeded,
@@ -117,7 +119,8 @@ class GenerationService:
         if idempotency.replay is not None:
             return _replayed(idempotency.replay.body)
 
-        await self._check_cameos(user, data.cameos)
+        # Before anything else is spent (screening, quota): a refused cameo costs nothing.
+        casts = await self._check_cameos(user, data.cameos)
         # A clear violation is 422 prompt_rejected; a borderline prompt is accepted and flagged.
         verdict = await self.gate.admit(data.prompt, kind="prompt", refusal=PromptRejected)
         remix_of_id: UUID | None = None
@@ -138,11 +141,16 @@ class GenerationService:
             seconds=data.seconds,
             size=data.size,
             cameos=list(data.cameos),
+            cameo_ids=[cast.cameo.id for cast in casts],
             remix_of_id=remix_of_id,
             provider=self.provider_name,
         )
         self.session.add(generation)
         await self.session.flush()
+        for cast in casts:
+            casting.record(
+                self.session, cast, caster_id=user.id, generation_id=generation.id, event=UseEvent.REQUESTED
+            )
         if fitted is not None:
             generation.input_reference_key = reference_key(generation.id)
             await self.storage.put(generation.input_reference_key, fitted, "image/png")
@@ -157,7 +165,9 @@ class GenerationService:
         await idempotency.record(202, out)
         return out
 
-    async def _check_cameos(self, user: User, cameos: list[str]) -> None:
+    async def _check_cameos(self, user: User, cameos: list[str]) -> list[Cast]:
+        """The cameos cast, in the order asked: at most two, each once, each one the caller may
+        use now (403 cameo_permission_denied otherwise; checked again before the provider)."""
         if len(cameos) > MAX_CAMEOS:
             raise TooManyCameos(
                 f"A generation may use at most {MAX_CAMEOS} cameos",
@@ -168,10 +178,10 @@ class GenerationService:
                 "Each cameo may appear once",
                 errors=[FieldError(field="cameos", message="duplicate username")],
             )
-        if cameos:
-            # No one has a verified cameo yet (cameos arrive with their own work), so no cameo can
-            # be used by anyone, its owner included.
-            raise CameoPermissionDenied(f"@{cameos[0]} has no verified cameo you may use")
+        await queries.share_lock_cameos_of(self.session, cameos)
+        return await casting.authorize(
+            self.session, user, cameos, teens_for_everyone=self.settings.teen_cameos_for_everyone
+        )
 
     async def _take_quota_slot(self, user: User) -> None:
         await queries.lock_user_for_quota(self.session, user.id)
