@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User, blocks
-from feed.models import Comment, Video, VideoStatus, Visibility, likes, views
+from feed.models import Comment, Video, VideoStatus, Visibility, likes, video_appearances, views
 
 Position = tuple[datetime, UUID]
 
@@ -27,9 +27,12 @@ def _blocked_either_way(viewer_id: UUID, user_id: Any) -> ColumnElement[bool]:
     )
 
 
-def viewable_by(viewer_id: UUID) -> ColumnElement[bool]:
-    """`feed.visibility.may_view` as a SQL condition, for reading many videos at once: not deleted,
-    and either the viewer's own or published by someone neither side blocks."""
+def _appears(viewer_id: UUID) -> ColumnElement[bool]:
+    return exists().where(video_appearances.c.video_id == Video.id, video_appearances.c.user_id == viewer_id)
+
+
+def _seen_by_anyone(viewer_id: UUID) -> ColumnElement[bool]:
+    """Not deleted, and either the viewer's own or published by someone neither side blocks."""
     return and_(
         Video.deleted_at.is_(None),
         or_(
@@ -41,10 +44,26 @@ def viewable_by(viewer_id: UUID) -> ColumnElement[bool]:
     )
 
 
+def viewable_by(viewer_id: UUID) -> ColumnElement[bool]:
+    """`feed.visibility.may_view` as a SQL condition, for reading many videos at once: not deleted,
+    and either the viewer's own, published by someone neither side blocks, or a draft or post the
+    viewer's cameo is in."""
+    return or_(
+        _seen_by_anyone(viewer_id),
+        and_(
+            Video.deleted_at.is_(None),
+            Video.status != VideoStatus.REMOVED.value,
+            _appears(viewer_id),
+        ),
+    )
+
+
 def listable_by(viewer_id: UUID) -> ColumnElement[bool]:
-    """What may appear in a list the viewer browses: viewable, and unlisted only when it is theirs."""
+    """What may appear in a list the viewer browses: their own, or published, public and by
+    someone neither side blocks. Others' drafts the viewer's cameo is in are viewable but listed
+    only in the viewer's appearances (`appearances_page`), as are posts by someone across a block."""
     return and_(
-        viewable_by(viewer_id),
+        _seen_by_anyone(viewer_id),
         or_(Video.author_id == viewer_id, Video.visibility == Visibility.PUBLIC.value),
     )
 
@@ -116,6 +135,49 @@ async def user_videos_page(
     if after is not None:
         query = query.where(_before(Video.published_at, Video.id, after))
     return list((await session.scalars(query)).all())
+
+
+async def appears_in(session: AsyncSession, video_id: UUID, user_id: UUID) -> bool:
+    """Whether `user_id`'s cameo is in the video."""
+    found = await session.scalar(
+        select(video_appearances.c.video_id).where(
+            video_appearances.c.video_id == video_id, video_appearances.c.user_id == user_id
+        )
+    )
+    return found is not None
+
+
+async def appearing_users(session: AsyncSession, video_id: UUID) -> list[UUID]:
+    """Whose cameos are in the video."""
+    result = await session.scalars(
+        select(video_appearances.c.user_id)
+        .where(video_appearances.c.video_id == video_id)
+        .order_by(video_appearances.c.user_id)
+    )
+    return list(result.all())
+
+
+async def appearances_page(
+    session: AsyncSession, *, user_id: UUID, after: Position | None, limit: int
+) -> list[tuple[Video, datetime]]:
+    """Videos the user's cameo is in, drafts of others included, that are neither deleted nor
+    removed; newest appearance first, with the appearance's time (the cursor's position)."""
+    appeared_at = video_appearances.c.created_at
+    query = (
+        select(Video, appeared_at)
+        .join(video_appearances, video_appearances.c.video_id == Video.id)
+        .where(
+            video_appearances.c.user_id == user_id,
+            Video.deleted_at.is_(None),
+            Video.status != VideoStatus.REMOVED.value,
+        )
+        .order_by(appeared_at.desc(), video_appearances.c.video_id.desc())
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(_before(appeared_at, video_appearances.c.video_id, after))
+    rows = (await session.execute(query)).all()
+    return [(row[0], row[1]) for row in rows]
 
 
 async def bump_video(session: AsyncSession, video_id: UUID, **deltas: int) -> None:

@@ -49,7 +49,8 @@ class VideosController(Controller):
 
     @get("/", responses=problem_responses(401, 404, 422))
     async def video(self, video_id: FromPath[str], current_user: CurrentUser, videos: Videos) -> VideoOut:
-        """A video as the caller may see it: a draft only by its author."""
+        """A video as the caller may see it: a draft only by its author and the people whose
+        cameo is in it."""
         return await videos.get(current_user, video_id)
 
     @patch("/", responses=problem_responses(400, 401, 403, 404, 422))
@@ -63,7 +64,8 @@ class VideosController(Controller):
 
     @delete("/", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 403, 404))
     async def delete_video(self, video_id: FromPath[str], current_user: CurrentUser, videos: Videos) -> None:
-        """Delete for good (author only): nobody sees it again and its media is deleted."""
+        """Delete for good: nobody sees it again and its media is deleted. The author may, and so
+        may anyone whose cameo is in it (the author is then told, `appearance_removed`)."""
         await videos.delete(current_user, video_id)
 
     @post(
@@ -205,6 +207,25 @@ class DraftsController(Controller):
         return await videos.drafts(current_user, cursor, limit)
 
 
+class AppearancesController(Controller):
+    path = "/v1/me/appearances"
+    tags = ["videos", "cameos"]
+    security = AUTHENTICATED
+    dependencies = SERVICES
+
+    @get("/", responses=problem_responses(400, 401, 422))
+    async def appearances(
+        self,
+        current_user: CurrentUser,
+        videos: Videos,
+        limit: LimitParam = DEFAULT_LIMIT,
+        cursor: CursorParam = None,
+    ) -> Page[VideoOut]:
+        """Every video the caller's cameo is in, others' drafts included, newest first. The caller
+        may read each of them and delete any (DELETE /v1/videos/{id})."""
+        return await videos.appearances(current_user, cursor, limit)
+
+
 class UserVideosController(Controller):
     path = "/v1/users/{username:str}/videos"
     tags = ["videos"]
@@ -224,4 +245,10 @@ class UserVideosController(Controller):
         return await videos.user_videos(current_user, username, cursor, limit)
 
 
-route_handlers = [VideosController, CommentsController, DraftsController, UserVideosController]
+route_handlers = [
+    VideosController,
+    CommentsController,
+    DraftsController,
+    AppearancesController,
+    UserVideosController,
+]

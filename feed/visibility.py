@@ -1,10 +1,12 @@
 """Who may see a video. Every read of a video goes through `viewable_video`.
 
 - A deleted video exists for nobody.
-- A user blocked by, or blocking, the author never sees it.
-- A draft is visible to its author (and, once cameos exist, to the owners of cameos in it).
 - A removed video is visible only to its author, who sees it as removed.
+- A draft is visible to its author and to the people whose cameo is in it (`video_appearances`).
 - A published video is visible to every signed-in user; `unlisted` only keeps it out of lists.
+- A user blocked by, or blocking, the author never sees it, unless their cameo is in it: the owner
+  of a likeness may always see (and delete) a use of it. Seeing it that way does not let them
+  engage with it (`engageable_video`).
 Anything the caller may not see is reported as 404, never 403.
 """
 
@@ -16,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import queries as account_queries
 from accounts.models import User
+from feed import queries
 from feed.errors import VideoNotFound
 from feed.models import Video, VideoStatus
 
@@ -32,9 +35,14 @@ async def may_view(session: AsyncSession, viewer: User, video: Video) -> bool:
         return False
     if video.author_id == viewer.id:
         return True
-    if video.status != VideoStatus.PUBLISHED:
+    if video.status == VideoStatus.REMOVED:
         return False
-    return not await account_queries.is_blocked_either_way(session, viewer.id, video.author_id)
+    if video.status == VideoStatus.PUBLISHED and not await account_queries.is_blocked_either_way(
+        session, viewer.id, video.author_id
+    ):
+        return True
+    # A draft, or a post across a block: only for the people whose cameo is in it.
+    return await queries.appears_in(session, video.id, viewer.id)
 
 
 async def viewable_video(
@@ -44,5 +52,18 @@ async def viewable_video(
     identifier = video_id if isinstance(video_id, UUID) else parse_video_id(video_id)
     video = await session.get(Video, identifier, with_for_update=lock)
     if video is None or not await may_view(session, viewer, video):
+        raise VideoNotFound()
+    return video
+
+
+async def engageable_video(
+    session: AsyncSession, viewer: User, video_id: str | UUID, *, lock: bool = False
+) -> Video:
+    """The video when `viewer` may like, comment on, view or remix it: viewable, and not across a
+    block (someone who sees it only because their cameo is in it gets the 404 a block gives)."""
+    video = await viewable_video(session, viewer, video_id, lock=lock)
+    if video.author_id != viewer.id and await account_queries.is_blocked_either_way(
+        session, viewer.id, video.author_id
+    ):
         raise VideoNotFound()
     return video

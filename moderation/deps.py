@@ -7,9 +7,18 @@ from litestar.di import NamedDependency
 from accounts.deps import require_role
 from accounts.models import Role, User
 from app.dependencies import DbSession, SettingsDep
-from moderation.service import AppealService, AuditService, DecisionService, QueueService, ReportService
+from app.resources import Resources
+from moderation.service import (
+    AppealService,
+    AuditService,
+    DecisionService,
+    QueueService,
+    ReportService,
+    TakedownService,
+)
 
 Reports = NamedDependency[ReportService]
+Takedowns = NamedDependency[TakedownService]
 Queues = NamedDependency[QueueService]
 Decisions = NamedDependency[DecisionService]
 Appeals = NamedDependency[AppealService]
@@ -25,12 +34,19 @@ def provide_report_service(db_session: DbSession, settings: SettingsDep) -> Repo
     return ReportService(db_session, settings.secret_key)
 
 
+def provide_takedown_service(db_session: DbSession, settings: SettingsDep) -> TakedownService:
+    assert settings.secret_key is not None
+    return TakedownService(db_session, settings.secret_key)
+
+
 def provide_queue_service(db_session: DbSession, settings: SettingsDep) -> QueueService:
     return QueueService(db_session, settings.moderation_lease_seconds)
 
 
-def provide_decision_service(db_session: DbSession) -> DecisionService:
-    return DecisionService(db_session)
+def provide_decision_service(
+    db_session: DbSession, settings: SettingsDep, resources: NamedDependency[Resources]
+) -> DecisionService:
+    return DecisionService(db_session, resources.jobs, settings.cameo_recording_retention_days)
 
 
 def provide_appeal_service(db_session: DbSession) -> AppealService:

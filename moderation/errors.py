@@ -3,11 +3,6 @@
 from app.errors import Conflict, NotFound, ValidationFailed
 
 
-class CameoNotFound(NotFound):
-    code = "cameo_not_found"
-    title = "No such cameo"
-
-
 class CannotReportSelf(ValidationFailed):
     code = "cannot_report_self"
     title = "You cannot report yourself or your own content"
@@ -45,9 +40,14 @@ class DecisionNotFound(NotFound):
 
 class DecisionNotAppealable(ValidationFailed):
     code = "decision_not_appealable"
-    title = "Only a removal, a warning or a suspension can be appealed"
+    title = "Only a removal, a warning, a suspension or a cameo rejection can be appealed"
 
 
 class AppealExists(Conflict):
     code = "appeal_exists"
     title = "This decision has already been appealed"
+
+
+class TakedownNotFound(NotFound):
+    code = "takedown_request_not_found"
+    title = "No such takedown request"

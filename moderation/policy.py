@@ -39,33 +39,40 @@ def priority(reasons: Iterable[str], distinct_reporters: int) -> int:
     return gravest * TIER + min(distinct_reporters, MAX_REPORTER_WEIGHT)
 
 
-# Actions that did something to the affected user, and so can be appealed (once).
-APPEALABLE = frozenset({Action.REMOVE_CONTENT, Action.WARN_USER, Action.SUSPEND_USER})
+# Actions that did something to the affected user, and so can be appealed (once). Granting the
+# appeal of a removal restores the video, or reinstates the cameo it revoked; of a rejected cameo,
+# reinstates it.
+APPEALABLE = frozenset({Action.REMOVE_CONTENT, Action.WARN_USER, Action.SUSPEND_USER, Action.REJECT_CAMEO})
 
 # Actions that end an item; escalate sends it back to its queue for an admin.
 CLOSING = frozenset(set(Action) - {Action.ESCALATE})
 
 CAMEO_ACTIONS = frozenset({Action.APPROVE_CAMEO, Action.REJECT_CAMEO})
 
+# On a cameo_verification item: approve or reject the recording. dismiss only closes an item whose
+# cameo is no longer waiting for review (its owner revoked it meanwhile).
+VERIFICATION_ACTIONS = frozenset({*CAMEO_ACTIONS, Action.DISMISS, Action.ESCALATE})
+
 # On an appeal item: restore_content grants it, dismiss denies it.
 APPEAL_ACTIONS = frozenset({Action.RESTORE_CONTENT, Action.DISMISS, Action.ESCALATE})
 
-# What each action may be applied to (target types of the item), outside the appeals queue.
+# What each action may be applied to (target types of the item), in the reports, takedowns and
+# automated queues. remove_content on a cameo revokes it.
 TARGETS_OF: dict[Action, frozenset[str]] = {
     Action.DISMISS: frozenset({"video", "comment", "user", "cameo"}),
     Action.ESCALATE: frozenset({"video", "comment", "user", "cameo"}),
-    Action.REMOVE_CONTENT: frozenset({"video", "comment"}),
+    Action.REMOVE_CONTENT: frozenset({"video", "comment", "cameo"}),
     Action.RESTORE_CONTENT: frozenset({"video"}),
-    Action.WARN_USER: frozenset({"video", "comment", "user"}),
-    Action.SUSPEND_USER: frozenset({"video", "comment", "user"}),
-    Action.APPROVE_CAMEO: frozenset({"cameo"}),
-    Action.REJECT_CAMEO: frozenset({"cameo"}),
+    Action.WARN_USER: frozenset({"video", "comment", "user", "cameo"}),
+    Action.SUSPEND_USER: frozenset({"video", "comment", "user", "cameo"}),
+    Action.APPROVE_CAMEO: frozenset(),
+    Action.REJECT_CAMEO: frozenset(),
 }
 
 
 def applicable(action: Action, queue: str, target_type: str) -> bool:
     if queue == Queue.APPEALS:
         return action in APPEAL_ACTIONS
-    if action in CAMEO_ACTIONS and queue != Queue.CAMEO_VERIFICATION:
-        return False
+    if queue == Queue.CAMEO_VERIFICATION:
+        return action in VERIFICATION_ACTIONS
     return target_type in TARGETS_OF[action]

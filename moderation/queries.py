@@ -69,6 +69,46 @@ async def join_open_item(
     return item_id
 
 
+async def file_or_refresh_item(
+    session: AsyncSession,
+    *,
+    queue: str,
+    target_type: str,
+    target_id: UUID,
+    subject_user_id: UUID | None,
+    snapshot: dict[str, Any],
+    priority: int,
+) -> UUID:
+    """An item with no reports behind it (a cameo's verification): made now, or, when the target
+    already has an undecided one in `queue`, that item with the new snapshot, back to `open` so a
+    moderator holding it cannot decide on what they have not seen. One statement, as above."""
+    statement = pg_insert(ModerationItem).values(
+        queue=queue,
+        status=ItemStatus.OPEN.value,
+        target_type=target_type,
+        target_id=target_id,
+        subject_user_id=subject_user_id,
+        snapshot=snapshot,
+        priority=priority,
+        report_count=0,
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[ModerationItem.queue, ModerationItem.target_type, ModerationItem.target_id],
+        index_where=_OPEN_TARGET_WHERE,
+        set_={
+            "snapshot": statement.excluded.snapshot,
+            "status": ItemStatus.OPEN.value,
+            "lease_holder_id": None,
+            "lease_expires_at": None,
+            "claimed_at": None,
+            "updated_at": statement.excluded.updated_at,
+        },
+    )
+    item_id = await session.scalar(statement.returning(ModerationItem.id))
+    assert isinstance(item_id, UUID)
+    return item_id
+
+
 async def report_signals(session: AsyncSession, item_id: UUID) -> tuple[list[str], int]:
     """The reasons given on an item, and how many different people reported it."""
     rows = (
@@ -114,12 +154,13 @@ async def first_report_per_reporter(session: AsyncSession, item_id: UUID) -> dic
 
 
 async def own_reports_page(
-    session: AsyncSession, *, reporter_id: UUID, after: Position | None, limit: int
+    session: AsyncSession, *, reporter_id: UUID, queue: str, after: Position | None, limit: int
 ) -> list[tuple[Report, ModerationItem]]:
+    """The reporter's reports that went to `queue` (reports, or takedown requests), newest first."""
     query = (
         select(Report, ModerationItem)
         .join(ModerationItem, ModerationItem.id == Report.item_id)
-        .where(Report.reporter_id == reporter_id)
+        .where(Report.reporter_id == reporter_id, ModerationItem.queue == queue)
         .order_by(Report.created_at.desc(), Report.id.desc())
         .limit(limit + 1)
     )

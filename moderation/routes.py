@@ -1,6 +1,7 @@
 """HTTP routes of moderation: thin controllers that parse, call a service and return a schema.
 
-Reports and appeals are for every signed-in user (a suspended one may appeal, not report); the
+Reports, takedown requests and appeals are for every signed-in user (a suspended one may appeal,
+not report or request a takedown); the
 queues, items, decisions and the audit log need role moderator or admin (403 insufficient_role).
 """
 
@@ -21,7 +22,7 @@ from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.ratelimit import RateLimiter
 from app.security import access_claims
 from moderation import deps
-from moderation.deps import Appeals, AuditLog, Decisions, Moderator, Queues, Reports
+from moderation.deps import Appeals, AuditLog, Decisions, Moderator, Queues, Reports, Takedowns
 from moderation.schemas import (
     AppealIn,
     AppealOut,
@@ -31,6 +32,8 @@ from moderation.schemas import (
     QueueOut,
     ReportIn,
     ReportOut,
+    TakedownIn,
+    TakedownOut,
 )
 
 AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -58,7 +61,7 @@ class ReportsController(Controller):
         limiter: NamedDependency[RateLimiter],
         settings: SettingsDep,
     ) -> ReportOut:
-        """Report a video, comment or user the caller can see (not their own) to the moderators.
+        """Report a video, comment, user or cameo the caller can see (not their own) to the moderators.
         Reports on the same target join one item. Rate limited per user."""
         await limiter.enforce("report", access_claims(request).user_id, settings.report_limit)
         return await reports.report(active_user, data)
@@ -89,6 +92,62 @@ class MyReportsController(Controller):
         return await reports.mine(current_user, cursor, limit)
 
 
+TAKEDOWNS = {
+    "takedowns": Provide(deps.provide_takedown_service, sync_to_thread=False),
+    "limiter": Provide(provide_rate_limiter, sync_to_thread=False),
+    **ACTIVE_USER_DEPENDENCY,
+}
+
+
+class TakedownRequestsController(Controller):
+    path = "/v1/takedown-requests"
+    tags = ["moderation", "cameos"]
+    security = AUTHENTICATED
+    dependencies = TAKEDOWNS
+
+    @post("/", status_code=HTTP_201_CREATED, responses=problem_responses(400, 401, 403, 404, 422, 429))
+    async def request_takedown(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[TakedownIn],
+        active_user: ActiveUser,
+        takedowns: Takedowns,
+        limiter: NamedDependency[RateLimiter],
+        settings: SettingsDep,
+    ) -> TakedownOut:
+        """Ask for a video the caller can see (not their own) to be taken down because it shows
+        their likeness or impersonates them. Enters the `takedowns` queue with the video and the
+        requester; requests on one video join one item. Rate limited per user, as reports are."""
+        await limiter.enforce("takedown", access_claims(request).user_id, settings.report_limit)
+        return await takedowns.request(active_user, data)
+
+    @get("/{request_id:str}", responses=problem_responses(401, 404))
+    async def own_takedown_request(
+        self, request_id: FromPath[str], current_user: CurrentUser, takedowns: Takedowns
+    ) -> TakedownOut:
+        """One of the caller's own requests, with its status and outcome (anyone else's is 404)."""
+        return await takedowns.own(current_user, request_id)
+
+
+class MyTakedownRequestsController(Controller):
+    path = "/v1/me/takedown-requests"
+    tags = ["moderation", "cameos"]
+    security = AUTHENTICATED
+    dependencies = {"takedowns": Provide(deps.provide_takedown_service, sync_to_thread=False)}
+
+    @get("/", responses=problem_responses(400, 401, 422))
+    async def my_takedown_requests(
+        self,
+        current_user: CurrentUser,
+        takedowns: Takedowns,
+        limit: LimitParam = DEFAULT_LIMIT,
+        cursor: CursorParam = None,
+    ) -> Page[TakedownOut]:
+        """The caller's takedown requests, newest first: `open`, or `closed` with the `outcome`
+        (the action the moderator took). Ordinary reports are in /v1/me/reports."""
+        return await takedowns.mine(current_user, cursor, limit)
+
+
 class AppealsController(Controller):
     path = "/v1/appeals"
     tags = ["moderation"]
@@ -99,8 +158,9 @@ class AppealsController(Controller):
     async def appeal(
         self, data: JSONBody[AppealIn], current_user: CurrentUser, appeals: Appeals
     ) -> AppealOut:
-        """Appeal a removal, warning or suspension that was about the caller, once per decision (the
-        decision id is in the `moderation_decision` notification). Enters the `appeals` queue."""
+        """Appeal a removal, warning, suspension or cameo rejection that was about the caller, once
+        per decision (the decision id is in the `moderation_decision` notification). Enters the
+        `appeals` queue."""
         return await appeals.appeal(current_user, data)
 
 
@@ -179,4 +239,11 @@ class ModerationController(Controller):
         return await audit_log.page(cursor, limit)
 
 
-route_handlers = [ReportsController, MyReportsController, AppealsController, ModerationController]
+route_handlers = [
+    ReportsController,
+    MyReportsController,
+    TakedownRequestsController,
+    MyTakedownRequestsController,
+    AppealsController,
+    ModerationController,
+]

@@ -41,6 +41,18 @@ class ReportIn(Input):
     details: Annotated[str, Meta(max_length=1000, description="At most 1000 characters")] = ""
 
 
+TakedownReason = Literal["my_likeness", "impersonation", "other"]
+
+
+class TakedownIn(Input):
+    video_id: Identifier
+    reason: Annotated[
+        TakedownReason,
+        Meta(description="`my_likeness` (it shows me), `impersonation` (it pretends to be me), `other`"),
+    ]
+    details: Annotated[str, Meta(max_length=2000, description="At most 2000 characters")] = ""
+
+
 class DecisionIn(Input):
     action: ActionName
     note: Note
@@ -70,6 +82,19 @@ class ReportOut(msgspec.Struct, kw_only=True):
     id: str
     status: Literal["open", "closed"]
     target: Target
+    reason: str
+    details: str
+    outcome: str | None
+    created_at: datetime
+
+
+class TakedownOut(msgspec.Struct, kw_only=True):
+    """A takedown request as its requester sees it: `open` until a moderator decides, then
+    `closed` with the `outcome` (the action taken, e.g. remove_content or dismiss)."""
+
+    id: str
+    status: Literal["open", "closed"]
+    video_id: str
     reason: str
     details: str
     outcome: str | None

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import User
 from feed.errors import RemixNotAllowed, VideoNotFound
 from feed.models import Video, VideoStatus, video_appearances
-from feed.visibility import viewable_video
+from feed.visibility import engageable_video
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,9 @@ class RenderedVideo:
 
 async def remix_source(session: AsyncSession, viewer: User, video_id: str | UUID) -> Video:
     """The video `viewer` asks to remix: others' published videos that allow it, or the viewer's
-    own drafts and videos. Invisible is 404; visible but not remixable is 403 remix_not_allowed."""
-    video = await viewable_video(session, viewer, video_id)
+    own drafts and videos. Invisible (or across a block) is 404; visible but not remixable is 403
+    remix_not_allowed."""
+    video = await engageable_video(session, viewer, video_id)
     if video.author_id == viewer.id:
         if video.status == VideoStatus.REMOVED:
             raise RemixNotAllowed("A removed video cannot be remixed")

@@ -29,7 +29,7 @@ from feed.errors import (
 from feed.models import Comment, Video, VideoStatus
 from feed.schemas import CommentIn, CommentOut
 from feed.service.present import VideoPresenter
-from feed.visibility import may_view, viewable_video
+from feed.visibility import engageable_video, may_view, viewable_video
 
 
 def _require_published(video: Video) -> None:
@@ -55,7 +55,7 @@ class EngagementService:
     # --- likes -------------------------------------------------------------------------------
 
     async def like(self, viewer: User, video_id: str) -> None:
-        video = await viewable_video(self.session, viewer, video_id)
+        video = await engageable_video(self.session, viewer, video_id)
         _require_published(video)
         if not await queries.add_like(self.session, video.id, viewer.id):
             return
@@ -81,7 +81,7 @@ class EngagementService:
 
     async def view(self, viewer: User, video_id: str) -> None:
         """Counted once per viewer; the author's own views never count (so their drafts are fine)."""
-        video = await viewable_video(self.session, viewer, video_id)
+        video = await engageable_video(self.session, viewer, video_id)
         if video.author_id == viewer.id:
             return
         _require_published(video)
@@ -110,7 +110,7 @@ class EngagementService:
         # other comment on it): 422 content_rejected for a clear violation; a borderline comment
         # is accepted and flagged once it is saved.
         verdict = await self.gate.admit(body, kind="comment") if body else None
-        video = await viewable_video(self.session, viewer, video_id, lock=True)
+        video = await engageable_video(self.session, viewer, video_id, lock=True)
         _require_published(video)
         if not body:
             raise ValidationFailed(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from uuid import UUID
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +29,11 @@ from feed.service.present import VideoPresenter
 from feed.visibility import viewable_video
 
 PUBLISH_SCOPE = "videos.publish"
+
+# Notification kinds: a video with your cameo in it was published; someone whose cameo was in your
+# video deleted it.
+CAMEO_POSTED = "cameo_posted"
+APPEARANCE_REMOVED = "appearance_removed"
 
 VIDEO_TYPE = "video/mp4"
 _IMAGE_SIGNATURES = (
@@ -115,6 +121,7 @@ class VideoService:
         await queries.bump_post_count(self.session, viewer.id, 1)
         if video.remix_of_id is not None:
             await self._count_remix(viewer, video)
+        await self._tell_appearing(viewer, video)
         answer = await self.presenter.one(viewer, video)
         await claim.record(200, answer)
         return answer
@@ -140,6 +147,28 @@ class VideoService:
             dedupe_key=f"remix:{video.id}",
         )
 
+    async def _tell_appearing(self, viewer: User, video: Video) -> None:
+        """Everyone whose cameo is in a video just published is told, once per video."""
+        for user_id in await queries.appearing_users(self.session, video.id):
+            await notifications.notify(
+                self.session,
+                user_id=user_id,
+                kind=CAMEO_POSTED,
+                actor_id=await self._actor(viewer.id, user_id),
+                subject_type="video",
+                subject_id=video.id,
+                data={"video_id": str(video.id)},
+                dedupe_key=f"cameo_posted:{video.id}:{user_id}",
+            )
+
+    async def _actor(self, actor_id: UUID, recipient_id: UUID) -> UUID | None:
+        """Who a cameo notification names as its actor: nobody across a block, because a list of
+        notifications leaves out actors across a block, and these must reach the recipient (the
+        author of a video a cameo owner deleted; the owner of a cameo posted)."""
+        if await queries.is_blocked_either_way(self.session, actor_id, recipient_id):
+            return None
+        return actor_id
+
     async def update(self, viewer: User, video_id: str, patch: VideoPatch) -> VideoOut:
         verdict = await self._screen_caption(patch.caption)
         video = await self._own_video(viewer, video_id, lock=True)
@@ -156,8 +185,12 @@ class VideoService:
         return await self.presenter.one(viewer, video)
 
     async def delete(self, viewer: User, video_id: str) -> None:
-        """Gone for everyone at once; its media is deleted from storage once that has committed."""
-        video = await self._own_video(viewer, video_id, lock=True)
+        """Gone for everyone at once; its media is deleted from storage once that has committed.
+        The author may delete it, and so may anyone whose cameo is in it (the author is then told)."""
+        video = await viewable_video(self.session, viewer, video_id, lock=True)
+        appearing = await queries.appearing_users(self.session, video.id)
+        if video.author_id != viewer.id and viewer.id not in appearing:
+            raise NotVideoAuthor("Only the video's author, or someone whose cameo is in it, can delete it")
         was_published = video.status == VideoStatus.PUBLISHED
         video.deleted_at = datetime.now(UTC)
         await self.session.flush()
@@ -166,7 +199,19 @@ class VideoService:
             if video.remix_of_id is not None:
                 await queries.bump_video(self.session, video.remix_of_id, remix_count=-1)
         await notifications.retract(self.session, [f"remix:{video.id}"])
-        await notifications.retract_about(self.session, user_id=video.author_id, subject_id=video.id)
+        for user_id in (video.author_id, *appearing):
+            await notifications.retract_about(self.session, user_id=user_id, subject_id=video.id)
+        if video.author_id != viewer.id:
+            await notifications.notify(
+                self.session,
+                user_id=video.author_id,
+                kind=APPEARANCE_REMOVED,
+                actor_id=await self._actor(viewer.id, video.author_id),
+                subject_type="video",
+                subject_id=video.id,
+                data={"video_id": str(video.id)},
+                dedupe_key=f"appearance_removed:{video.id}",
+            )
         keys = [key for key in (video.video_key, video.thumbnail_key, video.spritesheet_key) if key]
 
         async def delete_media() -> None:
@@ -201,6 +246,18 @@ class VideoService:
         page, more = rows[:limit], len(rows) > limit
         next_cursor = codec.encode_position(page[-1].created_at, page[-1].id) if more else None
         return Page(items=await self.presenter.many(viewer, page), next_cursor=next_cursor)
+
+    async def appearances(self, viewer: User, cursor: str | None, limit: int) -> Page[VideoOut]:
+        """Every video the viewer's cameo is in, others' drafts included (not deleted or removed
+        ones), newest first."""
+        codec = CursorCodec(self.secret_key, f"videos:appearances:{viewer.id}")
+        after = codec.decode_position(cursor)
+        rows = await queries.appearances_page(self.session, user_id=viewer.id, after=after, limit=limit)
+        page, more = rows[:limit], len(rows) > limit
+        next_cursor = codec.encode_position(page[-1][1], page[-1][0].id) if more else None
+        return Page(
+            items=await self.presenter.many(viewer, [video for video, _ in page]), next_cursor=next_cursor
+        )
 
     async def user_videos(
         self, viewer: User, username: str, cursor: str | None, limit: int

@@ -1,6 +1,6 @@
-"""Appeals: the user a removal, warning or suspension was about may appeal it once, into the
-`appeals` queue. Deciding that item with restore_content grants the appeal, with dismiss denies it
-(see decisions.py)."""
+"""Appeals: the user a removal, warning, suspension or cameo rejection was about may appeal it
+once, into the `appeals` queue. Deciding that item with restore_content grants the appeal, with
+dismiss denies it (see decisions.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,12 @@ from moderation.models import Action, Appeal, Decision, ItemStatus, ModerationIt
 from moderation.schemas import AppealIn, AppealOut
 
 # Within the appeals queue: a suspension keeps someone out meanwhile, so it is looked at first.
-_APPEAL_PRIORITY = {Action.SUSPEND_USER: 3, Action.REMOVE_CONTENT: 2, Action.WARN_USER: 1}
+_APPEAL_PRIORITY = {
+    Action.SUSPEND_USER: 3,
+    Action.REMOVE_CONTENT: 2,
+    Action.REJECT_CAMEO: 2,
+    Action.WARN_USER: 1,
+}
 
 
 class AppealService:

@@ -2,15 +2,23 @@
 transaction as its Decision row and audit entry, and the people concerned are told once it has
 committed (the notifications are written in the transaction, so they exist exactly when it does).
 
-- dismiss: the item closes, nothing else changes.
+- dismiss: the item closes, nothing else changes (on a cameo_verification item, only once the
+  cameo no longer waits for review: a waiting one is approved or rejected).
 - remove_content: a video is taken down (404 to all but its author, gone from every list); a
-  comment is deleted with its replies.
-- restore_content: a removed video is published again; on an appeal item, the appeal is granted.
+  comment is deleted with its replies; a cameo is revoked (by moderation: nothing may use it, and
+  generations using it are cancelled).
+- restore_content: a removed video is published again; on an appeal item, the appeal is granted
+  (undoing the removal, the suspension, or the cameo's rejection or revocation).
 - warn_user: the affected user is told.
 - suspend_user: the affected user may read but not post, comment, generate or report for
   `duration_hours`.
-- approve_cameo, reject_cameo: only on cameo_verification items.
+- approve_cameo, reject_cameo: only on cameo_verification items. Approval makes the cameo active
+  and registers it with the provider once committed; a rejection may be appealed.
 - escalate: the item goes back to its queue for admins only; the lease ends.
+
+Told: the item's subject (`moderation_decision`, with the decision id to appeal with) when the
+action affects them; each reporter (`report_outcome`), or each takedown requester
+(`takedown_outcome`, subject the request).
 """
 
 from __future__ import annotations
@@ -24,21 +32,32 @@ from accounts import notifications
 from accounts.models import User
 from app.db import after_commit
 from app.errors import FieldError, ValidationFailed
+from app.jobs import JobQueue
 from feed.service import moderation as feed_moderation
 from moderation import metrics, policy, queries
 from moderation.errors import ActionNotApplicable, ItemNotFound, LeaseNotHeld
 from moderation.models import Action, Decision, ItemStatus, ModerationItem, Queue
 from moderation.schemas import DecisionIn, ItemOut
-from moderation.service import audit
+from moderation.service import audit, cameos
 from moderation.service.present import ItemPresenter
 from moderation.service.queues import end_lease, holds_lease, parse_item_id
 
 MODERATION_DECISION = "moderation_decision"
 REPORT_OUTCOME = "report_outcome"
 APPEAL_OUTCOME = "appeal_outcome"
+TAKEDOWN_OUTCOME = "takedown_outcome"
 
 # Actions that change something for the item's subject, who is told and (for some) may appeal.
-_AFFECTING = frozenset({Action.REMOVE_CONTENT, Action.RESTORE_CONTENT, Action.WARN_USER, Action.SUSPEND_USER})
+_AFFECTING = frozenset(
+    {
+        Action.REMOVE_CONTENT,
+        Action.RESTORE_CONTENT,
+        Action.WARN_USER,
+        Action.SUSPEND_USER,
+        Action.APPROVE_CAMEO,
+        Action.REJECT_CAMEO,
+    }
+)
 
 
 def _check_duration(data: DecisionIn, action: Action) -> None:
@@ -55,8 +74,11 @@ def _check_duration(data: DecisionIn, action: Action) -> None:
 
 
 class DecisionService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, jobs: JobQueue, retention_days: int) -> None:
         self.session = session
+        self.jobs = jobs
+        # How long a rejected or revoked cameo's recording is kept (for an appeal) before deletion.
+        self.retention_days = retention_days
         self.presenter = ItemPresenter(session)
 
     async def decide(self, moderator: User, item_id: str, data: DecisionIn) -> ItemOut:
@@ -142,8 +164,16 @@ class DecisionService:
             if action == Action.SUSPEND_USER:
                 assert data.duration_hours is not None
                 user.suspended_until = now + timedelta(hours=data.duration_hours)
-        elif action in policy.CAMEO_ACTIONS:
-            raise ActionNotApplicable("Cameo verification is not available yet")
+        elif action == Action.APPROVE_CAMEO:
+            await cameos.approve(self.session, self.jobs, item.target_id)
+        elif action == Action.REJECT_CAMEO:
+            await cameos.reject(self.session, item.target_id, retention_days=self.retention_days)
+        elif (
+            action == Action.DISMISS
+            and item.queue == Queue.CAMEO_VERIFICATION
+            and await cameos.still_pending(self.session, item.target_id)
+        ):
+            raise ActionNotApplicable("The cameo is waiting for review: approve or reject it")
 
     async def _remove(self, item: ModerationItem) -> None:
         if item.target_type == "video":
@@ -151,6 +181,8 @@ class DecisionService:
             if video is None or video.deleted_at is not None:
                 raise ActionNotApplicable("The video no longer exists; dismiss the item instead")
             await feed_moderation.remove_video(self.session, video)  # already removed: nothing more to do
+        elif item.target_type == "cameo":
+            await cameos.revoke(self.session, item.target_id, retention_days=self.retention_days)
         elif not await feed_moderation.remove_comment(self.session, item.target_id):
             raise ActionNotApplicable("The comment no longer exists; dismiss the item instead")
 
@@ -181,6 +213,16 @@ class DecisionService:
             video = await feed_moderation.lock_video(self.session, original.target_id)
             if video is not None:
                 await feed_moderation.restore_video(self.session, video)
+        elif (
+            original is not None
+            and original.target_type == "cameo"
+            and appealed.action
+            in (
+                Action.REMOVE_CONTENT,
+                Action.REJECT_CAMEO,
+            )
+        ):
+            await cameos.reinstate(self.session, original.target_id)
         elif appealed.action == Action.SUSPEND_USER and appealed.affected_user_id is not None:
             user = await self.session.get(User, appealed.affected_user_id, with_for_update=True)
             if user is not None:
@@ -220,15 +262,19 @@ class DecisionService:
                 data={"excerpt": decision.action, **video_id},
                 dedupe_key=f"decision:{decision.id}",
             )
+        takedown = item.queue == Queue.TAKEDOWNS
+        kind, subject_type = (
+            (TAKEDOWN_OUTCOME, "takedown_request") if takedown else (REPORT_OUTCOME, "report")
+        )
         reporters = await queries.first_report_per_reporter(self.session, item.id)
         for reporter_id, report_id in reporters.items():
             await notifications.notify(
                 self.session,
                 user_id=reporter_id,
-                kind=REPORT_OUTCOME,
+                kind=kind,
                 actor_id=None,
-                subject_type="report",
+                subject_type=subject_type,
                 subject_id=report_id,
                 data={"excerpt": decision.action},
-                dedupe_key=f"report_outcome:{decision.id}:{reporter_id}",
+                dedupe_key=f"{kind}:{decision.id}:{reporter_id}",
             )

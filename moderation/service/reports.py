@@ -1,5 +1,6 @@
 """Reports by users. Reports on one target join its undecided item in the `reports` queue, which
-keeps every one of them and is re-prioritised as they come in. A reporter sees only their own."""
+keeps every one of them and is re-prioritised as they come in. A reporter sees only their own.
+Takedown requests are reports too (`takedowns.py`), kept apart: neither list shows the other."""
 
 from __future__ import annotations
 
@@ -73,17 +74,18 @@ class ReportService:
         except ValueError as exc:
             raise ReportNotFound() from exc
         report = await self.session.get(Report, identifier)
-        if report is None or report.reporter_id != reporter.id:
+        item = await self.session.get(ModerationItem, report.item_id) if report is not None else None
+        if report is None or item is None or report.reporter_id != reporter.id or item.queue != Queue.REPORTS:
             raise ReportNotFound()
-        item = await self.session.get(ModerationItem, report.item_id)
-        assert item is not None
         outcomes = await queries.closing_actions(self.session, [item.id])
         return report_out(report, item, outcomes.get(item.id))
 
     async def mine(self, reporter: User, cursor: str | None, limit: int) -> Page[ReportOut]:
         codec = CursorCodec(self.secret_key, f"reports:{reporter.id}")
         after = codec.decode_position(cursor)
-        rows = await queries.own_reports_page(self.session, reporter_id=reporter.id, after=after, limit=limit)
+        rows = await queries.own_reports_page(
+            self.session, reporter_id=reporter.id, queue=Queue.REPORTS.value, after=after, limit=limit
+        )
         page, more = rows[:limit], len(rows) > limit
         outcomes = await queries.closing_actions(self.session, [item.id for _, item in page])
         items = [report_out(report, item, outcomes.get(item.id)) for report, item in page]

@@ -12,12 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts import queries as account_queries
 from accounts.errors import UserNotFound
 from accounts.models import User
+from cameo.errors import CameoNotFound
+from cameo.models import Cameo, CameoStatus
+from cameo.service.present import cameo_snapshot
 from feed import queries as feed_queries
 from feed.errors import CommentNotFound
 from feed.models import Comment, Video
 from feed.service.present import content_url
 from feed.visibility import may_view, viewable_video
-from moderation.errors import CameoNotFound, CannotReportSelf
+from moderation.errors import CannotReportSelf
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,7 @@ async def resolve(session: AsyncSession, reporter: User, target_type: str, raw_i
         return await _comment(session, reporter, raw_id)
     if target_type == "user":
         return await _user(session, reporter, raw_id)
-    # No cameos exist yet (the cameo work adds them), so none can be found.
-    raise CameoNotFound()
+    return await _cameo(session, reporter, raw_id)
 
 
 async def _video(session: AsyncSession, reporter: User, raw_id: str) -> ResolvedTarget:
@@ -119,6 +121,21 @@ async def _comment(session: AsyncSession, reporter: User, raw_id: str) -> Resolv
         raise CannotReportSelf()
     author = await session.get(User, comment.author_id)
     return ResolvedTarget("comment", comment.id, comment.author_id, comment_snapshot(comment, author))
+
+
+async def _cameo(session: AsyncSession, reporter: User, raw_id: str) -> ResolvedTarget:
+    """A cameo in use or waiting for review, whose owner neither blocks nor is blocked by the
+    reporter (as everywhere, anything else does not exist for them). The snapshot names where the
+    recording is: only moderators ever see it, and only they (and the owner) may fetch it."""
+    cameo = await session.get(Cameo, _parse(raw_id, CameoNotFound))
+    if cameo is None or cameo.status not in (CameoStatus.ACTIVE, CameoStatus.PENDING_REVIEW):
+        raise CameoNotFound()
+    if cameo.owner_id == reporter.id:
+        raise CannotReportSelf()
+    owner = await session.get(User, cameo.owner_id)
+    if owner is None or await account_queries.is_blocked_either_way(session, reporter.id, owner.id):
+        raise CameoNotFound()
+    return ResolvedTarget("cameo", cameo.id, owner.id, cameo_snapshot(cameo, owner.username))
 
 
 async def _user(session: AsyncSession, reporter: User, raw_id: str) -> ResolvedTarget:

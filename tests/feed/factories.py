@@ -12,7 +12,7 @@ from PIL import Image
 
 from app.db import in_transaction
 from app.resources import Resources
-from feed.service import RenderedVideo, create_draft
+from feed.service import Appearance, RenderedVideo, create_draft
 from tests.factories import Actor
 
 # Not a playable video, but bytes that start like an MP4 (an ftyp box) are all these tests need.
@@ -47,7 +47,10 @@ class VideoFactory:
         model: str = "sora-2",
         seconds: int = 8,
         size: str = "720x1280",
+        appearances: list[tuple[Actor, str]] | None = None,
     ) -> Draft:
+        """A draft of `author`; `appearances` are (owner, cameo id) of cameos cast in it, which
+        also name the video's `cameos` unless those are given."""
         base = f"videos/{author.id}/{uuid.uuid4().hex}"
         video_key, thumbnail_key = f"{base}/video.mp4", f"{base}/thumbnail.webp"
         await self.resources.storage.put(video_key, VIDEO_BYTES, "video/mp4")
@@ -60,8 +63,12 @@ class VideoFactory:
             size=size,
             video_key=video_key,
             thumbnail_key=thumbnail_key,
-            cameos=list(cameos or []),
+            cameos=list(cameos if cameos is not None else [owner.username for owner, _ in appearances or []]),
             remix_of_id=uuid.UUID(remix_of) if remix_of else None,
+            appearances=[
+                Appearance(user_id=uuid.UUID(owner.id), cameo_id=uuid.UUID(cameo_id))
+                for owner, cameo_id in appearances or []
+            ],
         )
 
         async def work(session: Any) -> str:

@@ -1,0 +1,104 @@
+"""Takedown requests: anyone may ask for a video they can see (not their own) to be taken down
+because it shows their likeness or impersonates them. Requests on one video join its undecided
+item in the `takedowns` queue, with the video as it is now and every requester (each request is
+a `Report` row on that item). The decision is applied like any other; each requester is told the
+outcome (`takedown_outcome`) and sees it in their list of requests."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import User
+from app.pagination import CursorCodec, Page
+from feed.visibility import viewable_video
+from moderation import policy, queries
+from moderation.errors import CannotReportSelf, TakedownNotFound
+from moderation.models import ItemStatus, ModerationItem, Queue, Report
+from moderation.schemas import TakedownIn, TakedownOut
+from moderation.service.targets import video_snapshot
+
+
+def takedown_out(request: Report, item: ModerationItem, outcome: str | None) -> TakedownOut:
+    closed = item.status == ItemStatus.CLOSED
+    return TakedownOut(
+        id=str(request.id),
+        status="closed" if closed else "open",
+        video_id=str(request.target_id),
+        reason=request.reason,
+        details=request.details,
+        outcome=outcome if closed else None,
+        created_at=request.created_at,
+    )
+
+
+class TakedownService:
+    def __init__(self, session: AsyncSession, secret_key: str) -> None:
+        self.session = session
+        self.secret_key = secret_key
+
+    async def request(self, requester: User, data: TakedownIn) -> TakedownOut:
+        video = await viewable_video(self.session, requester, data.video_id)
+        if video.author_id == requester.id:
+            raise CannotReportSelf("You cannot ask for your own video to be taken down; delete it instead")
+        author = await self.session.get(User, video.author_id)
+        item_id = await queries.join_open_item(
+            self.session,
+            queue=Queue.TAKEDOWNS.value,
+            target_type="video",
+            target_id=video.id,
+            subject_user_id=video.author_id,
+            snapshot=video_snapshot(video, author),
+        )
+        request = Report(
+            reporter_id=requester.id,
+            item_id=item_id,
+            target_type="video",
+            target_id=video.id,
+            reason=data.reason,
+            details=data.details.strip(),
+        )
+        self.session.add(request)
+        await self.session.flush()
+        reasons, requesters = await queries.report_signals(self.session, item_id)
+        await queries.set_priority(self.session, item_id, policy.priority(reasons, requesters))
+        return TakedownOut(
+            id=str(request.id),
+            status="open",
+            video_id=str(video.id),
+            reason=request.reason,
+            details=request.details,
+            outcome=None,
+            created_at=request.created_at,
+        )
+
+    async def own(self, requester: User, request_id: str) -> TakedownOut:
+        """One of the caller's requests; anyone else's (or an ordinary report) is 404."""
+        try:
+            identifier = UUID(request_id)
+        except ValueError as exc:
+            raise TakedownNotFound() from exc
+        request = await self.session.get(Report, identifier)
+        item = await self.session.get(ModerationItem, request.item_id) if request is not None else None
+        if (
+            request is None
+            or item is None
+            or request.reporter_id != requester.id
+            or item.queue != Queue.TAKEDOWNS
+        ):
+            raise TakedownNotFound()
+        outcomes = await queries.closing_actions(self.session, [item.id])
+        return takedown_out(request, item, outcomes.get(item.id))
+
+    async def mine(self, requester: User, cursor: str | None, limit: int) -> Page[TakedownOut]:
+        codec = CursorCodec(self.secret_key, f"takedowns:{requester.id}")
+        after = codec.decode_position(cursor)
+        rows = await queries.own_reports_page(
+            self.session, reporter_id=requester.id, queue=Queue.TAKEDOWNS.value, after=after, limit=limit
+        )
+        page, more = rows[:limit], len(rows) > limit
+        outcomes = await queries.closing_actions(self.session, [item.id for _, item in page])
+        items = [takedown_out(request, item, outcomes.get(item.id)) for request, item in page]
+        next_cursor = codec.encode_position(page[-1][0].created_at, page[-1][0].id) if more else None
+        return Page(items=items, next_cursor=next_cursor)

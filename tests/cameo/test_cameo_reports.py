@@ -1,0 +1,140 @@
+"""Reports on cameos: filed like any report (target_type cameo), seen by moderators with the cameo's
+snapshot; remove_content revokes the cameo, and granting the owner's appeal reinstates it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from accounts.models import Role
+from cameo.models import Permission
+from tests.accounts.helpers import assert_problem, block
+from tests.cameo.media import recorded
+from tests.moderation.helpers import (
+    appeal,
+    claimed,
+    decide,
+    decided,
+    decision_id_for,
+    notifications_of,
+    report,
+    reported,
+)
+
+
+async def availability(client, caster, owner) -> dict[str, Any] | None:
+    response = await client.get(f"/v1/users/{owner.username}/cameo", headers=caster.headers)
+    if response.status_code == 404:
+        return None
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_remove_content_on_a_reported_cameo_revokes_it_and_an_appeal_reinstates_it(client, users):
+    olivia = await users.create("olivia")
+    ruth = await users.create("ruth")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    other = await users.create("other", role=Role.MODERATOR)
+    # Through verification, so the cameo has a recording (what a reinstatement needs).
+    cameo = await recorded(client, olivia)
+    await decided(client, mod, (await claimed(client, mod, "cameo_verification"))["id"], "approve_cameo")
+    patched = await client.patch(
+        f"/v1/cameos/{cameo['id']}", headers=olivia.headers, json={"permission": "everyone"}
+    )
+    assert patched.status_code == 200, patched.text
+    assert (await availability(client, ruth, olivia))["can_use"] is True
+
+    body = await reported(client, ruth, "cameo", cameo["id"], "likeness")
+    assert body["target"] == {"type": "cameo", "id": cameo["id"]}
+    held = await claimed(client, mod)
+
+    assert held["target"] == {"type": "cameo", "id": cameo["id"]}
+    assert held["subject"]["user"]["username"] == "olivia"
+    assert held["subject"]["snapshot"]["type"] == "cameo"
+    assert held["subject"]["snapshot"]["owner"] == "olivia"
+    assert held["subject"]["snapshot"]["status"] == "active"
+    assert held["subject"]["snapshot"]["permission"] == "everyone"
+    await decided(client, mod, held["id"], "remove_content", note="not their face")
+
+    mine = await client.get("/v1/me/cameo", headers=olivia.headers)
+    assert_problem(mine, 404)
+    assert await availability(client, ruth, olivia) is None
+    told = await notifications_of(client, olivia, "moderation_decision")
+    assert [item["subject"]["excerpt"] for item in told] == ["remove_content", "approve_cameo"]
+    (outcome,) = await notifications_of(client, ruth, "report_outcome")
+    assert outcome["subject"]["excerpt"] == "remove_content"
+
+    assert (
+        await appeal(client, olivia, await decision_id_for(client, olivia), "it is me")
+    ).status_code == 201
+    await decided(client, other, (await claimed(client, other, "appeals"))["id"], "restore_content")
+
+    reinstated = await client.get("/v1/me/cameo", headers=olivia.headers)
+    assert reinstated.status_code == 200, reinstated.text
+    assert reinstated.json()["status"] == "active"
+    assert (await availability(client, ruth, olivia))["can_use"] is True
+
+
+async def test_an_appeal_cannot_bring_back_a_cameo_its_owner_replaced(client, users):
+    olivia = await users.create("olivia")
+    ruth = await users.create("ruth")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    other = await users.create("other", role=Role.MODERATOR)
+    cameo = await recorded(client, olivia)
+    await decided(client, mod, (await claimed(client, mod, "cameo_verification"))["id"], "approve_cameo")
+    await reported(client, ruth, "cameo", cameo["id"])
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    assert (await appeal(client, olivia, await decision_id_for(client, olivia))).status_code == 201
+    # Meanwhile the owner starts a new cameo.
+    assert (await client.post("/v1/cameos", headers=olivia.headers)).status_code == 201
+    held = await claimed(client, other, "appeals")
+
+    assert_problem(await decide(client, other, held["id"], "restore_content"), 422, "action_not_applicable")
+    await decided(client, other, held["id"], "dismiss", note="a new cameo is on its way")
+
+
+async def test_what_cannot_be_reported(client, users, cameos):
+    olivia = await users.create("olivia")
+    ruth = await users.create("ruth")
+    blocker = await users.create("blocker")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    cameo = await cameos.active(olivia, permission=Permission.EVERYONE)
+    assert (await block(client, olivia.headers, "blocker")).status_code in (200, 204)
+
+    assert_problem(await report(client, olivia, "cameo", cameo), 422, "cannot_report_self")
+    assert_problem(await report(client, blocker, "cameo", cameo), 404, "cameo_not_found")
+    assert_problem(await report(client, ruth, "cameo", "not-a-uuid"), 404, "cameo_not_found")
+    assert_problem(await report(client, ruth, "cameo", ruth.id), 404, "cameo_not_found")
+    assert (await client.post(f"/v1/cameos/{cameo}/revoke", headers=olivia.headers)).status_code == 200
+    assert_problem(await report(client, ruth, "cameo", cameo), 404, "cameo_not_found")
+    assert (await claimed_or_none(client, mod)) is None
+
+
+async def test_a_cameo_revoked_by_its_owner_before_the_decision_cannot_be_removed(client, users, cameos):
+    olivia = await users.create("olivia")
+    ruth = await users.create("ruth")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    cameo = await cameos.active(olivia, permission=Permission.EVERYONE)
+    await reported(client, ruth, "cameo", cameo)
+    held = await claimed(client, mod)
+    assert (await client.post(f"/v1/cameos/{cameo}/revoke", headers=olivia.headers)).status_code == 200
+
+    assert_problem(await decide(client, mod, held["id"], "remove_content"), 422, "action_not_applicable")
+    await decided(client, mod, held["id"], "dismiss")
+
+
+async def test_a_pending_cameo_can_be_reported(client, users):
+    olivia = await users.create("olivia")
+    ruth = await users.create("ruth")
+    cameo = await recorded(client, olivia)
+
+    assert (await report(client, ruth, "cameo", cameo["id"], "likeness")).status_code == 201
+
+
+async def claimed_or_none(client, actor) -> dict[str, Any] | None:
+    response = await client.post("/v1/moderation/queues/reports/claim", headers=actor.headers)
+    if response.status_code == 204:
+        return None
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
