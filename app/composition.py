@@ -17,7 +17,11 @@ from accounts.deps import provide_current_user
 from app.jobs import Job
 from app.resources import Resources
 from app.settings import Settings
+from cameo import hooks as cameo_hooks
+from cameo import jobs as cameo_jobs
+from cameo import routes as cameo_routes
 from feed import routes as feed_routes
+from generation import cameos as generation_cameos
 from generation import cli as generation_cli
 from generation import embedded as generation_embedded
 from generation import jobs as generation_jobs
@@ -25,17 +29,23 @@ from generation import routes as generation_routes
 from moderation import jobs as moderation_jobs
 from moderation import metrics as moderation_metrics
 from moderation import routes as moderation_routes
+from moderation.service import cameos as moderation_cameos
 
 ROUTE_HANDLERS: list[Any] = [
     *accounts_routes.route_handlers,
     *feed_routes.route_handlers,
+    *cameo_routes.route_handlers,
     *generation_routes.route_handlers,
     *moderation_routes.route_handlers,
 ]
 
+# What other domains do when a cameo changes (cameo may not import them; see cameo/hooks.py).
+cameo_hooks.on_recording_submitted(moderation_cameos.file_verification)
+cameo_hooks.on_revoked(generation_cameos.cancel_generations_using)
+
 DEPENDENCIES: dict[str, Provide] = {"current_user": Provide(provide_current_user)}
 
-JOBS: list[Job] = [*accounts_jobs.jobs, *generation_jobs.jobs, *moderation_jobs.jobs]
+JOBS: list[Job] = [*accounts_jobs.jobs, *cameo_jobs.jobs, *generation_jobs.jobs, *moderation_jobs.jobs]
 
 CLI_GROUPS: list[click.Command] = [accounts_cli.users, generation_cli.simulator_command]
 
