@@ -75,6 +75,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # whether a teen's cameo may be opened to everyone (otherwise it acts as `mutuals` at most).
     cameo_recording_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 30
     teen_cameos_for_everyone: bool = False
+    # The paced feed: videos per feed session before a break (adults, teens), the teens' daily cap,
+    # and how many breaks go by before one is a wellbeing check-in.
+    feed_break_after: Annotated[int, msgspec.Meta(ge=1)] = 20
+    teen_feed_break_after: Annotated[int, msgspec.Meta(ge=1)] = 10
+    teen_daily_feed_limit: Annotated[int, msgspec.Meta(ge=1)] = 50
+    feed_wellbeing_every: Annotated[int, msgspec.Meta(ge=1)] = 3
 
     # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""

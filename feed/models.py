@@ -12,6 +12,8 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Computed,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -22,7 +24,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column
 
 
@@ -68,6 +70,7 @@ class Video(UUIDv7AuditBase):
         ),
         Index("ix_videos_remix_of_created", "remix_of_id", "created_at", "id"),
         Index("ix_videos_remix_root_id", "remix_root_id"),
+        Index("ix_videos_search_vector", "search_vector", postgresql_using="gin"),
         Index(
             "ix_videos_author_drafts",
             "author_id",
@@ -108,6 +111,15 @@ class Video(UUIDv7AuditBase):
     published_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     removed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # What steering matches: the caption, and the prompt when the author shows it.
+    search_vector: Mapped[str] = mapped_column(
+        TSVECTOR,
+        Computed(
+            "to_tsvector('english', caption || ' ' || CASE WHEN show_prompt THEN prompt ELSE '' END)",
+            persisted=True,
+        ),
+        deferred=True,
+    )
 
 
 class Comment(UUIDv7AuditBase):
@@ -154,3 +166,50 @@ video_appearances = Table(
     Column("created_at", DateTimeUTC(timezone=True), nullable=False, server_default=func.now()),
     Index("ix_video_appearances_user_created", "user_id", "created_at", "video_id"),
 )
+
+
+class FeedPreferences(UUIDv7AuditBase):
+    """How a user steers their ranked feed: free text interpreted into topics to favour and avoid,
+    whether it is personalised at all, and the nudge left by their last wellbeing check-in."""
+
+    __tablename__ = "feed_preferences"
+    __table_args__ = (
+        CheckConstraint("char_length(steer) <= 500", name="steer_length"),
+        CheckConstraint("mood_bias BETWEEN -1 AND 1", name="mood_bias_range"),
+    )
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
+    steer: Mapped[str] = mapped_column(Text, default="", server_default="")
+    personalized: Mapped[bool] = mapped_column(Boolean, default=True, server_default=text("true"))
+    # What the steering interpreter made of `steer`: full-text search terms.
+    favour_topics: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
+    avoid_topics: Mapped[list[str]] = mapped_column(ARRAY(String(64)), default=list, server_default="{}")
+    # -1 more relaxed .. +1 more energised, from check-ins.
+    mood_bias: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+
+
+see_less = Table(
+    "see_less",
+    orm_registry.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("video_id", ForeignKey("videos.id", ondelete="CASCADE"), primary_key=True),
+    # The author, so seeing less of one video also weighs down the rest of theirs.
+    Column("author_id", ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTimeUTC(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_see_less_user_author", "user_id", "author_id"),
+)
+
+
+class FeedCheckin(UUIDv7AuditBase):
+    """A wellbeing check-in answered at a break."""
+
+    __tablename__ = "feed_checkins"
+    __table_args__ = (
+        CheckConstraint("mood BETWEEN 1 AND 5", name="mood_range"),
+        CheckConstraint("want IN ('more_relaxed', 'more_energized', 'same')", name="want_known"),
+        Index("ix_feed_checkins_user_created", "user_id", "created_at"),
+    )
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    mood: Mapped[int] = mapped_column(Integer)
+    want: Mapped[str] = mapped_column(String(16))
