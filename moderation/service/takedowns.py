@@ -1,8 +1,10 @@
 """Takedown requests: anyone may ask for a video they can see (not their own) to be taken down
-because it shows their likeness or impersonates them. Requests on one video join its undecided
-item in the `takedowns` queue, with the video as it is now and every requester (each request is
-a `Report` row on that item). The decision is applied like any other; each requester is told the
-outcome (`takedown_outcome`) and sees it in their list of requests."""
+because it shows their likeness or impersonates them. A published video stays requestable across
+a block, so an impersonator cannot escape a takedown by blocking the person they impersonate.
+Requests on one video join its undecided item in the `takedowns` queue, with the video as it is
+now and every requester (each request is a `Report` row on that item). The decision is applied
+like any other; each requester is told the outcome (`takedown_outcome`) and sees it in their list
+of requests."""
 
 from __future__ import annotations
 
@@ -11,8 +13,11 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from accounts.queries import is_blocked_either_way
 from app.pagination import CursorCodec, Page
-from feed.visibility import viewable_video
+from feed.errors import VideoNotFound
+from feed.models import Video, VideoStatus
+from feed.visibility import parse_video_id, viewable_video
 from moderation import policy, queries
 from moderation.errors import CannotReportSelf, TakedownNotFound
 from moderation.models import ItemStatus, ModerationItem, Queue, Report
@@ -33,13 +38,30 @@ def takedown_out(request: Report, item: ModerationItem, outcome: str | None) -> 
     )
 
 
+async def _requestable_video(session: AsyncSession, requester: User, video_id: str) -> Video:
+    """The video as the requester may see it, or else a published one whose author they block or
+    are blocked by; anything else is 404 as usual (the answer shows nothing of the video)."""
+    try:
+        return await viewable_video(session, requester, video_id)
+    except VideoNotFound:
+        video = await session.get(Video, parse_video_id(video_id))
+        if (
+            video is None
+            or video.deleted_at is not None
+            or video.status != VideoStatus.PUBLISHED
+            or not await is_blocked_either_way(session, requester.id, video.author_id)
+        ):
+            raise
+        return video
+
+
 class TakedownService:
     def __init__(self, session: AsyncSession, secret_key: str) -> None:
         self.session = session
         self.secret_key = secret_key
 
     async def request(self, requester: User, data: TakedownIn) -> TakedownOut:
-        video = await viewable_video(self.session, requester, data.video_id)
+        video = await _requestable_video(self.session, requester, data.video_id)
         if video.author_id == requester.id:
             raise CannotReportSelf("You cannot ask for your own video to be taken down; delete it instead")
         author = await self.session.get(User, video.author_id)

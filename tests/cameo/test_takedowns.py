@@ -142,7 +142,6 @@ async def test_what_cannot_be_asked(client, users, videos, published):
     assert (await block(client, bob.headers, "alice")).status_code in (200, 204)
 
     assert_problem(await request_takedown(client, bob, draft.id), 404, "video_not_found")
-    assert_problem(await request_takedown(client, alice, blocked), 404, "video_not_found")
     assert_problem(await request_takedown(client, bob, "not-a-uuid"), 404, "video_not_found")
     assert_problem(await request_takedown(client, alice, video_id), 422, "cannot_report_self")
     bad = await request_takedown(client, alice, blocked, "spam")
@@ -151,6 +150,23 @@ async def test_what_cannot_be_asked(client, users, videos, published):
     assert "details" in error_fields(assert_problem(too_long, 422, "validation_failed"))
     assert await mine(client, alice) == []
     assert await mine(client, bob) == []
+
+
+async def test_a_block_does_not_shield_a_published_video_from_a_takedown(client, users, videos, published):
+    """An impersonator who blocks the person they impersonate cannot escape their request; their
+    drafts stay out of reach (404) as everywhere."""
+    alice = await users.create("alice")
+    impostor = await users.create("impostor")
+    posted = await published(impostor)
+    draft = await videos.draft(impostor)
+    assert (await block(client, impostor.headers, "alice")).status_code in (200, 204)
+    assert (await client.get(f"/v1/videos/{posted}", headers=alice.headers)).status_code == 404
+
+    created = await request_takedown(client, alice, posted, "impersonation")
+    assert created.status_code == 201, created.text
+    assert created.json()["video_id"] == posted
+    assert [request["video_id"] for request in await mine(client, alice)] == [posted]
+    assert_problem(await request_takedown(client, alice, draft.id), 404, "video_not_found")
 
 
 async def test_takedowns_and_reports_are_listed_apart(client, users, published):
