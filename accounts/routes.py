@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody, MultipartBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from accounts import deps
-from accounts.deps import Auth, Avatars, CurrentUser, Profiles
+from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, Auth, Avatars, CurrentUser, Profiles
 from accounts.notifications import Notifications, provide_notification_service
 from accounts.schemas import (
     Availability,
@@ -141,6 +141,7 @@ class MeController(Controller):
     dependencies = {
         "profiles": Provide(deps.provide_profile_service, sync_to_thread=False),
         "avatars": Provide(deps.provide_avatar_service, sync_to_thread=False),
+        **ACTIVE_USER_DEPENDENCY,
     }
 
     @get("/", responses=problem_responses(401, 422))
@@ -148,26 +149,28 @@ class MeController(Controller):
         """The caller's own account."""
         return await profiles.me(current_user)
 
-    @patch("/", responses=problem_responses(400, 401, 422))
-    async def update_me(self, data: JSONBody[MePatch], current_user: CurrentUser, profiles: Profiles) -> Me:
-        """Change display name or bio. Other fields are not the caller's to set."""
-        return await profiles.update_me(current_user, data)
+    @patch("/", responses=problem_responses(400, 401, 403, 422))
+    async def update_me(self, data: JSONBody[MePatch], active_user: ActiveUser, profiles: Profiles) -> Me:
+        """Change display name or bio. Other fields are not the caller's to set. 403
+        account_suspended while suspended."""
+        return await profiles.update_me(active_user, data)
 
     @put(
         "/avatar",
         request_max_body_size=AVATAR_MAX_BODY,
         opt={"too_large_code": "image_too_large"},
-        responses=problem_responses(400, 401, 413, 415, 422),
+        responses=problem_responses(400, 401, 403, 413, 415, 422),
     )
     async def set_avatar(
         self,
         data: MultipartBody[AvatarForm],
-        current_user: CurrentUser,
+        active_user: ActiveUser,
         avatars: Avatars,
     ) -> AvatarOut:
-        """Upload a JPEG, PNG or WebP (at most 10 MB and 40 megapixels) as the avatar."""
+        """Upload a JPEG, PNG or WebP (at most 10 MB and 40 megapixels) as the avatar. 403
+        account_suspended while suspended."""
         content = await data.file.read()
-        return AvatarOut(avatar_url=await avatars.replace(current_user, content))
+        return AvatarOut(avatar_url=await avatars.replace(active_user, content))
 
     @get("/invite", responses=problem_responses(401, 422))
     async def invite(self, current_user: CurrentUser, profiles: Profiles) -> InviteOut:

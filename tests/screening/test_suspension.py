@@ -1,5 +1,6 @@
 """A suspended account (users.suspended_until in the future) gets 403 account_suspended on the
-routes that post: generating, publishing, editing a video, commenting. It can still read, like and
+routes that post: generating, publishing, editing a video, commenting, and changing what others see
+of its profile (display name, bio, avatar). It can still read, like and
 unlike, record views, unfollow and delete its own content; once the suspension ends it can post
 again. Suspensions are set in the database directly here (moderation's suspend_user sets the same
 column)."""
@@ -31,6 +32,12 @@ async def blocked_writes(
         await client.patch(f"/v1/videos/{own_id}", json={"visibility": "unlisted"}, headers=actor.headers),
         await comment(client, actor, other_id, "hello"),
         await comment(client, actor, other_id, "a beheading"),  # suspended first, screened never
+        await client.patch("/v1/me", json={"bio": "new words"}, headers=actor.headers),
+        await client.put(
+            "/v1/me/avatar",
+            files={"file": ("a.png", b"\x89PNG\r\n\x1a\n", "image/png")},
+            headers=actor.headers,
+        ),
     ]
     for response in responses:
         body = assert_problem(response, 403, "account_suspended")
