@@ -127,6 +127,8 @@ class Comment(UUIDv7AuditBase):
     __table_args__ = (
         CheckConstraint("char_length(body) BETWEEN 1 AND 1000", name="body_length"),
         Index("ix_comments_video_created", "video_id", "created_at", "id"),
+        # The feed's "people you interacted with": a user's newest comments.
+        Index("ix_comments_author_created", "author_id", "created_at"),
     )
 
     video_id: Mapped[UUID] = mapped_column(ForeignKey("videos.id", ondelete="CASCADE"))

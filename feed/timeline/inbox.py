@@ -1,0 +1,155 @@
+"""Per-user feed inboxes in Redis: fan-out on write, ids only, capped (as Mastodon's home feeds and
+Misskey's timelines are).
+
+- `feed:inbox:<user>` is a sorted set of video ids scored by publication time (epoch seconds),
+  trimmed to the newest REMIXFEED_FEED_INBOX_SIZE.
+- `feed:inbox_built:<user>` is the sentinel: present when the inbox was built (so an empty inbox
+  is not rebuilt on every read); its value is when (epoch seconds). Follows made after that are
+  covered by ranking's "new follows" candidates, so a new follow needs no backfill here.
+- Both live INBOX_TTL_SECONDS, refreshed on every read. A user back after a longer absence, or
+  after Redis lost its data, has no sentinel: the inbox is rebuilt from SQL (recent posts of the
+  people they follow) on their next read.
+- Publishing pushes only into inboxes whose sentinel exists (a Lua script checks it), so nobody's
+  inbox is written while they are away; removed, deleted, unlisted or blocked videos and unfollowed
+  authors are filtered when the ids are read back through SQL, so no cleanup is needed.
+- `feed:popular` holds the popular candidates (ids scored by engagement with time decay),
+  refreshed every minute by the `feed.refresh_popular` job and rebuilt on a miss.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+from redis.asyncio import Redis
+
+from app.redis import key
+from app.settings import Settings
+
+INBOX_TTL_SECONDS = 14 * 24 * 3600
+POPULAR_TTL_SECONDS = 15 * 60
+# How many inbox and popular ids a ranked read considers.
+INBOX_READ = 300
+POPULAR_READ = 200
+
+# KEYS: inbox, sentinel of each follower in turn. ARGV: score, video id, size, ttl. Pushes only into
+# built inboxes; one call per batch, so a batch costs one command whatever its size.
+_PUSH = """
+local pushed = 0
+for i = 1, #KEYS, 2 do
+  if redis.call('EXISTS', KEYS[i + 1]) == 1 then
+    redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2])
+    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[3]) + 1))
+    redis.call('EXPIRE', KEYS[i], ARGV[4])
+    pushed = pushed + 1
+  end
+end
+return pushed
+"""
+
+
+@dataclass(frozen=True)
+class InboxRead:
+    video_ids: list[UUID]
+    # When the inbox was built (epoch seconds), or None when it must be rebuilt.
+    built_at: float | None
+    popular_ids: list[UUID]
+    popular_cached: bool
+
+
+def _ids(raw: Sequence[bytes | str]) -> list[UUID]:
+    out = []
+    for item in raw:
+        try:
+            out.append(UUID(item.decode() if isinstance(item, bytes) else item))
+        except ValueError:
+            continue
+    return out
+
+
+class Inboxes:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self._push = redis.register_script(_PUSH)
+
+    def inbox_key(self, user_id: UUID) -> str:
+        return key(self.settings, "feed", "inbox", str(user_id))
+
+    def sentinel_key(self, user_id: UUID) -> str:
+        return key(self.settings, "feed", "inbox_built", str(user_id))
+
+    @property
+    def popular_key(self) -> str:
+        return key(self.settings, "feed", "popular")
+
+    async def read(self, user_id: UUID, *, with_inbox: bool = True) -> InboxRead:
+        """The newest inbox ids, the sentinel and the popular ids, in one round trip; refreshes
+        the inbox's time to live."""
+        inbox, sentinel = self.inbox_key(user_id), self.sentinel_key(user_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if with_inbox:
+                pipe.get(sentinel)
+                pipe.zrevrange(inbox, 0, INBOX_READ - 1)
+                pipe.expire(inbox, INBOX_TTL_SECONDS)
+                pipe.expire(sentinel, INBOX_TTL_SECONDS)
+            pipe.zrevrange(self.popular_key, 0, POPULAR_READ - 1)
+            pipe.exists(self.popular_key)
+            results = await pipe.execute()
+        popular, popular_exists = results[-2], results[-1]
+        built_at: float | None = None
+        video_ids: list[UUID] = []
+        if with_inbox:
+            raw_sentinel = results[0]
+            if raw_sentinel is not None:
+                try:
+                    built_at = float(raw_sentinel)
+                except ValueError:
+                    built_at = None
+            video_ids = _ids(results[1]) if built_at is not None else []
+        return InboxRead(
+            video_ids=video_ids,
+            built_at=built_at,
+            popular_ids=_ids(popular),
+            popular_cached=bool(popular_exists),
+        )
+
+    async def replace(self, user_id: UUID, entries: Sequence[tuple[UUID, float]]) -> float:
+        """Rebuild the inbox from `entries` (video id, publication epoch) and mark it built."""
+        built_at = time.time()
+        inbox, sentinel = self.inbox_key(user_id), self.sentinel_key(user_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(inbox)
+            if entries:
+                pipe.zadd(inbox, {str(video_id): score for video_id, score in entries})
+                pipe.zremrangebyrank(inbox, 0, -(self.settings.feed_inbox_size + 1))
+                pipe.expire(inbox, INBOX_TTL_SECONDS)
+            pipe.set(sentinel, repr(built_at), ex=INBOX_TTL_SECONDS)
+            await pipe.execute()
+        return built_at
+
+    async def push(self, follower_ids: Sequence[UUID], video_id: UUID, published_epoch: float) -> int:
+        """Push one video into many followers' inboxes in one round trip (one script call); how
+        many inboxes (built ones) took it."""
+        if not follower_ids:
+            return 0
+        keys: list[str] = []
+        for follower_id in follower_ids:
+            keys.extend((self.inbox_key(follower_id), self.sentinel_key(follower_id)))
+        pushed = await self._push(
+            keys=keys, args=[published_epoch, str(video_id), self.settings.feed_inbox_size, INBOX_TTL_SECONDS]
+        )
+        return int(pushed)
+
+    async def store_popular(self, entries: Sequence[tuple[UUID, float]]) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.popular_key)
+            if entries:
+                pipe.zadd(self.popular_key, {str(video_id): score for video_id, score in entries})
+            else:
+                # An empty set does not exist in Redis: keep a placeholder so the miss is remembered.
+                pipe.zadd(self.popular_key, {"-": -1.0})
+            pipe.expire(self.popular_key, POPULAR_TTL_SECONDS)
+            await pipe.execute()

@@ -1,0 +1,459 @@
+"""The SQL of the feed's cuts: one statement ranks `for_you` (every candidate source, the viewer's
+preferences, blocks, see-less and the score in one round trip); one statement per chronological
+page; and the statements that (re)build inboxes and the popular set.
+
+Every candidate source is bounded and index-driven, so its cost does not grow with the table:
+inbox and popular ids arrive as arrays (primary key), interacted authors come from the viewer's
+newest likes (`ix_likes_user_created`), comments (`ix_comments_author_created`) and remixes
+(`ix_videos_author_published`), then a few newest posts each through a LATERAL probe of
+`ix_videos_author_published`; remixes of the viewer's videos through `ix_videos_remix_of_created`;
+cameos through `ix_video_appearances_user_created`; steering through the GIN index on
+`search_vector` within a recent window; fresh videos through `ix_videos_published_public`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    Select,
+    all_,
+    and_,
+    any_,
+    case,
+    cast,
+    exists,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    true,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import blocks, follows
+from feed.models import (
+    Comment,
+    FeedPreferences,
+    Video,
+    VideoStatus,
+    Visibility,
+    likes,
+    see_less,
+    video_appearances,
+)
+
+Position = tuple[datetime, UUID]
+
+# Connection tiers, strongest first (see feed.timeline.ranking).
+CAMEO_OF_YOU, REMIX_OF_YOURS, FOLLOWED, INTERACTED, STEERED, POPULAR = range(6)
+TIER_REASONS = ("cameo_of_you", "remix_of_yours", "followed", "interacted", "steered", "popular")
+
+# Bounds of each candidate source.
+WINDOW = timedelta(days=30)
+RECENT_LIKES = 100
+RECENT_COMMENTS = 50
+RECENT_REMIXES = 50
+INTERACTED_AUTHORS = 50
+POSTS_PER_AUTHOR = 4
+NEW_FOLLOWS = 50
+OWN_VIDEOS = 50
+REMIXES_PER_VIDEO = 5
+CAMEO_VIDEOS = 100
+STEERED_VIDEOS = 150
+FRESH_VIDEOS = 100
+# The popular set: the newest this many public videos, ranked by engagement with time decay.
+POPULAR_POOL = 5000
+POPULAR_SIZE = 500
+REBUILD_PER_AUTHOR = 20
+
+# Words that mark a video as relaxed or energised, for the nudge of wellbeing check-ins.
+RELAXED_WORDS = (
+    "calm | cozy | cosy | nature | slow | ambient | relax | relaxing | peaceful | gentle | quiet | "
+    "sleep | rain | meditation | lofi | soft | sunset | ocean | forest | garden | tea | cloud"
+)
+ENERGISED_WORDS = (
+    "dance | sport | action | fast | hype | party | workout | race | racing | extreme | skate | "
+    "skateboarding | parkour | energy | jump | run | running | football | basketball | fight | rave"
+)
+MOOD_WEIGHT = 0.3
+SEE_LESS_AUTHOR_FACTOR = 0.3
+
+_UUIDS = ARRAY(PG_UUID(as_uuid=True))
+
+
+def _ids(values: Sequence[UUID]) -> Any:
+    """An array parameter (`= ANY(...)`), so a list of ids is one bind, not one per id."""
+    return cast(literal([UUID(str(value)) for value in values], type_=_UUIDS), _UUIDS)
+
+
+def _tsquery(topics: Any) -> Any:
+    """Any of the topics, as `websearch_to_tsquery` reads them (never a syntax error)."""
+    return func.websearch_to_tsquery("english", func.array_to_string(topics, " or "))
+
+
+def _public() -> ColumnElement[bool]:
+    return and_(
+        Video.status == VideoStatus.PUBLISHED.value,
+        Video.visibility == Visibility.PUBLIC.value,
+        Video.deleted_at.is_(None),
+        Video.published_at.is_not(None),
+    )
+
+
+def _before(position: Position) -> ColumnElement[bool]:
+    at, last_id = position
+    return or_(Video.published_at < at, and_(Video.published_at == at, Video.id < last_id))
+
+
+def _not_blocked(viewer_id: UUID) -> ColumnElement[bool]:
+    """Authors neither blocked by nor blocking the viewer (one hashed anti-join per statement)."""
+    blocked = union_all(
+        select(blocks.c.blocked_id.label("user_id")).where(blocks.c.blocker_id == viewer_id),
+        select(blocks.c.blocker_id).where(blocks.c.blocked_id == viewer_id),
+    )
+    return Video.author_id.not_in(blocked.scalar_subquery())
+
+
+def _common(viewer_id: UUID, exclude: Sequence[UUID]) -> list[ColumnElement[bool]]:
+    """What no cut ever shows: unpublished, unlisted, deleted, across a block, already served in
+    this session, or marked see-less."""
+    conditions = [
+        _public(),
+        _not_blocked(viewer_id),
+        ~exists().where(see_less.c.user_id == viewer_id, see_less.c.video_id == Video.id),
+    ]
+    if exclude:
+        conditions.append(Video.id != all_(_ids(exclude)))
+    return conditions
+
+
+# --- chronological cuts ------------------------------------------------------------------------
+
+
+async def following_page(
+    session: AsyncSession, viewer_id: UUID, *, exclude: Sequence[UUID], before: Position | None, limit: int
+) -> list[Video]:
+    """Published public videos of the people the viewer follows, newest first."""
+    query = (
+        select(Video)
+        .join(follows, and_(follows.c.followee_id == Video.author_id, follows.c.follower_id == viewer_id))
+        .where(*_common(viewer_id, exclude))
+        .order_by(Video.published_at.desc(), Video.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(_before(before))
+    return list((await session.scalars(query)).all())
+
+
+async def latest_page(
+    session: AsyncSession, viewer_id: UUID, *, exclude: Sequence[UUID], before: Position | None, limit: int
+) -> list[tuple[Video, bool]]:
+    """Every published public video but the viewer's own, newest first, with whether the viewer
+    follows its author."""
+    followed = exists().where(follows.c.follower_id == viewer_id, follows.c.followee_id == Video.author_id)
+    query = (
+        select(Video, followed)
+        .where(Video.author_id != viewer_id, *_common(viewer_id, exclude))
+        .order_by(Video.published_at.desc(), Video.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(_before(before))
+    rows = (await session.execute(query)).all()
+    return [(row[0], bool(row[1])) for row in rows]
+
+
+# --- the ranked cut ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Candidates:
+    viewer_id: UUID
+    inbox_ids: Sequence[UUID]
+    popular_ids: Sequence[UUID]
+    # Follows made after this were not fanned out into the inbox; None: take no new follows.
+    inbox_built_at: datetime | None
+    exclude: Sequence[UUID]
+    limit: int
+
+
+@dataclass(frozen=True)
+class Ranked:
+    video: Video
+    tier: int
+    score: float
+
+
+def _latest_of_authors(authors: Any, since: datetime, tier: int) -> Select[Any]:
+    """The newest few public posts of each author in `authors` (a subquery with `author_id`)."""
+    newest = (
+        select(Video.id.label("id"))
+        .where(Video.author_id == authors.c.author_id, _public(), Video.published_at > since)
+        .order_by(Video.published_at.desc())
+        .limit(POSTS_PER_AUTHOR)
+        .lateral()
+    )
+    return select(newest.c.id, literal(tier).label("tier")).select_from(authors).join(newest, true())
+
+
+async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
+    """Up to `limit` candidates, strongest connection tier first, then by score."""
+    viewer_id = c.viewer_id
+    now = datetime.now(UTC)
+    since = now - WINDOW
+    personalized = func.coalesce(
+        select(FeedPreferences.personalized).where(FeedPreferences.user_id == viewer_id).scalar_subquery(),
+        true(),
+    )
+    favour = (
+        select(_tsquery(FeedPreferences.favour_topics))
+        .where(
+            FeedPreferences.user_id == viewer_id,
+            FeedPreferences.personalized,
+            func.cardinality(FeedPreferences.favour_topics) > 0,
+        )
+        .scalar_subquery()
+    )
+    avoid = (
+        select(_tsquery(FeedPreferences.avoid_topics))
+        .where(
+            FeedPreferences.user_id == viewer_id,
+            FeedPreferences.personalized,
+            func.cardinality(FeedPreferences.avoid_topics) > 0,
+        )
+        .scalar_subquery()
+    )
+    mood_bias = func.coalesce(
+        select(FeedPreferences.mood_bias)
+        .where(FeedPreferences.user_id == viewer_id, FeedPreferences.personalized)
+        .scalar_subquery(),
+        0.0,
+    )
+
+    branches: list[Any] = []
+    # Inbox: fanned-out posts of followed authors (only while still followed).
+    if c.inbox_ids:
+        branches.append(
+            select(Video.id.label("id"), literal(FOLLOWED).label("tier")).where(
+                Video.id == any_(_ids(c.inbox_ids)),
+                personalized,
+                exists().where(follows.c.follower_id == viewer_id, follows.c.followee_id == Video.author_id),
+            )
+        )
+    # Follows made after the inbox was built (no backfill needed on follow).
+    if c.inbox_built_at is not None:
+        new_follows = (
+            select(follows.c.followee_id.label("author_id"))
+            .where(
+                follows.c.follower_id == viewer_id,
+                follows.c.created_at > c.inbox_built_at,
+                personalized,
+            )
+            .order_by(follows.c.created_at.desc())
+            .limit(NEW_FOLLOWS)
+            .subquery("new_follows")
+        )
+        branches.append(_latest_of_authors(new_follows, since, FOLLOWED))
+    # People the viewer interacted with: liked, commented on, remixed.
+    liked = (
+        select(likes.c.video_id.label("video_id"))
+        .where(likes.c.user_id == viewer_id)
+        .order_by(likes.c.created_at.desc())
+        .limit(RECENT_LIKES)
+    )
+    commented = (
+        select(Comment.video_id)
+        .where(Comment.author_id == viewer_id)
+        .order_by(Comment.created_at.desc())
+        .limit(RECENT_COMMENTS)
+    )
+    remixed = (
+        select(Video.remix_of_id)
+        .where(Video.author_id == viewer_id, Video.remix_of_id.is_not(None))
+        .order_by(Video.created_at.desc())
+        .limit(RECENT_REMIXES)
+    )
+    touched = union_all(liked, commented, remixed).subquery("touched")
+    touched_video = Video.__table__.alias("touched_video")
+    interacted_authors = (
+        select(touched_video.c.author_id.label("author_id"))
+        .join(touched, touched.c.video_id == touched_video.c.id)
+        .where(touched_video.c.author_id != viewer_id, personalized)
+        .group_by(touched_video.c.author_id)
+        .order_by(func.count().desc())
+        .limit(INTERACTED_AUTHORS)
+        .subquery("interacted_authors")
+    )
+    branches.append(_latest_of_authors(interacted_authors, since, INTERACTED))
+    # Remixes of the viewer's videos.
+    own = (
+        select(Video.id.label("id"))
+        .where(Video.author_id == viewer_id, Video.status == VideoStatus.PUBLISHED.value, personalized)
+        .order_by(Video.published_at.desc())
+        .limit(OWN_VIDEOS)
+        .subquery("own")
+    )
+    remix = Video.__table__.alias("remix")
+    remixes = (
+        select(remix.c.id.label("id"))
+        .where(remix.c.remix_of_id == own.c.id, remix.c.created_at > since)
+        .order_by(remix.c.created_at.desc())
+        .limit(REMIXES_PER_VIDEO)
+        .lateral("remixes")
+    )
+    branches.append(
+        select(remixes.c.id, literal(REMIX_OF_YOURS).label("tier")).select_from(own).join(remixes, true())
+    )
+    # Videos the viewer's cameo is in.
+    branches.append(
+        select(video_appearances.c.video_id, literal(CAMEO_OF_YOU).label("tier"))
+        .where(video_appearances.c.user_id == viewer_id, personalized)
+        .order_by(video_appearances.c.created_at.desc())
+        .limit(CAMEO_VIDEOS)
+    )
+    # Steered: the favoured topics, full-text matched, newest first within the window.
+    branches.append(
+        select(Video.id, literal(STEERED).label("tier"))
+        .where(Video.search_vector.bool_op("@@")(favour), _public(), Video.published_at > since)
+        .order_by(Video.published_at.desc())
+        .limit(STEERED_VIDEOS)
+    )
+    # Popular (the cached set) and fresh (the newest public videos).
+    if c.popular_ids:
+        branches.append(
+            select(Video.id, literal(POPULAR).label("tier")).where(Video.id == any_(_ids(c.popular_ids)))
+        )
+    branches.append(
+        select(Video.id, literal(POPULAR).label("tier"))
+        .where(_public())
+        .order_by(Video.published_at.desc(), Video.id.desc())
+        .limit(FRESH_VIDEOS)
+    )
+
+    candidates = union_all(*branches).subquery("candidates")
+    best = (
+        select(candidates.c.id.label("id"), func.min(candidates.c.tier).label("tier"))
+        .group_by(candidates.c.id)
+        .subquery("best")
+    )
+    weighed = (
+        select(see_less.c.author_id.label("author_id"), func.count().label("times"))
+        .where(see_less.c.user_id == viewer_id)
+        .group_by(see_less.c.author_id)
+        .subquery("weighed")
+    )
+    matches_avoid = func.coalesce(Video.search_vector.bool_op("@@")(avoid), false())
+    score = (
+        engagement_score(now)
+        * (1.0 + MOOD_WEIGHT * mood_bias * case((mood_bias == 0.0, 0.0), else_=_mood_match()))
+        * func.power(
+            SEE_LESS_AUTHOR_FACTOR,
+            case((personalized, func.coalesce(weighed.c.times, 0)), else_=0),
+        )
+    ).label("score")
+    query = (
+        select(Video, best.c.tier, score)
+        .join(best, best.c.id == Video.id)
+        .outerjoin(weighed, weighed.c.author_id == Video.author_id)
+        .where(Video.author_id != viewer_id, ~matches_avoid, *_common(viewer_id, c.exclude))
+        .order_by(best.c.tier, score.desc(), Video.id.desc())
+        .limit(c.limit)
+    )
+    rows = (await session.execute(query)).all()
+    return [Ranked(video=row[0], tier=int(row[1]), score=float(row[2])) for row in rows]
+
+
+def _mood_match() -> Any:
+    """+1 for an energised video, -1 for a relaxed one, 0 for both or neither."""
+    energised = cast(Video.search_vector.bool_op("@@")(func.to_tsquery("english", ENERGISED_WORDS)), Integer)
+    relaxed = cast(Video.search_vector.bool_op("@@")(func.to_tsquery("english", RELAXED_WORDS)), Integer)
+    return cast(energised - relaxed, Float)
+
+
+def engagement_score(now: datetime) -> Any:
+    """Log-scaled engagement, decaying with age (days): ln(2 + e) / (1 + days)^1.2, where
+    e = likes + 2·comments + 3·remixes + views/20."""
+    engagement = (
+        cast(Video.like_count, Float)
+        + 2.0 * Video.comment_count
+        + 3.0 * Video.remix_count
+        + cast(Video.view_count, Float) / 20.0
+    )
+    age_days = func.greatest(func.extract("epoch", literal(now) - Video.published_at), 0.0) / 86400.0
+    return func.ln(2.0 + engagement) / func.power(1.0 + age_days, 1.2)
+
+
+# --- inboxes and the popular set ---------------------------------------------------------------
+
+
+async def inbox_entries(session: AsyncSession, user_id: UUID, size: int) -> list[tuple[UUID, float]]:
+    """The newest public posts of the people `user_id` follows, for rebuilding their inbox:
+    (video id, publication epoch), at most `size`."""
+    newest = (
+        select(Video.id.label("id"), Video.published_at.label("published_at"))
+        .where(Video.author_id == follows.c.followee_id, _public())
+        .order_by(Video.published_at.desc())
+        .limit(REBUILD_PER_AUTHOR)
+        .lateral("newest")
+    )
+    query = (
+        select(newest.c.id, func.extract("epoch", newest.c.published_at))
+        .select_from(follows)
+        .join(newest, true())
+        .where(follows.c.follower_id == user_id)
+        .order_by(newest.c.published_at.desc())
+        .limit(size)
+    )
+    rows = (await session.execute(query)).all()
+    return [(row[0], float(row[1])) for row in rows]
+
+
+async def popular_entries(session: AsyncSession) -> list[tuple[UUID, float]]:
+    """The popular set: among the newest POPULAR_POOL public videos, the POPULAR_SIZE with the best
+    engagement score."""
+    now = datetime.now(UTC)
+    pool = (
+        select(Video.id.label("id"), engagement_score(now).label("score"))
+        .where(_public())
+        .order_by(Video.published_at.desc())
+        .limit(POPULAR_POOL)
+        .subquery("pool")
+    )
+    query = select(pool.c.id, pool.c.score).order_by(pool.c.score.desc()).limit(POPULAR_SIZE)
+    rows = (await session.execute(query)).all()
+    return [(row[0], float(row[1])) for row in rows]
+
+
+async def follower_batch(
+    session: AsyncSession, author_id: UUID, *, after: tuple[datetime, UUID] | None, limit: int
+) -> list[tuple[UUID, datetime]]:
+    """Followers of `author_id` in keyset order (follow time, follower id), for fan-out."""
+    query = (
+        select(follows.c.follower_id, follows.c.created_at)
+        .where(follows.c.followee_id == author_id)
+        .order_by(follows.c.created_at, follows.c.follower_id)
+        .limit(limit)
+    )
+    if after is not None:
+        at, last = after
+        query = query.where(
+            or_(
+                follows.c.created_at > at,
+                and_(follows.c.created_at == at, follows.c.follower_id > last),
+            )
+        )
+    rows = (await session.execute(query)).all()
+    return [(row[0], row[1]) for row in rows]

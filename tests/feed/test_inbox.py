@@ -1,0 +1,117 @@
+"""Fan-out on write into followers' Redis inboxes: inline for small followings, in `feed.fan_out`
+jobs (keyset batches) for large ones; the SQL rebuild of a missing inbox; follows and unfollows."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from app.factory import create_app
+from feed.timeline.inbox import Inboxes
+from tests.accounts.helpers import follow
+from tests.conftest import make_settings, serve_in_process, wipe
+from tests.factories import Actor, UserFactory
+from tests.feed.factories import VideoFactory
+from tests.feed.helpers import publish
+
+
+async def feed(client: Any, actor: Actor, cut: str = "for_you") -> list[tuple[str, str]]:
+    response = await client.get("/v1/feed", headers=actor.headers, params={"cut": cut})
+    assert response.status_code == 200, response.text
+    return [(item["video"]["id"], item["reason"]) for item in response.json()["items"]]
+
+
+async def inbox(resources: Any, actor: Actor) -> list[str]:
+    inboxes = Inboxes(resources.redis, resources.settings)
+    raw = await resources.redis.zrevrange(inboxes.inbox_key(uuid.UUID(actor.id)), 0, -1)
+    return [item.decode() for item in raw]
+
+
+async def test_publishing_pushes_into_built_inboxes_only(client, users, published, resources):
+    author = await users.create("author")
+    reader = await users.create("reader")  # has read their feed: an inbox
+    away = await users.create("away")  # has not: no inbox is written for them
+    for actor in (reader, away):
+        assert (await follow(client, actor.headers, "author")).status_code == 204
+    assert await feed(client, reader) == []
+
+    video_id = await published(author)
+    unlisted = await published(author, visibility="unlisted")
+
+    assert await inbox(resources, reader) == [video_id]
+    assert await inbox(resources, away) == []
+    assert unlisted not in await inbox(resources, reader)
+    # The one away gets it from the SQL rebuild on their next read.
+    assert await feed(client, away) == [(video_id, "followed")]
+    assert await inbox(resources, away) == [video_id]
+
+
+async def test_a_missing_inbox_is_rebuilt_from_sql(client, users, published, resources):
+    author = await users.create("author")
+    reader = await users.create("reader")
+    second = await users.create("second")  # to read the rebuilt inbox in a fresh feed session
+    for actor in (reader, second):
+        assert (await follow(client, actor.headers, "author")).status_code == 204
+    first = await published(author)
+    assert await feed(client, reader) == [(first, "followed")]
+    later = await published(author)
+    assert await inbox(resources, reader) == [later, first]
+
+    # Redis lost it (flushed, or expired after a long absence): the next read rebuilds it.
+    inboxes = Inboxes(resources.redis, resources.settings)
+    for actor in (reader, second):
+        await resources.redis.delete(
+            inboxes.inbox_key(uuid.UUID(actor.id)), inboxes.sentinel_key(uuid.UUID(actor.id))
+        )
+    assert await feed(client, second) == [(later, "followed"), (first, "followed")]
+    assert await inbox(resources, second) == [later, first]
+    assert await resources.redis.exists(inboxes.sentinel_key(uuid.UUID(second.id))) == 1
+    assert await feed(client, reader) == [(later, "followed")]  # `first` was served this session
+
+
+async def test_new_follows_need_no_backfill_and_unfollows_drop_the_reason(
+    client, users, published, resources
+):
+    author = await users.create("author")
+    reader = await users.create("reader")
+    later_reader = await users.create("later")
+    for actor in (reader, later_reader):
+        assert await feed(client, actor) == []  # inboxes built before following
+    video_id = await published(author)
+    assert await inbox(resources, reader) == []
+
+    assert (await follow(client, reader.headers, "author")).status_code == 204
+    assert await feed(client, reader) == [(video_id, "followed")]
+
+    # An unfollow is filtered at read: the inbox still has it, the reason is no longer `followed`.
+    assert (await follow(client, later_reader.headers, "author")).status_code == 204
+    other = await published(author)
+    assert await inbox(resources, later_reader) == [other]
+    response = await client.delete("/v1/users/author/follow", headers=later_reader.headers)
+    assert response.status_code == 204
+    assert dict(await feed(client, later_reader)) == {other: "popular", video_id: "popular"}
+
+
+async def test_large_followings_fan_out_in_batched_jobs(servers, simulator, tmp_path):
+    settings = make_settings(servers, tmp_path, simulator, feed_fanout_batch=2)
+    app = create_app(settings)
+    async with serve_in_process(app) as client:
+        resources = app.state.resources
+        await wipe(resources)
+        users, videos = UserFactory(resources), VideoFactory(resources)
+        author = await users.create("author")
+        followers = [await users.create(f"follower{n}") for n in range(7)]
+        for actor in followers:
+            assert (await follow(client, actor.headers, "author")).status_code == 204
+            assert await feed(client, actor) == []
+        draft = await videos.draft(author)
+        assert (await publish(client, author, draft.id)).status_code == 200
+
+        # Two followers inline, then jobs of two at a time (keyset), until all seven have it.
+        for _ in range(100):
+            if [await inbox(resources, actor) for actor in followers] == [[draft.id]] * 7:
+                break
+            await asyncio.sleep(0.1)
+        assert [await inbox(resources, actor) for actor in followers] == [[draft.id]] * 7
+        await wipe(resources)
