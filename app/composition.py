@@ -20,6 +20,7 @@ from app.settings import Settings
 from cameo import hooks as cameo_hooks
 from cameo import jobs as cameo_jobs
 from cameo import routes as cameo_routes
+from feed import jobs as feed_jobs
 from feed import routes as feed_routes
 from generation import cameos as generation_cameos
 from generation import cli as generation_cli
@@ -45,7 +46,13 @@ cameo_hooks.on_revoked(generation_cameos.cancel_generations_using)
 
 DEPENDENCIES: dict[str, Provide] = {"current_user": Provide(provide_current_user)}
 
-JOBS: list[Job] = [*accounts_jobs.jobs, *cameo_jobs.jobs, *generation_jobs.jobs, *moderation_jobs.jobs]
+JOBS: list[Job] = [
+    *accounts_jobs.jobs,
+    *feed_jobs.jobs,
+    *cameo_jobs.jobs,
+    *generation_jobs.jobs,
+    *moderation_jobs.jobs,
+]
 
 CLI_GROUPS: list[click.Command] = [accounts_cli.users, generation_cli.simulator_command]
 

@@ -81,6 +81,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     teen_feed_break_after: Annotated[int, msgspec.Meta(ge=1)] = 10
     teen_daily_feed_limit: Annotated[int, msgspec.Meta(ge=1)] = 50
     feed_wellbeing_every: Annotated[int, msgspec.Meta(ge=1)] = 3
+    # Fan-out on write: video ids kept in each follower's Redis inbox, and followers pushed per
+    # batch (an author with more followers than one batch fans out in `feed.fan_out` jobs).
+    feed_inbox_size: Annotated[int, msgspec.Meta(ge=1)] = 800
+    feed_fanout_batch: Annotated[int, msgspec.Meta(ge=1)] = 1000
 
     # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""

@@ -7,18 +7,26 @@ from litestar.di import NamedDependency
 from app.dependencies import DbSession, SettingsDep, StorageDep
 from app.resources import Resources
 from app.screening import content_gate_for
+from feed.pacing import FeedPacer
 from feed.service import EngagementService, LineageService, VideoService
+from feed.service.feed import FeedService
+from feed.service.present import VideoPresenter
+from feed.timeline import FeedRanker
+from feed.timeline.fanout import FanOut
 
 Videos = NamedDependency[VideoService]
 Engagement = NamedDependency[EngagementService]
 Lineages = NamedDependency[LineageService]
+Feed = NamedDependency[FeedService]
 
 
 def provide_video_service(
     db_session: DbSession, storage: StorageDep, settings: SettingsDep, resources: NamedDependency[Resources]
 ) -> VideoService:
     assert settings.secret_key is not None
-    return VideoService(db_session, storage, settings.secret_key, content_gate_for(resources))
+    return VideoService(
+        db_session, storage, settings.secret_key, content_gate_for(resources), fanout=FanOut(resources)
+    )
 
 
 def provide_engagement_service(
@@ -33,3 +41,16 @@ def provide_lineage_service(
 ) -> LineageService:
     assert settings.secret_key is not None
     return LineageService(db_session, storage, settings.secret_key)
+
+
+def provide_feed_service(
+    db_session: DbSession, storage: StorageDep, settings: SettingsDep, resources: NamedDependency[Resources]
+) -> FeedService:
+    assert settings.secret_key is not None
+    return FeedService(
+        db_session,
+        FeedPacer(resources.redis, settings),
+        FeedRanker(db_session, resources.redis, settings),
+        VideoPresenter(db_session, storage),
+        settings.secret_key,
+    )

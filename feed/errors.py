@@ -1,6 +1,6 @@
 """Video failures with the stable codes from the API contract."""
 
-from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 
 
 class VideoNotFound(NotFound):
@@ -46,3 +46,13 @@ class NotCommentAuthor(Forbidden):
 class MediaNotFound(NotFound):
     code = "media_not_found"
     title = "This video's media is not available"
+
+
+class FeedUnavailable(ServiceUnavailable):
+    """The feed counts its sessions in Redis; without them it would serve unpaced, so it does not."""
+
+    code = "feed_unavailable"
+    title = "The feed is unavailable"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or "The feed is unavailable; try again shortly", headers={"Retry-After": "5"})

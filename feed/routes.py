@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from litestar import Controller, Response, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -20,8 +20,21 @@ from app.idempotency import IdempotencyKeyHeader
 from app.openapi import binary_responses
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from feed import deps
-from feed.deps import Engagement, Lineages, Videos
-from feed.schemas import CommentIn, CommentOut, Lineage, PublishIn, RemixTree, VideoOut, VideoPatch
+from feed.deps import Engagement, Feed, Lineages, Videos
+from feed.schemas import (
+    CheckinIn,
+    CommentIn,
+    CommentOut,
+    FeedCut,
+    FeedPage,
+    FeedPreferencesIn,
+    FeedPreferencesOut,
+    Lineage,
+    PublishIn,
+    RemixTree,
+    VideoOut,
+    VideoPatch,
+)
 from feed.service.lineage import DEFAULT_TREE_DEPTH, MAX_TREE_DEPTH
 
 AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}]
@@ -29,6 +42,7 @@ AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}]
 Variant = Annotated[
     Literal["video", "thumbnail"], Parameter(description="`video` (MP4) or `thumbnail` (an image)")
 ]
+CutParam = Annotated[FeedCut, Parameter(description="`for_you` (ranked), `following` or `latest`")]
 TreeDepth = Annotated[
     int, Parameter(ge=1, le=MAX_TREE_DEPTH, description=f"Levels of remixes, 1-{MAX_TREE_DEPTH}")
 ]
@@ -37,6 +51,7 @@ SERVICES = {
     "videos": Provide(deps.provide_video_service, sync_to_thread=False),
     "engagement": Provide(deps.provide_engagement_service, sync_to_thread=False),
     "lineages": Provide(deps.provide_lineage_service, sync_to_thread=False),
+    "feed": Provide(deps.provide_feed_service, sync_to_thread=False),
     **ACTIVE_USER_DEPENDENCY,
 }
 
@@ -144,6 +159,12 @@ class VideosController(Controller):
         """Record a view: once per viewer; the author's own views do not count."""
         await engagement.view(current_user, video_id)
 
+    @post("/see-less", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404))
+    async def see_less(self, video_id: FromPath[str], current_user: CurrentUser, feed: Feed) -> None:
+        """Show less like this in the ranked feed: this video and, less strongly, its author's
+        others (idempotent)."""
+        await feed.see_less(current_user, video_id)
+
     @get("/lineage", responses=problem_responses(401, 404, 422))
     async def lineage(
         self, video_id: FromPath[str], current_user: CurrentUser, lineages: Lineages
@@ -245,7 +266,66 @@ class UserVideosController(Controller):
         return await videos.user_videos(current_user, username, cursor, limit)
 
 
+class FeedController(Controller):
+    path = "/v1/feed"
+    tags = ["feed"]
+    security = AUTHENTICATED
+    dependencies = SERVICES
+
+    @get("/", responses=problem_responses(400, 401, 422, 503))
+    async def feed(
+        self,
+        current_user: CurrentUser,
+        feed: Feed,
+        cut: CutParam = "for_you",
+        limit: LimitParam = DEFAULT_LIMIT,
+        cursor: CursorParam = None,
+    ) -> FeedPage:
+        """A page of the feed, each item with the `reason` it was chosen, never a video already
+        served in this feed session. After a set number of videos the page carries `break` (the
+        page that reaches it carries its last items too) and later pages only the break, until
+        POST /v1/feed/resume; a teen's daily cap holds until the next UTC midnight whatever they
+        resume. A cursor is bound to the caller, the session and the cut (400 invalid_cursor
+        otherwise, also after a resume). 503 feed_unavailable when the session counts cannot be
+        read."""
+        return await feed.page(current_user, cut, limit, cursor)
+
+    @post("/resume", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 503))
+    async def resume(self, current_user: CurrentUser, feed: Feed) -> None:
+        """Start a new feed session after a break. Before a break it changes nothing; it does not
+        lift a teen's daily cap."""
+        await feed.resume(current_user)
+
+    @post("/checkins", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(400, 401, 422))
+    async def checkin(self, data: JSONBody[CheckinIn], current_user: CurrentUser, feed: Feed) -> None:
+        """Answer a wellbeing check: `more_relaxed` or `more_energized` nudges the ranked feed
+        that way, `same` lets an earlier nudge fade."""
+        await feed.checkin(current_user, data)
+
+
+class FeedPreferencesController(Controller):
+    path = "/v1/me/feed-preferences"
+    tags = ["feed"]
+    security = AUTHENTICATED
+    dependencies = SERVICES
+
+    @get("/", responses=problem_responses(401))
+    async def preferences(self, current_user: CurrentUser, feed: Feed) -> FeedPreferencesOut:
+        """How the caller steers their ranked feed (defaults when never set)."""
+        return await feed.preferences(current_user)
+
+    @put("/", responses=problem_responses(400, 401, 422))
+    async def set_preferences(
+        self, data: JSONBody[FeedPreferencesIn], current_user: CurrentUser, feed: Feed
+    ) -> FeedPreferencesOut:
+        """Steer the ranked feed with free text (interpreted into topics to favour and avoid) and
+        turn personalisation on or off. Omitted fields keep their value."""
+        return await feed.set_preferences(current_user, data)
+
+
 route_handlers = [
+    FeedController,
+    FeedPreferencesController,
     VideosController,
     CommentsController,
     DraftsController,

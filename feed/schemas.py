@@ -97,3 +97,54 @@ class RemixTree(msgspec.Struct, kw_only=True):
     video: VideoOut
     children: list[RemixNode]
     truncated: bool = False
+
+
+# --- the paced feed ----------------------------------------------------------------------------
+
+FeedCut = Literal["for_you", "following", "latest"]
+FeedReason = Literal["followed", "interacted", "remix_of_yours", "cameo_of_you", "steered", "popular"]
+Steer = Annotated[str, Meta(max_length=500, description="Free text, at most 500 characters")]
+Mood = Annotated[int, Meta(ge=1, le=5, description="1 (low) to 5 (great)")]
+
+
+class FeedItemOut(msgspec.Struct, kw_only=True):
+    video: VideoOut
+    reason: FeedReason
+
+
+class BreakOut(msgspec.Struct, kw_only=True):
+    """`videos_seen` is the session's count for `paced` and `wellbeing_check`, the UTC day's for
+    `teen_daily_limit`; `resume_at` is when the feed opens again on its own (null: after resume)."""
+
+    reason: Literal["paced", "teen_daily_limit", "wellbeing_check"]
+    message: str
+    videos_seen: int
+    resume_at: datetime | None
+
+
+class FeedPage(msgspec.Struct, kw_only=True):
+    items: list[FeedItemOut]
+    next_cursor: str | None
+    break_: BreakOut | None = msgspec.field(name="break")
+
+
+class FeedPreferencesIn(Input):
+    """Omitted fields keep their current value."""
+
+    steer: Steer | UnsetType = UNSET
+    personalized: bool | UnsetType = UNSET
+
+
+class FeedPreferencesOut(msgspec.Struct, kw_only=True):
+    steer: str
+    personalized: bool
+    favour_topics: list[str]
+    avoid_topics: list[str]
+    # -1 (more relaxed) .. 1 (more energised), moved by check-ins.
+    mood_bias: float
+    updated_at: datetime | None
+
+
+class CheckinIn(Input):
+    mood: Mood
+    want: Literal["more_relaxed", "more_energized", "same"]

@@ -26,6 +26,7 @@ from feed.errors import AlreadyPublished, MediaNotFound, NotVideoAuthor
 from feed.models import Video, VideoStatus
 from feed.schemas import PublishIn, VideoOut, VideoPatch
 from feed.service.present import VideoPresenter
+from feed.timeline.fanout import FanOut
 from feed.visibility import viewable_video
 
 PUBLISH_SCOPE = "videos.publish"
@@ -63,9 +64,17 @@ def image_type(data: bytes, stored_type: str) -> str:
 
 class VideoService:
     def __init__(
-        self, session: AsyncSession, storage: MediaStorage, secret_key: str, gate: ContentGate
+        self,
+        session: AsyncSession,
+        storage: MediaStorage,
+        secret_key: str,
+        gate: ContentGate,
+        *,
+        fanout: FanOut | None = None,
     ) -> None:
         self.session = session
+        # Pushes a published public video into the followers' feed inboxes after the commit.
+        self.fanout = fanout
         self.storage = storage
         self.secret_key = secret_key
         self.gate = gate
@@ -122,6 +131,8 @@ class VideoService:
         if video.remix_of_id is not None:
             await self._count_remix(viewer, video)
         await self._tell_appearing(viewer, video)
+        if self.fanout is not None:
+            self.fanout.after_publish(self.session, video)
         answer = await self.presenter.one(viewer, video)
         await claim.record(200, answer)
         return answer
@@ -176,6 +187,10 @@ class VideoService:
             video.caption = patch.caption
             self._flag_caption(verdict, video)
         if patch.visibility is not msgspec.UNSET:
+            # A published video made public reaches the followers' inboxes then.
+            if video.visibility != patch.visibility and self.fanout is not None:
+                video.visibility = patch.visibility
+                self.fanout.after_publish(self.session, video)
             video.visibility = patch.visibility
         if patch.allow_remix is not msgspec.UNSET:
             video.allow_remix = patch.allow_remix

@@ -1,0 +1,255 @@
+"""Feed sessions and their breaks, counted in Redis so they hold across devices and API processes.
+
+A user has one feed session at a time: its id, how many videos it has served, and the set of those
+videos (never served twice in one session). Slots are reserved by one Lua script after ranking, so
+concurrent requests, from any process, can together serve no more than the threshold
+(REMIXFEED_FEED_BREAK_AFTER, REMIXFEED_TEEN_FEED_BREAK_AFTER for teens) and no video twice.
+
+- The page whose videos reach the threshold carries them and the break; later pages carry only
+  the break, until POST /v1/feed/resume starts a new session.
+- Breaks are numbered per user (across sessions); every REMIXFEED_FEED_WELLBEING_EVERY-th one is a
+  `wellbeing_check`.
+- Teens also stop for the UTC day after REMIXFEED_TEEN_DAILY_FEED_LIMIT videos, whatever they
+  resume: a per-day counter that a new session does not reset.
+- Resuming while the session is not at a break changes nothing, so resuming early cannot dodge a
+  break or a wellbeing check.
+
+State (keys under the Redis namespace, expiring after a day without use):
+`feed:session:<user>` hash {sid, served, breaks, break_no}, `feed:served:<user>` set of video ids,
+`feed:day:<user>:<YYYY-MM-DD>` the teen's count for that UTC day.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Literal
+from uuid import UUID
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from accounts.ages import age_band
+from accounts.models import AgeBand, User
+from app.redis import key
+from app.settings import Settings
+from feed.errors import FeedUnavailable
+
+SESSION_TTL_SECONDS = 24 * 3600
+# A day counter outlives its day by a little, so a request at 23:59:59 still finds it.
+_DAY_GRACE_SECONDS = 3600
+
+BreakReason = Literal["paced", "teen_daily_limit", "wellbeing_check"]
+
+# KEYS: session hash, served set, day counter. ARGV: a fresh session id, ttl.
+# Returns {sid, served, break_no, day count, served ids...}, opening a session when there is none.
+_OPEN = """
+if redis.call('HSETNX', KEYS[1], 'sid', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'served', 0)
+  redis.call('DEL', KEYS[2])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+local h = redis.call('HMGET', KEYS[1], 'sid', 'served', 'break_no')
+local out = {h[1], h[2] or '0', h[3] or '0', redis.call('GET', KEYS[3]) or '0'}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = id end
+return out
+"""
+
+# KEYS: session hash, served set, day counter.
+# ARGV: session id, threshold, daily limit (0: none), ttl, day ttl, candidate ids in rank order.
+# Takes candidates not yet served while the session (and the day) has room; returns
+# {taken, served, break_no, day count, taken ids...}, or {-1} when the session was replaced.
+_RESERVE = """
+if redis.call('HGET', KEYS[1], 'sid') ~= ARGV[1] then return {-1} end
+local threshold = tonumber(ARGV[2])
+local daily = tonumber(ARGV[3])
+local served = tonumber(redis.call('HGET', KEYS[1], 'served') or '0')
+local room = threshold - served
+local day = 0
+if daily > 0 then
+  day = tonumber(redis.call('GET', KEYS[3]) or '0')
+  room = math.min(room, daily - day)
+end
+local taken = {}
+for i = 6, #ARGV do
+  if room <= 0 then break end
+  if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
+    taken[#taken + 1] = ARGV[i]
+    room = room - 1
+  end
+end
+if #taken > 0 then
+  served = redis.call('HINCRBY', KEYS[1], 'served', #taken)
+  if daily > 0 then
+    day = redis.call('INCRBY', KEYS[3], #taken)
+    redis.call('EXPIRE', KEYS[3], ARGV[5])
+  end
+  if served >= threshold and redis.call('HEXISTS', KEYS[1], 'break_no') == 0 then
+    redis.call('HSET', KEYS[1], 'break_no', redis.call('HINCRBY', KEYS[1], 'breaks', 1))
+  end
+end
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[4])
+local out = {#taken, served, tonumber(redis.call('HGET', KEYS[1], 'break_no') or '0'), day}
+for _, id in ipairs(taken) do out[#out + 1] = id end
+return out
+"""
+
+# KEYS: session hash, served set. ARGV: a fresh session id, ttl.
+# A new session only when the current one is at its break (or there is none); returns 1 if so.
+_RESUME = """
+if redis.call('HEXISTS', KEYS[1], 'sid') == 1 and redis.call('HEXISTS', KEYS[1], 'break_no') == 0 then
+  return 0
+end
+redis.call('HSET', KEYS[1], 'sid', ARGV[1], 'served', 0)
+redis.call('HDEL', KEYS[1], 'break_no')
+redis.call('DEL', KEYS[2])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Break:
+    reason: BreakReason
+    videos_seen: int
+    resume_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Pace:
+    """One user's feed session as a request found it (or left it)."""
+
+    session_id: str
+    served: int
+    # Set once the session has reached its threshold: the user's how-many-th break this is.
+    break_number: int
+    day_count: int
+    served_ids: frozenset[UUID]
+    threshold: int
+    daily_limit: int | None
+    day: date
+
+    @property
+    def room(self) -> int:
+        """How many more videos this session may serve now."""
+        room = self.threshold - self.served
+        if self.daily_limit is not None:
+            room = min(room, self.daily_limit - self.day_count)
+        return max(0, room)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    taken: list[UUID]
+    pace: Pace
+
+
+class SessionReplaced(Exception):
+    """The session was resumed (replaced) between reading it and reserving slots in it."""
+
+
+def _next_midnight(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+class FeedPacer:
+    def __init__(self, redis: Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self._open = redis.register_script(_OPEN)
+        self._reserve = redis.register_script(_RESERVE)
+        self._resume = redis.register_script(_RESUME)
+
+    def _limits(self, user: User) -> tuple[int, int | None]:
+        if age_band(user.birthdate) == AgeBand.TEEN:
+            return self.settings.teen_feed_break_after, self.settings.teen_daily_feed_limit
+        return self.settings.feed_break_after, None
+
+    def _keys(self, user: User, day: date) -> list[str]:
+        user_id = str(user.id)
+        return [
+            key(self.settings, "feed", "session", user_id),
+            key(self.settings, "feed", "served", user_id),
+            key(self.settings, "feed", "day", user_id, day.isoformat()),
+        ]
+
+    def _day_ttl(self, day: date) -> int:
+        left = _next_midnight(day) - datetime.now(UTC)
+        return max(1, int(left.total_seconds())) + _DAY_GRACE_SECONDS
+
+    async def open(self, user: User) -> Pace:
+        """The user's current session, opened if there is none."""
+        day = datetime.now(UTC).date()
+        threshold, daily_limit = self._limits(user)
+        try:
+            raw = await self._open(keys=self._keys(user, day), args=[uuid.uuid4().hex, SESSION_TTL_SECONDS])
+        except RedisError as exc:
+            raise FeedUnavailable() from exc
+        sid, served, break_no, day_count, *ids = raw
+        return Pace(
+            session_id=_text(sid),
+            served=int(served),
+            break_number=int(break_no),
+            day_count=int(day_count),
+            served_ids=frozenset(UUID(_text(member)) for member in ids),
+            threshold=threshold,
+            daily_limit=daily_limit,
+            day=day,
+        )
+
+    async def reserve(self, user: User, pace: Pace, candidates: list[UUID]) -> Reservation:
+        """Take what fits of `candidates` (in order, skipping any already served) into the session."""
+        args: list[str | int] = [
+            pace.session_id,
+            pace.threshold,
+            pace.daily_limit or 0,
+            SESSION_TTL_SECONDS,
+            self._day_ttl(pace.day),
+            *(str(candidate) for candidate in candidates),
+        ]
+        try:
+            raw = await self._reserve(keys=self._keys(user, pace.day), args=args)
+        except RedisError as exc:
+            raise FeedUnavailable() from exc
+        if int(raw[0]) < 0:
+            raise SessionReplaced()
+        _, served, break_no, day_count, *ids = raw
+        taken = [UUID(_text(member)) for member in ids]
+        return Reservation(
+            taken=taken,
+            pace=Pace(
+                session_id=pace.session_id,
+                served=int(served),
+                break_number=int(break_no),
+                day_count=int(day_count),
+                served_ids=pace.served_ids | set(taken),
+                threshold=pace.threshold,
+                daily_limit=pace.daily_limit,
+                day=pace.day,
+            ),
+        )
+
+    async def resume(self, user: User) -> bool:
+        """Start a new session if the current one is at its break; True if one was started."""
+        keys = self._keys(user, datetime.now(UTC).date())[:2]
+        try:
+            started = await self._resume(keys=keys, args=[uuid.uuid4().hex, SESSION_TTL_SECONDS])
+        except RedisError as exc:
+            raise FeedUnavailable() from exc
+        return bool(int(started))
+
+    def break_of(self, pace: Pace) -> Break | None:
+        """The break the session is at, if any: the teen's daily cap first, then the session's."""
+        if pace.daily_limit is not None and pace.day_count >= pace.daily_limit:
+            return Break("teen_daily_limit", pace.day_count, _next_midnight(pace.day))
+        if pace.break_number > 0:
+            wellbeing = pace.break_number % self.settings.feed_wellbeing_every == 0
+            return Break("wellbeing_check" if wellbeing else "paced", pace.served, None)
+        return None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,190 @@
+"""The paced feed: a page is ranked (feed.timeline), fitted into the viewer's feed session
+(feed.pacing) and presented; plus the viewer's steering preferences, check-ins and see-less.
+
+Cursors are signed for one viewer, one feed session and one cut, so a cursor from another user,
+another cut or a session that has since been resumed is 400 invalid_cursor (start again without
+one). For `following` and `latest` the cursor carries the keyset position of the last item; for
+`for_you` the session's served set does the paging, so its cursor only proves continuity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from uuid import UUID
+
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts.models import User
+from app.pagination import CursorCodec
+from feed import preferences as prefs
+from feed.errors import FeedUnavailable
+from feed.models import FeedPreferences
+from feed.pacing import Break, FeedPacer, Pace, SessionReplaced
+from feed.schemas import (
+    BreakOut,
+    CheckinIn,
+    FeedCut,
+    FeedItemOut,
+    FeedPage,
+    FeedPreferencesIn,
+    FeedPreferencesOut,
+)
+from feed.service.present import VideoPresenter
+from feed.timeline import FeedItem, FeedRanker, interpret_steer
+from feed.visibility import viewable_video
+
+CHRONOLOGICAL: frozenset[FeedCut] = frozenset({"following", "latest"})
+# Rounds of rank-then-reserve per page: another request of the same viewer may take some of the
+# ranked videos first, and the page is topped up from what is left.
+_ROUNDS = 3
+
+
+def _message(brk: Break) -> str:
+    if brk.reason == "teen_daily_limit":
+        return (
+            f"That's {brk.videos_seen} videos today, your daily limit. The feed opens again at midnight UTC."
+        )
+    if brk.reason == "wellbeing_check":
+        return (
+            f"You've watched {brk.videos_seen} videos. How are you feeling? Tell us with a check-in "
+            "(POST /v1/feed/checkins) and we'll adjust what you see; resume (POST /v1/feed/resume) "
+            "when you're ready."
+        )
+    return (
+        f"You've watched {brk.videos_seen} videos. Time for a short break; resume "
+        "(POST /v1/feed/resume) when you're ready."
+    )
+
+
+def _break_out(brk: Break | None) -> BreakOut | None:
+    if brk is None:
+        return None
+    return BreakOut(
+        reason=brk.reason, message=_message(brk), videos_seen=brk.videos_seen, resume_at=brk.resume_at
+    )
+
+
+def _preferences_out(found: FeedPreferences | None) -> FeedPreferencesOut:
+    if found is None:
+        return FeedPreferencesOut(
+            steer="", personalized=True, favour_topics=[], avoid_topics=[], mood_bias=0.0, updated_at=None
+        )
+    return FeedPreferencesOut(
+        steer=found.steer,
+        personalized=found.personalized,
+        favour_topics=list(found.favour_topics),
+        avoid_topics=list(found.avoid_topics),
+        mood_bias=found.mood_bias,
+        updated_at=found.updated_at,
+    )
+
+
+class FeedService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        pacer: FeedPacer,
+        ranker: FeedRanker,
+        presenter: VideoPresenter,
+        secret_key: str,
+    ) -> None:
+        self.session = session
+        self.pacer = pacer
+        self.ranker = ranker
+        self.presenter = presenter
+        self.secret_key = secret_key
+
+    def _codec(self, viewer: User, pace: Pace, cut: FeedCut) -> CursorCodec:
+        return CursorCodec(self.secret_key, f"feed:{viewer.id}:{pace.session_id}:{cut}")
+
+    # --- the feed ------------------------------------------------------------------------------
+
+    async def page(self, viewer: User, cut: FeedCut, limit: int, cursor: str | None) -> FeedPage:
+        pace = await self.pacer.open(viewer)
+        codec = self._codec(viewer, pace, cut)
+        before = codec.decode_position(cursor) if cut in CHRONOLOGICAL else None
+        if cut not in CHRONOLOGICAL:
+            codec.decode(cursor)  # verified only: the served set pages the ranked cut
+        try:
+            return await self._fill(viewer, cut, limit, pace, before)
+        except SessionReplaced:
+            # Resumed meanwhile (another device): this page is the new session's first.
+            return await self._fill(viewer, cut, limit, await self.pacer.open(viewer), None)
+        except RedisError as exc:
+            raise FeedUnavailable() from exc
+
+    async def _fill(
+        self, viewer: User, cut: FeedCut, limit: int, pace: Pace, before: tuple[datetime, UUID] | None
+    ) -> FeedPage:
+        already = self.pacer.break_of(pace)
+        if already is not None or pace.room == 0:
+            return FeedPage(items=[], next_cursor=None, break_=_break_out(already))
+        served: list[FeedItem] = []
+        exclude = set(pace.served_ids)
+        position = before
+        exhausted = False
+        for _ in range(_ROUNDS):
+            wanted = min(limit - len(served), pace.room)
+            ranked = await self.ranker.select(
+                viewer,
+                cut,
+                limit=wanted,
+                exclude=set(exclude),
+                before=position if cut in CHRONOLOGICAL else None,
+            )
+            exhausted = len(ranked) < wanted
+            reservation = await self.pacer.reserve(viewer, pace, [item.video.id for item in ranked])
+            pace = reservation.pace
+            taken = set(reservation.taken)
+            served.extend(item for item in ranked if item.video.id in taken)
+            exclude.update(item.video.id for item in ranked)
+            if ranked:
+                position = ranked[-1].position
+            if exhausted or len(served) >= limit or pace.room == 0:
+                break
+        brk = self.pacer.break_of(pace)
+        next_cursor: str | None = None
+        if brk is None and not exhausted:
+            codec = self._codec(viewer, pace, cut)
+            if cut in CHRONOLOGICAL and position is not None:
+                at, last_id = position
+                next_cursor = codec.encode_position(at, last_id)
+            else:
+                next_cursor = codec.encode([cut])
+        return FeedPage(
+            items=await self._present(viewer, served), next_cursor=next_cursor, break_=_break_out(brk)
+        )
+
+    async def _present(self, viewer: User, items: Sequence[FeedItem]) -> list[FeedItemOut]:
+        videos = await self.presenter.many(viewer, [item.video for item in items])
+        return [
+            FeedItemOut(video=video, reason=item.reason) for item, video in zip(items, videos, strict=True)
+        ]
+
+    async def resume(self, viewer: User) -> None:
+        await self.pacer.resume(viewer)
+
+    # --- steering, check-ins, see-less ---------------------------------------------------------
+
+    async def preferences(self, viewer: User) -> FeedPreferencesOut:
+        return _preferences_out(await prefs.preferences_of(self.session, viewer.id))
+
+    async def set_preferences(self, viewer: User, data: FeedPreferencesIn) -> FeedPreferencesOut:
+        values: dict[str, object] = {}
+        if isinstance(data.personalized, bool):
+            values["personalized"] = data.personalized
+        if isinstance(data.steer, str):
+            steer = data.steer.strip()
+            topics = await interpret_steer(steer)
+            values.update(steer=steer, favour_topics=list(topics.favour), avoid_topics=list(topics.avoid))
+        return _preferences_out(await prefs.save_preferences(self.session, viewer.id, **values))
+
+    async def checkin(self, viewer: User, data: CheckinIn) -> None:
+        await prefs.add_checkin(self.session, viewer.id, data.mood, data.want)
+        await prefs.nudge_mood(self.session, viewer.id, data.want)
+
+    async def see_less(self, viewer: User, video_id: str) -> None:
+        video = await viewable_video(self.session, viewer, video_id)
+        await prefs.add_see_less(self.session, viewer.id, video.id, video.author_id)

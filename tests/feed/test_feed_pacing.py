@@ -1,0 +1,276 @@
+"""Pacing of GET /v1/feed through HTTP: breaks after a set number of videos, resume, wellbeing
+checks, the teens' threshold and daily cap, concurrency and several API processes, no repeats in
+a session, cursors bound to caller, session and cut, and Redis being down.
+
+Apps with small thresholds are built per test (make_settings + serve_in_process) on the run's
+servers and Redis namespace; the videos come from the shared `published` fixture."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+
+from app.factory import create_app
+from app.resources import Resources
+from tests.accounts.helpers import assert_problem
+from tests.conftest import make_settings, serve_in_process
+from tests.factories import Actor, UserFactory
+from tests.harness import RunServers
+
+Publish = Callable[..., Awaitable[str]]
+
+
+@asynccontextmanager
+async def paced(servers: RunServers, data_dir: Path, **overrides: object) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_in_process(create_app(make_settings(servers, data_dir, **overrides))) as http:
+        yield http
+
+
+async def feed(client: httpx.AsyncClient, actor: Actor, **params: Any) -> dict[str, Any]:
+    response = await client.get("/v1/feed", headers=actor.headers, params=params)
+    assert response.status_code == 200, response.text
+    page: dict[str, Any] = response.json()
+    return page
+
+
+def ids(page: dict[str, Any]) -> list[str]:
+    return [item["video"]["id"] for item in page["items"]]
+
+
+async def resume(client: httpx.AsyncClient, actor: Actor) -> None:
+    response = await client.post("/v1/feed/resume", headers=actor.headers)
+    assert response.status_code == 204, response.text
+
+
+def teen_birthdate() -> date:
+    return date(datetime.now(UTC).year - 15, 1, 1)
+
+
+async def test_break_after_threshold_and_resume_starts_a_new_session(
+    servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish
+) -> None:
+    author, viewer = await users.create(), await users.create()
+    made = [await published(author) for _ in range(5)]
+    async with paced(servers, tmp_path, feed_break_after=3) as client:
+        first = await feed(client, viewer, cut="latest", limit=2)
+        assert ids(first) == made[::-1][:2]
+        assert first["break"] is None and first["next_cursor"]
+
+        # The page that reaches the threshold carries its items and the break.
+        second = await feed(client, viewer, cut="latest", limit=2, cursor=first["next_cursor"])
+        assert ids(second) == made[::-1][2:3]
+        assert second["break"]["reason"] == "paced"
+        assert second["break"]["videos_seen"] == 3
+        assert second["break"]["resume_at"] is None
+        assert second["break"]["message"]
+        assert second["next_cursor"] is None
+
+        # Until resume: the break and nothing else, whatever the cut or limit.
+        for cut in ("latest", "for_you", "following"):
+            held = await feed(client, viewer, cut=cut, limit=10)
+            assert held["items"] == [] and held["break"]["reason"] == "paced"
+            assert held["break"]["videos_seen"] == 3
+
+        await resume(client, viewer)
+        fresh = await feed(client, viewer, cut="latest", limit=10)
+        # A new session may serve them again; it breaks after three as well.
+        assert ids(fresh) == made[::-1][:3]
+        assert fresh["break"]["reason"] == "paced"
+
+        # A cursor of the old session is refused.
+        stale = await client.get(
+            "/v1/feed", headers=viewer.headers, params={"cut": "latest", "cursor": first["next_cursor"]}
+        )
+        assert_problem(stale, 400, "invalid_cursor")
+
+
+async def test_resume_before_a_break_changes_nothing(
+    servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish
+) -> None:
+    author, viewer = await users.create(), await users.create()
+    for _ in range(4):
+        await published(author)
+    async with paced(servers, tmp_path, feed_break_after=3) as client:
+        first = await feed(client, viewer, cut="latest", limit=2)
+        await resume(client, viewer)
+        # Same session: the cursor still holds and the count goes on to the break.
+        second = await feed(client, viewer, cut="latest", limit=5, cursor=first["next_cursor"])
+        assert len(second["items"]) == 1
+        assert second["break"]["videos_seen"] == 3
+        assert not set(ids(first)) & set(ids(second))
+
+
+async def test_every_kth_break_is_a_wellbeing_check(
+    servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish
+) -> None:
+    author, viewer = await users.create(), await users.create()
+    await published(author)
+    async with paced(servers, tmp_path, feed_break_after=1, feed_wellbeing_every=2) as client:
+        reasons = []
+        for _ in range(4):
+            page = await feed(client, viewer, cut="latest")
+            assert len(page["items"]) == 1
+            reasons.append(page["break"]["reason"])
+            await resume(client, viewer)
+        assert reasons == ["paced", "wellbeing_check", "paced", "wellbeing_check"]
+        # The wellbeing message points at the check-in.
+        await feed(client, viewer, cut="latest")
+        await resume(client, viewer)
+        page = await feed(client, viewer, cut="latest")
+        assert page["break"]["reason"] == "wellbeing_check"
+        assert "/v1/feed/checkins" in page["break"]["message"]
+
+
+async def test_teens_break_sooner_and_stop_for_the_day_whatever_they_resume(
+    servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish
+) -> None:
+    author = await users.create()
+    teen = await users.create(birthdate=teen_birthdate())
+    adult = await users.create()
+    made = [await published(author) for _ in range(6)]
+    settings = {"feed_break_after": 10, "teen_feed_break_after": 2, "teen_daily_feed_limit": 3}
+    async with paced(servers, tmp_path, **settings) as client:
+        first = await feed(client, teen, cut="latest", limit=10)
+        assert len(first["items"]) == 2 and first["break"]["reason"] == "paced"
+        await resume(client, teen)
+
+        capped = await feed(client, teen, cut="latest", limit=10)
+        assert len(capped["items"]) == 1
+        brk = capped["break"]
+        assert brk["reason"] == "teen_daily_limit"
+        assert brk["videos_seen"] == 3
+        tomorrow = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), time(0), tzinfo=UTC)
+        assert datetime.fromisoformat(brk["resume_at"]) == tomorrow
+
+        await resume(client, teen)
+        still = await feed(client, teen, cut="latest", limit=10)
+        assert still["items"] == [] and still["break"]["reason"] == "teen_daily_limit"
+
+        # Adults are held to the adult threshold only.
+        grown = await feed(client, adult, cut="latest", limit=10)
+        assert sorted(ids(grown)) == sorted(made) and grown["break"] is None
+
+
+async def test_concurrent_requests_cannot_exceed_the_threshold(
+    servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish
+) -> None:
+    author, viewer = await users.create(), await users.create()
+    for _ in range(8):
+        await published(author)
+    async with paced(servers, tmp_path, feed_break_after=3) as client:
+        pages = await asyncio.gather(*(feed(client, viewer, cut="latest", limit=2) for _ in range(6)))
+        served = [video_id for page in pages for video_id in ids(page)]
+        assert len(served) <= 3
+        assert len(served) == len(set(served))
+        after = await feed(client, viewer, cut="latest", limit=10)
+        assert len(served) + len(after["items"]) == 3
+        assert after["break"]["videos_seen"] == 3
+        assert not set(ids(after)) & set(served)
+
+
+async def test_counting_is_shared_by_api_processes(
+    servers: RunServers, tmp_path_factory: pytest.TempPathFactory, users: UserFactory, published: Publish
+) -> None:
+    author, viewer = await users.create(), await users.create()
+    for _ in range(5):
+        await published(author)
+    async with (
+        paced(servers, tmp_path_factory.mktemp("a"), feed_break_after=3) as one,
+        paced(servers, tmp_path_factory.mktemp("b"), feed_break_after=3) as other,
+    ):
+        first = await feed(one, viewer, cut="latest", limit=2)
+        # The other process continues the same session: the cursor, the count and the served set.
+        second = await feed(other, viewer, cut="latest", limit=2, cursor=first["next_cursor"])
+        assert len(second["items"]) == 1 and second["break"]["videos_seen"] == 3
+        assert not set(ids(first)) & set(ids(second))
+        held = await feed(one, viewer, cut="for_you")
+        assert held["items"] == [] and held["break"]["reason"] == "paced"
+        await resume(other, viewer)
+        assert len((await feed(one, viewer, cut="latest", limit=1))["items"]) == 1
+
+
+async def test_no_video_twice_in_a_session_across_pages_and_cuts(
+    client: httpx.AsyncClient, users: UserFactory, published: Publish
+) -> None:
+    author, viewer = await users.create(), await users.create()
+    assert (
+        await client.post(f"/v1/users/{author.username}/follow", headers=viewer.headers)
+    ).status_code == 204
+    made = [await published(author) for _ in range(5)]
+    seen: list[str] = []
+    following = await feed(client, viewer, cut="following", limit=2)
+    seen += ids(following)
+    seen += ids(await feed(client, viewer, cut="following", limit=1, cursor=following["next_cursor"]))
+    seen += ids(await feed(client, viewer, cut="latest", limit=10))
+    seen += ids(await feed(client, viewer, cut="for_you", limit=10))
+    assert len(seen) == len(set(seen))
+    assert sorted(seen) == sorted(made)
+    # Nothing is left for this session in any cut.
+    for cut in ("for_you", "following", "latest"):
+        empty = await feed(client, viewer, cut=cut)
+        assert empty["items"] == [] and empty["next_cursor"] is None and empty["break"] is None
+
+
+async def test_cursors_are_bound_to_the_caller_the_cut_and_untampered(
+    client: httpx.AsyncClient, users: UserFactory, published: Publish
+) -> None:
+    author, viewer, other = await users.create(), await users.create(), await users.create()
+    for _ in range(4):
+        await published(author)
+    page = await feed(client, viewer, cut="latest", limit=1)
+    cursor = page["next_cursor"]
+    ranked = await feed(client, viewer, cut="for_you", limit=1)
+    assert ranked["next_cursor"]
+
+    def get(actor: Actor, cut: str, value: str) -> Awaitable[httpx.Response]:
+        return client.get("/v1/feed", headers=actor.headers, params={"cut": cut, "cursor": value})
+
+    tampered = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+    assert_problem(await get(viewer, "latest", tampered), 400, "invalid_cursor")
+    assert_problem(await get(viewer, "latest", "not-a-cursor"), 400, "invalid_cursor")
+    assert_problem(await get(other, "latest", cursor), 400, "invalid_cursor")
+    assert_problem(await get(viewer, "following", cursor), 400, "invalid_cursor")
+    assert_problem(await get(viewer, "latest", ranked["next_cursor"]), 400, "invalid_cursor")
+    assert (await get(viewer, "latest", cursor)).status_code == 200
+
+
+async def test_bad_cut_and_limit_are_422_and_anonymous_is_401(
+    client: httpx.AsyncClient, users: UserFactory
+) -> None:
+    viewer = await users.create()
+    assert_problem(await client.get("/v1/feed", headers=viewer.headers, params={"cut": "trending"}), 422)
+    assert_problem(await client.get("/v1/feed", headers=viewer.headers, params={"limit": 0}), 422)
+    assert_problem(await client.get("/v1/feed"), 401)
+    assert_problem(await client.post("/v1/feed/resume"), 401)
+
+
+async def test_redis_down_is_503_feed_unavailable(
+    servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish
+) -> None:
+    author, viewer = await users.create(), await users.create()
+    await published(author)
+    app = create_app(make_settings(servers, tmp_path))
+    async with serve_in_process(app) as client:
+        resources: Resources = app.state.resources
+        working = resources.redis
+        # Nothing listens on port 1: every command fails to connect.
+        resources.redis = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+        try:
+            for response in (
+                await client.get("/v1/feed", headers=viewer.headers),
+                await client.post("/v1/feed/resume", headers=viewer.headers),
+            ):
+                assert_problem(response, 503, "feed_unavailable")
+                assert response.headers["Retry-After"]
+        finally:
+            await resources.redis.aclose()
+            resources.redis = working
+        assert len((await feed(client, viewer, cut="latest"))["items"]) == 1
