@@ -138,6 +138,9 @@ class Comment(UUIDv7AuditBase):
         ForeignKey("comments.id", ondelete="CASCADE"), default=None, index=True
     )
     body: Mapped[str] = mapped_column(Text)
+    # Set when moderation removes the comment (with its replies, all at the same instant): hidden
+    # from everyone, and brought back, thread and all, if an appeal is granted.
+    removed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 likes = Table(

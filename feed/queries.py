@@ -242,7 +242,43 @@ async def add_view(session: AsyncSession, video_id: UUID, viewer_id: UUID) -> bo
 
 
 async def comment_by_id(session: AsyncSession, comment_id: UUID) -> Comment | None:
-    return await session.get(Comment, comment_id)
+    """The comment, unless moderation removed it (then it exists for nobody, as if deleted)."""
+    comment = await session.get(Comment, comment_id)
+    return comment if comment is not None and comment.removed_at is None else None
+
+
+def _thread(comment_id: UUID) -> Any:
+    """A comment and every reply under it, at any depth."""
+    thread = select(Comment.id.label("id")).where(Comment.id == comment_id).cte("thread", recursive=True)
+    return thread.union_all(select(Comment.id).join(thread, Comment.parent_id == thread.c.id))
+
+
+async def remove_comment_thread(session: AsyncSession, comment_id: UUID, at: datetime) -> list[UUID]:
+    """Mark a comment and its replies removed at `at`; the ids that were visible until now."""
+    thread = _thread(comment_id)
+    result = await session.scalars(
+        update(Comment)
+        .where(Comment.id.in_(select(thread.c.id)), Comment.removed_at.is_(None))
+        .values(removed_at=at)
+        .returning(Comment.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.all())
+
+
+async def restore_comment_thread(session: AsyncSession, comment: Comment) -> list[UUID]:
+    """Undo one removal: the comment and the replies removed with it (same instant) come back."""
+    if comment.removed_at is None:
+        return []
+    thread = _thread(comment.id)
+    result = await session.scalars(
+        update(Comment)
+        .where(Comment.id.in_(select(thread.c.id)), Comment.removed_at == comment.removed_at)
+        .values(removed_at=None)
+        .returning(Comment.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(result.all())
 
 
 async def comments_page(
@@ -252,7 +288,11 @@ async def comments_page(
     query = (
         select(Comment, User)
         .join(User, User.id == Comment.author_id)
-        .where(Comment.video_id == video_id, ~_blocked_either_way(viewer_id, Comment.author_id))
+        .where(
+            Comment.video_id == video_id,
+            Comment.removed_at.is_(None),
+            ~_blocked_either_way(viewer_id, Comment.author_id),
+        )
         .order_by(Comment.created_at.asc(), Comment.id.asc())
         .limit(limit + 1)
     )
@@ -267,17 +307,17 @@ async def is_blocked_either_way(session: AsyncSession, viewer_id: UUID, user_id:
 
 
 async def delete_comment_thread(session: AsyncSession, comment_id: UUID) -> list[UUID]:
-    """Delete a comment and every reply under it; the ids actually deleted (empty if it was gone).
-    Callers hold the video's row lock, so no reply can arrive in between."""
-    thread = select(Comment.id.label("id")).where(Comment.id == comment_id).cte("thread", recursive=True)
-    thread = thread.union_all(select(Comment.id).join(thread, Comment.parent_id == thread.c.id))
-    result = await session.scalars(
+    """Delete a comment and every reply under it; the ids deleted that were still counted (not
+    removed by moderation before). Callers hold the video's row lock, so no reply can arrive in
+    between."""
+    thread = _thread(comment_id)
+    result = await session.execute(
         delete(Comment)
         .where(Comment.id.in_(select(thread.c.id)))
-        .returning(Comment.id)
+        .returning(Comment.id, Comment.removed_at)
         .execution_options(synchronize_session=False)
     )
-    return list(result.all())
+    return [row[0] for row in result.all() if row[1] is None]
 
 
 # --- lineage ---------------------------------------------------------------------------------

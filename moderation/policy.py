@@ -62,7 +62,7 @@ TARGETS_OF: dict[Action, frozenset[str]] = {
     Action.DISMISS: frozenset({"video", "comment", "user", "cameo"}),
     Action.ESCALATE: frozenset({"video", "comment", "user", "cameo"}),
     Action.REMOVE_CONTENT: frozenset({"video", "comment", "cameo"}),
-    Action.RESTORE_CONTENT: frozenset({"video"}),
+    Action.RESTORE_CONTENT: frozenset({"video", "comment"}),
     Action.WARN_USER: frozenset({"video", "comment", "user", "cameo"}),
     Action.SUSPEND_USER: frozenset({"video", "comment", "user", "cameo"}),
     Action.APPROVE_CAMEO: frozenset(),

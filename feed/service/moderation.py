@@ -4,7 +4,8 @@ request's transaction; feed knows nothing of moderation itself.
 A removed video keeps its row: it leaves every list at once (they only show `published`), is 404
 to everyone but its author (who sees it `removed`), and stops counting on its author's
 `post_count` and its parent's `remix_count`, exactly as a delete does. Restoring undoes that. A
-removed comment is deleted with its replies, keeping the video's `comment_count` exact.
+removed comment is hidden with its replies (kept, so a granted appeal restores the thread), keeping
+the video's `comment_count` exact.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import notifications
 from feed import queries
-from feed.models import Video, VideoStatus
+from feed.models import Comment, Video, VideoStatus
 from feed.service.engagement import _comment_keys
 
 
@@ -63,16 +64,32 @@ async def lock_video(session: AsyncSession, video_id: UUID) -> Video | None:
 
 
 async def remove_comment(session: AsyncSession, comment_id: UUID) -> int:
-    """Delete a comment and its replies as its author's delete would; the number deleted (0 when
-    it was already gone). The video's row lock is taken first, as every comment write does."""
+    """Hide a comment and its replies from everyone (kept, so an appeal can bring them back); the
+    number hidden (0 when it was already gone or removed). The video's row lock is taken first, as
+    every comment write does."""
     comment = await queries.comment_by_id(session, comment_id)
     if comment is None:
         return 0
     video = await session.get(Video, comment.video_id, with_for_update=True)
     if video is None:
         return 0
-    deleted = await queries.delete_comment_thread(session, comment_id)
-    if deleted:
-        await queries.bump_video(session, video.id, comment_count=-len(deleted))
-        await notifications.retract(session, _comment_keys(deleted))
-    return len(deleted)
+    removed = await queries.remove_comment_thread(session, comment_id, datetime.now(UTC))
+    if removed:
+        await queries.bump_video(session, video.id, comment_count=-len(removed))
+        await notifications.retract(session, _comment_keys(removed))
+    return len(removed)
+
+
+async def restore_comment(session: AsyncSession, comment_id: UUID) -> int:
+    """Undo a removal: the comment and the replies removed with it are shown again; the number
+    restored (0 when it is not removed, or was deleted since)."""
+    comment = await session.get(Comment, comment_id)
+    if comment is None or comment.removed_at is None:
+        return 0
+    video = await session.get(Video, comment.video_id, with_for_update=True)
+    if video is None:
+        return 0
+    restored = await queries.restore_comment_thread(session, comment)
+    if restored:
+        await queries.bump_video(session, video.id, comment_count=len(restored))
+    return len(restored)

@@ -5,9 +5,10 @@ committed (the notifications are written in the transaction, so they exist exact
 - dismiss: the item closes, nothing else changes (on a cameo_verification item, only once the
   cameo no longer waits for review: a waiting one is approved or rejected).
 - remove_content: a video is taken down (404 to all but its author, gone from every list); a
-  comment is deleted with its replies; a cameo is revoked (by moderation: nothing may use it, and
-  generations using it are cancelled).
-- restore_content: a removed video is published again; on an appeal item, the appeal is granted
+  comment is hidden with its replies (kept, so a granted appeal brings the thread back); a cameo
+  is revoked (by moderation: nothing may use it, and generations using it are cancelled).
+- restore_content: a removed video is published again, a removed comment shown again with the
+  replies removed with it; on an appeal item, the appeal is granted
   (undoing the removal, the suspension, or the cameo's rejection or revocation).
 - warn_user: the affected user is told.
 - suspend_user: the affected user may read but not post, comment, generate or report for
@@ -149,6 +150,9 @@ class DecisionService:
     async def _enforce(self, item: ModerationItem, action: Action, data: DecisionIn, now: datetime) -> None:
         if action == Action.REMOVE_CONTENT:
             await self._remove(item)
+        elif action == Action.RESTORE_CONTENT and item.target_type == "comment":
+            if not await feed_moderation.restore_comment(self.session, item.target_id):
+                raise ActionNotApplicable("The comment is not removed, so there is nothing to restore")
         elif action == Action.RESTORE_CONTENT:
             video = await feed_moderation.lock_video(self.session, item.target_id)
             if video is None or not await feed_moderation.restore_video(self.session, video):
@@ -214,6 +218,13 @@ class DecisionService:
             if video is not None:
                 await feed_moderation.restore_video(self.session, video)
         elif (
+            appealed.action == Action.REMOVE_CONTENT
+            and original is not None
+            and original.target_type == "comment"
+        ):
+            # Nothing to bring back when the thread was deleted since: granting records it.
+            await feed_moderation.restore_comment(self.session, original.target_id)
+        elif (
             original is not None
             and original.target_type == "cameo"
             and appealed.action
@@ -230,7 +241,7 @@ class DecisionService:
                 user.suspended_until = await queries.suspension_end_without(
                     self.session, user_id=user.id, granted_decision_id=appealed.id
                 )
-        # A warning has nothing to undo, and a removed comment was deleted: granting records it.
+        # A warning has nothing to undo.
 
     # --- who is told -------------------------------------------------------------------------
 

@@ -154,3 +154,38 @@ async def test_the_moderator_who_decided_does_not_review_the_appeal(client, user
     ).status_code == 204  # their own decision: not theirs to review
     held = await claimed(client, admin, "appeals")
     assert held["target"] == {"type": "decision", "id": decision_id}
+
+
+async def test_a_granted_appeal_brings_a_removed_comment_back_with_its_replies(
+    client, users, published, mod, admin
+):
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    video_id = await published(alice)
+    first = (await comment(client, carol, video_id, "first")).json()
+    remark = (await comment(client, bob, video_id, "a sharp remark")).json()
+    reply = (await comment(client, carol, video_id, "a reply", parent_id=remark["id"])).json()
+    await reported(client, alice, "comment", remark["id"], "harassment")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    assert (await video(client, alice, video_id))["comment_count"] == 1
+
+    filed = await appeal(client, bob, await decision_id_for(client, bob), "It was a joke between friends")
+    assert filed.status_code == 201, filed.text
+    await decided(client, admin, (await claimed(client, admin, "appeals"))["id"], "restore_content")
+
+    shown = await all_items(client, alice, f"/v1/videos/{video_id}/comments")
+    assert [c["id"] for c in shown] == [first["id"], remark["id"], reply["id"]]
+    assert (await video(client, alice, video_id))["comment_count"] == 3
+
+
+async def test_deleting_a_thread_with_a_removed_reply_keeps_the_count_exact(client, users, published, mod):
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    video_id = await published(alice)
+    question = (await comment(client, bob, video_id, "a question")).json()
+    rude = (await comment(client, carol, video_id, "a rude answer", parent_id=question["id"])).json()
+    await comment(client, alice, video_id, "a kind answer", parent_id=question["id"])
+    await reported(client, bob, "comment", rude["id"], "harassment")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    assert (await video(client, alice, video_id))["comment_count"] == 2
+
+    assert (await client.delete(f"/v1/comments/{question['id']}", headers=bob.headers)).status_code == 204
+    assert (await video(client, alice, video_id))["comment_count"] == 0

@@ -63,7 +63,7 @@ async def test_remove_content_takes_a_video_down_everywhere_but_for_its_author(c
     assert_problem(await report(client, bob, "video", removed), 404, "video_not_found")
 
 
-async def test_remove_content_deletes_a_comment_with_its_replies(client, users, published, mod):
+async def test_remove_content_hides_a_comment_with_its_replies(client, users, published, mod):
     alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
     video_id = await published(alice)
     rude = (await comment(client, bob, video_id, "a rude remark")).json()
@@ -78,6 +78,10 @@ async def test_remove_content_deletes_a_comment_with_its_replies(client, users, 
     remaining = await all_items(client, alice, f"/v1/videos/{video_id}/comments")
     assert [c["id"] for c in remaining] == [other["id"]]
     assert (await video(client, alice, video_id))["comment_count"] == 1
+    # Gone for everyone, its author included: no reply to it, no delete, no report.
+    assert (await comment(client, carol, video_id, "late reply", parent_id=rude["id"])).status_code == 422
+    assert (await client.delete(f"/v1/comments/{rude['id']}", headers=bob.headers)).status_code == 404
+    assert_problem(await report(client, carol, "comment", rude["id"]), 404, "comment_not_found")
 
 
 async def test_warn_user_tells_the_user_and_the_reporters(client, users, published, mod):
