@@ -17,6 +17,12 @@ concurrent requests, from any process, can together serve no more than the thres
 State (keys under the Redis namespace, expiring after a day without use):
 `feed:session:<user>` hash {sid, served, breaks, break_no}, `feed:served:<user>` set of video ids,
 `feed:day:<user>:<YYYY-MM-DD>` the teen's count for that UTC day.
+
+This state lives only in Redis, by choice: a page costs no SQL write. If Redis loses its data
+(flush, failover without persistence) every user starts a new session, the break numbering starts
+again, and a teen's count for the day starts from zero, so that day they may see up to one more
+daily cap. Production Redis is expected to persist (AOF); an outage instead is 503
+feed_unavailable, never an unpaced feed.
 """
 
 from __future__ import annotations
@@ -42,12 +48,17 @@ _DAY_GRACE_SECONDS = 3600
 
 BreakReason = Literal["paced", "teen_daily_limit", "wellbeing_check"]
 
-# KEYS: session hash, served set, day counter. ARGV: a fresh session id, ttl.
+# KEYS: session hash, served set, day counter. ARGV: a fresh session id, ttl, threshold.
 # Returns {sid, served, break_no, day count, served ids...}, opening a session when there is none.
+# A session already past this process's threshold (another process, with a higher one, served it)
+# is at its break, so that it shows the break and can be resumed.
 _OPEN = """
 if redis.call('HSETNX', KEYS[1], 'sid', ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'served', 0)
   redis.call('DEL', KEYS[2])
+elseif tonumber(redis.call('HGET', KEYS[1], 'served') or '0') >= tonumber(ARGV[3])
+    and redis.call('HEXISTS', KEYS[1], 'break_no') == 0 then
+  redis.call('HSET', KEYS[1], 'break_no', redis.call('HINCRBY', KEYS[1], 'breaks', 1))
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
@@ -185,7 +196,9 @@ class FeedPacer:
         day = datetime.now(UTC).date()
         threshold, daily_limit = self._limits(user)
         try:
-            raw = await self._open(keys=self._keys(user, day), args=[uuid.uuid4().hex, SESSION_TTL_SECONDS])
+            raw = await self._open(
+                keys=self._keys(user, day), args=[uuid.uuid4().hex, SESSION_TTL_SECONDS, threshold]
+            )
         except RedisError as exc:
             raise FeedUnavailable() from exc
         sid, served, break_no, day_count, *ids = raw

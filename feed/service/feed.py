@@ -39,6 +39,8 @@ CHRONOLOGICAL: frozenset[FeedCut] = frozenset({"following", "latest"})
 # Rounds of rank-then-reserve per page: another request of the same viewer may take some of the
 # ranked videos first, and the page is topped up from what is left.
 _ROUNDS = 3
+# Pages filled in a row when the session is resumed (replaced) under them each time.
+_ATTEMPTS = 3
 
 
 def _message(brk: Break) -> str:
@@ -108,18 +110,22 @@ class FeedService:
         if cut not in CHRONOLOGICAL:
             codec.decode(cursor)  # verified only: the served set pages the ranked cut
         try:
-            return await self._fill(viewer, cut, limit, pace, before)
-        except SessionReplaced:
-            # Resumed meanwhile (another device): this page is the new session's first.
-            return await self._fill(viewer, cut, limit, await self.pacer.open(viewer), None)
+            for _ in range(_ATTEMPTS):
+                try:
+                    return await self._fill(viewer, cut, limit, pace, before)
+                except SessionReplaced:
+                    # Resumed meanwhile (another device): this page is the new session's first.
+                    pace, before = await self.pacer.open(viewer), None
         except RedisError as exc:
             raise FeedUnavailable() from exc
+        raise FeedUnavailable("The feed session kept being replaced; try again")
 
     async def _fill(
         self, viewer: User, cut: FeedCut, limit: int, pace: Pace, before: tuple[datetime, UUID] | None
     ) -> FeedPage:
         already = self.pacer.break_of(pace)
         if already is not None or pace.room == 0:
+            await self._settle(viewer, pace, already)
             return FeedPage(items=[], next_cursor=None, break_=_break_out(already))
         served: list[FeedItem] = []
         exclude = set(pace.served_ids)
@@ -145,6 +151,7 @@ class FeedService:
             if exhausted or len(served) >= limit or pace.room == 0:
                 break
         brk = self.pacer.break_of(pace)
+        await self._settle(viewer, pace, brk)
         next_cursor: str | None = None
         if brk is None and not exhausted:
             codec = self._codec(viewer, pace, cut)
@@ -156,6 +163,12 @@ class FeedService:
         return FeedPage(
             items=await self._present(viewer, served), next_cursor=next_cursor, break_=_break_out(brk)
         )
+
+    async def _settle(self, viewer: User, pace: Pace, brk: Break | None) -> None:
+        """A teen stopped for the day at a session break: the night is the break, so the session
+        is renewed now and the feed opens on its own at `resume_at`, as the break says."""
+        if brk is not None and brk.reason == "teen_daily_limit" and pace.break_number > 0:
+            await self.pacer.resume(viewer)
 
     async def _present(self, viewer: User, items: Sequence[FeedItem]) -> list[FeedItemOut]:
         videos = await self.presenter.many(viewer, [item.video for item in items])

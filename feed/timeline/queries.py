@@ -307,9 +307,17 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
         .subquery("own")
     )
     remix = Video.__table__.alias("remix")
+    # Only others' published public remixes count against the bound (drafts are many).
     remixes = (
         select(remix.c.id.label("id"))
-        .where(remix.c.remix_of_id == own.c.id, remix.c.created_at > since)
+        .where(
+            remix.c.remix_of_id == own.c.id,
+            remix.c.created_at > since,
+            remix.c.author_id != viewer_id,
+            remix.c.status == VideoStatus.PUBLISHED.value,
+            remix.c.visibility == Visibility.PUBLIC.value,
+            remix.c.deleted_at.is_(None),
+        )
         .order_by(remix.c.created_at.desc())
         .limit(REMIXES_PER_VIDEO)
         .lateral("remixes")
@@ -317,10 +325,11 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
     branches.append(
         select(remixes.c.id, literal(REMIX_OF_YOURS).label("tier")).select_from(own).join(remixes, true())
     )
-    # Videos the viewer's cameo is in.
+    # Published videos the viewer's cameo is in (drafts, often many, do not take up the bound).
     branches.append(
         select(video_appearances.c.video_id, literal(CAMEO_OF_YOU).label("tier"))
-        .where(video_appearances.c.user_id == viewer_id, personalized)
+        .join(Video, Video.id == video_appearances.c.video_id)
+        .where(video_appearances.c.user_id == viewer_id, personalized, _public())
         .order_by(video_appearances.c.created_at.desc())
         .limit(CAMEO_VIDEOS)
     )

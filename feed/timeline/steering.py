@@ -13,6 +13,7 @@ favour by default), then keeps the clause's words that are not stop-words.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -94,7 +95,8 @@ _POLARITY = dict(_CUES)
 
 _CLAUSES = re.compile(r"([,;.!?\n]+|\bbut\b|\bthough\b|\bhowever\b)")
 _TURNS = frozenset({"but", "though", "however"})
-_WORDS = re.compile(r"[a-z0-9][a-z0-9'\-]*")
+# Letters and digits of any script ("café", "猫"), with inner apostrophes and hyphens.
+_WORDS = re.compile(r"[^\W_](?:[^\W_]|['\-])*")
 
 STOP_WORDS = frozenset(
     """
@@ -120,7 +122,8 @@ class LocalSteeringInterpreter:
 def interpret_text(text: str) -> SteerTopics:
     favour: list[str] = []
     avoid: list[str] = []
-    lowered = text.lower().replace("\u2019", "'")
+    # NFC, so a decomposed "café" (e + combining accent) is one word as captions have it.
+    lowered = unicodedata.normalize("NFC", text).lower().replace("\u2019", "'")
     # A clause without a cue of its own goes on in the previous clause's sense ("avoid: spiders,
     # snakes"), or turns it round after "but" ("no horror but comedy").
     wanted = True
