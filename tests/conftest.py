@@ -11,6 +11,7 @@ import httpx
 import pytest
 from litestar import Litestar
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from app.factory import create_app
 from app.resources import Resources
@@ -119,8 +120,17 @@ def resources(app: Litestar, client: httpx.AsyncClient) -> Resources:
 
 async def wipe(resources: Resources) -> None:
     tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
-    async with resources.engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    for attempt in range(5):
+        try:
+            async with resources.engine.begin() as connection:
+                await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            break
+        except DBAPIError as exc:
+            # A job the previous test started may still be writing (a generation step, a fan-out);
+            # when PostgreSQL picks the TRUNCATE as the deadlock victim, try again.
+            if "deadlock detected" not in str(exc) or attempt == 4:
+                raise
+            await asyncio.sleep(0.2)
     for pattern in namespace_patterns(resources.settings.redis_namespace):
         keys = [key async for key in resources.redis.scan_iter(match=pattern, count=500)]
         if keys:
