@@ -35,5 +35,11 @@ openapi: $(STAMP)
 check: lint typecheck imports
 	$(BIN)/remixfeed openapi --check
 
+# The feed benchmark (bench/README.md): `make bench` for the small data set, `make bench SIZE=large`.
+# Uses the PostgreSQL server DATABASE_URL names (default: local, user postgres) and REDIS_URL's server.
+SIZE ?= small
+bench: $(STAMP)
+	$(BIN)/python -m bench.load --size $(SIZE) $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
