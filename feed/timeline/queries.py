@@ -7,8 +7,8 @@ inbox and popular ids arrive as arrays (primary key), interacted authors come fr
 newest likes (`ix_likes_user_created`), comments (`ix_comments_author_created`) and remixes
 (`ix_videos_author_published`), then a few newest posts each through a LATERAL probe of
 `ix_videos_author_published`; remixes of the viewer's videos through `ix_videos_remix_of_created`;
-cameos through `ix_video_appearances_user_created`; steering through the GIN index on
-`search_vector` within a recent window; fresh videos through `ix_videos_published_public`.
+cameos through `ix_video_appearances_user_created`; steering by matching the newest public
+videos (a bounded pool); fresh videos through `ix_videos_published_public`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from sqlalchemy import (
     all_,
     and_,
     any_,
-    case,
     cast,
     exists,
     false,
@@ -72,6 +71,7 @@ OWN_VIDEOS = 50
 REMIXES_PER_VIDEO = 5
 CAMEO_VIDEOS = 100
 STEERED_VIDEOS = 150
+STEER_POOL = 5000
 FRESH_VIDEOS = 100
 # The popular set: the newest this many public videos, ranked by engagement with time decay.
 POPULAR_POOL = 5000
@@ -98,9 +98,9 @@ def _ids(values: Sequence[UUID]) -> Any:
     return cast(literal([UUID(str(value)) for value in values], type_=_UUIDS), _UUIDS)
 
 
-def _tsquery(topics: Any) -> Any:
+def _tsquery_of(topics: Sequence[str]) -> Any:
     """Any of the topics, as `websearch_to_tsquery` reads them (never a syntax error)."""
-    return func.websearch_to_tsquery("english", func.array_to_string(topics, " or "))
+    return func.websearch_to_tsquery("english", " or ".join(topics))
 
 
 def _public() -> ColumnElement[bool]:
@@ -188,6 +188,19 @@ class Candidates:
     inbox_built_at: datetime | None
     exclude: Sequence[UUID]
     limit: int
+    # The viewer's preferences, read beforehand: plain values let the planner see the search terms
+    # and leave unused sources out of the statement.
+    personalized: bool = True
+    favour_topics: Sequence[str] = ()
+    avoid_topics: Sequence[str] = ()
+    mood_bias: float = 0.0
+
+
+async def preferences_of(session: AsyncSession, viewer_id: UUID) -> FeedPreferences | None:
+    result: FeedPreferences | None = await session.scalar(
+        select(FeedPreferences).where(FeedPreferences.user_id == viewer_id)
+    )
+    return result
 
 
 @dataclass(frozen=True)
@@ -214,34 +227,10 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
     viewer_id = c.viewer_id
     now = datetime.now(UTC)
     since = now - WINDOW
-    personalized = func.coalesce(
-        select(FeedPreferences.personalized).where(FeedPreferences.user_id == viewer_id).scalar_subquery(),
-        true(),
-    )
-    favour = (
-        select(_tsquery(FeedPreferences.favour_topics))
-        .where(
-            FeedPreferences.user_id == viewer_id,
-            FeedPreferences.personalized,
-            func.cardinality(FeedPreferences.favour_topics) > 0,
-        )
-        .scalar_subquery()
-    )
-    avoid = (
-        select(_tsquery(FeedPreferences.avoid_topics))
-        .where(
-            FeedPreferences.user_id == viewer_id,
-            FeedPreferences.personalized,
-            func.cardinality(FeedPreferences.avoid_topics) > 0,
-        )
-        .scalar_subquery()
-    )
-    mood_bias = func.coalesce(
-        select(FeedPreferences.mood_bias)
-        .where(FeedPreferences.user_id == viewer_id, FeedPreferences.personalized)
-        .scalar_subquery(),
-        0.0,
-    )
+    personalized = true() if c.personalized else false()
+    favour = _tsquery_of(c.favour_topics) if c.personalized and c.favour_topics else None
+    avoid = _tsquery_of(c.avoid_topics) if c.personalized and c.avoid_topics else None
+    mood_bias = c.mood_bias if c.personalized else 0.0
 
     branches: list[Any] = []
     # Inbox: fanned-out posts of followed authors (only while still followed).
@@ -333,13 +322,22 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
         .order_by(video_appearances.c.created_at.desc())
         .limit(CAMEO_VIDEOS)
     )
-    # Steered: the favoured topics, full-text matched, newest first within the window.
-    branches.append(
-        select(Video.id, literal(STEERED).label("tier"))
-        .where(Video.search_vector.bool_op("@@")(favour), _public(), Video.published_at > since)
-        .order_by(Video.published_at.desc())
-        .limit(STEERED_VIDEOS)
-    )
+    # Steered: the favoured topics, full-text matched among the newest STEER_POOL public videos.
+    # A bounded pool, not the GIN index: the planner cannot tell a rare topic from a common one,
+    # and walking the published index until enough rare matches turn up read a million rows.
+    if favour is not None:
+        pool = (
+            select(Video.id.label("id"), Video.search_vector.label("search_vector"))
+            .where(_public(), Video.published_at > since)
+            .order_by(Video.published_at.desc())
+            .limit(STEER_POOL)
+            .subquery("steer_pool")
+        )
+        branches.append(
+            select(pool.c.id, literal(STEERED).label("tier"))
+            .where(pool.c.search_vector.bool_op("@@")(favour))
+            .limit(STEERED_VIDEOS)
+        )
     # Popular (the cached set) and fresh (the newest public videos).
     if c.popular_ids:
         branches.append(
@@ -364,20 +362,20 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
         .group_by(see_less.c.author_id)
         .subquery("weighed")
     )
-    matches_avoid = func.coalesce(Video.search_vector.bool_op("@@")(avoid), false())
-    score = (
-        engagement_score(now)
-        * (1.0 + MOOD_WEIGHT * mood_bias * case((mood_bias == 0.0, 0.0), else_=_mood_match()))
-        * func.power(
-            SEE_LESS_AUTHOR_FACTOR,
-            case((personalized, func.coalesce(weighed.c.times, 0)), else_=0),
-        )
-    ).label("score")
+    score = engagement_score(now)
+    if mood_bias:
+        score = score * (1.0 + MOOD_WEIGHT * mood_bias * _mood_match())
+    if c.personalized:
+        score = score * func.power(SEE_LESS_AUTHOR_FACTOR, func.coalesce(weighed.c.times, 0))
+    score = score.label("score")
+    conditions = [Video.author_id != viewer_id, *_common(viewer_id, c.exclude)]
+    if avoid is not None:
+        conditions.append(~Video.search_vector.bool_op("@@")(avoid))
     query = (
         select(Video, best.c.tier, score)
         .join(best, best.c.id == Video.id)
         .outerjoin(weighed, weighed.c.author_id == Video.author_id)
-        .where(Video.author_id != viewer_id, ~matches_avoid, *_common(viewer_id, c.exclude))
+        .where(*conditions)
         .order_by(best.c.tier, score.desc(), Video.id.desc())
         .limit(c.limit)
     )

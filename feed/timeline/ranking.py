@@ -108,6 +108,7 @@ class FeedRanker:
             popular = await queries.popular_entries(self.session)
             await self.inboxes.store_popular(popular)
             popular_ids = [video_id for video_id, _ in popular]
+        preferences = await queries.preferences_of(self.session, viewer.id)
         rows = await queries.ranked(
             self.session,
             queries.Candidates(
@@ -117,6 +118,10 @@ class FeedRanker:
                 inbox_built_at=datetime.fromtimestamp(built_at, UTC),
                 exclude=exclude,
                 limit=min(MAX_RANKED_ROWS, limit * OVERFETCH + 10),
+                personalized=preferences.personalized if preferences else True,
+                favour_topics=list(preferences.favour_topics) if preferences else [],
+                avoid_topics=list(preferences.avoid_topics) if preferences else [],
+                mood_bias=preferences.mood_bias if preferences else 0.0,
             ),
         )
         ordered = diversify(rows, key=lambda row: row.video.author_id)
