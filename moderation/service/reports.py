@@ -4,6 +4,8 @@ Takedown requests are reports too (`takedowns.py`), kept apart: neither list sho
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,25 +71,62 @@ class ReportService:
 
     async def own(self, reporter: User, report_id: str) -> ReportOut:
         """One of the caller's reports; anyone else's is 404 like a missing one."""
-        try:
-            identifier = UUID(report_id)
-        except ValueError as exc:
-            raise ReportNotFound() from exc
-        report = await self.session.get(Report, identifier)
-        item = await self.session.get(ModerationItem, report.item_id) if report is not None else None
-        if report is None or item is None or report.reporter_id != reporter.id or item.queue != Queue.REPORTS:
-            raise ReportNotFound()
-        outcomes = await queries.closing_actions(self.session, [item.id])
-        return report_out(report, item, outcomes.get(item.id))
+        report, item, outcome = await own_filing(
+            self.session, reporter, report_id, Queue.REPORTS, ReportNotFound
+        )
+        return report_out(report, item, outcome)
 
     async def mine(self, reporter: User, cursor: str | None, limit: int) -> Page[ReportOut]:
-        codec = CursorCodec(self.secret_key, f"reports:{reporter.id}")
-        after = codec.decode_position(cursor)
-        rows = await queries.own_reports_page(
-            self.session, reporter_id=reporter.id, queue=Queue.REPORTS.value, after=after, limit=limit
+        return await filings_page(
+            self.session,
+            CursorCodec(self.secret_key, f"reports:{reporter.id}"),
+            reporter,
+            Queue.REPORTS,
+            report_out,
+            cursor=cursor,
+            limit=limit,
         )
-        page, more = rows[:limit], len(rows) > limit
-        outcomes = await queries.closing_actions(self.session, [item.id for _, item in page])
-        items = [report_out(report, item, outcomes.get(item.id)) for report, item in page]
-        next_cursor = codec.encode_position(page[-1][0].created_at, page[-1][0].id) if more else None
-        return Page(items=items, next_cursor=next_cursor)
+
+
+# What a user filed (reports, and takedown requests, which are reports in the `takedowns` queue):
+# each list and lookup shows only its own queue.
+
+Out = TypeVar("Out")
+
+
+async def own_filing(
+    session: AsyncSession, filer: User, raw_id: str, queue: Queue, missing: type[Exception]
+) -> tuple[Report, ModerationItem, str | None]:
+    """One of `filer`'s filings in `queue` with its item and outcome; anything else is `missing`."""
+    try:
+        identifier = UUID(raw_id)
+    except ValueError as exc:
+        raise missing() from exc
+    report = await session.get(Report, identifier)
+    item = await session.get(ModerationItem, report.item_id) if report is not None else None
+    if report is None or item is None or report.reporter_id != filer.id or item.queue != queue:
+        raise missing()
+    outcomes = await queries.closing_actions(session, [item.id])
+    return report, item, outcomes.get(item.id)
+
+
+async def filings_page(
+    session: AsyncSession,
+    codec: CursorCodec,
+    filer: User,
+    queue: Queue,
+    present: Callable[[Report, ModerationItem, str | None], Out],
+    *,
+    cursor: str | None,
+    limit: int,
+) -> Page[Out]:
+    """`filer`'s filings in `queue`, newest first, each with its item's outcome once closed."""
+    after = codec.decode_position(cursor)
+    rows = await queries.own_reports_page(
+        session, reporter_id=filer.id, queue=queue.value, after=after, limit=limit
+    )
+    page, more = rows[:limit], len(rows) > limit
+    outcomes = await queries.closing_actions(session, [item.id for _, item in page])
+    items = [present(report, item, outcomes.get(item.id)) for report, item in page]
+    next_cursor = codec.encode_position(page[-1][0].created_at, page[-1][0].id) if more else None
+    return Page(items=items, next_cursor=next_cursor)

@@ -8,8 +8,6 @@ of requests."""
 
 from __future__ import annotations
 
-from uuid import UUID
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
@@ -22,6 +20,7 @@ from moderation import policy, queries
 from moderation.errors import CannotReportSelf, TakedownNotFound
 from moderation.models import ItemStatus, ModerationItem, Queue, Report
 from moderation.schemas import TakedownIn, TakedownOut
+from moderation.service.reports import filings_page, own_filing
 from moderation.service.targets import video_snapshot
 
 
@@ -97,30 +96,18 @@ class TakedownService:
 
     async def own(self, requester: User, request_id: str) -> TakedownOut:
         """One of the caller's requests; anyone else's (or an ordinary report) is 404."""
-        try:
-            identifier = UUID(request_id)
-        except ValueError as exc:
-            raise TakedownNotFound() from exc
-        request = await self.session.get(Report, identifier)
-        item = await self.session.get(ModerationItem, request.item_id) if request is not None else None
-        if (
-            request is None
-            or item is None
-            or request.reporter_id != requester.id
-            or item.queue != Queue.TAKEDOWNS
-        ):
-            raise TakedownNotFound()
-        outcomes = await queries.closing_actions(self.session, [item.id])
-        return takedown_out(request, item, outcomes.get(item.id))
+        request, item, outcome = await own_filing(
+            self.session, requester, request_id, Queue.TAKEDOWNS, TakedownNotFound
+        )
+        return takedown_out(request, item, outcome)
 
     async def mine(self, requester: User, cursor: str | None, limit: int) -> Page[TakedownOut]:
-        codec = CursorCodec(self.secret_key, f"takedowns:{requester.id}")
-        after = codec.decode_position(cursor)
-        rows = await queries.own_reports_page(
-            self.session, reporter_id=requester.id, queue=Queue.TAKEDOWNS.value, after=after, limit=limit
+        return await filings_page(
+            self.session,
+            CursorCodec(self.secret_key, f"takedowns:{requester.id}"),
+            requester,
+            Queue.TAKEDOWNS,
+            takedown_out,
+            cursor=cursor,
+            limit=limit,
         )
-        page, more = rows[:limit], len(rows) > limit
-        outcomes = await queries.closing_actions(self.session, [item.id for _, item in page])
-        items = [takedown_out(request, item, outcomes.get(item.id)) for request, item in page]
-        next_cursor = codec.encode_position(page[-1][0].created_at, page[-1][0].id) if more else None
-        return Page(items=items, next_cursor=next_cursor)

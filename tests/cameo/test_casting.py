@@ -19,10 +19,10 @@ from app.db import in_transaction
 from app.resources import Resources
 from cameo.models import Cameo, Permission
 from generation.jobs import register_cameo
-from generation.models import Generation
 from generation.simulator import SimulatorHandle
 from tests.accounts.helpers import assert_problem, block, follow
 from tests.cameo.factories import CameoFactory
+from tests.cameo.helpers import fresh_simulator, generation_row, ledger  # noqa: F401 - a fixture
 from tests.cameo.media import clip, png
 from tests.factories import Actor, UserFactory
 from tests.feed.helpers import notifications
@@ -32,31 +32,12 @@ from tests.screening.helpers import suspend
 Setup = Callable[[Actor, Actor, UserFactory, httpx.AsyncClient], Awaitable[None]]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_simulator(simulator: SimulatorHandle) -> None:
-    httpx.post(simulator.control_url("reset"), timeout=5).raise_for_status()
-
-
-async def ledger(client: httpx.AsyncClient, owner: Actor) -> list[dict[str, Any]]:
-    response = await client.get("/v1/me/cameo/uses", params={"limit": 100}, headers=owner.headers)
-    assert response.status_code == 200, response.text
-    items: list[dict[str, Any]] = response.json()["items"]
-    return items
+pytestmark = pytest.mark.usefixtures("fresh_simulator")
 
 
 def events_of(entries: list[dict[str, Any]], generation_id: str) -> list[str]:
     """The ledger events of one generation, oldest first."""
     return [entry["event"] for entry in reversed(entries) if entry["generation_id"] == generation_id]
-
-
-async def generation_row(resources: Resources, generation_id: str) -> Generation:
-    async def load(session: Any) -> Generation:
-        found = await session.get(Generation, uuid.UUID(generation_id))
-        assert found is not None
-        return found
-
-    row: Generation = await in_transaction(resources.session_factory, load)
-    return row
 
 
 async def prompt_sent(resources: Resources, simulator: SimulatorHandle, generation_id: str) -> str:

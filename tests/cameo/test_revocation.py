@@ -6,37 +6,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from typing import Any
 
 import httpx
 import msgspec
 import pytest
 
-from app.db import in_transaction
 from app.resources import Resources
 from app.storage import MediaNotFound
 from cameo.models import Permission
-from generation.models import Generation
 from generation.simulator import SimulatorHandle
 from tests.cameo.factories import CameoFactory
+from tests.cameo.helpers import fresh_simulator, generation_row, ledger  # noqa: F401 - a fixture
 from tests.factories import Actor, UserFactory
 from tests.generation.helpers import generate, simulator_control, wait_until_done
 
-
-@pytest.fixture(autouse=True)
-def _fresh_simulator(simulator: SimulatorHandle) -> None:
-    httpx.post(simulator.control_url("reset"), timeout=5).raise_for_status()
+pytestmark = pytest.mark.usefixtures("fresh_simulator")
 
 
 async def attempts_of(resources: Resources, generation_id: str) -> int:
-    async def read(session: Any) -> int:
-        row = await session.get(Generation, uuid.UUID(generation_id))
-        assert row is not None
-        return int(row.attempts)
-
-    count: int = await in_transaction(resources.session_factory, read)
-    return count
+    return int((await generation_row(resources, generation_id)).attempts)
 
 
 async def until(condition: Any, within: float = 20.0) -> None:
@@ -55,11 +44,9 @@ async def revoke(client: httpx.AsyncClient, owner: Actor, cameo_id: str) -> dict
 
 
 async def ledger_events(client: httpx.AsyncClient, owner: Actor, generation_id: str) -> list[tuple[str, str]]:
-    response = await client.get("/v1/me/cameo/uses", params={"limit": 100}, headers=owner.headers)
-    assert response.status_code == 200, response.text
     return [
         (entry["event"], entry["basis"])
-        for entry in reversed(response.json()["items"])
+        for entry in reversed(await ledger(client, owner))
         if entry["generation_id"] == generation_id
     ]
 
