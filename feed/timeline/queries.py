@@ -44,7 +44,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import blocks, follows
 from feed.models import (
     Comment,
-    FeedPreferences,
     Video,
     VideoStatus,
     Visibility,
@@ -194,13 +193,6 @@ class Candidates:
     favour_topics: Sequence[str] = ()
     avoid_topics: Sequence[str] = ()
     mood_bias: float = 0.0
-
-
-async def preferences_of(session: AsyncSession, viewer_id: UUID) -> FeedPreferences | None:
-    result: FeedPreferences | None = await session.scalar(
-        select(FeedPreferences).where(FeedPreferences.user_id == viewer_id)
-    )
-    return result
 
 
 @dataclass(frozen=True)

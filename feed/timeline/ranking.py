@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import User
 from app.settings import Settings
 from feed.models import Video
+from feed.preferences import preferences_of
 from feed.timeline import queries
 from feed.timeline.inbox import INBOX_READ, Inboxes
 
@@ -108,7 +109,7 @@ class FeedRanker:
             popular = await queries.popular_entries(self.session)
             await self.inboxes.store_popular(popular)
             popular_ids = [video_id for video_id, _ in popular]
-        preferences = await queries.preferences_of(self.session, viewer.id)
+        preferences = await preferences_of(self.session, viewer.id)
         rows = await queries.ranked(
             self.session,
             queries.Candidates(
