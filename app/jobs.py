@@ -24,6 +24,7 @@ from saq.queue.redis import RedisQueue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import after_commit
+from app.redis import SOCKET_TIMEOUT_SECONDS
 from app.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,6 +45,13 @@ class Job:
 
 
 RUN_AGAIN = "run_again_in"
+
+# How long one dequeue waits on the server (BLMOVE's own timeout). It must end before the client's
+# socket timeout: a BLMOVE the client gives up on can still move a job into SAQ's active list on
+# the server, and its answer is then lost with the closed connection, stranding the job until
+# SAQ's sweep finds it a minute later.
+DEQUEUE_WAIT_SECONDS = 1.0
+assert DEQUEUE_WAIT_SECONDS < SOCKET_TIMEOUT_SECONDS
 
 
 def run_again_in(seconds: float) -> dict[str, float]:
@@ -128,6 +136,7 @@ def build_worker(resources: Resources, jobs: Sequence[Job], *, in_process: bool)
         functions=functions,
         cron_jobs=cron_jobs,
         concurrency=10,
+        dequeue_timeout=DEQUEUE_WAIT_SECONDS,
         shutdown_grace_period_s=20,
         startup=[_attach(resources)],
         after_process=[_run_again],

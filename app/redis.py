@@ -7,6 +7,10 @@ from redis.asyncio import Redis
 
 from app.settings import Settings
 
+# A read that waits longer than this is a dead connection. Blocking commands must ask the server
+# for a shorter wait (see app.jobs.DEQUEUE_WAIT_SECONDS), or their answers can be lost.
+SOCKET_TIMEOUT_SECONDS = 5.0
+
 
 def create_redis(settings: Settings, url: str | None = None) -> Redis:
     redis_url = url or settings.redis_url
@@ -15,7 +19,7 @@ def create_redis(settings: Settings, url: str | None = None) -> Redis:
     return Redis.from_url(
         redis_url,
         client_name=settings.process_name,
-        socket_timeout=5,
+        socket_timeout=SOCKET_TIMEOUT_SECONDS,
         socket_connect_timeout=5,
         health_check_interval=30,
         decode_responses=False,
