@@ -19,6 +19,7 @@ from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts import queries as account_queries
 from accounts.models import Notification, User, blocks
 from accounts.schemas import NotificationActor, NotificationOut, NotificationSubject
 from accounts.service import avatar_url
@@ -45,6 +46,15 @@ def excerpt(text: str) -> str:
 
 
 # --- what other domains call -----------------------------------------------------------------
+
+
+async def actor_across_blocks(session: AsyncSession, actor_id: UUID, recipient_id: UUID) -> UUID | None:
+    """The actor a notification that must reach its recipient names: nobody across a block, since
+    the list leaves out notifications whose actor is across one (a cameo owner told of a use, the
+    author of a video a cameo owner deleted)."""
+    if await account_queries.is_blocked_either_way(session, actor_id, recipient_id):
+        return None
+    return actor_id
 
 
 async def notify(

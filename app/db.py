@@ -29,6 +29,7 @@ metadata: MetaData = orm_registry.metadata
 
 AfterCommit = Callable[[], Awaitable[None]]
 _AFTER_COMMIT_KEY = "remixfeed.after_commit"
+_AFTER_ROLLBACK_KEY = "remixfeed.after_rollback"
 
 
 def async_url(url: str) -> str:
@@ -61,14 +62,30 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
     session.info.setdefault(_AFTER_COMMIT_KEY, []).append(callback)
 
 
+def after_rollback(session: AsyncSession, callback: AfterCommit) -> None:
+    """Run `callback` if this session's transaction does not commit (a refusal, an error or a failed
+    COMMIT); dropped on commit. For undoing what was done outside the database, such as storing a
+    file that no row will point at."""
+    session.info.setdefault(_AFTER_ROLLBACK_KEY, []).append(callback)
+
+
 async def run_after_commit(session: AsyncSession) -> None:
-    callbacks: list[AfterCommit] = session.info.pop(_AFTER_COMMIT_KEY, [])
+    session.info.pop(_AFTER_ROLLBACK_KEY, None)
+    await _run(session.info.pop(_AFTER_COMMIT_KEY, []), "after_commit_failed")
+
+
+async def _run_after_rollback(session: AsyncSession) -> None:
+    session.info.pop(_AFTER_COMMIT_KEY, None)
+    await _run(session.info.pop(_AFTER_ROLLBACK_KEY, []), "after_rollback_failed")
+
+
+async def _run(callbacks: list[AfterCommit], failure: str) -> None:
     for callback in callbacks:
         try:
             await callback()
         except Exception:
-            # The data is committed; a failed side effect must not turn the answer into an error.
-            log.exception("after_commit_failed", callback=getattr(callback, "__qualname__", repr(callback)))
+            # The transaction has ended either way; a failed side effect must not change the answer.
+            log.exception(failure, callback=getattr(callback, "__qualname__", repr(callback)))
 
 
 @asynccontextmanager
@@ -82,21 +99,30 @@ async def transaction(
             yield session
         except AppError as exc:
             if exc.keeps_changes:
-                await session.commit()
-                await run_after_commit(session)
+                await _commit(session)
             else:
                 await _discard(session)
             raise
         except BaseException:
             await _discard(session)
             raise
+        await _commit(session)
+
+
+async def _commit(session: AsyncSession) -> None:
+    try:
         await session.commit()
-        await run_after_commit(session)
+    except BaseException:
+        await _discard(session)
+        raise
+    await run_after_commit(session)
 
 
 async def _discard(session: AsyncSession) -> None:
-    session.info.pop(_AFTER_COMMIT_KEY, None)
-    await session.rollback()
+    try:
+        await session.rollback()
+    finally:
+        await _run_after_rollback(session)
 
 
 def violated_constraint(exc: IntegrityError) -> str | None:
@@ -110,7 +136,11 @@ async def in_transaction(
 ) -> Any:
     """The same boundary for code outside a request (CLI, jobs)."""
     async with session_factory() as session:
-        async with session.begin():
-            result = await work(session)
+        try:
+            async with session.begin():
+                result = await work(session)
+        except BaseException:
+            await _run_after_rollback(session)
+            raise
         await run_after_commit(session)
         return result

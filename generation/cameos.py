@@ -4,10 +4,15 @@ provider's characters made from approved cameos.
 
 Locks. A revocation locks the cameo row, then (in `cancel_generations_using`) the generations that
 use it, skipping any a step holds at that moment; so it never waits for a generation. A step holds
-its generation row and may then wait for a cameo row (`lock_cameos`, and every ledger or appearance
-row it inserts, whose foreign key takes a share lock on the cameo): the waits only ever go
-generation -> cameo, so they cannot deadlock. A generation a revocation skipped is cancelled by its
-own step: the checks below wait for the revocation to commit and then see it.
+its generation row and may then wait for a cameo row (`lock_cameos` before a draft is made, and
+every ledger or appearance row it inserts, whose foreign key takes a share lock on the cameo): the
+waits only ever go generation -> cameo, so they cannot deadlock. A generation a revocation skipped
+is cancelled by its own step: the check before a draft waits for the revocation to commit and then
+sees it.
+
+No cameo lock is held across a provider call (it would make a revocation wait for the provider):
+the check before submitting reads the cameos as last committed. A revocation committed just after
+it finds the generation submitted, and the next step cancels it before any draft.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
-from accounts.notifications import notify
+from accounts.notifications import actor_across_blocks, notify
 from app.db import in_transaction
 from app.jobs import run_again_in
 from app.resources import Resources
@@ -95,7 +100,6 @@ async def check_before_submit(
     written to the ledger as `refused` (the refused one with its reason) and the Stop says why."""
     if not generation.cameo_ids:
         return [], None
-    await lock_cameos(session, generation.cameo_ids)
     requester = await session.get(User, generation.user_id, populate_existing=True)
     if requester is None:
         return [], REFUSED_STOP
@@ -220,7 +224,7 @@ async def record_appearances(
             session,
             user_id=cast.owner.id,
             kind="cameo_used",
-            actor_id=generation.user_id,
+            actor_id=await actor_across_blocks(session, generation.user_id, cast.owner.id),
             subject_type="video",
             subject_id=video_id,
             data={"video_id": str(video_id), "cameo_id": str(cast.cameo.id)},

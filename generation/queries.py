@@ -8,28 +8,12 @@ from uuid import UUID
 from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.models import User
-from cameo.models import Cameo, CameoStatus
 from generation.models import TERMINAL_STATUSES, Generation
 
 
 async def lock_user_for_quota(session: AsyncSession, user_id: UUID) -> None:
     """Serialises one user's generation requests so two at once cannot both take the last slot."""
     await session.execute(text("SELECT 1 FROM users WHERE id = :id FOR UPDATE"), {"id": user_id})
-
-
-async def share_lock_cameos_of(session: AsyncSession, usernames: list[str]) -> None:
-    """Key-share locks the named people's current cameos, in id order, before the user row is
-    locked for the quota: a revocation in progress commits first (and the check then sees it),
-    and one that starts later waits for this request, then cancels the generation it made."""
-    if usernames:
-        await session.execute(
-            select(Cameo.id)
-            .join(User, User.id == Cameo.owner_id)
-            .where(User.username.in_(usernames), Cameo.status != CameoStatus.REVOKED.value)
-            .order_by(Cameo.id)
-            .with_for_update(read=True, key_share=True, of=Cameo)
-        )
 
 
 async def count_since(session: AsyncSession, user_id: UUID, since: datetime) -> int:

@@ -178,7 +178,9 @@ class GenerationService:
                 "Each cameo may appear once",
                 errors=[FieldError(field="cameos", message="duplicate username")],
             )
-        await queries.share_lock_cameos_of(self.session, cameos)
+        # No lock on the cameos: the prompt screening that follows may call a remote service, and
+        # a revocation must not wait for it. One committed after this check finds the generation
+        # (or the job's check before the provider call finds the revocation) and cancels it.
         return await casting.authorize(
             self.session, user, cameos, teens_for_everyone=self.settings.teen_cameos_for_everyone
         )

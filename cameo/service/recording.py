@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import suspension_error
 from accounts.models import Role, User
-from app.db import after_commit
+from app.db import after_commit, after_rollback
 from app.errors import FieldError
 from app.images import UnsupportedMedia
 from app.storage import MediaNotFound, MediaStorage
@@ -193,21 +193,22 @@ class RecordingService:
         key = f"cameos/{cameo.id}/recording-{uuid.uuid4().hex}.{kind.extension}"
         previous = cameo.recording_key
         await self.storage.put(key, data, kind.content_type)
-        try:
-            cameo.recording_key = key
-            cameo.recording_content_type = kind.content_type
-            cameo.recording_seconds = measured.seconds
-            cameo.recording_bytes = len(data)
-            cameo.recorded_at = datetime.now(UTC)
-            cameo.recording_purge_after = None
-            cameo.recording_purged_at = None
-            cameo.status = CameoStatus.PENDING_REVIEW.value
-            await self.session.flush()
-            await hooks.recording_submitted(self.session, cameo)
-        except BaseException:
-            # Nothing will point at the stored object: do not keep someone's likeness around.
+
+        async def delete_unrecorded() -> None:
+            # Nothing points at the stored object: do not keep someone's likeness around.
             await self.storage.delete(key)
-            raise
+
+        after_rollback(self.session, delete_unrecorded)
+        cameo.recording_key = key
+        cameo.recording_content_type = kind.content_type
+        cameo.recording_seconds = measured.seconds
+        cameo.recording_bytes = len(data)
+        cameo.recorded_at = datetime.now(UTC)
+        cameo.recording_purge_after = None
+        cameo.recording_purged_at = None
+        cameo.status = CameoStatus.PENDING_REVIEW.value
+        await self.session.flush()
+        await hooks.recording_submitted(self.session, cameo)
         if previous and previous != key:
 
             async def delete_previous() -> None:

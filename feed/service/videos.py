@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from uuid import UUID
 
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -165,20 +164,12 @@ class VideoService:
                 self.session,
                 user_id=user_id,
                 kind=CAMEO_POSTED,
-                actor_id=await self._actor(viewer.id, user_id),
+                actor_id=await notifications.actor_across_blocks(self.session, viewer.id, user_id),
                 subject_type="video",
                 subject_id=video.id,
                 data={"video_id": str(video.id)},
                 dedupe_key=f"cameo_posted:{video.id}:{user_id}",
             )
-
-    async def _actor(self, actor_id: UUID, recipient_id: UUID) -> UUID | None:
-        """Who a cameo notification names as its actor: nobody across a block, because a list of
-        notifications leaves out actors across a block, and these must reach the recipient (the
-        author of a video a cameo owner deleted; the owner of a cameo posted)."""
-        if await queries.is_blocked_either_way(self.session, actor_id, recipient_id):
-            return None
-        return actor_id
 
     async def update(self, viewer: User, video_id: str, patch: VideoPatch) -> VideoOut:
         verdict = await self._screen_caption(patch.caption)
@@ -221,7 +212,7 @@ class VideoService:
                 self.session,
                 user_id=video.author_id,
                 kind=APPEARANCE_REMOVED,
-                actor_id=await self._actor(viewer.id, video.author_id),
+                actor_id=await notifications.actor_across_blocks(self.session, viewer.id, video.author_id),
                 subject_type="video",
                 subject_id=video.id,
                 data={"video_id": str(video.id)},

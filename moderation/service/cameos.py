@@ -50,8 +50,14 @@ async def approve(session: AsyncSession, jobs: JobQueue, cameo_id: UUID) -> None
     cameo = await review.approve(session, cameo_id)
     if cameo is None:
         raise ActionNotApplicable("The cameo is no longer waiting for review; dismiss the item instead")
+    _register_after_commit(session, jobs, cameo_id)
+
+
+def _register_after_commit(session: AsyncSession, jobs: JobQueue, cameo_id: UUID) -> None:
+    """The likeness becomes a provider character once the cameo is active (the job skips a cameo
+    that already has one)."""
     jobs.enqueue_after_commit(
-        session, REGISTER_CAMEO_JOB, key=register_job_key(cameo.id), cameo_id=str(cameo.id)
+        session, REGISTER_CAMEO_JOB, key=register_job_key(cameo_id), cameo_id=str(cameo_id)
     )
 
 
@@ -74,10 +80,11 @@ async def revoke(session: AsyncSession, cameo_id: UUID, *, retention_days: int) 
         raise ActionNotApplicable("The cameo is already revoked; dismiss the item instead")
 
 
-async def reinstate(session: AsyncSession, cameo_id: UUID) -> None:
+async def reinstate(session: AsyncSession, jobs: JobQueue, cameo_id: UUID) -> None:
     """Granting an appeal of a rejection or a revocation."""
     if not await review.reinstate(session, cameo_id):
         raise ActionNotApplicable(
             "The cameo cannot be reinstated (its recording is gone, or its owner has another cameo "
             "now); deny the appeal with a note instead"
         )
+    _register_after_commit(session, jobs, cameo_id)

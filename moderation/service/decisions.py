@@ -233,7 +233,7 @@ class DecisionService:
                 Action.REJECT_CAMEO,
             )
         ):
-            await cameos.reinstate(self.session, original.target_id)
+            await cameos.reinstate(self.session, self.jobs, original.target_id)
         elif appealed.action == Action.SUSPEND_USER and appealed.affected_user_id is not None:
             user = await self.session.get(User, appealed.affected_user_id, with_for_update=True)
             if user is not None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from app.db import after_commit, transaction
+from app.db import after_commit, after_rollback, in_transaction, transaction
 from app.dependencies import provide_db_session
 from app.errors import AppError
 from app.resources import Resources
@@ -107,6 +107,65 @@ async def test_failed_commit_is_an_error_not_a_success(resources: Resources, use
         async with transaction(resources.session_factory) as session:
             await body(session, events)
     assert events == []
+
+
+def _track(session: Any, events: list[str]) -> None:
+    async def committed() -> None:
+        events.append("after commit")
+
+    async def rolled_back() -> None:
+        events.append("after rollback")
+
+    after_commit(session, committed)
+    after_rollback(session, rolled_back)
+
+
+async def test_after_rollback_runs_only_when_the_transaction_does_not_commit(
+    resources: Resources, users: Any
+) -> None:
+    async def commits(session: Any, events: list[str]) -> None:
+        _track(session, events)
+
+    async def refuses(session: Any, events: list[str]) -> None:
+        _track(session, events)
+        raise AppError("refused")
+
+    async def keeps(session: Any, events: list[str]) -> None:
+        _track(session, events)
+        raise _KeepsChanges("refused, but the write stands")
+
+    assert await _drive(resources, commits) == ["after commit"]
+    assert await _drive(resources, refuses, refusal=AppError) == ["after rollback"]
+    assert await _drive(resources, keeps, refusal=_KeepsChanges) == ["after commit"]
+
+
+async def test_a_failed_commit_runs_the_rollback_callbacks(resources: Resources, users: Any) -> None:
+    """What was stored outside the database for a transaction whose COMMIT failed is undone."""
+    events: list[str] = []
+    with pytest.raises(Exception, match="duplicate key"):
+        async with transaction(resources.session_factory) as session:
+            await session.execute(
+                text("CREATE TEMP TABLE deferred_check (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+            )
+            await session.execute(text("INSERT INTO deferred_check VALUES (1), (1)"))
+            _track(session, events)
+    assert events == ["after rollback"]
+
+
+async def test_jobs_transactions_run_the_same_callbacks(resources: Resources, users: Any) -> None:
+    events: list[str] = []
+
+    async def commits(session: Any) -> None:
+        _track(session, events)
+
+    async def fails(session: Any) -> None:
+        _track(session, events)
+        raise RuntimeError("the job failed")
+
+    await in_transaction(resources.session_factory, commits)
+    with pytest.raises(RuntimeError):
+        await in_transaction(resources.session_factory, fails)
+    assert events == ["after commit", "after rollback"]
 
 
 async def test_request_dependency_hands_refusals_to_the_transaction(

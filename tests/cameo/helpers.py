@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from app.db import in_transaction
 from app.resources import Resources
+from cameo.models import Cameo
 from generation.models import Generation
 from generation.simulator import SimulatorHandle
 from tests.factories import Actor
@@ -37,3 +40,25 @@ async def generation_row(resources: Resources, generation_id: str) -> Generation
 
     row: Generation = await in_transaction(resources.session_factory, load)
     return row
+
+
+async def character_of(resources: Resources, cameo_id: str) -> str | None:
+    """The provider character the cameo was registered as, if any."""
+
+    async def read(session: Any) -> str | None:
+        found: str | None = await session.scalar(
+            select(Cameo.provider_character_id).where(Cameo.id == uuid.UUID(cameo_id))
+        )
+        return found
+
+    character: str | None = await in_transaction(resources.session_factory, read)
+    return character
+
+
+async def registered_character(resources: Resources, cameo_id: str, within: float = 20.0) -> str:
+    """Waits for the job that registers an active cameo with the provider; its character id."""
+    deadline = asyncio.get_running_loop().time() + within
+    while (character := await character_of(resources, cameo_id)) is None:
+        assert asyncio.get_running_loop().time() < deadline, "the cameo was never registered"
+        await asyncio.sleep(0.1)
+    return character

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from app.db import in_transaction
 from app.resources import Resources
@@ -22,7 +22,12 @@ from generation.jobs import register_cameo
 from generation.simulator import SimulatorHandle
 from tests.accounts.helpers import assert_problem, block, follow
 from tests.cameo.factories import CameoFactory
-from tests.cameo.helpers import fresh_simulator, generation_row, ledger  # noqa: F401 - a fixture
+from tests.cameo.helpers import (  # noqa: F401 - a fixture
+    character_of,
+    fresh_simulator,
+    generation_row,
+    ledger,
+)
 from tests.cameo.media import clip, png
 from tests.factories import Actor, UserFactory
 from tests.feed.helpers import notifications
@@ -131,6 +136,11 @@ async def test_a_permitted_caster_makes_a_draft_with_the_cameo(
     mine = (await client.get("/v1/me/cameo", headers=owner.headers)).json()
     assert mine["id"] == cameo_id
     assert mine["appearance_count"] == 1
+    # The caster's draft is the owner's to see, in their appearances and by id.
+    appearances = (await client.get("/v1/me/appearances", headers=owner.headers)).json()["items"]
+    assert [(item["id"], item["status"]) for item in appearances] == [(done["video_id"], "draft")]
+    as_owner = await client.get(f"/v1/videos/{done['video_id']}", headers=owner.headers)
+    assert as_owner.status_code == 200, as_owner.text
 
     entries = await ledger(client, owner)
     assert events_of(entries, generation["id"]) == ["requested", "submitted", "appeared"]
@@ -407,17 +417,6 @@ async def _recording(resources: Resources, cameo_id: str, data: bytes, content_t
     await in_transaction(resources.session_factory, attach)
 
 
-async def _character_of(resources: Resources, cameo_id: str) -> str | None:
-    async def read(session: Any) -> str | None:
-        found: str | None = await session.scalar(
-            select(Cameo.provider_character_id).where(Cameo.id == uuid.UUID(cameo_id))
-        )
-        return found
-
-    character: str | None = await in_transaction(resources.session_factory, read)
-    return character
-
-
 async def test_an_approved_cameo_becomes_a_provider_character_once(
     client: httpx.AsyncClient,
     users: UserFactory,
@@ -430,7 +429,7 @@ async def test_an_approved_cameo_becomes_a_provider_character_once(
     await _recording(resources, cameo_id, clip(3.0), "video/mp4")
 
     assert await register_cameo(resources, cameo_id) == {}
-    character = await _character_of(resources, cameo_id)
+    character = await character_of(resources, cameo_id)
     assert character is not None and character.startswith("char_")
     async with httpx.AsyncClient(timeout=5) as http:
         found = await http.get(
@@ -439,7 +438,7 @@ async def test_an_approved_cameo_becomes_a_provider_character_once(
     assert found.json()["name"] == "olivia"
     # Idempotent: a second run leaves it alone and asks the provider nothing.
     assert await register_cameo(resources, cameo_id) == {}
-    assert await _character_of(resources, cameo_id) == character
+    assert await character_of(resources, cameo_id) == character
     assert (await simulator_control(simulator, "stats"))["characters_created"] == 1
 
     # Casting it now names the character in the prompt.
@@ -457,7 +456,7 @@ async def test_a_refused_character_is_given_up_quietly_and_a_retryable_error_ret
     cameo_id = await cameos.active(owner)
     await _recording(resources, cameo_id, png(), "video/mp4")  # not a video: the provider refuses
     assert await register_cameo(resources, cameo_id) == {}
-    assert await _character_of(resources, cameo_id) is None
+    assert await character_of(resources, cameo_id) is None
 
     other = await users.create("oscar")
     other_id = await cameos.active(other)
@@ -465,9 +464,9 @@ async def test_a_refused_character_is_given_up_quietly_and_a_retryable_error_ret
     await simulator_control(simulator, "faults", {"operation": "characters", "status": 503, "retry_after": 7})
     again = await register_cameo(resources, other_id)
     assert again.get("run_again_in", 0) >= 7
-    assert await _character_of(resources, other_id) is None
+    assert await character_of(resources, other_id) is None
     assert await register_cameo(resources, other_id) == {}
-    assert await _character_of(resources, other_id) is not None
+    assert await character_of(resources, other_id) is not None
     assert (await simulator_control(simulator, "stats"))["characters_created"] == 1
 
 
@@ -483,5 +482,33 @@ async def test_a_cameo_revoked_before_its_job_runs_is_not_registered(
     await _recording(resources, cameo_id, clip(3.0), "video/mp4")
     assert (await client.post(f"/v1/cameos/{cameo_id}/revoke", headers=owner.headers)).status_code == 200
     assert await register_cameo(resources, cameo_id) == {}
-    assert await _character_of(resources, cameo_id) is None
+    assert await character_of(resources, cameo_id) is None
     assert (await simulator_control(simulator, "stats"))["requests"]["characters"] == 0
+
+
+async def test_a_block_after_submission_still_tells_the_owner_of_the_draft(
+    client: httpx.AsyncClient, users: UserFactory, cameos: CameoFactory, simulator: SimulatorHandle
+) -> None:
+    owner, caster = await users.create("olivia"), await users.create("carl")
+    await cameos.active(owner, permission=Permission.EVERYONE)
+    # The download waits: the owner blocks the caster after the provider took the job.
+    await simulator_control(simulator, "faults", {"operation": "content", "delay_seconds": 2})
+    accepted = await cast(client, caster, "olivia")
+    assert accepted.status_code == 202, accepted.text
+
+    async def downloading() -> bool:
+        stats = await simulator_control(simulator, "stats")
+        return int(stats["requests"]["content"]) >= 1
+
+    deadline = asyncio.get_running_loop().time() + 20
+    while not await downloading():
+        assert asyncio.get_running_loop().time() < deadline, "the download never started"
+        await asyncio.sleep(0.05)
+    assert (await block(client, owner.headers, "carl")).status_code == 204
+
+    done = await wait_until_done(client, caster.headers, accepted.json()["id"])
+    assert done["status"] == "completed", done  # a block after submission does not undo the use
+    told = [item for item in await notifications(client, owner) if item["kind"] == "cameo_used"]
+    assert len(told) == 1, told
+    assert told[0]["actor"] is None  # nobody named across the block, but the owner is told
+    assert told[0]["subject"]["id"] == done["video_id"]

@@ -157,8 +157,38 @@ async def test_a_revocation_during_a_download_does_not_wait_for_it_and_no_draft_
         ("cancelled", "revoked"),
     ]
     mine = await client.get("/v1/me/appearances", headers=owner.headers)
-    if mine.status_code == 200:
-        assert mine.json()["items"] == []
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["items"] == []
+
+
+async def test_a_revocation_while_the_provider_is_asked_does_not_wait_for_it(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    cameos: CameoFactory,
+    simulator: SimulatorHandle,
+) -> None:
+    owner, caster = await users.create("olivia"), await users.create("carl")
+    cameo_id = await cameos.active(owner, permission=Permission.EVERYONE)
+    # The provider takes the job at once but answers 4 s later: the step is inside the provider call.
+    await simulator_control(simulator, "faults", {"operation": "create", "delay_seconds": 4})
+    generation = await generate(client, caster.headers, cameos=["olivia"])
+
+    async def asking() -> bool:
+        return int((await stats(simulator))["requests"]["create"]) >= 1
+
+    await until(asking)
+    started = time.monotonic()
+    await revoke(client, owner, cameo_id)
+    assert time.monotonic() - started < 3.0  # the revocation did not wait for the provider
+
+    done = await wait_until_done(client, caster.headers, generation["id"])
+    assert (done["status"], done["error"]["code"], done["video_id"]) == ("cancelled", "cameo_revoked", None)
+    assert await drafts(client, caster) == []
+    assert await ledger_events(client, owner, generation["id"]) == [
+        ("requested", "everyone"),
+        ("submitted", "everyone"),
+        ("cancelled", "revoked"),
+    ]
 
 
 async def test_revoking_before_submission_means_the_provider_is_never_asked(

@@ -14,6 +14,7 @@ from app.db import in_transaction
 from cameo.models import Cameo
 from moderation.service.cameos import file_verification
 from tests.accounts.helpers import assert_problem
+from tests.cameo.helpers import registered_character
 from tests.cameo.media import clip, recorded, start, upload
 from tests.moderation.helpers import (
     appeal,
@@ -45,7 +46,7 @@ async def can_use(client, caster, owner) -> bool:
     return bool(response.json()["can_use"])
 
 
-async def test_a_recording_is_reviewed_with_its_challenge_and_approved(client, users):
+async def test_a_recording_is_reviewed_with_its_challenge_and_approved(client, users, resources):
     olivia = await users.create("olivia")
     mod = await users.create("mod", role=Role.MODERATOR)
     started = await start(client, olivia)
@@ -83,6 +84,8 @@ async def test_a_recording_is_reviewed_with_its_challenge_and_approved(client, u
     assert (await queues(client, mod))[QUEUE]["open_count"] == 0
     # An approval is not something to appeal.
     assert_problem(await appeal(client, olivia, told["subject"]["id"]), 422, "decision_not_appealable")
+    # After the commit, the job registers the likeness with the provider.
+    assert (await registered_character(resources, cameo_id)).startswith("char_")
 
 
 async def recorded_again(client, actor, cameo_id: str) -> None:
@@ -92,7 +95,7 @@ async def recorded_again(client, actor, cameo_id: str) -> None:
     assert response.json()["status"] == "pending_review"
 
 
-async def test_a_rejection_is_appealed_and_granted(client, users):
+async def test_a_rejection_is_appealed_and_granted(client, users, resources):
     olivia = await users.create("olivia")
     mod = await users.create("mod", role=Role.MODERATOR)
     other = await users.create("other", role=Role.MODERATOR)
@@ -120,6 +123,8 @@ async def test_a_rejection_is_appealed_and_granted(client, users):
     assert await can_use(client, olivia, olivia) is True
     (outcome,) = await notifications_of(client, olivia, "appeal_outcome")
     assert outcome["subject"]["excerpt"] == "granted"
+    # Reinstated, it is registered with the provider as an approval would have done.
+    assert (await registered_character(resources, cameo["id"])).startswith("char_")
 
 
 async def test_a_denied_appeal_leaves_the_cameo_rejected(client, users):
