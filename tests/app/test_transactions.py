@@ -141,14 +141,18 @@ async def test_after_rollback_runs_only_when_the_transaction_does_not_commit(
 
 async def test_a_failed_commit_runs_the_rollback_callbacks(resources: Resources, users: Any) -> None:
     """What was stored outside the database for a transaction whose COMMIT failed is undone."""
+
+    async def body(session: Any, events: list[str]) -> None:
+        await session.execute(
+            text("CREATE TEMP TABLE deferred_check (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)")
+        )
+        await session.execute(text("INSERT INTO deferred_check VALUES (1), (1)"))
+        _track(session, events)
+
     events: list[str] = []
     with pytest.raises(Exception, match="duplicate key"):
         async with transaction(resources.session_factory) as session:
-            await session.execute(
-                text("CREATE TEMP TABLE deferred_check (id int UNIQUE DEFERRABLE INITIALLY DEFERRED)")
-            )
-            await session.execute(text("INSERT INTO deferred_check VALUES (1), (1)"))
-            _track(session, events)
+            await body(session, events)
     assert events == ["after rollback"]
 
 
