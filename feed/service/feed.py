@@ -138,6 +138,7 @@ class FeedService:
                 cut,
                 limit=wanted,
                 exclude=set(exclude),
+                session_id=pace.session_id,
                 before=position if cut in CHRONOLOGICAL else None,
             )
             exhausted = len(ranked) < wanted
@@ -192,12 +193,16 @@ class FeedService:
             steer = data.steer.strip()
             topics = await interpret_steer(steer)
             values.update(steer=steer, favour_topics=list(topics.favour), avoid_topics=list(topics.avoid))
-        return _preferences_out(await prefs.save_preferences(self.session, viewer.id, **values))
+        saved = await prefs.save_preferences(self.session, viewer.id, **values)
+        self.ranker.forget_pool_after_commit(self.session, viewer.id)
+        return _preferences_out(saved)
 
     async def checkin(self, viewer: User, data: CheckinIn) -> None:
         await prefs.add_checkin(self.session, viewer.id, data.mood, data.want)
         await prefs.nudge_mood(self.session, viewer.id, data.want)
+        self.ranker.forget_pool_after_commit(self.session, viewer.id)
 
     async def see_less(self, viewer: User, video_id: str) -> None:
         video = await viewable_video(self.session, viewer, video_id)
         await prefs.add_see_less(self.session, viewer.id, video.id, video.author_id)
+        self.ranker.forget_pool_after_commit(self.session, viewer.id)

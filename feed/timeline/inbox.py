@@ -57,6 +57,8 @@ class InboxRead:
     built_at: float | None
     popular_ids: list[UUID]
     popular_cached: bool
+    # The score (publication epoch) of the newest inbox entry; 0 when there is none.
+    newest_score: float = 0.0
 
 
 def _ids(raw: Sequence[bytes | str]) -> list[UUID]:
@@ -95,12 +97,14 @@ class Inboxes:
                 pipe.zrevrange(inbox, 0, INBOX_READ - 1)
                 pipe.expire(inbox, INBOX_TTL_SECONDS)
                 pipe.expire(sentinel, INBOX_TTL_SECONDS)
+                pipe.zrevrange(inbox, 0, 0, withscores=True)
             pipe.zrevrange(self.popular_key, 0, POPULAR_READ - 1)
             pipe.exists(self.popular_key)
             results = await pipe.execute()
         popular, popular_exists = results[-2], results[-1]
         built_at: float | None = None
         video_ids: list[UUID] = []
+        newest_score = 0.0
         if with_inbox:
             raw_sentinel = results[0]
             if raw_sentinel is not None:
@@ -109,11 +113,14 @@ class Inboxes:
                 except ValueError:
                     built_at = None
             video_ids = _ids(results[1]) if built_at is not None else []
+            newest = results[4]
+            newest_score = float(newest[0][1]) if newest and built_at is not None else 0.0
         return InboxRead(
             video_ids=video_ids,
             built_at=built_at,
             popular_ids=_ids(popular),
             popular_cached=bool(popular_exists),
+            newest_score=newest_score,
         )
 
     async def replace(self, user_id: UUID, entries: Sequence[tuple[UUID, float]]) -> float:

@@ -197,9 +197,9 @@ class Candidates:
 
 @dataclass(frozen=True)
 class Ranked:
-    video: Video
+    video_id: UUID
+    author_id: UUID
     tier: int
-    score: float
 
 
 def _latest_of_authors(authors: Any, since: datetime, tier: int) -> Select[Any]:
@@ -364,7 +364,7 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
     if avoid is not None:
         conditions.append(~Video.search_vector.bool_op("@@")(avoid))
     query = (
-        select(Video, best.c.tier, score)
+        select(Video.id, Video.author_id, best.c.tier, score)
         .join(best, best.c.id == Video.id)
         .outerjoin(weighed, weighed.c.author_id == Video.author_id)
         .where(*conditions)
@@ -372,7 +372,32 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
         .limit(c.limit)
     )
     rows = (await session.execute(query)).all()
-    return [Ranked(video=row[0], tier=int(row[1]), score=float(row[2])) for row in rows]
+    return [Ranked(video_id=row[0], author_id=row[1], tier=int(row[2])) for row in rows]
+
+
+async def follows_mark(session: AsyncSession, viewer_id: UUID) -> tuple[int, float]:
+    """How many people the viewer follows and when they last followed someone (epoch seconds, 0
+    when never): a change of either means their follows changed (one index-only read)."""
+    row = (
+        await session.execute(
+            select(
+                func.count(), func.coalesce(func.extract("epoch", func.max(follows.c.created_at)), 0.0)
+            ).where(follows.c.follower_id == viewer_id)
+        )
+    ).one()
+    return int(row[0]), float(row[1])
+
+
+async def servable(session: AsyncSession, viewer_id: UUID, video_ids: Sequence[UUID]) -> dict[UUID, Video]:
+    """Those of `video_ids` the viewer may still be served now (published, public, not deleted,
+    not their own, not across a block, not marked see-less), by id: what was ranked a while ago
+    is checked again before it is shown."""
+    if not video_ids:
+        return {}
+    query = select(Video).where(
+        Video.id == any_(_ids(video_ids)), Video.author_id != viewer_id, *_common(viewer_id, ())
+    )
+    return {video.id: video for video in (await session.scalars(query)).all()}
 
 
 def _mood_match() -> Any:

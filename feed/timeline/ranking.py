@@ -21,20 +21,33 @@ videos marked see-less, ids already served in the feed session (`exclude`), and 
 videos matching an avoided topic. With `personalized` off, `for_you` is the same for everyone
 (popular and newest, reason `popular`): no tiers, steering, mood or author weighting; the
 filters above still apply.
+
+The ranked pool. Ranking is the expensive statement, so it runs once for many pages: the ranked
+ids (POOL_SIZE of them, with tier and author) are kept in Redis for the viewer's feed session, and
+each page takes the next ones not yet served, checked again in SQL (`queries.servable`) so that a
+removal, a deletion, a block or a see-less since takes effect on the next page. The pool is ranked
+again when the feed session changes (resume), when it is POOL_TTL_SECONDS old, when a followed
+author posts (the inbox's newest entry is newer than the pool) or the inbox is lost, when the
+viewer follows or unfollows someone, when their preferences, check-ins or see-less change, and
+when fewer unserved candidates are left than a page asks for (what was posted since may fill it).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 from uuid import UUID
 
+import msgspec
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from app.db import after_commit
+from app.redis import key
 from app.settings import Settings
 from feed.models import Video
 from feed.preferences import preferences_of
@@ -48,9 +61,10 @@ Reason = Literal["followed", "interacted", "remix_of_yours", "cameo_of_you", "st
 
 # At most this many videos in a row from one author, when something else can go in between.
 MAX_RUN = 3
-# Ranked rows read per item asked for, to leave room for the diversity pass.
-OVERFETCH = 3
-MAX_RANKED_ROWS = 300
+# Ranked ids kept per feed session (ten pages of 20, with room for what is filtered out later).
+POOL_SIZE = 240
+POOL_TTL_SECONDS = 120
+LOOKAHEAD = 3
 
 
 @dataclass(frozen=True)
@@ -66,9 +80,26 @@ def _item(video: Video, reason: Reason) -> FeedItem:
     return FeedItem(video=video, reason=reason, position=(published, video.id))
 
 
+class RankedPool(msgspec.Struct, array_like=True, frozen=True):
+    """What one ranking produced for a feed session, as kept in Redis."""
+
+    session_id: str
+    built_at: float
+    # The newest inbox score when it was ranked: a newer post of a followed author ranks again.
+    inbox_head: float
+    # The viewer's follows when it was ranked (how many, the newest): a follow or unfollow ranks again.
+    follows: tuple[int, float]
+    # (video id, tier, author id), best first.
+    entries: list[tuple[str, int, str]]
+
+
+_POOL_DECODER = msgspec.json.Decoder(RankedPool)
+
+
 class FeedRanker:
     def __init__(self, session: AsyncSession, redis: Redis, settings: Settings) -> None:
         self.session = session
+        self.redis = redis
         self.settings = settings
         self.inboxes = Inboxes(redis, settings)
 
@@ -79,31 +110,100 @@ class FeedRanker:
         *,
         limit: int,
         exclude: set[UUID],
+        session_id: str,
         before: tuple[datetime, UUID] | None = None,
     ) -> list[FeedItem]:
         """Up to `limit` items of `cut` for `viewer`, none of them in `exclude`. `before` is the
-        keyset position of the chronological cuts (newest first), ignored by `for_you`."""
-        excluded = sorted(exclude)
+        keyset position of the chronological cuts (newest first), ignored by `for_you`, whose
+        ranking is kept for the feed session `session_id`."""
         if cut == "following":
             videos = await queries.following_page(
-                self.session, viewer.id, exclude=excluded, before=before, limit=limit
+                self.session, viewer.id, exclude=sorted(exclude), before=before, limit=limit
             )
             return [_item(video, "followed") for video in videos]
         if cut == "latest":
             rows = await queries.latest_page(
-                self.session, viewer.id, exclude=excluded, before=before, limit=limit
+                self.session, viewer.id, exclude=sorted(exclude), before=before, limit=limit
             )
             return [_item(video, "followed" if followed else "popular") for video, followed in rows]
-        return await self._for_you(viewer, limit=limit, exclude=excluded)
+        return await self._for_you(viewer, limit=limit, exclude=exclude, session_id=session_id)
 
-    async def _for_you(self, viewer: User, *, limit: int, exclude: Sequence[UUID]) -> list[FeedItem]:
+    def pool_key(self, user_id: UUID) -> str:
+        return key(self.settings, "feed", "pool", str(user_id))
+
+    def forget_pool_after_commit(self, session: AsyncSession, user_id: UUID) -> None:
+        """The viewer changed what ranking weighs (preferences, a check-in, see-less): their next
+        page is ranked again."""
+
+        async def forget() -> None:
+            await self.redis.delete(self.pool_key(user_id))
+
+        after_commit(session, forget)
+
+    async def _for_you(
+        self, viewer: User, *, limit: int, exclude: set[UUID], session_id: str
+    ) -> list[FeedItem]:
+        excluded = {str(video_id) for video_id in exclude}
+        follows = await queries.follows_mark(self.session, viewer.id)
+        pool = await self._kept_pool(viewer, session_id, follows)
+        remaining = [entry for entry in pool.entries if entry[0] not in excluded] if pool else []
+        if pool is None or len(remaining) < limit:
+            # Also when a page would run short: what was posted since may fill it.
+            pool = await self._rank(viewer, session_id, exclude, follows)
+            remaining = pool.entries
+        # Only the head of the pool is put in order for a page (the rest only after many skips).
+        head = remaining[: limit * LOOKAHEAD]
+        ordered = diversify(head, key=lambda entry: entry[2]) + remaining[len(head) :]
+        items: list[FeedItem] = []
+        # Take the next ones in order; what became unservable since the ranking is skipped.
+        start = 0
+        while len(items) < limit and start < len(ordered):
+            chunk = ordered[start : start + limit - len(items) + 5]
+            start += len(chunk)
+            found = await queries.servable(self.session, viewer.id, [UUID(entry[0]) for entry in chunk])
+            for video_id, tier, _ in chunk:
+                video = found.get(UUID(video_id))
+                if video is not None and len(items) < limit:
+                    items.append(_item(video, _reason(tier)))
+        return items
+
+    async def _kept_pool(
+        self, viewer: User, session_id: str, follows: tuple[int, float]
+    ) -> RankedPool | None:
+        """The pool ranked for this feed session, if it still stands (see the module docstring)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self.pool_key(viewer.id))
+            pipe.zrevrange(self.inboxes.inbox_key(viewer.id), 0, 0, withscores=True)
+            pipe.exists(self.inboxes.sentinel_key(viewer.id))
+            raw, head, inbox_kept = await pipe.execute()
+        if raw is None or not inbox_kept:
+            return None
+        try:
+            pool = _POOL_DECODER.decode(raw)
+        except msgspec.DecodeError:
+            return None
+        inbox_head = float(head[0][1]) if head else 0.0
+        if (
+            pool.session_id != session_id
+            or pool.follows != follows
+            or inbox_head > pool.inbox_head
+            or time.time() - pool.built_at > POOL_TTL_SECONDS
+        ):
+            return None
+        return pool
+
+    async def _rank(
+        self, viewer: User, session_id: str, exclude: set[UUID], follows: tuple[int, float]
+    ) -> RankedPool:
+        built_at = time.time()
         read = await self.inboxes.read(viewer.id)
-        inbox_ids, built_at = read.video_ids, read.built_at
-        if built_at is None:
+        inbox_ids, inbox_built_at, inbox_head = read.video_ids, read.built_at, read.newest_score
+        if inbox_built_at is None:
             entries = await queries.inbox_entries(self.session, viewer.id, self.settings.feed_inbox_size)
-            built_at = await self.inboxes.replace(viewer.id, entries)
+            inbox_built_at = await self.inboxes.replace(viewer.id, entries)
             # The rebuild covers every follow up to now.
             inbox_ids = [video_id for video_id, _ in entries[:INBOX_READ]]
+            inbox_head = max((score for _, score in entries), default=0.0)
         popular_ids = read.popular_ids
         if not read.popular_cached:
             popular = await queries.popular_entries(self.session)
@@ -116,17 +216,24 @@ class FeedRanker:
                 viewer_id=viewer.id,
                 inbox_ids=inbox_ids,
                 popular_ids=popular_ids,
-                inbox_built_at=datetime.fromtimestamp(built_at, UTC),
-                exclude=exclude,
-                limit=min(MAX_RANKED_ROWS, limit * OVERFETCH + 10),
+                inbox_built_at=datetime.fromtimestamp(inbox_built_at, UTC),
+                exclude=sorted(exclude),
+                limit=POOL_SIZE,
                 personalized=preferences.personalized if preferences else True,
                 favour_topics=list(preferences.favour_topics) if preferences else [],
                 avoid_topics=list(preferences.avoid_topics) if preferences else [],
                 mood_bias=preferences.mood_bias if preferences else 0.0,
             ),
         )
-        ordered = diversify(rows, key=lambda row: row.video.author_id)
-        return [_item(row.video, _reason(row.tier)) for row in ordered[:limit]]
+        pool = RankedPool(
+            session_id=session_id,
+            built_at=built_at,
+            inbox_head=inbox_head,
+            follows=follows,
+            entries=[(str(row.video_id), row.tier, str(row.author_id)) for row in rows],
+        )
+        await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(pool), ex=POOL_TTL_SECONDS)
+        return pool
 
 
 def _reason(tier: int) -> Reason:
