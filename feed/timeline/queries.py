@@ -388,6 +388,14 @@ async def follows_mark(session: AsyncSession, viewer_id: UUID) -> tuple[int, flo
     return int(row[0]), float(row[1])
 
 
+async def authors_of(session: AsyncSession, video_ids: Sequence[UUID]) -> dict[UUID, UUID]:
+    """The author of each of `video_ids` that exists, by video id."""
+    if not video_ids:
+        return {}
+    rows = await session.execute(select(Video.id, Video.author_id).where(Video.id == any_(_ids(video_ids))))
+    return {row[0]: row[1] for row in rows}
+
+
 async def servable(session: AsyncSession, viewer_id: UUID, video_ids: Sequence[UUID]) -> dict[UUID, Video]:
     """Those of `video_ids` the viewer may still be served now (published, public, not deleted,
     not their own, not across a block, not marked see-less), by id: what was ranked a while ago

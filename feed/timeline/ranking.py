@@ -26,10 +26,12 @@ The ranked pool. Ranking is the expensive statement, so it runs once for many pa
 ids (POOL_SIZE of them, with tier and author) are kept in Redis for the viewer's feed session, and
 each page takes the next ones not yet served, checked again in SQL (`queries.servable`) so that a
 removal, a deletion, a block or a see-less since takes effect on the next page. The pool is ranked
-again when the feed session changes (resume), when it is POOL_TTL_SECONDS old, when a followed
-author posts (the inbox's newest entry is newer than the pool) or the inbox is lost, when the
-viewer follows or unfollows someone, when their preferences, check-ins or see-less change, and
-when fewer unserved candidates are left than a page asks for (what was posted since may fill it).
+again when the feed session changes (resume), when it is POOL_TTL_SECONDS old, when the inbox is
+lost, when the viewer follows or unfollows someone, when their preferences, check-ins or see-less
+change, and when fewer unserved candidates are left than a page asks for (what was posted since may
+fill it). Posts of followed authors fanned out since the ranking join the kept pool at the head of
+its `followed` tier instead, so that a popular author's post does not send all their followers to
+the ranking statement at once.
 """
 
 from __future__ import annotations
@@ -63,7 +65,9 @@ Reason = Literal["followed", "interacted", "remix_of_yours", "cameo_of_you", "st
 MAX_RUN = 3
 # Ranked ids kept per feed session (ten pages of 20, with room for what is filtered out later).
 POOL_SIZE = 240
-POOL_TTL_SECONDS = 120
+POOL_TTL_SECONDS = 600
+# At most this many posts fanned out since the ranking join a kept pool.
+NEW_POSTS_MERGED = 50
 LOOKAHEAD = 3
 
 
@@ -186,11 +190,46 @@ class FeedRanker:
         if (
             pool.session_id != session_id
             or pool.follows != follows
-            or inbox_head > pool.inbox_head
             or time.time() - pool.built_at > POOL_TTL_SECONDS
         ):
             return None
+        if inbox_head > pool.inbox_head:
+            pool = await self._with_new_posts(viewer, pool)
         return pool
+
+    async def _with_new_posts(self, viewer: User, pool: RankedPool) -> RankedPool:
+        """Posts fanned out into the inbox since the pool was ranked go first among `followed`
+        (they are the newest), rather than ranking again: a popular author's post would otherwise
+        send every follower's next page to the ranking statement at once."""
+        raw = await self.redis.zrevrangebyscore(
+            self.inboxes.inbox_key(viewer.id),
+            "+inf",
+            f"({pool.inbox_head!r}",
+            start=0,
+            num=NEW_POSTS_MERGED,
+            withscores=True,
+        )
+        if not raw:
+            return pool
+        known = {entry[0] for entry in pool.entries}
+        new_ids = list(dict.fromkeys(_text(member) for member, _ in raw if _text(member) not in known))
+        authors = await queries.authors_of(self.session, [UUID(video_id) for video_id in new_ids])
+        fresh = [
+            (video_id, queries.FOLLOWED, str(authors[UUID(video_id)]))
+            for video_id in new_ids
+            if UUID(video_id) in authors
+        ]
+        at = next(
+            (i for i, entry in enumerate(pool.entries) if entry[1] >= queries.FOLLOWED), len(pool.entries)
+        )
+        merged = msgspec.structs.replace(
+            pool,
+            inbox_head=float(raw[0][1]),
+            entries=pool.entries[:at] + fresh + pool.entries[at:],
+        )
+        ttl = max(1, int(POOL_TTL_SECONDS - (time.time() - pool.built_at)))
+        await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(merged), ex=ttl)
+        return merged
 
     async def _rank(
         self, viewer: User, session_id: str, exclude: set[UUID], follows: tuple[int, float]
@@ -234,6 +273,10 @@ class FeedRanker:
         )
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(pool), ex=POOL_TTL_SECONDS)
         return pool
+
+
+def _text(member: bytes | str) -> str:
+    return member.decode() if isinstance(member, bytes) else member
 
 
 def _reason(tier: int) -> Reason:

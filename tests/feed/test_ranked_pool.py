@@ -1,0 +1,80 @@
+"""for_you ranks once per feed session and pages through what it kept (feed.timeline.ranking): each
+page still leaves out what was removed, deleted or blocked since, takes in a followed author's new
+post, and follows a change of follows or preferences at once."""
+
+from __future__ import annotations
+
+import uuid
+
+from app.resources import Resources
+from feed.timeline.ranking import FeedRanker
+from tests.accounts.helpers import block, follow
+from tests.feed.test_ranking import feed
+
+
+async def pool_is_kept(resources: Resources, user_id: str) -> bool:
+    ranker = FeedRanker(None, resources.redis, resources.settings)  # type: ignore[arg-type]
+    return bool(await resources.redis.exists(ranker.pool_key(uuid.UUID(user_id))))
+
+
+async def test_each_page_of_a_kept_ranking_is_checked_again(client, users, published, resources):
+    viewer = await users.create("viewer")
+    friend = await users.create("friend")
+    stranger = await users.create("stranger")
+    assert (await follow(client, viewer.headers, "friend")).status_code == 204
+    kept = [await published(friend) for _ in range(3)]
+    removed = await published(stranger)
+    of_blocked = await published(stranger)
+
+    first = await feed(client, viewer, limit=1)
+    assert first == [(kept[-1], "followed")]
+    assert await pool_is_kept(resources, viewer.id)
+
+    # Since the ranking: one video deleted by its author, its author then blocked.
+    assert (await client.delete(f"/v1/videos/{removed}", headers=stranger.headers)).status_code == 204
+    assert (await block(client, viewer.headers, "stranger")).status_code == 204
+
+    rest = await feed(client, viewer, limit=20)
+    assert [video_id for video_id, _ in rest] == [kept[1], kept[0]]
+    assert removed not in dict(rest) and of_blocked not in dict(rest)
+
+
+async def test_a_followed_authors_new_post_joins_the_kept_ranking(client, users, published, resources):
+    viewer = await users.create("viewer")
+    friend = await users.create("friend")
+    other = await users.create("other")
+    assert (await follow(client, viewer.headers, "friend")).status_code == 204
+    older = [await published(other) for _ in range(3)]
+    assert await feed(client, viewer, limit=1) == [(older[-1], "popular")]
+
+    fresh = await published(friend)  # fanned out into the viewer's inbox after the ranking
+
+    assert await feed(client, viewer, limit=1) == [(fresh, "followed")]
+    assert await feed(client, viewer, limit=5) == [(older[1], "popular"), (older[0], "popular")]
+
+
+async def test_a_new_follow_is_ranked_on_the_next_page(client, users, published):
+    viewer = await users.create("viewer")
+    friend = await users.create("friend")
+    of_friend = await published(friend)  # the oldest: last among the popular ones
+    others = [await published(await users.create(f"maker{n}")) for n in range(4)]
+    assert await feed(client, viewer, limit=1) == [(others[-1], "popular")]
+
+    assert (await follow(client, viewer.headers, "friend")).status_code == 204
+
+    assert await feed(client, viewer, limit=1) == [(of_friend, "followed")]
+
+
+async def test_new_preferences_rank_again(client, users, published, resources):
+    viewer = await users.create("viewer")
+    maker = await users.create("maker")
+    cats = await published(maker, caption="cats in the garden")
+    dogs = await published(maker, caption="dogs at the beach")
+    assert await feed(client, viewer, limit=1) == [(dogs, "popular")]
+    assert await pool_is_kept(resources, viewer.id)
+
+    response = await client.put("/v1/me/feed-preferences", headers=viewer.headers, json={"steer": "no cats"})
+    assert response.status_code == 200, response.text
+    assert not await pool_is_kept(resources, viewer.id)
+    # Ranked again: the one left is about an avoided topic now.
+    assert cats not in dict(await feed(client, viewer, limit=5))
