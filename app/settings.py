@@ -63,6 +63,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # One moderation call; past it the text is accepted and queued for review (never a failure).
     screening_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
 
+    # Argon2id hashes (sign-up, login) one process computes at once; each holds 64 MiB while it
+    # runs and keeps 4 threads busy, so more only helps on a machine with many cores.
+    password_hashes_at_once: Annotated[int, msgspec.Meta(ge=1)] = 1
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_days: int = 30
     signup_rate_limit: str = "20/hour"

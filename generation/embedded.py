@@ -9,7 +9,6 @@ from contextlib import contextmanager
 import click
 
 from app.settings import Settings
-from generation.simulator import run_simulator_in_thread
 
 
 @contextmanager
@@ -20,6 +19,9 @@ def simulator_while_serving(settings: Settings) -> Iterator[None]:
     if not settings.uses_simulator or settings.openai_base_url:
         yield
         return
+    # Imported only here: the simulator renders with PyAV, which API processes need not load.
+    from generation.simulator import run_simulator_in_thread
+
     handle = run_simulator_in_thread(
         seconds_per_video=settings.simulator_seconds, state_dir=settings.data_dir / "simulator"
     )

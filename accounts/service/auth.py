@@ -125,7 +125,9 @@ class AuthService:
         user = User(
             username=account.username,
             email=account.email,
-            password_hash=await hash_password(account.password),
+            password_hash=await hash_password(
+                account.password, at_once=self.settings.password_hashes_at_once
+            ),
             display_name=account.display_name or account.username,
             birthdate=account.birthdate,
             role=account.role.value,
@@ -163,10 +165,15 @@ class AuthService:
 
     async def log_in(self, login: str, password: str) -> IssuedTokens:
         user = await queries.user_by_login(self.session, login.strip())
-        if not await verify_password(user.password_hash if user else None, password) or user is None:
+        if (
+            not await verify_password(
+                user.password_hash if user else None, password, at_once=self.settings.password_hashes_at_once
+            )
+            or user is None
+        ):
             raise InvalidCredentials()
         if needs_rehash(user.password_hash):
-            user.password_hash = await hash_password(password)
+            user.password_hash = await hash_password(password, at_once=self.settings.password_hashes_at_once)
         return await self.issue_tokens(user)
 
     async def issue_tokens(self, user: User, family_id: uuid.UUID | None = None) -> IssuedTokens:

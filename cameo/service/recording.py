@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from fractions import Fraction
 
 import anyio.to_thread
-import av
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import suspension_error
@@ -99,6 +98,10 @@ def probe(data: bytes, kind: Kind) -> Probe:
     """Open the upload as `kind`, require a decodable video stream of sane dimensions, and measure
     its length. Blocking: call it in a worker thread. Whatever FFmpeg makes of a corrupt, truncated
     or hostile file ends in 422 invalid_recording."""
+    # Imported here: PyAV and its FFmpeg libraries cost an API process tens of MB, and most
+    # processes never probe a recording.
+    import av
+
     try:
         with av.open(io.BytesIO(data), mode="r", format=kind.demuxer) as container:
             if not container.streams.video:
