@@ -93,6 +93,22 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     trusted_proxies: str = ""
     # Base URL that media keys are appended to; empty means relative URLs served by this API at /media/.
     media_url: str = ""
+    # Where media bytes live: "local" keeps them under REMIXFEED_DATA_DIR/media (one machine);
+    # "s3" puts them in an S3-compatible bucket (AWS, MinIO, ...) that every process shares.
+    storage_backend: Literal["local", "s3"] = "local"
+    # The bucket for the s3 backend (required with it; checked at start).
+    s3_bucket: str = ""
+    # Endpoint of an S3-compatible service such as MinIO; empty means AWS itself.
+    s3_endpoint_url: str = ""
+    # The bucket's region (MinIO and most compatible services accept any value).
+    s3_region: str = "us-east-1"
+    # Static credentials; both empty means the usual AWS chain (AWS_* variables, instance role).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    # Key prefix inside the bucket, so one bucket can hold several deployments' media.
+    s3_prefix: str = ""
+    # Allow a plain-http endpoint (a MinIO on a private network, a local test server).
+    s3_allow_http: bool = False
     redis_namespace: str = "remixfeed"
     db_pool_size: int = 10
     db_max_overflow: int = 10
@@ -171,6 +187,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         )
     except (msgspec.ValidationError, ValueError) as exc:
         raise SettingsError(f"invalid settings: {exc}") from exc
+    # Checked here so a misconfigured deployment fails at start, not on its first upload.
+    if settings.storage_backend == "s3" and not settings.s3_bucket.strip():
+        raise SettingsError("invalid settings: REMIXFEED_STORAGE_BACKEND=s3 needs REMIXFEED_S3_BUCKET")
+    if bool(settings.s3_access_key_id) != bool(settings.s3_secret_access_key):
+        raise SettingsError(
+            "invalid settings: set both REMIXFEED_S3_ACCESS_KEY_ID and REMIXFEED_S3_SECRET_ACCESS_KEY, "
+            "or neither (to use the AWS credential chain)"
+        )
     return settings
 
 

@@ -1,7 +1,9 @@
 """Media storage behind one small interface, on obstore.
 
 The default keeps files under REMIXFEED_DATA_DIR/media and this API serves them at /media/{key}.
-Production points REMIXFEED_MEDIA_URL at the public base of the same keys (a CDN or bucket).
+With REMIXFEED_STORAGE_BACKEND=s3 the same keys live in an S3-compatible bucket (AWS, MinIO, ...),
+shared by every API process and worker; /media/{key} still serves them through `get`, unless
+REMIXFEED_MEDIA_URL points clients at the public base of the same keys (a CDN or the bucket).
 """
 
 from __future__ import annotations
@@ -9,12 +11,15 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import obstore
-from obstore.store import LocalStore
+from obstore.store import LocalStore, S3Store
 
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from obstore.store import ClientConfig, S3Config
 
 
 class MediaNotFound(LookupError):
@@ -30,25 +35,37 @@ class MediaStorage(Protocol):
 
 
 class ObjectStorage:
-    """Any obstore store; keys are relative paths such as `avatars/<user>/<digest>-512.webp`."""
+    """A local or S3 obstore store; keys are relative paths such as `avatars/<user>/<digest>-512.webp`."""
 
-    def __init__(self, store: LocalStore, public_base: str) -> None:
+    def __init__(self, store: LocalStore | S3Store, public_base: str) -> None:
         self._store = store
         self._public_base = public_base.rstrip("/")
+        # LocalStore refuses object attributes (NotImplementedError); there the type comes from the key.
+        self._keeps_attributes = not isinstance(store, LocalStore)
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        await obstore.put_async(self._store, key, data)
+        if self._keeps_attributes:
+            await obstore.put_async(self._store, key, data, attributes={"Content-Type": content_type})
+        else:
+            await obstore.put_async(self._store, key, data)
 
     async def get(self, key: str) -> tuple[bytes, str]:
         try:
             result = await obstore.get_async(self._store, key)
-        except (FileNotFoundError, ValueError) as exc:  # ValueError: a key the store cannot parse
+            data = await result.bytes_async()
+        # obstore reports a missing object as FileNotFoundError for every store (its NotFoundError
+        # is deprecated); ValueError is a key the store cannot parse.
+        except (FileNotFoundError, ValueError) as exc:
             raise MediaNotFound(key) from exc
-        data = await result.bytes_async()
-        content_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
+        content_type = (
+            result.attributes.get("Content-Type")
+            or mimetypes.guess_type(key)[0]
+            or "application/octet-stream"
+        )
         return bytes(data), content_type
 
     async def delete(self, key: str) -> None:
+        # S3 answers a delete of a missing key with success; LocalStore raises FileNotFoundError.
         with contextlib.suppress(FileNotFoundError):
             await obstore.delete_async(self._store, key)
 
@@ -57,7 +74,27 @@ class ObjectStorage:
 
 
 def create_storage(settings: Settings) -> MediaStorage:
+    public_base = settings.media_url or "/media"
+    if settings.storage_backend == "s3":
+        return ObjectStorage(_s3_store(settings), public_base)
     media_dir = Path(settings.media_dir).resolve()
     media_dir.mkdir(parents=True, exist_ok=True)
-    public_base = settings.media_url or "/media"
     return ObjectStorage(LocalStore(str(media_dir), mkdir=True), public_base)
+
+
+def _s3_store(settings: Settings) -> S3Store:
+    """Only what is set is passed, so anything left empty falls back to obstore's own defaults
+    (the AWS_* environment, an instance or container role, the AWS endpoint)."""
+    config: S3Config = {"region": settings.s3_region}
+    if settings.s3_endpoint_url:
+        config["endpoint"] = settings.s3_endpoint_url
+    if settings.s3_access_key_id and settings.s3_secret_access_key:
+        config["access_key_id"] = settings.s3_access_key_id
+        config["secret_access_key"] = settings.s3_secret_access_key
+    client_options: ClientConfig = {"allow_http": settings.s3_allow_http}
+    return S3Store(
+        settings.s3_bucket,
+        prefix=settings.s3_prefix.strip("/") or None,
+        config=config,
+        client_options=client_options,
+    )
