@@ -203,8 +203,9 @@ class ModerationController(Controller):
 
     @get("/items/{item_id:str}", responses=problem_responses(401, 403, 404))
     async def item(self, item_id: FromPath[str], moderator: Moderator, queues: Queues) -> ItemOut:
-        """An item with the target's snapshot, every report, its priority and its decisions so far."""
-        return await queues.item(item_id)
+        """An item with the target's snapshot, every report, its priority and its decisions so far.
+        404 for an item about the caller, as a claim never hands it to them."""
+        return await queues.item(moderator, item_id)
 
     @post(
         "/items/{item_id:str}/decision",

@@ -30,7 +30,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import notifications
-from accounts.models import User
+from accounts.models import Role, User
 from app.db import after_commit
 from app.errors import FieldError, ValidationFailed
 from app.jobs import JobQueue
@@ -104,7 +104,7 @@ class DecisionService:
         if item.queue == Queue.APPEALS:
             affected_id = await self._decide_appeal(item, action)
         else:
-            await self._enforce(item, action, data, now)
+            await self._enforce(moderator, item, action, data, now)
             affected_id = item.subject_user_id if action in _AFFECTING else None
 
         decision = Decision(
@@ -147,7 +147,9 @@ class DecisionService:
 
     # --- effects -----------------------------------------------------------------------------
 
-    async def _enforce(self, item: ModerationItem, action: Action, data: DecisionIn, now: datetime) -> None:
+    async def _enforce(
+        self, moderator: User, item: ModerationItem, action: Action, data: DecisionIn, now: datetime
+    ) -> None:
         if action == Action.REMOVE_CONTENT:
             await self._remove(item)
         elif action == Action.RESTORE_CONTENT and item.target_type == "comment":
@@ -165,6 +167,9 @@ class DecisionService:
             )
             if user is None:
                 raise ActionNotApplicable("The account this item is about no longer exists")
+            if action == Action.SUSPEND_USER and user.role != Role.USER and moderator.role != Role.ADMIN:
+                # Otherwise one report and any moderator could lock an admin out of moderation.
+                raise ActionNotApplicable("Only an admin may suspend a moderator or an admin: escalate it")
             if action == Action.SUSPEND_USER:
                 assert data.duration_hours is not None
                 user.suspended_until = now + timedelta(hours=data.duration_hours)

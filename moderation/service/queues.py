@@ -83,9 +83,10 @@ class QueueService:
         await self.session.flush()
         return await self.presenter.one(item, now)
 
-    async def item(self, item_id: str) -> ItemOut:
+    async def item(self, moderator: User, item_id: str) -> ItemOut:
         item = await self.session.get(ModerationItem, parse_item_id(item_id))
-        if item is None:
+        # Nobody reads the items about themselves: they would see who reported them.
+        if item is None or item.subject_user_id == moderator.id:
             raise ItemNotFound()
         return await self.presenter.one(item, await queries.db_now(self.session))
 

@@ -63,3 +63,18 @@ async def test_reports_and_appeals_need_a_signed_in_user(client):
     assert_problem(appeal, 401, "not_authenticated")
     for path in ("/v1/me/reports", f"/v1/reports/{MISSING}"):
         assert_problem(await client.get(path), 401, "not_authenticated")
+
+
+async def test_a_moderator_cannot_read_an_item_about_themselves(client, users):
+    reported_mod = await users.create("reportedmod", role=Role.MODERATOR)
+    other_mod = await users.create("othermod", role=Role.MODERATOR)
+    reporter = await users.create("reporter")
+    await reported(client, reporter, "user", reported_mod.id, "harassment")
+    held = await claimed(client, other_mod)
+    seen = await client.get(f"/v1/moderation/items/{held['id']}", headers=other_mod.headers)
+    assert seen.status_code == 200, seen.text
+    assert [entry["reporter"] for entry in seen.json()["reports"]] == ["reporter"]
+
+    # The item id is no secret (the audit log shows it later): it must not tell them who reported.
+    about_them = await client.get(f"/v1/moderation/items/{held['id']}", headers=reported_mod.headers)
+    assert_problem(about_them, 404, "item_not_found")

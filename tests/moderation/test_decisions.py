@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from accounts.models import User
+from accounts.models import Role, User
 from tests.accounts.helpers import assert_problem, error_fields
 from tests.feed.helpers import all_items, comment, get_video, video
 from tests.moderation.helpers import (
@@ -206,3 +206,30 @@ async def test_remove_content_on_content_that_is_gone_is_422(client, users, publ
     closed = await decided(client, mod, held["id"], "dismiss")
     # The snapshot keeps what was reported.
     assert closed["subject"]["snapshot"]["id"] == video_id
+
+
+async def test_only_an_admin_suspends_staff(client, users, mod, admin):
+    other_mod = await users.create("othermod", role=Role.MODERATOR)
+    bob = await users.create("bob")
+    await reported(client, bob, "user", admin.id, "harassment")
+    on_admin = await claimed(client, mod)
+    # Otherwise one report and any moderator could lock an admin out of moderation.
+    refused = await decide(client, mod, on_admin["id"], "suspend_user", duration_hours=24)
+    assert_problem(refused, 422, "action_not_applicable")
+    assert (await client.get("/v1/moderation/queues", headers=admin.headers)).status_code == 200
+    await decided(client, mod, on_admin["id"], "escalate", note="for an admin")
+
+    await reported(client, bob, "user", other_mod.id, "harassment")
+    on_moderator = await claimed(client, mod)
+    assert on_moderator["subject"]["user"]["username"] == "othermod"
+    refused = await decide(client, mod, on_moderator["id"], "suspend_user", duration_hours=24)
+    assert_problem(refused, 422, "action_not_applicable")
+    assert (await client.get("/v1/moderation/queues", headers=other_mod.headers)).status_code == 200
+    await decided(client, mod, on_moderator["id"], "escalate", note="for an admin")
+
+    # An admin may (never on an item about themselves: the claim hands them the other one).
+    held = await claimed(client, admin)
+    assert held["id"] == on_moderator["id"]
+    await decided(client, admin, held["id"], "suspend_user", duration_hours=24)
+    locked_out = await client.get("/v1/moderation/queues", headers=other_mod.headers)
+    assert_problem(locked_out, 403, "account_suspended")
