@@ -583,9 +583,15 @@ def render(report: dict[str, Any], small: dict[str, Any] | None) -> str:
             f"{fanout['rise'] * 100:+.0f}% | "
             f"{_verdict(fanout['rise'] <= TARGET_FANOUT_RISE)} |"
         )
+    # The target is per API process; the sum over the serving workers is the stricter reading an
+    # earlier report used, kept beside it.
     lines.append(
-        f"| API memory < {TARGET_RSS_MB:.0f} MB (summed over workers) | {rss['workers_sum_peak']:.0f} MB | "
-        f"{_verdict(rss['workers_sum_peak'] < TARGET_RSS_MB)} |"
+        f"| API process memory < {TARGET_RSS_MB:.0f} MB (largest serving process) | "
+        f"{rss['largest_worker_peak']:.0f} MB | {_verdict(rss['largest_worker_peak'] < TARGET_RSS_MB)} |"
+    )
+    lines.append(
+        f"| API memory < {TARGET_RSS_MB:.0f} MB summed over its {rss['workers']} serving processes | "
+        f"{rss['workers_sum_peak']:.0f} MB | {_verdict(rss['workers_sum_peak'] < TARGET_RSS_MB)} |"
     )
     return "\n".join(lines) + "\n"
 
