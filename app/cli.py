@@ -106,6 +106,11 @@ def worker() -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
     configure_logging(settings)
+    if settings.worker_metrics_port:
+        import prometheus_client
+
+        # The API's /metrics does not see this process's counters: it serves its own.
+        prometheus_client.start_http_server(settings.worker_metrics_port)
 
     async def run() -> None:
         resources = open_resources(settings)

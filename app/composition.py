@@ -14,6 +14,7 @@ from accounts import cli as accounts_cli
 from accounts import jobs as accounts_jobs
 from accounts import routes as accounts_routes
 from accounts.deps import provide_current_user
+from app import jobs as app_jobs
 from app.jobs import Job
 from app.resources import Resources
 from app.settings import Settings
@@ -65,4 +66,7 @@ SERVE_CONTEXTS: list[Callable[[Settings], AbstractContextManager[None]]] = [
 ]
 
 # Awaited by GET /metrics before it renders, to refresh gauges that are read from the database.
-METRICS_REFRESHERS: list[Callable[[Resources], Awaitable[None]]] = [moderation_metrics.refresh_queue_gauges]
+METRICS_REFRESHERS: list[Callable[[Resources], Awaitable[None]]] = [
+    app_jobs.refresh_queue_gauges,
+    moderation_metrics.refresh_queue_gauges,
+]

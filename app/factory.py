@@ -34,6 +34,7 @@ from app.logging import configure_logging
 from app.media import media
 from app.openapi import StrictStructSchemaPlugin
 from app.ratelimit import RateLimiter, RateLimitMiddleware
+from app.requestid import RequestIdMiddleware
 from app.resources import Resources, open_resources
 from app.security import OPENAPI_PATH, authentication_guard, resolve_secret_key
 from app.settings import Settings, load_settings
@@ -95,7 +96,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         state=_initial_state(settings),
         exception_handlers=exception_handlers,
         guards=[authentication_guard],
-        middleware=[prometheus.middleware, AbandonedSessionMiddleware(), RateLimitMiddleware()],
+        middleware=[
+            RequestIdMiddleware(),
+            prometheus.middleware,
+            AbandonedSessionMiddleware(),
+            RateLimitMiddleware(),
+        ],
         openapi_config=openapi_config(),
         plugins=[StrictStructSchemaPlugin()],
         cors_config=CORSConfig(

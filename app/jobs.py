@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
+from prometheus_client import Counter, Gauge, Histogram
 from redis.asyncio import Redis
 from saq import CronJob, Worker
 from saq.job import Job as SaqJob
@@ -45,6 +46,26 @@ class Job:
 
 
 RUN_AGAIN = "run_again_in"
+
+# Observed by the process that runs the job: the API process in the embedded default, else each
+# `remixfeed worker` (which serves them on REMIXFEED_WORKER_METRICS_PORT).
+JOB_RUNS = Counter(
+    "remixfeed_jobs_total",
+    "Job runs by job name and outcome (complete, failed, queued again for a retry, aborted)",
+    ["job", "outcome"],
+)
+JOB_SECONDS = Histogram(
+    "remixfeed_job_seconds",
+    "How long one job run took",
+    ["job"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+# Read from Redis whenever /metrics is scraped, so every process reports the same numbers.
+QUEUE_JOBS = Gauge(
+    "remixfeed_job_queue_jobs",
+    "Jobs in the queue: queued (ready), active (running), incomplete (queued, scheduled or running)",
+    ["state"],
+)
 
 # How long one dequeue waits on the server (BLMOVE's own timeout). It must end before the client's
 # socket timeout: a BLMOVE the client gives up on can still move a job into SAQ's active list on
@@ -139,8 +160,27 @@ def build_worker(resources: Resources, jobs: Sequence[Job], *, in_process: bool)
         dequeue_timeout=DEQUEUE_WAIT_SECONDS,
         shutdown_grace_period_s=20,
         startup=[_attach(resources)],
-        after_process=[_run_again],
+        after_process=[_observe, _run_again],
     )
+
+
+async def _observe(ctx: dict[str, Any]) -> None:
+    job: SaqJob | None = ctx.get("job")
+    if job is None:
+        return
+    outcome = {Status.COMPLETE: "complete", Status.FAILED: "failed", Status.ABORTED: "aborted"}.get(
+        job.status, "retried"
+    )
+    JOB_RUNS.labels(job=job.function, outcome=outcome).inc()
+    if job.started:
+        JOB_SECONDS.labels(job=job.function).observe(max(0.0, time.time() - job.started / 1000))
+
+
+async def refresh_queue_gauges(resources: Resources) -> None:
+    """The job queue's depth, for /metrics."""
+    queue = resources.jobs.queue
+    for state in ("queued", "active", "incomplete"):
+        QUEUE_JOBS.labels(state=state).set(await queue.count(state))
 
 
 async def _run_again(ctx: dict[str, Any]) -> None:

@@ -116,6 +116,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     log_json: bool = False
     # None means: run the job worker in the API process exactly when the embedded servers are used.
     worker_in_process: bool | None = None
+    # A `remixfeed worker` serves its Prometheus metrics (jobs, provider calls) on this port; 0: off.
+    worker_metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
     process_name: str = "remixfeed-api"
 
     @property

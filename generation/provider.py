@@ -8,7 +8,10 @@ retry survives a worker restart and is visible in the generation's state.
 
 from __future__ import annotations
 
+import time
 import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Literal, Protocol
 
 import httpx2
@@ -17,6 +20,7 @@ import openai
 from openai import AsyncOpenAI
 
 from app.settings import Settings
+from generation.metrics import PROVIDER_CALLS, PROVIDER_SECONDS
 
 Variant = Literal["video", "thumbnail", "spritesheet"]
 
@@ -113,7 +117,7 @@ class OpenAIVideoProvider:
         idempotency_key: str,
     ) -> ProviderJob:
         extra: dict[str, Any] = {"input_reference": input_reference} if input_reference is not None else {}
-        async with _translated_errors():
+        async with _call("create"):
             video = await self._client.videos.create(
                 prompt=prompt,
                 model=model,
@@ -125,24 +129,24 @@ class OpenAIVideoProvider:
         return _job(video)
 
     async def remix(self, provider_video_id: str, *, prompt: str, idempotency_key: str) -> ProviderJob:
-        async with _translated_errors():
+        async with _call("remix"):
             video = await self._client.videos.remix(
                 provider_video_id, prompt=prompt, extra_headers={"Idempotency-Key": idempotency_key}
             )
         return _job(video)
 
     async def retrieve(self, provider_video_id: str) -> ProviderJob:
-        async with _translated_errors():
+        async with _call("retrieve"):
             video = await self._client.videos.retrieve(provider_video_id)
         return _job(video)
 
     async def download(self, provider_video_id: str, variant: Variant) -> bytes:
-        async with _translated_errors():
+        async with _call("download"):
             content = await self._client.videos.download_content(provider_video_id, variant=variant)
         return content.content
 
     async def create_character(self, *, name: str, video: bytes, filename: str, content_type: str) -> str:
-        async with _translated_errors():
+        async with _call("create_character"):
             character = await self._client.videos.create_character(
                 name=name, video=(filename, video, content_type)
             )
@@ -167,24 +171,30 @@ def _job(video: openai.types.Video) -> ProviderJob:
     )
 
 
-class _translated_errors:
-    """Turns the SDK's exceptions into ProviderError, deciding what is worth retrying."""
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
-    ) -> None:
-        if exc is None:
-            return
-        if isinstance(exc, openai.OpenAIError):
-            raise _translate(exc) from exc
-        if isinstance(exc, ValueError):
-            # The SDK lets a body that claims to be JSON but is not escape as a plain ValueError.
-            raise ProviderError(
-                "provider_bad_response", "The video provider sent an unreadable answer", retryable=True
-            ) from exc
+@asynccontextmanager
+async def _call(operation: str) -> AsyncIterator[None]:
+    """One call to the provider: the SDK's exceptions become ProviderError (deciding what is worth
+    retrying), and the call is counted and timed by outcome."""
+    started = time.perf_counter()
+    outcome = "ok"
+    try:
+        yield
+    except openai.OpenAIError as exc:
+        error = _translate(exc)
+        outcome = error.code
+        raise error from exc
+    except ValueError as exc:
+        # The SDK lets a body that claims to be JSON but is not escape as a plain ValueError.
+        outcome = "provider_bad_response"
+        raise ProviderError(
+            "provider_bad_response", "The video provider sent an unreadable answer", retryable=True
+        ) from exc
+    except BaseException:
+        outcome = "error"
+        raise
+    finally:
+        PROVIDER_CALLS.labels(operation=operation, outcome=outcome).inc()
+        PROVIDER_SECONDS.labels(operation=operation).observe(time.perf_counter() - started)
 
 
 def _translate(exc: openai.OpenAIError) -> ProviderError:

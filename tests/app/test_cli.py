@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ from typing import Any
 import httpx
 import psutil
 
-from tests.harness import RunServers
+from tests.harness import RunServers, free_port
 
 REMIXFEED = str(Path(sys.executable).parent / "remixfeed")
 
@@ -92,22 +91,15 @@ def test_openapi_check_passes_on_the_committed_document() -> None:
     assert result.returncode == 0, result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 class _Served:
     """`remixfeed serve` on a fresh data dir, as `make run` starts it."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.port = _free_port()
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        self.port = free_port()
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [REMIXFEED, "serve", "--port", str(self.port)],
-            env=_env(REMIXFEED_DATA_DIR=str(data_dir)),
+            env=_env(REMIXFEED_DATA_DIR=str(data_dir), **env),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -147,6 +139,21 @@ class _Served:
         return None
 
 
+def _json_lines(served: _Served, event: str, within: float = 5.0) -> list[dict[str, Any]]:
+    """The JSON log lines of `event` the server printed (waiting a moment for the first)."""
+    deadline = time.monotonic() + within
+    while True:
+        found = []
+        for line in list(served.lines):
+            if line.startswith("{"):
+                parsed = json.loads(line)
+                if parsed.get("event") == event:
+                    found.append(parsed)
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 def _processes_using(data_dir: Path) -> list[Any]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
@@ -180,10 +187,15 @@ def test_serve_embedded_first_start_restart_and_clean_stop(tmp_path: Path) -> No
     assert code == 0, "".join(first.lines)
     assert _processes_using(data_dir) == []
 
-    second = _Served(data_dir)
+    second = _Served(data_dir, REMIXFEED_LOG_JSON="true")
     try:
         second.wait_ready()
         assert second.printed("password:") is None  # the admin is made once
+        # Production logs: one JSON object per line, the access line carrying the request's id.
+        live = httpx.get(f"{second.url}/health/live", headers={"X-Request-ID": "probe-42"}, timeout=10)
+        assert live.headers["x-request-id"] == "probe-42"
+        access = _json_lines(second, "http_request")
+        assert any(line.get("request_id") == "probe-42" and line["status"] == 200 for line in access), access
         admin = httpx.post(
             f"{second.url}/v1/auth/token", json={"login": "admin", "password": password}, timeout=10
         )

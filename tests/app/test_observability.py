@@ -1,0 +1,64 @@
+"""What an operator sees: a request id on every answer, and Prometheus metrics of jobs, the job
+queue and provider calls next to the request metrics."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from tests.factories import UserFactory
+from tests.generation.helpers import generate, wait_until_done
+
+
+async def test_every_answer_names_its_request_id(client: httpx.AsyncClient) -> None:
+    fresh = await client.get("/health/live")
+    assert re.fullmatch(r"[0-9a-f]{32}", fresh.headers["x-request-id"])
+    assert (await client.get("/health/live")).headers["x-request-id"] != fresh.headers["x-request-id"]
+
+    # One sent by a client or a proxy is kept, so the request can be followed across services.
+    kept = await client.get("/health/live", headers={"X-Request-ID": "edge-7f3a.b_c"})
+    assert kept.headers["x-request-id"] == "edge-7f3a.b_c"
+    # Refusals carry it too.
+    refused = await client.get("/v1/me", headers={"X-Request-ID": "edge-401"})
+    assert refused.status_code == 401
+    assert refused.headers["x-request-id"] == "edge-401"
+
+    # Anything that could forge log lines or headers is replaced.
+    for unsafe in ("has space", "x" * 129, 'quote"d', "semi;colon"):
+        replaced = await client.get("/health/live", headers={"X-Request-ID": unsafe})
+        assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"]), unsafe
+
+
+def _sample(metrics: str, name: str, **labels: str) -> float:
+    """The value of one sample in Prometheus text, 0 when it is absent."""
+    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
+    for line in metrics.splitlines():
+        if line.startswith(f"{name}{{{wanted}}} "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_metrics_count_jobs_provider_calls_and_the_queue(
+    client: httpx.AsyncClient, users: UserFactory
+) -> None:
+    before = (await client.get("/metrics")).text
+    alice = await users.create("alice")
+    accepted = await generate(client, alice.headers, seconds=4)
+    done = await wait_until_done(client, alice.headers, accepted["id"])
+    assert done["status"] == "completed", done
+
+    after = (await client.get("/metrics")).text
+    job = {"job": "generation.advance", "outcome": "complete"}
+    assert _sample(after, "remixfeed_jobs_total", **job) > _sample(before, "remixfeed_jobs_total", **job)
+    assert _sample(after, "remixfeed_job_seconds_count", job="generation.advance") > 0
+    for operation in ("create", "retrieve", "download"):
+        calls = {"operation": operation, "outcome": "ok"}
+        grew = _sample(after, "remixfeed_provider_calls_total", **calls) - _sample(
+            before, "remixfeed_provider_calls_total", **calls
+        )
+        assert grew >= 1, operation
+    assert _sample(after, "remixfeed_provider_call_seconds_count", operation="create") >= 1
+    # The queue's depth is read from Redis at each scrape.
+    for state in ("queued", "active", "incomplete"):
+        assert f'remixfeed_job_queue_jobs{{state="{state}"}}' in after
