@@ -22,8 +22,9 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.errors import RateLimited
+from app.errors import NotAuthenticated, RateLimited
 from app.redis import key as redis_key
+from app.security import PUBLIC, decode_access_token
 from app.settings import RateLimitRule, Settings
 
 log = structlog.get_logger(__name__)
@@ -92,6 +93,28 @@ def client_ip(scope: Scope) -> str | None:
     return forwarded[0] if forwarded else peer
 
 
+def caller_id(scope: Scope) -> str | None:
+    """The signed-in caller's user id, from a valid access token (None otherwise: the
+    authentication guard then refuses the request). Verified, so nobody can spend another's
+    budget by naming them."""
+    header = Headers.from_scope(scope).get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    settings: Settings = scope["litestar_app"].state.settings
+    if scheme.lower() != "bearer" or not token.strip() or settings.secret_key is None:
+        return None
+    try:
+        return decode_access_token(settings.secret_key, token.strip()).user_id
+    except NotAuthenticated:
+        return None
+
+
+# Every signed-in write, per user, on top of a route's own limits.
+WRITE_LIMIT = Limit(name="write", rule=lambda s: s.write_limit, subject=caller_id)
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 def _within(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
     try:
         parsed = ip_address(address)
@@ -125,7 +148,10 @@ class RateLimitMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        limits: list[Limit] = scope["route_handler"].opt.get("rate_limits", [])
+        handler = scope["route_handler"]
+        limits: list[Limit] = list(handler.opt.get("rate_limits", []))
+        if scope.get("method") in _WRITE_METHODS and not handler.opt.get(PUBLIC):
+            limits.append(WRITE_LIMIT)
         if not limits:
             await next_app(scope, receive, send)
             return

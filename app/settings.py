@@ -72,6 +72,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     token_rate_limit: str = "30/minute"  # noqa: S105 - a rate, not a secret
     login_rate_limit: str = "10/minute"
     report_rate_limit: str = "20/hour"
+    # Every signed-in write (POST, PUT, PATCH, DELETE) per user, and feed pages per user: what one
+    # account (or one stolen token) can make the service do.
+    write_rate_limit: str = "120/minute"
+    feed_rate_limit: str = "120/minute"
     # How long a moderator holds a claimed item before it returns to its queue.
     moderation_lease_seconds: Annotated[int, msgspec.Meta(ge=1)] = 300
     # Cameos: how long a revoked or rejected cameo's recording is kept before it is deleted, and
@@ -149,6 +153,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return RateLimitRule.parse(self.report_rate_limit)
 
     @property
+    def write_limit(self) -> RateLimitRule:
+        return RateLimitRule.parse(self.write_rate_limit)
+
+    @property
+    def feed_limit(self) -> RateLimitRule:
+        return RateLimitRule.parse(self.feed_rate_limit)
+
+    @property
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return tuple(
             ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip()
@@ -185,6 +197,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             settings.token_limit,
             settings.login_limit,
             settings.report_limit,
+            settings.write_limit,
+            settings.feed_limit,
             settings.trusted_proxy_networks,
         )
     except (msgspec.ValidationError, ValueError) as exc:

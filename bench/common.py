@@ -93,6 +93,8 @@ def server_env(size: str) -> dict[str, str]:
         "REMIXFEED_SCREENING_MODE": "local",
         "REMIXFEED_TOKEN_RATE_LIMIT": "100000/minute",
         "REMIXFEED_LOGIN_RATE_LIMIT": "100000/minute",
+        "REMIXFEED_WRITE_RATE_LIMIT": "1000000/minute",
+        "REMIXFEED_FEED_RATE_LIMIT": "1000000/minute",
         "REMIXFEED_ACCESS_TOKEN_TTL_SECONDS": str(24 * 3600),
         "REMIXFEED_FEED_BREAK_AFTER": str(BENCH_FEED_BREAK_AFTER),
         "REMIXFEED_TEEN_FEED_BREAK_AFTER": str(BENCH_FEED_BREAK_AFTER),

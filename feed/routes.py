@@ -19,6 +19,7 @@ from app.errors import problem_responses
 from app.idempotency import IdempotencyKeyHeader
 from app.openapi import binary_responses
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.ratelimit import Limit, caller_id
 from feed import deps
 from feed.deps import Engagement, Feed, Lineages, Videos
 from feed.schemas import (
@@ -54,6 +55,9 @@ SERVICES = {
     "feed": Provide(deps.provide_feed_service, sync_to_thread=False),
     **ACTIVE_USER_DEPENDENCY,
 }
+
+# Feed pages per user: each may rank (the expensive statement), so they have a budget of their own.
+FEED_LIMIT = Limit(name="feed", rule=lambda s: s.feed_limit, subject=caller_id)
 
 
 class VideosController(Controller):
@@ -272,7 +276,7 @@ class FeedController(Controller):
     security = AUTHENTICATED
     dependencies = SERVICES
 
-    @get("/", responses=problem_responses(400, 401, 422, 503))
+    @get("/", responses=problem_responses(400, 401, 422, 429, 503), opt={"rate_limits": [FEED_LIMIT]})
     async def feed(
         self,
         current_user: CurrentUser,
