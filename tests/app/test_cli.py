@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -139,18 +140,17 @@ class _Served:
         return None
 
 
-def _json_lines(served: _Served, event: str, within: float = 5.0) -> list[dict[str, Any]]:
-    """The JSON log lines of `event` the server printed (waiting a moment for the first)."""
+def _json_line(
+    served: _Served, wanted: Callable[[dict[str, Any]], bool], within: float = 10.0
+) -> dict[str, Any]:
+    """The first JSON log line the server printed that `wanted` accepts (its output is read by a
+    thread, so a line may show up a moment after the request that caused it)."""
     deadline = time.monotonic() + within
     while True:
-        found = []
         for line in list(served.lines):
-            if line.startswith("{"):
-                parsed = json.loads(line)
-                if parsed.get("event") == event:
-                    found.append(parsed)
-        if found or time.monotonic() > deadline:
-            return found
+            if line.startswith("{") and wanted(parsed := json.loads(line)):
+                return parsed
+        assert time.monotonic() < deadline, "no such log line:\n" + "".join(served.lines[-20:])
         time.sleep(0.1)
 
 
@@ -194,8 +194,10 @@ def test_serve_embedded_first_start_restart_and_clean_stop(tmp_path: Path) -> No
         # Production logs: one JSON object per line, the access line carrying the request's id.
         live = httpx.get(f"{second.url}/health/live", headers={"X-Request-ID": "probe-42"}, timeout=10)
         assert live.headers["x-request-id"] == "probe-42"
-        access = _json_lines(second, "http_request")
-        assert any(line.get("request_id") == "probe-42" and line["status"] == 200 for line in access), access
+        access = _json_line(
+            second, lambda line: line.get("event") == "http_request" and line.get("request_id") == "probe-42"
+        )
+        assert (access["method"], access["path"], access["status"]) == ("GET", "/health/live", 200)
         admin = httpx.post(
             f"{second.url}/v1/auth/token", json={"login": "admin", "password": password}, timeout=10
         )
