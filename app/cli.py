@@ -71,6 +71,13 @@ def serve(host: str, port: int, workers: int) -> None:
             services.stop()
 
 
+# A serving worker gets this long to finish its requests and in-process jobs (SAQ's grace period is
+# 20 s) once asked to stop; then it is killed. Besides bounding shutdown, this unsticks a worker that
+# granian's own signal handling sometimes deadlocks (seen in CI: a Ctrl-C to the whole process
+# group left a worker blocked inside granian's WorkerSignal.set, and `serve` waiting on it forever).
+WORKERS_KILL_TIMEOUT_SECONDS = 30
+
+
 def _granian(host: str, port: int, workers: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
@@ -82,6 +89,7 @@ def _granian(host: str, port: int, workers: int) -> None:
         address=host,
         port=port,
         workers=workers,
+        workers_kill_timeout=WORKERS_KILL_TIMEOUT_SECONDS,
         log_access=False,
     ).serve()
 
