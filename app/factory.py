@@ -33,7 +33,7 @@ from app.jobs import build_worker, run_worker_forever
 from app.logging import configure_logging
 from app.media import media
 from app.openapi import StrictStructSchemaPlugin
-from app.ratelimit import RateLimiter, RateLimitMiddleware
+from app.ratelimit import RateLimiter, RateLimitMiddleware, document_rate_limits
 from app.requestid import RequestIdMiddleware
 from app.resources import Resources, open_resources
 from app.security import OPENAPI_PATH, authentication_guard, resolve_secret_key
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     await worker_task
             await resources.close()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[*ROUTE_HANDLERS, HealthController, MetricsController, media],
         dependencies={
             "db_session": Provide(provide_db_session),
@@ -111,6 +111,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,  # app.logging configures logging; Litestar must not replace it
         debug=False,
     )
+    document_rate_limits(app)
+    return app
 
 
 def _initial_state(settings: Settings) -> State:

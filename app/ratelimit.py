@@ -1,7 +1,8 @@
 """Fixed-window rate limits kept in Redis, so every API process shares the same counters.
 
-A route opts in with `opt={"rate_limits": [Limit(...)]}` for limits keyed on what the scope
-already knows (the client address); a handler calls `RateLimiter.enforce` for limits keyed on
+Every write has a budget per user and per client address; a route opts in to more with
+`opt={"rate_limits": [Limit(...)]}` for limits keyed on what the scope already knows (the client
+address, the verified caller); a handler calls `RateLimiter.enforce` for limits keyed on
 the body (the login being tried). Refusals are 429 `rate_limited` with Retry-After and the
 RateLimit-* headers; allowed answers carry the RateLimit-* headers too. If Redis is unreachable
 the limit is not enforced and that is logged: a rate limiter must not take sign-in down with it.
@@ -15,16 +16,18 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 
 import msgspec
 import structlog
+from litestar import Litestar
 from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.enums import ScopeType
+from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.errors import NotAuthenticated, RateLimited
+from app.errors import NotAuthenticated, RateLimited, problem_responses
 from app.redis import key as redis_key
-from app.security import PUBLIC, decode_access_token
+from app.security import PUBLIC, bearer_token_of, decode_access_token
 from app.settings import RateLimitRule, Settings
 
 log = structlog.get_logger(__name__)
@@ -97,22 +100,29 @@ def caller_id(scope: Scope) -> str | None:
     """The signed-in caller's user id, from a valid access token (None otherwise: the
     authentication guard then refuses the request). Verified, so nobody can spend another's
     budget by naming them."""
-    header = Headers.from_scope(scope).get("authorization")
-    if not header:
-        return None
-    scheme, _, token = header.partition(" ")
     settings: Settings = scope["litestar_app"].state.settings
-    if scheme.lower() != "bearer" or not token.strip() or settings.secret_key is None:
+    if settings.secret_key is None:
         return None
     try:
-        return decode_access_token(settings.secret_key, token.strip()).user_id
+        token = bearer_token_of(Headers.from_scope(scope).get("authorization"))
+        return None if token is None else decode_access_token(settings.secret_key, token).user_id
     except NotAuthenticated:
         return None
 
 
-# Every signed-in write, per user, on top of a route's own limits.
+# Every write, per user (signed in) and per client address (anyone), on top of a route's own
+# limits; a route marked EXEMPT_FROM_WRITE_LIMITS (the provider's signed webhook) has neither.
 WRITE_LIMIT = Limit(name="write", rule=lambda s: s.write_limit, subject=caller_id)
+IP_WRITE_LIMIT = Limit(name="ip-write", rule=lambda s: s.ip_write_limit, subject=client_ip)
+EXEMPT_FROM_WRITE_LIMITS = "exempt_from_write_limits"
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# Reads that cost far more than a lookup (walking a remix tree, holding a progress stream open)
+# opt in with `opt={"rate_limits": EXPENSIVE_READ_LIMITS}`; the feed has its own per-user budget
+# and shares the per-address one.
+READ_LIMIT = Limit(name="read", rule=lambda s: s.read_limit, subject=caller_id)
+IP_READ_LIMIT = Limit(name="ip-read", rule=lambda s: s.ip_read_limit, subject=client_ip)
+EXPENSIVE_READ_LIMITS = (READ_LIMIT, IP_READ_LIMIT)
 
 
 def _within(address: str, networks: tuple[IPv4Network | IPv6Network, ...]) -> bool:
@@ -144,14 +154,31 @@ class RateLimiter:
             raise usage.error()
 
 
+def limits_of(handler: BaseRouteHandler, method: str) -> list[Limit]:
+    """The limits a request to `handler` with `method` counts against."""
+    limits: list[Limit] = list(handler.opt.get("rate_limits", []))
+    if method in _WRITE_METHODS and not handler.opt.get(EXEMPT_FROM_WRITE_LIMITS):
+        limits += [IP_WRITE_LIMIT] if handler.opt.get(PUBLIC) else [WRITE_LIMIT, IP_WRITE_LIMIT]
+    return limits
+
+
+def document_rate_limits(app: Litestar) -> None:
+    """Adds the 429 answer to the OpenAPI entry of every operation that has a limit, so that the
+    document does not have to be kept in step with the limits by hand."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if not isinstance(handler, HTTPRouteHandler) or not handler.include_in_schema:
+                continue
+            responses = dict(handler.responses or {})
+            if 429 not in responses and any(limits_of(handler, method) for method in handler.http_methods):
+                handler.responses = {**responses, **problem_responses(429)}
+
+
 class RateLimitMiddleware(ASGIMiddleware):
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        handler = scope["route_handler"]
-        limits: list[Limit] = list(handler.opt.get("rate_limits", []))
-        if scope.get("method") in _WRITE_METHODS and not handler.opt.get(PUBLIC):
-            limits.append(WRITE_LIMIT)
+        limits = limits_of(scope["route_handler"], str(scope.get("method", "")))
         if not limits:
             await next_app(scope, receive, send)
             return

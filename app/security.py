@@ -86,10 +86,14 @@ def decode_access_token(secret: str, token: str) -> AccessClaims:
 
 
 def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    header = connection.headers.get("authorization")
-    if not header:
+    return bearer_token_of(connection.headers.get("authorization"))
+
+
+def bearer_token_of(authorization: str | None) -> str | None:
+    """The token of an `Authorization: Bearer` header; None without one, 401 for any other form."""
+    if not authorization:
         return None
-    scheme, _, token = header.partition(" ")
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise NotAuthenticated("Use 'Authorization: Bearer <access_token>'")
     return token.strip()

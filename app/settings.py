@@ -72,10 +72,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     token_rate_limit: str = "30/minute"  # noqa: S105 - a rate, not a secret
     login_rate_limit: str = "10/minute"
     report_rate_limit: str = "20/hour"
-    # Every signed-in write (POST, PUT, PATCH, DELETE) per user, and feed pages per user: what one
-    # account (or one stolen token) can make the service do.
+    # Every signed-in write (POST, PUT, PATCH, DELETE) per user, feed pages per user, and other
+    # expensive reads (remix trees and lineage, progress streams) per user: what one account (or
+    # one stolen token) can make the service do.
     write_rate_limit: str = "120/minute"
     feed_rate_limit: str = "120/minute"
+    read_rate_limit: str = "300/minute"
+    # The same per client address, signed in or not; looser, since many people can share one
+    # address (a campus, a carrier's NAT).
+    ip_write_rate_limit: str = "600/minute"
+    ip_read_rate_limit: str = "1200/minute"
     # How long a moderator holds a claimed item before it returns to its queue.
     moderation_lease_seconds: Annotated[int, msgspec.Meta(ge=1)] = 300
     # Cameos: how long a revoked or rejected cameo's recording is kept before it is deleted, and
@@ -161,6 +167,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return RateLimitRule.parse(self.feed_rate_limit)
 
     @property
+    def read_limit(self) -> RateLimitRule:
+        return RateLimitRule.parse(self.read_rate_limit)
+
+    @property
+    def ip_write_limit(self) -> RateLimitRule:
+        return RateLimitRule.parse(self.ip_write_rate_limit)
+
+    @property
+    def ip_read_limit(self) -> RateLimitRule:
+        return RateLimitRule.parse(self.ip_read_rate_limit)
+
+    @property
     def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         return tuple(
             ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip()
@@ -199,6 +217,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             settings.report_limit,
             settings.write_limit,
             settings.feed_limit,
+            settings.read_limit,
+            settings.ip_write_limit,
+            settings.ip_read_limit,
             settings.trusted_proxy_networks,
         )
     except (msgspec.ValidationError, ValueError) as exc:

@@ -19,7 +19,7 @@ from app.errors import problem_responses
 from app.idempotency import IdempotencyKeyHeader
 from app.openapi import binary_responses
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
-from app.ratelimit import Limit, caller_id
+from app.ratelimit import EXPENSIVE_READ_LIMITS, IP_READ_LIMIT, Limit, caller_id
 from feed import deps
 from feed.deps import Engagement, Feed, Lineages, Videos
 from feed.schemas import (
@@ -169,14 +169,18 @@ class VideosController(Controller):
         others (idempotent)."""
         await feed.see_less(current_user, video_id)
 
-    @get("/lineage", responses=problem_responses(401, 404, 422))
+    @get("/lineage", responses=problem_responses(401, 404, 422), opt={"rate_limits": EXPENSIVE_READ_LIMITS})
     async def lineage(
         self, video_id: FromPath[str], current_user: CurrentUser, lineages: Lineages
     ) -> Lineage:
         """The videos this one remixes, root first, ending with the direct parent."""
         return await lineages.lineage(current_user, video_id)
 
-    @get("/remixes", responses=problem_responses(400, 401, 404, 422))
+    @get(
+        "/remixes",
+        responses=problem_responses(400, 401, 404, 422),
+        opt={"rate_limits": EXPENSIVE_READ_LIMITS},
+    )
     async def remixes(
         self,
         video_id: FromPath[str],
@@ -188,7 +192,7 @@ class VideosController(Controller):
         """Direct remixes the caller may see, newest first."""
         return await lineages.remixes(current_user, video_id, cursor, limit)
 
-    @get("/tree", responses=problem_responses(400, 401, 404, 422))
+    @get("/tree", responses=problem_responses(400, 401, 404, 422), opt={"rate_limits": EXPENSIVE_READ_LIMITS})
     async def tree(
         self,
         video_id: FromPath[str],
@@ -276,7 +280,11 @@ class FeedController(Controller):
     security = AUTHENTICATED
     dependencies = SERVICES
 
-    @get("/", responses=problem_responses(400, 401, 422, 429, 503), opt={"rate_limits": [FEED_LIMIT]})
+    @get(
+        "/",
+        responses=problem_responses(400, 401, 422, 429, 503),
+        opt={"rate_limits": [FEED_LIMIT, IP_READ_LIMIT]},
+    )
     async def feed(
         self,
         current_user: CurrentUser,

@@ -23,6 +23,7 @@ from app.errors import MalformedRequest, problem_responses, validation_failed_fr
 from app.idempotency import IdempotencyKeyHeader
 from app.images import MAX_IMAGE_BYTES, UnsupportedMedia
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
+from app.ratelimit import EXEMPT_FROM_WRITE_LIMITS, EXPENSIVE_READ_LIMITS
 from app.resources import Resources
 from app.screening import content_gate_for
 from app.security import PUBLIC
@@ -174,6 +175,7 @@ class GenerationController(Controller):
         "/{generation_id:str}/events",
         media_type="text/event-stream",
         responses=problem_responses(401, 404, 422),
+        opt={"rate_limits": EXPENSIVE_READ_LIMITS},
     )
     async def events(
         self, generation_id: FromPath[str], current_user: CurrentUser, generations: Generations, state: State
@@ -240,7 +242,9 @@ class QuotaController(Controller):
     "/v1/webhooks/sora",
     status_code=HTTP_204_NO_CONTENT,
     tags=["generation"],
-    opt={PUBLIC: True},  # authenticated by its signature instead
+    # Authenticated by its signature instead; the provider's deliveries are not the client writes
+    # the write limits are for, and a refused one would only be retried.
+    opt={PUBLIC: True, EXEMPT_FROM_WRITE_LIMITS: True},
     request_max_body_size=256 * 1024,
     responses=problem_responses(400, 404, 413),
 )

@@ -64,6 +64,10 @@ def make_settings(
         log_level="WARNING",
         write_rate_limit="100000/minute",
         feed_rate_limit="100000/minute",
+        read_rate_limit="100000/minute",
+        # Every test client comes from one address.
+        ip_write_rate_limit="1000000/minute",
+        ip_read_rate_limit="1000000/minute",
         openai_base_url=simulator.url if simulator else None,
         generation_poll_seconds=0.1,
         # The job worker runs inside the test app, as in the embedded default.
