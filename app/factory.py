@@ -32,8 +32,8 @@ from app.health import HealthController, MetricsController
 from app.jobs import build_worker, run_worker_forever
 from app.logging import configure_logging
 from app.media import media
-from app.openapi import StrictStructSchemaPlugin
-from app.ratelimit import RateLimiter, RateLimitMiddleware, document_rate_limits
+from app.openapi import StrictStructSchemaPlugin, document_common_answers
+from app.ratelimit import RateLimiter, RateLimitMiddleware
 from app.requestid import RequestIdMiddleware
 from app.resources import Resources, open_resources
 from app.security import OPENAPI_PATH, authentication_guard, resolve_secret_key
@@ -111,7 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         logging_config=None,  # app.logging configures logging; Litestar must not replace it
         debug=False,
     )
-    document_rate_limits(app)
+    document_common_answers(app)
     return app
 
 

@@ -12,6 +12,7 @@ from litestar.plugins.prometheus import PrometheusController
 from sqlalchemy import text
 
 from app.composition import METRICS_REFRESHERS
+from app.openapi import NEEDS_NO_SERVICES
 from app.resources import Resources
 from app.security import PUBLIC
 
@@ -62,7 +63,7 @@ class HealthController(Controller):
     tags = ["operations"]
     opt = {PUBLIC: True}
 
-    @get("/live", media_type=MediaType.JSON)
+    @get("/live", media_type=MediaType.JSON, opt={NEEDS_NO_SERVICES: True})
     async def live(self) -> dict[str, str]:
         """The process is up and serving."""
         return {"status": "ok"}

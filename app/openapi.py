@@ -6,9 +6,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import msgspec
+from litestar import Litestar
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
+
+from app.errors import problem_responses
+from app.ratelimit import limits_of
 
 if TYPE_CHECKING:
     from litestar._openapi.schema_generation import SchemaCreator
@@ -40,3 +45,24 @@ def binary_responses(*media_types: str) -> type[Operation]:
                     ok.content = {media_type: OpenAPIMediaType(schema=binary) for media_type in media_types}
 
     return BinaryResponse
+
+
+# A handler marked so answers without PostgreSQL, Redis or the media store (the liveness check).
+NEEDS_NO_SERVICES = "needs_no_services"
+
+
+def document_common_answers(app: Litestar) -> None:
+    """Adds the answers the shell gives on any route it applies to, so the document does not have
+    to be kept in step with them by hand: 429 where a rate limit applies, and 503 wherever a
+    service the request needs (PostgreSQL, Redis, the media store) may be unavailable."""
+    for route in app.routes:
+        for handler in getattr(route, "route_handlers", ()):
+            if not isinstance(handler, HTTPRouteHandler) or not handler.include_in_schema:
+                continue
+            common: list[int] = []
+            if any(limits_of(handler, method) for method in handler.http_methods):
+                common.append(429)
+            if not handler.opt.get(NEEDS_NO_SERVICES):
+                common.append(503)
+            responses = dict(handler.responses or {})
+            handler.responses = {**problem_responses(*common), **responses}

@@ -16,16 +16,15 @@ from ipaddress import IPv4Network, IPv6Network, ip_address
 
 import msgspec
 import structlog
-from litestar import Litestar
 from litestar.datastructures import Headers, MutableScopeHeaders
 from litestar.enums import ScopeType
-from litestar.handlers import BaseRouteHandler, HTTPRouteHandler
+from litestar.handlers import BaseRouteHandler
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.errors import NotAuthenticated, RateLimited, problem_responses
+from app.errors import NotAuthenticated, RateLimited
 from app.redis import key as redis_key
 from app.security import PUBLIC, bearer_token_of, decode_access_token
 from app.settings import RateLimitRule, Settings
@@ -160,18 +159,6 @@ def limits_of(handler: BaseRouteHandler, method: str) -> list[Limit]:
     if method in _WRITE_METHODS and not handler.opt.get(EXEMPT_FROM_WRITE_LIMITS):
         limits += [IP_WRITE_LIMIT] if handler.opt.get(PUBLIC) else [WRITE_LIMIT, IP_WRITE_LIMIT]
     return limits
-
-
-def document_rate_limits(app: Litestar) -> None:
-    """Adds the 429 answer to the OpenAPI entry of every operation that has a limit, so that the
-    document does not have to be kept in step with the limits by hand."""
-    for route in app.routes:
-        for handler in getattr(route, "route_handlers", ()):
-            if not isinstance(handler, HTTPRouteHandler) or not handler.include_in_schema:
-                continue
-            responses = dict(handler.responses or {})
-            if 429 not in responses and any(limits_of(handler, method) for method in handler.http_methods):
-                handler.responses = {**responses, **problem_responses(429)}
 
 
 class RateLimitMiddleware(ASGIMiddleware):

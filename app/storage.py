@@ -10,20 +10,53 @@ from __future__ import annotations
 
 import contextlib
 import mimetypes
+from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import obstore
+import obstore.exceptions
+import structlog
 from obstore.store import LocalStore, S3Store
 
+from app.errors import ServiceUnavailable
 from app.settings import Settings
 
 if TYPE_CHECKING:
-    from obstore.store import ClientConfig, S3Config
+    from obstore.store import ClientConfig, RetryConfig, S3Config
+
+log = structlog.get_logger(__name__)
+
+S3_CONNECT_TIMEOUT = timedelta(seconds=5)
+S3_REQUEST_TIMEOUT = timedelta(seconds=30)
+S3_MAX_RETRIES = 3
+S3_RETRY_TIMEOUT = timedelta(seconds=60)
 
 
 class MediaNotFound(LookupError):
     pass
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """The store failed or did not answer in time: the request is refused, nothing is half-done."""
+
+    code = "storage_unavailable"
+    title = "Media storage is unavailable"
+
+    def __init__(self, operation: str, error: Exception) -> None:
+        log.error("storage_unavailable", operation=operation, error=str(error))
+        super().__init__("Media storage is unavailable; try again shortly", headers={"Retry-After": "5"})
+
+
+@contextlib.contextmanager
+def _store_call(operation: str) -> Iterator[None]:
+    try:
+        yield
+    except FileNotFoundError:
+        raise
+    except (obstore.exceptions.BaseError, OSError) as exc:
+        raise StorageUnavailable(operation, exc) from exc
 
 
 @runtime_checkable
@@ -44,15 +77,17 @@ class ObjectStorage:
         self._keeps_attributes = not isinstance(store, LocalStore)
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
-        if self._keeps_attributes:
-            await obstore.put_async(self._store, key, data, attributes={"Content-Type": content_type})
-        else:
-            await obstore.put_async(self._store, key, data)
+        with _store_call("put"):
+            if self._keeps_attributes:
+                await obstore.put_async(self._store, key, data, attributes={"Content-Type": content_type})
+            else:
+                await obstore.put_async(self._store, key, data)
 
     async def get(self, key: str) -> tuple[bytes, str]:
         try:
-            result = await obstore.get_async(self._store, key)
-            data = await result.bytes_async()
+            with _store_call("get"):
+                result = await obstore.get_async(self._store, key)
+                data = await result.bytes_async()
         # obstore reports a missing object as FileNotFoundError for every store (its NotFoundError
         # is deprecated); ValueError is a key the store cannot parse.
         except (FileNotFoundError, ValueError) as exc:
@@ -66,7 +101,7 @@ class ObjectStorage:
 
     async def delete(self, key: str) -> None:
         # S3 answers a delete of a missing key with success; LocalStore raises FileNotFoundError.
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError), _store_call("delete"):
             await obstore.delete_async(self._store, key)
 
     def url(self, key: str) -> str:
@@ -91,10 +126,18 @@ def _s3_store(settings: Settings) -> S3Store:
     if settings.s3_access_key_id and settings.s3_secret_access_key:
         config["access_key_id"] = settings.s3_access_key_id
         config["secret_access_key"] = settings.s3_secret_access_key
-    client_options: ClientConfig = {"allow_http": settings.s3_allow_http}
+    # Bounded, because a media call runs inside a request: without these a stalled store would hold
+    # the request (and its transaction) for obstore's default of ten retries over three minutes.
+    client_options: ClientConfig = {
+        "allow_http": settings.s3_allow_http,
+        "connect_timeout": S3_CONNECT_TIMEOUT,
+        "timeout": S3_REQUEST_TIMEOUT,
+    }
+    retry: RetryConfig = {"max_retries": S3_MAX_RETRIES, "retry_timeout": S3_RETRY_TIMEOUT}
     return S3Store(
         settings.s3_bucket,
         prefix=settings.s3_prefix.strip("/") or None,
         config=config,
         client_options=client_options,
+        retry_config=retry,
     )

@@ -82,3 +82,10 @@ def test_errors_are_documented_as_problem_json() -> None:
     for status in ("403", "409", "422", "429"):
         assert "application/problem+json" in signup[status]["content"], status
     assert document["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
+
+
+def test_every_operation_that_needs_a_service_documents_503() -> None:
+    document = json.loads((ROOT / OPENAPI_PATH).read_text())
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            assert ("503" in operation["responses"]) is (path != "/health/live"), (method, path)

@@ -3,9 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +20,11 @@ import pytest
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
+from app import storage as storage_module
 from app.factory import create_app
 from app.settings import Settings, SettingsError, load_settings
-from app.storage import MediaNotFound, MediaStorage, ObjectStorage, create_storage
+from app.storage import MediaNotFound, MediaStorage, ObjectStorage, StorageUnavailable, create_storage
+from tests.accounts.helpers import assert_problem
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import UserFactory
 from tests.harness import RunServers
@@ -160,9 +167,12 @@ async def test_plain_http_endpoint_needs_allow_http(
 ) -> None:
     storage = create_storage(s3_settings(s3_endpoint, bucket, tmp_path, s3_allow_http=False))
 
-    # The HTTP client refuses the http:// scheme before sending anything.
-    with pytest.raises(obstore.exceptions.GenericError, match="BadScheme"):
+    # The HTTP client refuses the http:// scheme before sending anything; the request that wanted
+    # the store gets a 503, not a 500.
+    with pytest.raises(StorageUnavailable) as refused:
         await storage.put("avatars/x.webp", b"x", "image/webp")
+    assert isinstance(refused.value.__cause__, obstore.exceptions.GenericError)
+    assert "BadScheme" in str(refused.value.__cause__)
     assert bucket_keys(s3_client, bucket) == []
 
 
@@ -275,3 +285,56 @@ def _s3_overrides(endpoint: str, bucket: str, *, prefix: str) -> dict[str, objec
         "s3_prefix": prefix,
         "s3_allow_http": True,
     }
+
+
+@pytest.fixture
+def stalled_endpoint() -> Iterator[str]:
+    """An S3 endpoint that accepts connections and never answers, as a hung store does."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                accepted.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join()
+    for connection in accepted:
+        connection.close()
+    listener.close()
+
+
+async def test_a_stalled_store_is_a_prompt_503_not_a_hung_request(
+    servers: RunServers,
+    tmp_path: Path,
+    users: UserFactory,
+    stalled_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The production bounds (30 s a call, 60 s of retries) shortened so the test is quick.
+    monkeypatch.setattr(storage_module, "S3_REQUEST_TIMEOUT", timedelta(milliseconds=300))
+    monkeypatch.setattr(storage_module, "S3_RETRY_TIMEOUT", timedelta(seconds=1))
+    alice = await users.create("alice")
+    settings = make_settings(servers, tmp_path, **_s3_overrides(stalled_endpoint, "media", prefix=""))
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64), (200, 40, 90)).save(png, format="PNG")
+
+    async with serve_in_process(create_app(settings)) as client:
+        started = time.monotonic()
+        upload = await client.put(
+            "/v1/me/avatar", files={"file": ("me.png", png.getvalue(), "image/png")}, headers=alice.headers
+        )
+        assert time.monotonic() - started < 10
+        assert_problem(upload, 503, "storage_unavailable")
+        assert upload.headers["retry-after"]
+        served = await client.get(f"/media/avatars/{uuid.uuid4()}/{'0' * 16}-512.webp")
+        assert_problem(served, 503, "storage_unavailable")
+        # Nothing was half-done: the profile still has no avatar.
+        me = await client.get("/v1/me", headers=alice.headers)
+        assert me.json()["avatar_url"] is None
