@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar.di import NamedDependency
-from sqlalchemy import and_, delete, exists, or_, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,7 +25,7 @@ from accounts.schemas import NotificationActor, NotificationOut, NotificationSub
 from accounts.service import avatar_url
 from app.dependencies import DbSession, SettingsDep, StorageDep
 from app.errors import FieldError, InvalidCursor, ValidationFailed
-from app.pagination import CursorCodec, Page
+from app.pagination import CursorCodec, Page, keyset_before
 from app.storage import MediaStorage
 
 # Keys of `data` that are shown on the subject.
@@ -146,13 +146,7 @@ async def notifications_page(
         .limit(limit + 1)
     )
     if after is not None:
-        created_at, last_id = after
-        query = query.where(
-            or_(
-                Notification.created_at < created_at,
-                and_(Notification.created_at == created_at, Notification.id < last_id),
-            )
-        )
+        query = query.where(keyset_before(Notification.created_at, Notification.id, after))
     rows = (await session.execute(query)).all()
     return [(row[0], row[1]) for row in rows]
 

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Invite, RefreshToken, User, blocks, follows
+from app.pagination import keyset_before
 
 
 async def user_by_username(session: AsyncSession, username: str) -> User | None:
@@ -190,10 +191,7 @@ async def follow_page(
         .limit(limit + 1)
     )
     if after is not None:
-        created_at, last_id = after
-        query = query.where(
-            or_(follows.c.created_at < created_at, and_(follows.c.created_at == created_at, other < last_id))
-        )
+        query = query.where(keyset_before(follows.c.created_at, other, after))
     rows = (await session.execute(query)).all()
     return [(row[0], row[1]) for row in rows]
 

@@ -235,13 +235,24 @@ class Fanout:
 async def poll_inboxes(
     size: str, followers: Sequence[UUID], video_id: UUID, give_up_after: float
 ) -> tuple[int, float]:
-    """Polls every follower's inbox until all hold `video_id`; (how many do, when the last did)."""
+    """Polls the followers' inboxes until all hold `video_id`; (how many do, when the last did).
+
+    Fan-out pushes in the order of `followers`, one batch after another, so until the last one's
+    inbox holds the video only that one is polled: a full pass over 100k inboxes costs a second of
+    CPU, which the fan-out and the feed load being measured would pay for. Then every inbox is
+    checked, and any that does not hold it yet is polled until it does."""
+    started = time.perf_counter()
     resources = open_resources(bench_settings(size))
     inboxes = Inboxes(resources.redis, resources.settings)
     member = str(video_id)
     waiting = list(followers)
-    started = time.perf_counter()
     try:
+        last_key = inboxes.inbox_key(waiting[-1]) if waiting else None
+        while last_key and time.perf_counter() - started < give_up_after:
+            if await resources.redis.zscore(last_key, member) is not None:
+                break
+            await asyncio.sleep(0.01)
+        last_reached: float | None = time.perf_counter() - started
         while waiting and time.perf_counter() - started < give_up_after:
             still: list[UUID] = []
             for offset in range(0, len(waiting), 5000):
@@ -251,10 +262,12 @@ async def poll_inboxes(
                         pipe.zscore(inboxes.inbox_key(follower), member)
                     scores = await pipe.execute()
                 still.extend(follower for follower, score in zip(chunk, scores, strict=True) if score is None)
-            waiting = still
-            if waiting:
+            if still:
+                last_reached = None  # a straggler: the time is when the last of them arrives
                 await asyncio.sleep(0.05)
-        return len(followers) - len(waiting), time.perf_counter() - started
+            waiting = still
+        finished = last_reached if last_reached is not None else time.perf_counter() - started
+        return len(followers) - len(waiting), finished
     finally:
         await resources.close()
 
@@ -288,9 +301,10 @@ def fanout_test(
         timeout=30,
     )
     answer.raise_for_status()
-    reached, _ = asyncio.run(poll_inboxes(size, followers, video_id, give_up_after=120))
+    polled_at = time.perf_counter() - during_load.started - spec.warmup
+    reached, polled_for = asyncio.run(poll_inboxes(size, followers, video_id, give_up_after=120))
     # Measured from sending the publish request, as a follower would see it.
-    total_seconds = time.perf_counter() - during_load.started - spec.warmup - publish_at
+    total_seconds = polled_at - publish_at + polled_for
     during = during_load.result()
     window_end = publish_at + max(total_seconds, 2.0)
     window = [latency for at, latency in during.samples if publish_at <= at <= window_end]

@@ -63,8 +63,13 @@ async def fanout_author(resources: Resources) -> tuple[UUID, str, int]:
 
 
 async def follower_ids(resources: Resources, author_id: UUID) -> list[UUID]:
+    """In the order fan-out pushes them (follow time, follower id), so the last is reached last."""
     async with resources.session_factory() as session:
-        rows = await session.execute(select(follows.c.follower_id).where(follows.c.followee_id == author_id))
+        rows = await session.execute(
+            select(follows.c.follower_id)
+            .where(follows.c.followee_id == author_id)
+            .order_by(follows.c.created_at, follows.c.follower_id)
+        )
         return [row[0] for row in rows]
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from app.pagination import keyset_before
 from cameo.models import Cameo, CameoStatus, CameoUse, cameo_approvals
 
 Position = tuple[datetime, UUID]
@@ -90,10 +91,7 @@ async def uses_page(
         .where(Cameo.owner_id == owner_id)
     )
     if after is not None:
-        at, last_id = after
-        query = query.where(
-            or_(CameoUse.created_at < at, and_(CameoUse.created_at == at, CameoUse.id < last_id))
-        )
+        query = query.where(keyset_before(CameoUse.created_at, CameoUse.id, after))
     rows = await session.execute(
         query.order_by(CameoUse.created_at.desc(), CameoUse.id.desc()).limit(limit + 1)
     )

@@ -12,6 +12,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User, blocks
+from app.pagination import keyset_after, keyset_before
 from feed.models import Comment, Video, VideoStatus, Visibility, likes, video_appearances, views
 
 Position = tuple[datetime, UUID]
@@ -68,16 +69,6 @@ def listable_by(viewer_id: UUID) -> ColumnElement[bool]:
     )
 
 
-def _before(column: Any, id_column: Any, position: Position) -> ColumnElement[bool]:
-    at, last_id = position
-    return or_(column < at, and_(column == at, id_column < last_id))
-
-
-def _after(column: Any, id_column: Any, position: Position) -> ColumnElement[bool]:
-    at, last_id = position
-    return or_(column > at, and_(column == at, id_column > last_id))
-
-
 # --- videos ----------------------------------------------------------------------------------
 
 
@@ -111,7 +102,7 @@ async def drafts_page(
         .limit(limit + 1)
     )
     if after is not None:
-        query = query.where(_before(Video.created_at, Video.id, after))
+        query = query.where(keyset_before(Video.created_at, Video.id, after))
     return list((await session.scalars(query)).all())
 
 
@@ -133,7 +124,7 @@ async def user_videos_page(
     if not include_unlisted:
         query = query.where(Video.visibility == Visibility.PUBLIC.value)
     if after is not None:
-        query = query.where(_before(Video.published_at, Video.id, after))
+        query = query.where(keyset_before(Video.published_at, Video.id, after))
     return list((await session.scalars(query)).all())
 
 
@@ -175,7 +166,7 @@ async def appearances_page(
         .limit(limit + 1)
     )
     if after is not None:
-        query = query.where(_before(appeared_at, video_appearances.c.video_id, after))
+        query = query.where(keyset_before(appeared_at, video_appearances.c.video_id, after))
     rows = (await session.execute(query)).all()
     return [(row[0], row[1]) for row in rows]
 
@@ -297,7 +288,7 @@ async def comments_page(
         .limit(limit + 1)
     )
     if after is not None:
-        query = query.where(_after(Comment.created_at, Comment.id, after))
+        query = query.where(keyset_after(Comment.created_at, Comment.id, after))
     rows = (await session.execute(query)).all()
     return [(row[0], row[1]) for row in rows]
 
@@ -357,7 +348,7 @@ async def remixes_page(
         .limit(limit + 1)
     )
     if after is not None:
-        query = query.where(_before(Video.created_at, Video.id, after))
+        query = query.where(keyset_before(Video.created_at, Video.id, after))
     return list((await session.scalars(query)).all())
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import and_, func, or_, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.pagination import keyset_before
 from generation.models import TERMINAL_STATUSES, Generation
 
 
@@ -58,13 +59,7 @@ async def page(
     if status is not None:
         query = query.where(Generation.status == status)
     if after is not None:
-        created_at, last_id = after
-        query = query.where(
-            or_(
-                Generation.created_at < created_at,
-                and_(Generation.created_at == created_at, Generation.id < last_id),
-            )
-        )
+        query = query.where(keyset_before(Generation.created_at, Generation.id, after))
     result = await session.scalars(
         query.order_by(Generation.created_at.desc(), Generation.id.desc()).limit(limit + 1)
     )

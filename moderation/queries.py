@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from app.pagination import keyset_before
 from moderation.models import Appeal, AuditEntry, Decision, ItemStatus, ModerationItem, Report
 
 Position = tuple[datetime, UUID]
@@ -165,8 +166,7 @@ async def own_reports_page(
         .limit(limit + 1)
     )
     if after is not None:
-        at, last_id = after
-        query = query.where(or_(Report.created_at < at, and_(Report.created_at == at, Report.id < last_id)))
+        query = query.where(keyset_before(Report.created_at, Report.id, after))
     rows = (await session.execute(query)).all()
     return [(row[0], row[1]) for row in rows]
 

@@ -32,7 +32,6 @@ from sqlalchemy import (
     false,
     func,
     literal,
-    or_,
     select,
     true,
     union_all,
@@ -42,6 +41,7 @@ from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import blocks, follows
+from app.pagination import keyset_after, keyset_before
 from feed.models import (
     Comment,
     Video,
@@ -111,11 +111,6 @@ def _public() -> ColumnElement[bool]:
     )
 
 
-def _before(position: Position) -> ColumnElement[bool]:
-    at, last_id = position
-    return or_(Video.published_at < at, and_(Video.published_at == at, Video.id < last_id))
-
-
 def _not_blocked(viewer_id: UUID) -> ColumnElement[bool]:
     """Authors neither blocked by nor blocking the viewer (one hashed anti-join per statement)."""
     blocked = union_all(
@@ -153,7 +148,7 @@ async def following_page(
         .limit(limit)
     )
     if before is not None:
-        query = query.where(_before(before))
+        query = query.where(keyset_before(Video.published_at, Video.id, before))
     return list((await session.scalars(query)).all())
 
 
@@ -170,7 +165,7 @@ async def latest_page(
         .limit(limit)
     )
     if before is not None:
-        query = query.where(_before(before))
+        query = query.where(keyset_before(Video.published_at, Video.id, before))
     rows = (await session.execute(query)).all()
     return [(row[0], bool(row[1])) for row in rows]
 
@@ -480,12 +475,6 @@ async def follower_batch(
         .limit(limit)
     )
     if after is not None:
-        at, last = after
-        query = query.where(
-            or_(
-                follows.c.created_at > at,
-                and_(follows.c.created_at == at, follows.c.follower_id > last),
-            )
-        )
+        query = query.where(keyset_after(follows.c.created_at, follows.c.follower_id, after))
     rows = (await session.execute(query)).all()
     return [(row[0], row[1]) for row in rows]
