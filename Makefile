@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint typecheck imports openapi check bench clean
+.PHONY: run test lint typecheck imports openapi check fuzz bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ openapi: $(STAMP)
 # Everything CI checks except the two test runs.
 check: lint typecheck imports
 	$(BIN)/remixfeed openapi --check
+
+# schemathesis against a live `remixfeed serve` on throwaway embedded servers (tests/fuzz/run.py), as a
+# user, a teen and a moderator; a couple of minutes. More: `make fuzz FUZZ_ARGS="--max-examples 100 --seed 7"`.
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.run $(FUZZ_ARGS)
 
 # The feed benchmark (bench/README.md): `make bench` for the small data set, `make bench SIZE=large`.
 # Uses the PostgreSQL server DATABASE_URL names (default: local, user postgres) and REDIS_URL's server.

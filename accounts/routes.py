@@ -31,6 +31,7 @@ from accounts.service import NewAccount
 from accounts.service.avatars import MAX_BYTES
 from app.dependencies import SettingsDep
 from app.errors import problem_responses
+from app.openapi import OptionalBodyOperation
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.ratelimit import Limit, RateLimiter, client_ip
 from app.security import PUBLIC
@@ -253,7 +254,12 @@ class NotificationsController(Controller):
         """What others did to the caller's videos and comments, newest first."""
         return await notifications.page(current_user, cursor, limit)
 
-    @post("/read", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(400, 401, 422))
+    @post(
+        "/read",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=problem_responses(400, 401, 422),
+        operation_class=OptionalBodyOperation,
+    )
     async def mark_read(
         self,
         current_user: CurrentUser,

@@ -19,6 +19,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig
 
+from app.bodies import strict_json_body
 from app.composition import DEPENDENCIES, JOBS, ROUTE_HANDLERS
 from app.dependencies import (
     AbandonedSessionMiddleware,
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             **DEPENDENCIES,
         },
         lifespan=[lifespan],
+        before_request=strict_json_body,
         state=_initial_state(settings),
         exception_handlers=exception_handlers,
         guards=[authentication_guard],

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Litestar
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, Schema
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 from app.errors import problem_responses
@@ -66,3 +66,13 @@ def document_common_answers(app: Litestar) -> None:
                 common.append(503)
             responses = dict(handler.responses or {})
             handler.responses = {**problem_responses(*common), **responses}
+
+
+@dataclass
+class OptionalBodyOperation(Operation):
+    """An operation whose JSON body may be left out (its handler takes `data: X | None = None`);
+    Litestar marks every request body as required."""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.request_body, RequestBody):
+            self.request_body.required = False

@@ -17,7 +17,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CON
 from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, CurrentUser
 from app.errors import problem_responses
 from app.idempotency import IdempotencyKeyHeader
-from app.openapi import binary_responses
+from app.openapi import OptionalBodyOperation, binary_responses
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.ratelimit import EXPENSIVE_READ_LIMITS, IP_READ_LIMIT, Limit, caller_id
 from feed import deps
@@ -91,6 +91,7 @@ class VideosController(Controller):
         "/publish",
         status_code=HTTP_200_OK,
         responses=problem_responses(400, 401, 403, 404, 409, 422),
+        operation_class=OptionalBodyOperation,
     )
     async def publish(
         self,

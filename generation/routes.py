@@ -79,7 +79,7 @@ async def read_generation_request(request: Request[Any, Any, Any]) -> tuple[Gene
                 reference = await value.read()
             elif name == "cameos":
                 fields.setdefault("cameos", []).append(value)
-            elif isinstance(value, str):
+            else:  # a file part anywhere else is refused like an unknown field or a wrong type
                 fields[name] = value
         try:
             return msgspec.convert(fields, GenerationIn, strict=False), reference
@@ -110,11 +110,22 @@ class GenerationRequestOperation(Operation):
         self.request_body = RequestBody(
             required=True,
             content={
+                # Unknown fields are refused (422), in either form.
                 "application/json": OpenAPIMediaType(
-                    schema=Schema(type=OpenAPIType.OBJECT, properties=_FIELDS, required=["prompt"])
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        properties=_FIELDS,
+                        required=["prompt"],
+                        additional_properties=False,
+                    )
                 ),
                 "multipart/form-data": OpenAPIMediaType(
-                    schema=Schema(type=OpenAPIType.OBJECT, properties=multipart, required=["prompt"])
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        properties=multipart,
+                        required=["prompt"],
+                        additional_properties=False,
+                    )
                 ),
             },
         )

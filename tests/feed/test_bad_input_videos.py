@@ -32,6 +32,7 @@ from tests.accounts.helpers import (
     assert_problem,
     assert_refused,
     block,
+    error_fields,
     unexpected,
 )
 from tests.conftest import make_settings, serve_in_process
@@ -331,6 +332,102 @@ async def test_webhook_documents_the_413_it_answers(client, openapi):
 
     assert_refused(response)
     assert str(response.status_code) in openapi["paths"]["/v1/webhooks/sora"]["post"]["responses"]
+
+
+# --- Found by `make fuzz` (tests/fuzz/run.py) with schemathesis' negative_data_rejection and
+# positive_data_acceptance checks: what the document says a request may be, and what the server
+# takes, disagreed ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "status"), [("/v1/videos/{video_id}/publish", 200), ("/v1/notifications/read", 204)]
+)
+async def test_a_body_the_server_does_without_is_documented_as_optional(
+    client, users, videos, openapi, path, status
+):
+    """Both handlers take `data: X | None = None` and their descriptions say the body may be left
+    out, yet Litestar documented each body as required."""
+    alice = await users.create("alice")
+    draft = await videos.draft(alice)
+
+    response = await client.post(path.replace("{video_id}", draft.id), headers=alice.headers)
+
+    assert response.status_code == status, response.text
+    assert openapi["paths"][path]["post"]["requestBody"].get("required", False) is False
+
+
+LENIENT_BODIES = [
+    ("PATCH", "/v1/videos/{video_id}", {"show_prompt": 0}, "show_prompt"),
+    ("PATCH", "/v1/videos/{video_id}", {"allow_remix": "false"}, "allow_remix"),
+    ("POST", "/v1/videos/{video_id}/publish", {"allow_remix": 0}, "allow_remix"),
+    ("PUT", "/v1/me/feed-preferences", {"personalized": 0}, "personalized"),
+    ("POST", "/v1/feed/checkins", {"mood": "3", "want": "same"}, "mood"),
+    ("POST", "/v1/feed/checkins", {"mood": 3.0, "want": "same"}, "mood"),
+]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    LENIENT_BODIES,
+    ids=[f"{method} {path} {json.dumps(body)}" for method, path, body, _ in LENIENT_BODIES],
+)
+async def test_json_values_of_the_wrong_type_are_not_coerced(
+    client, users, videos, method, path, body, field
+):
+    """Litestar converted JSON bodies to the handler's type in msgspec's lax mode, so `0` was taken
+    for false and "3" for 3 (200), although the document says boolean and integer."""
+    alice = await users.create("alice")
+    draft = await videos.draft(alice)
+
+    response = await client.request(
+        method, path.replace("{video_id}", draft.id), json=body, headers=alice.headers
+    )
+
+    assert field in error_fields(assert_problem(response, 422, "validation_failed"))
+    after = (await client.get(f"/v1/videos/{draft.id}", headers=alice.headers)).json()
+    assert (after["status"], after["show_prompt"], after["allow_remix"]) == ("draft", True, True)
+    preferences = (await client.get("/v1/me/feed-preferences", headers=alice.headers)).json()
+    assert preferences["personalized"] is True
+
+
+async def test_json_values_of_the_right_type_are_still_taken(client, users, videos):
+    alice = await users.create("alice")
+    draft = await videos.draft(alice)
+
+    patched = await client.patch(
+        f"/v1/videos/{draft.id}", json={"show_prompt": False, "caption": "x"}, headers=alice.headers
+    )
+    checkin = await client.post("/v1/feed/checkins", json={"mood": 3, "want": "same"}, headers=alice.headers)
+
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["show_prompt"] is False
+    assert checkin.status_code == 204, checkin.text
+
+
+async def test_generation_bodies_refuse_unknown_fields_and_say_so(client, users, openapi):
+    """The hand-written request schemas of POST /v1/generations allowed any extra field, while the
+    server refused extra JSON fields and extra text parts (422) and silently dropped extra file parts."""
+    alice = await users.create("alice")
+    extra_file = b'--XX\r\nContent-Disposition: form-data; name="nickname"; filename="n.txt"\r\n\r\ny\r\n'
+
+    as_json = await client.post(
+        "/v1/generations", json={"prompt": "a paper boat", "nickname": "y"}, headers=alice.headers
+    )
+    as_text_part = await post_generation_multipart(
+        client, alice, multipart(part("prompt", b"a paper boat"), part("nickname", b"y"))
+    )
+    as_file_part = await post_generation_multipart(
+        client, alice, multipart(part("prompt", b"a paper boat"), extra_file)
+    )
+
+    for response in (as_json, as_text_part, as_file_part):
+        assert "nickname" in str(assert_problem(response, 422, "validation_failed")["errors"])
+    assert await quota_used(client, alice) == 0
+    content = openapi["paths"]["/v1/generations"]["post"]["requestBody"]["content"]
+    assert {media: body["schema"].get("additionalProperties") for media, body in content.items()} == {
+        "application/json": False,
+        "multipart/form-data": False,
+    }
 
 
 # =============================================================================================

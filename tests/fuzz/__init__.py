@@ -1,0 +1,1 @@
+"""`make fuzz`: schemathesis against the live app (see run.py)."""
