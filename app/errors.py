@@ -272,6 +272,10 @@ def _redis_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Pr
 # invalid_text_representation-like refusals of a value the client sent: NUL bytes in text
 # (character_not_in_repertoire, untranslatable_character) and values out of a column's range.
 _CLIENT_DATA_SQLSTATES = {"22021", "22P05", "22003", "22001"}
+_QUERY_CANCELED = "57014"
+# The server cannot serve us right now: connection exceptions (class 08), shutting down or starting
+# up (57P01-57P03), out of connection slots (53300). All pass once it is back: 503, not 500.
+_SERVER_UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
 
 
 def _dbapi(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Problem]:
@@ -280,6 +284,10 @@ def _dbapi(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Problem
     sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(
         getattr(exc.orig, "__cause__", None), "sqlstate", None
     )
+    if sqlstate == _QUERY_CANCELED:  # REMIXFEED_DB_STATEMENT_TIMEOUT_SECONDS ran out
+        return _database_unavailable(request, exc)
+    if sqlstate is not None and (sqlstate in _SERVER_UNAVAILABLE_SQLSTATES or str(sqlstate).startswith("08")):
+        return _database_unavailable(request, exc)
     if sqlstate in _CLIENT_DATA_SQLSTATES:
         return problem_response(
             422,

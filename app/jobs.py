@@ -4,6 +4,11 @@ Domains declare their jobs as `Job` specs with stable names such as `accounts.pu
 `app.composition` gathers them. Jobs take IDs, never objects, and are enqueued only after the
 request's transaction commits (`JobQueue.enqueue_after_commit`). The worker runs inside
 `remixfeed serve` in the embedded default and as `remixfeed worker` processes in production.
+
+Redis outages: a job that cannot be enqueued after its commit because Redis is unreachable is
+kept in PostgreSQL and replayed by the workers once Redis answers (`app.deferred_jobs`); workers
+wait the outage out without spinning, and record the outcome of jobs that ran meanwhile once Redis
+is back (`app.job_outage`).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -21,10 +27,14 @@ from redis.asyncio import Redis
 from saq import CronJob, Worker
 from saq.job import Job as SaqJob
 from saq.job import Status
-from saq.queue.redis import RedisQueue
-from sqlalchemy.ext.asyncio import AsyncSession
+from saq.types import PartialTimersDict
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app import deferred_jobs
 from app.db import after_commit
+from app.deferred_jobs import JobSpec
+from app.job_outage import REDIS_UNREACHABLE, OutageTolerantQueue
+from app.job_supervision import SupervisedWorker
 from app.redis import SOCKET_TIMEOUT_SECONDS
 from app.settings import Settings
 
@@ -82,8 +92,13 @@ def run_again_in(seconds: float) -> dict[str, float]:
 
 
 class JobQueue:
-    def __init__(self, redis: Redis, settings: Settings) -> None:
-        self.queue = RedisQueue(redis, name=f"{settings.redis_namespace}-jobs")
+    def __init__(self, redis: Redis, settings: Settings, engine: AsyncEngine | None = None) -> None:
+        self.queue = OutageTolerantQueue(redis, name=f"{settings.redis_namespace}-jobs")
+        # Every job carries it: a running job its worker stops touching this long (the worker died)
+        # is taken back by SAQ's sweep and run again (app.job_supervision).
+        self.heartbeat_seconds = settings.job_heartbeat_seconds
+        # Where jobs wait while Redis cannot take them (app.deferred_jobs).
+        self.engine = engine
 
     async def enqueue(
         self,
@@ -107,25 +122,105 @@ class JobQueue:
             **identity,
             scheduled=scheduled,
             timeout=timeout_seconds,
+            heartbeat=self.heartbeat_seconds,
             retries=retries,
             retry_delay=1.0,
             retry_backoff=True,
             **kwargs,
         )
 
+    async def enqueue_or_defer(
+        self,
+        name: str,
+        *,
+        key: str | None = None,
+        delay_seconds: float = 0.0,
+        timeout_seconds: int = 300,
+        retries: int = 3,
+        **kwargs: Any,
+    ) -> None:
+        """`enqueue`, or, when Redis is unreachable, `defer`: for work that must not be lost
+        because Redis was away when it was asked for."""
+        try:
+            await self.enqueue(
+                name,
+                key=key,
+                delay_seconds=delay_seconds,
+                timeout_seconds=timeout_seconds,
+                retries=retries,
+                **kwargs,
+            )
+        except REDIS_UNREACHABLE as exc:
+            await self.defer(
+                name,
+                key=key,
+                delay_seconds=delay_seconds,
+                timeout_seconds=timeout_seconds,
+                retries=retries,
+                reason=exc,
+                **kwargs,
+            )
+
+    async def defer(
+        self,
+        name: str,
+        *,
+        key: str | None = None,
+        delay_seconds: float = 0.0,
+        timeout_seconds: int = 300,
+        retries: int = 3,
+        reason: BaseException | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Keep the job in PostgreSQL; a worker enqueues it once Redis answers again."""
+        if self.engine is None:
+            raise RuntimeError("this job queue has no database to defer jobs to")
+        run_at = datetime.now(UTC) + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
+        spec = JobSpec(name, key, kwargs, run_at, timeout_seconds, retries)
+        await deferred_jobs.store(self.engine, spec)
+        log.warning("job_deferred", function=name, key=key, error=str(reason) if reason else None)
+
     def enqueue_after_commit(
         self, session: AsyncSession, name: str, *, key: str | None = None, **kwargs: Any
     ) -> None:
         async def _enqueue() -> None:
-            await self.enqueue(name, key=key, **kwargs)
+            await self.enqueue_or_defer(name, key=key, **kwargs)
 
         after_commit(session, _enqueue)
+
+    async def replay_deferred(self) -> int:
+        """Enqueue the jobs kept in PostgreSQL while Redis was away; how many were enqueued."""
+        if self.engine is None:
+            return 0
+
+        async def enqueue(spec: JobSpec) -> bool:
+            try:
+                await self.enqueue(
+                    spec.function,
+                    key=spec.key,
+                    delay_seconds=spec.delay_seconds,
+                    timeout_seconds=spec.timeout_seconds,
+                    retries=spec.retries,
+                    **spec.kwargs,
+                )
+            except REDIS_UNREACHABLE:
+                return False
+            except Exception:
+                # It can never be enqueued (its arguments no longer serialise): do not let it block
+                # the ones behind it.
+                log.exception("deferred_job_dropped", function=spec.function, key=spec.key)
+            return True
+
+        replayed = await deferred_jobs.replay(self.engine, enqueue)
+        if replayed:
+            log.info("deferred_jobs_replayed", count=replayed)
+        return replayed
 
     async def close(self) -> None:
         await self.queue.disconnect()
 
 
-class JobWorker(Worker[Any]):
+class JobWorker(SupervisedWorker):
     async def stop(self) -> None:
         # SAQ waits out its whole grace period for idle dequeue loops and upkeep timers too. Only
         # running jobs deserve it: when none is running, end the idle loops at once.
@@ -138,6 +233,15 @@ class JobWorker(Worker[Any]):
             self.tasks.difference_update(idle)
         await super().stop()
 
+    async def schedule(self, lock: int = 1) -> None:
+        # Cron jobs are scheduled every second; while Redis is away, say so once (app.job_outage).
+        try:
+            await super().schedule(lock)
+        except REDIS_UNREACHABLE as exc:
+            if not isinstance(self.queue, OutageTolerantQueue):
+                raise
+            self.queue.outage.down(exc, "schedule")
+
 
 class EmbeddedJobWorker(JobWorker):
     # Inside the API process the server owns the signals; it stops the worker itself.
@@ -145,21 +249,34 @@ class EmbeddedJobWorker(JobWorker):
 
 
 def build_worker(resources: Resources, jobs: Sequence[Job], *, in_process: bool) -> Worker[Any]:
+    settings = resources.settings
     functions = [(job.name, _bind(job)) for job in jobs if job.cron is None]
     cron_jobs = [
-        CronJob(_bind(job), cron=job.cron, timeout=job.timeout_seconds, retries=job.retries)
+        CronJob(
+            _bind(job),
+            cron=job.cron,
+            timeout=job.timeout_seconds,
+            heartbeat=settings.job_heartbeat_seconds,
+            retries=job.retries,
+        )
         for job in jobs
         if job.cron is not None
     ]
     worker_class = EmbeddedJobWorker if in_process else JobWorker
+    # Jobs kept in PostgreSQL while Redis was away go back into the queue.
+    start_replaying, stop_replaying = deferred_jobs.replay_while_working(resources.jobs.replay_deferred)
     return worker_class(
         resources.jobs.queue,
         functions=functions,
         cron_jobs=cron_jobs,
         concurrency=10,
         dequeue_timeout=DEQUEUE_WAIT_SECONDS,
-        shutdown_grace_period_s=20,
-        startup=[_attach(resources)],
+        # SAQ's own intervals, but for the sweep that takes back the jobs of dead workers (60 s).
+        timers=PartialTimersDict(schedule=1, worker_info=10, abort=1, sweep=settings.job_sweep_seconds),
+        # Running jobs get this long to finish on a stop; those still running are handed back.
+        shutdown_grace_period_s=settings.job_shutdown_grace_seconds,
+        startup=[_attach(resources), start_replaying],
+        shutdown=[stop_replaying],
         after_process=[_observe, _run_again],
     )
 
@@ -190,16 +307,31 @@ async def _run_again(ctx: dict[str, Any]) -> None:
     delay = job.result.get(RUN_AGAIN)
     if delay is None:
         return
-    again = await job.queue.enqueue(
-        job.function,
-        key=job.key,
-        scheduled=math.ceil(time.time() + float(delay)) if float(delay) > 0 else 0,
-        timeout=job.timeout,
-        retries=job.retries,
-        retry_delay=job.retry_delay,
-        retry_backoff=job.retry_backoff,
-        **(job.kwargs or {}),
-    )
+    try:
+        again = await job.queue.enqueue(
+            job.function,
+            key=job.key,
+            scheduled=math.ceil(time.time() + float(delay)) if float(delay) > 0 else 0,
+            timeout=job.timeout,
+            heartbeat=job.heartbeat,
+            retries=job.retries,
+            retry_delay=job.retry_delay,
+            retry_backoff=job.retry_backoff,
+            **(job.kwargs or {}),
+        )
+    except REDIS_UNREACHABLE as exc:
+        # Redis went away right after this run was recorded: keep the continuation in PostgreSQL.
+        resources: Resources = ctx["resources"]
+        await resources.jobs.defer(
+            job.function,
+            key=job.key,
+            delay_seconds=float(delay),
+            timeout_seconds=int(job.timeout),
+            retries=job.retries,
+            reason=exc,
+            **(job.kwargs or {}),
+        )
+        return
     if again is None:
         # The key is taken (queued, scheduled or running elsewhere): that copy carries on. Logged,
         # because a continuation that vanishes is left to the domains' sweeps to recover.

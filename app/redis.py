@@ -28,3 +28,8 @@ def create_redis(settings: Settings, url: str | None = None) -> Redis:
 
 def key(settings: Settings, *parts: str) -> str:
     return ":".join((settings.redis_namespace, *parts))
+
+
+def as_text(value: bytes | str) -> str:
+    """A reply as text: the client keeps replies as bytes (decode_responses=False)."""
+    return value.decode() if isinstance(value, bytes) else value

@@ -50,5 +50,5 @@ def open_resources(settings: Settings) -> Resources:
         session_factory=create_session_factory(engine),
         redis=redis,
         storage=create_storage(settings),
-        jobs=JobQueue(redis, settings),
+        jobs=JobQueue(redis, settings, engine),
     )

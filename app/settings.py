@@ -121,6 +121,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     s3_allow_http: bool = False
     redis_namespace: str = "remixfeed"
     db_pool_size: int = 10
+    # The longest one SQL statement may run (requests and jobs alike) before PostgreSQL cancels it.
+    db_statement_timeout_seconds: Annotated[int, msgspec.Meta(ge=1)] = 30
     db_max_overflow: int = 10
     log_level: str = "INFO"
     log_json: bool = False
@@ -128,6 +130,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     worker_in_process: bool | None = None
     # A `remixfeed worker` serves its Prometheus metrics (jobs, provider calls) on this port; 0: off.
     worker_metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    # A running job is touched by its worker every third of this; one left untouched this long (its
+    # worker was killed, lost its machine or its Redis connection) is taken back and run again.
+    job_heartbeat_seconds: Annotated[int, msgspec.Meta(ge=1)] = 30
+    # How often the workers look for such jobs (one of them does, whatever their number).
+    job_sweep_seconds: Annotated[int, msgspec.Meta(ge=1)] = 10
+    # On SIGTERM a worker takes no new job and gives its running ones this long to finish; those
+    # still running then are handed back to the queue for another worker.
+    job_shutdown_grace_seconds: Annotated[int, msgspec.Meta(ge=0)] = 20
     process_name: str = "remixfeed-api"
 
     @property

@@ -50,7 +50,7 @@ def provide_feed_service(
     return FeedService(
         db_session,
         FeedPacer(resources.redis, settings),
-        FeedRanker(db_session, resources.redis, settings),
+        FeedRanker(db_session, resources.redis, settings, resources.jobs),
         VideoPresenter(db_session, storage),
         settings.secret_key,
     )

@@ -38,7 +38,7 @@ from redis.exceptions import RedisError
 
 from accounts.ages import age_band
 from accounts.models import AgeBand, User
-from app.redis import key
+from app.redis import as_text, key
 from app.settings import Settings
 from feed.errors import FeedUnavailable
 
@@ -203,11 +203,11 @@ class FeedPacer:
             raise FeedUnavailable() from exc
         sid, served, break_no, day_count, *ids = raw
         return Pace(
-            session_id=_text(sid),
+            session_id=as_text(sid),
             served=int(served),
             break_number=int(break_no),
             day_count=int(day_count),
-            served_ids=frozenset(UUID(_text(member)) for member in ids),
+            served_ids=frozenset(UUID(as_text(member)) for member in ids),
             threshold=threshold,
             daily_limit=daily_limit,
             day=day,
@@ -230,7 +230,7 @@ class FeedPacer:
         if int(raw[0]) < 0:
             raise SessionReplaced()
         _, served, break_no, day_count, *ids = raw
-        taken = [UUID(_text(member)) for member in ids]
+        taken = [UUID(as_text(member)) for member in ids]
         return Reservation(
             taken=taken,
             pace=Pace(
@@ -262,7 +262,3 @@ class FeedPacer:
             wellbeing = pace.break_number % self.settings.feed_wellbeing_every == 0
             return Break("wellbeing_check" if wellbeing else "paced", pace.served, None)
         return None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromPath, FromQuery
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
 
 from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, CurrentUser
 from app.dependencies import DbSession, SettingsDep, StorageDep
@@ -37,6 +40,8 @@ from generation.webhooks import accept_webhook
 # A 10 MB reference image plus the other fields and multipart framing.
 GENERATION_MAX_BODY = MAX_IMAGE_BYTES + 512 * 1024
 SSE_RECHECK_SECONDS = 5.0
+# While Redis (and so pub/sub) is unreachable, a stream reads the row this often instead.
+SSE_POLL_SECONDS = 1.0
 
 
 def provide_generation_service(
@@ -204,13 +209,31 @@ async def _read(resources: Resources, generation_id: Any) -> GenerationOut | Non
         return to_schema(generation) if generation is not None else None
 
 
+async def _subscribe(resources: Resources, generation_id: Any) -> PubSub | None:
+    """The generation's progress channel, or None while Redis is unreachable."""
+    pubsub = resources.redis.pubsub()
+    try:
+        await pubsub.subscribe(progress_channel(resources, generation_id))
+    except RedisError:
+        await _unsubscribe(pubsub)
+        return None
+    return pubsub
+
+
+async def _unsubscribe(pubsub: PubSub) -> None:
+    with contextlib.suppress(RedisError):
+        await pubsub.unsubscribe()
+    with contextlib.suppress(RedisError):
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
 async def _progress_stream(
     resources: Resources, generation_id: Any
 ) -> AsyncGenerator[ServerSentEventMessage, None]:
-    pubsub = resources.redis.pubsub()
-    await pubsub.subscribe(progress_channel(resources, generation_id))
+    # Subscribed first, then read, so no change between the two is missed. Without Redis the
+    # stream reads the row every SSE_POLL_SECONDS instead, and subscribes again once it can.
+    pubsub = await _subscribe(resources, generation_id)
     try:
-        # Subscribed first, then read, so no change between the two is missed.
         current = await _read(resources, generation_id)
         last_sent: tuple[str, int] | None = None
         while current is not None:
@@ -224,16 +247,27 @@ async def _progress_stream(
                 )
                 if terminal:
                     return
-            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=SSE_RECHECK_SECONDS)
+            message: dict[str, Any] | None = None
+            if pubsub is None:
+                await asyncio.sleep(SSE_POLL_SECONDS)
+                pubsub = await _subscribe(resources, generation_id)
+            else:
+                try:
+                    message = await pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=SSE_RECHECK_SECONDS
+                    )
+                except RedisError:
+                    await _unsubscribe(pubsub)
+                    pubsub = None
             if message is not None and message.get("type") == "message":
                 current = msgspec.json.decode(message["data"], type=GenerationOut)
             else:
-                # Nothing published lately: read the row, in case a message was lost.
+                # Nothing published lately, or no pub/sub: read the row, in case a message was lost.
                 current = await _read(resources, generation_id)
             await asyncio.sleep(0)
     finally:
-        await pubsub.unsubscribe()
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
+        if pubsub is not None:
+            await _unsubscribe(pubsub)
 
 
 class QuotaController(Controller):

@@ -1,6 +1,7 @@
 """Every domain's tables, gathered onto one MetaData for Alembic and the drift check."""
 
 import accounts.models  # noqa: F401
+import app.deferred_jobs
 import app.idempotency  # noqa: F401
 import cameo.models  # noqa: F401
 import feed.models  # noqa: F401

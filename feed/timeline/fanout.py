@@ -7,10 +7,15 @@ The first REMIXFEED_FEED_FANOUT_BATCH followers are pushed right after the commi
 at a time: one SQL query and one pipeline per batch. A job that runs long hands the remainder on to
 a new job, so no single job holds a worker for minutes, and a retried job only repeats pushes
 (ZADD of the same member is idempotent).
+
+When Redis is unreachable after the commit, the whole fan-out waits in PostgreSQL as a `feed.fan_out`
+job (`app.deferred_jobs`) and runs once Redis is back, so followers' inboxes that outlive the
+outage still get the post.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 from typing import Any
@@ -20,6 +25,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import after_commit
+from app.job_outage import REDIS_UNREACHABLE
 from app.resources import Resources
 from feed.models import Video, VideoStatus, Visibility
 from feed.timeline import queries
@@ -48,7 +54,18 @@ class FanOut:
         video_id, author_id, epoch = video.id, video.author_id, video.published_at.timestamp()
 
         async def push() -> None:
-            await fan_out(self.resources, video_id, author_id, epoch, after=None, inline=True)
+            try:
+                await fan_out(self.resources, video_id, author_id, epoch, after=None, inline=True)
+            except REDIS_UNREACHABLE as exc:
+                await self.resources.jobs.defer(
+                    FAN_OUT_JOB,
+                    key=f"{FAN_OUT_JOB}:{video_id}:start",
+                    reason=exc,
+                    video_id=str(video_id),
+                    author_id=str(author_id),
+                    published_epoch=epoch,
+                    after=None,
+                )
 
         after_commit(session, push)
 
@@ -79,26 +96,41 @@ async def fan_out(
     batch = settings.feed_fanout_batch
     inboxes = Inboxes(resources.redis, settings)
     started, pushed = time.monotonic(), 0
-    while True:
+
+    async def followers_after(position: tuple[datetime, UUID] | None) -> list[tuple[UUID, datetime]]:
         async with resources.session_factory() as session:
-            followers = await queries.follower_batch(session, author_id, after=after, limit=batch)
+            return await queries.follower_batch(session, author_id, after=position, limit=batch)
+
+    followers = await followers_after(after)
+    while True:
         if not followers:
             return pushed
-        pushed += await inboxes.push([follower for follower, _ in followers], video_id, published_epoch)
         last_follower, last_at = followers[-1]
         after = (last_at, last_follower)
-        if len(followers) < batch:
+        more = len(followers) == batch
+        hand_on = more and (inline or time.monotonic() - started > JOB_SLICE_SECONDS)
+        # The next batch is read from PostgreSQL while this one is pushed into Redis.
+        following = asyncio.ensure_future(followers_after(after)) if more and not hand_on else None
+        try:
+            pushed += await inboxes.push([follower for follower, _ in followers], video_id, published_epoch)
+        except BaseException:
+            if following is not None:
+                following.cancel()
+            raise
+        if not more:
             return pushed
-        if inline or time.monotonic() - started > JOB_SLICE_SECONDS:
-            await resources.jobs.enqueue(
-                FAN_OUT_JOB,
-                key=f"{FAN_OUT_JOB}:{video_id}:{after[1]}",
-                video_id=str(video_id),
-                author_id=str(author_id),
-                published_epoch=published_epoch,
-                after=_encode(after),
-            )
-            return pushed
+        if following is not None:
+            followers = await following
+            continue
+        await resources.jobs.enqueue_or_defer(
+            FAN_OUT_JOB,
+            key=f"{FAN_OUT_JOB}:{video_id}:{after[1]}",
+            video_id=str(video_id),
+            author_id=str(author_id),
+            published_epoch=published_epoch,
+            after=_encode(after),
+        )
+        return pushed
 
 
 async def fan_out_job(

@@ -25,7 +25,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
-from app.redis import key
+from app.redis import as_text, key
 from app.settings import Settings
 
 INBOX_TTL_SECONDS = 14 * 24 * 3600
@@ -65,7 +65,7 @@ def _ids(raw: Sequence[bytes | str]) -> list[UUID]:
     out = []
     for item in raw:
         try:
-            out.append(UUID(item.decode() if isinstance(item, bytes) else item))
+            out.append(UUID(as_text(item)))
         except ValueError:
             continue
     return out

@@ -49,7 +49,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from app.db import after_commit
-from app.redis import key
+from app.job_outage import REDIS_UNREACHABLE
+from app.jobs import JobQueue
+from app.redis import as_text, key
 from app.settings import Settings
 from feed.models import Video
 from feed.preferences import preferences_of
@@ -69,6 +71,12 @@ POOL_TTL_SECONDS = 600
 # At most this many posts fanned out since the ranking join a kept pool.
 NEW_POSTS_MERGED = 50
 LOOKAHEAD = 3
+# Forgets a viewer's kept pool when Redis was away at the moment it should have been forgotten.
+FORGET_POOL_JOB = "feed.forget_pool"
+
+
+def pool_key(settings: Settings, user_id: UUID) -> str:
+    return key(settings, "feed", "pool", str(user_id))
 
 
 @dataclass(frozen=True)
@@ -101,11 +109,15 @@ _POOL_DECODER = msgspec.json.Decoder(RankedPool)
 
 
 class FeedRanker:
-    def __init__(self, session: AsyncSession, redis: Redis, settings: Settings) -> None:
+    def __init__(
+        self, session: AsyncSession, redis: Redis, settings: Settings, jobs: JobQueue | None = None
+    ) -> None:
         self.session = session
         self.redis = redis
         self.settings = settings
         self.inboxes = Inboxes(redis, settings)
+        # Where a forgetting Redis could not do at once waits (FORGET_POOL_JOB).
+        self.jobs = jobs
 
     async def select(
         self,
@@ -133,14 +145,22 @@ class FeedRanker:
         return await self._for_you(viewer, limit=limit, exclude=exclude, session_id=session_id)
 
     def pool_key(self, user_id: UUID) -> str:
-        return key(self.settings, "feed", "pool", str(user_id))
+        return pool_key(self.settings, user_id)
 
     def forget_pool_after_commit(self, session: AsyncSession, user_id: UUID) -> None:
         """The viewer changed what ranking weighs (preferences, a check-in, see-less): their next
-        page is ranked again."""
+        page is ranked again. With Redis away (the feed is 503 meanwhile), the forgetting waits in
+        PostgreSQL and happens once Redis is back, before a kept pool could outlive the change."""
 
         async def forget() -> None:
-            await self.redis.delete(self.pool_key(user_id))
+            try:
+                await self.redis.delete(self.pool_key(user_id))
+            except REDIS_UNREACHABLE as exc:
+                if self.jobs is None:
+                    raise
+                await self.jobs.defer(
+                    FORGET_POOL_JOB, key=f"{FORGET_POOL_JOB}:{user_id}", reason=exc, user_id=str(user_id)
+                )
 
         after_commit(session, forget)
 
@@ -212,7 +232,7 @@ class FeedRanker:
         if not raw:
             return pool
         known = {entry[0] for entry in pool.entries}
-        new_ids = list(dict.fromkeys(_text(member) for member, _ in raw if _text(member) not in known))
+        new_ids = list(dict.fromkeys(as_text(member) for member, _ in raw if as_text(member) not in known))
         authors = await queries.authors_of(self.session, [UUID(video_id) for video_id in new_ids])
         fresh = [
             (video_id, queries.FOLLOWED, str(authors[UUID(video_id)]))
@@ -273,10 +293,6 @@ class FeedRanker:
         )
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(pool), ex=POOL_TTL_SECONDS)
         return pool
-
-
-def _text(member: bytes | str) -> str:
-    return member.decode() if isinstance(member, bytes) else member
 
 
 def _reason(tier: int) -> Reason:

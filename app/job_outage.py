@@ -1,0 +1,95 @@
+"""How the job queue rides out a Redis outage.
+
+SAQ on its own does not: a worker whose dequeue cannot reach Redis loops on it at full speed (each
+of its dequeue loops fails at once and starts again), and a job that finishes while Redis is away
+cannot record its outcome, so it stays marked running, holding its key (nothing can enqueue it
+again) until SAQ's sweep notices. `OutageTolerantQueue` is SAQ's Redis queue with those two fixed:
+a failed dequeue waits OUTAGE_RETRY_SECONDS and reports nothing, and a job's outcome is recorded as
+soon as Redis answers again. Each outage is logged once when it starts and once when it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from saq.job import Job as SaqJob
+from saq.job import Status
+from saq.queue.redis import RedisQueue
+
+log = structlog.get_logger(__name__)
+
+# What an unreachable Redis raises (a refused or dropped connection, a read that timed out).
+REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+# How long a dequeue loop, or a job recording its outcome, waits before asking Redis again.
+OUTAGE_RETRY_SECONDS = 1.0
+
+
+class RedisOutage:
+    """Whether this process last found Redis unreachable; logs each outage once, and its end."""
+
+    def __init__(self) -> None:
+        self.since: float | None = None
+
+    def down(self, exc: BaseException, doing: str) -> None:
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("job_queue_unreachable", doing=doing, error=str(exc) or type(exc).__name__)
+
+    def up(self) -> None:
+        if self.since is not None:
+            log.info("job_queue_reachable", after_seconds=round(time.monotonic() - self.since, 1))
+            self.since = None
+
+
+class OutageTolerantQueue(RedisQueue):
+    def __init__(self, redis: Redis, name: str) -> None:
+        super().__init__(redis, name=name)
+        self.outage = RedisOutage()
+
+    async def dequeue(self, timeout: float = 0.0, poll_interval: float = 0.0) -> SaqJob | None:  # noqa: ASYNC109 - SAQ's signature
+        try:
+            job = await super().dequeue(timeout, poll_interval)
+        except REDIS_UNREACHABLE as exc:
+            self.outage.down(exc, "dequeue")
+            await asyncio.sleep(OUTAGE_RETRY_SECONDS)
+            return None
+        self.outage.up()
+        return job
+
+    async def _finish(
+        self, job: SaqJob, status: Status, *, result: Any = None, error: str | None = None
+    ) -> None:
+        finish = super()._finish
+        await self._until_reachable("finish", lambda: finish(job, status, result=result, error=error))
+
+    async def _retry(self, job: SaqJob, error: str | None) -> None:
+        retry = super()._retry
+        await self._until_reachable("retry", lambda: retry(job, error))
+
+    async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
+        try:
+            return await super().sweep(lock, abort)
+        except REDIS_UNREACHABLE as exc:
+            self.outage.down(exc, "sweep")
+            return []
+
+    async def _until_reachable(self, doing: str, step: Callable[[], Awaitable[None]]) -> None:
+        # Each step is one MULTI/EXEC of idempotent commands (and a notification), so repeating one
+        # that did reach Redis, its answer lost with the connection, changes nothing. A worker that
+        # is told to stop cancels the wait.
+        while True:
+            try:
+                await step()
+            except REDIS_UNREACHABLE as exc:
+                self.outage.down(exc, doing)
+                await asyncio.sleep(OUTAGE_RETRY_SECONDS)
+                continue
+            self.outage.up()
+            return

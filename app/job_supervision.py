@@ -1,0 +1,102 @@
+"""What a job worker does so that its jobs survive its death and its shutdown.
+
+Killed (SIGKILL, a lost machine): its running jobs stay `active` in Redis, holding their keys, and
+SAQ's sweep takes an active job back only once it is stuck: past its timeout (minutes) or past its
+heartbeat. Every job carries a heartbeat (`REMIXFEED_JOB_HEARTBEAT_SECONDS`, set when enqueued) and
+this worker touches the ones it runs every third of it, so a dead worker's jobs are taken back and
+retried by SAQ a heartbeat and a sweep (`REMIXFEED_JOB_SWEEP_SECONDS`) after it died.
+
+Asked to stop (SIGTERM, or the API process's shutdown): it starts no new job, lets the running
+ones finish for up to the grace period (`REMIXFEED_JOB_SHUTDOWN_GRACE_SECONDS`), hands back to the
+queue those still running then, and stops at once when none is left; SAQ's own stop would also wait
+out the whole grace period for its upkeep timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+from redis.exceptions import WatchError
+from saq import Worker
+from saq.job import Job, Status
+from saq.queue.redis import RedisQueue
+from saq.utils import cancel_tasks
+from saq.utils import now as saq_now
+
+log = structlog.get_logger(__name__)
+
+# How often the worker looks at its running jobs to see which are due a heartbeat.
+HEARTBEAT_CHECK_SECONDS = 0.25
+# SAQ names the tasks that dequeue and run jobs so; everything else is an upkeep timer.
+PROCESS_TASK = "process"
+
+
+class SupervisedWorker(Worker[Any]):
+    def __init__(self, *args: Any, shutdown_grace_period_s: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, shutdown_grace_period_s=shutdown_grace_period_s, **kwargs)
+        self.grace_seconds = float(shutdown_grace_period_s or 0)
+
+    async def upkeep(self) -> list[asyncio.Task[None]]:
+        tasks = await super().upkeep()
+        tasks.append(asyncio.create_task(self._heartbeats(), name="heartbeats"))
+        return tasks
+
+    async def stop(self) -> None:
+        self.event.set()  # no dequeue loop starts again
+        log.info("job_worker_stopping", running=len(self.job_task_contexts), grace_seconds=self.grace_seconds)
+        await self._drain()
+        await super().stop()
+
+    async def _drain(self) -> None:
+        """Waits for the running jobs (and the dequeue loops, which end within one dequeue wait),
+        up to the grace period; hands back the jobs still running then; ends the upkeep timers."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.grace_seconds
+        while working := [task for task in self.tasks if task.get_name() == PROCESS_TASK and not task.done()]:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.warning("job_worker_grace_period_over", handed_back=len(self.job_task_contexts))
+                # SAQ's cancellation path records each of them as to be retried ("cancelled").
+                await cancel_tasks(working, self._cancellation_hard_deadline_s + 5)
+                break
+            await asyncio.wait(working, timeout=remaining)
+        # Left: timers (sweep, schedule, worker info) between two turns, and the heartbeats.
+        rest = [task for task in self.tasks if not task.done()]
+        for task in rest:
+            task.cancel()
+        await asyncio.gather(*rest, return_exceptions=True)
+        self.tasks.clear()
+
+    async def _heartbeats(self) -> None:
+        while True:
+            current = saq_now()
+            for job in list(self.job_task_contexts):
+                due = job.heartbeat and current - job.touched >= job.heartbeat * 1000 / 3
+                if due and job.status == Status.ACTIVE:
+                    try:
+                        await self._touch(job)
+                    except Exception:
+                        log.warning("job_heartbeat_failed", function=job.function, key=job.key, exc_info=True)
+            await asyncio.sleep(HEARTBEAT_CHECK_SECONDS)
+
+    async def _touch(self, job: Job) -> None:
+        """Records that `job` is still running here. Atomic against the job's own end and a sweep
+        taking it back (WATCH): a heartbeat never revives a job that finished or was aborted."""
+        queue = self.queue
+        if not isinstance(queue, RedisQueue):
+            return
+        async with queue.redis.pipeline(transaction=True) as pipe:
+            try:
+                await pipe.watch(job.id)
+                stored = queue.deserialize(await pipe.get(job.id))
+                if stored is None or stored.status != Status.ACTIVE or stored.worker_id != self.id:
+                    return
+                stored.touched = saq_now()
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.set(job.id, queue.serialize(stored), keepttl=True)
+                await pipe.execute()
+            except WatchError:
+                return
+        job.touched = stored.touched
