@@ -33,15 +33,15 @@ from app.dependencies import SettingsDep
 from app.errors import problem_responses
 from app.openapi import OptionalBodyOperation
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
-from app.ratelimit import Limit, RateLimiter, client_ip
+from app.ratelimit import Limit, RateLimiter, client_network
 from app.security import PUBLIC
 
 # The 10 MB image plus multipart framing; a larger body is refused before it is read.
 AVATAR_MAX_BODY = MAX_BYTES + 512 * 1024
 
-SIGNUP_LIMIT = Limit(name="signup", rule=lambda s: s.signup_limit, subject=client_ip)
-TOKEN_LIMIT = Limit(name="token", rule=lambda s: s.token_limit, subject=client_ip)
-REFRESH_LIMIT = Limit(name="refresh", rule=lambda s: s.token_limit, subject=client_ip)
+SIGNUP_LIMIT = Limit(name="signup", rule=lambda s: s.signup_limit, subject=client_network)
+TOKEN_LIMIT = Limit(name="token", rule=lambda s: s.token_limit, subject=client_network)
+REFRESH_LIMIT = Limit(name="refresh", rule=lambda s: s.token_limit, subject=client_network)
 
 
 @dataclass

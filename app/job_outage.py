@@ -17,6 +17,14 @@ from typing import Any
 
 import structlog
 from redis.asyncio import Redis
+from redis.exceptions import (
+    ClusterDownError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TryAgainError,
+)
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from saq.job import Job as SaqJob
@@ -25,8 +33,32 @@ from saq.queue.redis import RedisQueue
 
 log = structlog.get_logger(__name__)
 
-# What an unreachable Redis raises (a refused or dropped connection, a read that timed out).
-REDIS_UNREACHABLE = (RedisConnectionError, RedisTimeoutError)
+# Error replies of a Redis that cannot take the work right now but will by itself: out of memory
+# under noeviction, a replica after a failover, a failed RDB save, a cluster resharding, loading its
+# data at start. A script's command passes its error on inside a plain ResponseError ("Error running
+# script ... -OOM ..."), so the reply's code is looked for in the text, not only in the class.
+_PASSING_REFUSALS = ("OOM", "READONLY", "MISCONF", "TRYAGAIN", "CLUSTERDOWN", "LOADING")
+
+
+def redis_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means Redis cannot take the work now (unreachable, timed out, or refusing for a
+    while), so the work must wait in PostgreSQL rather than be lost or fail."""
+    if isinstance(
+        exc,
+        RedisConnectionError
+        | RedisTimeoutError
+        | OutOfMemoryError
+        | ReadOnlyError
+        | TryAgainError
+        | ClusterDownError,
+    ):
+        return True
+    if not isinstance(exc, ResponseError):
+        return False
+    text = str(exc)
+    return any(text.startswith(code) or f"-{code} " in text for code in _PASSING_REFUSALS)
+
+
 # How long a dequeue loop, or a job recording its outcome, waits before asking Redis again.
 OUTAGE_RETRY_SECONDS = 1.0
 
@@ -56,7 +88,9 @@ class OutageTolerantQueue(RedisQueue):
     async def dequeue(self, timeout: float = 0.0, poll_interval: float = 0.0) -> SaqJob | None:  # noqa: ASYNC109 - SAQ's signature
         try:
             job = await super().dequeue(timeout, poll_interval)
-        except REDIS_UNREACHABLE as exc:
+        except RedisError as exc:
+            if not redis_unavailable(exc):
+                raise
             self.outage.down(exc, "dequeue")
             await asyncio.sleep(OUTAGE_RETRY_SECONDS)
             return None
@@ -76,7 +110,9 @@ class OutageTolerantQueue(RedisQueue):
     async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
         try:
             return await super().sweep(lock, abort)
-        except REDIS_UNREACHABLE as exc:
+        except RedisError as exc:
+            if not redis_unavailable(exc):
+                raise
             self.outage.down(exc, "sweep")
             return []
 
@@ -87,7 +123,9 @@ class OutageTolerantQueue(RedisQueue):
         while True:
             try:
                 await step()
-            except REDIS_UNREACHABLE as exc:
+            except RedisError as exc:
+                if not redis_unavailable(exc):
+                    raise
                 self.outage.down(exc, doing)
                 await asyncio.sleep(OUTAGE_RETRY_SECONDS)
                 continue

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from saq import CronJob, Worker
 from saq.job import Job as SaqJob
 from saq.job import Status
@@ -33,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app import deferred_jobs
 from app.db import after_commit
 from app.deferred_jobs import JobSpec
-from app.job_outage import REDIS_UNREACHABLE, OutageTolerantQueue
+from app.job_outage import OutageTolerantQueue, redis_unavailable
 from app.job_supervision import SupervisedWorker
 from app.redis import SOCKET_TIMEOUT_SECONDS
 from app.settings import Settings
@@ -150,7 +151,9 @@ class JobQueue:
                 retries=retries,
                 **kwargs,
             )
-        except REDIS_UNREACHABLE as exc:
+        except RedisError as exc:
+            if not redis_unavailable(exc):
+                raise
             await self.defer(
                 name,
                 key=key,
@@ -203,8 +206,10 @@ class JobQueue:
                     retries=spec.retries,
                     **spec.kwargs,
                 )
-            except REDIS_UNREACHABLE:
-                return False
+            except RedisError as exc:
+                if redis_unavailable(exc):
+                    return False
+                log.exception("deferred_job_dropped", function=spec.function, key=spec.key)
             except Exception:
                 # It can never be enqueued (its arguments no longer serialise): do not let it block
                 # the ones behind it.
@@ -221,23 +226,13 @@ class JobQueue:
 
 
 class JobWorker(SupervisedWorker):
-    async def stop(self) -> None:
-        # SAQ waits out its whole grace period for idle dequeue loops and upkeep timers too. Only
-        # running jobs deserve it: when none is running, end the idle loops at once.
-        if not self.job_task_contexts and self.tasks:
-            self.event.set()
-            idle = list(self.tasks)
-            for task in idle:
-                task.cancel()
-            await asyncio.gather(*idle, return_exceptions=True)
-            self.tasks.difference_update(idle)
-        await super().stop()
-
     async def schedule(self, lock: int = 1) -> None:
         # Cron jobs are scheduled every second; while Redis is away, say so once (app.job_outage).
         try:
             await super().schedule(lock)
-        except REDIS_UNREACHABLE as exc:
+        except RedisError as exc:
+            if not redis_unavailable(exc):
+                raise
             if not isinstance(self.queue, OutageTolerantQueue):
                 raise
             self.queue.outage.down(exc, "schedule")
@@ -319,7 +314,9 @@ async def _run_again(ctx: dict[str, Any]) -> None:
             retry_backoff=job.retry_backoff,
             **(job.kwargs or {}),
         )
-    except REDIS_UNREACHABLE as exc:
+    except RedisError as exc:
+        if not redis_unavailable(exc):
+            raise
         # Redis went away right after this run was recorded: keep the continuation in PostgreSQL.
         resources: Resources = ctx["resources"]
         await resources.jobs.defer(

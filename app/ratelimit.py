@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from ipaddress import IPv4Network, IPv6Network, ip_address
+from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 import msgspec
 import structlog
@@ -95,6 +95,24 @@ def client_ip(scope: Scope) -> str | None:
     return forwarded[0] if forwarded else peer
 
 
+def client_network(scope: Scope) -> str | None:
+    """What per-address limits count on: the client's IPv4 address, or its IPv6 /64. One IPv6
+    subscriber is usually handed a whole /64, so counting single addresses would give each client
+    2^64 budgets."""
+    address = client_ip(scope)
+    if address is None:
+        return None
+    try:
+        parsed = ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, IPv6Address):
+        if parsed.ipv4_mapped is not None:  # ::ffff:a.b.c.d is an IPv4 client
+            return str(parsed.ipv4_mapped)
+        return str(ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
 def caller_id(scope: Scope) -> str | None:
     """The signed-in caller's user id, from a valid access token (None otherwise: the
     authentication guard then refuses the request). Verified, so nobody can spend another's
@@ -112,7 +130,7 @@ def caller_id(scope: Scope) -> str | None:
 # Every write, per user (signed in) and per client address (anyone), on top of a route's own
 # limits; a route marked EXEMPT_FROM_WRITE_LIMITS (the provider's signed webhook) has neither.
 WRITE_LIMIT = Limit(name="write", rule=lambda s: s.write_limit, subject=caller_id)
-IP_WRITE_LIMIT = Limit(name="ip-write", rule=lambda s: s.ip_write_limit, subject=client_ip)
+IP_WRITE_LIMIT = Limit(name="ip-write", rule=lambda s: s.ip_write_limit, subject=client_network)
 EXEMPT_FROM_WRITE_LIMITS = "exempt_from_write_limits"
 _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -120,7 +138,7 @@ _WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # opt in with `opt={"rate_limits": EXPENSIVE_READ_LIMITS}`; the feed has its own per-user budget
 # and shares the per-address one.
 READ_LIMIT = Limit(name="read", rule=lambda s: s.read_limit, subject=caller_id)
-IP_READ_LIMIT = Limit(name="ip-read", rule=lambda s: s.ip_read_limit, subject=client_ip)
+IP_READ_LIMIT = Limit(name="ip-read", rule=lambda s: s.ip_read_limit, subject=client_network)
 EXPENSIVE_READ_LIMITS = (READ_LIMIT, IP_READ_LIMIT)
 
 

@@ -30,6 +30,9 @@ class RateLimitRule(msgspec.Struct, frozen=True):
         match = _RATE.match(text)
         if not match:
             raise ValueError(f"rate limit {text!r} is not of the form N/second|minute|hour|day")
+        if int(match[1]) < 1:
+            # 0 would refuse every request; a limit that should not bite is set high instead.
+            raise ValueError(f"rate limit {text!r} must allow at least 1 request")
         return cls(limit=int(match[1]), window_seconds=_WINDOW_SECONDS[match[2]])
 
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, exists, func, literal_column, or_, select, text, update
+from sqlalchemy import exists, func, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -302,10 +302,7 @@ async def audit_page(
         .limit(limit + 1)
     )
     if after is not None:
-        at, last_id = after
-        query = query.where(
-            or_(AuditEntry.created_at < at, and_(AuditEntry.created_at == at, AuditEntry.id < last_id))
-        )
+        query = query.where(keyset_before(AuditEntry.created_at, AuditEntry.id, after))
     rows = (await session.execute(query)).all()
     return [(row[0], row[1]) for row in rows]
 

@@ -22,10 +22,11 @@ from typing import Any
 from uuid import UUID
 
 import structlog
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import after_commit
-from app.job_outage import REDIS_UNREACHABLE
+from app.job_outage import redis_unavailable
 from app.resources import Resources
 from feed.models import Video, VideoStatus, Visibility
 from feed.timeline import queries
@@ -56,7 +57,9 @@ class FanOut:
         async def push() -> None:
             try:
                 await fan_out(self.resources, video_id, author_id, epoch, after=None, inline=True)
-            except REDIS_UNREACHABLE as exc:
+            except RedisError as exc:
+                if not redis_unavailable(exc):
+                    raise
                 await self.resources.jobs.defer(
                     FAN_OUT_JOB,
                     key=f"{FAN_OUT_JOB}:{video_id}:start",
@@ -116,6 +119,8 @@ async def fan_out(
         except BaseException:
             if following is not None:
                 following.cancel()
+                # Awaited, so the read's session is closed and its outcome taken before going on.
+                await asyncio.gather(following, return_exceptions=True)
             raise
         if not more:
             return pushed

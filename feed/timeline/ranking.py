@@ -45,11 +45,12 @@ from uuid import UUID
 
 import msgspec
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from app.db import after_commit
-from app.job_outage import REDIS_UNREACHABLE
+from app.job_outage import redis_unavailable
 from app.jobs import JobQueue
 from app.redis import as_text, key
 from app.settings import Settings
@@ -155,7 +156,9 @@ class FeedRanker:
         async def forget() -> None:
             try:
                 await self.redis.delete(self.pool_key(user_id))
-            except REDIS_UNREACHABLE as exc:
+            except RedisError as exc:
+                if not redis_unavailable(exc):
+                    raise
                 if self.jobs is None:
                     raise
                 await self.jobs.defer(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from app.ratelimit import client_ip
+from app.ratelimit import client_ip, client_network
 from app.settings import Settings
 
 
@@ -42,3 +42,20 @@ def test_bad_trusted_proxies_fail_at_start(trusted: str) -> None:
 
     with pytest.raises(SettingsError):
         load_settings({"REMIXFEED_TRUSTED_PROXIES": trusted})
+
+
+@pytest.mark.parametrize(
+    ("peer", "counted_as"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        # Addresses of one IPv6 /64 (usually one subscriber) share one budget...
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:fffe", "2001:db8:1:2::/64"),
+        # ...and the next /64 is someone else.
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("::ffff:198.51.100.7", "198.51.100.7"),
+        ("testclient", "testclient"),  # not an address (an in-process test client): as it is
+    ],
+)
+def test_per_address_limits_count_an_ipv6_client_by_its_64(peer: str, counted_as: str) -> None:
+    assert client_network(_scope(peer, [])) == counted_as

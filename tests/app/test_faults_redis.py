@@ -346,3 +346,29 @@ async def test_a_job_running_when_redis_stops_records_its_outcome_when_redis_is_
 
 async def _not(check: Awaitable[bool]) -> bool:
     return not await check
+
+
+async def test_a_redis_out_of_memory_holds_the_work_in_postgresql_until_it_takes_writes_again(
+    servers: RunServers, simulator: SimulatorHandle, tmp_path: Path
+) -> None:
+    """A Redis at its memory limit (maxmemory with noeviction) answers, but refuses every write with
+    OOM: the connection is fine, so only the kind of refusal tells that the work must wait."""
+    async with _rig(servers, simulator.url, tmp_path) as rig:
+        http, output = rig.http, rig.served.output
+        alice = await sign_up(http, "alice")
+        await rig.peek.config_set("maxmemory", "1")
+        try:
+            generation_id = await request_generation(http, alice.headers, "a lighthouse in the fog")
+            await eventually(
+                lambda: _has_deferred(rig), within=15, what="the step waits in PostgreSQL", output=output
+            )
+            still = await http.get(f"/v1/generations/{generation_id}", headers=alice.headers)
+            assert still.json()["status"] == "queued", still.text
+        finally:
+            await rig.peek.config_set("maxmemory", "0")
+        await finished_generation(http, alice.headers, generation_id, within=30, output=output)
+        assert await rig.deferred_jobs() == []
+
+
+async def _has_deferred(rig: Rig) -> bool:
+    return bool(await rig.deferred_jobs())

@@ -45,6 +45,8 @@ def test_values_are_parsed_from_strings() -> None:
     [
         ("REMIXFEED_INVITE_USES", "many"),
         ("REMIXFEED_SIGNUP_RATE_LIMIT", "lots"),
+        ("REMIXFEED_IP_WRITE_RATE_LIMIT", "0/minute"),
+        ("REMIXFEED_READ_RATE_LIMIT", "10/fortnight"),
         ("REMIXFEED_INVITE_REQUIRED", "perhaps"),
     ],
 )
