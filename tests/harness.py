@@ -52,10 +52,12 @@ def start_test_servers(tmp: Path) -> RunServers:
         database = f"remixfeed_test_{run_id}"
         server_url = make_url(async_url(external_db))
         admin_dsn = _plain(str(server_url.set(database="postgres")))
-        asyncio.run(_execute(admin_dsn, f'CREATE DATABASE "{database}"'))
+        asyncio.run(execute_statement(admin_dsn, f'CREATE DATABASE "{database}"'))
         database_url = str(server_url.set(database=database).render_as_string(hide_password=False))
         cleanups.append(
-            lambda: asyncio.run(_execute(admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+            lambda: asyncio.run(
+                execute_statement(admin_dsn, f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            )
         )
     else:
         embedded_pg = EmbeddedPostgres(tmp / "postgres", database="remixfeed_test")
@@ -83,7 +85,8 @@ def start_test_servers(tmp: Path) -> RunServers:
     return servers
 
 
-async def _execute(dsn: str, statement: str) -> None:
+async def execute_statement(dsn: str, statement: str) -> None:
+    """One statement on its own connection (CREATE and DROP DATABASE cannot run in a transaction)."""
     connection = await asyncpg.connect(dsn)
     try:
         await connection.execute(statement)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import asyncpg
 import httpx
 import psutil
 from sqlalchemy.engine import make_url
@@ -25,7 +24,7 @@ from sqlalchemy.engine import make_url
 from app.db import async_url
 from app.embedded import EmbeddedPostgres
 from tests.conftest import TEST_SECRET
-from tests.harness import RunServers, free_port
+from tests.harness import RunServers, execute_statement, free_port
 
 REMIXFEED = str(Path(sys.executable).parent / "remixfeed")
 
@@ -177,19 +176,11 @@ async def database_of_its_own(servers: RunServers) -> AsyncIterator[str]:
     url = make_url(async_url(servers.database_url))
     name = f"faults_{uuid.uuid4().hex[:10]}"
     admin = url.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
-    await _execute(admin, f'CREATE DATABASE "{name}"')
+    await execute_statement(admin, f'CREATE DATABASE "{name}"')
     try:
         yield url.set(drivername="postgresql", database=name).render_as_string(hide_password=False)
     finally:
-        await _execute(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-async def _execute(dsn: str, statement: str) -> None:
-    connection = await asyncpg.connect(dsn)
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+        await execute_statement(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass(frozen=True)
