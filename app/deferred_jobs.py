@@ -33,8 +33,6 @@ log = structlog.get_logger(__name__)
 # How often a job worker looks for deferred jobs (a cheap query on a table that is nearly always empty).
 DEFERRED_REPLAY_SECONDS = 2.0
 REPLAY_BATCH = 200
-# How long a stopping worker waits for a replay in progress (one batch: a query and its enqueues).
-STOP_WAIT_SECONDS = 10.0
 
 
 class DeferredJob(UUIDv7AuditBase):
@@ -119,32 +117,25 @@ def replay_while_working(replay_once: Callable[[], Awaitable[int]]) -> tuple[Hoo
     """SAQ startup and shutdown hooks that run `replay_once` (JobQueue.replay_deferred) every
     DEFERRED_REPLAY_SECONDS for as long as the worker runs, and at once again after a full batch."""
     running: list[asyncio.Task[None]] = []
-    stopping = asyncio.Event()
 
     async def loop() -> None:
-        while not stopping.is_set():
+        while True:
             try:
                 replayed = await replay_once()
             except Exception as exc:  # PostgreSQL away too: try again later
                 log.warning("deferred_jobs_replay_failed", error=str(exc) or type(exc).__name__)
                 replayed = 0
             if replayed < REPLAY_BATCH:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stopping.wait(), DEFERRED_REPLAY_SECONDS)
+                await asyncio.sleep(DEFERRED_REPLAY_SECONDS)
 
     async def start(_: dict[str, Any]) -> None:
-        stopping.clear()
         running.append(asyncio.create_task(loop(), name="remixfeed-deferred-jobs"))
 
     async def stop(_: dict[str, Any]) -> None:
-        # Let a replay in progress finish: cancelled between enqueueing its jobs and deleting their
-        # rows, it would leave them to be enqueued a second time.
-        stopping.set()
-        if running:
-            late = (await asyncio.wait(running, timeout=STOP_WAIT_SECONDS))[1]
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+        for task in running:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         running.clear()
 
     return start, stop

@@ -226,6 +226,18 @@ class JobQueue:
 
 
 class JobWorker(SupervisedWorker):
+    async def stop(self) -> None:
+        # SAQ waits out its whole grace period for idle dequeue loops and upkeep timers too. Only
+        # running jobs deserve it: when none is running, end the idle loops at once.
+        if not self.job_task_contexts and self.tasks:
+            self.event.set()
+            idle = list(self.tasks)
+            for task in idle:
+                task.cancel()
+            await asyncio.gather(*idle, return_exceptions=True)
+            self.tasks.difference_update(idle)
+        await super().stop()
+
     async def schedule(self, lock: int = 1) -> None:
         # Cron jobs are scheduled every second; while Redis is away, say so once (app.job_outage).
         try:
