@@ -92,6 +92,19 @@ def run_again_in(seconds: float) -> dict[str, float]:
     return {RUN_AGAIN: max(0.0, seconds)}
 
 
+def _spec(
+    name: str,
+    key: str | None,
+    delay_seconds: float,
+    timeout_seconds: int,
+    retries: int,
+    kwargs: dict[str, Any],
+) -> JobSpec:
+    """What `JobQueue.enqueue` and `JobQueue.defer` are asked for, as the spec both work from."""
+    run_at = datetime.now(UTC) + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
+    return JobSpec(name, key, kwargs, run_at, timeout_seconds, retries)
+
+
 class JobQueue:
     def __init__(self, redis: Redis, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.queue = OutageTolerantQueue(redis, name=f"{settings.redis_namespace}-jobs")
@@ -113,22 +126,7 @@ class JobQueue:
     ) -> None:
         """Enqueue `name` with keyword arguments (ids, never objects). A job whose `key` is
         already queued, scheduled or running is not enqueued again."""
-        # Rounded up: SAQ schedules at whole seconds, and a job must not wake before its time.
-        scheduled = math.ceil(time.time() + delay_seconds) if delay_seconds > 0 else 0
-        # No key means a fresh one per job: SAQ would otherwise key them all "None", and drop
-        # every job after the first while that one is pending.
-        identity: dict[str, str] = {"key": key} if key is not None else {}
-        await self.queue.enqueue(
-            name,
-            **identity,
-            scheduled=scheduled,
-            timeout=timeout_seconds,
-            heartbeat=self.heartbeat_seconds,
-            retries=retries,
-            retry_delay=1.0,
-            retry_backoff=True,
-            **kwargs,
-        )
+        await self._enqueue(_spec(name, key, delay_seconds, timeout_seconds, retries, kwargs))
 
     async def enqueue_or_defer(
         self,
@@ -142,27 +140,13 @@ class JobQueue:
     ) -> None:
         """`enqueue`, or, when Redis is unreachable, `defer`: for work that must not be lost
         because Redis was away when it was asked for."""
+        spec = _spec(name, key, delay_seconds, timeout_seconds, retries, kwargs)
         try:
-            await self.enqueue(
-                name,
-                key=key,
-                delay_seconds=delay_seconds,
-                timeout_seconds=timeout_seconds,
-                retries=retries,
-                **kwargs,
-            )
+            await self._enqueue(spec)
         except RedisError as exc:
             if not redis_unavailable(exc):
                 raise
-            await self.defer(
-                name,
-                key=key,
-                delay_seconds=delay_seconds,
-                timeout_seconds=timeout_seconds,
-                retries=retries,
-                reason=exc,
-                **kwargs,
-            )
+            await self._defer(spec, reason=exc)
 
     async def defer(
         self,
@@ -176,12 +160,37 @@ class JobQueue:
         **kwargs: Any,
     ) -> None:
         """Keep the job in PostgreSQL; a worker enqueues it once Redis answers again."""
+        await self._defer(_spec(name, key, delay_seconds, timeout_seconds, retries, kwargs), reason=reason)
+
+    async def _enqueue(self, spec: JobSpec) -> SaqJob | None:
+        """The one SAQ enqueue: the job, or None when its key is already queued, scheduled or
+        running. Raises RedisError when Redis cannot take it."""
+        delay_seconds = spec.delay_seconds
+        # Rounded up: SAQ schedules at whole seconds, and a job must not wake before its time.
+        scheduled = math.ceil(time.time() + delay_seconds) if delay_seconds > 0 else 0
+        # No key means a fresh one per job: SAQ would otherwise key them all "None", and drop
+        # every job after the first while that one is pending.
+        identity: dict[str, str] = {"key": spec.key} if spec.key is not None else {}
+        job: SaqJob | None = await self.queue.enqueue(
+            spec.function,
+            **identity,
+            scheduled=scheduled,
+            timeout=spec.timeout_seconds,
+            heartbeat=self.heartbeat_seconds,
+            retries=spec.retries,
+            retry_delay=1.0,
+            retry_backoff=True,
+            **spec.kwargs,
+        )
+        return job
+
+    async def _defer(self, spec: JobSpec, *, reason: BaseException | None = None) -> None:
         if self.engine is None:
             raise RuntimeError("this job queue has no database to defer jobs to")
-        run_at = datetime.now(UTC) + timedelta(seconds=delay_seconds) if delay_seconds > 0 else None
-        spec = JobSpec(name, key, kwargs, run_at, timeout_seconds, retries)
         await deferred_jobs.store(self.engine, spec)
-        log.warning("job_deferred", function=name, key=key, error=str(reason) if reason else None)
+        log.warning(
+            "job_deferred", function=spec.function, key=spec.key, error=str(reason) if reason else None
+        )
 
     def enqueue_after_commit(
         self, session: AsyncSession, name: str, *, key: str | None = None, **kwargs: Any
@@ -198,14 +207,7 @@ class JobQueue:
 
         async def enqueue(spec: JobSpec) -> bool:
             try:
-                await self.enqueue(
-                    spec.function,
-                    key=spec.key,
-                    delay_seconds=spec.delay_seconds,
-                    timeout_seconds=spec.timeout_seconds,
-                    retries=spec.retries,
-                    **spec.kwargs,
-                )
+                await self._enqueue(spec)
             except RedisError as exc:
                 if redis_unavailable(exc):
                     return False
@@ -314,32 +316,17 @@ async def _run_again(ctx: dict[str, Any]) -> None:
     delay = job.result.get(RUN_AGAIN)
     if delay is None:
         return
+    resources: Resources = ctx["resources"]
+    # The same key and arguments; its own timeout and retries (the queue gives every job the same
+    # heartbeat and retry delays).
+    spec = _spec(job.function, job.key, float(delay), int(job.timeout), job.retries, dict(job.kwargs or {}))
     try:
-        again = await job.queue.enqueue(
-            job.function,
-            key=job.key,
-            scheduled=math.ceil(time.time() + float(delay)) if float(delay) > 0 else 0,
-            timeout=job.timeout,
-            heartbeat=job.heartbeat,
-            retries=job.retries,
-            retry_delay=job.retry_delay,
-            retry_backoff=job.retry_backoff,
-            **(job.kwargs or {}),
-        )
+        again = await resources.jobs._enqueue(spec)
     except RedisError as exc:
         if not redis_unavailable(exc):
             raise
         # Redis went away right after this run was recorded: keep the continuation in PostgreSQL.
-        resources: Resources = ctx["resources"]
-        await resources.jobs.defer(
-            job.function,
-            key=job.key,
-            delay_seconds=float(delay),
-            timeout_seconds=int(job.timeout),
-            retries=job.retries,
-            reason=exc,
-            **(job.kwargs or {}),
-        )
+        await resources.jobs._defer(spec, reason=exc)
         return
     if again is None:
         # The key is taken (queued, scheduled or running elsewhere): that copy carries on. Logged,

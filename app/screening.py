@@ -38,7 +38,7 @@ import enum
 import re
 from dataclasses import dataclass
 from typing import Literal, Protocol, cast
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import httpx2
 import openai
@@ -278,17 +278,24 @@ class ContentGate:
         """Enqueue FLAG_CONTENT_JOB (see the module docstring) once `session` commits, if flagged."""
         if not verdict.flagged:
             return
-        # A key of its own: JobQueue passes key=None through to SAQ, where every keyless job
-        # would share one id and a second flag would be dropped while the first is pending.
+        # Keyed by the text it flags, not a fresh key per flag: a job can be enqueued twice (kept
+        # in deferred_jobs after a lost Redis reply, yet queued in SAQ as well), and the second
+        # copy must collapse into the first while that one is pending. Once it has run, the handler
+        # drops a flag its target's open item already carries, so a later copy files nothing either.
         self.jobs.enqueue_after_commit(
             session,
             FLAG_CONTENT_JOB,
-            key=f"{FLAG_CONTENT_JOB}:{target_type}:{target_id}:{uuid4().hex}",
+            key=flag_job_key(target_type, target_id, text_kind),
             target_type=target_type,
             target_id=str(target_id),
             categories=list(verdict.categories),
             text_kind=text_kind,
         )
+
+
+def flag_job_key(target_type: str, target_id: UUID | str, text_kind: str) -> str:
+    """FLAG_CONTENT_JOB's key: one per flagged text (the target and which of its texts)."""
+    return f"{FLAG_CONTENT_JOB}:{target_type}:{target_id}:{text_kind}"
 
 
 _SCREEN = "app.screening"

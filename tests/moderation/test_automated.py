@@ -6,11 +6,17 @@ from __future__ import annotations
 import asyncio
 from uuid import UUID
 
+from sqlalchemy import func, select
+
+from app.deferred_jobs import DeferredJob
+from app.screening import FLAG_CONTENT_JOB, flag_job_key
 from generation.models import Generation
 from moderation.jobs import file_flag
 from tests.accounts.helpers import assert_problem
 from tests.feed.helpers import comment, get_video, video
 from tests.moderation.helpers import claim, claimed, decided, notifications_of, queues, reported
+from tests.processes import eventually
+from tests.screening.helpers import flag_jobs
 
 
 async def test_flags_on_one_target_join_one_automated_item(client, users, published, resources, mod):
@@ -37,6 +43,37 @@ async def test_flags_on_one_target_join_one_automated_item(client, users, publis
     ]
     assert flags[0]["text"] == "a day at the beach"
     assert held["subject"]["user"]["username"] == "alice"
+
+
+async def test_the_same_flag_twice_is_one_job_and_one_item(client, users, published, resources, mod):
+    """At least once: a flag's job is keyed by the text it flags, so flagging the same caption again
+    is the same job, and a copy that runs again anyway (kept in deferred_jobs after a lost Redis
+    reply, replayed once the first has run) files nothing more."""
+    alice = await users.create("alice")
+    video_id = await published(alice, caption="pure trashtalk")
+    again = await client.patch(
+        f"/v1/videos/{video_id}", json={"caption": "pure trashtalk"}, headers=alice.headers
+    )
+    assert again.status_code == 200, again.text
+    (flagged,) = await flag_jobs(resources)
+
+    await resources.jobs.defer(FLAG_CONTENT_JOB, key=flag_job_key("video", video_id, "caption"), **flagged)
+
+    async def replayed() -> bool:
+        async with resources.session_factory() as session:
+            return await session.scalar(select(func.count()).select_from(DeferredJob)) == 0
+
+    await eventually(replayed, within=15, what="the deferred flag is replayed")
+    assert await flag_jobs(resources) == [flagged]
+    # And once more by hand: the handler itself keeps one flag per text on the open item.
+    await file_flag(resources, **flagged)
+
+    assert (await queues(client, mod))["automated"]["open_count"] == 1
+    held = await claimed(client, mod, "automated")
+    assert held["target"] == {"type": "video", "id": video_id}
+    assert held["report_count"] == 1
+    (flag,) = held["subject"]["snapshot"]["flags"]
+    assert (flag["text_kind"], flag["text"]) == ("caption", "pure trashtalk")
 
 
 async def test_a_flagged_prompt_is_filed_against_its_author(client, users, resources, mod):
