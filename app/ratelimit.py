@@ -11,7 +11,7 @@ the limit is not enforced and that is logged: a rate limiter must not take sign-
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 import msgspec
@@ -26,16 +26,22 @@ from redis.exceptions import RedisError
 
 from app.errors import NotAuthenticated, RateLimited
 from app.redis import key as redis_key
-from app.security import PUBLIC, bearer_token_of, decode_access_token
+from app.security import PUBLIC, verified_claims
 from app.settings import RateLimitRule, Settings
 
 log = structlog.get_logger(__name__)
 
-# INCR the window's counter, start its expiry on first use, return the count and the ms left.
+# For each key: INCR the window's counter, start its expiry on first use; return every count
+# and the ms left, flat. One round trip whatever the number of limits a request counts against.
 _HIT = """
-local count = redis.call('INCR', KEYS[1])
-if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return {count, redis.call('PTTL', KEYS[1])}
+local out = {}
+for i, key in ipairs(KEYS) do
+  local count = redis.call('INCR', key)
+  if count == 1 then redis.call('PEXPIRE', key, ARGV[i]) end
+  out[#out + 1] = count
+  out[#out + 1] = redis.call('PTTL', key)
+end
+return out
 """
 
 
@@ -121,10 +127,10 @@ def caller_id(scope: Scope) -> str | None:
     if settings.secret_key is None:
         return None
     try:
-        token = bearer_token_of(Headers.from_scope(scope).get("authorization"))
-        return None if token is None else decode_access_token(settings.secret_key, token).user_id
+        claims = verified_claims(scope, settings.secret_key)
     except NotAuthenticated:
         return None
+    return None if claims is None else claims.user_id
 
 
 # Every write, per user (signed in) and per client address (anyone), on top of a route's own
@@ -156,14 +162,22 @@ class RateLimiter:
         self._script = redis.register_script(_HIT)
 
     async def hit(self, name: str, subject: str, rule: RateLimitRule) -> Usage | None:
-        key = redis_key(self._settings, "rl", name, subject)
+        usages = await self.hit_all([(name, subject, rule)])
+        return usages[0] if usages else None
+
+    async def hit_all(self, hits: Sequence[tuple[str, str, RateLimitRule]]) -> list[Usage]:
+        """Counts one request against each (limit name, subject, rule); [] when Redis is away."""
+        keys = [redis_key(self._settings, "rl", name, subject) for name, subject, _ in hits]
         try:
-            count, ttl_ms = await self._script(keys=[key], args=[rule.window_seconds * 1000])
+            replies = await self._script(keys=keys, args=[rule.window_seconds * 1000 for _, _, rule in hits])
         except RedisError as exc:
-            log.warning("rate_limit_unavailable", error=str(exc), limit=name)
-            return None
-        reset = math.ceil(int(ttl_ms) / 1000) if int(ttl_ms) > 0 else rule.window_seconds
-        return Usage(limit=rule.limit, count=int(count), reset_seconds=max(1, reset))
+            log.warning("rate_limit_unavailable", error=str(exc), limits=[name for name, _, _ in hits])
+            return []
+        usages = []
+        for (_, _, rule), count, ttl_ms in zip(hits, replies[0::2], replies[1::2], strict=True):
+            reset = math.ceil(int(ttl_ms) / 1000) if int(ttl_ms) > 0 else rule.window_seconds
+            usages.append(Usage(limit=rule.limit, count=int(count), reset_seconds=max(1, reset)))
+        return usages
 
     async def enforce(self, name: str, subject: str, rule: RateLimitRule) -> None:
         usage = await self.hit(name, subject, rule)
@@ -190,18 +204,16 @@ class RateLimitMiddleware(ASGIMiddleware):
         app = scope["litestar_app"]
         limiter: RateLimiter = app.state.rate_limiter
         settings: Settings = app.state.settings
-        tightest: Usage | None = None
-        for limit in limits:
-            subject = limit.subject(scope)
-            if subject is None:
-                continue
-            usage = await limiter.hit(limit.name, subject, limit.rule(settings))
-            if usage is None:
-                continue
+        hits = [
+            (limit.name, subject, limit.rule(settings))
+            for limit in limits
+            if (subject := limit.subject(scope)) is not None
+        ]
+        usages = await limiter.hit_all(hits) if hits else []
+        for usage in usages:
             if usage.exceeded:
                 raise usage.error()
-            if tightest is None or usage.remaining < tightest.remaining:
-                tightest = usage
+        tightest = min(usages, key=lambda usage: usage.remaining, default=None)
         if tightest is None:
             await next_app(scope, receive, send)
             return

@@ -11,6 +11,7 @@ from typing import Any
 import jwt
 import msgspec
 from litestar.connection import ASGIConnection
+from litestar.datastructures import Headers
 from litestar.handlers.base import BaseRouteHandler
 
 from app.errors import NotAuthenticated
@@ -85,10 +86,6 @@ def decode_access_token(secret: str, token: str) -> AccessClaims:
     )
 
 
-def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    return bearer_token_of(connection.headers.get("authorization"))
-
-
 def bearer_token_of(authorization: str | None) -> str | None:
     """The token of an `Authorization: Bearer` header; None without one, 401 for any other form."""
     if not authorization:
@@ -120,23 +117,38 @@ ACCESS_CLAIMS = "access_claims"
 PUBLIC = "public"
 
 
-def authentication_guard(
+def verified_claims(scope: Any, secret: str) -> AccessClaims | None:
+    """The claims of the request's bearer token, verified once per request and kept in its scope
+    (the rate limiter, the guard and `current_user` all need them); None without a token, 401 for
+    a token that is not valid."""
+    state = scope.setdefault("state", {})
+    claims = state.get(ACCESS_CLAIMS)
+    if isinstance(claims, AccessClaims):
+        return claims
+    token = bearer_token_of(Headers.from_scope(scope).get("authorization"))
+    if token is None:
+        return None
+    claims = decode_access_token(secret, token)
+    state[ACCESS_CLAIMS] = claims
+    return claims
+
+
+async def authentication_guard(
     connection: ASGIConnection[Any, Any, Any, Any], route_handler: BaseRouteHandler
 ) -> None:
     """Every route needs a valid access token unless it is marked `opt={"public": True}`.
 
     A guard runs before the request body is read, so an anonymous caller cannot make the server
     parse uploads or JSON for a route it may not use, and a new route is private unless someone
-    decides otherwise. The decoded claims are kept for the `current_user` dependency.
+    decides otherwise. The decoded claims are kept for the `current_user` dependency. It is a
+    coroutine because Litestar runs a plain function guard in a worker thread.
     """
     if route_handler.opt.get(PUBLIC) or connection.scope["path"].startswith(OPENAPI_PATH):
         return
-    token = bearer_token(connection)
-    if token is None:
-        raise NotAuthenticated()
     settings: Settings = connection.app.state.settings
     assert settings.secret_key is not None
-    connection.scope.setdefault("state", {})[ACCESS_CLAIMS] = decode_access_token(settings.secret_key, token)
+    if verified_claims(connection.scope, settings.secret_key) is None:
+        raise NotAuthenticated()
 
 
 def access_claims(connection: ASGIConnection[Any, Any, Any, Any]) -> AccessClaims:
