@@ -9,13 +9,16 @@ Work that must only happen once the data is durable (jobs, notifications) is reg
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from uuid import UUID
 
 import structlog
 from advanced_alchemy.base import orm_registry
-from sqlalchemy import MetaData, event
+from sqlalchemy import MetaData, cast, event, literal
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -77,6 +80,15 @@ def _connect_or_unavailable(dialect: Dialect, _record: Any, cargs: Any, cparams:
         return dialect.connect(*cargs, **cparams)
     except OSError as exc:
         raise OperationalError("connect", None, exc) from exc
+
+
+UUID_ARRAY = ARRAY(PG_UUID(as_uuid=True))
+
+
+def uuid_array(values: Sequence[UUID]) -> Any:
+    """One array parameter for `column == any_(uuid_array(ids))`: a list of ids is one bind (and
+    one cached statement), where IN would be a bind per id."""
+    return cast(literal([UUID(str(value)) for value in values], type_=UUID_ARRAY), UUID_ARRAY)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

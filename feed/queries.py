@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, cast, delete, exists, func, literal, or_, select, update
+from sqlalchemy import ColumnElement, and_, any_, cast, delete, exists, func, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User, blocks
+from app.db import uuid_array
 from app.pagination import keyset_after, keyset_before
 from feed.models import Comment, Video, VideoStatus, Visibility, likes, video_appearances, views
 
@@ -72,20 +73,25 @@ def listable_by(viewer_id: UUID) -> ColumnElement[bool]:
 # --- videos ----------------------------------------------------------------------------------
 
 
-async def users_by_id(session: AsyncSession, user_ids: Sequence[UUID]) -> dict[UUID, User]:
-    if not user_ids:
-        return {}
-    result = await session.scalars(select(User).where(User.id.in_(set(user_ids))))
-    return {user.id: user for user in result.all()}
-
-
-async def liked_among(session: AsyncSession, user_id: UUID, video_ids: Sequence[UUID]) -> set[UUID]:
-    if not video_ids:
-        return set()
-    result = await session.scalars(
-        select(likes.c.video_id).where(likes.c.user_id == user_id, likes.c.video_id.in_(set(video_ids)))
+async def authors_and_liked(
+    session: AsyncSession, viewer_id: UUID, videos: Sequence[Video]
+) -> tuple[dict[UUID, User], set[UUID]]:
+    """The videos' authors by id, and which of the videos the viewer liked, in one statement (the
+    liked ids are an uncorrelated subquery, evaluated once)."""
+    if not videos:
+        return {}, set()
+    liked = (
+        select(func.array_agg(likes.c.video_id))
+        .where(likes.c.user_id == viewer_id, likes.c.video_id == any_(uuid_array([v.id for v in videos])))
+        .scalar_subquery()
     )
-    return set(result.all())
+    rows = (
+        await session.execute(
+            select(User, liked).where(User.id == any_(uuid_array([v.author_id for v in videos])))
+        )
+    ).all()
+    authors = {user.id: user for user, _ in rows}
+    return authors, set(rows[0][1] or ()) if rows else set()
 
 
 async def drafts_page(

@@ -33,9 +33,8 @@ class VideoPresenter:
         return (await self.many(viewer, [video]))[0]
 
     async def many(self, viewer: User, videos: Sequence[Video]) -> list[VideoOut]:
-        """Two queries whatever the number of videos: their authors, and which the viewer liked."""
-        authors = await queries.users_by_id(self.session, [video.author_id for video in videos])
-        liked = await queries.liked_among(self.session, viewer.id, [video.id for video in videos])
+        """One query whatever the number of videos: their authors, and which the viewer liked."""
+        authors, liked = await queries.authors_and_liked(self.session, viewer.id, videos)
         return [self._out(viewer, video, authors[video.author_id], video.id in liked) for video in videos]
 
     def _out(self, viewer: User, video: Video, author: User, liked: bool) -> VideoOut:

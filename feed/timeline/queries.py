@@ -27,6 +27,7 @@ from sqlalchemy import (
     all_,
     and_,
     any_,
+    bindparam,
     cast,
     exists,
     false,
@@ -36,11 +37,11 @@ from sqlalchemy import (
     true,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import blocks, follows
+from app.db import UUID_ARRAY, uuid_array
 from app.pagination import keyset_after, keyset_before
 from feed.models import (
     Comment,
@@ -89,13 +90,6 @@ ENERGISED_WORDS = (
 MOOD_WEIGHT = 0.3
 SEE_LESS_AUTHOR_FACTOR = 0.3
 
-_UUIDS = ARRAY(PG_UUID(as_uuid=True))
-
-
-def _ids(values: Sequence[UUID]) -> Any:
-    """An array parameter (`= ANY(...)`), so a list of ids is one bind, not one per id."""
-    return cast(literal([UUID(str(value)) for value in values], type_=_UUIDS), _UUIDS)
-
 
 def _tsquery_of(topics: Sequence[str]) -> Any:
     """Any of the topics, as `websearch_to_tsquery` reads them (never a syntax error)."""
@@ -111,7 +105,7 @@ def _public() -> ColumnElement[bool]:
     )
 
 
-def _not_blocked(viewer_id: UUID) -> ColumnElement[bool]:
+def _not_blocked(viewer_id: Any) -> ColumnElement[bool]:
     """Authors neither blocked by nor blocking the viewer (one hashed anti-join per statement)."""
     blocked = union_all(
         select(blocks.c.blocked_id.label("user_id")).where(blocks.c.blocker_id == viewer_id),
@@ -120,7 +114,7 @@ def _not_blocked(viewer_id: UUID) -> ColumnElement[bool]:
     return Video.author_id.not_in(blocked.scalar_subquery())
 
 
-def _common(viewer_id: UUID, exclude: Sequence[UUID]) -> list[ColumnElement[bool]]:
+def _common(viewer_id: Any, exclude: Sequence[UUID]) -> list[ColumnElement[bool]]:
     """What no cut ever shows: unpublished, unlisted, deleted, across a block, already served in
     this session, or marked see-less."""
     conditions = [
@@ -129,7 +123,7 @@ def _common(viewer_id: UUID, exclude: Sequence[UUID]) -> list[ColumnElement[bool
         ~exists().where(see_less.c.user_id == viewer_id, see_less.c.video_id == Video.id),
     ]
     if exclude:
-        conditions.append(Video.id != all_(_ids(exclude)))
+        conditions.append(Video.id != all_(uuid_array(exclude)))
     return conditions
 
 
@@ -224,7 +218,7 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
     if c.inbox_ids:
         branches.append(
             select(Video.id.label("id"), literal(FOLLOWED).label("tier")).where(
-                Video.id == any_(_ids(c.inbox_ids)),
+                Video.id == any_(uuid_array(c.inbox_ids)),
                 personalized,
                 exists().where(follows.c.follower_id == viewer_id, follows.c.followee_id == Video.author_id),
             )
@@ -328,7 +322,9 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
     # Popular (the cached set) and fresh (the newest public videos).
     if c.popular_ids:
         branches.append(
-            select(Video.id, literal(POPULAR).label("tier")).where(Video.id == any_(_ids(c.popular_ids)))
+            select(Video.id, literal(POPULAR).label("tier")).where(
+                Video.id == any_(uuid_array(c.popular_ids))
+            )
         )
     branches.append(
         select(Video.id, literal(POPULAR).label("tier"))
@@ -387,8 +383,23 @@ async def authors_of(session: AsyncSession, video_ids: Sequence[UUID]) -> dict[U
     """The author of each of `video_ids` that exists, by video id."""
     if not video_ids:
         return {}
-    rows = await session.execute(select(Video.id, Video.author_id).where(Video.id == any_(_ids(video_ids))))
+    rows = await session.execute(
+        select(Video.id, Video.author_id).where(Video.id == any_(uuid_array(video_ids)))
+    )
     return {row[0]: row[1] for row in rows}
+
+
+def _servable_statement() -> Select[Video]:
+    viewer = bindparam("viewer_id", type_=PG_UUID(as_uuid=True))
+    return select(Video).where(
+        Video.id == any_(bindparam("video_ids", type_=UUID_ARRAY)),
+        Video.author_id != viewer,
+        *_common(viewer, ()),
+    )
+
+
+# Built once: every feed page runs it, and building the statement cost more than running it.
+_SERVABLE = _servable_statement()
 
 
 async def servable(session: AsyncSession, viewer_id: UUID, video_ids: Sequence[UUID]) -> dict[UUID, Video]:
@@ -397,10 +408,8 @@ async def servable(session: AsyncSession, viewer_id: UUID, video_ids: Sequence[U
     is checked again before it is shown."""
     if not video_ids:
         return {}
-    query = select(Video).where(
-        Video.id == any_(_ids(video_ids)), Video.author_id != viewer_id, *_common(viewer_id, ())
-    )
-    return {video.id: video for video in (await session.scalars(query)).all()}
+    found = await session.scalars(_SERVABLE, {"viewer_id": viewer_id, "video_ids": list(video_ids)})
+    return {video.id: video for video in found.all()}
 
 
 def _mood_match() -> Any:
