@@ -1,14 +1,16 @@
-"""Background jobs of the feed: fan-out of large followings, the popular set, and forgetting a kept
-ranking that Redis could not forget at once."""
+"""Background jobs of the feed: fan-out of large followings, the popular set, ranking a viewer's
+next pool ahead of need, and forgetting a kept ranking that Redis could not forget at once."""
 
 from __future__ import annotations
 
 from uuid import UUID
 
+from accounts.models import User
 from app.jobs import Job
 from app.resources import Resources
+from feed.pacing import FeedPacer
 from feed.timeline.fanout import FAN_OUT_JOB, fan_out_job, refresh_popular
-from feed.timeline.ranking import FORGET_POOL_JOB, pool_key
+from feed.timeline.ranking import FORGET_POOL_JOB, RANK_AHEAD_JOB, FeedRanker, pool_key
 
 
 async def forget_pool(resources: Resources, user_id: str) -> None:
@@ -16,8 +18,21 @@ async def forget_pool(resources: Resources, user_id: str) -> None:
     await resources.redis.delete(pool_key(resources.settings, UUID(user_id)))
 
 
+async def rank_ahead(resources: Resources, user_id: str) -> int:
+    """The viewer's next ranked pool, for their current feed session (none: nothing to do)."""
+    async with resources.session_factory() as session:
+        viewer = await session.get(User, UUID(user_id))
+        current = await FeedPacer(resources.redis, resources.settings).current(viewer) if viewer else None
+        if viewer is None or current is None:
+            return 0
+        session_id, served = current
+        ranker = FeedRanker(session, resources.redis, resources.settings, resources.jobs)
+        return len((await ranker.rank_ahead(viewer, session_id, served)).entries)
+
+
 jobs = [
     Job(name=FAN_OUT_JOB, function=fan_out_job, timeout_seconds=120),
     Job(name=FORGET_POOL_JOB, function=forget_pool, timeout_seconds=30),
+    Job(name=RANK_AHEAD_JOB, function=rank_ahead),
     Job(name="feed.refresh_popular", function=refresh_popular, cron="* * * * *", timeout_seconds=60),
 ]

@@ -109,16 +109,19 @@ return out
 """
 
 # KEYS: session hash, served set. ARGV: a fresh session id, ttl.
-# A new session only when the current one is at its break (or there is none); returns 1 if so.
+# A new session only when the current one is at its break (or there is none); returns {0} if not,
+# else {1, the ended session's id or '', the ids it served...}.
 _RESUME = """
 if redis.call('HEXISTS', KEYS[1], 'sid') == 1 and redis.call('HEXISTS', KEYS[1], 'break_no') == 0 then
-  return 0
+  return {0}
 end
+local out = {1, redis.call('HGET', KEYS[1], 'sid') or ''}
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = id end
 redis.call('HSET', KEYS[1], 'sid', ARGV[1], 'served', 0)
 redis.call('HDEL', KEYS[1], 'break_no')
 redis.call('DEL', KEYS[2])
 redis.call('EXPIRE', KEYS[1], ARGV[2])
-return 1
+return out
 """
 
 
@@ -156,6 +159,15 @@ class Pace:
 class Reservation:
     taken: list[UUID]
     pace: Pace
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """A new session started by a resume, and the session it ended ('' if there was none)."""
+
+    session_id: str
+    ended_session_id: str
+    ended_served: frozenset[UUID]
 
 
 class SessionReplaced(Exception):
@@ -213,6 +225,17 @@ class FeedPacer:
             day=day,
         )
 
+    async def current(self, user: User) -> tuple[str, frozenset[UUID]] | None:
+        """The user's session id and what it has served, without opening one (None if none)."""
+        session_key, served_key = self._keys(user, datetime.now(UTC).date())[:2]
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hget(session_key, "sid")
+            pipe.smembers(served_key)
+            sid, served = await pipe.execute()
+        if sid is None:
+            return None
+        return as_text(sid), frozenset(UUID(as_text(member)) for member in served)
+
     async def reserve(self, user: User, pace: Pace, candidates: list[UUID]) -> Reservation:
         """Take what fits of `candidates` (in order, skipping any already served) into the session."""
         args: list[str | int] = [
@@ -245,14 +268,22 @@ class FeedPacer:
             ),
         )
 
-    async def resume(self, user: User) -> bool:
-        """Start a new session if the current one is at its break; True if one was started."""
+    async def resume(self, user: User) -> Resumed | None:
+        """Start a new session if the current one is at its break; what ended, if one was started."""
         keys = self._keys(user, datetime.now(UTC).date())[:2]
+        session_id = uuid.uuid4().hex
         try:
-            started = await self._resume(keys=keys, args=[uuid.uuid4().hex, SESSION_TTL_SECONDS])
+            raw = await self._resume(keys=keys, args=[session_id, SESSION_TTL_SECONDS])
         except RedisError as exc:
             raise FeedUnavailable() from exc
-        return bool(int(started))
+        if not int(raw[0]):
+            return None
+        _, ended, *served = raw
+        return Resumed(
+            session_id=session_id,
+            ended_session_id=as_text(ended),
+            ended_served=frozenset(UUID(as_text(member)) for member in served),
+        )
 
     def break_of(self, pace: Pace) -> Break | None:
         """The break the session is at, if any: the teen's daily cap first, then the session's."""

@@ -169,7 +169,7 @@ class FeedService:
         """A teen stopped for the day at a session break: the night is the break, so the session
         is renewed now and the feed opens on its own at `resume_at`, as the break says."""
         if brk is not None and brk.reason == "teen_daily_limit" and pace.break_number > 0:
-            await self.pacer.resume(viewer)
+            await self.resume(viewer)
 
     async def _present(self, viewer: User, items: Sequence[FeedItem]) -> list[FeedItemOut]:
         videos = await self.presenter.many(viewer, [item.video for item in items])
@@ -178,7 +178,12 @@ class FeedService:
         ]
 
     async def resume(self, viewer: User) -> None:
-        await self.pacer.resume(viewer)
+        resumed = await self.pacer.resume(viewer)
+        if resumed is not None:
+            try:
+                await self.ranker.carry_pool(viewer, resumed)
+            except RedisError as exc:
+                raise FeedUnavailable() from exc
 
     # --- steering, check-ins, see-less ---------------------------------------------------------
 

@@ -25,13 +25,15 @@ filters above still apply.
 The ranked pool. Ranking is the expensive statement, so it runs once for many pages: the ranked
 ids (POOL_SIZE of them, with tier and author) are kept in Redis for the viewer's feed session, and
 each page takes the next ones not yet served, checked again in SQL (`queries.servable`) so that a
-removal, a deletion, a block or a see-less since takes effect on the next page. The pool is ranked
-again when the feed session changes (resume), when it is POOL_TTL_SECONDS old, when the inbox is
-lost, when the viewer follows or unfollows someone, when their preferences, check-ins or see-less
-change, and when fewer unserved candidates are left than a page asks for (what was posted since may
-fill it). Posts of followed authors fanned out since the ranking join the kept pool at the head of
-its `followed` tier instead, so that a popular author's post does not send all their followers to
-the ranking statement at once.
+removal, a deletion, a block or a see-less since takes effect on the next page. A resume carries
+the pool into the new feed session without what the ended session served, so the feed goes on
+where the break left it instead of ranking again and opening on the same videos. The pool is
+ranked again when it is POOL_TTL_SECONDS old, when the feed session changes other than by that
+carry, when the inbox is lost, when the viewer follows or unfollows someone, when their
+preferences, check-ins or see-less change, and when fewer unserved candidates are left than a page
+asks for (what was posted since may fill it). Posts of followed authors fanned out since the
+ranking join the kept pool at the head of its `followed` tier instead, so that a popular author's
+post does not send all their followers to the ranking statement at once.
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ from app.jobs import JobQueue
 from app.redis import as_text, key
 from app.settings import Settings
 from feed.models import Video
+from feed.pacing import Resumed
 from feed.preferences import preferences_of
 from feed.timeline import queries
 from feed.timeline.inbox import INBOX_READ, Inboxes
@@ -74,6 +77,11 @@ NEW_POSTS_MERGED = 50
 LOOKAHEAD = 3
 # Forgets a viewer's kept pool when Redis was away at the moment it should have been forgotten.
 FORGET_POOL_JOB = "feed.forget_pool"
+# Ranks a viewer's next pool in the background when theirs runs out soon: within AHEAD_PAGES more
+# pages, or AHEAD_SECONDS before it expires.
+RANK_AHEAD_JOB = "feed.rank_ahead"
+AHEAD_PAGES = 2
+AHEAD_SECONDS = 60
 
 
 def pool_key(settings: Settings, user_id: UUID) -> str:
@@ -167,6 +175,27 @@ class FeedRanker:
 
         after_commit(session, forget)
 
+    async def carry_pool(self, viewer: User, resumed: Resumed) -> None:
+        """The pool kept for the session a resume ended goes on in the new one, less what the ended
+        session served. A pool of another session, or none, is left to be ranked on the next page."""
+        raw = await self.redis.get(self.pool_key(viewer.id))
+        if raw is None:
+            return
+        try:
+            pool = _POOL_DECODER.decode(raw)
+        except msgspec.DecodeError:
+            return
+        ttl = int(POOL_TTL_SECONDS - (time.time() - pool.built_at))
+        if pool.session_id != resumed.ended_session_id or ttl < 1:
+            return
+        served = {str(video_id) for video_id in resumed.ended_served}
+        carried = msgspec.structs.replace(
+            pool,
+            session_id=resumed.session_id,
+            entries=[entry for entry in pool.entries if entry[0] not in served],
+        )
+        await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(carried), ex=ttl)
+
     async def _for_you(
         self, viewer: User, *, limit: int, exclude: set[UUID], session_id: str
     ) -> list[FeedItem]:
@@ -178,6 +207,8 @@ class FeedRanker:
             # Also when a page would run short: what was posted since may fill it.
             pool = await self._rank(viewer, session_id, exclude, follows)
             remaining = pool.entries
+        elif self._runs_out_soon(pool, len(remaining), limit):
+            self._rank_ahead_after_commit(viewer.id)
         # Only the head of the pool is put in order for a page (the rest only after many skips).
         head = remaining[: limit * LOOKAHEAD]
         ordered = diversify(head, key=lambda entry: entry[2]) + remaining[len(head) :]
@@ -193,6 +224,29 @@ class FeedRanker:
                 if video is not None and len(items) < limit:
                     items.append(_item(video, _reason(tier)))
         return items
+
+    @staticmethod
+    def _runs_out_soon(pool: RankedPool, remaining: int, limit: int) -> bool:
+        """A kept pool that a few more pages will use up, or that expires soon, is ranked again in
+        the background (RANK_AHEAD_JOB), so that the page that would have run short or found it
+        expired does not wait for the ranking statement. A pool that was not full already holds
+        every candidate there was: ranking it ahead would find nothing more."""
+        full = len(pool.entries) >= POOL_SIZE
+        return (full and remaining < limit * (1 + AHEAD_PAGES)) or (
+            time.time() - pool.built_at > POOL_TTL_SECONDS - AHEAD_SECONDS
+        )
+
+    def _rank_ahead_after_commit(self, viewer_id: UUID) -> None:
+        if self.jobs is not None:
+            # Keyed: however many pages ask meanwhile, one ranking is queued or running per viewer.
+            self.jobs.enqueue_after_commit(
+                self.session, RANK_AHEAD_JOB, key=f"{RANK_AHEAD_JOB}:{viewer_id}", user_id=str(viewer_id)
+            )
+
+    async def rank_ahead(self, viewer: User, session_id: str, served: frozenset[UUID]) -> RankedPool:
+        """RANK_AHEAD_JOB: a new pool for the viewer's feed session, without what it has served."""
+        follows = await queries.follows_mark(self.session, viewer.id)
+        return await self._rank(viewer, session_id, set(served), follows)
 
     async def _kept_pool(
         self, viewer: User, session_id: str, follows: tuple[int, float]

@@ -8,6 +8,7 @@ servers and Redis namespace; the videos come from the shared `published` fixture
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -15,11 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import pytest
 from redis.asyncio import Redis
 
 from app.factory import create_app
 from app.resources import Resources
+from feed.timeline.ranking import RankedPool
+from feed.timeline.ranking import pool_key as ranked_pool_key
 from tests.accounts.helpers import assert_problem
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import Actor, UserFactory
@@ -106,6 +110,37 @@ async def test_resume_before_a_break_changes_nothing(
         assert len(second["items"]) == 1
         assert second["break"]["videos_seen"] == 3
         assert not set(ids(first)) & set(ids(second))
+
+
+async def test_for_you_goes_on_after_a_resume_where_the_break_left_it(
+    servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish, resources: Resources
+) -> None:
+    author, viewer = await users.create(), await users.create()
+    for _ in range(6):
+        await published(author)
+    pool_key = ranked_pool_key(resources.settings, uuid.UUID(viewer.id))
+
+    async def kept_pool() -> RankedPool:
+        return msgspec.json.decode(await resources.redis.get(pool_key), type=RankedPool)
+
+    async with paced(servers, tmp_path, feed_break_after=2) as client:
+        first = await feed(client, viewer, limit=5)
+        assert len(ids(first)) == 2 and first["break"]["reason"] == "paced"
+        ranked = await kept_pool()
+
+        await resume(client, viewer)
+        second = await feed(client, viewer, limit=2)
+
+        # The new session goes on with the kept ranking instead of opening on the same videos:
+        # carried into it without what the ended session served, not ranked again.
+        assert len(ids(second)) == 2
+        assert not set(ids(first)) & set(ids(second))
+        carried = await kept_pool()
+        assert carried.built_at == ranked.built_at
+        assert carried.session_id != ranked.session_id
+        assert [entry[0] for entry in carried.entries] == [
+            entry[0] for entry in ranked.entries if entry[0] not in ids(first)
+        ]
 
 
 async def test_every_kth_break_is_a_wellbeing_check(

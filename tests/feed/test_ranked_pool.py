@@ -1,20 +1,29 @@
 """for_you ranks once per feed session and pages through what it kept (feed.timeline.ranking): each
 page still leaves out what was removed, deleted or blocked since, takes in a followed author's new
-post, and follows a change of follows or preferences at once."""
+post, follows a change of follows or preferences at once, and is ranked again in the background
+before it runs out."""
 
 from __future__ import annotations
 
 import uuid
 
+import msgspec
+
 from app.resources import Resources
-from feed.timeline.ranking import FeedRanker
+from feed.timeline import ranking
+from feed.timeline.ranking import RankedPool, pool_key
 from tests.accounts.helpers import block, follow
 from tests.feed.test_ranking import feed
+from tests.processes import eventually
 
 
 async def pool_is_kept(resources: Resources, user_id: str) -> bool:
-    ranker = FeedRanker(None, resources.redis, resources.settings)  # type: ignore[arg-type]
-    return bool(await resources.redis.exists(ranker.pool_key(uuid.UUID(user_id))))
+    return bool(await resources.redis.exists(pool_key(resources.settings, uuid.UUID(user_id))))
+
+
+async def kept_pool(resources: Resources, user_id: str) -> RankedPool:
+    raw = await resources.redis.get(pool_key(resources.settings, uuid.UUID(user_id)))
+    return msgspec.json.decode(raw, type=RankedPool)
 
 
 async def test_each_page_of_a_kept_ranking_is_checked_again(client, users, published, resources):
@@ -81,3 +90,31 @@ async def test_new_preferences_rank_again(client, users, published, resources):
     assert not await pool_is_kept(resources, viewer.id)
     # Ranked again: the one left is about an avoided topic now.
     assert cats not in dict(await feed(client, viewer, limit=5))
+
+
+async def test_a_pool_that_runs_out_soon_is_ranked_again_in_the_background(
+    client, users, published, resources, monkeypatch
+):
+    monkeypatch.setattr(ranking, "POOL_SIZE", 4)
+    viewer = await users.create("viewer")
+    maker = await users.create("maker")
+    for _ in range(8):
+        await published(maker)
+
+    served = [video_id for video_id, _ in await feed(client, viewer, limit=1)]
+    ranked = await kept_pool(resources, viewer.id)
+    assert len(ranked.entries) == 4
+    # Two pages in, two entries are left: fewer than the page and AHEAD_PAGES more, so the page
+    # asks for the next pool in the background and is served from the kept one meanwhile.
+    for _ in range(2):
+        served += [video_id for video_id, _ in await feed(client, viewer, limit=1)]
+
+    async def ranked_again() -> bool:
+        return (await kept_pool(resources, viewer.id)).built_at != ranked.built_at
+
+    await eventually(ranked_again, within=30, what="the pool is ranked again in the background")
+    ahead = await kept_pool(resources, viewer.id)
+    assert len(ahead.entries) == 4
+    assert not {entry[0] for entry in ahead.entries} & set(served)
+    # The next page is served from it.
+    assert [video_id for video_id, _ in await feed(client, viewer, limit=4)] == [e[0] for e in ahead.entries]
