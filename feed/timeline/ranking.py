@@ -112,6 +112,9 @@ class RankedPool(msgspec.Struct, array_like=True, frozen=True):
     follows: tuple[int, float]
     # (video id, tier, author id), best first.
     entries: list[tuple[str, int, str]]
+    # The ranking found fewer than POOL_SIZE candidates: it holds all there were, so ranking again
+    # before it runs out would find nothing more (a carried pool is shorter, yet may not be).
+    exhaustive: bool = False
 
 
 _POOL_DECODER = msgspec.json.Decoder(RankedPool)
@@ -229,10 +232,9 @@ class FeedRanker:
     def _runs_out_soon(pool: RankedPool, remaining: int, limit: int) -> bool:
         """A kept pool that a few more pages will use up, or that expires soon, is ranked again in
         the background (RANK_AHEAD_JOB), so that the page that would have run short or found it
-        expired does not wait for the ranking statement. A pool that was not full already holds
-        every candidate there was: ranking it ahead would find nothing more."""
-        full = len(pool.entries) >= POOL_SIZE
-        return (full and remaining < limit * (1 + AHEAD_PAGES)) or (
+        expired does not wait for the ranking statement. An exhaustive pool already held every
+        candidate there was: ranking it ahead would find nothing more."""
+        return (not pool.exhaustive and remaining < limit * (1 + AHEAD_PAGES)) or (
             time.time() - pool.built_at > POOL_TTL_SECONDS - AHEAD_SECONDS
         )
 
@@ -347,6 +349,7 @@ class FeedRanker:
             inbox_head=inbox_head,
             follows=follows,
             entries=[(str(row.video_id), row.tier, str(row.author_id)) for row in rows],
+            exhaustive=len(rows) < POOL_SIZE,
         )
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(pool), ex=POOL_TTL_SECONDS)
         return pool

@@ -22,12 +22,14 @@ from redis.asyncio import Redis
 
 from app.factory import create_app
 from app.resources import Resources
+from feed.timeline import ranking
 from feed.timeline.ranking import RankedPool
 from feed.timeline.ranking import pool_key as ranked_pool_key
 from tests.accounts.helpers import assert_problem
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import Actor, UserFactory
 from tests.harness import RunServers
+from tests.processes import eventually
 
 Publish = Callable[..., Awaitable[str]]
 
@@ -141,6 +143,38 @@ async def test_for_you_goes_on_after_a_resume_where_the_break_left_it(
         assert [entry[0] for entry in carried.entries] == [
             entry[0] for entry in ranked.entries if entry[0] not in ids(first)
         ]
+
+
+async def test_a_carried_ranking_that_runs_out_soon_is_ranked_again_in_the_background(
+    servers: RunServers,
+    tmp_path: Path,
+    users: UserFactory,
+    published: Publish,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ranking, "POOL_SIZE", 4)
+    author, viewer = await users.create(), await users.create()
+    for _ in range(8):
+        await published(author)
+    pool_key = ranked_pool_key(resources.settings, uuid.UUID(viewer.id))
+
+    async def kept_pool() -> RankedPool:
+        return msgspec.json.decode(await resources.redis.get(pool_key), type=RankedPool)
+
+    async with paced(servers, tmp_path, feed_break_after=2) as client:
+        served = ids(await feed(client, viewer, limit=2))
+        ranked = await kept_pool()
+        assert len(ranked.entries) == 4 and not ranked.exhaustive
+        await resume(client, viewer)
+        # Carried with two entries left: this page takes them and asks for the next ranking.
+        served += ids(await feed(client, viewer, limit=2))
+
+        async def ranked_again() -> bool:
+            return (await kept_pool()).built_at != ranked.built_at
+
+        await eventually(ranked_again, within=30, what="the carried pool is ranked again in the background")
+        assert len(served) == 4 == len(set(served))
 
 
 async def test_every_kth_break_is_a_wellbeing_check(
