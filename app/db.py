@@ -85,7 +85,7 @@ def _connect_or_unavailable(dialect: Dialect, _record: Any, cargs: Any, cparams:
 UUID_ARRAY = ARRAY(PG_UUID(as_uuid=True))
 
 
-def uuid_array(values: Sequence[UUID]) -> Any:
+def uuid_array(values: Sequence[UUID | str]) -> Any:
     """One array parameter for `column == any_(uuid_array(ids))`: a list of ids is one bind (and
     one cached statement), where IN would be a bind per id."""
     return cast(literal([UUID(str(value)) for value in values], type_=UUID_ARRAY), UUID_ARRAY)

@@ -141,7 +141,8 @@ class Pace:
     # Set once the session has reached its threshold: the user's how-many-th break this is.
     break_number: int
     day_count: int
-    served_ids: frozenset[UUID]
+    # As Redis holds them (text): a page compares them with the ranked pool's ids, also text.
+    served_ids: frozenset[str]
     threshold: int
     daily_limit: int | None
     day: date
@@ -167,7 +168,7 @@ class Resumed:
 
     session_id: str
     ended_session_id: str
-    ended_served: frozenset[UUID]
+    ended_served: frozenset[str]
 
 
 class SessionReplaced(Exception):
@@ -219,13 +220,13 @@ class FeedPacer:
             served=int(served),
             break_number=int(break_no),
             day_count=int(day_count),
-            served_ids=frozenset(UUID(as_text(member)) for member in ids),
+            served_ids=frozenset(as_text(member) for member in ids),
             threshold=threshold,
             daily_limit=daily_limit,
             day=day,
         )
 
-    async def current(self, user: User) -> tuple[str, frozenset[UUID]] | None:
+    async def current(self, user: User) -> tuple[str, frozenset[str]] | None:
         """The user's session id and what it has served, without opening one (None if none)."""
         session_key, served_key = self._keys(user, datetime.now(UTC).date())[:2]
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -234,7 +235,7 @@ class FeedPacer:
             sid, served = await pipe.execute()
         if sid is None:
             return None
-        return as_text(sid), frozenset(UUID(as_text(member)) for member in served)
+        return as_text(sid), frozenset(as_text(member) for member in served)
 
     async def reserve(self, user: User, pace: Pace, candidates: list[UUID]) -> Reservation:
         """Take what fits of `candidates` (in order, skipping any already served) into the session."""
@@ -261,7 +262,7 @@ class FeedPacer:
                 served=int(served),
                 break_number=int(break_no),
                 day_count=int(day_count),
-                served_ids=pace.served_ids | set(taken),
+                served_ids=pace.served_ids | {str(video_id) for video_id in taken},
                 threshold=pace.threshold,
                 daily_limit=pace.daily_limit,
                 day=pace.day,
@@ -282,7 +283,7 @@ class FeedPacer:
         return Resumed(
             session_id=session_id,
             ended_session_id=as_text(ended),
-            ended_served=frozenset(UUID(as_text(member)) for member in served),
+            ended_served=frozenset(as_text(member) for member in served),
         )
 
     def break_of(self, pace: Pace) -> Break | None:

@@ -7,12 +7,27 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, any_, cast, delete, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User, blocks
-from app.db import uuid_array
+from app.db import UUID_ARRAY
 from app.pagination import keyset_after, keyset_before
 from feed.models import Comment, Video, VideoStatus, Visibility, likes, video_appearances, views
 
@@ -73,23 +88,34 @@ def listable_by(viewer_id: UUID) -> ColumnElement[bool]:
 # --- videos ----------------------------------------------------------------------------------
 
 
+def _authors_and_liked_statement() -> Select[tuple[User, Any]]:
+    liked = (
+        select(func.array_agg(likes.c.video_id))
+        .where(
+            likes.c.user_id == bindparam("viewer_id", type_=PG_UUID(as_uuid=True)),
+            likes.c.video_id == any_(bindparam("video_ids", type_=UUID_ARRAY)),
+        )
+        .scalar_subquery()
+    )
+    return select(User, liked).where(User.id == any_(bindparam("author_ids", type_=UUID_ARRAY)))
+
+
+# Built once: every page of videos runs it (the liked ids are an uncorrelated subquery, run once).
+_AUTHORS_AND_LIKED = _authors_and_liked_statement()
+
+
 async def authors_and_liked(
     session: AsyncSession, viewer_id: UUID, videos: Sequence[Video]
 ) -> tuple[dict[UUID, User], set[UUID]]:
-    """The videos' authors by id, and which of the videos the viewer liked, in one statement (the
-    liked ids are an uncorrelated subquery, evaluated once)."""
+    """The videos' authors by id, and which of the videos the viewer liked, in one statement."""
     if not videos:
         return {}, set()
-    liked = (
-        select(func.array_agg(likes.c.video_id))
-        .where(likes.c.user_id == viewer_id, likes.c.video_id == any_(uuid_array([v.id for v in videos])))
-        .scalar_subquery()
-    )
-    rows = (
-        await session.execute(
-            select(User, liked).where(User.id == any_(uuid_array([v.author_id for v in videos])))
-        )
-    ).all()
+    params = {
+        "viewer_id": viewer_id,
+        "video_ids": [video.id for video in videos],
+        "author_ids": list({video.author_id for video in videos}),
+    }
+    rows = (await session.execute(_AUTHORS_AND_LIKED, params)).all()
     authors = {user.id: user for user, _ in rows}
     return authors, set(rows[0][1] or ()) if rows else set()
 

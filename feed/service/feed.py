@@ -146,7 +146,7 @@ class FeedService:
             pace = reservation.pace
             taken = set(reservation.taken)
             served.extend(item for item in ranked if item.video.id in taken)
-            exclude.update(item.video.id for item in ranked)
+            exclude.update(str(item.video.id) for item in ranked)
             if ranked:
                 position = ranked[-1].position
             if exhausted or len(served) >= limit or pace.room == 0:

@@ -137,7 +137,7 @@ class FeedRanker:
         cut: Cut,
         *,
         limit: int,
-        exclude: set[UUID],
+        exclude: set[str],
         session_id: str,
         before: tuple[datetime, UUID] | None = None,
     ) -> list[FeedItem]:
@@ -191,21 +191,19 @@ class FeedRanker:
         ttl = int(POOL_TTL_SECONDS - (time.time() - pool.built_at))
         if pool.session_id != resumed.ended_session_id or ttl < 1:
             return
-        served = {str(video_id) for video_id in resumed.ended_served}
         carried = msgspec.structs.replace(
             pool,
             session_id=resumed.session_id,
-            entries=[entry for entry in pool.entries if entry[0] not in served],
+            entries=[entry for entry in pool.entries if entry[0] not in resumed.ended_served],
         )
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(carried), ex=ttl)
 
     async def _for_you(
-        self, viewer: User, *, limit: int, exclude: set[UUID], session_id: str
+        self, viewer: User, *, limit: int, exclude: set[str], session_id: str
     ) -> list[FeedItem]:
-        excluded = {str(video_id) for video_id in exclude}
         follows = await queries.follows_mark(self.session, viewer.id)
         pool = await self._kept_pool(viewer, session_id, follows)
-        remaining = [entry for entry in pool.entries if entry[0] not in excluded] if pool else []
+        remaining = [entry for entry in pool.entries if entry[0] not in exclude] if pool else []
         if pool is None or len(remaining) < limit:
             # Also when a page would run short: what was posted since may fill it.
             pool = await self._rank(viewer, session_id, exclude, follows)
@@ -245,7 +243,7 @@ class FeedRanker:
                 self.session, RANK_AHEAD_JOB, key=f"{RANK_AHEAD_JOB}:{viewer_id}", user_id=str(viewer_id)
             )
 
-    async def rank_ahead(self, viewer: User, session_id: str, served: frozenset[UUID]) -> RankedPool:
+    async def rank_ahead(self, viewer: User, session_id: str, served: frozenset[str]) -> RankedPool:
         """RANK_AHEAD_JOB: a new pool for the viewer's feed session, without what it has served."""
         follows = await queries.follows_mark(self.session, viewer.id)
         return await self._rank(viewer, session_id, set(served), follows)
@@ -311,7 +309,7 @@ class FeedRanker:
         return merged
 
     async def _rank(
-        self, viewer: User, session_id: str, exclude: set[UUID], follows: tuple[int, float]
+        self, viewer: User, session_id: str, exclude: set[str], follows: tuple[int, float]
     ) -> RankedPool:
         built_at = time.time()
         read = await self.inboxes.read(viewer.id)
