@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
+import structlog
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,6 +35,8 @@ from feed.schemas import (
 from feed.service.present import VideoPresenter
 from feed.timeline import FeedItem, FeedRanker, interpret_steer
 from feed.visibility import viewable_video
+
+log = structlog.get_logger(__name__)
 
 CHRONOLOGICAL: frozenset[FeedCut] = frozenset({"following", "latest"})
 # Rounds of rank-then-reserve per page: another request of the same viewer may take some of the
@@ -183,7 +186,8 @@ class FeedService:
             try:
                 await self.ranker.carry_pool(viewer, resumed)
             except RedisError as exc:
-                raise FeedUnavailable() from exc
+                # The new session has started; without the carry its first page ranks again.
+                log.warning("feed_pool_not_carried", user_id=str(viewer.id), error=str(exc))
 
     # --- steering, check-ins, see-less ---------------------------------------------------------
 

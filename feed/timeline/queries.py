@@ -13,7 +13,6 @@ videos (a bounded pool); fresh videos through `ix_videos_published_public`.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,11 +21,9 @@ from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
-    DateTime,
     Float,
     Integer,
     Select,
-    Text,
     all_,
     and_,
     any_,
@@ -42,7 +39,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import BindParameter
 
 from accounts.models import blocks, follows
 from app.db import UUID_ARRAY, uuid_array
@@ -95,10 +91,9 @@ MOOD_WEIGHT = 0.3
 SEE_LESS_AUTHOR_FACTOR = 0.3
 
 
-def _tsquery_of(topics: Any) -> Any:
-    """Any of the topics (joined with " or "), as `websearch_to_tsquery` reads them (never a
-    syntax error)."""
-    return func.websearch_to_tsquery("english", topics)
+def _tsquery_of(topics: Sequence[str]) -> Any:
+    """Any of the topics, as `websearch_to_tsquery` reads them (never a syntax error)."""
+    return func.websearch_to_tsquery("english", " or ".join(topics))
 
 
 def _public() -> ColumnElement[bool]:
@@ -119,7 +114,7 @@ def _not_blocked(viewer_id: Any) -> ColumnElement[bool]:
     return Video.author_id.not_in(blocked.scalar_subquery())
 
 
-def _common(viewer_id: Any, exclude: Any = None) -> list[ColumnElement[bool]]:
+def _common(viewer_id: Any, exclude: Sequence[UUID | str]) -> list[ColumnElement[bool]]:
     """What no cut ever shows: unpublished, unlisted, deleted, across a block, already served in
     this session, or marked see-less."""
     conditions = [
@@ -127,8 +122,8 @@ def _common(viewer_id: Any, exclude: Any = None) -> list[ColumnElement[bool]]:
         _not_blocked(viewer_id),
         ~exists().where(see_less.c.user_id == viewer_id, see_less.c.video_id == Video.id),
     ]
-    if exclude is not None:  # an id array (uuid_array, or a bound parameter of one)
-        conditions.append(Video.id != all_(exclude))
+    if exclude:
+        conditions.append(Video.id != all_(uuid_array(exclude)))
     return conditions
 
 
@@ -142,7 +137,7 @@ async def following_page(
     query = (
         select(Video)
         .join(follows, and_(follows.c.followee_id == Video.author_id, follows.c.follower_id == viewer_id))
-        .where(*_common(viewer_id, uuid_array(exclude) if exclude else None))
+        .where(*_common(viewer_id, exclude))
         .order_by(Video.published_at.desc(), Video.id.desc())
         .limit(limit)
     )
@@ -159,7 +154,7 @@ async def latest_page(
     followed = exists().where(follows.c.follower_id == viewer_id, follows.c.followee_id == Video.author_id)
     query = (
         select(Video, followed)
-        .where(Video.author_id != viewer_id, *_common(viewer_id, uuid_array(exclude) if exclude else None))
+        .where(Video.author_id != viewer_id, *_common(viewer_id, exclude))
         .order_by(Video.published_at.desc(), Video.id.desc())
         .limit(limit)
     )
@@ -196,7 +191,7 @@ class Ranked:
     tier: int
 
 
-def _latest_of_authors(authors: Any, since: Any, tier: int) -> Select[Any]:
+def _latest_of_authors(authors: Any, since: datetime, tier: int) -> Select[Any]:
     """The newest few public posts of each author in `authors` (a subquery with `author_id`)."""
     newest = (
         select(Video.id.label("id"))
@@ -208,98 +203,33 @@ def _latest_of_authors(authors: Any, since: Any, tier: int) -> Select[Any]:
     return select(newest.c.id, literal(tier).label("tier")).select_from(authors).join(newest, true())
 
 
-@dataclass(frozen=True)
-class _Shape:
-    """What decides the ranking statement's text: which sources and terms it has."""
-
-    inbox: bool
-    new_follows: bool
-    personalized: bool
-    favour: bool
-    avoid: bool
-    mood: bool
-    popular: bool
-    exclude: bool
-
-
 async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
     """Up to `limit` candidates, strongest connection tier first, then by score."""
+    viewer_id = c.viewer_id
     now = datetime.now(UTC)
-    shape = _Shape(
-        inbox=bool(c.inbox_ids),
-        new_follows=c.inbox_built_at is not None,
-        personalized=c.personalized,
-        favour=c.personalized and bool(c.favour_topics),
-        avoid=c.personalized and bool(c.avoid_topics),
-        mood=c.personalized and bool(c.mood_bias),
-        popular=bool(c.popular_ids),
-        exclude=bool(c.exclude),
-    )
-    values: dict[str, Any] = {
-        "viewer_id": c.viewer_id,
-        "now": now,
-        "since": now - WINDOW,
-        "limit": c.limit,
-        "inbox_ids": list(c.inbox_ids),
-        "inbox_built_at": c.inbox_built_at,
-        "favour": " or ".join(c.favour_topics),
-        "avoid": " or ".join(c.avoid_topics),
-        "mood_bias": c.mood_bias,
-        "popular_ids": list(c.popular_ids),
-        "exclude": [UUID(str(value)) for value in c.exclude],
-    }
-    statement, names = _ranked_statement(shape)
-    params = {name: values[name] for name in names}
-    rows = (await session.execute(statement, params)).all()
-    return [Ranked(video_id=row[0], author_id=row[1], tier=int(row[2])) for row in rows]
-
-
-_RANKED_PARAMS = frozenset(
-    (
-        "viewer_id",
-        "now",
-        "since",
-        "limit",
-        "inbox_ids",
-        "inbox_built_at",
-        "favour",
-        "avoid",
-        "mood_bias",
-        "popular_ids",
-        "exclude",
-    )
-)
-
-
-@functools.lru_cache(maxsize=256)
-def _ranked_statement(shape: _Shape) -> tuple[Select[Any], frozenset[str]]:
-    """The ranking statement of one shape and the names of its parameters, built once: building
-    it cost as much as running it. Every value is a bound parameter; only the shape changes the
-    text (so the planner still sees a source left out, as with `personalized` off)."""
-    viewer_id = bindparam("viewer_id", type_=PG_UUID(as_uuid=True))
-    now = bindparam("now", type_=DateTime(timezone=True))
-    since = bindparam("since", type_=DateTime(timezone=True))
-    personalized = true() if shape.personalized else false()
-    favour = _tsquery_of(bindparam("favour", type_=Text)) if shape.favour else None
-    avoid = _tsquery_of(bindparam("avoid", type_=Text)) if shape.avoid else None
+    since = now - WINDOW
+    personalized = true() if c.personalized else false()
+    favour = _tsquery_of(c.favour_topics) if c.personalized and c.favour_topics else None
+    avoid = _tsquery_of(c.avoid_topics) if c.personalized and c.avoid_topics else None
+    mood_bias = c.mood_bias if c.personalized else 0.0
 
     branches: list[Any] = []
     # Inbox: fanned-out posts of followed authors (only while still followed).
-    if shape.inbox:
+    if c.inbox_ids:
         branches.append(
             select(Video.id.label("id"), literal(FOLLOWED).label("tier")).where(
-                Video.id == any_(bindparam("inbox_ids", type_=UUID_ARRAY)),
+                Video.id == any_(uuid_array(c.inbox_ids)),
                 personalized,
                 exists().where(follows.c.follower_id == viewer_id, follows.c.followee_id == Video.author_id),
             )
         )
     # Follows made after the inbox was built (no backfill needed on follow).
-    if shape.new_follows:
+    if c.inbox_built_at is not None:
         new_follows = (
             select(follows.c.followee_id.label("author_id"))
             .where(
                 follows.c.follower_id == viewer_id,
-                follows.c.created_at > bindparam("inbox_built_at", type_=DateTime(timezone=True)),
+                follows.c.created_at > c.inbox_built_at,
                 personalized,
             )
             .order_by(follows.c.created_at.desc())
@@ -307,7 +237,6 @@ def _ranked_statement(shape: _Shape) -> tuple[Select[Any], frozenset[str]]:
             .subquery("new_follows")
         )
         branches.append(_latest_of_authors(new_follows, since, FOLLOWED))
-
     # People the viewer interacted with: liked, commented on, remixed.
     liked = (
         select(likes.c.video_id.label("video_id"))
@@ -391,10 +320,10 @@ def _ranked_statement(shape: _Shape) -> tuple[Select[Any], frozenset[str]]:
             .limit(STEERED_VIDEOS)
         )
     # Popular (the cached set) and fresh (the newest public videos).
-    if shape.popular:
+    if c.popular_ids:
         branches.append(
             select(Video.id, literal(POPULAR).label("tier")).where(
-                Video.id == any_(bindparam("popular_ids", type_=UUID_ARRAY))
+                Video.id == any_(uuid_array(c.popular_ids))
             )
         )
     branches.append(
@@ -417,37 +346,36 @@ def _ranked_statement(shape: _Shape) -> tuple[Select[Any], frozenset[str]]:
         .subquery("weighed")
     )
     score = engagement_score(now)
-    if shape.mood:
-        score = score * (1.0 + MOOD_WEIGHT * bindparam("mood_bias", type_=Float) * _mood_match())
-    if shape.personalized:
+    if mood_bias:
+        score = score * (1.0 + MOOD_WEIGHT * mood_bias * _mood_match())
+    if c.personalized:
         score = score * func.power(SEE_LESS_AUTHOR_FACTOR, func.coalesce(weighed.c.times, 0))
     score = score.label("score")
-    exclude = bindparam("exclude", type_=UUID_ARRAY) if shape.exclude else None
-    conditions = [Video.author_id != viewer_id, *_common(viewer_id, exclude)]
+    conditions = [Video.author_id != viewer_id, *_common(viewer_id, c.exclude)]
     if avoid is not None:
         conditions.append(~Video.search_vector.bool_op("@@")(avoid))
-    statement = (
+    query = (
         select(Video.id, Video.author_id, best.c.tier, score)
         .join(best, best.c.id == Video.id)
         .outerjoin(weighed, weighed.c.author_id == Video.author_id)
         .where(*conditions)
         .order_by(best.c.tier, score.desc(), Video.id.desc())
-        .limit(bindparam("limit", type_=Integer))
+        .limit(c.limit)
     )
-    # Only ours: constants in the statement are parameters too, with their own values.
-    return statement, frozenset(statement.compile().params) & _RANKED_PARAMS
-
-
-# Built once: every for_you page runs it.
-_FOLLOWS_MARK = select(
-    func.count(), func.coalesce(func.extract("epoch", func.max(follows.c.created_at)), 0.0)
-).where(follows.c.follower_id == bindparam("viewer_id", type_=PG_UUID(as_uuid=True)))
+    rows = (await session.execute(query)).all()
+    return [Ranked(video_id=row[0], author_id=row[1], tier=int(row[2])) for row in rows]
 
 
 async def follows_mark(session: AsyncSession, viewer_id: UUID) -> tuple[int, float]:
     """How many people the viewer follows and when they last followed someone (epoch seconds, 0
     when never): a change of either means their follows changed (one index-only read)."""
-    row = (await session.execute(_FOLLOWS_MARK, {"viewer_id": viewer_id})).one()
+    row = (
+        await session.execute(
+            select(
+                func.count(), func.coalesce(func.extract("epoch", func.max(follows.c.created_at)), 0.0)
+            ).where(follows.c.follower_id == viewer_id)
+        )
+    ).one()
     return int(row[0]), float(row[1])
 
 
@@ -466,7 +394,7 @@ def _servable_statement() -> Select[Video]:
     return select(Video).where(
         Video.id == any_(bindparam("video_ids", type_=UUID_ARRAY)),
         Video.author_id != viewer,
-        *_common(viewer),
+        *_common(viewer, ()),
     )
 
 
@@ -491,7 +419,7 @@ def _mood_match() -> Any:
     return cast(energised - relaxed, Float)
 
 
-def engagement_score(now: Any) -> Any:
+def engagement_score(now: datetime) -> Any:
     """Log-scaled engagement, decaying with age (days): ln(2 + e) / (1 + days)^1.2, where
     e = likes + 2·comments + 3·remixes + views/20."""
     engagement = (
@@ -500,8 +428,7 @@ def engagement_score(now: Any) -> Any:
         + 3.0 * Video.remix_count
         + cast(Video.view_count, Float) / 20.0
     )
-    at = now if isinstance(now, BindParameter) else literal(now)
-    age_days = func.greatest(func.extract("epoch", at - Video.published_at), 0.0) / 86400.0
+    age_days = func.greatest(func.extract("epoch", literal(now) - Video.published_at), 0.0) / 86400.0
     return func.ln(2.0 + engagement) / func.power(1.0 + age_days, 1.2)
 
 
