@@ -624,16 +624,22 @@ def write_results() -> None:
     if not reports:
         return
     small = reports.get("small")
-    first = next(iter(reports.values()))
-    m = first["machine"]
     parts = [
         "# Bench results",
         "",
         "Written by `make bench` (bench/load.py) from bench/results/*.json; see bench/README.md.",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM; PostgreSQL {m['postgresql']}, "
-        f"Redis {m['redis']}, Python {m['python']} ({m['os']}). PostgreSQL, Redis, the API, its job "
-        "worker and the load client all share these cores.",
+    ]
+    # Each size's last run may come from another machine: each is named.
+    for name, report in reports.items():
+        m = report["machine"]
+        parts += [
+            f"Machine of the {name} run: {m['cpu']}, {m['cores']} cores, {m['ram_gib']} GiB RAM; "
+            f"PostgreSQL {m['postgresql']}, Redis {m['redis']}, Python {m['python']} ({m['os']}).",
+            "",
+        ]
+    parts += [
+        "PostgreSQL, Redis, the API, its job worker and the load client all share the cores.",
         "",
     ]
     for name in ("small", "large", *[n for n in reports if n not in ("small", "large")]):
