@@ -8,7 +8,6 @@ servers and Redis namespace; the videos come from the shared `published` fixture
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,18 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import msgspec
 import pytest
 from redis.asyncio import Redis
 
 from app.factory import create_app
 from app.resources import Resources
 from feed.timeline import ranking
-from feed.timeline.ranking import RankedPool
-from feed.timeline.ranking import pool_key as ranked_pool_key
 from tests.accounts.helpers import assert_problem
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import Actor, UserFactory
+from tests.feed.test_ranked_pool import kept_pool
 from tests.harness import RunServers
 from tests.processes import eventually
 
@@ -120,15 +117,10 @@ async def test_for_you_goes_on_after_a_resume_where_the_break_left_it(
     author, viewer = await users.create(), await users.create()
     for _ in range(6):
         await published(author)
-    pool_key = ranked_pool_key(resources.settings, uuid.UUID(viewer.id))
-
-    async def kept_pool() -> RankedPool:
-        return msgspec.json.decode(await resources.redis.get(pool_key), type=RankedPool)
-
     async with paced(servers, tmp_path, feed_break_after=2) as client:
         first = await feed(client, viewer, limit=5)
         assert len(ids(first)) == 2 and first["break"]["reason"] == "paced"
-        ranked = await kept_pool()
+        ranked = await kept_pool(resources, viewer.id)
 
         await resume(client, viewer)
         second = await feed(client, viewer, limit=2)
@@ -137,7 +129,7 @@ async def test_for_you_goes_on_after_a_resume_where_the_break_left_it(
         # carried into it without what the ended session served, not ranked again.
         assert len(ids(second)) == 2
         assert not set(ids(first)) & set(ids(second))
-        carried = await kept_pool()
+        carried = await kept_pool(resources, viewer.id)
         assert carried.built_at == ranked.built_at
         assert carried.session_id != ranked.session_id
         assert [entry[0] for entry in carried.entries] == [
@@ -157,21 +149,16 @@ async def test_a_carried_ranking_that_runs_out_soon_is_ranked_again_in_the_backg
     author, viewer = await users.create(), await users.create()
     for _ in range(8):
         await published(author)
-    pool_key = ranked_pool_key(resources.settings, uuid.UUID(viewer.id))
-
-    async def kept_pool() -> RankedPool:
-        return msgspec.json.decode(await resources.redis.get(pool_key), type=RankedPool)
-
     async with paced(servers, tmp_path, feed_break_after=2) as client:
         served = ids(await feed(client, viewer, limit=2))
-        ranked = await kept_pool()
+        ranked = await kept_pool(resources, viewer.id)
         assert len(ranked.entries) == 4 and not ranked.exhaustive
         await resume(client, viewer)
         # Carried with two entries left: this page takes them and asks for the next ranking.
         served += ids(await feed(client, viewer, limit=2))
 
         async def ranked_again() -> bool:
-            return (await kept_pool()).built_at != ranked.built_at
+            return (await kept_pool(resources, viewer.id)).built_at != ranked.built_at
 
         await eventually(ranked_again, within=30, what="the carried pool is ranked again in the background")
         assert len(served) == 4 == len(set(served))
