@@ -19,7 +19,8 @@ async def forget_pool(resources: Resources, user_id: str) -> None:
 
 
 async def rank_ahead(resources: Resources, user_id: str) -> int:
-    """The viewer's next ranked pool, for their current feed session (none: nothing to do)."""
+    """The viewer's next ranked pool, for their current feed session (none, or their kept pool
+    forgotten meanwhile: nothing to do). How many videos it holds."""
     async with resources.session_factory() as session:
         viewer = await session.get(User, UUID(user_id))
         current = await FeedPacer(resources.redis, resources.settings).current(viewer) if viewer else None
@@ -27,7 +28,8 @@ async def rank_ahead(resources: Resources, user_id: str) -> int:
             return 0
         session_id, served = current
         ranker = FeedRanker(session, resources.redis, resources.settings, resources.jobs)
-        return len((await ranker.rank_ahead(viewer, session_id, served)).entries)
+        pool = await ranker.rank_ahead(viewer, session_id, served)
+        return len(pool.entries) if pool is not None else 0
 
 
 jobs = [

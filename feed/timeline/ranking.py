@@ -83,6 +83,17 @@ RANK_AHEAD_JOB = "feed.rank_ahead"
 AHEAD_PAGES = 2
 AHEAD_SECONDS = 60
 
+# KEYS: the pool. ARGV: the pool a ranking ahead started from, the new pool, its time to live. The
+# new pool replaces only the one it was ranked from: a pool forgotten meanwhile (new preferences, a
+# check-in, see-less) or replaced (a resume's carry, a ranking inline, new posts merged) stays.
+_REPLACE_POOL = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
 
 def pool_key(settings: Settings, user_id: UUID) -> str:
     return key(settings, "feed", "pool", str(user_id))
@@ -128,6 +139,7 @@ class FeedRanker:
         self.redis = redis
         self.settings = settings
         self.inboxes = Inboxes(redis, settings)
+        self._replace_pool = redis.register_script(_REPLACE_POOL)
         # Where a forgetting Redis could not do at once waits (FORGET_POOL_JOB).
         self.jobs = jobs
 
@@ -243,10 +255,20 @@ class FeedRanker:
                 self.session, RANK_AHEAD_JOB, key=f"{RANK_AHEAD_JOB}:{viewer_id}", user_id=str(viewer_id)
             )
 
-    async def rank_ahead(self, viewer: User, session_id: str, served: frozenset[str]) -> RankedPool:
-        """RANK_AHEAD_JOB: a new pool for the viewer's feed session, without what it has served."""
+    async def rank_ahead(self, viewer: User, session_id: str, served: frozenset[str]) -> RankedPool | None:
+        """RANK_AHEAD_JOB: a new pool for the viewer's feed session, without what it has served.
+        None when the kept pool was forgotten or replaced before the new one was ready: what
+        forgot it (a change of preferences, say) may postdate what this ranking read."""
+        ranked_from = await self.redis.get(self.pool_key(viewer.id))
+        if ranked_from is None:
+            return None  # forgotten or expired: the next page ranks inline
         follows = await queries.follows_mark(self.session, viewer.id)
-        return await self._rank(viewer, session_id, set(served), follows)
+        pool = await self._ranked(viewer, session_id, set(served), follows)
+        replaced = await self._replace_pool(
+            keys=[self.pool_key(viewer.id)],
+            args=[ranked_from, msgspec.json.encode(pool), POOL_TTL_SECONDS],
+        )
+        return pool if replaced else None
 
     async def _kept_pool(
         self, viewer: User, session_id: str, follows: tuple[int, float]
@@ -311,6 +333,13 @@ class FeedRanker:
     async def _rank(
         self, viewer: User, session_id: str, exclude: set[str], follows: tuple[int, float]
     ) -> RankedPool:
+        pool = await self._ranked(viewer, session_id, exclude, follows)
+        await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(pool), ex=POOL_TTL_SECONDS)
+        return pool
+
+    async def _ranked(
+        self, viewer: User, session_id: str, exclude: set[str], follows: tuple[int, float]
+    ) -> RankedPool:
         built_at = time.time()
         read = await self.inboxes.read(viewer.id)
         inbox_ids, inbox_built_at, inbox_head = read.video_ids, read.built_at, read.newest_score
@@ -341,7 +370,7 @@ class FeedRanker:
                 mood_bias=preferences.mood_bias if preferences else 0.0,
             ),
         )
-        pool = RankedPool(
+        return RankedPool(
             session_id=session_id,
             built_at=built_at,
             inbox_head=inbox_head,
@@ -349,8 +378,6 @@ class FeedRanker:
             entries=[(str(row.video_id), row.tier, str(row.author_id)) for row in rows],
             exhaustive=len(rows) < POOL_SIZE,
         )
-        await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(pool), ex=POOL_TTL_SECONDS)
-        return pool
 
 
 def _reason(tier: int) -> Reason:

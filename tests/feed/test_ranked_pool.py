@@ -10,6 +10,7 @@ import uuid
 import msgspec
 
 from app.resources import Resources
+from feed.jobs import rank_ahead
 from feed.timeline import ranking
 from feed.timeline.ranking import RankedPool, pool_key
 from tests.accounts.helpers import block, follow
@@ -118,3 +119,30 @@ async def test_a_pool_that_runs_out_soon_is_ranked_again_in_the_background(
     assert not {entry[0] for entry in ahead.entries} & set(served)
     # The next page is served from it.
     assert [video_id for video_id, _ in await feed(client, viewer, limit=4)] == [e[0] for e in ahead.entries]
+
+
+async def test_a_ranking_ahead_does_not_bring_back_a_pool_forgotten_while_it_ran(
+    client, users, published, resources, monkeypatch
+):
+    viewer = await users.create("viewer")
+    maker = await users.create("maker")
+    cats = await published(maker, caption="cats in the garden")
+    await published(maker, caption="dogs at the beach")
+    await feed(client, viewer, limit=1)
+    assert await pool_is_kept(resources, viewer.id)
+
+    read_preferences = ranking.preferences_of
+
+    async def steered_meanwhile(session, user_id):
+        # The ranking ahead has read the old preferences when the viewer steers away from cats.
+        found = await read_preferences(session, user_id)
+        put = await client.put("/v1/me/feed-preferences", headers=viewer.headers, json={"steer": "no cats"})
+        assert put.status_code == 200, put.text
+        return found
+
+    monkeypatch.setattr(ranking, "preferences_of", steered_meanwhile)
+    assert await rank_ahead(resources, viewer.id) == 0
+    monkeypatch.setattr(ranking, "preferences_of", read_preferences)
+
+    assert not await pool_is_kept(resources, viewer.id)
+    assert cats not in dict(await feed(client, viewer, limit=5))
