@@ -88,7 +88,8 @@ UUID_ARRAY = ARRAY(PG_UUID(as_uuid=True))
 def uuid_array(values: Sequence[UUID | str]) -> Any:
     """One array parameter for `column == any_(uuid_array(ids))`: a list of ids is one bind (and
     one cached statement), where IN would be a bind per id."""
-    return cast(literal([UUID(str(value)) for value in values], type_=UUID_ARRAY), UUID_ARRAY)
+    ids = [value if isinstance(value, UUID) else UUID(value) for value in values]
+    return cast(literal(ids, type_=UUID_ARRAY), UUID_ARRAY)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

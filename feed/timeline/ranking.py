@@ -69,8 +69,10 @@ Reason = Literal["followed", "interacted", "remix_of_yours", "cameo_of_you", "st
 
 # At most this many videos in a row from one author, when something else can go in between.
 MAX_RUN = 3
-# Ranked ids kept per feed session (ten pages of 20, with room for what is filtered out later).
-POOL_SIZE = 240
+# Ranked ids kept per feed session: thirty pages of 20, three sessions at the default break. The
+# ranking costs about the same for 240 as for 600 (the candidate sources bound it, not the limit),
+# and each ranking kept serves that many more pages.
+POOL_SIZE = 600
 POOL_TTL_SECONDS = 600
 # At most this many posts fanned out since the ranking join a kept pool.
 NEW_POSTS_MERGED = 50
