@@ -125,8 +125,9 @@ class RankedPool(msgspec.Struct, array_like=True, frozen=True):
     follows: tuple[int, float]
     # (video id, tier, author id), best first.
     entries: list[tuple[str, int, str]]
-    # The ranking found fewer than POOL_SIZE candidates: it holds all there were, so ranking again
-    # before it runs out would find nothing more (a carried pool is shorter, yet may not be).
+    # A ranking ahead found nothing this pool did not already hold: ranking ahead again before it
+    # runs out would find nothing more either (the candidate sources are bounded, so a pool
+    # shorter than POOL_SIZE is not enough to tell: what it served frees room in them).
     exhaustive: bool = False
 
 
@@ -244,8 +245,8 @@ class FeedRanker:
     def _runs_out_soon(pool: RankedPool, remaining: int, limit: int) -> bool:
         """A kept pool that a few more pages will use up, or that expires soon, is ranked again in
         the background (RANK_AHEAD_JOB), so that the page that would have run short or found it
-        expired does not wait for the ranking statement. An exhaustive pool already held every
-        candidate there was: ranking it ahead would find nothing more."""
+        expired does not wait for the ranking statement. An exhaustive pool is not ranked ahead
+        for running out: the last ranking ahead found nothing new."""
         return (not pool.exhaustive and remaining < limit * (1 + AHEAD_PAGES)) or (
             time.time() - pool.built_at > POOL_TTL_SECONDS - AHEAD_SECONDS
         )
@@ -266,6 +267,14 @@ class FeedRanker:
             return None  # forgotten or expired: the next page ranks inline
         follows = await queries.follows_mark(self.session, viewer.id)
         pool = await self._ranked(viewer, session_id, set(served), follows)
+        try:
+            kept = {entry[0] for entry in _POOL_DECODER.decode(ranked_from).entries}
+        except msgspec.DecodeError:
+            kept = set()
+        if kept and all(entry[0] in kept for entry in pool.entries):
+            # Nothing new: the fresh pool still replaces the kept one (it may be about to expire),
+            # and pages stop asking for another until this one runs short.
+            pool = msgspec.structs.replace(pool, exhaustive=True)
         replaced = await self._replace_pool(
             keys=[self.pool_key(viewer.id)],
             args=[ranked_from, msgspec.json.encode(pool), POOL_TTL_SECONDS],
@@ -378,7 +387,6 @@ class FeedRanker:
             inbox_head=inbox_head,
             follows=follows,
             entries=[(str(row.video_id), row.tier, str(row.author_id)) for row in rows],
-            exhaustive=len(rows) < POOL_SIZE,
         )
 
 

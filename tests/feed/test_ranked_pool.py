@@ -146,3 +146,28 @@ async def test_a_ranking_ahead_does_not_bring_back_a_pool_forgotten_while_it_ran
 
     assert not await pool_is_kept(resources, viewer.id)
     assert cats not in dict(await feed(client, viewer, limit=5))
+
+
+async def test_a_short_pool_is_ranked_ahead_and_marked_when_that_finds_nothing_new(
+    client, users, published, resources
+):
+    viewer = await users.create("viewer")
+    maker = await users.create("maker")
+    made = {await published(maker) for _ in range(4)}
+
+    served = {video_id for video_id, _ in await feed(client, viewer, limit=2)}
+    ranked = await kept_pool(resources, viewer.id)
+    # Fewer entries than POOL_SIZE is no proof that they were all there is: the candidate sources
+    # are bounded, and what a session serves frees room in them. So it is ranked ahead when a page
+    # leaves it short.
+    assert len(ranked.entries) == 4 and not ranked.exhaustive
+    served |= {video_id for video_id, _ in await feed(client, viewer, limit=1)}
+
+    async def ranked_again() -> bool:
+        return (await kept_pool(resources, viewer.id)).built_at != ranked.built_at
+
+    await eventually(ranked_again, within=30, what="the short pool is ranked again in the background")
+    again = await kept_pool(resources, viewer.id)
+    # Nothing new turned up: the pool says so, and pages stop asking until it runs short.
+    assert again.exhaustive
+    assert {entry[0] for entry in again.entries} == made - served
