@@ -20,7 +20,7 @@ async def forget_pool(resources: Resources, user_id: str) -> None:
 
 async def rank_ahead(resources: Resources, user_id: str) -> int:
     """The viewer's next ranked pool, for their current feed session (none, or their kept pool
-    forgotten meanwhile: nothing to do). How many videos it holds."""
+    forgotten, replaced or resumed meanwhile: nothing to do). How many videos it holds."""
     async with resources.session_factory() as session:
         viewer = await session.get(User, UUID(user_id))
         current = await FeedPacer(resources.redis, resources.settings).current(viewer) if viewer else None

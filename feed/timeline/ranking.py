@@ -69,9 +69,9 @@ Reason = Literal["followed", "interacted", "remix_of_yours", "cameo_of_you", "st
 
 # At most this many videos in a row from one author, when something else can go in between.
 MAX_RUN = 3
-# Ranked ids kept per feed session: thirty pages of 20, three sessions at the default break. The
-# ranking costs about the same for 240 as for 600 (the candidate sources bound it, not the limit),
-# and each ranking kept serves that many more pages.
+# Ranked ids kept per feed session: thirty pages of 20. The ranking costs about the same for 240
+# as for 600 (the candidate sources bound it, not the limit), so each ranking serves 2.5 times the
+# pages, for about 50 KB of Redis per viewer active in the last POOL_TTL_SECONDS.
 POOL_SIZE = 600
 POOL_TTL_SECONDS = 600
 # At most this many posts fanned out since the ranking join a kept pool.
@@ -125,10 +125,13 @@ class RankedPool(msgspec.Struct, array_like=True, frozen=True):
     follows: tuple[int, float]
     # (video id, tier, author id), best first.
     entries: list[tuple[str, int, str]]
-    # A ranking ahead found nothing this pool did not already hold: ranking ahead again before it
-    # runs out would find nothing more either (the candidate sources are bounded, so a pool
-    # shorter than POOL_SIZE is not enough to tell: what it served frees room in them).
+    # A ranking ahead found nothing this pool did not already hold, so pages stop asking for another
+    # until it runs short. A pool shorter than POOL_SIZE is not enough to tell: the candidate
+    # sources change (new posts, the popular set, new likes), so ranking it again may find more.
     exhaustive: bool = False
+    # What the feed session before the last break served: a resume carried the pool without them,
+    # and rankings for this session leave them out too, so the feed goes on where the break left it.
+    before_break: list[str] = []
 
 
 _POOL_DECODER = msgspec.json.Decoder(RankedPool)
@@ -210,6 +213,7 @@ class FeedRanker:
             pool,
             session_id=resumed.session_id,
             entries=[entry for entry in pool.entries if entry[0] not in resumed.ended_served],
+            before_break=sorted(resumed.ended_served),
         )
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(carried), ex=ttl)
 
@@ -221,7 +225,9 @@ class FeedRanker:
         remaining = [entry for entry in pool.entries if entry[0] not in exclude] if pool else []
         if pool is None or len(remaining) < limit:
             # Also when a page would run short: what was posted since may fill it.
-            pool = await self._rank(viewer, session_id, exclude, follows)
+            pool = await self._rank(
+                viewer, session_id, exclude, follows, before_break=pool.before_break if pool else ()
+            )
             remaining = pool.entries
         elif self._runs_out_soon(pool, len(remaining), limit):
             self._rank_ahead_after_commit(viewer.id)
@@ -259,18 +265,28 @@ class FeedRanker:
             )
 
     async def rank_ahead(self, viewer: User, session_id: str, served: frozenset[str]) -> RankedPool | None:
-        """RANK_AHEAD_JOB: a new pool for the viewer's feed session, without what it has served.
-        None when the kept pool was forgotten or replaced before the new one was ready: what
-        forgot it (a change of preferences, say) may postdate what this ranking read."""
+        """RANK_AHEAD_JOB: a new pool for the viewer's feed session, without what it has served
+        (nor what the session before its break served). None when the kept pool belongs to another
+        session, or was forgotten or replaced before the new one was ready: what forgot it (a
+        change of preferences, say) may postdate what this ranking read."""
         ranked_from = await self.redis.get(self.pool_key(viewer.id))
         if ranked_from is None:
             return None  # forgotten or expired: the next page ranks inline
-        follows = await queries.follows_mark(self.session, viewer.id)
-        pool = await self._ranked(viewer, session_id, set(served), follows)
         try:
-            kept = {entry[0] for entry in _POOL_DECODER.decode(ranked_from).entries}
+            kept_pool = _POOL_DECODER.decode(ranked_from)
         except msgspec.DecodeError:
-            kept = set()
+            kept_pool = None
+        if kept_pool is not None and kept_pool.session_id != session_id:
+            return None  # resumed since the session was read: the carried pool is the new session's
+        follows = await queries.follows_mark(self.session, viewer.id)
+        pool = await self._ranked(
+            viewer,
+            session_id,
+            set(served),
+            follows,
+            before_break=kept_pool.before_break if kept_pool is not None else (),
+        )
+        kept = {entry[0] for entry in kept_pool.entries} if kept_pool is not None else set()
         if kept and all(entry[0] in kept for entry in pool.entries):
             # Nothing new: the fresh pool still replaces the kept one (it may be about to expire),
             # and pages stop asking for another until this one runs short.
@@ -342,14 +358,26 @@ class FeedRanker:
         return merged
 
     async def _rank(
-        self, viewer: User, session_id: str, exclude: set[str], follows: tuple[int, float]
+        self,
+        viewer: User,
+        session_id: str,
+        exclude: set[str],
+        follows: tuple[int, float],
+        *,
+        before_break: Sequence[str] = (),
     ) -> RankedPool:
-        pool = await self._ranked(viewer, session_id, exclude, follows)
+        pool = await self._ranked(viewer, session_id, exclude, follows, before_break=before_break)
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(pool), ex=POOL_TTL_SECONDS)
         return pool
 
     async def _ranked(
-        self, viewer: User, session_id: str, exclude: set[str], follows: tuple[int, float]
+        self,
+        viewer: User,
+        session_id: str,
+        exclude: set[str],
+        follows: tuple[int, float],
+        *,
+        before_break: Sequence[str] = (),
     ) -> RankedPool:
         built_at = time.time()
         read = await self.inboxes.read(viewer.id)
@@ -373,7 +401,7 @@ class FeedRanker:
                 inbox_ids=inbox_ids,
                 popular_ids=popular_ids,
                 inbox_built_at=datetime.fromtimestamp(inbox_built_at, UTC),
-                exclude=sorted(exclude),
+                exclude=sorted(exclude.union(before_break)),
                 limit=POOL_SIZE,
                 personalized=preferences.personalized if preferences else True,
                 favour_topics=list(preferences.favour_topics) if preferences else [],
@@ -387,6 +415,7 @@ class FeedRanker:
             inbox_head=inbox_head,
             follows=follows,
             entries=[(str(row.video_id), row.tier, str(row.author_id)) for row in rows],
+            before_break=list(before_break),
         )
 
 

@@ -112,8 +112,15 @@ async def test_resume_before_a_break_changes_nothing(
 
 
 async def test_for_you_goes_on_after_a_resume_where_the_break_left_it(
-    servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish, resources: Resources
+    servers: RunServers,
+    tmp_path: Path,
+    users: UserFactory,
+    published: Publish,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # No ranking ahead here: it would replace the carried pool this test reads back.
+    monkeypatch.setattr(ranking, "AHEAD_PAGES", 0)
     author, viewer = await users.create(), await users.create()
     for _ in range(6):
         await published(author)
@@ -162,6 +169,10 @@ async def test_a_carried_ranking_that_runs_out_soon_is_ranked_again_in_the_backg
 
         await eventually(ranked_again, within=30, what="the carried pool is ranked again in the background")
         assert len(served) == 4 == len(set(served))
+        # The new ranking leaves out what both sessions served, the one before the break included.
+        ahead = await kept_pool(resources, viewer.id)
+        assert len(ahead.entries) == 4
+        assert not {entry[0] for entry in ahead.entries} & set(served)
 
 
 async def test_every_kth_break_is_a_wellbeing_check(

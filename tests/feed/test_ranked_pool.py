@@ -9,10 +9,11 @@ import uuid
 
 import msgspec
 
+from accounts.models import User
 from app.resources import Resources
 from feed.jobs import rank_ahead
 from feed.timeline import ranking
-from feed.timeline.ranking import RankedPool, pool_key
+from feed.timeline.ranking import FeedRanker, RankedPool, pool_key
 from tests.accounts.helpers import block, follow
 from tests.feed.test_ranking import feed
 from tests.processes import eventually
@@ -158,8 +159,7 @@ async def test_a_short_pool_is_ranked_ahead_and_marked_when_that_finds_nothing_n
     served = {video_id for video_id, _ in await feed(client, viewer, limit=2)}
     ranked = await kept_pool(resources, viewer.id)
     # Fewer entries than POOL_SIZE is no proof that they were all there is: the candidate sources
-    # are bounded, and what a session serves frees room in them. So it is ranked ahead when a page
-    # leaves it short.
+    # change (new posts, the popular set, likes). So it is ranked ahead when a page leaves it short.
     assert len(ranked.entries) == 4 and not ranked.exhaustive
     served |= {video_id for video_id, _ in await feed(client, viewer, limit=1)}
 
@@ -171,3 +171,48 @@ async def test_a_short_pool_is_ranked_ahead_and_marked_when_that_finds_nothing_n
     # Nothing new turned up: the pool says so, and pages stop asking until it runs short.
     assert again.exhaustive
     assert {entry[0] for entry in again.entries} == made - served
+
+
+async def test_a_ranking_ahead_for_a_session_resumed_meanwhile_leaves_the_carried_pool(
+    client, users, published, resources
+):
+    viewer = await users.create("viewer")
+    maker = await users.create("maker")
+    for _ in range(3):
+        await published(maker)
+    await feed(client, viewer, limit=1)
+    carried = await resources.redis.get(pool_key(resources.settings, uuid.UUID(viewer.id)))
+
+    # The job read the session before a resume replaced it and carried the pool into the new one.
+    async with resources.session_factory() as session:
+        user = await session.get(User, uuid.UUID(viewer.id))
+        assert user is not None
+        ranker = FeedRanker(session, resources.redis, resources.settings)
+        assert await ranker.rank_ahead(user, "the-session-before-the-resume", frozenset()) is None
+
+    assert await resources.redis.get(pool_key(resources.settings, uuid.UUID(viewer.id))) == carried
+
+
+async def test_a_ranking_ahead_does_not_overwrite_a_pool_replaced_while_it_ran(
+    client, users, published, resources, monkeypatch
+):
+    viewer = await users.create("viewer")
+    maker = await users.create("maker")
+    for _ in range(3):
+        await published(maker)
+    await feed(client, viewer, limit=1)
+    key = pool_key(resources.settings, uuid.UUID(viewer.id))
+    replaced = msgspec.structs.replace(await kept_pool(resources, viewer.id), built_at=1.0)
+
+    read_preferences = ranking.preferences_of
+
+    async def replaced_meanwhile(session, user_id):
+        # Another ranking (a page's, say) stores its pool while this one runs.
+        await resources.redis.set(key, msgspec.json.encode(replaced), ex=60)
+        return await read_preferences(session, user_id)
+
+    monkeypatch.setattr(ranking, "preferences_of", replaced_meanwhile)
+    assert await rank_ahead(resources, viewer.id) == 0
+    monkeypatch.setattr(ranking, "preferences_of", read_preferences)
+
+    assert await kept_pool(resources, viewer.id) == replaced
