@@ -129,9 +129,6 @@ class RankedPool(msgspec.Struct, array_like=True, frozen=True):
     # until it runs short. A pool shorter than POOL_SIZE is not enough to tell: the candidate
     # sources change (new posts, the popular set, new likes), so ranking it again may find more.
     exhaustive: bool = False
-    # What the feed session before the last break served: a resume carried the pool without them,
-    # and rankings for this session leave them out too, so the feed goes on where the break left it.
-    before_break: list[str] = []
 
 
 _POOL_DECODER = msgspec.json.Decoder(RankedPool)
@@ -213,7 +210,6 @@ class FeedRanker:
             pool,
             session_id=resumed.session_id,
             entries=[entry for entry in pool.entries if entry[0] not in resumed.ended_served],
-            before_break=sorted(resumed.ended_served),
         )
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(carried), ex=ttl)
 
@@ -225,9 +221,7 @@ class FeedRanker:
         remaining = [entry for entry in pool.entries if entry[0] not in exclude] if pool else []
         if pool is None or len(remaining) < limit:
             # Also when a page would run short: what was posted since may fill it.
-            pool = await self._rank(
-                viewer, session_id, exclude, follows, before_break=pool.before_break if pool else ()
-            )
+            pool = await self._rank(viewer, session_id, exclude, follows)
             remaining = pool.entries
         elif self._runs_out_soon(pool, len(remaining), limit):
             self._rank_ahead_after_commit(viewer.id)
@@ -265,10 +259,10 @@ class FeedRanker:
             )
 
     async def rank_ahead(self, viewer: User, session_id: str, served: frozenset[str]) -> RankedPool | None:
-        """RANK_AHEAD_JOB: a new pool for the viewer's feed session, without what it has served
-        (nor what the session before its break served). None when the kept pool belongs to another
-        session, or was forgotten or replaced before the new one was ready: what forgot it (a
-        change of preferences, say) may postdate what this ranking read."""
+        """RANK_AHEAD_JOB: a new pool for the viewer's feed session, without what it has served.
+        None when the kept pool belongs to another session, or was forgotten or replaced before
+        the new one was ready: what forgot it (a change of preferences, say) may postdate what
+        this ranking read."""
         ranked_from = await self.redis.get(self.pool_key(viewer.id))
         if ranked_from is None:
             return None  # forgotten or expired: the next page ranks inline
@@ -279,13 +273,7 @@ class FeedRanker:
         if kept_pool is not None and kept_pool.session_id != session_id:
             return None  # resumed since the session was read: the carried pool is the new session's
         follows = await queries.follows_mark(self.session, viewer.id)
-        pool = await self._ranked(
-            viewer,
-            session_id,
-            set(served),
-            follows,
-            before_break=kept_pool.before_break if kept_pool is not None else (),
-        )
+        pool = await self._ranked(viewer, session_id, set(served), follows)
         kept = {entry[0] for entry in kept_pool.entries} if kept_pool is not None else set()
         if kept and all(entry[0] in kept for entry in pool.entries):
             # Nothing new: the fresh pool still replaces the kept one (it may be about to expire),
@@ -358,26 +346,14 @@ class FeedRanker:
         return merged
 
     async def _rank(
-        self,
-        viewer: User,
-        session_id: str,
-        exclude: set[str],
-        follows: tuple[int, float],
-        *,
-        before_break: Sequence[str] = (),
+        self, viewer: User, session_id: str, exclude: set[str], follows: tuple[int, float]
     ) -> RankedPool:
-        pool = await self._ranked(viewer, session_id, exclude, follows, before_break=before_break)
+        pool = await self._ranked(viewer, session_id, exclude, follows)
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(pool), ex=POOL_TTL_SECONDS)
         return pool
 
     async def _ranked(
-        self,
-        viewer: User,
-        session_id: str,
-        exclude: set[str],
-        follows: tuple[int, float],
-        *,
-        before_break: Sequence[str] = (),
+        self, viewer: User, session_id: str, exclude: set[str], follows: tuple[int, float]
     ) -> RankedPool:
         built_at = time.time()
         read = await self.inboxes.read(viewer.id)
@@ -401,7 +377,7 @@ class FeedRanker:
                 inbox_ids=inbox_ids,
                 popular_ids=popular_ids,
                 inbox_built_at=datetime.fromtimestamp(inbox_built_at, UTC),
-                exclude=sorted(exclude.union(before_break)),
+                exclude=sorted(exclude),
                 limit=POOL_SIZE,
                 personalized=preferences.personalized if preferences else True,
                 favour_topics=list(preferences.favour_topics) if preferences else [],
@@ -415,7 +391,6 @@ class FeedRanker:
             inbox_head=inbox_head,
             follows=follows,
             entries=[(str(row.video_id), row.tier, str(row.author_id)) for row in rows],
-            before_break=list(before_break),
         )
 
 
