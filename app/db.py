@@ -20,7 +20,7 @@ from sqlalchemy import MetaData, cast, event, literal
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DisconnectionError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.errors import AppError
@@ -56,7 +56,6 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         async_url(database_url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
         # A request waits at most this long for a pooled connection before answering 503.
         pool_timeout=DB_POOL_TIMEOUT_SECONDS,
         connect_args={
@@ -69,7 +68,18 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         },
     )
     event.listen(engine.sync_engine, "do_connect", _connect_or_unavailable)
+    event.listen(engine.sync_engine.pool, "checkout", _discard_if_closed)
     return engine
+
+
+def _discard_if_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server has closed (a restart, a crash, a terminated backend) is
+    replaced before use. asyncpg sees the close on its socket, so this costs no round trip, where
+    `pool_pre_ping` costs three on every checkout (BEGIN, a ping, ROLLBACK): a tenth of a simple
+    request's time. A connection cut off while in use is still handled by SQLAlchemy's disconnect
+    detection, which invalidates the pool."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this pooled connection")
 
 
 def _connect_or_unavailable(dialect: Dialect, _record: Any, cargs: Any, cparams: Any) -> Any:
