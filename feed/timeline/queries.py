@@ -379,12 +379,17 @@ async def follows_mark(session: AsyncSession, viewer_id: UUID) -> tuple[int, flo
     return int(row[0]), float(row[1])
 
 
-async def authors_of(session: AsyncSession, video_ids: Sequence[UUID]) -> dict[UUID, UUID]:
-    """The author of each of `video_ids` that exists, by video id."""
+async def followed_authors_of(
+    session: AsyncSession, viewer_id: UUID, video_ids: Sequence[UUID]
+) -> dict[UUID, UUID]:
+    """The author of each of `video_ids` whom the viewer follows now, by video id (an inbox keeps
+    the posts of people unfollowed since)."""
     if not video_ids:
         return {}
     rows = await session.execute(
-        select(Video.id, Video.author_id).where(Video.id == any_(uuid_array(video_ids)))
+        select(Video.id, Video.author_id)
+        .join(follows, and_(follows.c.followee_id == Video.author_id, follows.c.follower_id == viewer_id))
+        .where(Video.id == any_(uuid_array(video_ids)))
     )
     return {row[0]: row[1] for row in rows}
 

@@ -314,7 +314,9 @@ class FeedRanker:
     async def _with_new_posts(self, viewer: User, pool: RankedPool) -> RankedPool:
         """Posts fanned out into the inbox since the pool was ranked go first among `followed`
         (they are the newest), rather than ranking again: a popular author's post would otherwise
-        send every follower's next page to the ranking statement at once."""
+        send every follower's next page to the ranking statement at once. Only posts of authors
+        still followed: someone followed and unfollowed since the ranking leaves the follows mark
+        as it was, and their post in the inbox."""
         raw = await self.redis.zrevrangebyscore(
             self.inboxes.inbox_key(viewer.id),
             "+inf",
@@ -327,7 +329,9 @@ class FeedRanker:
             return pool
         known = {entry[0] for entry in pool.entries}
         new_ids = list(dict.fromkeys(as_text(member) for member, _ in raw if as_text(member) not in known))
-        authors = await queries.authors_of(self.session, [UUID(video_id) for video_id in new_ids])
+        authors = await queries.followed_authors_of(
+            self.session, viewer.id, [UUID(video_id) for video_id in new_ids]
+        )
         fresh = [
             (video_id, queries.FOLLOWED, str(authors[UUID(video_id)]))
             for video_id in new_ids

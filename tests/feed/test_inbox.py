@@ -93,6 +93,34 @@ async def test_new_follows_need_no_backfill_and_unfollows_drop_the_reason(
     assert dict(await feed(client, later_reader)) == {other: "popular", video_id: "popular"}
 
 
+async def test_a_post_of_someone_followed_and_unfollowed_between_two_pages_is_not_followed(
+    client, users, published, resources
+):
+    """The kept ranking stands (the viewer follows the same people as when it was ranked), but the
+    post fanned out meanwhile by someone followed and unfollowed since must not join it as
+    `followed`."""
+    author = await users.create("author")
+    others = [await users.create(f"other{n}") for n in range(3)]
+    reader = await users.create("reader")
+    for other in others:
+        await published(other)
+
+    async def page() -> list[tuple[str, str]]:
+        response = await client.get("/v1/feed", headers=reader.headers, params={"limit": 1})
+        assert response.status_code == 200, response.text
+        return [(item["video"]["id"], item["reason"]) for item in response.json()["items"]]
+
+    assert [reason for _, reason in await page()] == ["popular"]  # ranked: three, one served
+    assert (await follow(client, reader.headers, "author")).status_code == 204
+    post = await published(author)
+    assert await inbox(resources, reader) == [post]
+    response = await client.delete("/v1/users/author/follow", headers=reader.headers)
+    assert response.status_code == 204
+
+    served = (await page()) + (await page()) + (await page())
+    assert all(reason != "followed" for _, reason in served), served
+
+
 async def test_large_followings_fan_out_in_batched_jobs(servers, simulator, tmp_path):
     settings = make_settings(servers, tmp_path, simulator, feed_fanout_batch=2)
     app = create_app(settings)
