@@ -21,7 +21,7 @@ from typing import Any, cast
 
 @dataclass(frozen=True)
 class LoadSpec:
-    endpoint: str  # health | feed | video | like | stub
+    endpoint: str  # health | feed | video | like | me | stub
     host: str
     port: int
     concurrency: int
@@ -183,6 +183,7 @@ async def _drive(spec: LoadSpec) -> LoadResult:
         resume = _request("POST", "/v1/feed/resume", host, token)
         feed = _request("GET", "/v1/feed?cut=for_you&limit=20", host, token)
         health = _request("GET", "/health/live", host, None)
+        me = _request("GET", "/v1/me", host, token)
         while True:
             if spec.endpoint == "feed":
                 raw = feed
@@ -192,6 +193,8 @@ async def _drive(spec: LoadSpec) -> LoadResult:
                     raw = _request("GET", f"/v1/videos/{video}", host, token)
                 else:
                     raw = _request("POST", f"/v1/videos/{video}/like", host, token)
+            elif spec.endpoint == "me":
+                raw = me
             else:
                 raw = health
             if interval:

@@ -54,7 +54,11 @@ from feed.timeline.inbox import Inboxes
 HERE = Path(__file__).parent
 RESULTS_DIR = HERE / "results"
 ENDPOINTS = ("health", "feed", "video", "like")
+# Measured at each concurrency, not judged: a simple signed-in read (the token, the user row, two
+# counts), to show what any signed-in request costs next to /health/live.
+REFERENCE = ("me",)
 LABELS = {
+    "me": "GET /v1/me (reference)",
     "health": "GET /health/live",
     "feed": "GET /v1/feed for_you 20",
     "video": "GET /v1/videos/{id}",
@@ -414,12 +418,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             previous["fanout_rerun"] = datetime.now(UTC).isoformat(timespec="seconds")
             return previous
         grid: list[LoadResult] = []
-        for endpoint in ENDPOINTS:
+        for endpoint in (*ENDPOINTS, *REFERENCE):
             for concurrency in concurrencies:
                 result = run_in_child(spec(endpoint, concurrency))
                 grid.append(result)
                 print(_row(result), flush=True)
-        peaks = {endpoint: max(r.rps for r in grid if r.endpoint == endpoint) for endpoint in ENDPOINTS}
+        peaks = {
+            endpoint: max(r.rps for r in grid if r.endpoint == endpoint)
+            for endpoint in (*ENDPOINTS, *REFERENCE)
+        }
         half: list[LoadResult] = []
         for endpoint in ENDPOINTS:
             result = run_in_child(spec(endpoint, max(concurrencies), rate=peaks[endpoint] / 2))
@@ -520,6 +527,13 @@ def render(report: dict[str, Any], small: dict[str, Any] | None) -> str:
             f"| {LABELS[d['endpoint']]} | {d['concurrency']} | {d['rps']:.0f} | {d['p50_ms']:.1f} | "
             f"{d['p90_ms']:.1f} | {d['p99_ms']:.1f} | {d['errors']} | {ratio:.2f} |"
         )
+    if peaks.get("me") and peaks["health"]:
+        lines += [
+            "",
+            f"GET /v1/me, a simple signed-in read, peaked at {peaks['me']:.0f} requests/s, "
+            f"{peaks['me'] / peaks['health']:.2f} of /health/live; the for_you page peaked at "
+            f"{peaks['feed'] / peaks['me']:.2f} of it.",
+        ]
     lines += [
         "",
         "At half of each endpoint's peak rate (open loop, latency from the scheduled send time):",
