@@ -1,14 +1,20 @@
-"""Jobs kept in PostgreSQL while Redis cannot take them.
+"""Jobs kept in PostgreSQL: the outbox of work a commit promised, and jobs waiting out a Redis
+outage.
 
-A job is enqueued after its request commits (`app.jobs.JobQueue.enqueue_after_commit`). When Redis
-is unreachable at that moment, the job is not dropped: it is written here, in a transaction of its
-own, and every job worker replays what is here into the queue as soon as Redis answers again
+A job is enqueued after its request commits (`app.jobs.JobQueue.enqueue_after_commit`). Work that
+must not be lost is written here first, in the request's own transaction (the outbox): once the
+commit has succeeded and the job is in the queue, its row is deleted. So a process that dies
+between the COMMIT and the enqueue, or a request cancelled there, loses nothing: the row outlives
+it, and once OUTBOX_GRACE_SECONDS have passed (time enough for the request to have deleted it) a
+job worker enqueues it. When Redis is unreachable at that moment, the row is marked to be replayed
+at once, and every job worker replays what is here into the queue as soon as Redis answers again
 (`app.jobs.JobQueue.replay_deferred`, polled by the worker every DEFERRED_REPLAY_SECONDS). So a
-request that was answered 2xx keeps its background work through a Redis outage.
+request that was answered 2xx keeps its background work through a crash and a Redis outage.
 
-The happy path costs nothing: a row is written only when the enqueue failed. Replays are
-at-least-once (a replay whose delete does not commit is replayed again); jobs with a key collapse
-into one, and every job tolerates running twice, as SAQ's own retries already require.
+The happy path costs an INSERT in the request's transaction and a DELETE after it. Replays are
+at-least-once (a replay whose delete does not commit is replayed again, and so is an outbox row
+whose job was enqueued but whose delete failed); jobs with a key collapse into one, and every job
+tolerates running twice, as SAQ's own retries already require.
 """
 
 from __future__ import annotations
@@ -17,13 +23,14 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import structlog
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Integer, String, delete, select
+from sqlalchemy import Integer, String, delete, func, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -33,6 +40,9 @@ log = structlog.get_logger(__name__)
 # How often a job worker looks for deferred jobs (a cheap query on a table that is nearly always empty).
 DEFERRED_REPLAY_SECONDS = 2.0
 REPLAY_BATCH = 200
+# An outbox row is replayed only this long after its transaction: until then, the request that wrote
+# it is expected to enqueue the job and delete the row itself.
+OUTBOX_GRACE_SECONDS = 30.0
 
 
 class DeferredJob(UUIDv7AuditBase):
@@ -45,6 +55,8 @@ class DeferredJob(UUIDv7AuditBase):
     run_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     timeout_seconds: Mapped[int] = mapped_column(Integer)
     retries: Mapped[int] = mapped_column(Integer)
+    # Not to be replayed before this: an outbox row's grace; a job deferred for an outage, at once.
+    replay_after: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
 
 
 @dataclass(frozen=True)
@@ -65,17 +77,43 @@ class JobSpec:
         return max(0.0, (self.run_at - datetime.now(UTC)).total_seconds())
 
 
+def _row(spec: JobSpec, replay_after: datetime) -> DeferredJob:
+    return DeferredJob(
+        function=spec.function,
+        job_key=spec.key,
+        kwargs=spec.kwargs,
+        run_at=spec.run_at,
+        timeout_seconds=spec.timeout_seconds,
+        retries=spec.retries,
+        replay_after=replay_after,
+    )
+
+
 async def store(engine: AsyncEngine, spec: JobSpec) -> None:
+    """Keep a job to be replayed as soon as Redis answers, in a transaction of its own."""
     async with AsyncSession(engine) as session, session.begin():
-        session.add(
-            DeferredJob(
-                function=spec.function,
-                job_key=spec.key,
-                kwargs=spec.kwargs,
-                run_at=spec.run_at,
-                timeout_seconds=spec.timeout_seconds,
-                retries=spec.retries,
-            )
+        session.add(_row(spec, datetime.now(UTC)))
+
+
+def add_to_outbox(session: AsyncSession, spec: JobSpec) -> DeferredJob:
+    """Keep a job in `session`'s transaction, to be replayed after OUTBOX_GRACE_SECONDS unless
+    `forget` deletes it first (the job was enqueued after the commit)."""
+    row = _row(spec, datetime.now(UTC) + timedelta(seconds=OUTBOX_GRACE_SECONDS))
+    session.add(row)
+    return row
+
+
+async def forget(engine: AsyncEngine, row_id: UUID) -> None:
+    async with engine.begin() as connection:
+        await connection.execute(delete(DeferredJob).where(DeferredJob.id == row_id))
+
+
+async def replay_now(engine: AsyncEngine, row_id: UUID) -> None:
+    """The outbox row's job could not be enqueued (Redis is away): replay it as soon as Redis
+    answers, without waiting out the grace."""
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(DeferredJob).where(DeferredJob.id == row_id).values(replay_after=func.now())
         )
 
 
@@ -87,6 +125,7 @@ async def replay(engine: AsyncEngine, enqueue: Callable[[JobSpec], Awaitable[boo
         rows = (
             await session.scalars(
                 select(DeferredJob)
+                .where(DeferredJob.replay_after <= func.now())
                 .order_by(DeferredJob.id)
                 .limit(REPLAY_BATCH)
                 .with_for_update(skip_locked=True)

@@ -2,8 +2,9 @@
 
 Domains declare their jobs as `Job` specs with stable names such as `accounts.purge_tokens`;
 `app.composition` gathers them. Jobs take IDs, never objects, and are enqueued only after the
-request's transaction commits (`JobQueue.enqueue_after_commit`). The worker runs inside
-`remixfeed serve` in the embedded default and as `remixfeed worker` processes in production.
+request's transaction commits (`JobQueue.enqueue_after_commit`), from an outbox row written in that
+transaction, so a process that dies in between loses none (`app.deferred_jobs`). The worker runs
+inside `remixfeed serve` in the embedded default and as `remixfeed worker` processes in production.
 
 Redis outages: a job that cannot be enqueued after its commit because Redis is unreachable is
 kept in PostgreSQL and replayed by the workers once Redis answers (`app.deferred_jobs`); workers
@@ -193,12 +194,35 @@ class JobQueue:
         )
 
     def enqueue_after_commit(
-        self, session: AsyncSession, name: str, *, key: str | None = None, **kwargs: Any
+        self, session: AsyncSession, name: str, *, key: str | None = None, durable: bool = True, **kwargs: Any
     ) -> None:
-        async def _enqueue() -> None:
-            await self.enqueue_or_defer(name, key=key, **kwargs)
+        """Enqueue `name` once `session` commits. A `durable` job (the default) is first kept in
+        the transaction's outbox (`app.deferred_jobs`), so it survives this process dying between
+        the COMMIT and the enqueue. Work the next request asks for again anyway (a ranking ahead)
+        passes durable=False and costs no write."""
+        if not durable or self.engine is None:
 
-        after_commit(session, _enqueue)
+            async def _enqueue() -> None:
+                await self.enqueue_or_defer(name, key=key, **kwargs)
+
+            after_commit(session, _enqueue)
+            return
+        kept = self.keep_in_outbox(session, name, key=key, **kwargs)
+
+        async def _enqueue_kept() -> None:
+            await self._enqueue(kept.spec)
+
+        kept.run_after_commit(session, _enqueue_kept)
+
+    def keep_in_outbox(
+        self, session: AsyncSession, name: str, *, key: str | None = None, **kwargs: Any
+    ) -> KeptJob:
+        """Keep job `name` in `session`'s transaction (`app.deferred_jobs`): a job worker enqueues it
+        after a grace period, unless the work given to `KeptJob.run_after_commit` settles it first."""
+        if self.engine is None:
+            raise RuntimeError("this job queue has no database to keep jobs in")
+        spec = _spec(name, key, 0.0, 300, 3, kwargs)
+        return KeptJob(self.engine, spec, deferred_jobs.add_to_outbox(session, spec))
 
     async def replay_deferred(self) -> int:
         """Enqueue the jobs kept in PostgreSQL while Redis was away; how many were enqueued."""
@@ -225,6 +249,33 @@ class JobQueue:
 
     async def close(self) -> None:
         await self.queue.disconnect()
+
+
+@dataclass(frozen=True)
+class KeptJob:
+    """A job kept in a transaction's outbox, to settle once the transaction has committed."""
+
+    engine: AsyncEngine
+    spec: JobSpec
+    row: deferred_jobs.DeferredJob
+
+    def run_after_commit(self, session: AsyncSession, work: Callable[[], Awaitable[object]]) -> None:
+        """Once `session` commits, run `work` (the job's work itself, or queueing it) and settle the
+        kept job: forgotten when `work` succeeds, replayed as soon as Redis answers when Redis was
+        away, and left to its grace after any other failure (or when this process dies first)."""
+
+        async def settle() -> None:
+            try:
+                await work()
+            except RedisError as exc:
+                if not redis_unavailable(exc):
+                    raise
+                await deferred_jobs.replay_now(self.engine, self.row.id)
+                log.warning("job_deferred", function=self.spec.function, key=self.spec.key, error=str(exc))
+                return
+            await deferred_jobs.forget(self.engine, self.row.id)
+
+        after_commit(session, settle)
 
 
 class JobWorker(SupervisedWorker):

@@ -8,9 +8,11 @@ at a time: one SQL query and one pipeline per batch. A job that runs long hands 
 a new job, so no single job holds a worker for minutes, and a retried job only repeats pushes
 (ZADD of the same member is idempotent).
 
-When Redis is unreachable after the commit, the whole fan-out waits in PostgreSQL as a `feed.fan_out`
-job (`app.deferred_jobs`) and runs once Redis is back, so followers' inboxes that outlive the
-outage still get the post.
+The whole fan-out is also written as a `feed.fan_out` job into the publishing transaction's outbox
+(`app.deferred_jobs`), and forgotten once the inline push has run and handed the rest on. When Redis
+is unreachable after the commit, that job waits in PostgreSQL and runs once Redis is back, so
+followers' inboxes that outlive the outage still get the post; when the process dies after the
+commit, a job worker runs it after the outbox's grace.
 """
 
 from __future__ import annotations
@@ -22,11 +24,8 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import after_commit
-from app.job_outage import redis_unavailable
 from app.resources import Resources
 from feed.models import Video, VideoStatus, Visibility
 from feed.timeline import queries
@@ -53,24 +52,22 @@ class FanOut:
         ):
             return
         video_id, author_id, epoch = video.id, video.author_id, video.published_at.timestamp()
+        # The whole fan-out as a job, in the publishing transaction: replayed unless the push below
+        # settles it, so a process that dies right after the commit does not lose the post.
+        kept = self.resources.jobs.keep_in_outbox(
+            session,
+            FAN_OUT_JOB,
+            key=f"{FAN_OUT_JOB}:{video_id}:start",
+            video_id=str(video_id),
+            author_id=str(author_id),
+            published_epoch=epoch,
+            after=None,
+        )
 
         async def push() -> None:
-            try:
-                await fan_out(self.resources, video_id, author_id, epoch, after=None, inline=True)
-            except RedisError as exc:
-                if not redis_unavailable(exc):
-                    raise
-                await self.resources.jobs.defer(
-                    FAN_OUT_JOB,
-                    key=f"{FAN_OUT_JOB}:{video_id}:start",
-                    reason=exc,
-                    video_id=str(video_id),
-                    author_id=str(author_id),
-                    published_epoch=epoch,
-                    after=None,
-                )
+            await fan_out(self.resources, video_id, author_id, epoch, after=None, inline=True)
 
-        after_commit(session, push)
+        kept.run_after_commit(session, push)
 
 
 def _encode(position: tuple[datetime, UUID]) -> list[str]:

@@ -47,12 +47,10 @@ from uuid import UUID
 
 import msgspec
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from app.db import after_commit
-from app.job_outage import redis_unavailable
 from app.jobs import JobQueue
 from app.redis import as_text, key
 from app.settings import Settings
@@ -176,22 +174,21 @@ class FeedRanker:
 
     def forget_pool_after_commit(self, session: AsyncSession, user_id: UUID) -> None:
         """The viewer changed what ranking weighs (preferences, a check-in, see-less): their next
-        page is ranked again. With Redis away (the feed is 503 meanwhile), the forgetting waits in
-        PostgreSQL and happens once Redis is back, before a kept pool could outlive the change."""
+        page is ranked again. The forgetting is kept in the transaction's outbox too: with Redis
+        away (the feed is 503 meanwhile) it waits in PostgreSQL and happens once Redis is back, and
+        a process that dies after the commit leaves it to a job worker, so a kept pool does not
+        outlive the change."""
 
         async def forget() -> None:
-            try:
-                await self.redis.delete(self.pool_key(user_id))
-            except RedisError as exc:
-                if not redis_unavailable(exc):
-                    raise
-                if self.jobs is None:
-                    raise
-                await self.jobs.defer(
-                    FORGET_POOL_JOB, key=f"{FORGET_POOL_JOB}:{user_id}", reason=exc, user_id=str(user_id)
-                )
+            await self.redis.delete(self.pool_key(user_id))
 
-        after_commit(session, forget)
+        if self.jobs is None:
+            after_commit(session, forget)
+            return
+        kept = self.jobs.keep_in_outbox(
+            session, FORGET_POOL_JOB, key=f"{FORGET_POOL_JOB}:{user_id}", user_id=str(user_id)
+        )
+        kept.run_after_commit(session, forget)
 
     async def carry_pool(self, viewer: User, resumed: Resumed) -> None:
         """The pool kept for the session a resume ended goes on in the new one, less what the ended
@@ -254,8 +251,13 @@ class FeedRanker:
     def _rank_ahead_after_commit(self, viewer_id: UUID) -> None:
         if self.jobs is not None:
             # Keyed: however many pages ask meanwhile, one ranking is queued or running per viewer.
+            # Not durable: a ranking ahead that is lost is asked for again by the next page.
             self.jobs.enqueue_after_commit(
-                self.session, RANK_AHEAD_JOB, key=f"{RANK_AHEAD_JOB}:{viewer_id}", user_id=str(viewer_id)
+                self.session,
+                RANK_AHEAD_JOB,
+                key=f"{RANK_AHEAD_JOB}:{viewer_id}",
+                durable=False,
+                user_id=str(viewer_id),
             )
 
     async def rank_ahead(self, viewer: User, session_id: str, served: frozenset[str]) -> RankedPool | None:
