@@ -85,6 +85,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # address (a campus, a carrier's NAT).
     ip_write_rate_limit: str = "600/minute"
     ip_read_rate_limit: str = "1200/minute"
+    # Progress streams (GET /v1/generations/{id}/events) one user may hold open at once: each holds
+    # a Redis connection while its generation runs.
+    progress_streams_per_user: Annotated[int, msgspec.Meta(ge=1)] = 5
     # How long a moderator holds a claimed item before it returns to its queue.
     moderation_lease_seconds: Annotated[int, msgspec.Meta(ge=1)] = 300
     # Cameos: how long a revoked or rejected cameo's recording is kept before it is deleted, and

@@ -25,6 +25,12 @@ class QuotaExceeded(AppError):
     title = "Daily generation limit reached"
 
 
+class TooManyStreams(AppError):
+    status = 429
+    code = "too_many_streams"
+    title = "Too many progress streams open at once"
+
+
 class InvalidWebhook(AppError):
     status = 400
     code = "invalid_webhook"
@@ -39,4 +45,5 @@ __all__ = [
     "PromptRejected",
     "QuotaExceeded",
     "TooManyCameos",
+    "TooManyStreams",
 ]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,10 +12,8 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromPath, FromQuery
-from litestar.response import ServerSentEvent, ServerSentEventMessage
+from litestar.response import ServerSentEvent
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
-from redis.asyncio.client import PubSub
-from redis.exceptions import RedisError
 
 from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, CurrentUser
 from app.dependencies import DbSession, SettingsDep, StorageDep
@@ -31,17 +26,13 @@ from app.resources import Resources
 from app.screening import content_gate_for
 from app.security import PUBLIC
 from generation.jobs import provider_for
-from generation.models import Generation, GenerationStatus
-from generation.runner import progress_channel
 from generation.schemas import GenerationIn, GenerationOut, QuotaOut, Status
-from generation.service import GenerationService, to_schema
+from generation.service import GenerationService
+from generation.streams import StreamLease, progress_events
 from generation.webhooks import accept_webhook
 
 # A 10 MB reference image plus the other fields and multipart framing.
 GENERATION_MAX_BODY = MAX_IMAGE_BYTES + 512 * 1024
-SSE_RECHECK_SECONDS = 5.0
-# While Redis (and so pub/sub) is unreachable, a stream reads the row this often instead.
-SSE_POLL_SECONDS = 1.0
 
 
 def provide_generation_service(
@@ -190,84 +181,19 @@ class GenerationController(Controller):
     @get(
         "/{generation_id:str}/events",
         media_type="text/event-stream",
-        responses=problem_responses(401, 404, 422),
+        responses=problem_responses(401, 404, 422, 429),
         opt={"rate_limits": EXPENSIVE_READ_LIMITS},
     )
     async def events(
         self, generation_id: FromPath[str], current_user: CurrentUser, generations: Generations, state: State
     ) -> ServerSentEvent:
         """Server-sent events: `progress` while it runs, then one `completed`, `failed`, `blocked`
-        or `cancelled` event, and the stream ends."""
+        or `cancelled` event, and the stream ends. A user holds at most
+        REMIXFEED_PROGRESS_STREAMS_PER_USER streams at once (429 `too_many_streams`)."""
         generation = await generations.owned(current_user, generation_id)
         resources: Resources = state.resources
-        return ServerSentEvent(_progress_stream(resources, generation.id))
-
-
-async def _read(resources: Resources, generation_id: Any) -> GenerationOut | None:
-    async with resources.session_factory() as session:
-        generation = await session.get(Generation, generation_id)
-        return to_schema(generation) if generation is not None else None
-
-
-async def _subscribe(resources: Resources, generation_id: Any) -> PubSub | None:
-    """The generation's progress channel, or None while Redis is unreachable."""
-    pubsub = resources.redis.pubsub()
-    try:
-        await pubsub.subscribe(progress_channel(resources, generation_id))
-    except RedisError:
-        await _unsubscribe(pubsub)
-        return None
-    return pubsub
-
-
-async def _unsubscribe(pubsub: PubSub) -> None:
-    with contextlib.suppress(RedisError):
-        await pubsub.unsubscribe()
-    with contextlib.suppress(RedisError):
-        await pubsub.aclose()  # type: ignore[no-untyped-call]
-
-
-async def _progress_stream(
-    resources: Resources, generation_id: Any
-) -> AsyncGenerator[ServerSentEventMessage, None]:
-    # Subscribed first, then read, so no change between the two is missed. Without Redis the
-    # stream reads the row every SSE_POLL_SECONDS instead, and subscribes again once it can.
-    pubsub = await _subscribe(resources, generation_id)
-    try:
-        current = await _read(resources, generation_id)
-        last_sent: tuple[str, int] | None = None
-        while current is not None:
-            if (current.status, current.progress) != last_sent:
-                last_sent = (current.status, current.progress)
-                terminal = GenerationStatus(current.status).terminal
-                yield ServerSentEventMessage(
-                    data=msgspec.json.encode(current).decode(),
-                    event=current.status if terminal else "progress",
-                    id=f"{current.status}-{current.progress}",
-                )
-                if terminal:
-                    return
-            message: dict[str, Any] | None = None
-            if pubsub is None:
-                await asyncio.sleep(SSE_POLL_SECONDS)
-                pubsub = await _subscribe(resources, generation_id)
-            else:
-                try:
-                    message = await pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=SSE_RECHECK_SECONDS
-                    )
-                except RedisError:
-                    await _unsubscribe(pubsub)
-                    pubsub = None
-            if message is not None and message.get("type") == "message":
-                current = msgspec.json.decode(message["data"], type=GenerationOut)
-            else:
-                # Nothing published lately, or no pub/sub: read the row, in case a message was lost.
-                current = await _read(resources, generation_id)
-            await asyncio.sleep(0)
-    finally:
-        if pubsub is not None:
-            await _unsubscribe(pubsub)
+        lease = await StreamLease.take(resources, current_user.id)
+        return ServerSentEvent(progress_events(resources, generation.id, lease))
 
 
 class QuotaController(Controller):
