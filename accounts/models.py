@@ -31,6 +31,8 @@ class User(UUIDv7AuditBase):
         CheckConstraint("username ~ '^[a-z0-9_.]{3,30}$'", name="username_format"),
         CheckConstraint("role IN ('user', 'moderator', 'admin')", name="role_known"),
         CheckConstraint("post_count >= 0", name="post_count_not_negative"),
+        CheckConstraint("follower_count >= 0", name="follower_count_not_negative"),
+        CheckConstraint("following_count >= 0", name="following_count_not_negative"),
         Index("uq_users_email_lower", text("lower(email)"), unique=True),
     )
 
@@ -47,6 +49,10 @@ class User(UUIDv7AuditBase):
     )
     # Maintained by the feed domain when videos are published or removed; accounts cannot see videos.
     post_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Kept with the follows (accounts.queries), so a profile of someone with 100k followers does not
+    # count them on every read.
+    follower_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    following_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Set by a moderator's suspension: until then the user may read but not post, comment,
     # generate or report.
     suspended_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import and_, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,14 +81,6 @@ async def purge_refresh_tokens(session: AsyncSession, before: datetime) -> int:
 # --- social graph ----------------------------------------------------------------------------
 
 
-async def follower_count(session: AsyncSession, user_id: UUID) -> int:
-    return int(await session.scalar(select(func.count()).where(follows.c.followee_id == user_id)) or 0)
-
-
-async def following_count(session: AsyncSession, user_id: UUID) -> int:
-    return int(await session.scalar(select(func.count()).where(follows.c.follower_id == user_id)) or 0)
-
-
 class Relationship:
     """How a viewer and another user stand, read in one round trip."""
 
@@ -135,15 +128,22 @@ async def lock_pair(session: AsyncSession, a: UUID, b: UUID) -> None:
 
 
 async def add_follow(session: AsyncSession, follower_id: UUID, followee_id: UUID) -> None:
-    await session.execute(
-        pg_insert(follows).values(follower_id=follower_id, followee_id=followee_id).on_conflict_do_nothing()
+    added = await session.execute(
+        pg_insert(follows)
+        .values(follower_id=follower_id, followee_id=followee_id)
+        .on_conflict_do_nothing()
+        .returning(follows.c.follower_id, follows.c.followee_id)
     )
+    await _count_follows(session, added.all(), +1)
 
 
 async def remove_follow(session: AsyncSession, follower_id: UUID, followee_id: UUID) -> None:
-    await session.execute(
-        delete(follows).where(follows.c.follower_id == follower_id, follows.c.followee_id == followee_id)
+    removed = await session.execute(
+        delete(follows)
+        .where(follows.c.follower_id == follower_id, follows.c.followee_id == followee_id)
+        .returning(follows.c.follower_id, follows.c.followee_id)
     )
+    await _count_follows(session, removed.all(), -1)
 
 
 async def add_block(session: AsyncSession, blocker_id: UUID, blocked_id: UUID) -> None:
@@ -151,14 +151,37 @@ async def add_block(session: AsyncSession, blocker_id: UUID, blocked_id: UUID) -
         pg_insert(blocks).values(blocker_id=blocker_id, blocked_id=blocked_id).on_conflict_do_nothing()
     )
     # A block ends the relationship both ways.
-    await session.execute(
-        delete(follows).where(
+    removed = await session.execute(
+        delete(follows)
+        .where(
             or_(
                 and_(follows.c.follower_id == blocker_id, follows.c.followee_id == blocked_id),
                 and_(follows.c.follower_id == blocked_id, follows.c.followee_id == blocker_id),
             )
         )
+        .returning(follows.c.follower_id, follows.c.followee_id)
     )
+    await _count_follows(session, removed.all(), -1)
+
+
+async def _count_follows(session: AsyncSession, changed: Sequence[Row[UUID, UUID]], step: int) -> None:
+    """Move users' follower and following counts by `step` for each (follower, followee) pair that
+    was added or removed. Rows are updated in id order, so two follows sharing people cannot lock
+    each other's rows in opposite orders (deadlock)."""
+    following: dict[UUID, int] = {}
+    followers: dict[UUID, int] = {}
+    for follower_id, followee_id in changed:
+        following[follower_id] = following.get(follower_id, 0) + step
+        followers[followee_id] = followers.get(followee_id, 0) + step
+    for user_id in sorted(following.keys() | followers.keys()):
+        await session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(
+                following_count=User.following_count + following.get(user_id, 0),
+                follower_count=User.follower_count + followers.get(user_id, 0),
+            )
+        )
 
 
 async def remove_block(session: AsyncSession, blocker_id: UUID, blocked_id: UUID) -> None:
@@ -221,31 +244,6 @@ async def relationship_flags(
         ).all()
     )
     return {uid: (uid in following, uid in followed_by) for uid in user_ids}
-
-
-async def count_many(session: AsyncSession, user_ids: list[UUID]) -> dict[UUID, tuple[int, int]]:
-    """(followers, following) for many users in two grouped queries."""
-    if not user_ids:
-        return {}
-    followers: dict[UUID, int] = dict(
-        (
-            await session.execute(
-                select(follows.c.followee_id, func.count())
-                .where(follows.c.followee_id.in_(user_ids))
-                .group_by(follows.c.followee_id)
-            )
-        ).all()
-    )
-    following: dict[UUID, int] = dict(
-        (
-            await session.execute(
-                select(follows.c.follower_id, func.count())
-                .where(follows.c.follower_id.in_(user_ids))
-                .group_by(follows.c.follower_id)
-            )
-        ).all()
-    )
-    return {uid: (int(followers.get(uid, 0)), int(following.get(uid, 0))) for uid in user_ids}
 
 
 async def insert_invite(session: AsyncSession, owner_id: UUID, code: str, total: int) -> None:

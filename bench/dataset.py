@@ -10,10 +10,11 @@ reuses it (unless --rebuild).
 
 The shape: follower counts follow a power law (user 0 has the most, capped at `max_followers`),
 prolific posters are the popular ones, likes per video are heavy-tailed, every count column
-(`like_count`, `remix_count`, `view_count`, `users.post_count`) agrees with the rows, captions and
-prompts come from a small vocabulary (so steering's full-text search has matches), 5% of users are
-teens, some videos are remixes, some unlisted, removed, deleted or drafts, some cast a user's
-cameo, and a few users block others. Everyone's password is `bench.common.PASSWORD`.
+(`like_count`, `remix_count`, `view_count`, `users.post_count`, `users.follower_count` and
+`following_count`) agrees with the rows, captions and prompts come from a small vocabulary (so
+steering's full-text search has matches), 5% of users are teens, some videos are remixes, some
+unlisted, removed, deleted or drafts, some cast a user's cameo, and a few users block others.
+Everyone's password is `bench.common.PASSWORD`.
 """
 
 from __future__ import annotations
@@ -496,6 +497,7 @@ async def load(size: Size) -> dict[str, int]:
         await copy(conn, "feed_preferences", preference_rows(plan, rng))
         print("rebuilding keys and indexes:", flush=True)
         await restore_tables(conn, saved)
+        await timed("follow counts", conn.execute(FOLLOW_COUNTS))
         await timed("ANALYZE", conn.execute("ANALYZE"))
         counts = {
             table: int(await conn.fetchval(f'SELECT count(*) FROM "{table}"'))  # noqa: S608 - fixed names
@@ -505,6 +507,17 @@ async def load(size: Size) -> dict[str, int]:
     finally:
         await conn.close()
     return counts
+
+
+# users.follower_count and following_count, as the app keeps them, from the rows just loaded.
+FOLLOW_COUNTS = """
+UPDATE users SET follower_count = counted.n
+FROM (SELECT followee_id, count(*) AS n FROM follows GROUP BY followee_id) AS counted
+WHERE users.id = counted.followee_id;
+UPDATE users SET following_count = counted.n
+FROM (SELECT follower_id, count(*) AS n FROM follows GROUP BY follower_id) AS counted
+WHERE users.id = counted.follower_id;
+"""
 
 
 async def check_counts(conn: asyncpg.Connection) -> None:
@@ -517,9 +530,15 @@ async def check_counts(conn: asyncpg.Connection) -> None:
         """SELECT count(*) FROM users u WHERE u.post_count <> (SELECT count(*) FROM videos v
            WHERE v.author_id = u.id AND v.status = 'published' AND v.deleted_at IS NULL)"""
     )
-    if bad_likes or bad_posts:
+    bad_follows = await conn.fetchval(
+        """SELECT count(*) FROM users u
+           WHERE u.follower_count <> (SELECT count(*) FROM follows f WHERE f.followee_id = u.id)
+              OR u.following_count <> (SELECT count(*) FROM follows f WHERE f.follower_id = u.id)"""
+    )
+    if bad_likes or bad_posts or bad_follows:
         raise SystemExit(
-            f"inconsistent counts: {bad_likes} videos' like_count, {bad_posts} users' post_count"
+            f"inconsistent counts: {bad_likes} videos' like_count, {bad_posts} users' post_count, "
+            f"{bad_follows} users' follow counts"
         )
 
 

@@ -32,8 +32,6 @@ class ProfileService:
     # --- own account -------------------------------------------------------------------------
 
     async def me(self, user: User) -> Me:
-        followers = await queries.follower_count(self.session, user.id)
-        following = await queries.following_count(self.session, user.id)
         return Me(
             id=str(user.id),
             username=user.username,
@@ -44,8 +42,8 @@ class ProfileService:
             birthdate=user.birthdate,
             age_band=age_band(user.birthdate).value,
             role=user.role,  # type: ignore[arg-type]
-            follower_count=followers,
-            following_count=following,
+            follower_count=user.follower_count,
+            following_count=user.following_count,
             post_count=user.post_count,
             created_at=user.created_at,
         )
@@ -88,14 +86,9 @@ class ProfileService:
     async def profile(self, viewer: User, username: str) -> Profile:
         other = await self.visible_user(viewer, username)
         relation = await queries.relationship(self.session, viewer.id, other.id)
-        counts = await queries.count_many(self.session, [other.id])
-        return self._profile(
-            other, counts[other.id], (relation.following, relation.followed_by), relation.blocking
-        )
+        return self._profile(other, (relation.following, relation.followed_by), relation.blocking)
 
-    def _profile(
-        self, user: User, counts: tuple[int, int], flags: tuple[bool, bool], blocked: bool
-    ) -> Profile:
+    def _profile(self, user: User, flags: tuple[bool, bool], blocked: bool) -> Profile:
         following, follows_you = flags
         return Profile(
             id=str(user.id),
@@ -103,8 +96,8 @@ class ProfileService:
             display_name=user.display_name,
             bio=user.bio,
             avatar_url=avatar_url(self.storage, user),
-            follower_count=counts[0],
-            following_count=counts[1],
+            follower_count=user.follower_count,
+            following_count=user.following_count,
             post_count=user.post_count,
             is_following=following,
             follows_you=follows_you,
@@ -158,10 +151,9 @@ class ProfileService:
         page, more = rows[:limit], len(rows) > limit
         users = [user for user, _ in page]
         ids = [user.id for user in users]
-        counts = await queries.count_many(self.session, ids)
         flags = await queries.relationship_flags(self.session, viewer.id, ids)
         blocked = await queries.blocked_among(self.session, viewer.id, ids)
-        items = [self._profile(user, counts[user.id], flags[user.id], user.id in blocked) for user in users]
+        items = [self._profile(user, flags[user.id], user.id in blocked) for user in users]
         next_cursor = None
         if more:
             last_user, followed_at = page[-1]
