@@ -6,10 +6,14 @@ import asyncio
 import io
 import time
 from typing import Any
+from uuid import UUID
 
 import httpx
 from PIL import Image
 
+from app.resources import Resources
+from generation.jobs import provider_for
+from generation.models import Generation
 from generation.simulator import SimulatorHandle
 from tests.accounts.helpers import assert_problem
 
@@ -75,3 +79,19 @@ __all__ = [
     "simulator_control",
     "wait_until_done",
 ]
+
+
+async def stored_generation(resources: Resources, user_id: str, prompt: str) -> Generation:
+    """A queued generation written straight to the database: no job was enqueued for it, so nothing
+    moves it on but the sweep (which leaves a fresh one alone)."""
+    async with resources.session_factory() as session, session.begin():
+        generation = Generation(
+            user_id=UUID(user_id),
+            prompt=prompt,
+            model="sora-2",
+            seconds=4,
+            size="720x1280",
+            provider=provider_for(resources).name,
+        )
+        session.add(generation)
+    return generation

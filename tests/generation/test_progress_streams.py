@@ -6,16 +6,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from uuid import UUID
 
 import httpx
 
 from app.resources import Resources
-from generation.jobs import provider_for
-from generation.models import Generation
 from tests.accounts.helpers import assert_problem
 from tests.factories import Actor, UserFactory
-from tests.generation.helpers import generate, wait_until_done
+from tests.generation.helpers import generate, stored_generation, wait_until_done
 from tests.processes import eventually
 
 
@@ -27,27 +24,11 @@ async def events(client: httpx.AsyncClient, actor: Actor, generation_id: str) ->
     return await client.get(f"/v1/generations/{generation_id}/events", headers=actor.headers)
 
 
-async def queued_generation(resources: Resources, actor: Actor) -> str:
-    """A generation that stays queued: no job was enqueued for it, and the sweep leaves a fresh one."""
-    async with resources.session_factory() as session, session.begin():
-        generation = Generation(
-            user_id=UUID(actor.id),
-            prompt="a generation nothing moves on",
-            model="sora-2",
-            seconds=4,
-            size="720x1280",
-            provider=provider_for(resources).name,
-        )
-        session.add(generation)
-        await session.flush()
-        return str(generation.id)
-
-
 async def test_an_open_stream_holds_a_place_until_its_client_goes_away(
     client: httpx.AsyncClient, users: UserFactory, resources: Resources
 ) -> None:
     alice = await users.create("alice")
-    waiting = await queued_generation(resources, alice)
+    waiting = str((await stored_generation(resources, alice.id, "a generation nothing moves on")).id)
     stream = asyncio.create_task(events(client, alice, waiting))
     key = leases_key(resources, alice)
 

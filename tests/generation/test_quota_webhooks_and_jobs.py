@@ -22,7 +22,13 @@ from generation.runner import advance
 from generation.simulator import SimulatorHandle
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import UserFactory
-from tests.generation.helpers import assert_problem, generate, simulator_control, wait_until_done
+from tests.generation.helpers import (
+    assert_problem,
+    generate,
+    simulator_control,
+    stored_generation,
+    wait_until_done,
+)
 from tests.harness import RunServers
 
 WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"remixfeed-test-webhook-secret-32b").decode()
@@ -199,18 +205,8 @@ async def test_a_lost_job_is_found_by_the_sweep(
     """A generation whose job the queue lost (Redis flushed, a worker killed between steps) is
     found by the periodic sweep, enqueued again, and finishes."""
     alice = await users.create("alice")
+    lost_id = (await stored_generation(resources, alice.id, "a job nobody enqueued")).id
     async with resources.session_factory() as session, session.begin():
-        lost = Generation(
-            user_id=UUID(alice.id),
-            prompt="a job nobody enqueued",
-            model="sora-2",
-            seconds=4,
-            size="720x1280",
-            provider=provider_for(resources).name,
-        )
-        session.add(lost)
-        await session.flush()
-        lost_id = lost.id
         await session.execute(
             Generation.__table__.update()
             .where(Generation.id == lost_id)

@@ -4,16 +4,15 @@ per target with every flag kept; restore_content undoes a removal outside appeal
 from __future__ import annotations
 
 import asyncio
-from uuid import UUID
 
 from sqlalchemy import func, select
 
 from app.deferred_jobs import DeferredJob
 from app.screening import FLAG_CONTENT_JOB, flag_job_key
-from generation.models import Generation
 from moderation.jobs import file_flag
 from tests.accounts.helpers import assert_problem
 from tests.feed.helpers import comment, get_video, video
+from tests.generation.helpers import stored_generation
 from tests.moderation.helpers import claim, claimed, decided, notifications_of, queues, reported
 from tests.processes import eventually
 from tests.screening.helpers import flag_jobs
@@ -78,18 +77,7 @@ async def test_the_same_flag_twice_is_one_job_and_one_item(client, users, publis
 
 async def test_a_flagged_prompt_is_filed_against_its_author(client, users, resources, mod):
     alice = await users.create("alice")
-    async with resources.session_factory() as session:
-        generation = Generation(
-            user_id=UUID(alice.id),
-            prompt="a brawl",
-            model="sora-2",
-            seconds=4,
-            size="720x1280",
-            provider="sim",
-        )
-        session.add(generation)
-        await session.commit()
-        generation_id = str(generation.id)
+    generation_id = str((await stored_generation(resources, alice.id, "a brawl")).id)
 
     await file_flag(resources, "generation", generation_id, ["violence"], "prompt")
 
