@@ -178,8 +178,10 @@ async def _count_follows(session: AsyncSession, changed: Sequence[Row[UUID, UUID
             update(User)
             .where(User.id == user_id)
             .values(
-                following_count=User.following_count + following.get(user_id, 0),
-                follower_count=User.follower_count + followers.get(user_id, 0),
+                # Never below zero: counts that drifted (follows made by a process older than the
+                # counts, during an upgrade) must not turn an unfollow into a constraint violation.
+                following_count=func.greatest(User.following_count + following.get(user_id, 0), 0),
+                follower_count=func.greatest(User.follower_count + followers.get(user_id, 0), 0),
             )
         )
 

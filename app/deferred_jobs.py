@@ -23,17 +23,18 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 import structlog
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Integer, String, delete, func, select, update
+from sqlalchemy import Integer, String, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
+from uuid_utils.compat import uuid7
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +43,7 @@ DEFERRED_REPLAY_SECONDS = 2.0
 REPLAY_BATCH = 200
 # An outbox row is replayed only this long after its transaction: until then, the request that wrote
 # it is expected to enqueue the job and delete the row itself.
-OUTBOX_GRACE_SECONDS = 30.0
+OUTBOX_GRACE_SECONDS = 30
 
 
 class DeferredJob(UUIDv7AuditBase):
@@ -77,8 +78,10 @@ class JobSpec:
         return max(0.0, (self.run_at - datetime.now(UTC)).total_seconds())
 
 
-def _row(spec: JobSpec, replay_after: datetime) -> DeferredJob:
+def _row(spec: JobSpec, replay_after: Any) -> DeferredJob:
     return DeferredJob(
+        # Set here, not at flush: the request reads it back after its session has committed.
+        id=uuid7(),
         function=spec.function,
         job_key=spec.key,
         kwargs=spec.kwargs,
@@ -92,13 +95,14 @@ def _row(spec: JobSpec, replay_after: datetime) -> DeferredJob:
 async def store(engine: AsyncEngine, spec: JobSpec) -> None:
     """Keep a job to be replayed as soon as Redis answers, in a transaction of its own."""
     async with AsyncSession(engine) as session, session.begin():
-        session.add(_row(spec, datetime.now(UTC)))
+        session.add(_row(spec, func.now()))
 
 
 def add_to_outbox(session: AsyncSession, spec: JobSpec) -> DeferredJob:
     """Keep a job in `session`'s transaction, to be replayed after OUTBOX_GRACE_SECONDS unless
-    `forget` deletes it first (the job was enqueued after the commit)."""
-    row = _row(spec, datetime.now(UTC) + timedelta(seconds=OUTBOX_GRACE_SECONDS))
+    `forget` deletes it first (the job was enqueued after the commit). The grace is counted by the
+    database's clock from the INSERT, as `replay` compares it with the database's clock."""
+    row = _row(spec, text(f"clock_timestamp() + interval '{OUTBOX_GRACE_SECONDS:d} seconds'"))
     session.add(row)
     return row
 

@@ -194,31 +194,49 @@ class JobQueue:
         )
 
     def enqueue_after_commit(
-        self, session: AsyncSession, name: str, *, key: str | None = None, durable: bool = True, **kwargs: Any
+        self,
+        session: AsyncSession,
+        name: str,
+        *,
+        key: str | None = None,
+        durable: bool = True,
+        delay_seconds: float = 0.0,
+        timeout_seconds: int = 300,
+        retries: int = 3,
+        **kwargs: Any,
     ) -> None:
         """Enqueue `name` once `session` commits. A `durable` job (the default) is first kept in
         the transaction's outbox (`app.deferred_jobs`), so it survives this process dying between
         the COMMIT and the enqueue. Work the next request asks for again anyway (a ranking ahead)
         passes durable=False and costs no write."""
+        spec = _spec(name, key, delay_seconds, timeout_seconds, retries, kwargs)
         if not durable or self.engine is None:
 
             async def _enqueue() -> None:
-                await self.enqueue_or_defer(name, key=key, **kwargs)
+                await self.enqueue_or_defer(
+                    name,
+                    key=key,
+                    delay_seconds=delay_seconds,
+                    timeout_seconds=timeout_seconds,
+                    retries=retries,
+                    **kwargs,
+                )
 
             after_commit(session, _enqueue)
             return
-        kept = self.keep_in_outbox(session, name, key=key, **kwargs)
+        kept = KeptJob(self.engine, spec, deferred_jobs.add_to_outbox(session, spec))
 
         async def _enqueue_kept() -> None:
-            await self._enqueue(kept.spec)
+            await self._enqueue(spec)
 
         kept.run_after_commit(session, _enqueue_kept)
 
     def keep_in_outbox(
         self, session: AsyncSession, name: str, *, key: str | None = None, **kwargs: Any
     ) -> KeptJob:
-        """Keep job `name` in `session`'s transaction (`app.deferred_jobs`): a job worker enqueues it
-        after a grace period, unless the work given to `KeptJob.run_after_commit` settles it first."""
+        """Keep job `name` (its keyword arguments, nothing else) in `session`'s transaction
+        (`app.deferred_jobs`): a job worker enqueues it after a grace period, unless the work given
+        to `KeptJob.run_after_commit` settles it first."""
         if self.engine is None:
             raise RuntimeError("this job queue has no database to keep jobs in")
         spec = _spec(name, key, 0.0, 300, 3, kwargs)

@@ -54,8 +54,8 @@ from feed.timeline.inbox import Inboxes
 HERE = Path(__file__).parent
 RESULTS_DIR = HERE / "results"
 ENDPOINTS = ("health", "feed", "video", "like")
-# Measured at each concurrency, not judged: a simple signed-in read (the token, the user row, two
-# counts), to show what any signed-in request costs next to /health/live.
+# Measured at each concurrency, not judged: a simple signed-in read (the token, the user row), to
+# show what any signed-in request costs next to /health/live.
 REFERENCE = ("me",)
 LABELS = {
     "me": "GET /v1/me (reference)",

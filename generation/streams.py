@@ -8,8 +8,9 @@ REMIXFEED_PROGRESS_STREAMS_PER_USER streams at a time; one more is 429 `too_many
 The count is kept in Redis, so it holds across API processes: a sorted set per user of stream ids
 scored by when each one's lease ends. A stream renews its lease while it runs and gives it back
 when it ends; a process that dies with streams open leaves leases that lapse within
-LEASE_SECONDS. While Redis is unreachable, streams are not counted (they read the database instead
-of pub/sub, and hold no Redis connection).
+LEASE_SECONDS, and so does the lease of a client that left before the stream's first event (the
+stream never started, so it has nothing to give back). While Redis is unreachable, streams are not
+counted (they read the database instead of pub/sub, and hold no Redis connection).
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ async def _subscribe(resources: Resources, generation_id: Any) -> PubSub | None:
     except RedisError:
         await _unsubscribe(pubsub)
         return None
+    except BaseException:
+        _close_on_its_own(pubsub, None)  # cancelled meanwhile: the connection is still let go
+        raise
     return pubsub
 
 
@@ -131,8 +135,9 @@ async def progress_events(
     renewed meanwhile and given back when the stream ends, however it ends."""
     # Subscribed first, then read, so no change between the two is missed. Without Redis the
     # stream reads the row every SSE_POLL_SECONDS instead, and subscribes again once it can.
-    pubsub = await _subscribe(resources, generation_id)
+    pubsub: PubSub | None = None
     try:
+        pubsub = await _subscribe(resources, generation_id)
         current = await _read(resources, generation_id)
         last_sent: tuple[str, int] | None = None
         while current is not None:
@@ -170,14 +175,18 @@ async def progress_events(
         # A client that goes away cancels this generator from Litestar's cancel scope, which would
         # cancel every await of the clean-up too (leaving a pub/sub connection and a lease behind):
         # the clean-up runs as a task of its own.
-        cleanup = asyncio.ensure_future(_close(pubsub, lease))
-        _CLEANUPS.add(cleanup)
-        cleanup.add_done_callback(_CLEANUPS.discard)
-        await asyncio.shield(cleanup)
+        await asyncio.shield(_close_on_its_own(pubsub, lease))
 
 
 # Clean-ups running on their own, kept here so they are not garbage-collected before they end.
 _CLEANUPS: set[asyncio.Future[None]] = set()
+
+
+def _close_on_its_own(pubsub: PubSub | None, lease: StreamLease | None) -> asyncio.Future[None]:
+    cleanup = asyncio.ensure_future(_close(pubsub, lease))
+    _CLEANUPS.add(cleanup)
+    cleanup.add_done_callback(_CLEANUPS.discard)
+    return cleanup
 
 
 async def _close(pubsub: PubSub | None, lease: StreamLease | None) -> None:

@@ -18,6 +18,8 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# The counts are taken once, here: follows made meanwhile by API processes still running the code
+# before this migration are not counted, so upgrade past it with the old processes stopped.
 def upgrade() -> None:
     op.add_column("users", sa.Column("follower_count", sa.Integer(), server_default="0", nullable=False))
     op.add_column("users", sa.Column("following_count", sa.Integer(), server_default="0", nullable=False))
