@@ -103,6 +103,7 @@ def _granian(host: str, port: int, workers: int, *, kill_timeout: int) -> None:
 def worker() -> None:
     """Run a job worker (production: run as many as you need, next to the API processes)."""
     from app.composition import JOBS
+    from app.job_supervision import run_worker_process
     from app.jobs import build_worker
     from app.logging import configure_logging
     from app.resources import open_resources
@@ -132,7 +133,7 @@ def worker() -> None:
         finally:
             await resources.close()
 
-    asyncio.run(run())
+    run_worker_process(run())
 
 
 @main.command()

@@ -10,11 +10,18 @@ Asked to stop (SIGTERM, or the API process's shutdown): it starts no new job, le
 ones finish for up to the grace period (`REMIXFEED_JOB_SHUTDOWN_GRACE_SECONDS`), hands back to the
 queue those still running then, and stops at once when none is left; SAQ's own stop would also wait
 out the whole grace period for its upkeep timers.
+
+Exiting (`run_worker_process`): a task that does not end once cancelled (a statement whose cancel
+request PostgreSQL missed waits on its lock until the statement timeout) must not keep the process
+alive after its jobs were handed back; it gets a few seconds, then is logged with its stack and
+left behind, and the process exits.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
+from collections.abc import Coroutine
 from typing import Any
 
 import structlog
@@ -31,6 +38,8 @@ log = structlog.get_logger(__name__)
 HEARTBEAT_CHECK_SECONDS = 0.25
 # SAQ names the tasks that dequeue and run jobs so; everything else is an upkeep timer.
 PROCESS_TASK = "process"
+# How long a task cancelled during a stop or at exit gets to end before it is left behind.
+STRAGGLER_SECONDS = 5.0
 
 
 class SupervisedWorker(Worker[Any]):
@@ -48,6 +57,7 @@ class SupervisedWorker(Worker[Any]):
         log.info("job_worker_stopping", running=len(self.job_task_contexts), grace_seconds=self.grace_seconds)
         await self._drain()
         await super().stop()
+        log.info("job_worker_stopped")
 
     async def _drain(self) -> None:
         """Waits for the running jobs (and the dequeue loops, which end within one dequeue wait),
@@ -63,11 +73,9 @@ class SupervisedWorker(Worker[Any]):
                 break
             await asyncio.wait(working, timeout=remaining)
         # Left: timers (sweep, schedule, worker info) between two turns, and the heartbeats.
-        rest = [task for task in self.tasks if not task.done()]
-        for task in rest:
-            task.cancel()
-        await asyncio.gather(*rest, return_exceptions=True)
+        await cancel_and_wait(task for task in self.tasks if not task.done())
         self.tasks.clear()
+        log.info("job_worker_drained")
 
     async def _heartbeats(self) -> None:
         while True:
@@ -100,3 +108,34 @@ class SupervisedWorker(Worker[Any]):
             except WatchError:
                 return
         job.touched = stored.touched
+
+
+async def cancel_and_wait(tasks: Any, within: float = STRAGGLER_SECONDS) -> None:
+    """Cancels `tasks` and waits up to `within` seconds for them to end; logs, with its stack,
+    each one that did not (it is left running rather than waited for)."""
+    waiting = list(tasks)
+    for task in waiting:
+        task.cancel()
+    if not waiting:
+        return
+    _, stuck = await asyncio.wait(waiting, timeout=within)
+    for task in stuck:
+        stack = io.StringIO()
+        task.print_stack(file=stack)
+        log.warning("task_left_running", task=task.get_name(), stack=stack.getvalue())
+
+
+def run_worker_process(main: Coroutine[Any, Any, None]) -> None:
+    """`asyncio.run(main)`, except that the tasks still running when `main` returns get
+    STRAGGLER_SECONDS to end once cancelled instead of as long as they like."""
+    loop = asyncio.new_event_loop()
+    try:
+        loop.run_until_complete(main)
+    finally:
+        try:
+            loop.run_until_complete(cancel_and_wait(asyncio.all_tasks(loop)))
+            loop.run_until_complete(asyncio.wait_for(loop.shutdown_asyncgens(), STRAGGLER_SECONDS))
+        except TimeoutError:
+            log.warning("async_generators_left_open")
+        finally:
+            loop.close()

@@ -39,6 +39,7 @@ class Resources:
                 await step()
             except Exception as exc:
                 log.warning("resource_close_failed", step=step.__qualname__, error=str(exc))
+        log.info("resources_closed", process=self.settings.process_name)
 
 
 def open_resources(settings: Settings) -> Resources:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 from pathlib import Path
 
 import httpx
 import pytest
 from saq.job import Status
 from sqlalchemy import text
+from structlog.testing import capture_logs
 
+from app import job_supervision
 from app.factory import create_app
 from app.resources import Resources
 from generation.service import advance_job_key
@@ -193,3 +196,36 @@ async def test_worker_on_sigterm_finishes_its_running_job_or_hands_it_back_and_e
             text("SELECT count(*) FROM videos WHERE author_id = :id"), {"id": alice.id}
         )
     assert (row["status"], videos) == ("completed", 1)
+
+
+def test_a_worker_process_exits_even_if_a_task_will_not_end_when_cancelled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A job whose cancelled statement still waits on its lock must not keep the worker process
+    alive after its jobs were handed back: it is logged with its stack and left behind."""
+    monkeypatch.setattr(job_supervision, "STRAGGLER_SECONDS", 0.3)
+    ended: list[str] = []
+    left_behind: list[asyncio.Task[None]] = []
+
+    async def stubborn() -> None:
+        while True:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                continue  # as a statement that outlives its cancel request
+
+    async def main() -> None:
+        left_behind.append(asyncio.create_task(stubborn(), name="stuck-job"))
+        await asyncio.sleep(0)
+        ended.append("main")
+
+    with capture_logs() as logs:
+        # In a thread, so that a process that would wait forever fails the test instead of hanging it.
+        process = threading.Thread(target=job_supervision.run_worker_process, args=(main(),), daemon=True)
+        process.start()
+        process.join(timeout=30)
+    assert not process.is_alive(), "the worker process waited for a task that does not end"
+    assert ended == ["main"]
+    left = [entry for entry in logs if entry["event"] == "task_left_running"]
+    assert [entry["task"] for entry in left] == ["stuck-job"], logs
+    assert "stubborn" in left[0]["stack"]
