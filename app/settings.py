@@ -104,6 +104,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # batch (an author with more followers than one batch fans out in `feed.fan_out` jobs).
     feed_inbox_size: Annotated[int, msgspec.Meta(ge=1)] = 800
     feed_fanout_batch: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    feed_rankings_at_once: Annotated[int, msgspec.Meta(ge=1)] = 1
 
     # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""

@@ -5,15 +5,18 @@ before it runs out."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import msgspec
+from saq.job import Status
 
 from accounts.models import User
+from app.jobs import RUN_AGAIN
 from app.resources import Resources
-from feed.jobs import rank_ahead
+from feed.jobs import RANK_AGAIN_SECONDS, RANKINGS_WAITING, RankingTurns, rank_ahead
 from feed.timeline import ranking
-from feed.timeline.ranking import FeedRanker, RankedPool, pool_key
+from feed.timeline.ranking import RANK_AHEAD_JOB, FeedRanker, RankedPool, pool_key
 from tests.accounts.helpers import block, follow
 from tests.feed.test_ranking import feed
 from tests.processes import eventually
@@ -216,3 +219,53 @@ async def test_a_ranking_ahead_does_not_overwrite_a_pool_replaced_while_it_ran(
     monkeypatch.setattr(ranking, "preferences_of", read_preferences)
 
     assert await kept_pool(resources, viewer.id) == replaced
+
+
+async def test_rankings_ahead_take_turns_and_those_past_a_few_waiting_come_back_later(
+    client, users, published, resources
+):
+    viewer = await users.create("viewer")
+    maker = await users.create("maker")
+    bystanders = [await users.create(f"bystander{n}") for n in range(RANKINGS_WAITING)]
+    for _ in range(4):
+        await published(maker)
+    await feed(client, viewer, limit=2)
+    ranked = await kept_pool(resources, viewer.id)
+
+    turns = RankingTurns.of(resources)
+    assert resources.settings.feed_rankings_at_once == 1
+    await turns.running.acquire()  # the one turn is taken: a ranking ahead runs
+    try:
+        # A few wait for their turn in the worker's job slots...
+        waiting = [asyncio.create_task(rank_ahead(resources, user.id)) for user in bystanders]
+
+        async def all_wait() -> bool:
+            return turns.waiting == RANKINGS_WAITING
+
+        await eventually(all_wait, within=10, what="they wait for a turn")
+        # ... and one more is asked to come back later instead of taking a slot.
+        again = await rank_ahead(resources, viewer.id)
+        assert isinstance(again, dict)
+        assert RANK_AGAIN_SECONDS[0] <= again[RUN_AGAIN] <= RANK_AGAIN_SECONDS[1]
+
+        # So is the ranking ahead a page asks for when it leaves the pool short: the worker runs it,
+        # it finds no turn, and it is queued again for later, not dropped.
+        await feed(client, viewer, limit=1)
+        queue = resources.jobs.queue
+
+        async def sent_back() -> bool:
+            job = await queue.job(f"{RANK_AHEAD_JOB}:{viewer.id}")
+            # Queued with a time to run (epoch seconds): one the page queued has none.
+            return job is not None and job.status == Status.QUEUED and job.scheduled > 0
+
+        await eventually(sent_back, within=15, what="the page's ranking ahead is sent back")
+        assert (await kept_pool(resources, viewer.id)).built_at == ranked.built_at
+        assert not any(task.done() for task in waiting)
+    finally:
+        turns.running.release()
+    assert await asyncio.gather(*waiting) == [0] * RANKINGS_WAITING  # they had no pool to rank
+
+    async def ranked_again() -> bool:
+        return (await kept_pool(resources, viewer.id)).built_at != ranked.built_at
+
+    await eventually(ranked_again, within=15, what="the sent-back ranking ahead runs once it has a turn")
