@@ -141,7 +141,9 @@ class JobQueue:
     ) -> None:
         """`enqueue`, or, when Redis is unreachable, `defer`: for work that must not be lost
         because Redis was away when it was asked for."""
-        spec = _spec(name, key, delay_seconds, timeout_seconds, retries, kwargs)
+        await self._enqueue_or_defer(_spec(name, key, delay_seconds, timeout_seconds, retries, kwargs))
+
+    async def _enqueue_or_defer(self, spec: JobSpec) -> None:
         try:
             await self._enqueue(spec)
         except RedisError as exc:
@@ -212,24 +214,16 @@ class JobQueue:
         spec = _spec(name, key, delay_seconds, timeout_seconds, retries, kwargs)
         if not durable or self.engine is None:
 
-            async def _enqueue() -> None:
-                await self.enqueue_or_defer(
-                    name,
-                    key=key,
-                    delay_seconds=delay_seconds,
-                    timeout_seconds=timeout_seconds,
-                    retries=retries,
-                    **kwargs,
-                )
+            async def enqueue_or_defer() -> None:
+                await self._enqueue_or_defer(spec)
 
-            after_commit(session, _enqueue)
+            after_commit(session, enqueue_or_defer)
             return
-        kept = KeptJob(self.engine, spec, deferred_jobs.add_to_outbox(session, spec))
 
-        async def _enqueue_kept() -> None:
+        async def enqueue() -> None:
             await self._enqueue(spec)
 
-        kept.run_after_commit(session, _enqueue_kept)
+        self._keep(session, spec).run_after_commit(session, enqueue)
 
     def keep_in_outbox(
         self, session: AsyncSession, name: str, *, key: str | None = None, **kwargs: Any
@@ -237,9 +231,11 @@ class JobQueue:
         """Keep job `name` (its keyword arguments, nothing else) in `session`'s transaction
         (`app.deferred_jobs`): a job worker enqueues it after a grace period, unless the work given
         to `KeptJob.run_after_commit` settles it first."""
+        return self._keep(session, _spec(name, key, 0.0, 300, 3, kwargs))
+
+    def _keep(self, session: AsyncSession, spec: JobSpec) -> KeptJob:
         if self.engine is None:
             raise RuntimeError("this job queue has no database to keep jobs in")
-        spec = _spec(name, key, 0.0, 300, 3, kwargs)
         return KeptJob(self.engine, spec, deferred_jobs.add_to_outbox(session, spec))
 
     async def replay_deferred(self) -> int:
