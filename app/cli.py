@@ -88,7 +88,7 @@ def _granian(host: str, port: int, workers: int, *, kill_timeout: int) -> None:
     from granian.constants import Interfaces
 
     Granian(
-        "app.factory:create_app",
+        "app.factory:create_served_app",
         factory=True,
         interface=Interfaces.ASGI,
         address=host,
