@@ -67,10 +67,10 @@ Reason = Literal["followed", "interacted", "remix_of_yours", "cameo_of_you", "st
 
 # At most this many videos in a row from one author, when something else can go in between.
 MAX_RUN = 3
-# Ranked ids kept per feed session: thirty pages of 20. The ranking costs about the same for 240
-# as for 600 (the candidate sources bound it, not the limit), so each ranking serves 2.5 times the
-# pages, for about 50 KB of Redis per viewer active in the last POOL_TTL_SECONDS.
-POOL_SIZE = 600
+# Ranked ids kept per feed session: fifty pages of 20. The ranking costs about the same for 240 as
+# for 1000 (the candidate sources bound it, not the limit), so each ranking serves more pages, for
+# about 85 KB of Redis per viewer active in the last POOL_TTL_SECONDS.
+POOL_SIZE = 1000
 POOL_TTL_SECONDS = 600
 # At most this many posts fanned out since the ranking join a kept pool.
 NEW_POSTS_MERGED = 50
@@ -78,9 +78,12 @@ LOOKAHEAD = 3
 # Forgets a viewer's kept pool when Redis was away at the moment it should have been forgotten.
 FORGET_POOL_JOB = "feed.forget_pool"
 # Ranks a viewer's next pool in the background when theirs runs out soon: within AHEAD_PAGES more
-# pages, or AHEAD_SECONDS before it expires.
+# pages, or AHEAD_SECONDS before it expires. Rankings ahead take turns (feed.jobs.RankingTurns), so
+# when many pools run low at once the last ranking may come seconds later: asked for ten pages
+# ahead, pools do not run dry meanwhile (with two pages, in the benchmark they did, and the pages
+# that found them empty ranked inline, all at once).
 RANK_AHEAD_JOB = "feed.rank_ahead"
-AHEAD_PAGES = 2
+AHEAD_PAGES = 10
 AHEAD_SECONDS = 60
 
 # KEYS: the pool. ARGV: the pool a ranking ahead started from, the new pool, its time to live. The

@@ -101,6 +101,8 @@ async def test_a_pool_that_runs_out_soon_is_ranked_again_in_the_background(
     client, users, published, resources, monkeypatch
 ):
     monkeypatch.setattr(ranking, "POOL_SIZE", 4)
+    # Scaled to a pool of four: the third page asks, not the second.
+    monkeypatch.setattr(ranking, "AHEAD_PAGES", 2)
     viewer = await users.create("viewer")
     maker = await users.create("maker")
     for _ in range(8):
