@@ -110,15 +110,18 @@ class SupervisedWorker(Worker[Any]):
         job.touched = stored.touched
 
 
-async def cancel_and_wait(tasks: Any, within: float = STRAGGLER_SECONDS) -> None:
-    """Cancels `tasks` and waits up to `within` seconds for them to end; logs, with its stack,
-    each one that did not (it is left running rather than waited for)."""
+async def cancel_and_wait(tasks: Any, within: float | None = None) -> None:
+    """Cancels `tasks` and waits up to `within` seconds (STRAGGLER_SECONDS) for them to end; logs,
+    with its stack, each one that did not (it is left running rather than waited for)."""
     waiting = list(tasks)
     for task in waiting:
         task.cancel()
     if not waiting:
         return
-    _, stuck = await asyncio.wait(waiting, timeout=within)
+    ended, stuck = await asyncio.wait(waiting, timeout=STRAGGLER_SECONDS if within is None else within)
+    for task in ended:
+        if not task.cancelled():
+            task.exception()  # taken: how a cancelled task ended is no news at exit
     for task in stuck:
         stack = io.StringIO()
         task.print_stack(file=stack)

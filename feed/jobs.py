@@ -23,9 +23,10 @@ async def forget_pool(resources: Resources, user_id: str) -> None:
 
 
 # Rankings ahead past those running wait for a turn in the worker's job slots, up to this many; the
-# rest come back a little later, so a wave of them leaves the slots to fan-outs and other jobs.
+# rest come back a little later, so a wave of them leaves the slots to fan-outs and other jobs. SAQ
+# schedules at whole seconds: the range spreads them over a few.
 RANKINGS_WAITING = 3
-RANK_AGAIN_SECONDS = (0.5, 1.5)
+RANK_AGAIN_SECONDS = (1.0, 3.0)
 _RANKING_TURNS = "feed.ranking_turns"
 
 

@@ -79,9 +79,9 @@ LOOKAHEAD = 3
 FORGET_POOL_JOB = "feed.forget_pool"
 # Ranks a viewer's next pool in the background when theirs runs out soon: within AHEAD_PAGES more
 # pages, or AHEAD_SECONDS before it expires. Rankings ahead take turns (feed.jobs.RankingTurns), so
-# when many pools run low at once the last ranking may come seconds later: asked for ten pages
-# ahead, pools do not run dry meanwhile (with two pages, in the benchmark they did, and the pages
-# that found them empty ranked inline, all at once).
+# when many pools run low at once the last ranking may come seconds later: asked with the page and
+# ten more left, pools do not run dry meanwhile (with two more, in the benchmark they did, and the
+# pages that found them empty ranked inline, all at once).
 RANK_AHEAD_JOB = "feed.rank_ahead"
 AHEAD_PAGES = 10
 AHEAD_SECONDS = 60
