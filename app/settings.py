@@ -56,6 +56,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     generation_poll_seconds: float = 2.0
     # Provider calls for one generation before it is given up as failed (rate limits, outages).
     generation_max_attempts: int = 6
+    # How long an unfinished generation may go untouched before the cron sweep enqueues its step
+    # again (its job was lost). A step holds the row through a provider call without touching it;
+    # the sweep's job shares the step's key, so one still queued or running is left as it is.
+    generation_sweep_idle_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     # Screening of prompts, captions and comments (app/screening.py): "auto" asks the moderation
     # endpoint of the video provider's API (OpenAI with a key, else the simulator) after the local
     # rules; "local" uses the local rules only (for an OPENAI_BASE_URL without /moderations).

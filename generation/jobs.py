@@ -22,7 +22,6 @@ from generation.service import ADVANCE_JOB, advance_job_key
 log = structlog.get_logger(__name__)
 
 _PROVIDER = "generation.provider"
-SWEEP_IDLE = timedelta(seconds=30)
 SWEEP_BATCH = 500
 
 
@@ -55,8 +54,10 @@ async def sweep_unfinished(resources: Resources) -> int:
     """Re-enqueue the step of every unfinished generation nothing touched lately. The step's key
     is the generation's, so one still queued or scheduled is left as it is."""
 
+    idle_for = timedelta(seconds=resources.settings.generation_sweep_idle_seconds)
+
     async def idle(session: AsyncSession) -> list[UUID]:
-        return await queries.unfinished_idle_since(session, datetime.now(UTC) - SWEEP_IDLE, SWEEP_BATCH)
+        return await queries.unfinished_idle_since(session, datetime.now(UTC) - idle_for, SWEEP_BATCH)
 
     generation_ids: list[UUID] = await in_transaction(resources.session_factory, idle)
     for generation_id in generation_ids:

@@ -70,6 +70,10 @@ def make_settings(
         ip_read_rate_limit="1000000/minute",
         openai_base_url=simulator.url if simulator else None,
         generation_poll_seconds=0.1,
+        # Tests that run worker processes keep their generations in their own Redis namespace and
+        # simulator; an app's sweep (every minute) stepping into one left idle by a killed worker
+        # would ask its own simulator and fail it. The sweep's test backdates its generation.
+        generation_sweep_idle_seconds=86400,
         # The job worker runs inside the test app, as in the embedded default.
         worker_in_process=simulator is not None,
     ).replace(**overrides)

@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
@@ -206,12 +206,19 @@ async def test_a_lost_job_is_found_by_the_sweep(
     found by the periodic sweep, enqueued again, and finishes."""
     alice = await users.create("alice")
     lost_id = (await stored_generation(resources, alice.id, "a job nobody enqueued")).id
+    # Idle for less than REMIXFEED_GENERATION_SWEEP_IDLE_SECONDS (a day in tests): left alone.
+    quiet_id = (await stored_generation(resources, alice.id, "a step that is still running")).id
+    idle_since = {lost_id: datetime(2000, 1, 1, tzinfo=UTC), quiet_id: datetime.now(UTC) - timedelta(hours=1)}
     async with resources.session_factory() as session, session.begin():
-        await session.execute(
-            Generation.__table__.update()
-            .where(Generation.id == lost_id)
-            .values(updated_at=datetime(2000, 1, 1, tzinfo=UTC))
-        )
+        for generation_id, updated_at in idle_since.items():
+            await session.execute(
+                Generation.__table__.update()
+                .where(Generation.id == generation_id)
+                .values(updated_at=updated_at)
+            )
+    assert resources.settings.generation_sweep_idle_seconds > 3600
     assert await sweep_unfinished(resources) == 1
     done = await wait_until_done(client, alice.headers, str(lost_id), within=20)
     assert done["status"] == "completed"
+    quiet = (await client.get(f"/v1/generations/{quiet_id}", headers=alice.headers)).json()
+    assert quiet["status"] == "queued", quiet

@@ -79,9 +79,10 @@ async def test_a_worker_killed_mid_step_is_replaced_and_the_generation_makes_one
     try:
         async with serve_in_process(app) as client:
             queue = app.state.resources.jobs.queue
-            # Ready before the generation is asked for: from then on the test runs against the
-            # clock of the generation sweep (another app's, in a full run), which would step in
-            # after 30 s idle.
+            # Ready before the generation is asked for, so the step starts at once. (Apps built
+            # with make_settings, the session's among them, sweep only generations idle for a
+            # day: one that stepped into this generation, idle while its worker was dead, asked
+            # its own simulator for the video and failed it.)
             first = await start_worker(env, tmp_path / "first-worker.log", ready_on=queue)
             accepted = await generate(client, alice.headers, seconds=4)
 
