@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any
 
 import structlog
@@ -110,15 +110,15 @@ class SupervisedWorker(Worker[Any]):
         job.touched = stored.touched
 
 
-async def cancel_and_wait(tasks: Any, within: float | None = None) -> None:
-    """Cancels `tasks` and waits up to `within` seconds (STRAGGLER_SECONDS) for them to end; logs,
-    with its stack, each one that did not (it is left running rather than waited for)."""
+async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
+    """Cancels `tasks` and waits up to STRAGGLER_SECONDS for them to end; logs, with its stack,
+    each one that did not (it is left running rather than waited for)."""
     waiting = list(tasks)
     for task in waiting:
         task.cancel()
     if not waiting:
         return
-    ended, stuck = await asyncio.wait(waiting, timeout=STRAGGLER_SECONDS if within is None else within)
+    ended, stuck = await asyncio.wait(waiting, timeout=STRAGGLER_SECONDS)
     for task in ended:
         if not task.cancelled():
             task.exception()  # taken: how a cancelled task ended is no news at exit
