@@ -31,9 +31,11 @@ where the break left it instead of ranking again and opening on the same videos.
 ranked again when it is POOL_TTL_SECONDS old, when the feed session changes other than by that
 carry, when the inbox is lost, when the viewer follows or unfollows someone, when their
 preferences, check-ins or see-less change, and when fewer unserved candidates are left than a page
-asks for (what was posted since may fill it). Posts of followed authors fanned out since the
-ranking join the kept pool at the head of its `followed` tier instead, so that a popular author's
-post does not send all their followers to the ranking statement at once.
+asks for (what was posted since may fill it), unless a ranking less than DRY_RANK_AGAIN_SECONDS
+ago found nothing new or not even a page: then the short page is served as it is. Posts of
+followed authors fanned out since the ranking join the kept pool at the head of its `followed`
+tier instead, so that a popular author's post does not send all their followers to the ranking
+statement at once.
 """
 
 from __future__ import annotations
@@ -85,6 +87,13 @@ FORGET_POOL_JOB = "feed.forget_pool"
 RANK_AHEAD_JOB = "feed.rank_ahead"
 AHEAD_PAGES = 10
 AHEAD_SECONDS = 60
+# A viewer who has seen every candidate there is would otherwise run the ranking statement on each
+# page (a short page ranks again, in case something new arrived). After a ranking that found
+# nothing new, or less than a page, short pages are served from it for this long. What it cannot
+# see meanwhile waits as long: new popular or interacted-with videos, remixes of theirs, cameos.
+# Posts of followed authors still join at once (from the inbox), and a follow, an unfollow, new
+# preferences, a check-in or see-less rank again at once.
+DRY_RANK_AGAIN_SECONDS = 30
 
 # KEYS: the pool. ARGV: the pool a ranking ahead started from, the new pool, its time to live. The
 # new pool replaces only the one it was ranked from: a pool forgotten meanwhile (new preferences, a
@@ -126,9 +135,10 @@ class RankedPool(msgspec.Struct, array_like=True, frozen=True):
     follows: tuple[int, float]
     # (video id, tier, author id), best first.
     entries: list[tuple[str, int, str]]
-    # A ranking ahead found nothing this pool did not already hold, so pages stop asking for another
-    # until it runs short. A pool shorter than POOL_SIZE is not enough to tell: the candidate
-    # sources change (new posts, the popular set, new likes), so ranking it again may find more.
+    # A ranking ahead found nothing this pool did not already hold, or a ranking inline found less
+    # than a page: pages stop asking for a ranking ahead until it runs short, and one that runs
+    # short within DRY_RANK_AGAIN_SECONDS of it is not ranked again. A pool shorter than POOL_SIZE
+    # is not enough to tell: the candidate sources change (new posts, the popular set, new likes).
     exhaustive: bool = False
 
 
@@ -219,9 +229,9 @@ class FeedRanker:
         follows = await queries.follows_mark(self.session, viewer.id)
         pool = await self._kept_pool(viewer, session_id, follows)
         remaining = [entry for entry in pool.entries if entry[0] not in exclude] if pool else []
-        if pool is None or len(remaining) < limit:
+        if pool is None or (len(remaining) < limit and not _resting(pool)):
             # Also when a page would run short: what was posted since may fill it.
-            pool = await self._rank(viewer, session_id, exclude, follows)
+            pool = await self._rank(viewer, session_id, exclude, follows, dry_below=limit)
             remaining = pool.entries
         elif self._runs_out_soon(pool, len(remaining), limit):
             self._rank_ahead_after_commit(viewer.id)
@@ -355,9 +365,13 @@ class FeedRanker:
         return merged
 
     async def _rank(
-        self, viewer: User, session_id: str, exclude: set[str], follows: tuple[int, float]
+        self, viewer: User, session_id: str, exclude: set[str], follows: tuple[int, float], *, dry_below: int
     ) -> RankedPool:
         pool = await self._ranked(viewer, session_id, exclude, follows)
+        if len(pool.entries) < dry_below:
+            # Not even a page left: the viewer has seen all there is, and the next pages rest on
+            # this ranking for DRY_RANK_AGAIN_SECONDS instead of running the statement each time.
+            pool = msgspec.structs.replace(pool, exhaustive=True)
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(pool), ex=POOL_TTL_SECONDS)
         return pool
 
@@ -401,6 +415,12 @@ class FeedRanker:
             follows=follows,
             entries=[(str(row.video_id), row.tier, str(row.author_id)) for row in rows],
         )
+
+
+def _resting(pool: RankedPool) -> bool:
+    """A ranking that found nothing new (or not even a page) a short while ago: a page that runs
+    short is served from it rather than ranked again, which would find the same."""
+    return pool.exhaustive and time.time() - pool.built_at < DRY_RANK_AGAIN_SECONDS
 
 
 def _reason(tier: int) -> Reason:

@@ -271,3 +271,56 @@ async def test_rankings_ahead_take_turns_and_those_past_a_few_waiting_come_back_
         return (await kept_pool(resources, viewer.id)).built_at != ranked.built_at
 
     await eventually(ranked_again, within=15, what="the sent-back ranking ahead runs once it has a turn")
+
+
+async def test_a_viewer_who_has_seen_everything_rests_on_the_last_ranking_for_a_while(
+    client, users, published, resources, monkeypatch
+):
+    viewer = await users.create("viewer")
+    friend, stranger = await users.create("friend"), await users.create("stranger")
+    assert (await follow(client, viewer.headers, "friend")).status_code == 204
+    seen = [await published(stranger) for _ in range(3)]
+    rankings = 0
+    rank = ranking.queries.ranked
+
+    async def counted(*args, **kwargs):
+        nonlocal rankings
+        rankings += 1
+        return await rank(*args, **kwargs)
+
+    monkeypatch.setattr(ranking.queries, "ranked", counted)
+    assert {video_id for video_id, _ in await feed(client, viewer, limit=5)} == set(seen)
+    # Less than a page was there: the ranking says the viewer has seen all there is.
+    assert (await kept_pool(resources, viewer.id)).exhaustive
+    assert rankings == 1
+
+    # Short pages a moment later are served from that ranking, not ranked again to find the same.
+    assert await feed(client, viewer, limit=5) == []
+    newer = await published(stranger)  # a new candidate the ranking has not seen: it waits
+    assert await feed(client, viewer, limit=5) == []
+    assert rankings == 1
+    # A followed author's post still joins at once, from the inbox.
+    of_friend = await published(friend)
+    assert await feed(client, viewer, limit=5) == [(of_friend, "followed")]
+    assert rankings == 1
+
+    # Once the rest is over, a short page ranks again and finds what came meanwhile.
+    monkeypatch.setattr(ranking, "DRY_RANK_AGAIN_SECONDS", 0)
+    assert await feed(client, viewer, limit=5) == [(newer, "popular")]
+    assert rankings == 2
+
+
+async def test_a_follow_ends_the_rest_of_a_viewer_who_has_seen_everything(
+    client, users, published, resources
+):
+    viewer = await users.create("viewer")
+    friend = await users.create("friend")
+    seen = await published(await users.create("maker"))
+    assert await feed(client, viewer, limit=5) == [(seen, "popular")]
+    assert (await kept_pool(resources, viewer.id)).exhaustive
+    of_friend = await published(friend)  # not followed yet: in no inbox of the viewer's
+    assert await feed(client, viewer, limit=5) == []
+
+    # The follows changed, so the next page is ranked again at once.
+    assert (await follow(client, viewer.headers, "friend")).status_code == 204
+    assert await feed(client, viewer, limit=5) == [(of_friend, "followed")]
