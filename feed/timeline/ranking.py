@@ -220,6 +220,9 @@ class FeedRanker:
             pool,
             session_id=resumed.session_id,
             entries=[entry for entry in pool.entries if entry[0] not in resumed.ended_served],
+            # What the ended session served may come again in this one, so "nothing new" no longer
+            # holds: a page that runs short ranks again rather than resting on this pool.
+            exhaustive=False,
         )
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(carried), ex=ttl)
 

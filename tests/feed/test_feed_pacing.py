@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from app.factory import create_app
 from app.resources import Resources
 from feed.timeline import ranking
-from tests.accounts.helpers import assert_problem
+from tests.accounts.helpers import assert_problem, follow
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import Actor, UserFactory
 from tests.feed.test_ranked_pool import kept_pool
@@ -340,3 +340,25 @@ async def test_redis_down_is_503_feed_unavailable(
             await resources.redis.aclose()
             resources.redis = working
         assert len((await feed(client, viewer, cut="latest"))["items"]) == 1
+
+
+async def test_a_viewer_who_had_seen_everything_is_ranked_again_after_a_resume(
+    servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish, resources: Resources
+) -> None:
+    author, viewer = await users.create(), await users.create()
+    made = {await published(author) for _ in range(2)}
+    async with paced(servers, tmp_path, feed_break_after=3) as client:
+        assert (await follow(client, viewer.headers, author.username)).status_code == 204
+        first = await feed(client, viewer, limit=5)
+        assert set(ids(first)) == made and first["break"] is None
+        # Less than a page: the viewer rests on this ranking for a while (DRY_RANK_AGAIN_SECONDS).
+        assert (await kept_pool(resources, viewer.id)).exhaustive
+        newest = await published(author)  # joins from the inbox, and the session reaches its break
+        second = await feed(client, viewer, limit=5)
+        assert ids(second) == [newest] and second["break"]["reason"] == "paced"
+
+        await resume(client, viewer)
+        # Not across a resume: the new session may show what the ended one served, so its short
+        # first page is ranked again instead of coming back empty.
+        assert not (await kept_pool(resources, viewer.id)).exhaustive
+        assert set(ids(await feed(client, viewer, limit=5))) == made | {newest}
