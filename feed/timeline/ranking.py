@@ -91,8 +91,8 @@ AHEAD_SECONDS = 60
 # page (a short page ranks again, in case something new arrived). After a ranking that found
 # nothing new, or less than a page, short pages are served from it for this long. What it cannot
 # see meanwhile waits as long: new popular or interacted-with videos, remixes of theirs, cameos.
-# Posts of followed authors still join at once (from the inbox), and a follow, an unfollow, new
-# preferences, a check-in or see-less rank again at once.
+# Posts of followed authors still join at once (from the inbox); a follow, an unfollow, new
+# preferences, a check-in or see-less rank again at once; a resume ends the rest (`carry_pool`).
 DRY_RANK_AGAIN_SECONDS = 30
 
 # KEYS: the pool. ARGV: the pool a ranking ahead started from, the new pool, its time to live. The
