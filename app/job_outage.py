@@ -84,6 +84,8 @@ class OutageTolerantQueue(RedisQueue):
     def __init__(self, redis: Redis, name: str) -> None:
         super().__init__(redis, name=name)
         self.outage = RedisOutage()
+        # Run before each sweep: the workers of this process beat for the jobs they are running.
+        self.before_sweep: list[Callable[[], Awaitable[None]]] = []
 
     async def dequeue(self, timeout: float = 0.0, poll_interval: float = 0.0) -> SaqJob | None:  # noqa: ASYNC109 - SAQ's signature
         try:
@@ -109,6 +111,8 @@ class OutageTolerantQueue(RedisQueue):
 
     async def sweep(self, lock: int = 60, abort: float = 5.0) -> list[str]:
         try:
+            for hook in list(self.before_sweep):
+                await hook()
             return await super().sweep(lock, abort)
         except RedisError as exc:
             if not redis_unavailable(exc):

@@ -48,12 +48,21 @@ class SupervisedWorker(Worker[Any]):
         self.grace_seconds = float(shutdown_grace_period_s or 0)
 
     async def upkeep(self) -> list[asyncio.Task[None]]:
+        hooks = getattr(self.queue, "before_sweep", None)
+        if hooks is not None and self._beat_all not in hooks:
+            # This worker's own sweep must not take back a job it is running for a late heartbeat:
+            # after a stall of the whole process (CPU starvation, a long pause), the sweep's timer
+            # can run before the heartbeats' and find every running job overdue.
+            hooks.append(self._beat_all)
         tasks = await super().upkeep()
         tasks.append(asyncio.create_task(self._heartbeats(), name="heartbeats"))
         return tasks
 
     async def stop(self) -> None:
         self.event.set()  # no dequeue loop starts again
+        hooks = getattr(self.queue, "before_sweep", None)
+        if hooks is not None and self._beat_all in hooks:
+            hooks.remove(self._beat_all)
         log.info("job_worker_stopping", running=len(self.job_task_contexts), grace_seconds=self.grace_seconds)
         await self._drain()
         await super().stop()
@@ -79,15 +88,23 @@ class SupervisedWorker(Worker[Any]):
 
     async def _heartbeats(self) -> None:
         while True:
-            current = saq_now()
-            for job in list(self.job_task_contexts):
-                due = job.heartbeat and current - job.touched >= job.heartbeat * 1000 / 3
-                if due and job.status == Status.ACTIVE:
-                    try:
-                        await self._touch(job)
-                    except Exception:
-                        log.warning("job_heartbeat_failed", function=job.function, key=job.key, exc_info=True)
+            await self._beat(due_only=True)
             await asyncio.sleep(HEARTBEAT_CHECK_SECONDS)
+
+    async def _beat_all(self) -> None:
+        await self._beat(due_only=False)
+
+    async def _beat(self, *, due_only: bool) -> None:
+        """Touches the running jobs that carry a heartbeat: those due one (every third of it), or
+        all of them."""
+        current = saq_now()
+        for job in list(self.job_task_contexts):
+            due = job.heartbeat and (not due_only or current - job.touched >= job.heartbeat * 1000 / 3)
+            if due and job.status == Status.ACTIVE:
+                try:
+                    await self._touch(job)
+                except Exception:
+                    log.warning("job_heartbeat_failed", function=job.function, key=job.key, exc_info=True)
 
     async def _touch(self, job: Job) -> None:
         """Records that `job` is still running here. Atomic against the job's own end and a sweep

@@ -1,0 +1,69 @@
+"""A job worker's own sweep never takes back a job that worker is running (app.job_supervision):
+after a stall of the whole process, SAQ's sweep timer may run before the heartbeats' and find the
+running jobs' last beat overdue; the worker beats for them right before it sweeps."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from redis.asyncio import Redis
+from saq.job import Status
+from saq.utils import now as saq_now
+
+from app.job_outage import OutageTolerantQueue
+from app.job_supervision import SupervisedWorker
+from tests.harness import RunServers
+from tests.processes import eventually
+
+
+async def test_a_workers_own_sweep_leaves_a_job_it_runs_whose_beat_is_overdue(servers: RunServers) -> None:
+    redis = Redis.from_url(servers.redis_url)
+    queue = OutageTolerantQueue(redis, name=f"{servers.redis_namespace}-own-sweep")
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(ctx: dict[str, Any]) -> None:
+        started.set()
+        await release.wait()
+
+    worker = SupervisedWorker(
+        queue, functions=[("hold", hold)], concurrency=1, dequeue_timeout=1, timers={"sweep": 1}
+    )
+    overdue_at_a_sweep = asyncio.Event()
+
+    async def overdue() -> None:
+        """What a stall of the process leaves behind when the sweep's timer comes first: the job's
+        last beat, in Redis, a minute old. Run before the worker's own beat (hooks run in order)."""
+        job = await queue.job("held")
+        if overdue_at_a_sweep.is_set() or job is None or job.status != Status.ACTIVE:
+            return
+        job.touched = saq_now() - 60_000
+        await redis.set(job.id, queue.serialize(job), keepttl=True)
+        overdue_at_a_sweep.set()
+
+    queue.before_sweep.append(overdue)
+    running = asyncio.create_task(worker.start())
+    try:
+        # Beats every 10 s: none comes on its own while the test runs.
+        await queue.enqueue("hold", key="held", heartbeat=30, timeout=120)
+        await asyncio.wait_for(started.wait(), timeout=10)
+        await asyncio.wait_for(overdue_at_a_sweep.wait(), timeout=10)
+        await asyncio.sleep(2.5)  # that sweep and two more
+
+        job = await queue.job("held")
+        assert job is not None and (job.status, job.attempts) == (Status.ACTIVE, 1), job
+        assert saq_now() - job.touched < 30_000, job
+
+        release.set()
+
+        async def completed() -> bool:
+            done = await queue.job("held")
+            return done is not None and done.status == Status.COMPLETE
+
+        await eventually(completed, within=10, what="the job completes")
+    finally:
+        release.set()
+        await worker.stop()
+        await asyncio.wait_for(running, timeout=15)
+        await redis.aclose()
+    assert queue.before_sweep == [overdue]  # the worker took its own away when it stopped
