@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 from saq.job import Status
 from sqlalchemy import text
 from structlog.testing import capture_logs
@@ -220,6 +221,9 @@ def test_a_worker_process_exits_even_if_a_task_will_not_end_when_cancelled(
         ended.append("main")
 
     with capture_logs() as logs:
+        # A fresh logger: the module's was cached on first use (by any worker an earlier test
+        # stopped), and a cached logger bypasses capture_logs.
+        monkeypatch.setattr(job_supervision, "log", structlog.get_logger(job_supervision.__name__))
         # In a thread, so that a process that would wait forever fails the test instead of hanging it.
         process = threading.Thread(target=job_supervision.run_worker_process, args=(main(),), daemon=True)
         process.start()
