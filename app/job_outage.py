@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import structlog
@@ -30,6 +30,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from saq.job import Job as SaqJob
 from saq.job import Status
 from saq.queue.redis import RedisQueue
+from saq.types import ListenCallback
 
 log = structlog.get_logger(__name__)
 
@@ -119,6 +120,23 @@ class OutageTolerantQueue(RedisQueue):
                 raise
             self.outage.down(exc, "sweep")
             return []
+
+    async def listen(
+        self,
+        job_keys: Iterable[str],
+        callback: ListenCallback,
+        timeout: float | None = 10,  # noqa: ASYNC109 - SAQ's signature
+        poll_interval: float = 0.5,
+    ) -> None:
+        """SAQ's, except that a failure of its pub/sub listener counts as the wait running out. The
+        sweep waits here for a dead worker's job to be aborted; when the listener's unsubscribe
+        failed ('NoneType' object has no attribute 'writelines', seen in CI), the sweep stopped
+        before it retried the job, and every later sweep stopped there again."""
+        try:
+            await super().listen(job_keys, callback, timeout, poll_interval)
+        except (AttributeError, RedisError) as exc:
+            log.warning("job_listen_failed", error=repr(exc))
+            raise TimeoutError from exc
 
     async def _until_reachable(self, doing: str, step: Callable[[], Awaitable[None]]) -> None:
         # Each step is one MULTI/EXEC of idempotent commands (and a notification), so repeating one

@@ -1,12 +1,15 @@
 """A job worker's own sweep never takes back a job that worker is running (app.job_supervision):
 after a stall of the whole process, SAQ's sweep timer may run before the heartbeats' and find the
-running jobs' last beat overdue; the worker beats for them right before it sweeps."""
+running jobs' last beat overdue; the worker beats for them right before it sweeps. And a dead
+worker's job is retried even when the sweep's wait for its abort fails (app.job_outage)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 from saq.job import Status
 from saq.utils import now as saq_now
@@ -67,3 +70,30 @@ async def test_a_workers_own_sweep_leaves_a_job_it_runs_whose_beat_is_overdue(se
         await asyncio.wait_for(running, timeout=15)
         await redis.aclose()
     assert queue.before_sweep == [overdue]  # the worker took its own away when it stopped
+
+
+async def test_a_sweep_retries_a_dead_workers_job_even_when_its_wait_for_the_abort_fails(
+    servers: RunServers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    redis = Redis.from_url(servers.redis_url)
+    queue = OutageTolerantQueue(redis, name=f"{servers.redis_namespace}-abort-wait")
+    try:
+        await queue.enqueue("hold", key="orphan", heartbeat=2, timeout=120, retries=3)
+        # What a worker killed mid-job leaves: the job dequeued and active, its last beat long gone.
+        job = await queue.dequeue()
+        assert job is not None
+        job.status, job.attempts = Status.ACTIVE, 1
+        job.started = job.touched = saq_now() - 60_000
+        await redis.set(job.id, queue.serialize(job), keepttl=True)
+
+        async def listener_fails(*channels: str, **options: Any) -> AsyncIterator[Any]:
+            # As SAQ's pub/sub listener did in CI when it unsubscribed after the wait ran out.
+            raise AttributeError("'NoneType' object has no attribute 'writelines'")
+            yield
+
+        monkeypatch.setattr(queue._pubsub, "listen", listener_fails)
+        assert await queue.sweep(lock=1, abort=0.5) == [job.id]
+        retried = await queue.job("orphan")
+        assert retried is not None and retried.status == Status.QUEUED, retried
+    finally:
+        await redis.aclose()
