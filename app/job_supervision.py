@@ -32,6 +32,8 @@ from saq.queue.redis import RedisQueue
 from saq.utils import cancel_tasks
 from saq.utils import now as saq_now
 
+from app.job_outage import OutageTolerantQueue
+
 log = structlog.get_logger(__name__)
 
 # How often the worker looks at its running jobs to see which are due a heartbeat.
@@ -48,7 +50,7 @@ class SupervisedWorker(Worker[Any]):
         self.grace_seconds = float(shutdown_grace_period_s or 0)
 
     async def upkeep(self) -> list[asyncio.Task[None]]:
-        hooks = getattr(self.queue, "before_sweep", None)
+        hooks = self.queue.before_sweep if isinstance(self.queue, OutageTolerantQueue) else None
         if hooks is not None and self._beat_all not in hooks:
             # This worker's own sweep must not take back a job it is running for a late heartbeat:
             # after a stall of the whole process (CPU starvation, a long pause), the sweep's timer
@@ -60,7 +62,7 @@ class SupervisedWorker(Worker[Any]):
 
     async def stop(self) -> None:
         self.event.set()  # no dequeue loop starts again
-        hooks = getattr(self.queue, "before_sweep", None)
+        hooks = self.queue.before_sweep if isinstance(self.queue, OutageTolerantQueue) else None
         if hooks is not None and self._beat_all in hooks:
             hooks.remove(self._beat_all)
         log.info("job_worker_stopping", running=len(self.job_task_contexts), grace_seconds=self.grace_seconds)
