@@ -34,8 +34,13 @@ POPULAR_TTL_SECONDS = 15 * 60
 INBOX_READ = 300
 POPULAR_READ = 200
 
+# Inboxes per call of the push script. Redis runs a script whole while every other client waits,
+# about 7 us an inbox: a call for 1,000 held each feed read behind it ~8 ms during a large fan-out,
+# one for 100 holds it under 1 ms, at the same total cost (the calls share one pipeline).
+PUSH_CHUNK = 100
+
 # KEYS: inbox, sentinel of each follower in turn. ARGV: score, video id, size, ttl. Pushes only into
-# built inboxes; one call per batch, so a batch costs one command whatever its size.
+# built inboxes; one command for many inboxes, so a batch costs a few commands whatever its size.
 _PUSH = """
 local pushed = 0
 for i = 1, #KEYS, 2 do
@@ -138,17 +143,24 @@ class Inboxes:
         return built_at
 
     async def push(self, follower_ids: Sequence[UUID], video_id: UUID, published_epoch: float) -> int:
-        """Push one video into many followers' inboxes in one round trip (one script call); how
-        many inboxes (built ones) took it."""
+        """Push one video into many followers' inboxes in one round trip (a script call per
+        PUSH_CHUNK followers, pipelined); how many inboxes (built ones) took it."""
         if not follower_ids:
             return 0
-        keys: list[str] = []
-        for follower_id in follower_ids:
-            keys.extend((self.inbox_key(follower_id), self.sentinel_key(follower_id)))
-        pushed = await self._push(
-            keys=keys, args=[published_epoch, str(video_id), self.settings.feed_inbox_size, INBOX_TTL_SECONDS]
-        )
-        return int(pushed)
+        args: list[float | str | int] = [
+            published_epoch,
+            str(video_id),
+            self.settings.feed_inbox_size,
+            INBOX_TTL_SECONDS,
+        ]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for start in range(0, len(follower_ids), PUSH_CHUNK):
+                keys: list[str] = []
+                for follower_id in follower_ids[start : start + PUSH_CHUNK]:
+                    keys.extend((self.inbox_key(follower_id), self.sentinel_key(follower_id)))
+                await self._push(keys=keys, args=args, client=pipe)
+            pushed = await pipe.execute()
+        return sum(int(count) for count in pushed)
 
     async def store_popular(self, entries: Sequence[tuple[UUID, float]]) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:

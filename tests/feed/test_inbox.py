@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 from app.factory import create_app
+from feed.timeline import inbox as inbox_module
 from feed.timeline import ranking
 from feed.timeline.inbox import Inboxes
 from tests.accounts.helpers import follow
@@ -124,6 +125,29 @@ async def test_a_post_of_someone_followed_and_unfollowed_between_two_pages_is_no
 
     served = (await page()) + (await page()) + (await page())
     assert all(reason != "followed" for _, reason in served), served
+
+
+async def test_a_batch_is_pushed_in_chunks_each_into_its_built_inboxes(resources, monkeypatch):
+    # Script calls of two followers each (a hundred in production), so Redis serves feed reads
+    # between them; built and unbuilt inboxes straddle the chunks.
+    monkeypatch.setattr(inbox_module, "PUSH_CHUNK", 2)
+    inboxes = Inboxes(resources.redis, resources.settings)
+    followers = [uuid.uuid4() for _ in range(7)]
+    built = [followers[n] for n in (0, 2, 3, 6)]
+    for follower in built:
+        await resources.redis.set(inboxes.sentinel_key(follower), 1)
+    video_id = uuid.uuid4()
+    try:
+        assert await inboxes.push(followers, video_id, 1_700_000_000.0) == 4
+        held = [
+            follower
+            for follower in followers
+            if await resources.redis.zscore(inboxes.inbox_key(follower), str(video_id)) is not None
+        ]
+        assert held == built
+    finally:
+        for follower in followers:
+            await resources.redis.delete(inboxes.inbox_key(follower), inboxes.sentinel_key(follower))
 
 
 async def test_large_followings_fan_out_in_batched_jobs(servers, simulator, tmp_path):
