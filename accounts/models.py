@@ -9,7 +9,19 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase, orm_registry
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import CheckConstraint, Column, Date, ForeignKey, Index, Integer, String, Table, func, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    func,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -53,6 +65,9 @@ class User(UUIDv7AuditBase):
     # count them on every read.
     follower_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     following_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Moved by every follow and unfollow this user makes (a follow then an unfollow leaves the count
+    # as it was): the feed ranks again when it differs from the one its ranked pool was made with.
+    follows_version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # Set by a moderator's suspension: until then the user may read but not post, comment,
     # generate or report.
     suspended_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)

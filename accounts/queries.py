@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, text, update
@@ -174,16 +175,15 @@ async def _count_follows(session: AsyncSession, changed: Sequence[Row[UUID, UUID
         following[follower_id] = following.get(follower_id, 0) + step
         followers[followee_id] = followers.get(followee_id, 0) + step
     for user_id in sorted(following.keys() | followers.keys()):
-        await session.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(
-                # Never below zero: counts that drifted (follows made by a process older than the
-                # counts, during an upgrade) must not turn an unfollow into a constraint violation.
-                following_count=func.greatest(User.following_count + following.get(user_id, 0), 0),
-                follower_count=func.greatest(User.follower_count + followers.get(user_id, 0), 0),
-            )
-        )
+        values: dict[str, Any] = {
+            # Never below zero: counts that drifted (follows made by a process older than the
+            # counts, during an upgrade) must not turn an unfollow into a constraint violation.
+            "following_count": func.greatest(User.following_count + following.get(user_id, 0), 0),
+            "follower_count": func.greatest(User.follower_count + followers.get(user_id, 0), 0),
+        }
+        if user_id in following:
+            values["follows_version"] = User.follows_version + 1
+        await session.execute(update(User).where(User.id == user_id).values(**values))
 
 
 async def remove_block(session: AsyncSession, blocker_id: UUID, blocked_id: UUID) -> None:

@@ -164,9 +164,7 @@ class FeedService:
                 next_cursor = codec.encode_position(at, last_id)
             else:
                 next_cursor = codec.encode([cut])
-        return FeedPage(
-            items=await self._present(viewer, served), next_cursor=next_cursor, break_=_break_out(brk)
-        )
+        return FeedPage(items=self._present(viewer, served), next_cursor=next_cursor, break_=_break_out(brk))
 
     async def _settle(self, viewer: User, pace: Pace, brk: Break | None) -> None:
         """A teen stopped for the day at a session break: the night is the break, so the session
@@ -174,10 +172,14 @@ class FeedService:
         if brk is not None and brk.reason == "teen_daily_limit" and pace.break_number > 0:
             await self.resume(viewer)
 
-    async def _present(self, viewer: User, items: Sequence[FeedItem]) -> list[FeedItemOut]:
-        videos = await self.presenter.many(viewer, [item.video for item in items])
+    def _present(self, viewer: User, items: Sequence[FeedItem]) -> list[FeedItemOut]:
+        # Selected with their authors and the viewer's likes (feed.timeline.queries.Shown): no query.
         return [
-            FeedItemOut(video=video, reason=item.reason) for item, video in zip(items, videos, strict=True)
+            FeedItemOut(
+                video=self.presenter.show(viewer, item.video, item.author, item.liked_by_viewer),
+                reason=item.reason,
+            )
+            for item in items
         ]
 
     async def resume(self, viewer: User) -> None:

@@ -35,9 +35,10 @@ class VideoPresenter:
     async def many(self, viewer: User, videos: Sequence[Video]) -> list[VideoOut]:
         """One query whatever the number of videos: their authors, and which the viewer liked."""
         authors, liked = await queries.authors_and_liked(self.session, viewer.id, videos)
-        return [self._out(viewer, video, authors[video.author_id], video.id in liked) for video in videos]
+        return [self.show(viewer, video, authors[video.author_id], video.id in liked) for video in videos]
 
-    def _out(self, viewer: User, video: Video, author: User, liked: bool) -> VideoOut:
+    def show(self, viewer: User, video: Video, author: User, liked: bool) -> VideoOut:
+        """`video` as `viewer` sees it, its author and the viewer's like already read."""
         return VideoOut(
             id=str(video.id),
             author=self.author(author),

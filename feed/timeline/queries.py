@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import (
@@ -40,7 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.models import blocks, follows
+from accounts.models import User, blocks, follows
 from app.db import UUID_ARRAY, uuid_array
 from app.pagination import keyset_after, keyset_before
 from feed.models import (
@@ -54,6 +54,16 @@ from feed.models import (
 )
 
 Position = tuple[datetime, UUID]
+
+
+class Shown(NamedTuple):
+    """A video a page may show, read with what presenting it needs: its author, and whether the
+    viewer liked it (so a page costs no query after the one that chose its videos)."""
+
+    video: Video
+    author: User
+    liked: bool
+
 
 # Connection tiers, strongest first (see feed.timeline.ranking).
 CAMEO_OF_YOU, REMIX_OF_YOURS, FOLLOWED, INTERACTED, STEERED, POPULAR = range(6)
@@ -127,15 +137,22 @@ def _common(viewer_id: Any, exclude: Sequence[UUID | str]) -> list[ColumnElement
     return conditions
 
 
+def _shown(viewer_id: Any, *extra: Any) -> Select[Any]:
+    """Videos with their authors and whether the viewer liked each (one primary-key probe of
+    `likes` per row), plus `extra` columns."""
+    liked = exists().where(likes.c.user_id == viewer_id, likes.c.video_id == Video.id)
+    return select(Video, User, liked, *extra).join(User, User.id == Video.author_id)
+
+
 # --- chronological cuts ------------------------------------------------------------------------
 
 
 async def following_page(
     session: AsyncSession, viewer_id: UUID, *, exclude: Sequence[str], before: Position | None, limit: int
-) -> list[Video]:
+) -> list[Shown]:
     """Published public videos of the people the viewer follows, newest first."""
     query = (
-        select(Video)
+        _shown(viewer_id)
         .join(follows, and_(follows.c.followee_id == Video.author_id, follows.c.follower_id == viewer_id))
         .where(*_common(viewer_id, exclude))
         .order_by(Video.published_at.desc(), Video.id.desc())
@@ -143,17 +160,18 @@ async def following_page(
     )
     if before is not None:
         query = query.where(keyset_before(Video.published_at, Video.id, before))
-    return list((await session.scalars(query)).all())
+    rows = (await session.execute(query)).all()
+    return [Shown(row[0], row[1], bool(row[2])) for row in rows]
 
 
 async def latest_page(
     session: AsyncSession, viewer_id: UUID, *, exclude: Sequence[str], before: Position | None, limit: int
-) -> list[tuple[Video, bool]]:
+) -> list[tuple[Shown, bool]]:
     """Every published public video but the viewer's own, newest first, with whether the viewer
     follows its author."""
     followed = exists().where(follows.c.follower_id == viewer_id, follows.c.followee_id == Video.author_id)
     query = (
-        select(Video, followed)
+        _shown(viewer_id, followed)
         .where(Video.author_id != viewer_id, *_common(viewer_id, exclude))
         .order_by(Video.published_at.desc(), Video.id.desc())
         .limit(limit)
@@ -161,7 +179,7 @@ async def latest_page(
     if before is not None:
         query = query.where(keyset_before(Video.published_at, Video.id, before))
     rows = (await session.execute(query)).all()
-    return [(row[0], bool(row[1])) for row in rows]
+    return [(Shown(row[0], row[1], bool(row[2])), bool(row[3])) for row in rows]
 
 
 # --- the ranked cut ----------------------------------------------------------------------------
@@ -366,19 +384,6 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
     return [Ranked(video_id=row[0], author_id=row[1], tier=int(row[2])) for row in rows]
 
 
-async def follows_mark(session: AsyncSession, viewer_id: UUID) -> tuple[int, float]:
-    """How many people the viewer follows and when they last followed someone (epoch seconds, 0
-    when never): a change of either means their follows changed (one index-only read)."""
-    row = (
-        await session.execute(
-            select(
-                func.count(), func.coalesce(func.extract("epoch", func.max(follows.c.created_at)), 0.0)
-            ).where(follows.c.follower_id == viewer_id)
-        )
-    ).one()
-    return int(row[0]), float(row[1])
-
-
 async def followed_authors_of(
     session: AsyncSession, viewer_id: UUID, video_ids: Sequence[UUID]
 ) -> dict[UUID, UUID]:
@@ -394,9 +399,9 @@ async def followed_authors_of(
     return {row[0]: row[1] for row in rows}
 
 
-def _servable_statement() -> Select[Video]:
+def _servable_statement() -> Select[Any]:
     viewer = bindparam("viewer_id", type_=PG_UUID(as_uuid=True))
-    return select(Video).where(
+    return _shown(viewer).where(
         Video.id == any_(bindparam("video_ids", type_=UUID_ARRAY)),
         Video.author_id != viewer,
         *_common(viewer, ()),
@@ -407,14 +412,14 @@ def _servable_statement() -> Select[Video]:
 _SERVABLE = _servable_statement()
 
 
-async def servable(session: AsyncSession, viewer_id: UUID, video_ids: Sequence[UUID]) -> dict[UUID, Video]:
+async def servable(session: AsyncSession, viewer_id: UUID, video_ids: Sequence[UUID]) -> dict[UUID, Shown]:
     """Those of `video_ids` the viewer may still be served now (published, public, not deleted,
     not their own, not across a block, not marked see-less), by id: what was ranked a while ago
     is checked again before it is shown."""
     if not video_ids:
         return {}
-    found = await session.scalars(_SERVABLE, {"viewer_id": viewer_id, "video_ids": list(video_ids)})
-    return {video.id: video for video in found.all()}
+    rows = await session.execute(_SERVABLE, {"viewer_id": viewer_id, "video_ids": list(video_ids)})
+    return {row[0].id: Shown(row[0], row[1], bool(row[2])) for row in rows}
 
 
 def _mood_match() -> Any:

@@ -114,14 +114,23 @@ def pool_key(settings: Settings, user_id: UUID) -> str:
 @dataclass(frozen=True)
 class FeedItem:
     video: Video
+    author: User
+    liked_by_viewer: bool
     reason: Reason
     # (published_at, id): the position chronological cuts' cursors carry.
     position: tuple[datetime, UUID]
 
 
-def _item(video: Video, reason: Reason) -> FeedItem:
+def _item(shown: queries.Shown, reason: Reason) -> FeedItem:
+    video = shown.video
     published = video.published_at or video.created_at
-    return FeedItem(video=video, reason=reason, position=(published, video.id))
+    return FeedItem(
+        video=video,
+        author=shown.author,
+        liked_by_viewer=shown.liked,
+        reason=reason,
+        position=(published, video.id),
+    )
 
 
 class RankedPool(msgspec.Struct, array_like=True, frozen=True):
@@ -131,8 +140,8 @@ class RankedPool(msgspec.Struct, array_like=True, frozen=True):
     built_at: float
     # The newest inbox score when it was ranked: a newer post of a followed author ranks again.
     inbox_head: float
-    # The viewer's follows when it was ranked (how many, the newest): a follow or unfollow ranks again.
-    follows: tuple[int, float]
+    # The viewer's users.follows_version when it was ranked: a follow or unfollow since ranks again.
+    follows_version: int
     # (video id, tier, author id), best first.
     entries: list[tuple[str, int, str]]
     # A ranking ahead found nothing this pool did not already hold, or a ranking inline found less
@@ -171,15 +180,15 @@ class FeedRanker:
         keyset position of the chronological cuts (newest first), ignored by `for_you`, whose
         ranking is kept for the feed session `session_id`."""
         if cut == "following":
-            videos = await queries.following_page(
+            shown = await queries.following_page(
                 self.session, viewer.id, exclude=sorted(exclude), before=before, limit=limit
             )
-            return [_item(video, "followed") for video in videos]
+            return [_item(one, "followed") for one in shown]
         if cut == "latest":
             rows = await queries.latest_page(
                 self.session, viewer.id, exclude=sorted(exclude), before=before, limit=limit
             )
-            return [_item(video, "followed" if followed else "popular") for video, followed in rows]
+            return [_item(one, "followed" if followed else "popular") for one, followed in rows]
         return await self._for_you(viewer, limit=limit, exclude=exclude, session_id=session_id)
 
     def pool_key(self, user_id: UUID) -> str:
@@ -229,12 +238,11 @@ class FeedRanker:
     async def _for_you(
         self, viewer: User, *, limit: int, exclude: set[str], session_id: str
     ) -> list[FeedItem]:
-        follows = await queries.follows_mark(self.session, viewer.id)
-        pool = await self._kept_pool(viewer, session_id, follows)
+        pool = await self._kept_pool(viewer, session_id)
         remaining = [entry for entry in pool.entries if entry[0] not in exclude] if pool else []
         if pool is None or (len(remaining) < limit and not _resting(pool)):
             # Also when a page would run short: what was posted since may fill it.
-            pool = await self._rank(viewer, session_id, exclude, follows, dry_below=limit)
+            pool = await self._rank(viewer, session_id, exclude, dry_below=limit)
             remaining = pool.entries
         elif self._runs_out_soon(pool, len(remaining), limit):
             self._rank_ahead_after_commit(viewer.id)
@@ -249,9 +257,9 @@ class FeedRanker:
             start += len(chunk)
             found = await queries.servable(self.session, viewer.id, [UUID(entry[0]) for entry in chunk])
             for video_id, tier, _ in chunk:
-                video = found.get(UUID(video_id))
-                if video is not None and len(items) < limit:
-                    items.append(_item(video, _reason(tier)))
+                shown = found.get(UUID(video_id))
+                if shown is not None and len(items) < limit:
+                    items.append(_item(shown, _reason(tier)))
         return items
 
     @staticmethod
@@ -290,8 +298,7 @@ class FeedRanker:
             kept_pool = None
         if kept_pool is not None and kept_pool.session_id != session_id:
             return None  # resumed since the session was read: the carried pool is the new session's
-        follows = await queries.follows_mark(self.session, viewer.id)
-        pool = await self._ranked(viewer, session_id, set(served), follows)
+        pool = await self._ranked(viewer, session_id, set(served))
         kept = {entry[0] for entry in kept_pool.entries} if kept_pool is not None else set()
         if kept and all(entry[0] in kept for entry in pool.entries):
             # Nothing new: the fresh pool still replaces the kept one (it may be about to expire),
@@ -303,9 +310,7 @@ class FeedRanker:
         )
         return pool if replaced else None
 
-    async def _kept_pool(
-        self, viewer: User, session_id: str, follows: tuple[int, float]
-    ) -> RankedPool | None:
+    async def _kept_pool(self, viewer: User, session_id: str) -> RankedPool | None:
         """The pool ranked for this feed session, if it still stands (see the module docstring)."""
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.get(self.pool_key(viewer.id))
@@ -321,7 +326,7 @@ class FeedRanker:
         inbox_head = float(head[0][1]) if head else 0.0
         if (
             pool.session_id != session_id
-            or pool.follows != follows
+            or pool.follows_version != viewer.follows_version
             or time.time() - pool.built_at > POOL_TTL_SECONDS
         ):
             return None
@@ -333,8 +338,8 @@ class FeedRanker:
         """Posts fanned out into the inbox since the pool was ranked go first among `followed`
         (they are the newest), rather than ranking again: a popular author's post would otherwise
         send every follower's next page to the ranking statement at once. Only posts of authors
-        still followed: someone followed and unfollowed since the ranking leaves the follows mark
-        as it was, and their post in the inbox."""
+        still followed: a fan-out that read the followers before an unfollow may land its post in
+        the inbox after the pool the unfollow led to was ranked."""
         raw = await self.redis.zrevrangebyscore(
             self.inboxes.inbox_key(viewer.id),
             "+inf",
@@ -367,10 +372,8 @@ class FeedRanker:
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(merged), ex=ttl)
         return merged
 
-    async def _rank(
-        self, viewer: User, session_id: str, exclude: set[str], follows: tuple[int, float], *, dry_below: int
-    ) -> RankedPool:
-        pool = await self._ranked(viewer, session_id, exclude, follows)
+    async def _rank(self, viewer: User, session_id: str, exclude: set[str], *, dry_below: int) -> RankedPool:
+        pool = await self._ranked(viewer, session_id, exclude)
         if len(pool.entries) < dry_below:
             # Not even a page left: the viewer has seen all there is, and the next pages rest on
             # this ranking for DRY_RANK_AGAIN_SECONDS instead of running the statement each time.
@@ -378,9 +381,7 @@ class FeedRanker:
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(pool), ex=POOL_TTL_SECONDS)
         return pool
 
-    async def _ranked(
-        self, viewer: User, session_id: str, exclude: set[str], follows: tuple[int, float]
-    ) -> RankedPool:
+    async def _ranked(self, viewer: User, session_id: str, exclude: set[str]) -> RankedPool:
         built_at = time.time()
         read = await self.inboxes.read(viewer.id)
         inbox_ids, inbox_built_at, inbox_head = read.video_ids, read.built_at, read.newest_score
@@ -415,7 +416,7 @@ class FeedRanker:
             session_id=session_id,
             built_at=built_at,
             inbox_head=inbox_head,
-            follows=follows,
+            follows_version=viewer.follows_version,
             entries=[(str(row.video_id), row.tier, str(row.author_id)) for row in rows],
         )
 

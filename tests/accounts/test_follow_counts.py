@@ -76,3 +76,37 @@ async def test_many_follows_at_once_count_exactly_and_do_not_deadlock(
     assert [answer.status_code for answer in answers] == [204] * 5
     assert await counts(client, star.headers) == (7, 0)
     await assert_counts_agree_with_follows(resources)
+
+
+async def follows_versions(resources: Resources, *usernames: str) -> list[int]:
+    async with resources.engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                text("SELECT username, follows_version FROM users WHERE username = ANY(:names)"),
+                {"names": list(usernames)},
+            )
+        ).all()
+    version = dict(rows)
+    return [version[name] for name in usernames]
+
+
+async def test_every_change_of_someones_follows_moves_their_follows_version_only(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    # The feed ranks again when it moves (feed.timeline.ranking): a follow then an unfollow leaves
+    # the count as it was, so the count alone cannot tell.
+    alice, bob = await users.create("alice"), await users.create("bob")
+    assert await follows_versions(resources, "alice", "bob") == [0, 0]
+    assert (await follow(client, alice.headers, "bob")).status_code == 204
+    assert await follows_versions(resources, "alice", "bob") == [1, 0]
+    assert (await follow(client, alice.headers, "bob")).status_code == 204  # no change: no move
+    assert (await unfollow(client, alice.headers, "bob")).status_code == 204
+    assert await follows_versions(resources, "alice", "bob") == [2, 0]
+    assert (await unfollow(client, alice.headers, "bob")).status_code == 204  # no change: no move
+    assert await follows_versions(resources, "alice", "bob") == [2, 0]
+
+    # A block ends the follows both ways: both people's follows changed.
+    assert (await follow(client, alice.headers, "bob")).status_code == 204
+    assert (await follow(client, bob.headers, "alice")).status_code == 204
+    assert (await block(client, bob.headers, "alice")).status_code == 204
+    assert await follows_versions(resources, "alice", "bob") == [4, 2]

@@ -4,12 +4,12 @@ jobs (keyset batches) for large ones; the SQL rebuild of a missing inbox; follow
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
 from app.factory import create_app
 from feed.timeline import inbox as inbox_module
-from feed.timeline import ranking
 from feed.timeline.inbox import Inboxes
 from tests.accounts.helpers import follow
 from tests.conftest import make_settings, serve_in_process, wipe
@@ -73,12 +73,10 @@ async def test_a_missing_inbox_is_rebuilt_from_sql(client, users, published, res
 
 
 async def test_new_follows_need_no_backfill_and_unfollows_drop_the_reason(
-    client, users, published, resources, monkeypatch
+    client, users, published, resources
 ):
-    # The empty first pages would otherwise leave each reader resting on a ranking that found
-    # nothing (feed.timeline.ranking.DRY_RANK_AGAIN_SECONDS): a follow ends that at once, but a
-    # follow and unfollow leave the follows as they were, and this test is about the reasons.
-    monkeypatch.setattr(ranking, "DRY_RANK_AGAIN_SECONDS", 0)
+    # The empty first pages leave each reader resting on a ranking that found nothing
+    # (feed.timeline.ranking.DRY_RANK_AGAIN_SECONDS); a follow and an unfollow each end that at once.
     author = await users.create("author")
     reader = await users.create("reader")
     later_reader = await users.create("later")
@@ -99,12 +97,12 @@ async def test_new_follows_need_no_backfill_and_unfollows_drop_the_reason(
     assert dict(await feed(client, later_reader)) == {other: "popular", video_id: "popular"}
 
 
-async def test_a_post_of_someone_followed_and_unfollowed_between_two_pages_is_not_followed(
+async def test_a_post_fanned_out_late_past_an_unfollow_does_not_join_the_kept_pool_as_followed(
     client, users, published, resources
 ):
-    """The kept ranking stands (the viewer follows the same people as when it was ranked), but the
-    post fanned out meanwhile by someone followed and unfollowed since must not join it as
-    `followed`."""
+    """A fan-out that read the followers before an unfollow can land its post after the pool the
+    unfollow led to was ranked: the kept pool then stands, and the post, newer than its inbox
+    head, must not join it as `followed`."""
     author = await users.create("author")
     others = [await users.create(f"other{n}") for n in range(3)]
     reader = await users.create("reader")
@@ -116,15 +114,17 @@ async def test_a_post_of_someone_followed_and_unfollowed_between_two_pages_is_no
         assert response.status_code == 200, response.text
         return [(item["video"]["id"], item["reason"]) for item in response.json()["items"]]
 
-    assert [reason for _, reason in await page()] == ["popular"]  # ranked: three, one served
     assert (await follow(client, reader.headers, "author")).status_code == 204
-    post = await published(author)
-    assert await inbox(resources, reader) == [post]
     response = await client.delete("/v1/users/author/follow", headers=reader.headers)
     assert response.status_code == 204
+    assert [reason for _, reason in await page()] == ["popular"]  # ranked after the unfollow
+    post = await published(author)  # fanned out to no one now; the late push is played by hand
+    inboxes = Inboxes(resources.redis, resources.settings)
+    assert await inboxes.push([uuid.UUID(reader.id)], uuid.UUID(post), time.time() + 1) == 1
+    assert await inbox(resources, reader) == [post]
 
     served = (await page()) + (await page()) + (await page())
-    assert all(reason != "followed" for _, reason in served), served
+    assert [reason for _, reason in served] == ["popular", "popular", "popular"], served
 
 
 async def test_a_batch_is_pushed_in_chunks_each_into_its_built_inboxes(resources, monkeypatch):

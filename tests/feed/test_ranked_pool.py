@@ -17,7 +17,7 @@ from app.resources import Resources
 from feed.jobs import RANK_AGAIN_SECONDS, RANKINGS_WAITING, RankingTurns, rank_ahead
 from feed.timeline import ranking
 from feed.timeline.ranking import RANK_AHEAD_JOB, FeedRanker, RankedPool, pool_key
-from tests.accounts.helpers import block, follow
+from tests.accounts.helpers import block, follow, unfollow
 from tests.feed.test_ranking import feed
 from tests.processes import eventually
 
@@ -80,6 +80,25 @@ async def test_a_new_follow_is_ranked_on_the_next_page(client, users, published)
     assert (await follow(client, viewer.headers, "friend")).status_code == 204
 
     assert await feed(client, viewer, limit=1) == [(of_friend, "followed")]
+
+
+async def test_a_follow_and_an_unfollow_between_two_pages_rank_again(client, users, published, resources):
+    """The viewer follows as many people as when the pool was ranked, but not the same ones in
+    every case (here they do, but nothing short of reading every follow could tell): ranked again."""
+    viewer = await users.create("viewer")
+    await users.create("passing")
+    for n in range(3):
+        await published(await users.create(f"maker{n}"))
+    await feed(client, viewer, limit=1)
+    ranked = await kept_pool(resources, viewer.id)
+
+    assert (await follow(client, viewer.headers, "passing")).status_code == 204
+    assert (await unfollow(client, viewer.headers, "passing")).status_code == 204
+    await feed(client, viewer, limit=1)
+
+    again = await kept_pool(resources, viewer.id)
+    assert again.built_at != ranked.built_at
+    assert again.follows_version == ranked.follows_version + 2
 
 
 async def test_new_preferences_rank_again(client, users, published, resources):
