@@ -203,7 +203,7 @@ class NotificationService:
             actor=NotificationActor(
                 username=actor.username,
                 display_name=actor.display_name,
-                avatar_url=avatar_url(self.storage, actor),
+                avatar_url=avatar_url(self.storage, actor.avatar_key),
             )
             if actor is not None
             else None,

@@ -19,8 +19,8 @@ from app.pagination import CursorCodec, Page
 from app.storage import MediaStorage
 
 
-def avatar_url(storage: MediaStorage, user: User) -> str | None:
-    return storage.url(f"{user.avatar_key}-512.webp") if user.avatar_key else None
+def avatar_url(storage: MediaStorage, avatar_key: str | None) -> str | None:
+    return storage.url(f"{avatar_key}-512.webp") if avatar_key else None
 
 
 class ProfileService:
@@ -38,7 +38,7 @@ class ProfileService:
             email=user.email,
             display_name=user.display_name,
             bio=user.bio,
-            avatar_url=avatar_url(self.storage, user),
+            avatar_url=avatar_url(self.storage, user.avatar_key),
             birthdate=user.birthdate,
             age_band=age_band(user.birthdate).value,
             role=user.role,  # type: ignore[arg-type]
@@ -95,7 +95,7 @@ class ProfileService:
             username=user.username,
             display_name=user.display_name,
             bio=user.bio,
-            avatar_url=avatar_url(self.storage, user),
+            avatar_url=avatar_url(self.storage, user.avatar_key),
             follower_count=user.follower_count,
             following_count=user.following_count,
             post_count=user.post_count,

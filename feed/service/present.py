@@ -12,6 +12,7 @@ from app.storage import MediaStorage
 from feed import queries
 from feed.models import Video
 from feed.schemas import Author, Media, VideoOut
+from feed.timeline.queries import Byline
 
 
 def content_url(video: Video, variant: str) -> str:
@@ -24,9 +25,11 @@ class VideoPresenter:
         self.session = session
         self.storage = storage
 
-    def author(self, user: User) -> Author:
+    def author(self, user: User | Byline) -> Author:
         return Author(
-            username=user.username, display_name=user.display_name, avatar_url=avatar_url(self.storage, user)
+            username=user.username,
+            display_name=user.display_name,
+            avatar_url=avatar_url(self.storage, user.avatar_key),
         )
 
     async def one(self, viewer: User, video: Video) -> VideoOut:
@@ -37,7 +40,7 @@ class VideoPresenter:
         authors, liked = await queries.authors_and_liked(self.session, viewer.id, videos)
         return [self.show(viewer, video, authors[video.author_id], video.id in liked) for video in videos]
 
-    def show(self, viewer: User, video: Video, author: User, liked: bool) -> VideoOut:
+    def show(self, viewer: User, video: Video, author: User | Byline, liked: bool) -> VideoOut:
         """`video` as `viewer` sees it, its author and the viewer's like already read."""
         return VideoOut(
             id=str(video.id),

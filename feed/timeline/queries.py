@@ -56,12 +56,20 @@ from feed.models import (
 Position = tuple[datetime, UUID]
 
 
+class Byline(NamedTuple):
+    """Who made a video, as a page shows them: three columns rather than the whole users row."""
+
+    username: str
+    display_name: str
+    avatar_key: str | None
+
+
 class Shown(NamedTuple):
     """A video a page may show, read with what presenting it needs: its author, and whether the
     viewer liked it (so a page costs no query after the one that chose its videos)."""
 
     video: Video
-    author: User
+    author: Byline
     liked: bool
 
 
@@ -138,10 +146,16 @@ def _common(viewer_id: Any, exclude: Sequence[UUID | str]) -> list[ColumnElement
 
 
 def _shown(viewer_id: Any, *extra: Any) -> Select[Any]:
-    """Videos with their authors and whether the viewer liked each (one primary-key probe of
-    `likes` per row), plus `extra` columns."""
+    """Videos with their authors' bylines and whether the viewer liked each (one primary-key probe
+    of `likes` per row), plus `extra` columns; see `_shown_of`."""
     liked = exists().where(likes.c.user_id == viewer_id, likes.c.video_id == Video.id)
-    return select(Video, User, liked, *extra).join(User, User.id == Video.author_id)
+    return select(Video, User.username, User.display_name, User.avatar_key, liked, *extra).join(
+        User, User.id == Video.author_id
+    )
+
+
+def _shown_of(row: Any) -> Shown:
+    return Shown(row[0], Byline(row[1], row[2], row[3]), bool(row[4]))
 
 
 # --- chronological cuts ------------------------------------------------------------------------
@@ -161,7 +175,7 @@ async def following_page(
     if before is not None:
         query = query.where(keyset_before(Video.published_at, Video.id, before))
     rows = (await session.execute(query)).all()
-    return [Shown(row[0], row[1], bool(row[2])) for row in rows]
+    return [_shown_of(row) for row in rows]
 
 
 async def latest_page(
@@ -179,7 +193,7 @@ async def latest_page(
     if before is not None:
         query = query.where(keyset_before(Video.published_at, Video.id, before))
     rows = (await session.execute(query)).all()
-    return [(Shown(row[0], row[1], bool(row[2])), bool(row[3])) for row in rows]
+    return [(_shown_of(row), bool(row[5])) for row in rows]
 
 
 # --- the ranked cut ----------------------------------------------------------------------------
@@ -419,7 +433,7 @@ async def servable(session: AsyncSession, viewer_id: UUID, video_ids: Sequence[U
     if not video_ids:
         return {}
     rows = await session.execute(_SERVABLE, {"viewer_id": viewer_id, "video_ids": list(video_ids)})
-    return {row[0].id: Shown(row[0], row[1], bool(row[2])) for row in rows}
+    return {row[0].id: _shown_of(row) for row in rows}
 
 
 def _mood_match() -> Any:

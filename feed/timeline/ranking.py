@@ -114,7 +114,7 @@ def pool_key(settings: Settings, user_id: UUID) -> str:
 @dataclass(frozen=True)
 class FeedItem:
     video: Video
-    author: User
+    author: queries.Byline
     liked_by_viewer: bool
     reason: Reason
     # (published_at, id): the position chronological cuts' cursors carry.

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import text
 
 from tests.accounts.helpers import block, follow
+from tests.accounts.test_avatar import image_bytes, upload
 from tests.factories import Actor
 from tests.feed.helpers import comment, publish
 
@@ -240,3 +241,29 @@ async def test_no_more_than_three_in_a_row_from_one_author(client, users, publis
 
     order = [video_id for video_id, _ in await feed(client, viewer)]
     assert order == [many[4], many[3], many[2], of_other, many[1], many[0]]
+
+
+async def test_every_cut_presents_its_videos_as_the_video_itself_does(client, users, published):
+    """Pages read each video's author and the viewer's like with the videos (feed.timeline.queries
+    .Shown): each item must be what GET /v1/videos/{id} answers, display name, avatar and like
+    included."""
+    maker = await users.create("maker")
+    response = await client.patch("/v1/me", json={"display_name": "The Maker"}, headers=maker.headers)
+    assert response.status_code == 200, response.text
+    assert (await upload(client, maker.headers, image_bytes("PNG"))).status_code == 200
+    liked, other = await published(maker, caption="liked"), await published(maker, caption="not liked")
+
+    for cut in ("for_you", "following", "latest"):
+        viewer = await users.create(f"viewer_{cut}")  # one feed session serves a video once
+        assert (await follow(client, viewer.headers, "maker")).status_code == 204
+        await like(client, viewer, liked)
+        response = await client.get("/v1/feed", headers=viewer.headers, params={"cut": cut})
+        assert response.status_code == 200, response.text
+        shown = {item["video"]["id"]: item["video"] for item in response.json()["items"]}
+        assert set(shown) == {liked, other}, cut
+        for video_id, item in shown.items():
+            alone = await client.get(f"/v1/videos/{video_id}", headers=viewer.headers)
+            assert item == alone.json(), cut
+        assert shown[liked]["liked_by_me"] and not shown[other]["liked_by_me"]
+        assert shown[liked]["author"]["display_name"] == "The Maker"
+        assert shown[liked]["author"]["avatar_url"]
