@@ -27,6 +27,7 @@ import json
 import os
 import platform
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -83,10 +84,22 @@ MIN_WINDOW_REQUESTS = 100
 # --- the API processes ---------------------------------------------------------------------------
 
 
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 class Api:
     """`remixfeed serve` and `remixfeed worker`, each in a process group of its own."""
 
     def __init__(self, size: str, port: int, workers: int) -> None:
+        # granian binds with SO_REUSEPORT: a server left running on the port (an earlier run that
+        # was killed) would share the load with this one, and answer its readiness check.
+        if _listening(port):
+            raise SystemExit(f"something already listens on port {port}; stop it or pass --port")
         self.port = port
         env = {**os.environ, **server_env(size)}
         binary = str(Path(sys.executable).parent / "remixfeed")
