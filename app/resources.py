@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 import structlog
 from redis.asyncio import Redis
@@ -18,6 +19,8 @@ from app.storage import MediaStorage, create_storage
 
 log = structlog.get_logger(__name__)
 
+T = TypeVar("T")
+
 
 @dataclass
 class Resources:
@@ -30,6 +33,12 @@ class Resources:
     # Per-process clients that domains open lazily (a video provider), closed with the rest.
     extras: dict[str, object] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def per_process(self, name: str, make: Callable[[], T]) -> T:
+        """The per-process object kept under `name`, made by `make` on first use."""
+        if name not in self.extras:
+            self.extras[name] = make()
+        return cast("T", self.extras[name])
 
     async def close(self) -> None:
         # Each step runs even if an earlier one fails: shutting down while Redis or PostgreSQL is

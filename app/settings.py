@@ -109,6 +109,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     feed_inbox_size: Annotated[int, msgspec.Meta(ge=1)] = 800
     feed_fanout_batch: Annotated[int, msgspec.Meta(ge=1)] = 1000
     feed_rankings_at_once: Annotated[int, msgspec.Meta(ge=1)] = 1
+    # Rankings each API process runs while its pages wait; past that, pages rank quickly and the
+    # full ranking runs ahead in the job worker.
+    feed_inline_rankings_at_once: Annotated[int, msgspec.Meta(ge=1)] = 2
 
     # Comma-separated addresses or networks of reverse proxies whose X-Forwarded-For is believed.
     trusted_proxies: str = ""

@@ -13,6 +13,7 @@ from feed.service.feed import FeedService
 from feed.service.present import VideoPresenter
 from feed.timeline import FeedRanker
 from feed.timeline.fanout import FanOut
+from feed.timeline.ranking import InlineRankings
 
 Videos = NamedDependency[VideoService]
 Engagement = NamedDependency[EngagementService]
@@ -50,7 +51,7 @@ def provide_feed_service(
     return FeedService(
         db_session,
         FeedPacer(resources.redis, settings),
-        FeedRanker(db_session, resources.redis, settings, resources.jobs),
+        FeedRanker(db_session, resources.redis, settings, resources.jobs, InlineRankings.of(resources)),
         VideoPresenter(db_session, storage),
         settings.secret_key,
     )

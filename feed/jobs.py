@@ -41,11 +41,9 @@ class RankingTurns:
 
     @classmethod
     def of(cls, resources: Resources) -> RankingTurns:
-        turns = resources.extras.get(_RANKING_TURNS)
-        if not isinstance(turns, RankingTurns):
-            turns = cls(asyncio.Semaphore(resources.settings.feed_rankings_at_once))
-            resources.extras[_RANKING_TURNS] = turns
-        return turns
+        return resources.per_process(
+            _RANKING_TURNS, lambda: cls(asyncio.Semaphore(resources.settings.feed_rankings_at_once))
+        )
 
 
 async def rank_ahead(resources: Resources, user_id: str) -> int | dict[str, Any]:

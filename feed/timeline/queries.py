@@ -91,6 +91,8 @@ CAMEO_VIDEOS = 100
 STEERED_VIDEOS = 150
 STEER_POOL = 5000
 FRESH_VIDEOS = 100
+# Of the inbox, the popular set and the newest posts, a quick ranking (Candidates.quick) reads these.
+QUICK_READ = 60
 # The popular set: the newest this many public videos, ranked by engagement with time decay.
 POPULAR_POOL = 5000
 POPULAR_SIZE = 500
@@ -183,7 +185,11 @@ async def latest_page(
 ) -> list[tuple[Shown, bool]]:
     """Every published public video but the viewer's own, newest first, with whether the viewer
     follows its author."""
-    followed = exists().where(follows.c.follower_id == viewer_id, follows.c.followee_id == Video.author_id)
+    followed = (
+        exists()
+        .where(follows.c.follower_id == viewer_id, follows.c.followee_id == Video.author_id)
+        .label("followed")
+    )
     query = (
         _shown(viewer_id, followed)
         .where(Video.author_id != viewer_id, *_common(viewer_id, exclude))
@@ -193,7 +199,7 @@ async def latest_page(
     if before is not None:
         query = query.where(keyset_before(Video.published_at, Video.id, before))
     rows = (await session.execute(query)).all()
-    return [(_shown_of(row), bool(row[5])) for row in rows]
+    return [(_shown_of(row), bool(row.followed)) for row in rows]
 
 
 # --- the ranked cut ----------------------------------------------------------------------------
@@ -214,6 +220,10 @@ class Candidates:
     favour_topics: Sequence[str] = ()
     avoid_topics: Sequence[str] = ()
     mood_bias: float = 0.0
+    # Only the sources that cost no scan of the viewer's history: the inbox, follows made since,
+    # the popular set and the newest posts (no interacted, remix, cameo or steered tier). For a
+    # page whose ranking cannot have a turn now (feed.timeline.ranking.InlineRankings).
+    quick: bool = False
 
 
 @dataclass(frozen=True)
@@ -235,40 +245,10 @@ def _latest_of_authors(authors: Any, since: datetime, tier: int) -> Select[Any]:
     return select(newest.c.id, literal(tier).label("tier")).select_from(authors).join(newest, true())
 
 
-async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
-    """Up to `limit` candidates, strongest connection tier first, then by score."""
-    viewer_id = c.viewer_id
-    now = datetime.now(UTC)
-    since = now - WINDOW
-    personalized = true() if c.personalized else false()
-    favour = _tsquery_of(c.favour_topics) if c.personalized and c.favour_topics else None
-    avoid = _tsquery_of(c.avoid_topics) if c.personalized and c.avoid_topics else None
-    mood_bias = c.mood_bias if c.personalized else 0.0
-
+def _history_branches(viewer_id: UUID, since: datetime, personalized: Any, favour: Any) -> list[Any]:
+    """The candidate sources read from the viewer's history and the whole catalogue: authors they
+    interacted with, remixes of their videos, videos their cameo is in, and the steered topics."""
     branches: list[Any] = []
-    # Inbox: fanned-out posts of followed authors (only while still followed).
-    if c.inbox_ids:
-        branches.append(
-            select(Video.id.label("id"), literal(FOLLOWED).label("tier")).where(
-                Video.id == any_(uuid_array(c.inbox_ids)),
-                personalized,
-                exists().where(follows.c.follower_id == viewer_id, follows.c.followee_id == Video.author_id),
-            )
-        )
-    # Follows made after the inbox was built (no backfill needed on follow).
-    if c.inbox_built_at is not None:
-        new_follows = (
-            select(follows.c.followee_id.label("author_id"))
-            .where(
-                follows.c.follower_id == viewer_id,
-                follows.c.created_at > c.inbox_built_at,
-                personalized,
-            )
-            .order_by(follows.c.created_at.desc())
-            .limit(NEW_FOLLOWS)
-            .subquery("new_follows")
-        )
-        branches.append(_latest_of_authors(new_follows, since, FOLLOWED))
     # People the viewer interacted with: liked, commented on, remixed.
     liked = (
         select(likes.c.video_id.label("video_id"))
@@ -351,18 +331,59 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
             .where(pool.c.search_vector.bool_op("@@")(favour))
             .limit(STEERED_VIDEOS)
         )
-    # Popular (the cached set) and fresh (the newest public videos).
-    if c.popular_ids:
+    return branches
+
+
+async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
+    """Up to `limit` candidates, strongest connection tier first, then by score."""
+    viewer_id = c.viewer_id
+    now = datetime.now(UTC)
+    since = now - WINDOW
+    personalized = true() if c.personalized else false()
+    favour = _tsquery_of(c.favour_topics) if c.personalized and c.favour_topics else None
+    avoid = _tsquery_of(c.avoid_topics) if c.personalized and c.avoid_topics else None
+    mood_bias = c.mood_bias if c.personalized else 0.0
+
+    # A quick ranking only bridges the pages until the full one comes: fewer candidates, because
+    # scoring them is most of what a ranking costs.
+    inbox_ids = c.inbox_ids[:QUICK_READ] if c.quick else c.inbox_ids
+    popular_ids = c.popular_ids[:QUICK_READ] if c.quick else c.popular_ids
+    branches: list[Any] = []
+    # Inbox: fanned-out posts of followed authors (only while still followed).
+    if inbox_ids:
         branches.append(
-            select(Video.id, literal(POPULAR).label("tier")).where(
-                Video.id == any_(uuid_array(c.popular_ids))
+            select(Video.id.label("id"), literal(FOLLOWED).label("tier")).where(
+                Video.id == any_(uuid_array(inbox_ids)),
+                personalized,
+                exists().where(follows.c.follower_id == viewer_id, follows.c.followee_id == Video.author_id),
             )
+        )
+    # Follows made after the inbox was built (no backfill needed on follow).
+    if c.inbox_built_at is not None:
+        new_follows = (
+            select(follows.c.followee_id.label("author_id"))
+            .where(
+                follows.c.follower_id == viewer_id,
+                follows.c.created_at > c.inbox_built_at,
+                personalized,
+            )
+            .order_by(follows.c.created_at.desc())
+            .limit(NEW_FOLLOWS)
+            .subquery("new_follows")
+        )
+        branches.append(_latest_of_authors(new_follows, since, FOLLOWED))
+    if not c.quick:
+        branches += _history_branches(viewer_id, since, personalized, favour)
+    # Popular (the cached set) and fresh (the newest public videos).
+    if popular_ids:
+        branches.append(
+            select(Video.id, literal(POPULAR).label("tier")).where(Video.id == any_(uuid_array(popular_ids)))
         )
     branches.append(
         select(Video.id, literal(POPULAR).label("tier"))
         .where(_public())
         .order_by(Video.published_at.desc(), Video.id.desc())
-        .limit(FRESH_VIDEOS)
+        .limit(QUICK_READ if c.quick else FRESH_VIDEOS)
     )
 
     candidates = union_all(*branches).subquery("candidates")

@@ -35,19 +35,23 @@ asks for (what was posted since may fill it), unless a ranking less than DRY_RAN
 ago found nothing new or not even a page: then the short page is served as it is. Posts of
 followed authors fanned out since the ranking join the kept pool at the head of its `followed`
 tier instead, so that a popular author's post does not send all their followers to the ranking
-statement at once.
+statement at once. A page that must rank while its process already runs as many rankings inline as
+it may (InlineRankings) ranks quickly instead, from the sources that need no scan of the viewer's
+history, and the full ranking follows ahead of need.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 from uuid import UUID
 
 import msgspec
+import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,7 +59,9 @@ from accounts.models import User
 from app.db import after_commit
 from app.jobs import JobQueue
 from app.redis import as_text, key
+from app.resources import Resources
 from app.settings import Settings
+from feed.metrics import RANKINGS
 from feed.models import Video
 from feed.pacing import Resumed
 from feed.preferences import preferences_of
@@ -63,6 +69,8 @@ from feed.timeline import queries
 from feed.timeline.inbox import INBOX_READ, Inboxes
 
 T = TypeVar("T")
+
+log = structlog.get_logger(__name__)
 
 Cut = Literal["for_you", "following", "latest"]
 Reason = Literal["followed", "interacted", "remix_of_yours", "cameo_of_you", "steered", "popular"]
@@ -149,14 +157,58 @@ class RankedPool(msgspec.Struct, array_like=True, frozen=True):
     # short within DRY_RANK_AGAIN_SECONDS of it is not ranked again. A pool shorter than POOL_SIZE
     # is not enough to tell: the candidate sources change (new posts, the popular set, new likes).
     exhaustive: bool = False
+    # Ranked from the quick sources only, because the page found every turn of its process taken
+    # (InlineRankings): a full ranking ahead is asked for on every page until one replaces it.
+    quick: bool = False
 
 
 _POOL_DECODER = msgspec.json.Decoder(RankedPool)
 
 
+@dataclass
+class InlineRankings:
+    """How many rankings this process's pages run while they wait (REMIXFEED_FEED_INLINE_RANKINGS_AT_ONCE).
+    Past that, a page that needs one is served from a quick ranking (`queries.Candidates.quick`)
+    and the full one runs ahead, in turn (RANK_AHEAD_JOB): when many pools run dry at once, ranking
+    statements piling up on the cores would slow every one of them, until they hit the statement
+    timeout. A count, not a semaphore: a page that waited for a turn would hold its database
+    connection all the while."""
+
+    at_once: int
+    running: int = 0
+
+    @contextmanager
+    def turn(self) -> Iterator[bool]:
+        """Whether a turn was free; it is taken until the block ends."""
+        if self.running >= self.at_once:
+            yield False
+            return
+        self.running += 1
+        try:
+            yield True
+        finally:
+            self.running -= 1
+
+    @classmethod
+    def of(cls, resources: Resources) -> InlineRankings:
+        return resources.per_process(
+            _INLINE_RANKINGS, lambda: cls(resources.settings.feed_inline_rankings_at_once)
+        )
+
+
+_INLINE_RANKINGS = "feed.inline_rankings"
+# Logged (a warning) for each quick ranking; the benchmark counts them in the API's log.
+QUICK_RANKING_EVENT = "feed_ranked_quickly"
+
+
 class FeedRanker:
     def __init__(
-        self, session: AsyncSession, redis: Redis, settings: Settings, jobs: JobQueue | None = None
+        self,
+        session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+        jobs: JobQueue | None = None,
+        inline: InlineRankings | None = None,
     ) -> None:
         self.session = session
         self.redis = redis
@@ -165,6 +217,8 @@ class FeedRanker:
         self._replace_pool = redis.register_script(_REPLACE_POOL)
         # Where a forgetting Redis could not do at once waits (FORGET_POOL_JOB).
         self.jobs = jobs
+        # The turns of this process's pages; None (a job's ranking ahead): no bound.
+        self.inline = inline
 
     async def select(
         self,
@@ -268,8 +322,10 @@ class FeedRanker:
         the background (RANK_AHEAD_JOB), so that the page that would have run short or found it
         expired does not wait for the ranking statement. An exhaustive pool is not ranked ahead
         for running out: the last ranking ahead found nothing new."""
-        return (not pool.exhaustive and remaining < limit * (1 + AHEAD_PAGES)) or (
-            time.time() - pool.built_at > POOL_TTL_SECONDS - AHEAD_SECONDS
+        return (
+            pool.quick
+            or (not pool.exhaustive and remaining < limit * (1 + AHEAD_PAGES))
+            or time.time() - pool.built_at > POOL_TTL_SECONDS - AHEAD_SECONDS
         )
 
     def _rank_ahead_after_commit(self, viewer_id: UUID) -> None:
@@ -299,6 +355,7 @@ class FeedRanker:
         if kept_pool is not None and kept_pool.session_id != session_id:
             return None  # resumed since the session was read: the carried pool is the new session's
         pool = await self._ranked(viewer, session_id, set(served))
+        RANKINGS.labels("ahead").inc()
         kept = {entry[0] for entry in kept_pool.entries} if kept_pool is not None else set()
         if kept and all(entry[0] in kept for entry in pool.entries):
             # Nothing new: the fresh pool still replaces the kept one (it may be about to expire),
@@ -373,15 +430,24 @@ class FeedRanker:
         return merged
 
     async def _rank(self, viewer: User, session_id: str, exclude: set[str], *, dry_below: int) -> RankedPool:
-        pool = await self._ranked(viewer, session_id, exclude)
-        if len(pool.entries) < dry_below:
+        with self.inline.turn() if self.inline is not None else nullcontext(True) as full:
+            pool = await self._ranked(viewer, session_id, exclude, quick=not full)
+        RANKINGS.labels("inline" if full else "quick").inc()
+        if pool.quick:
+            # A warning: the process lacks turns for the pools running dry (see InlineRankings).
+            log.warning(QUICK_RANKING_EVENT, inline_turns=self.settings.feed_inline_rankings_at_once)
+            # The full ranking follows in the background, in turn; pages go on from this one.
+            self._rank_ahead_after_commit(viewer.id)
+        elif len(pool.entries) < dry_below:
             # Not even a page left: the viewer has seen all there is, and the next pages rest on
             # this ranking for DRY_RANK_AGAIN_SECONDS instead of running the statement each time.
             pool = msgspec.structs.replace(pool, exhaustive=True)
         await self.redis.set(self.pool_key(viewer.id), msgspec.json.encode(pool), ex=POOL_TTL_SECONDS)
         return pool
 
-    async def _ranked(self, viewer: User, session_id: str, exclude: set[str]) -> RankedPool:
+    async def _ranked(
+        self, viewer: User, session_id: str, exclude: set[str], *, quick: bool = False
+    ) -> RankedPool:
         built_at = time.time()
         read = await self.inboxes.read(viewer.id)
         inbox_ids, inbox_built_at, inbox_head = read.video_ids, read.built_at, read.newest_score
@@ -410,6 +476,7 @@ class FeedRanker:
                 favour_topics=list(preferences.favour_topics) if preferences else [],
                 avoid_topics=list(preferences.avoid_topics) if preferences else [],
                 mood_bias=preferences.mood_bias if preferences else 0.0,
+                quick=quick,
             ),
         )
         return RankedPool(
@@ -418,6 +485,7 @@ class FeedRanker:
             inbox_head=inbox_head,
             follows_version=viewer.follows_version,
             entries=[(str(row.video_id), row.tier, str(row.author_id)) for row in rows],
+            quick=quick,
         )
 
 

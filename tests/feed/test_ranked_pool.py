@@ -83,8 +83,9 @@ async def test_a_new_follow_is_ranked_on_the_next_page(client, users, published)
 
 
 async def test_a_follow_and_an_unfollow_between_two_pages_rank_again(client, users, published, resources):
-    """The viewer follows as many people as when the pool was ranked, but not the same ones in
-    every case (here they do, but nothing short of reading every follow could tell): ranked again."""
+    """Every follow and every unfollow moves the viewer's follows version, so the pool is ranked
+    again even though they follow the same people as before: telling that would take reading all
+    their follows on each page."""
     viewer = await users.create("viewer")
     await users.create("passing")
     for n in range(3):
