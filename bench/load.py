@@ -52,6 +52,7 @@ from bench.client import ChildLoad, LoadResult, LoadSpec, client_ceiling, percen
 from bench.common import PASSWORD, SIZES, bench_settings, database_url, redis_namespace, redis_url, server_env
 from bench.dataset import build
 from feed.timeline.inbox import Inboxes
+from feed.timeline.ranking import QUICK_RANKING_EVENT
 
 HERE = Path(__file__).parent
 RESULTS_DIR = HERE / "results"
@@ -171,6 +172,11 @@ class Api:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         self.log.close()
+
+    def log_lines_with(self, event: str) -> int:
+        """Lines of the API's and the job worker's log that mention `event`."""
+        with open(self.log.name, "rb") as log:
+            return sum(event.encode() in line for line in log)
 
 
 def settle(size: str) -> tuple[float, int]:
@@ -488,6 +494,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         api.sample_rss()
     finally:
         api.stop()
+    quick_rankings = api.log_lines_with(QUICK_RANKING_EVENT)
 
     report: dict[str, Any] = {
         "size": size,
@@ -504,6 +511,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "half_peak": [r.summary() for r in half],
         "half_peak_settled": settled,
         "fanout": fanout.__dict__ if fanout else None,
+        "quick_rankings": quick_rankings,
         "load_average_after": os.getloadavg(),
         "rss_mb": {
             "workers_sum_peak": api.rss_workers_mb,
@@ -608,6 +616,12 @@ def render(report: dict[str, Any], small: dict[str, Any] | None) -> str:
     if feed_rows:
         average = sum(d["items_per_page"] for d in feed_rows) / len(feed_rows)
         lines += ["", f"Feed pages carried {average:.1f} items on average (20 asked)."]
+    if report.get("quick_rankings") is not None:
+        lines += [
+            "",
+            f"Feed pages that found every inline ranking turn of their API process taken and ranked "
+            f"quickly instead: {report['quick_rankings']}.",
+        ]
     rss = report["rss_mb"]
     lines += [
         "",
