@@ -344,10 +344,14 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
     avoid = _tsquery_of(c.avoid_topics) if c.personalized and c.avoid_topics else None
     mood_bias = c.mood_bias if c.personalized else 0.0
 
-    # A quick ranking only bridges the pages until the full one comes: fewer candidates, because
-    # scoring them is most of what a ranking costs.
-    inbox_ids = c.inbox_ids[:QUICK_READ] if c.quick else c.inbox_ids
-    popular_ids = c.popular_ids[:QUICK_READ] if c.quick else c.popular_ids
+    inbox_ids, popular_ids = c.inbox_ids, c.popular_ids
+    if c.quick:
+        # A quick ranking only bridges the pages until the full one comes: fewer candidates,
+        # because scoring them is most of what a ranking costs; not those served already, else a
+        # session that has been served the newest and most popular would find none.
+        served = {UUID(video_id) for video_id in c.exclude}
+        inbox_ids = [video_id for video_id in inbox_ids if video_id not in served][:QUICK_READ]
+        popular_ids = [video_id for video_id in popular_ids if video_id not in served][:QUICK_READ]
     branches: list[Any] = []
     # Inbox: fanned-out posts of followed authors (only while still followed).
     if inbox_ids:
@@ -379,12 +383,12 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
         branches.append(
             select(Video.id, literal(POPULAR).label("tier")).where(Video.id == any_(uuid_array(popular_ids)))
         )
-    branches.append(
-        select(Video.id, literal(POPULAR).label("tier"))
-        .where(_public())
-        .order_by(Video.published_at.desc(), Video.id.desc())
-        .limit(QUICK_READ if c.quick else FRESH_VIDEOS)
-    )
+    fresh = select(Video.id, literal(POPULAR).label("tier")).where(_public())
+    if c.exclude:
+        # The newest not served yet: a long session has been served the newest there are.
+        fresh = fresh.where(Video.id != all_(uuid_array(c.exclude)))
+    fresh = fresh.order_by(Video.published_at.desc(), Video.id.desc())
+    branches.append(fresh.limit(QUICK_READ if c.quick else FRESH_VIDEOS))
 
     candidates = union_all(*branches).subquery("candidates")
     best = (

@@ -5,10 +5,13 @@ ranking statements on the database."""
 
 from __future__ import annotations
 
+import uuid
+
 from prometheus_client import REGISTRY
 
 from app.resources import Resources
-from feed.timeline.ranking import InlineRankings
+from feed.timeline import queries
+from feed.timeline.ranking import InlineRankings, pool_key
 from tests.accounts.helpers import block, follow
 from tests.feed.helpers import comment
 from tests.feed.test_ranked_pool import kept_pool
@@ -80,3 +83,21 @@ async def test_a_quick_ranking_leaves_out_all_that_a_full_one_does(client, users
     assert (await kept_pool(resources, viewer.id)).quick
     assert served == {plain: "popular"}
     assert not {own, cats, of_blocked, unseen} & set(served)
+
+
+async def test_a_quick_ranking_reads_past_what_the_session_was_served(
+    client, users, published, resources, monkeypatch
+):
+    monkeypatch.setattr(queries, "QUICK_READ", 2)
+    viewer = await users.create("viewer")
+    maker = await users.create("maker")
+    made = [await published(maker) for _ in range(5)]
+    first = [video_id for video_id, _ in await feed(client, viewer, limit=2)]
+    assert first == made[:-3:-1]
+    await resources.redis.delete(pool_key(resources.settings, uuid.UUID(viewer.id)))
+
+    turns = InlineRankings.of(resources)
+    with turns.turn(), turns.turn():
+        # The two newest and the two most popular were served: the quick ranking reads the next.
+        assert await feed(client, viewer, limit=2) == [(made[2], "popular"), (made[1], "popular")]
+    assert (await kept_pool(resources, viewer.id)).quick
