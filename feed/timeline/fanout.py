@@ -97,7 +97,7 @@ async def fan_out(
     inboxes = Inboxes(resources.redis, settings)
     started, pushed = time.monotonic(), 0
 
-    async def followers_after(position: tuple[datetime, UUID] | None) -> list[tuple[UUID, datetime]]:
+    async def followers_after(position: tuple[datetime, UUID] | None) -> list[tuple[str, datetime]]:
         async with resources.session_factory() as session:
             return await queries.follower_batch(session, author_id, after=position, limit=batch)
 
@@ -106,7 +106,7 @@ async def fan_out(
         if not followers:
             return pushed
         last_follower, last_at = followers[-1]
-        after = (last_at, last_follower)
+        after = (last_at, UUID(last_follower))
         more = len(followers) == batch
         hand_on = more and (inline or time.monotonic() - started > JOB_SLICE_SECONDS)
         # The next batch is read from PostgreSQL while this one is pushed into Redis.

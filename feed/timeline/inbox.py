@@ -39,15 +39,21 @@ POPULAR_READ = 200
 # one for 100 holds it under 1 ms, at the same total cost (the calls share one pipeline).
 PUSH_CHUNK = 100
 
-# KEYS: inbox, sentinel of each follower in turn. ARGV: score, video id, size, ttl. Pushes only into
-# built inboxes; one command for many inboxes, so a batch costs a few commands whatever its size.
+# ARGV: the inbox key prefix, the sentinel key prefix, score, video id, size, ttl, then the followers'
+# ids. Pushes only into built inboxes. The keys are made here from the ids: a third of the bytes to
+# send and parse, and no key strings to build in Python (a 100k push measured alone: 0.46-0.48 s of
+# Python and 0.72-0.86 s of Redis CPU with both keys sent, 0.25-0.28 s and 0.63-0.66 s with the ids).
+# Not Redis Cluster material, as a call for many users' keys never was.
 _PUSH = """
+local inbox, sentinel, score, member = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local cut, ttl = -(tonumber(ARGV[5]) + 1), ARGV[6]
 local pushed = 0
-for i = 1, #KEYS, 2 do
-  if redis.call('EXISTS', KEYS[i + 1]) == 1 then
-    redis.call('ZADD', KEYS[i], ARGV[1], ARGV[2])
-    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -(tonumber(ARGV[3]) + 1))
-    redis.call('EXPIRE', KEYS[i], ARGV[4])
+for i = 7, #ARGV do
+  if redis.call('EXISTS', sentinel .. ARGV[i]) == 1 then
+    local key = inbox .. ARGV[i]
+    redis.call('ZADD', key, score, member)
+    redis.call('ZREMRANGEBYRANK', key, 0, cut)
+    redis.call('EXPIRE', key, ttl)
     pushed = pushed + 1
   end
 end
@@ -142,12 +148,14 @@ class Inboxes:
             await pipe.execute()
         return built_at
 
-    async def push(self, follower_ids: Sequence[UUID], video_id: UUID, published_epoch: float) -> int:
+    async def push(self, follower_ids: Sequence[UUID | str], video_id: UUID, published_epoch: float) -> int:
         """Push one video into many followers' inboxes in one round trip (a script call per
         PUSH_CHUNK followers, pipelined); how many inboxes (built ones) took it."""
         if not follower_ids:
             return 0
-        args: list[float | str | int] = [
+        head: list[float | str | int] = [
+            key(self.settings, "feed", "inbox", ""),
+            key(self.settings, "feed", "inbox_built", ""),
             published_epoch,
             str(video_id),
             self.settings.feed_inbox_size,
@@ -155,10 +163,8 @@ class Inboxes:
         ]
         async with self.redis.pipeline(transaction=False) as pipe:
             for start in range(0, len(follower_ids), PUSH_CHUNK):
-                keys: list[str] = []
-                for follower_id in follower_ids[start : start + PUSH_CHUNK]:
-                    keys.extend((self.inbox_key(follower_id), self.sentinel_key(follower_id)))
-                await self._push(keys=keys, args=args, client=pipe)
+                chunk = [str(follower_id) for follower_id in follower_ids[start : start + PUSH_CHUNK]]
+                await self._push(keys=[], args=[*head, *chunk], client=pipe)
             pushed = await pipe.execute()
         return sum(int(count) for count in pushed)
 
