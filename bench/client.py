@@ -15,6 +15,7 @@ import json
 import multiprocessing
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
@@ -162,7 +163,7 @@ async def _open(spec: LoadSpec) -> _Connection:
     return protocol
 
 
-async def _drive(spec: LoadSpec) -> LoadResult:
+async def _drive(spec: LoadSpec, on_start: Callable[[float], None] | None = None) -> LoadResult:
     host = f"{spec.host}:{spec.port}"
     latencies: list[tuple[float, float]] = []
     statuses: dict[str, int] = {}
@@ -171,6 +172,8 @@ async def _drive(spec: LoadSpec) -> LoadResult:
     items_seen: list[int] = []
     started = time.perf_counter()
     warm_until = started + spec.warmup
+    if on_start is not None:
+        on_start(warm_until)
     stop_at = warm_until + spec.duration
     next_slot = [warm_until]
     interval = 1.0 / spec.rate if spec.rate > 0 else 0.0
@@ -256,17 +259,22 @@ async def _drive(spec: LoadSpec) -> LoadResult:
     )
 
 
-def run_load(spec: LoadSpec) -> LoadResult:
+def run_load(spec: LoadSpec, on_start: Callable[[float], None] | None = None) -> LoadResult:
     try:
         import uvloop
 
-        return uvloop.run(_drive(spec))
+        return uvloop.run(_drive(spec, on_start))
     except ImportError:
-        return asyncio.run(_drive(spec))
+        return asyncio.run(_drive(spec, on_start))
 
 
 def _child(spec: LoadSpec, conn: Any) -> None:
     conn.send(run_load(spec))
+    conn.close()
+
+
+def _child_telling_start(spec: LoadSpec, conn: Any) -> None:
+    conn.send(run_load(spec, conn.send))
     conn.close()
 
 
@@ -288,10 +296,17 @@ class ChildLoad:
     def __init__(self, spec: LoadSpec) -> None:
         context = multiprocessing.get_context("spawn")
         self._parent, child = context.Pipe(duplex=False)
-        self._process = context.Process(target=_child, args=(spec, child), daemon=True)
+        self._process = context.Process(target=_child_telling_start, args=(spec, child), daemon=True)
         self._process.start()
         child.close()
-        self.started = time.perf_counter()
+
+    def measuring_from(self) -> float:
+        """Waits for the child to start, and returns when its measurement begins (after its
+        warm-up), on the perf_counter clock: a sample at `t` of its result's `samples` was taken at
+        `measuring_from() + t`. The clock (CLOCK_MONOTONIC) is the machine's, not the process's; a
+        child takes a second or more to start, so the time it was spawned would be wrong."""
+        begins: float = self._parent.recv()
+        return begins
 
     def result(self) -> LoadResult:
         result: LoadResult = self._parent.recv()

@@ -283,27 +283,37 @@ class Fanout:
         self.rise = during / before - 1 if before else float("nan")
 
 
-async def poll_inboxes(
-    size: str, followers: Sequence[UUID], video_id: UUID, give_up_after: float
-) -> tuple[int, float]:
-    """Polls the followers' inboxes until all hold `video_id`; (how many do, when the last did).
+async def wait_for_last(size: str, followers: Sequence[UUID], video_id: UUID, give_up_after: float) -> float:
+    """Polls the last follower's inbox until it holds `video_id`; when it did (or when polling gave
+    up), on the perf_counter clock. Fan-out pushes in the order of `followers`, one batch after
+    another, so the last one's inbox is the last to get it."""
+    started = time.perf_counter()
+    resources = open_resources(bench_settings(size))
+    last_key = Inboxes(resources.redis, resources.settings).inbox_key(followers[-1]) if followers else None
+    try:
+        while last_key and time.perf_counter() - started < give_up_after:
+            if await resources.redis.zscore(last_key, str(video_id)) is not None:
+                break
+            await asyncio.sleep(0.01)
+        return time.perf_counter()
+    finally:
+        await resources.close()
 
-    Fan-out pushes in the order of `followers`, one batch after another, so until the last one's
-    inbox holds the video only that one is polled: a full pass over 100k inboxes costs a second of
-    CPU, which the fan-out and the feed load being measured would pay for. Then every inbox is
-    checked, and any that does not hold it yet is polled until it does."""
+
+async def check_every_inbox(
+    size: str, followers: Sequence[UUID], video_id: UUID, give_up_after: float
+) -> tuple[int, float | None]:
+    """Checks that every follower's inbox holds `video_id`, polling any that does not until it does;
+    (how many do, when the last of those stragglers did, or None when there was none). A pass over
+    100k inboxes costs a second of CPU: it runs after the load, not in the window it would skew."""
     started = time.perf_counter()
     resources = open_resources(bench_settings(size))
     inboxes = Inboxes(resources.redis, resources.settings)
     member = str(video_id)
     waiting = list(followers)
+    stragglers = False
+    last_straggler: float | None = None
     try:
-        last_key = inboxes.inbox_key(waiting[-1]) if waiting else None
-        while last_key and time.perf_counter() - started < give_up_after:
-            if await resources.redis.zscore(last_key, member) is not None:
-                break
-            await asyncio.sleep(0.01)
-        last_reached: float | None = time.perf_counter() - started
         while waiting and time.perf_counter() - started < give_up_after:
             still: list[UUID] = []
             for offset in range(0, len(waiting), 5000):
@@ -314,11 +324,12 @@ async def poll_inboxes(
                     scores = await pipe.execute()
                 still.extend(follower for follower, score in zip(chunk, scores, strict=True) if score is None)
             if still:
-                last_reached = None  # a straggler: the time is when the last of them arrives
+                stragglers = True
                 await asyncio.sleep(0.05)
+            elif stragglers:
+                last_straggler = time.perf_counter()
             waiting = still
-        finished = last_reached if last_reached is not None else time.perf_counter() - started
-        return len(followers) - len(waiting), finished
+        return len(followers) - len(waiting), last_straggler
     finally:
         await resources.close()
 
@@ -342,9 +353,12 @@ def fanout_test(
     )  # fmt: skip
     before = run_in_child(spec)
     during_load = ChildLoad(spec)
-    # Publish once the paced load is past its warm-up and running.
-    time.sleep(spec.warmup + min(2.0, duration / 4))
-    publish_at = time.perf_counter() - during_load.started - spec.warmup
+    # Samples are timed from the start of the child's measurement, not from its spawn: the child
+    # takes a second or more to start, and a window timed from the spawn missed the fan-out's start.
+    measuring_from = during_load.measuring_from()
+    # Publish once the paced load has been measured for a while.
+    time.sleep(max(0.0, measuring_from + min(2.0, duration / 4) - time.perf_counter()))
+    published_clock = time.perf_counter()
     answer = httpx.post(
         f"http://127.0.0.1:{port}/v1/videos/{video_id}/publish",
         json={},
@@ -352,11 +366,12 @@ def fanout_test(
         timeout=30,
     )
     answer.raise_for_status()
-    polled_at = time.perf_counter() - during_load.started - spec.warmup
-    reached, polled_for = asyncio.run(poll_inboxes(size, followers, video_id, give_up_after=120))
-    # Measured from sending the publish request, as a follower would see it.
-    total_seconds = polled_at - publish_at + polled_for
+    last_clock = asyncio.run(wait_for_last(size, followers, video_id, give_up_after=120))
     during = during_load.result()
+    reached, straggler_clock = asyncio.run(check_every_inbox(size, followers, video_id, give_up_after=120))
+    # Measured from sending the publish request, as a follower would see it.
+    total_seconds = (straggler_clock or last_clock) - published_clock
+    publish_at = published_clock - measuring_from
     window_end = publish_at + max(total_seconds, 2.0)
     window = [latency for at, latency in during.samples if publish_at <= at <= window_end]
     earlier = [latency for at, latency in before.samples if publish_at <= at <= window_end]
