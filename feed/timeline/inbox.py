@@ -87,12 +87,15 @@ class Inboxes:
         self.redis = redis
         self.settings = settings
         self._push = redis.register_script(_PUSH)
+        # One layout for the keys made here and those the push script makes from the same prefixes.
+        self._inbox_prefix = key(settings, "feed", "inbox", "")
+        self._sentinel_prefix = key(settings, "feed", "inbox_built", "")
 
     def inbox_key(self, user_id: UUID) -> str:
-        return key(self.settings, "feed", "inbox", str(user_id))
+        return f"{self._inbox_prefix}{user_id}"
 
     def sentinel_key(self, user_id: UUID) -> str:
-        return key(self.settings, "feed", "inbox_built", str(user_id))
+        return f"{self._sentinel_prefix}{user_id}"
 
     @property
     def popular_key(self) -> str:
@@ -154,8 +157,8 @@ class Inboxes:
         if not follower_ids:
             return 0
         head: list[float | str | int] = [
-            key(self.settings, "feed", "inbox", ""),
-            key(self.settings, "feed", "inbox_built", ""),
+            self._inbox_prefix,
+            self._sentinel_prefix,
             published_epoch,
             str(video_id),
             self.settings.feed_inbox_size,
