@@ -268,13 +268,9 @@ def run_load(spec: LoadSpec, on_start: Callable[[float], None] | None = None) ->
         return asyncio.run(_drive(spec, on_start))
 
 
-def _child(spec: LoadSpec, conn: Any) -> None:
-    conn.send(run_load(spec))
-    conn.close()
-
-
-def _child_telling_start(spec: LoadSpec, conn: Any) -> None:
-    conn.send(run_load(spec, conn.send))
+def _child(spec: LoadSpec, conn: Any, tell_start: bool = False) -> None:
+    """Sends the load's result; first, with `tell_start`, when its measurement begins."""
+    conn.send(run_load(spec, conn.send if tell_start else None))
     conn.close()
 
 
@@ -296,7 +292,7 @@ class ChildLoad:
     def __init__(self, spec: LoadSpec) -> None:
         context = multiprocessing.get_context("spawn")
         self._parent, child = context.Pipe(duplex=False)
-        self._process = context.Process(target=_child_telling_start, args=(spec, child), daemon=True)
+        self._process = context.Process(target=_child, args=(spec, child, True), daemon=True)
         self._process.start()
         child.close()
 
