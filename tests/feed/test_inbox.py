@@ -151,7 +151,14 @@ async def test_a_batch_is_pushed_in_chunks_each_into_its_built_inboxes(resources
 
 
 async def test_large_followings_fan_out_in_batched_jobs(servers, simulator, tmp_path):
-    settings = make_settings(servers, tmp_path, simulator, feed_fanout_batch=2)
+    # A namespace of its own, so its jobs run in its own worker, not in the shared test app's.
+    settings = make_settings(
+        servers,
+        tmp_path,
+        simulator,
+        feed_fanout_batch=2,
+        redis_namespace=f"{servers.redis_namespace}-batched",
+    )
     app = create_app(settings)
     async with serve_in_process(app) as client:
         resources = app.state.resources
