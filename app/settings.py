@@ -134,10 +134,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Allow a plain-http endpoint (a MinIO on a private network, a local test server).
     s3_allow_http: bool = False
     redis_namespace: str = "remixfeed"
-    db_pool_size: int = 10
+    # Connections per process, kept open once made. No overflow by default: overflow connections are
+    # closed as soon as they are given back, so under load each burst reopens them (a new backend with
+    # cold caches, every statement prepared again), more work just when there is most to do.
+    db_pool_size: Annotated[int, msgspec.Meta(ge=1)] = 20
     # The longest one SQL statement may run (requests and jobs alike) before PostgreSQL cancels it.
     db_statement_timeout_seconds: Annotated[int, msgspec.Meta(ge=1)] = 30
-    db_max_overflow: int = 10
+    db_max_overflow: Annotated[int, msgspec.Meta(ge=0)] = 0
     log_level: str = "INFO"
     log_json: bool = False
     # None means: run the job worker in the API process exactly when the embedded servers are used.

@@ -56,6 +56,8 @@ def make_settings(
         secret_key=TEST_SECRET,
         data_dir=data_dir,
         db_pool_size=5,
+        # Many test apps share one small embedded PostgreSQL: few kept connections, more on demand.
+        db_max_overflow=10,
         # Generous limits by default; the rate-limit tests build an app with tight ones.
         signup_rate_limit="10000/hour",
         token_rate_limit="10000/minute",
