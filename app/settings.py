@@ -140,7 +140,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     db_pool_size: Annotated[int, msgspec.Meta(ge=1)] = 20
     # The longest one SQL statement may run (requests and jobs alike) before PostgreSQL cancels it.
     db_statement_timeout_seconds: Annotated[int, msgspec.Meta(ge=1)] = 30
-    db_max_overflow: Annotated[int, msgspec.Meta(ge=0)] = 0
+    # -1: no limit, as SQLAlchemy takes it.
+    db_max_overflow: Annotated[int, msgspec.Meta(ge=-1)] = 0
     log_level: str = "INFO"
     log_json: bool = False
     # None means: run the job worker in the API process exactly when the embedded servers are used.
