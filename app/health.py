@@ -41,10 +41,19 @@ class MetricsController(PrometheusController):
         return rendered
 
 
+# Each check, including the wait for a pooled connection, answers within this: a load balancer's
+# probe must not hang behind a starved pool (a request there waits up to 10 s, then gets a 503).
+CHECK_TIMEOUT_SECONDS = 2.0
+
+
+async def _select_one(resources: Resources) -> None:
+    async with resources.engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
 async def _database_ok(resources: Resources) -> bool:
     try:
-        async with resources.engine.connect() as connection:
-            await asyncio.wait_for(connection.execute(text("SELECT 1")), timeout=2)
+        await asyncio.wait_for(_select_one(resources), timeout=CHECK_TIMEOUT_SECONDS)
         return True
     except Exception:
         return False
@@ -52,7 +61,7 @@ async def _database_ok(resources: Resources) -> bool:
 
 async def _redis_ok(resources: Resources) -> bool:
     try:
-        pong = await asyncio.wait_for(resources.redis.ping(), timeout=2)  # type: ignore[arg-type]
+        pong = await asyncio.wait_for(resources.redis.ping(), timeout=CHECK_TIMEOUT_SECONDS)  # type: ignore[arg-type]
         return bool(pong)
     except Exception:
         return False

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
+from sqlalchemy import text
 
 from app.factory import create_app
+from app.health import CHECK_TIMEOUT_SECONDS
 from tests.conftest import make_settings, serve_in_process
 from tests.harness import RunServers
 
@@ -54,3 +57,26 @@ async def test_without_redis_ready_says_so_and_sign_in_still_works(
         assert login.status_code == 200
         me = await degraded.get("/v1/me", headers={"Authorization": f"Bearer {login.json()['access_token']}"})
         assert me.json()["username"] == "noredis"
+
+
+async def test_ready_answers_within_its_bound_when_the_pool_is_taken(
+    servers: RunServers, tmp_path: Path
+) -> None:
+    """A starved pool makes the process unready at once, not after the 10 s a request would wait for
+    a connection (a load balancer's probe would time out first, and learn nothing)."""
+    settings = make_settings(servers, tmp_path, db_pool_size=1, db_max_overflow=0)
+    app = create_app(settings)
+    async with serve_in_process(app) as http:
+        resources = app.state.resources
+        async with resources.engine.connect() as held:
+            await held.execute(text("SELECT 1"))
+            started = time.monotonic()
+            ready = await http.get("/health/ready")
+            waited = time.monotonic() - started
+        assert ready.status_code == 503
+        assert ready.json() == {"status": "unavailable", "database": "unreachable", "redis": "ok"}
+        assert waited < CHECK_TIMEOUT_SECONDS + 3
+        # The check gave back what it was given: once the connection is free, the process is ready.
+        again = await http.get("/health/ready")
+        assert again.status_code == 200
+        assert resources.engine.pool.checkedout() == 0
