@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import anyio.to_thread
@@ -32,18 +34,40 @@ def _hashing_slots(at_once: int) -> anyio.CapacityLimiter:
     return limiter
 
 
+class HashingTurn:
+    """One of the process's hashing turns, held for the `async with hashing_turn(...)` block:
+    the hashes run in it do not queue again."""
+
+    async def hash(self, password: str) -> str:
+        return await anyio.to_thread.run_sync(_hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        def verify() -> bool:
+            try:
+                return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await anyio.to_thread.run_sync(verify)
+
+
+@asynccontextmanager
+async def hashing_turn(at_once: int) -> AsyncIterator[HashingTurn]:
+    """Waits for a hashing turn and holds it for the block. A request takes its turn before it
+    reads what it hashes against, so while it queues it holds no pooled database connection: a
+    burst of logins would otherwise take the whole pool and leave every other request waiting."""
+    async with _hashing_slots(at_once):
+        yield HashingTurn()
+
+
 async def hash_password(password: str, *, at_once: int) -> str:
-    return await anyio.to_thread.run_sync(_hasher.hash, password, limiter=_hashing_slots(at_once))
+    async with hashing_turn(at_once) as turn:
+        return await turn.hash(password)
 
 
 async def verify_password(password_hash: str | None, password: str, *, at_once: int) -> bool:
-    def verify() -> bool:
-        try:
-            return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
-        except (VerificationError, InvalidHashError):
-            return False
-
-    return await anyio.to_thread.run_sync(verify, limiter=_hashing_slots(at_once))
+    async with hashing_turn(at_once) as turn:
+        return await turn.verify(password_hash, password)
 
 
 def needs_rehash(password_hash: str) -> bool:

@@ -23,7 +23,7 @@ from accounts.errors import (
     UsernameTaken,
 )
 from accounts.models import RefreshToken, Role, User
-from accounts.passwords import hash_password, needs_rehash, verify_password
+from accounts.passwords import hash_password, hashing_turn, needs_rehash
 from accounts.schemas import USERNAME_PATTERN, Availability
 from app.db import violated_constraint
 from app.errors import FieldError, ValidationFailed
@@ -104,6 +104,9 @@ class AuthService:
         _check_birthdate(account.birthdate)
         if account.username in RESERVED_USERNAMES and account.role == Role.USER:
             raise UsernameTaken("That username is reserved")
+        # Hashed before the first query, so a sign-up holds no pooled connection (nor, later, the
+        # invite's row lock) while it waits for a hashing turn and while it hashes.
+        password_hash = await hash_password(account.password, at_once=self.settings.password_hashes_at_once)
         if await queries.username_exists(self.session, account.username):
             raise UsernameTaken()
         if await queries.email_exists(self.session, account.email):
@@ -125,9 +128,7 @@ class AuthService:
         user = User(
             username=account.username,
             email=account.email,
-            password_hash=await hash_password(
-                account.password, at_once=self.settings.password_hashes_at_once
-            ),
+            password_hash=password_hash,
             display_name=account.display_name or account.username,
             birthdate=account.birthdate,
             role=account.role.value,
@@ -164,16 +165,14 @@ class AuthService:
         return Availability(username=username, available=True)
 
     async def log_in(self, login: str, password: str) -> IssuedTokens:
-        user = await queries.user_by_login(self.session, login.strip())
-        if (
-            not await verify_password(
-                user.password_hash if user else None, password, at_once=self.settings.password_hashes_at_once
-            )
-            or user is None
-        ):
-            raise InvalidCredentials()
-        if needs_rehash(user.password_hash):
-            user.password_hash = await hash_password(password, at_once=self.settings.password_hashes_at_once)
+        # The account is read once the turn is ours: a login waiting for its turn holds no pooled
+        # connection. In the turn, at most `password_hashes_at_once` logins of a process hold one.
+        async with hashing_turn(self.settings.password_hashes_at_once) as turn:
+            user = await queries.user_by_login(self.session, login.strip())
+            if not await turn.verify(user.password_hash if user else None, password) or user is None:
+                raise InvalidCredentials()
+            if needs_rehash(user.password_hash):
+                user.password_hash = await turn.hash(password)
         return await self.issue_tokens(user)
 
     async def issue_tokens(self, user: User, family_id: uuid.UUID | None = None) -> IssuedTokens:

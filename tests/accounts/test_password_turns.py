@@ -1,0 +1,101 @@
+"""Logins and sign-ups wait for a password-hashing turn without holding a pooled database
+connection: a burst of them must not take the pool from every other request."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+from sqlalchemy import event
+
+from app.factory import create_app
+from tests.conftest import make_settings, serve_in_process
+from tests.harness import RunServers
+
+BURST = 8
+PASSWORD = "a burst of logins"
+
+
+class HeldByBurst:
+    """How many connections the burst's requests held at the same moment (each request is a
+    task named `burst-N`; nothing else of the app is counted)."""
+
+    def __init__(self) -> None:
+        self.holding: set[int] = set()
+        self.most = 0
+
+    def checkout(self, _dbapi: object, record: object, _proxy: object) -> None:
+        task = asyncio.current_task()
+        if task is not None and task.get_name().startswith("burst-"):
+            self.holding.add(id(record))
+            self.most = max(self.most, len(self.holding))
+
+    def checkin(self, _dbapi: object, record: object) -> None:
+        self.holding.discard(id(record))
+
+
+async def burst_holds(
+    servers: RunServers,
+    tmp_path: Path,
+    prepare: Callable[[httpx.AsyncClient], Awaitable[None]],
+    request: Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]],
+    expected_statuses: list[int],
+) -> int:
+    # One turn per process (the default), and a pool big enough for the whole burst to hold one each.
+    settings = make_settings(
+        servers, tmp_path, invite_required=False, password_hashes_at_once=1, db_pool_size=BURST + 2
+    )
+    app = create_app(settings)
+    async with serve_in_process(app) as http:
+        await prepare(http)
+        pool = app.state.resources.engine.sync_engine.pool
+        held = HeldByBurst()
+        event.listen(pool, "checkout", held.checkout)
+        event.listen(pool, "checkin", held.checkin)
+        try:
+            tasks = [asyncio.create_task(request(http, n), name=f"burst-{n}") for n in range(BURST)]
+            responses = await asyncio.gather(*tasks)
+        finally:
+            event.remove(pool, "checkout", held.checkout)
+            event.remove(pool, "checkin", held.checkin)
+    assert [response.status_code for response in responses] == expected_statuses, [
+        response.text for response in responses
+    ]
+    return held.most
+
+
+def account(name: str) -> dict[str, str]:
+    return {"email": f"{name}@turns.test", "password": PASSWORD, "username": name, "birthdate": "1990-01-01"}
+
+
+async def test_logins_waiting_for_a_hashing_turn_hold_no_connection(
+    servers: RunServers, tmp_path: Path
+) -> None:
+    async def prepare(http: httpx.AsyncClient) -> None:
+        for n in range(BURST):
+            signup = await http.post("/v1/auth/signup", json=account(f"turner{n}"))
+            assert signup.status_code == 201, signup.text
+
+    async def log_in(http: httpx.AsyncClient, n: int) -> httpx.Response:
+        # Half right, half wrong: a refused login takes its turn like an accepted one.
+        password = PASSWORD if n % 2 == 0 else "not the password"
+        return await http.post("/v1/auth/token", json={"login": f"turner{n}", "password": password})
+
+    # The one login in its turn, and at most the one before it finishing its commit.
+    expected = [200 if n % 2 == 0 else 401 for n in range(BURST)]
+    assert await burst_holds(servers, tmp_path, prepare, log_in, expected) <= 2
+
+
+async def test_sign_ups_waiting_for_a_hashing_turn_hold_no_connection(
+    servers: RunServers, tmp_path: Path
+) -> None:
+    async def nothing(_http: httpx.AsyncClient) -> None:
+        return None
+
+    async def sign_up(http: httpx.AsyncClient, n: int) -> httpx.Response:
+        return await http.post("/v1/auth/signup", json=account(f"newcomer{n}"))
+
+    # Each hashes before its first query: only the inserts and commits hold connections.
+    assert await burst_holds(servers, tmp_path, nothing, sign_up, [201] * BURST) <= 2
