@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 JobFunction = Callable[..., Awaitable[Any]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -91,6 +93,41 @@ def run_again_in(seconds: float) -> dict[str, float]:
     """A job's return value asking to run again, with the same key and arguments, `seconds` later.
     The worker re-enqueues it once this run is recorded as complete, so the key is free again."""
     return {RUN_AGAIN: max(0.0, seconds)}
+
+
+# A job sent back for want of a turn comes back this many seconds later. SAQ schedules at whole
+# seconds: the range spreads a wave of them over a few.
+TURN_AGAIN_SECONDS = (1.0, 3.0)
+
+
+@dataclass
+class JobTurns:
+    """At most `at_once` runs of one kind of job at a time in this process. Up to `may_wait` more
+    wait for a turn in their job slots; the rest are sent back to the queue for a moment, so a wave
+    of one kind (or one kind stuck on something slow) leaves the worker's slots to the others."""
+
+    running: asyncio.Semaphore
+    may_wait: int
+    waiting: int = 0
+
+    @classmethod
+    def of(cls, resources: Resources, name: str, *, at_once: int, may_wait: int) -> JobTurns:
+        return resources.per_process(name, lambda: cls(asyncio.Semaphore(at_once), may_wait))
+
+    async def run(self, work: Callable[[], Awaitable[T]]) -> T | dict[str, float]:
+        """What `work` returns, once a turn is free; or, every turn taken and enough waiting,
+        `run_again_in` a moment."""
+        if self.running.locked() and self.waiting >= self.may_wait:
+            return run_again_in(random.uniform(*TURN_AGAIN_SECONDS))
+        self.waiting += 1
+        try:
+            await self.running.acquire()
+        finally:
+            self.waiting -= 1
+        try:
+            return await work()
+        finally:
+            self.running.release()
 
 
 def _spec(

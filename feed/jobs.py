@@ -3,14 +3,11 @@ next pool ahead of need, and forgetting a kept ranking that Redis could not forg
 
 from __future__ import annotations
 
-import asyncio
-import random
-from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
 from accounts.models import User
-from app.jobs import Job, run_again_in
+from app.jobs import Job, JobTurns
 from app.resources import Resources
 from feed.pacing import FeedPacer
 from feed.timeline.fanout import FAN_OUT_JOB, fan_out_job, refresh_popular
@@ -23,44 +20,27 @@ async def forget_pool(resources: Resources, user_id: str) -> None:
 
 
 # Rankings ahead past those running wait for a turn in the worker's job slots, up to this many; the
-# rest come back a little later, so a wave of them leaves the slots to fan-outs and other jobs. SAQ
-# schedules at whole seconds: the range spreads them over a few.
+# rest come back a little later, so a wave of them leaves the slots to fan-outs and other jobs.
 RANKINGS_WAITING = 3
-RANK_AGAIN_SECONDS = (1.0, 3.0)
 _RANKING_TURNS = "feed.ranking_turns"
 
 
-@dataclass
-class RankingTurns:
-    """How many rankings ahead this process runs at once (REMIXFEED_FEED_RANKINGS_AT_ONCE) and how
-    many wait for a turn. Viewers whose pools were ranked together run low together; a few dozen
-    ranking statements at once would take every core from the pages being served meanwhile."""
-
-    running: asyncio.Semaphore
-    waiting: int = field(default=0)
-
-    @classmethod
-    def of(cls, resources: Resources) -> RankingTurns:
-        return resources.per_process(
-            _RANKING_TURNS, lambda: cls(asyncio.Semaphore(resources.settings.feed_rankings_at_once))
-        )
+def ranking_turns(resources: Resources) -> JobTurns:
+    """How many rankings ahead this process runs at once (REMIXFEED_FEED_RANKINGS_AT_ONCE).
+    Viewers whose pools were ranked together run low together; a few dozen ranking statements at
+    once would take every core from the pages being served meanwhile."""
+    return JobTurns.of(
+        resources,
+        _RANKING_TURNS,
+        at_once=resources.settings.feed_rankings_at_once,
+        may_wait=RANKINGS_WAITING,
+    )
 
 
 async def rank_ahead(resources: Resources, user_id: str) -> int | dict[str, Any]:
-    """RANK_AHEAD_JOB, in turn (RankingTurns): how many videos the new pool holds, or when to try
-    again (every turn taken and enough waiting)."""
-    turns = RankingTurns.of(resources)
-    if turns.running.locked() and turns.waiting >= RANKINGS_WAITING:
-        return run_again_in(random.uniform(*RANK_AGAIN_SECONDS))
-    turns.waiting += 1
-    try:
-        await turns.running.acquire()
-    finally:
-        turns.waiting -= 1
-    try:
-        return await _rank_ahead(resources, user_id)
-    finally:
-        turns.running.release()
+    """RANK_AHEAD_JOB, in turn: how many videos the new pool holds, or when to try again (every
+    turn taken and enough waiting)."""
+    return await ranking_turns(resources).run(lambda: _rank_ahead(resources, user_id))
 
 
 async def _rank_ahead(resources: Resources, user_id: str) -> int:

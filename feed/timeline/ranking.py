@@ -88,7 +88,7 @@ LOOKAHEAD = 3
 # Forgets a viewer's kept pool when Redis was away at the moment it should have been forgotten.
 FORGET_POOL_JOB = "feed.forget_pool"
 # Ranks a viewer's next pool in the background when theirs runs out soon: within AHEAD_PAGES more
-# pages, or AHEAD_SECONDS before it expires. Rankings ahead take turns (feed.jobs.RankingTurns), so
+# pages, or AHEAD_SECONDS before it expires. Rankings ahead take turns (feed.jobs.ranking_turns), so
 # when many pools run low at once the last ranking may come seconds later: asked with the page and
 # ten more left, pools do not run dry meanwhile (with two more, in the benchmark they did, and the
 # pages that found them empty ranked inline, all at once).

@@ -12,9 +12,9 @@ import msgspec
 from saq.job import Status
 
 from accounts.models import User
-from app.jobs import RUN_AGAIN
+from app.jobs import RUN_AGAIN, TURN_AGAIN_SECONDS
 from app.resources import Resources
-from feed.jobs import RANK_AGAIN_SECONDS, RANKINGS_WAITING, RankingTurns, rank_ahead
+from feed.jobs import RANKINGS_WAITING, rank_ahead, ranking_turns
 from feed.timeline import ranking
 from feed.timeline.ranking import RANK_AHEAD_JOB, FeedRanker, RankedPool, pool_key
 from tests.accounts.helpers import block, follow, unfollow
@@ -254,7 +254,7 @@ async def test_rankings_ahead_take_turns_and_those_past_a_few_waiting_come_back_
     await feed(client, viewer, limit=2)
     ranked = await kept_pool(resources, viewer.id)
 
-    turns = RankingTurns.of(resources)
+    turns = ranking_turns(resources)
     assert resources.settings.feed_rankings_at_once == 1
     await turns.running.acquire()  # the one turn is taken: a ranking ahead runs
     try:
@@ -268,7 +268,7 @@ async def test_rankings_ahead_take_turns_and_those_past_a_few_waiting_come_back_
         # ... and one more is asked to come back later instead of taking a slot.
         again = await rank_ahead(resources, viewer.id)
         assert isinstance(again, dict)
-        assert RANK_AGAIN_SECONDS[0] <= again[RUN_AGAIN] <= RANK_AGAIN_SECONDS[1]
+        assert TURN_AGAIN_SECONDS[0] <= again[RUN_AGAIN] <= TURN_AGAIN_SECONDS[1]
 
         # So is the ranking ahead a page asks for when it leaves the pool short: the worker runs it,
         # it finds no turn, and it is queued again for later, not dropped.
