@@ -10,6 +10,7 @@ from litestar.datastructures import State
 from litestar.openapi import ResponseSpec
 from litestar.plugins.prometheus import PrometheusController
 from sqlalchemy import text
+from sqlalchemy.pool import QueuePool
 
 from app.composition import METRICS_REFRESHERS
 from app.openapi import NEEDS_NO_SERVICES
@@ -42,7 +43,7 @@ class MetricsController(PrometheusController):
 
 
 # Each check, including the wait for a pooled connection, answers within this: a load balancer's
-# probe must not hang behind a starved pool (a request there waits up to 10 s, then gets a 503).
+# probe must not hang behind a taken pool (a request there waits up to 10 s, then gets a 503).
 CHECK_TIMEOUT_SECONDS = 2.0
 
 
@@ -51,12 +52,26 @@ async def _select_one(resources: Resources) -> None:
         await connection.execute(text("SELECT 1"))
 
 
-async def _database_ok(resources: Resources) -> bool:
+def _pool_taken(resources: Resources) -> bool:
+    """Every connection the pool may hold is in use (and it may not open more)."""
+    settings, pool = resources.settings, resources.engine.pool
+    if settings.db_max_overflow < 0 or not isinstance(pool, QueuePool):
+        return False
+    return pool.checkedout() >= settings.db_pool_size + settings.db_max_overflow
+
+
+async def _database_state(resources: Resources) -> str:
+    """ok; busy (every pooled connection was in use when the check began, and none came free
+    within the bound); or unreachable. Taken at the start, since a connection the check itself
+    is opening counts as in use."""
+    taken = _pool_taken(resources)
     try:
         await asyncio.wait_for(_select_one(resources), timeout=CHECK_TIMEOUT_SECONDS)
-        return True
+        return "ok"
+    except TimeoutError:
+        return "busy" if taken else "unreachable"
     except Exception:
-        return False
+        return "unreachable"
 
 
 async def _redis_ok(resources: Resources) -> bool:
@@ -83,12 +98,16 @@ class HealthController(Controller):
         responses={503: ResponseSpec(dict[str, str], description="Unavailable", generate_examples=False)},
     )
     async def ready(self, state: State) -> Response[dict[str, str]]:
-        """PostgreSQL and Redis are both reachable (503 naming what is not)."""
+        """PostgreSQL and Redis are both reachable (503 naming what is not). A database whose
+        pooled connections are all in use is reachable: `busy`, and still 200."""
         resources: Resources = state.resources
-        database, redis = await asyncio.gather(_database_ok(resources), _redis_ok(resources))
+        database, redis = await asyncio.gather(_database_state(resources), _redis_ok(resources))
+        # A busy pool is a loaded process, not a broken one: taking it out of the load balancer
+        # would only push its load onto the others, which are likely as busy.
+        ready = database in ("ok", "busy") and redis
         body = {
-            "status": "ok" if database and redis else "unavailable",
-            "database": "ok" if database else "unreachable",
+            "status": "ok" if ready else "unavailable",
+            "database": database,
             "redis": "ok" if redis else "unreachable",
         }
-        return Response(body, status_code=200 if database and redis else 503)
+        return Response(body, status_code=200 if ready else 503)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -62,8 +65,10 @@ async def test_without_redis_ready_says_so_and_sign_in_still_works(
 async def test_ready_answers_within_its_bound_when_the_pool_is_taken(
     servers: RunServers, tmp_path: Path
 ) -> None:
-    """A starved pool makes the process unready at once, not after the 10 s a request would wait for
-    a connection (a load balancer's probe would time out first, and learn nothing)."""
+    """A taken pool (every connection in use) is a busy database, not an unreachable one, and the
+    check says so within its bound, not after the 10 s a request would wait for a connection (a
+    load balancer's probe would give up first). Busy is still ready: dropping a loaded process from
+    the load balancer would only push its load onto the others."""
     settings = make_settings(servers, tmp_path, db_pool_size=1, db_max_overflow=0)
     app = create_app(settings)
     async with serve_in_process(app) as http:
@@ -73,10 +78,47 @@ async def test_ready_answers_within_its_bound_when_the_pool_is_taken(
             started = time.monotonic()
             ready = await http.get("/health/ready")
             waited = time.monotonic() - started
-        assert ready.status_code == 503
-        assert ready.json() == {"status": "unavailable", "database": "unreachable", "redis": "ok"}
+        assert ready.status_code == 200
+        assert ready.json() == {"status": "ok", "database": "busy", "redis": "ok"}
         assert waited < CHECK_TIMEOUT_SECONDS + 3
-        # The check gave back what it was given: once the connection is free, the process is ready.
+        # The check gave back what it was given: once the connection is free, the database is ok.
         again = await http.get("/health/ready")
-        assert again.status_code == 200
+        assert again.json() == {"status": "ok", "database": "ok", "redis": "ok"}
         assert resources.engine.pool.checkedout() == 0
+
+
+@asynccontextmanager
+async def silent_listener() -> AsyncIterator[int]:
+    """A port that accepts connections and never says a word, like a hung server."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+async def test_ready_answers_within_its_bound_when_the_database_does_not(
+    servers: RunServers, tmp_path: Path
+) -> None:
+    """A database that takes connections and never answers (a hung server, a black-holed network)
+    is unreachable within the bound, though connecting could take 10 s."""
+    async with silent_listener() as port:
+        settings = make_settings(servers, tmp_path).replace(
+            database_url=f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        )
+        app = create_app(settings)
+        async with serve_in_process(app) as http:
+            started = time.monotonic()
+            ready = await http.get("/health/ready")
+            waited = time.monotonic() - started
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable", "database": "unreachable", "redis": "ok"}
+    assert waited < CHECK_TIMEOUT_SECONDS + 3
