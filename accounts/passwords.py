@@ -65,10 +65,5 @@ async def hash_password(password: str, *, at_once: int) -> str:
         return await turn.hash(password)
 
 
-async def verify_password(password_hash: str | None, password: str, *, at_once: int) -> bool:
-    async with hashing_turn(at_once) as turn:
-        return await turn.verify(password_hash, password)
-
-
 def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)

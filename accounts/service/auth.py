@@ -104,6 +104,9 @@ class AuthService:
         _check_birthdate(account.birthdate)
         if account.username in RESERVED_USERNAMES and account.role == Role.USER:
             raise UsernameTaken("That username is reserved")
+        require = self.settings.invite_required if require_invite is None else require_invite
+        if account.invite_code is None and require:
+            raise InviteInvalid("An invite code is required to sign up")
         # Hashed before the first query, so a sign-up holds no pooled connection (nor, later, the
         # invite's row lock) while it waits for a hashing turn and while it hashes.
         password_hash = await hash_password(account.password, at_once=self.settings.password_hashes_at_once)
@@ -112,7 +115,6 @@ class AuthService:
         if await queries.email_exists(self.session, account.email):
             raise EmailTaken()
 
-        require = self.settings.invite_required if require_invite is None else require_invite
         inviter_id: uuid.UUID | None = None
         if account.invite_code is not None:
             invite = await queries.invite_for_update(self.session, account.invite_code)
@@ -122,8 +124,6 @@ class AuthService:
                 raise InviteExhausted()
             invite.redeemed_count += 1
             inviter_id = invite.owner_id
-        elif require:
-            raise InviteInvalid("An invite code is required to sign up")
 
         user = User(
             username=account.username,

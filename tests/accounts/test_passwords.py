@@ -42,9 +42,12 @@ async def test_no_more_hashes_run_at_once_than_allowed(monkeypatch: pytest.Monke
     monkeypatch.setattr(passwords, "_hasher", counting)
 
     hashes = await asyncio.gather(*(passwords.hash_password(f"pw{n}", at_once=at_once) for n in range(8)))
-    checks = await asyncio.gather(
-        *(passwords.verify_password(digest, f"pw{n}", at_once=at_once) for n, digest in enumerate(hashes))
-    )
+
+    async def verify(digest: str, password: str) -> bool:
+        async with passwords.hashing_turn(at_once) as turn:
+            return await turn.verify(digest, password)
+
+    checks = await asyncio.gather(*(verify(digest, f"pw{n}") for n, digest in enumerate(hashes)))
 
     assert all(checks)
     assert counting.most == at_once
