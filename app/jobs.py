@@ -60,12 +60,15 @@ class Job:
 
 
 RUN_AGAIN = "run_again_in"
+# Set beside RUN_AGAIN by a job sent back for want of a turn (JobTurns): counted apart, not as a run.
+TURNED_BACK = "turned_back"
 
 # Observed by the process that runs the job: the API process in the embedded default, else each
 # `remixfeed worker` (which serves them on REMIXFEED_WORKER_METRICS_PORT).
 JOB_RUNS = Counter(
     "remixfeed_jobs_total",
-    "Job runs by job name and outcome (complete, failed, queued again for a retry, aborted)",
+    "Job runs by job name and outcome (complete, failed, queued again for a retry, aborted, "
+    "turned_back: sent back to the queue for want of a turn)",
     ["job", "outcome"],
 )
 JOB_SECONDS = Histogram(
@@ -118,7 +121,7 @@ class JobTurns:
         """What `work` returns, once a turn is free; or, every turn taken and enough waiting,
         `run_again_in` a moment."""
         if self.running.locked() and self.waiting >= self.may_wait:
-            return run_again_in(random.uniform(*TURN_AGAIN_SECONDS))
+            return {**run_again_in(random.uniform(*TURN_AGAIN_SECONDS)), TURNED_BACK: True}
         self.waiting += 1
         try:
             await self.running.acquire()
@@ -399,6 +402,10 @@ async def _observe(ctx: dict[str, Any]) -> None:
     outcome = {Status.COMPLETE: "complete", Status.FAILED: "failed", Status.ABORTED: "aborted"}.get(
         job.status, "retried"
     )
+    if outcome == "complete" and isinstance(job.result, dict) and job.result.get(TURNED_BACK):
+        # It did no work: a stuck provider must not show as a stream of quick completions.
+        JOB_RUNS.labels(job=job.function, outcome=TURNED_BACK).inc()
+        return
     JOB_RUNS.labels(job=job.function, outcome=outcome).inc()
     if job.started:
         JOB_SECONDS.labels(job=job.function).observe(max(0.0, time.time() - job.started / 1000))

@@ -22,7 +22,7 @@ from generation.service import ADVANCE_JOB, advance_job_key
 log = structlog.get_logger(__name__)
 
 _PROVIDER = "generation.provider"
-_PROVIDER_TURNS = "generation.provider_turns"
+_STEP_TURNS = "generation.step_turns"
 SWEEP_BATCH = 500
 
 
@@ -37,35 +37,38 @@ def provider_for(resources: Resources) -> VideoProvider:
     return provider  # type: ignore[return-value]
 
 
-def provider_turns(resources: Resources) -> JobTurns:
-    """Jobs that call the provider take turns (REMIXFEED_PROVIDER_JOBS_AT_ONCE per process), none
-    waiting in a job slot: a call can take up to REMIXFEED_PROVIDER_TIMEOUT_SECONDS, and a step
-    holds its generation's row, so a pooled connection, through its calls. Without turns a slow
-    provider would hold every job slot (fan-outs, rankings and the rest waiting behind it) and, in
-    `serve` with the worker inside, half the API's connections."""
-    return JobTurns.of(
-        resources, _PROVIDER_TURNS, at_once=resources.settings.provider_jobs_at_once, may_wait=0
-    )
+def step_turns(resources: Resources) -> JobTurns:
+    """Generation steps take turns (REMIXFEED_PROVIDER_JOBS_AT_ONCE per process), none waiting in
+    a job slot: a provider call can take up to REMIXFEED_PROVIDER_TIMEOUT_SECONDS, and a step holds
+    its generation's row, so a pooled connection, through its calls. Without turns a slow provider
+    would hold every job slot (fan-outs, rankings and the rest waiting behind it) and, in `serve`
+    with the worker inside, half the API's connections. A step sent back comes again; one lost on
+    the way is found by the sweep."""
+    return JobTurns.of(resources, _STEP_TURNS, at_once=resources.settings.provider_jobs_at_once, may_wait=0)
 
 
 async def advance_generation(
     resources: Resources, generation_id: str, follow_up: bool = True
 ) -> dict[str, Any]:
     async def step() -> dict[str, Any]:
-        done = await advance(resources, provider_for(resources), UUID(generation_id))
+        # A one-off step (a webhook's) does not wait behind a step that holds the generation (and
+        # a turn, and a connection, through its provider calls): that one sees what it would.
+        done = await advance(
+            resources, provider_for(resources), UUID(generation_id), wait_for_others=follow_up
+        )
         if done.finished or not follow_up:
             return {}
         return run_again_in(done.next_in_seconds)
 
-    # A step sent back for want of a turn comes again even when it is a one-off (a webhook's).
-    return await provider_turns(resources).run(step)
+    # A one-off step sent back for want of a turn comes again too.
+    return await step_turns(resources).run(step)
 
 
 async def register_cameo(resources: Resources, cameo_id: str) -> dict[str, Any]:
-    """Enqueued after a cameo is approved (key `generation.cameos.register_job_key`)."""
-    return await provider_turns(resources).run(
-        lambda: register_character(resources, provider_for(resources), UUID(cameo_id))
-    )
+    """Enqueued after a cameo is approved (key `generation.cameos.register_job_key`). It takes no
+    turn: approvals come at a moderator's pace, and nothing would find one that was sent back and
+    lost on the way. It holds no database connection through its provider call."""
+    return await register_character(resources, provider_for(resources), UUID(cameo_id))
 
 
 async def sweep_unfinished(resources: Resources) -> int:

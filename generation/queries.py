@@ -31,8 +31,14 @@ async def owned(session: AsyncSession, user_id: UUID, generation_id: UUID) -> Ge
     return result.one_or_none()
 
 
-async def for_update(session: AsyncSession, generation_id: UUID) -> Generation | None:
-    result = await session.scalars(select(Generation).where(Generation.id == generation_id).with_for_update())
+async def for_update(
+    session: AsyncSession, generation_id: UUID, *, skip_locked: bool = False
+) -> Generation | None:
+    """The generation, its row locked; None when there is none (or, with `skip_locked`, when
+    another transaction holds it)."""
+    result = await session.scalars(
+        select(Generation).where(Generation.id == generation_id).with_for_update(skip_locked=skip_locked)
+    )
     return result.one_or_none()
 
 

@@ -56,9 +56,13 @@ def progress_channel(resources: Resources, generation_id: UUID | str) -> str:
     return redis_key(resources.settings, "generation", str(generation_id))
 
 
-async def advance(resources: Resources, provider: VideoProvider, generation_id: UUID) -> Step:
+async def advance(
+    resources: Resources, provider: VideoProvider, generation_id: UUID, *, wait_for_others: bool = True
+) -> Step:
+    """One step. Without `wait_for_others`, a generation another step holds right now is left to
+    that step (finished, as far as this one is concerned)."""
     async with transaction(resources.session_factory) as session:
-        generation = await queries.for_update(session, generation_id)
+        generation = await queries.for_update(session, generation_id, skip_locked=not wait_for_others)
         if generation is None:
             return Step(finished=True)
         if GenerationStatus(generation.status).terminal:

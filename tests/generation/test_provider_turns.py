@@ -43,7 +43,9 @@ async def test_a_slow_provider_holds_only_the_turns_of_a_process(
         redis_namespace=f"{servers.redis_namespace}-provider-turns",
     )
     alice = await users.create("alice")
-    async with serve_in_process(create_app(settings)) as client:
+    app = create_app(settings)
+    async with serve_in_process(app) as client:
+        queue = app.state.resources.jobs.queue
         accepted = [await generate(client, alice.headers, prompt=f"take {n}") for n in range(GENERATIONS)]
 
         async def first_turns_taken() -> bool:
@@ -52,9 +54,16 @@ async def test_a_slow_provider_holds_only_the_turns_of_a_process(
         await eventually(
             first_turns_taken, within=10, what="the first steps call the provider", interval=0.05
         )
-        # The worker has slots for every step; the others are sent back while the first calls hang.
-        await asyncio.sleep(PROVIDER_DELAY_SECONDS / 2)
+        # The worker has slots for every step; the others are sent back while the first calls hang,
+        # rather than wait in a slot (one sent back may be running for a moment as it is sampled).
+        active: list[int] = []
+        for _ in range(5):
+            await asyncio.sleep(PROVIDER_DELAY_SECONDS / 10)
+            active.append(await queue.count("active"))
         assert await creates_asked(simulator) == AT_ONCE
+        assert min(active) == AT_ONCE, active
+        turned_back = await client.get("/metrics")
+        assert 'remixfeed_jobs_total{job="generation.advance",outcome="turned_back"}' in turned_back.text
 
         # None is dropped: each sent-back step comes again, and every generation finishes.
         for generation in accepted:

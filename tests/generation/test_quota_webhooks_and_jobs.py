@@ -16,7 +16,8 @@ import httpx
 
 from app.factory import create_app
 from app.resources import Resources
-from generation.jobs import provider_for, sweep_unfinished
+from generation import queries
+from generation.jobs import advance_generation, provider_for, sweep_unfinished
 from generation.models import Generation
 from generation.runner import advance
 from generation.simulator import SimulatorHandle
@@ -197,6 +198,21 @@ async def test_concurrent_steps_make_exactly_one_draft(
         assert [draft["id"] for draft in drafts] == [done["video_id"]]
     stats = await simulator_control(simulator, "stats")
     assert stats["jobs_created"] == 1
+
+
+async def test_a_webhook_step_does_not_wait_behind_a_step_that_holds_the_generation(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    """A one-off step (a webhook's) finds the generation held by another step, which may be inside
+    a provider call for a minute: it leaves it to that step instead of holding a turn, a job slot
+    and a connection while it waits for the row."""
+    alice = await users.create("alice")
+    accepted = await generate(client, alice.headers, seconds=4)
+    async with resources.session_factory() as session, session.begin():
+        assert await queries.for_update(session, UUID(accepted["id"])) is not None
+        assert await asyncio.wait_for(advance_generation(resources, accepted["id"], follow_up=False), 5) == {}
+    done = await wait_until_done(client, alice.headers, accepted["id"])
+    assert done["status"] == "completed"
 
 
 async def test_a_lost_job_is_found_by_the_sweep(
