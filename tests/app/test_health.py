@@ -62,6 +62,15 @@ async def test_without_redis_ready_says_so_and_sign_in_still_works(
         assert me.json()["username"] == "noredis"
 
 
+async def ready_within_bound(http: httpx.AsyncClient) -> httpx.Response:
+    """GET /health/ready, which must answer within its bound (and a little slack), not after the
+    10 s a request waits for a pooled connection or a new one."""
+    started = time.monotonic()
+    ready = await http.get("/health/ready")
+    assert time.monotonic() - started < CHECK_TIMEOUT_SECONDS + 3
+    return ready
+
+
 async def test_ready_answers_within_its_bound_when_the_pool_is_taken(
     servers: RunServers, tmp_path: Path
 ) -> None:
@@ -75,12 +84,9 @@ async def test_ready_answers_within_its_bound_when_the_pool_is_taken(
         resources = app.state.resources
         async with resources.engine.connect() as held:
             await held.execute(text("SELECT 1"))
-            started = time.monotonic()
-            ready = await http.get("/health/ready")
-            waited = time.monotonic() - started
+            ready = await ready_within_bound(http)
         assert ready.status_code == 200
         assert ready.json() == {"status": "ok", "database": "busy", "redis": "ok"}
-        assert waited < CHECK_TIMEOUT_SECONDS + 3
         # The check gave back what it was given: once the connection is free, the database is ok.
         again = await http.get("/health/ready")
         assert again.json() == {"status": "ok", "database": "ok", "redis": "ok"}
@@ -116,9 +122,6 @@ async def test_ready_answers_within_its_bound_when_the_database_does_not(
         )
         app = create_app(settings)
         async with serve_in_process(app) as http:
-            started = time.monotonic()
-            ready = await http.get("/health/ready")
-            waited = time.monotonic() - started
+            ready = await ready_within_bound(http)
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable", "database": "unreachable", "redis": "ok"}
-    assert waited < CHECK_TIMEOUT_SECONDS + 3
