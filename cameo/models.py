@@ -107,6 +107,12 @@ class Cameo(UUIDv7AuditBase):
     revoked_by: Mapped[str | None] = mapped_column(String(16), default=None)
     # The provider's character made from the recording, when the provider supports characters.
     provider_character_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    # When making that character was given up (the provider refused it, or kept failing for
+    # hours): the sweep that finds lost registrations leaves the cameo alone until it is approved
+    # again.
+    provider_character_given_up_at: Mapped[datetime | None] = mapped_column(
+        DateTimeUTC(timezone=True), default=None
+    )
     appearance_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 

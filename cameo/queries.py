@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -121,3 +121,31 @@ async def mark_purged(session: AsyncSession, cameo_ids: list[UUID], now: datetim
             .values(recording_key=None, recording_purged_at=now)
             .execution_options(synchronize_session=False)
         )
+
+
+# --- provider characters -----------------------------------------------------------------------
+
+
+async def unregistered_approved_between(
+    session: AsyncSession, after: datetime, before: datetime, limit: int
+) -> list[UUID]:
+    """Active cameos with a recording and no provider character, approved in (after, before], whose
+    registration was not given up since that approval."""
+    approved_at = func.coalesce(Cameo.reviewed_at, Cameo.created_at)
+    found = await session.scalars(
+        select(Cameo.id)
+        .where(
+            Cameo.status == CameoStatus.ACTIVE.value,
+            Cameo.recording_key.is_not(None),
+            Cameo.provider_character_id.is_(None),
+            approved_at > after,
+            approved_at <= before,
+            or_(
+                Cameo.provider_character_given_up_at.is_(None),
+                Cameo.provider_character_given_up_at < approved_at,
+            ),
+        )
+        .order_by(approved_at)
+        .limit(limit)
+    )
+    return list(found)

@@ -39,7 +39,7 @@ from cameo import casting
 from cameo.casting import Cast
 from cameo.models import Cameo, CameoStatus, CameoUse, UseEvent
 from cameo.permissions import Verdict
-from cameo.queries import cameo_for_update
+from cameo.queries import cameo_for_update, unregistered_approved_between
 from feed.service import Appearance
 from generation import queries
 from generation.models import Generation, GenerationStatus
@@ -58,6 +58,9 @@ REVOKED = "revoked"
 
 # A character the provider could not make in this long after approval is given up.
 REGISTER_GIVE_UP_AFTER = timedelta(hours=6)
+# The sweep of lost registrations looks only at cameos approved longer ago than this.
+REGISTER_SWEEP_IDLE = timedelta(minutes=5)
+REGISTER_SWEEP_BATCH = 500
 REGISTER_MAX_BACKOFF_SECONDS = 300.0
 RECORDING_EXTENSIONS = {"video/mp4": "mp4", "video/quicktime": "mov", "video/webm": "webm"}
 
@@ -327,6 +330,7 @@ async def register_character(resources: Resources, provider: VideoProvider, came
         data, stored_type = await resources.storage.get(recording.key)
     except MediaNotFound:
         log.warning("cameo_character_recording_missing", cameo_id=str(cameo_id))
+        await _give_up_character(resources, cameo_id)
         return {}
     content_type = recording.content_type or stored_type
     try:
@@ -346,6 +350,7 @@ async def register_character(resources: Resources, provider: VideoProvider, came
             log.info("cameo_character_retry", cameo_id=str(cameo_id), code=error.code, in_seconds=delay)
             return run_again_in(delay)
         log.warning("cameo_character_refused", cameo_id=str(cameo_id), code=error.code, message=error.message)
+        await _give_up_character(resources, cameo_id)
         return {}
 
     async def store(session: AsyncSession) -> None:
@@ -356,3 +361,36 @@ async def register_character(resources: Resources, provider: VideoProvider, came
     await in_transaction(resources.session_factory, store)
     log.info("cameo_character_registered", cameo_id=str(cameo_id), character_id=character_id)
     return {}
+
+
+async def _give_up_character(resources: Resources, cameo_id: UUID) -> None:
+    """Recorded, so `sweep_unregistered` does not ask the provider again until a new approval."""
+
+    async def mark(session: AsyncSession) -> None:
+        cameo = await cameo_for_update(session, cameo_id)
+        if cameo is not None and cameo.provider_character_id is None:
+            cameo.provider_character_given_up_at = datetime.now(UTC)
+
+    await in_transaction(resources.session_factory, mark)
+
+
+async def sweep_unregistered(resources: Resources) -> int:
+    """Enqueues the registration of every cameo approved in the last REGISTER_GIVE_UP_AFTER (and
+    not in the last REGISTER_SWEEP_IDLE, which its own job has to do it) that has no character and
+    was not given up: its job was lost (a flushed Redis, a retry whose re-enqueue failed). A
+    registration still queued or waiting to retry keeps its key, so it is left as it is."""
+    now = datetime.now(UTC)
+
+    async def lost(session: AsyncSession) -> list[UUID]:
+        return await unregistered_approved_between(
+            session, now - REGISTER_GIVE_UP_AFTER, now - REGISTER_SWEEP_IDLE, REGISTER_SWEEP_BATCH
+        )
+
+    cameo_ids: list[UUID] = await in_transaction(resources.session_factory, lost)
+    for cameo_id in cameo_ids:
+        await resources.jobs.enqueue(
+            REGISTER_CAMEO_JOB, key=register_job_key(cameo_id), cameo_id=str(cameo_id)
+        )
+    if cameo_ids:
+        log.info("cameo_registrations_swept", count=len(cameo_ids))
+    return len(cameo_ids)

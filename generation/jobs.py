@@ -14,7 +14,7 @@ from app.db import in_transaction
 from app.jobs import Job, JobTurns, run_again_in
 from app.resources import Resources
 from generation import queries
-from generation.cameos import REGISTER_CAMEO_JOB, register_character
+from generation.cameos import REGISTER_CAMEO_JOB, register_character, sweep_unregistered
 from generation.provider import VideoProvider, create_provider
 from generation.runner import advance
 from generation.service import ADVANCE_JOB, advance_job_key
@@ -94,4 +94,5 @@ jobs = [
     Job(name=ADVANCE_JOB, function=advance_generation),
     Job(name=REGISTER_CAMEO_JOB, function=register_cameo),
     Job(name="generation.sweep", function=sweep_unfinished, cron="* * * * *"),
+    Job(name="generation.sweep_cameo_registrations", function=sweep_unregistered, cron="*/5 * * * *"),
 ]

@@ -18,6 +18,7 @@ from sqlalchemy import update
 from app.db import in_transaction
 from app.resources import Resources
 from cameo.models import Cameo, Permission
+from generation.cameos import sweep_unregistered
 from generation.jobs import register_cameo
 from generation.simulator import SimulatorHandle
 from tests.accounts.helpers import assert_problem, block, follow
@@ -32,6 +33,7 @@ from tests.cameo.media import clip, png
 from tests.factories import Actor, UserFactory
 from tests.feed.helpers import notifications
 from tests.generation.helpers import generate, simulator_control, wait_until_done
+from tests.processes import eventually
 from tests.screening.helpers import suspend
 
 Setup = Callable[[Actor, Actor, UserFactory, httpx.AsyncClient], Awaitable[None]]
@@ -468,6 +470,54 @@ async def test_a_refused_character_is_given_up_quietly_and_a_retryable_error_ret
     assert await register_cameo(resources, other_id) == {}
     assert await character_of(resources, other_id) is not None
     assert (await simulator_control(simulator, "stats"))["characters_created"] == 1
+
+
+async def _registration_times(
+    resources: Resources, cameo_id: str, approved_ago: timedelta, given_up_ago: timedelta | None = None
+) -> None:
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"reviewed_at": now - approved_ago}
+    if given_up_ago is not None:
+        values["provider_character_given_up_at"] = now - given_up_ago
+
+    async def change(session: Any) -> None:
+        await session.execute(update(Cameo).where(Cameo.id == uuid.UUID(cameo_id)).values(**values))
+
+    await in_transaction(resources.session_factory, change)
+
+
+async def test_a_registration_whose_job_was_lost_is_found_by_the_sweep(
+    users: UserFactory, cameos: CameoFactory, simulator: SimulatorHandle, resources: Resources
+) -> None:
+    """A cameo approved a while ago with no character and no job (a flushed Redis, a retry whose
+    re-enqueue failed) is registered by the sweep. Left alone: one just approved (its own job has
+    that to do), one approved longer ago than registrations are tried, and one the provider refused,
+    until it is approved again."""
+    await simulator_control(simulator, "reset")
+    made = {}
+    for name, data in (("lost", clip(3.0)), ("fresh", clip(3.0)), ("stale", clip(3.0)), ("refused", png())):
+        made[name] = await cameos.active(await users.create(name))
+        await _recording(resources, made[name], data, "video/mp4")
+    await _registration_times(resources, made["lost"], timedelta(minutes=10))
+    await _registration_times(resources, made["stale"], timedelta(hours=7))
+    await _registration_times(resources, made["refused"], timedelta(minutes=10))
+    assert await register_cameo(resources, made["refused"]) == {}  # not a video: refused, given up
+
+    assert await sweep_unregistered(resources) == 1
+
+    async def registered() -> bool:
+        return await character_of(resources, made["lost"]) is not None
+
+    await eventually(registered, within=15, what="the swept registration runs")
+    for name in ("fresh", "stale", "refused"):
+        assert await character_of(resources, made[name]) is None, name
+    assert (await simulator_control(simulator, "stats"))["characters_created"] == 1
+
+    # Approved again after it was given up (an appeal granted): it is tried again.
+    await _registration_times(
+        resources, made["refused"], timedelta(minutes=10), given_up_ago=timedelta(minutes=20)
+    )
+    assert await sweep_unregistered(resources) == 1
 
 
 async def test_a_cameo_revoked_before_its_job_runs_is_not_registered(
