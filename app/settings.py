@@ -52,8 +52,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     daily_generation_limit: int = 30
     simulator_seconds: float = 5.0
     provider_timeout_seconds: float = 60.0
-    # Jobs that call the video provider (generation steps, character registrations) each process
-    # runs at once, of its 10 job slots: a slow provider must not hold them all.
+    # Generation steps each process that runs jobs runs at once, of its 10 job slots: a slow
+    # provider must not hold them all (generation.jobs.step_turns).
     provider_jobs_at_once: Annotated[int, msgspec.Meta(ge=1)] = 5
     # How often a running generation is checked with the provider (webhooks make it sooner).
     generation_poll_seconds: float = 2.0
