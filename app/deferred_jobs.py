@@ -2,18 +2,25 @@
 outage.
 
 A job is enqueued after its request commits (`app.jobs.JobQueue.enqueue_after_commit`). Work that
-must not be lost is written here first, in the request's own transaction (the outbox): once the
-commit has succeeded and the job is in the queue, its row is deleted. So a process that dies
-between the COMMIT and the enqueue, or a request cancelled there, loses nothing: the row outlives
-it, and once OUTBOX_GRACE_SECONDS have passed (time enough for the request to have deleted it) a
-job worker enqueues it. When Redis is unreachable at that moment, the row is marked to be replayed
-at once, and every job worker replays what is here into the queue as soon as Redis answers again
-(`app.jobs.JobQueue.replay_deferred`, polled by the worker every DEFERRED_REPLAY_SECONDS). So a
-request that was answered 2xx keeps its background work through a crash and a Redis outage.
+must not be lost is written here first, in the request's own transaction (the outbox), and its row
+stays until the job has run: the run deletes it (`app.jobs`, after the job's last attempt). So
+nothing between the promise and the work loses it:
+- a process that dies between the COMMIT and the enqueue, or a request cancelled there: once
+  OUTBOX_GRACE_SECONDS have passed (time enough for the request to have enqueued it), a job worker
+  enqueues it;
+- Redis unreachable at that moment: the row is marked to be replayed at once, and every job worker
+  replays what is here into the queue as soon as Redis answers again (`app.jobs.JobQueue.
+  replay_deferred`, polled by the worker every DEFERRED_REPLAY_SECONDS);
+- Redis losing the queued job (flushed, or failed over to a replica that never had it): a row still
+  here after its grace is enqueued again, and again every QUEUED_LEASE_SECONDS while its job has
+  not run. A job still queued or running is not enqueued twice (its key is taken), so a long queue
+  costs one cheap check per lease.
+So a request that was answered 2xx keeps its background work through a crash, a Redis outage and a
+Redis that lost its data.
 
-The happy path costs an INSERT in the request's transaction and a DELETE after it. Replays are
-at-least-once (a replay whose delete does not commit is replayed again, and so is an outbox row
-whose job was enqueued but whose delete failed); jobs with a key collapse into one, and every job
+The happy path costs an INSERT in the request's transaction and a DELETE after the job has run (by
+the job worker, not the request). Replays are at-least-once (a run whose DELETE fails, or a row
+replayed just as its job finished, runs again); jobs with a key collapse into one, and every job
 tolerates running twice, as SAQ's own retries already require.
 """
 
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -44,6 +52,9 @@ REPLAY_BATCH = 200
 # An outbox row is replayed only this long after its transaction: until then, the request that wrote
 # it is expected to enqueue the job and delete the row itself.
 OUTBOX_GRACE_SECONDS = 30
+# A replayed row's job is in the queue (or was already): the row is looked at again this much later,
+# in case Redis has lost the job meanwhile, unless the job has run and deleted it first.
+QUEUED_LEASE_SECONDS = 300
 
 
 class DeferredJob(UUIDv7AuditBase):
@@ -57,7 +68,9 @@ class DeferredJob(UUIDv7AuditBase):
     timeout_seconds: Mapped[int] = mapped_column(Integer)
     retries: Mapped[int] = mapped_column(Integer)
     # Not to be replayed before this: an outbox row's grace; a job deferred for an outage, at once.
-    replay_after: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
+    replay_after: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), server_default=func.now(), index=True
+    )
 
 
 @dataclass(frozen=True)
@@ -99,15 +112,17 @@ async def store(engine: AsyncEngine, spec: JobSpec) -> None:
 
 
 def add_to_outbox(session: AsyncSession, spec: JobSpec) -> DeferredJob:
-    """Keep a job in `session`'s transaction, to be replayed after OUTBOX_GRACE_SECONDS unless
-    `forget` deletes it first (the job was enqueued after the commit). The grace is counted by the
-    database's clock from the INSERT, as `replay` compares it with the database's clock."""
+    """Keep a job in `session`'s transaction, to be replayed after OUTBOX_GRACE_SECONDS unless its
+    work is done by then (`forget`: by the request after its commit, or by the job's run). The
+    grace is counted by the database's clock from the INSERT, as `replay` compares it with the
+    database's clock."""
     row = _row(spec, text(f"clock_timestamp() + interval '{OUTBOX_GRACE_SECONDS:d} seconds'"))
     session.add(row)
     return row
 
 
 async def forget(engine: AsyncEngine, row_id: UUID) -> None:
+    """The kept job's work is done."""
     async with engine.begin() as connection:
         await connection.execute(delete(DeferredJob).where(DeferredJob.id == row_id))
 
@@ -121,10 +136,23 @@ async def replay_now(engine: AsyncEngine, row_id: UUID) -> None:
         )
 
 
-async def replay(engine: AsyncEngine, enqueue: Callable[[JobSpec], Awaitable[bool]]) -> int:
-    """Hand the oldest deferred jobs to `enqueue` in order, deleting each one it took; stops at
-    the first it could not take (Redis still down). Rows are locked with SKIP LOCKED, so workers
-    replaying at the same time share the work instead of doubling it. Returns how many were taken."""
+class Replayed(enum.Enum):
+    """What became of a job `replay` handed on."""
+
+    # In the queue (or its key already is): the row waits for the job to run and delete it.
+    QUEUED = "queued"
+    # It can never be enqueued (its arguments no longer serialise): the row is deleted.
+    DROPPED = "dropped"
+    # Redis cannot take it yet: the replay stops here.
+    UNAVAILABLE = "unavailable"
+
+
+async def replay(engine: AsyncEngine, enqueue: Callable[[JobSpec, UUID], Awaitable[Replayed]]) -> int:
+    """Hand the oldest deferred jobs whose time has come to `enqueue` (with their row's id, which
+    the job deletes once it has run), in order; stops at the first Redis cannot take. A queued row
+    is looked at again after QUEUED_LEASE_SECONDS. Rows are locked with SKIP LOCKED, so workers
+    replaying at the same time share the work instead of doubling it. Returns how many were
+    handed on."""
     async with AsyncSession(engine) as session, session.begin():
         rows = (
             await session.scalars(
@@ -135,7 +163,8 @@ async def replay(engine: AsyncEngine, enqueue: Callable[[JobSpec], Awaitable[boo
                 .with_for_update(skip_locked=True)
             )
         ).all()
-        taken = []
+        queued: list[UUID] = []
+        dropped: list[UUID] = []
         for row in rows:
             spec = JobSpec(
                 function=row.function,
@@ -145,12 +174,19 @@ async def replay(engine: AsyncEngine, enqueue: Callable[[JobSpec], Awaitable[boo
                 timeout_seconds=row.timeout_seconds,
                 retries=row.retries,
             )
-            if not await enqueue(spec):
+            outcome = await enqueue(spec, row.id)
+            if outcome is Replayed.UNAVAILABLE:
                 break
-            taken.append(row.id)
-        if taken:
-            await session.execute(delete(DeferredJob).where(DeferredJob.id.in_(taken)))
-    return len(taken)
+            (queued if outcome is Replayed.QUEUED else dropped).append(row.id)
+        if queued:
+            await session.execute(
+                update(DeferredJob)
+                .where(DeferredJob.id.in_(queued))
+                .values(replay_after=text(f"now() + interval '{QUEUED_LEASE_SECONDS:d} seconds'"))
+            )
+        if dropped:
+            await session.execute(delete(DeferredJob).where(DeferredJob.id.in_(dropped)))
+    return len(queued) + len(dropped)
 
 
 Hook = Callable[[dict[str, Any]], Awaitable[None]]

@@ -3,7 +3,8 @@
 Domains declare their jobs as `Job` specs with stable names such as `accounts.purge_tokens`;
 `app.composition` gathers them. Jobs take IDs, never objects, and are enqueued only after the
 request's transaction commits (`JobQueue.enqueue_after_commit`), from an outbox row written in that
-transaction, so a process that dies in between loses none (`app.deferred_jobs`). The worker runs
+transaction and deleted once the job has run, so neither a process that dies in between nor a
+Redis that loses the queued job loses it (`app.deferred_jobs`). The worker runs
 inside `remixfeed serve` in the embedded default and as `remixfeed worker` processes in production.
 
 Redis outages: a job that cannot be enqueued after its commit because Redis is unreachable is
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
 
 import structlog
 from prometheus_client import Counter, Gauge, Histogram
@@ -35,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app import deferred_jobs
 from app.db import after_commit
-from app.deferred_jobs import JobSpec
+from app.deferred_jobs import JobSpec, Replayed
 from app.job_outage import OutageTolerantQueue, redis_unavailable
 from app.job_supervision import SupervisedWorker
 from app.redis import SOCKET_TIMEOUT_SECONDS
@@ -62,6 +64,8 @@ class Job:
 RUN_AGAIN = "run_again_in"
 # Set beside RUN_AGAIN by a job sent back for want of a turn (JobTurns): counted apart, not as a run.
 TURNED_BACK = "turned_back"
+# In a job's SAQ meta (not its arguments): the id of the deferred_jobs row it settles once it has run.
+OUTBOX_ROW = "outbox_row"
 
 # Observed by the process that runs the job: the API process in the embedded default, else each
 # `remixfeed worker` (which serves them on REMIXFEED_WORKER_METRICS_PORT).
@@ -205,18 +209,21 @@ class JobQueue:
         """Keep the job in PostgreSQL; a worker enqueues it once Redis answers again."""
         await self._defer(_spec(name, key, delay_seconds, timeout_seconds, retries, kwargs), reason=reason)
 
-    async def _enqueue(self, spec: JobSpec) -> SaqJob | None:
+    async def _enqueue(self, spec: JobSpec, outbox_row: UUID | str | None = None) -> SaqJob | None:
         """The one SAQ enqueue: the job, or None when its key is already queued, scheduled or
-        running. Raises RedisError when Redis cannot take it."""
+        running. Raises RedisError when Redis cannot take it. A job given its `outbox_row` deletes
+        that row once it has run (`_settle_outbox_row`)."""
         delay_seconds = spec.delay_seconds
         # Rounded up: SAQ schedules at whole seconds, and a job must not wake before its time.
         scheduled = math.ceil(time.time() + delay_seconds) if delay_seconds > 0 else 0
         # No key means a fresh one per job: SAQ would otherwise key them all "None", and drop
         # every job after the first while that one is pending.
         identity: dict[str, str] = {"key": spec.key} if spec.key is not None else {}
+        meta = {OUTBOX_ROW: str(outbox_row)} if outbox_row is not None else {}
         job: SaqJob | None = await self.queue.enqueue(
             spec.function,
             **identity,
+            meta=meta,
             scheduled=scheduled,
             timeout=spec.timeout_seconds,
             heartbeat=self.heartbeat_seconds,
@@ -248,9 +255,10 @@ class JobQueue:
         **kwargs: Any,
     ) -> None:
         """Enqueue `name` once `session` commits. A `durable` job (the default) is first kept in
-        the transaction's outbox (`app.deferred_jobs`), so it survives this process dying between
-        the COMMIT and the enqueue. Work the next request asks for again anyway (a ranking ahead)
-        passes durable=False and costs no write."""
+        the transaction's outbox (`app.deferred_jobs`) until it has run, so it survives this
+        process dying between the COMMIT and the enqueue, and Redis losing it from the queue. Work
+        the next request asks for again anyway (a ranking ahead) passes durable=False and costs no
+        write."""
         spec = _spec(name, key, delay_seconds, timeout_seconds, retries, kwargs)
         if not durable or self.engine is None:
 
@@ -260,10 +268,7 @@ class JobQueue:
             after_commit(session, enqueue_or_defer)
             return
 
-        async def enqueue() -> None:
-            await self._enqueue(spec)
-
-        self._keep(session, spec).run_after_commit(session, enqueue)
+        self._keep(session, spec).queue_after_commit(session, self)
 
     def keep_in_outbox(
         self, session: AsyncSession, name: str, *, key: str | None = None, **kwargs: Any
@@ -283,18 +288,21 @@ class JobQueue:
         if self.engine is None:
             return 0
 
-        async def enqueue(spec: JobSpec) -> bool:
+        async def enqueue(spec: JobSpec, row_id: UUID) -> Replayed:
             try:
-                await self._enqueue(spec)
+                # None (its key is taken) counts as queued too: that copy may be this row's own job.
+                await self._enqueue(spec, outbox_row=row_id)
             except RedisError as exc:
                 if redis_unavailable(exc):
-                    return False
+                    return Replayed.UNAVAILABLE
                 log.exception("deferred_job_dropped", function=spec.function, key=spec.key)
+                return Replayed.DROPPED
             except Exception:
                 # It can never be enqueued (its arguments no longer serialise): do not let it block
                 # the ones behind it.
                 log.exception("deferred_job_dropped", function=spec.function, key=spec.key)
-            return True
+                return Replayed.DROPPED
+            return Replayed.QUEUED
 
         replayed = await deferred_jobs.replay(self.engine, enqueue)
         if replayed:
@@ -314,22 +322,42 @@ class KeptJob:
     row: deferred_jobs.DeferredJob
 
     def run_after_commit(self, session: AsyncSession, work: Callable[[], Awaitable[object]]) -> None:
-        """Once `session` commits, run `work` (the job's work itself, or queueing it) and settle the
-        kept job: forgotten when `work` succeeds, replayed as soon as Redis answers when Redis was
-        away, and left to its grace after any other failure (or when this process dies first)."""
+        """Once `session` commits, do the job's work here (`work`) and settle the kept job:
+        forgotten when `work` succeeds, replayed as soon as Redis answers when Redis was away, and
+        left to its grace after any other failure (or when this process dies first)."""
 
         async def settle() -> None:
-            try:
-                await work()
-            except RedisError as exc:
-                if not redis_unavailable(exc):
-                    raise
-                await deferred_jobs.replay_now(self.engine, self.row.id)
-                log.warning("job_deferred", function=self.spec.function, key=self.spec.key, error=str(exc))
-                return
-            await deferred_jobs.forget(self.engine, self.row.id)
+            if await self._unless_redis_away(work):
+                await deferred_jobs.forget(self.engine, self.row.id)
 
         after_commit(session, settle)
+
+    def queue_after_commit(self, session: AsyncSession, jobs: JobQueue) -> None:
+        """Once `session` commits, enqueue the job, which forgets the kept one once it has run; until
+        then the row stands for it (replayed after its grace if Redis lost it). When its key is
+        taken, the copy that holds it does the work (keyed jobs collapse into one): forgotten."""
+        key_taken: list[bool] = []
+
+        async def enqueue() -> None:
+            key_taken.append(await jobs._enqueue(self.spec, outbox_row=self.row.id) is None)
+
+        async def settle() -> None:
+            if await self._unless_redis_away(enqueue) and key_taken == [True]:
+                await deferred_jobs.forget(self.engine, self.row.id)
+
+        after_commit(session, settle)
+
+    async def _unless_redis_away(self, work: Callable[[], Awaitable[object]]) -> bool:
+        """Runs `work`: False when Redis was away (the kept job is replayed as soon as it answers)."""
+        try:
+            await work()
+        except RedisError as exc:
+            if not redis_unavailable(exc):
+                raise
+            await deferred_jobs.replay_now(self.engine, self.row.id)
+            log.warning("job_deferred", function=self.spec.function, key=self.spec.key, error=str(exc))
+            return False
+        return True
 
 
 class JobWorker(SupervisedWorker):
@@ -391,7 +419,7 @@ def build_worker(resources: Resources, jobs: Sequence[Job], *, in_process: bool)
         shutdown_grace_period_s=settings.job_shutdown_grace_seconds,
         startup=[_attach(resources), start_replaying],
         shutdown=[stop_replaying],
-        after_process=[_observe, _run_again],
+        after_process=[_observe, _run_again, _settle_outbox_row],
     )
 
 
@@ -429,18 +457,45 @@ async def _run_again(ctx: dict[str, Any]) -> None:
     # The same key and arguments; its own timeout and retries (the queue gives every job the same
     # heartbeat and retry delays).
     spec = _spec(job.function, job.key, float(delay), int(job.timeout), job.retries, dict(job.kwargs or {}))
+    # The continuation carries the job's outbox row on: the work is not done yet.
+    outbox_row = job.meta.get(OUTBOX_ROW)
     try:
-        again = await resources.jobs._enqueue(spec)
+        again = await resources.jobs._enqueue(spec, outbox_row=outbox_row)
     except RedisError as exc:
         if not redis_unavailable(exc):
             raise
-        # Redis went away right after this run was recorded: keep the continuation in PostgreSQL.
-        await resources.jobs._defer(spec, reason=exc)
+        # Redis went away right after this run was recorded: keep the continuation in PostgreSQL
+        # (the job's own row, when it has one, replayed as soon as Redis answers).
+        if outbox_row is not None and resources.jobs.engine is not None:
+            await deferred_jobs.replay_now(resources.jobs.engine, UUID(outbox_row))
+            log.warning("job_deferred", function=job.function, key=job.key, error=str(exc))
+        else:
+            await resources.jobs._defer(spec, reason=exc)
         return
     if again is None:
         # The key is taken (queued, scheduled or running elsewhere): that copy carries on. Logged,
         # because a continuation that vanishes is left to the domains' sweeps to recover.
         log.warning("job_not_rescheduled", function=job.function, key=job.key)
+
+
+async def _settle_outbox_row(ctx: dict[str, Any]) -> None:
+    """A job kept in the outbox deletes its row once it has run: complete (and not continuing),
+    failed for good, or aborted. A retry, or a continuation (RUN_AGAIN), keeps it."""
+    job: SaqJob | None = ctx.get("job")
+    if job is None or job.status not in (Status.COMPLETE, Status.FAILED, Status.ABORTED):
+        return
+    outbox_row = job.meta.get(OUTBOX_ROW)
+    if outbox_row is None:
+        return
+    if job.status == Status.COMPLETE and isinstance(job.result, dict) and RUN_AGAIN in job.result:
+        return
+    resources: Resources = ctx["resources"]
+    if resources.jobs.engine is None:
+        return
+    try:
+        await deferred_jobs.forget(resources.jobs.engine, UUID(outbox_row))
+    except Exception as exc:  # PostgreSQL away: the row is replayed after its lease and runs again
+        log.warning("outbox_row_not_forgotten", function=job.function, key=job.key, error=str(exc))
 
 
 def _bind(job: Job) -> JobFunction:

@@ -1,7 +1,8 @@
 """The job outbox (`app.deferred_jobs`): the background work a request's commit promises (here a
 post's fan-out and a caption's moderation flag) is written in that same transaction, and deleted
-once it is queued. A process that dies between the COMMIT and the enqueue loses none of it: a job
-worker queues it once the outbox's grace has passed."""
+once it is done. A process that dies between the COMMIT and the enqueue loses none of it, and
+neither does a Redis that loses a queued job: a job worker queues it again once the outbox's grace
+has passed."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from typing import Any
 
 import httpx
 import pytest
+from saq.job import Job as SaqJob
+from saq.job import Status
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import app.db
 from accounts.models import Role
-from app.deferred_jobs import DEFERRED_REPLAY_SECONDS, OUTBOX_GRACE_SECONDS, DeferredJob
+from app.deferred_jobs import DEFERRED_REPLAY_SECONDS, OUTBOX_GRACE_SECONDS, QUEUED_LEASE_SECONDS, DeferredJob
 from app.resources import Resources
 from app.screening import FLAG_CONTENT_JOB
 from feed.timeline.fanout import FAN_OUT_JOB
@@ -49,16 +52,113 @@ async def author_and_follower(client: httpx.AsyncClient, users: UserFactory) -> 
     return author, reader
 
 
-async def test_a_request_that_queued_its_jobs_leaves_nothing_in_the_outbox(
+async def replay_due(resources: Resources) -> None:
+    """Every kept row's grace or lease is over (moved rather than waited for)."""
+    async with resources.session_factory() as session, session.begin():
+        await session.execute(
+            update(DeferredJob).values(replay_after=datetime.now(UTC) - timedelta(seconds=1))
+        )
+
+
+async def outbox_emptied(resources: Resources) -> None:
+    async def empty() -> bool:
+        return await kept_jobs(resources) == []
+
+    await eventually(empty, within=15, what="the outbox is emptied")
+
+
+async def test_a_request_whose_jobs_have_run_leaves_nothing_in_the_outbox(
     client: httpx.AsyncClient, users: UserFactory, published: Any, resources: Resources
 ) -> None:
     author, reader = await author_and_follower(client, users)
     video_id = await published(author, caption=FLAGGED_CAPTION)
 
-    # The response comes after the after-commit work: fanned out, the flag queued, the rows gone.
+    # The response comes after the after-commit work: fanned out (its row gone), the flag queued.
     assert await in_inbox(resources, reader, video_id)
     assert [job["target_id"] for job in await flag_jobs(resources)] == [video_id]
-    assert await kept_jobs(resources) == []
+    # The flag's row goes once its job has run.
+    await outbox_emptied(resources)
+
+
+async def test_a_queued_job_that_redis_lost_is_queued_again_from_the_outbox(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    published: Any,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Redis took the flag job and then lost it (flushed, or failed over to a replica that never
+    had it): the flag is filed all the same, from the row the job would have deleted."""
+    author = await users.create("author")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    queue = resources.jobs.queue
+    enqueue = queue.enqueue
+
+    async def acknowledged_then_lost(function: str, **kwargs: Any) -> SaqJob | None:
+        if function != FLAG_CONTENT_JOB:
+            return await enqueue(function, **kwargs)
+        return SaqJob(function=function, queue=queue)
+
+    monkeypatch.setattr(queue, "enqueue", acknowledged_then_lost)
+    video_id = await published(author, caption=FLAGGED_CAPTION)
+    monkeypatch.undo()
+    assert await flag_jobs(resources) == []
+
+    # Within its grace the row is left alone: it stands for a job that might still be in the queue.
+    (kept,) = await kept_jobs(resources)
+    assert (kept.function, kept.job_key) == (FLAG_CONTENT_JOB, f"{FLAG_CONTENT_JOB}:video:{video_id}:caption")
+    await asyncio.sleep(DEFERRED_REPLAY_SECONDS * 2)
+    assert await flag_jobs(resources) == []
+
+    # The grace passes (moved rather than waited for): a job worker queues it again, and it runs.
+    await replay_due(resources)
+    await outbox_emptied(resources)
+    assert [job["target_id"] for job in await flag_jobs(resources)] == [video_id]
+    assert (await queues(client, mod))["automated"]["open_count"] == 1
+
+
+async def test_a_replayed_job_still_in_the_queue_is_not_queued_twice(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    published: Any,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A row whose job is still waiting in the queue when its grace ends (a long queue) is looked
+    at again a lease later; the job, queued once, deletes it when it runs."""
+    author = await users.create("author")
+    kept_ids: list[str] = []
+    queue = resources.jobs.queue
+    enqueue = queue.enqueue
+
+    async def queued_for_later(function: str, **kwargs: Any) -> SaqJob | None:
+        if function == FLAG_CONTENT_JOB:
+            kept_ids.append(kwargs["meta"]["outbox_row"])
+            # Scheduled an hour ahead: still queued when the replay comes.
+            kwargs["scheduled"] = int(datetime.now(UTC).timestamp()) + 3600
+        return await enqueue(function, **kwargs)
+
+    monkeypatch.setattr(queue, "enqueue", queued_for_later)
+    video_id = await published(author, caption=FLAGGED_CAPTION)
+    monkeypatch.undo()
+    (kept,) = await kept_jobs(resources)
+    assert kept_ids == [str(kept.id)]
+
+    await replay_due(resources)
+
+    async def leased() -> bool:
+        (row,) = await kept_jobs(resources)
+        return row.replay_after > datetime.now(UTC) + timedelta(seconds=QUEUED_LEASE_SECONDS - 30)
+
+    await eventually(leased, within=15, what="the replay leases the row")
+    (job,) = [job async for job in queue.iter_jobs() if job.function == FLAG_CONTENT_JOB]
+    assert job.status == Status.QUEUED and job.meta == {"outbox_row": str(kept.id)}
+    assert job.kwargs is not None and job.kwargs["target_id"] == video_id
+
+    # Its time comes (moved rather than waited for): it runs, once, and deletes the row.
+    await resources.redis.zadd(queue._incomplete, {job.id: 1})
+    await outbox_emptied(resources)
+    assert [job["target_id"] for job in await flag_jobs(resources)] == [video_id]
 
 
 async def test_jobs_a_commit_promised_outlive_a_process_that_died_before_queueing_them(
@@ -92,10 +192,7 @@ async def test_jobs_a_commit_promised_outlive_a_process_that_died_before_queuein
     assert not await in_inbox(resources, reader, video_id)
 
     # The grace passes (moved rather than waited for): a job worker queues both, and they run.
-    async with resources.session_factory() as session, session.begin():
-        await session.execute(
-            update(DeferredJob).values(replay_after=datetime.now(UTC) - timedelta(seconds=1))
-        )
+    await replay_due(resources)
 
     async def fanned_out() -> bool:
         return await in_inbox(resources, reader, video_id)
