@@ -12,9 +12,11 @@ nothing between the promise and the work loses it:
   replays what is here into the queue as soon as Redis answers again (`app.jobs.JobQueue.
   replay_deferred`, polled by the worker every DEFERRED_REPLAY_SECONDS);
 - Redis losing the queued job (flushed, or failed over to a replica that never had it): a row still
-  here after its grace is enqueued again, and again every QUEUED_LEASE_SECONDS while its job has
-  not run. A job still queued or running is not enqueued twice (its key is taken), so a long queue
-  costs one cheap check per lease.
+  here after its grace is enqueued again, and looked at again every QUEUED_LEASE_SECONDS while its
+  job has not run. A job still queued or running is not enqueued twice (its key is taken: a job
+  kept here without a key of its own is given one), so a long queue costs one cheap check per
+  lease. A job that never gets to delete its row (it kills its worker, and is taken back until its
+  retries are spent) is enqueued again at most MAX_REPLAYS times, then dropped and logged.
 So a request that was answered 2xx keeps its background work through a crash, a Redis outage and a
 Redis that lost its data.
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import enum
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -55,6 +58,9 @@ OUTBOX_GRACE_SECONDS = 30
 # A replayed row's job is in the queue (or was already): the row is looked at again this much later,
 # in case Redis has lost the job meanwhile, unless the job has run and deleted it first.
 QUEUED_LEASE_SECONDS = 300
+# Enqueues of one row by the replay (its key free, so its job was lost or never ran to its end)
+# before it is given up.
+MAX_REPLAYS = 3
 
 
 class DeferredJob(UUIDv7AuditBase):
@@ -71,6 +77,8 @@ class DeferredJob(UUIDv7AuditBase):
     replay_after: Mapped[datetime] = mapped_column(
         DateTimeUTC(timezone=True), server_default=func.now(), index=True
     )
+    # How many times the replay has enqueued it (not counting a check that found its key taken).
+    replays: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,16 @@ class JobSpec:
         return max(0.0, (self.run_at - datetime.now(UTC)).total_seconds())
 
 
+def keyed(spec: JobSpec) -> JobSpec:
+    """`spec` with a key: a kept job is enqueued more than once (after its commit, by replays), and
+    only a key lets SAQ tell that a copy is still pending. A job asked for without one gets its own."""
+    if spec.key is not None:
+        return spec
+    return dataclasses.replace(spec, key=f"{spec.function}:{uuid7()}")
+
+
 def _row(spec: JobSpec, replay_after: Any) -> DeferredJob:
+    spec = keyed(spec)
     return DeferredJob(
         # Set here, not at flush: the request reads it back after its session has committed.
         id=uuid7(),
@@ -127,20 +144,23 @@ async def forget(engine: AsyncEngine, row_id: UUID) -> None:
         await connection.execute(delete(DeferredJob).where(DeferredJob.id == row_id))
 
 
-async def replay_now(engine: AsyncEngine, row_id: UUID) -> None:
+async def replay_now(engine: AsyncEngine, row_id: UUID) -> bool:
     """The outbox row's job could not be enqueued (Redis is away): replay it as soon as Redis
-    answers, without waiting out the grace."""
+    answers, without waiting out the grace. False when the row is gone."""
     async with engine.begin() as connection:
-        await connection.execute(
+        marked = await connection.execute(
             update(DeferredJob).where(DeferredJob.id == row_id).values(replay_after=func.now())
         )
+    return bool(marked.rowcount)
 
 
 class Replayed(enum.Enum):
     """What became of a job `replay` handed on."""
 
-    # In the queue (or its key already is): the row waits for the job to run and delete it.
+    # In the queue: the row waits for the job to run and delete it.
     QUEUED = "queued"
+    # Its key is taken (its own job still pending, or another copy): looked at again a lease later.
+    PENDING = "pending"
     # It can never be enqueued (its arguments no longer serialise): the row is deleted.
     DROPPED = "dropped"
     # Redis cannot take it yet: the replay stops here.
@@ -149,23 +169,30 @@ class Replayed(enum.Enum):
 
 async def replay(engine: AsyncEngine, enqueue: Callable[[JobSpec, UUID], Awaitable[Replayed]]) -> int:
     """Hand the oldest deferred jobs whose time has come to `enqueue` (with their row's id, which
-    the job deletes once it has run), in order; stops at the first Redis cannot take. A queued row
-    is looked at again after QUEUED_LEASE_SECONDS. Rows are locked with SKIP LOCKED, so workers
-    replaying at the same time share the work instead of doubling it. Returns how many were
-    handed on."""
+    the job deletes once it has run), in order; stops at the first Redis cannot take. A row handed
+    on is looked at again after QUEUED_LEASE_SECONDS; one enqueued MAX_REPLAYS times already is
+    dropped instead. Rows are locked with SKIP LOCKED, so workers replaying at the same time share
+    the work instead of doubling it. Returns how many were enqueued."""
     async with AsyncSession(engine) as session, session.begin():
         rows = (
             await session.scalars(
                 select(DeferredJob)
                 .where(DeferredJob.replay_after <= func.now())
-                .order_by(DeferredJob.id)
+                .order_by(DeferredJob.replay_after, DeferredJob.id)
                 .limit(REPLAY_BATCH)
                 .with_for_update(skip_locked=True)
             )
         ).all()
         queued: list[UUID] = []
+        pending: list[UUID] = []
         dropped: list[UUID] = []
         for row in rows:
+            if row.replays >= MAX_REPLAYS:
+                log.error(
+                    "deferred_job_given_up", function=row.function, key=row.job_key, replays=row.replays
+                )
+                dropped.append(row.id)
+                continue
             spec = JobSpec(
                 function=row.function,
                 key=row.job_key,
@@ -177,16 +204,21 @@ async def replay(engine: AsyncEngine, enqueue: Callable[[JobSpec, UUID], Awaitab
             outcome = await enqueue(spec, row.id)
             if outcome is Replayed.UNAVAILABLE:
                 break
-            (queued if outcome is Replayed.QUEUED else dropped).append(row.id)
+            {Replayed.QUEUED: queued, Replayed.PENDING: pending}.get(outcome, dropped).append(row.id)
+        lease = text(f"now() + interval '{QUEUED_LEASE_SECONDS:d} seconds'")
         if queued:
             await session.execute(
                 update(DeferredJob)
                 .where(DeferredJob.id.in_(queued))
-                .values(replay_after=text(f"now() + interval '{QUEUED_LEASE_SECONDS:d} seconds'"))
+                .values(replay_after=lease, replays=DeferredJob.replays + 1)
+            )
+        if pending:
+            await session.execute(
+                update(DeferredJob).where(DeferredJob.id.in_(pending)).values(replay_after=lease)
             )
         if dropped:
             await session.execute(delete(DeferredJob).where(DeferredJob.id.in_(dropped)))
-    return len(queued) + len(dropped)
+    return len(queued)
 
 
 Hook = Callable[[dict[str, Any]], Awaitable[None]]

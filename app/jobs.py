@@ -281,17 +281,20 @@ class JobQueue:
     def _keep(self, session: AsyncSession, spec: JobSpec) -> KeptJob:
         if self.engine is None:
             raise RuntimeError("this job queue has no database to keep jobs in")
+        spec = deferred_jobs.keyed(spec)
         return KeptJob(self.engine, spec, deferred_jobs.add_to_outbox(session, spec))
 
     async def replay_deferred(self) -> int:
-        """Enqueue the jobs kept in PostgreSQL while Redis was away; how many were enqueued."""
+        """Enqueue the kept jobs whose time has come (`deferred_jobs.replay`): those that waited out
+        a Redis outage, and outbox rows whose job has not run by the end of their grace or lease
+        (lost, or still queued); how many were enqueued (a job still queued is not)."""
         if self.engine is None:
             return 0
 
         async def enqueue(spec: JobSpec, row_id: UUID) -> Replayed:
             try:
-                # None (its key is taken) counts as queued too: that copy may be this row's own job.
-                await self._enqueue(spec, outbox_row=row_id)
+                # None: its key is taken, maybe by this row's own job, still pending.
+                queued = await self._enqueue(spec, outbox_row=row_id)
             except RedisError as exc:
                 if redis_unavailable(exc):
                     return Replayed.UNAVAILABLE
@@ -302,7 +305,7 @@ class JobQueue:
                 # the ones behind it.
                 log.exception("deferred_job_dropped", function=spec.function, key=spec.key)
                 return Replayed.DROPPED
-            return Replayed.QUEUED
+            return Replayed.PENDING if queued is None else Replayed.QUEUED
 
         replayed = await deferred_jobs.replay(self.engine, enqueue)
         if replayed:
@@ -335,15 +338,14 @@ class KeptJob:
     def queue_after_commit(self, session: AsyncSession, jobs: JobQueue) -> None:
         """Once `session` commits, enqueue the job, which forgets the kept one once it has run; until
         then the row stands for it (replayed after its grace if Redis lost it). When its key is
-        taken, the copy that holds it does the work (keyed jobs collapse into one): forgotten."""
-        key_taken: list[bool] = []
+        taken, the row stays too: the copy that holds it may end without running (an abort), and
+        one more run after it is harmless."""
 
         async def enqueue() -> None:
-            key_taken.append(await jobs._enqueue(self.spec, outbox_row=self.row.id) is None)
+            await jobs._enqueue(self.spec, outbox_row=self.row.id)
 
         async def settle() -> None:
-            if await self._unless_redis_away(enqueue) and key_taken == [True]:
-                await deferred_jobs.forget(self.engine, self.row.id)
+            await self._unless_redis_away(enqueue)
 
         after_commit(session, settle)
 
@@ -466,11 +468,15 @@ async def _run_again(ctx: dict[str, Any]) -> None:
             raise
         # Redis went away right after this run was recorded: keep the continuation in PostgreSQL
         # (the job's own row, when it has one, replayed as soon as Redis answers).
-        if outbox_row is not None and resources.jobs.engine is not None:
-            await deferred_jobs.replay_now(resources.jobs.engine, UUID(outbox_row))
+        engine = resources.jobs.engine
+        if (
+            outbox_row is not None
+            and engine is not None
+            and await deferred_jobs.replay_now(engine, UUID(outbox_row))
+        ):
             log.warning("job_deferred", function=job.function, key=job.key, error=str(exc))
-        else:
-            await resources.jobs._defer(spec, reason=exc)
+            return
+        await resources.jobs._defer(spec, reason=exc)
         return
     if again is None:
         # The key is taken (queued, scheduled or running elsewhere): that copy carries on. Logged,
@@ -479,10 +485,12 @@ async def _run_again(ctx: dict[str, Any]) -> None:
 
 
 async def _settle_outbox_row(ctx: dict[str, Any]) -> None:
-    """A job kept in the outbox deletes its row once it has run: complete (and not continuing),
-    failed for good, or aborted. A retry, or a continuation (RUN_AGAIN), keeps it."""
+    """A job kept in the outbox deletes its row once it has run: complete (and not continuing) or
+    failed for good. A retry or a continuation (RUN_AGAIN) keeps it, and so does an abort: this
+    app aborts only jobs its sweep took back, which are retried or, with no retries left, replayed
+    from the row (at most deferred_jobs.MAX_REPLAYS times)."""
     job: SaqJob | None = ctx.get("job")
-    if job is None or job.status not in (Status.COMPLETE, Status.FAILED, Status.ABORTED):
+    if job is None or job.status not in (Status.COMPLETE, Status.FAILED):
         return
     outbox_row = job.meta.get(OUTBOX_ROW)
     if outbox_row is None:

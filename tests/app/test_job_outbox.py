@@ -19,11 +19,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import app.db
 from accounts.models import Role
-from app.deferred_jobs import DEFERRED_REPLAY_SECONDS, OUTBOX_GRACE_SECONDS, QUEUED_LEASE_SECONDS, DeferredJob
+from app.deferred_jobs import (
+    DEFERRED_REPLAY_SECONDS,
+    MAX_REPLAYS,
+    OUTBOX_GRACE_SECONDS,
+    QUEUED_LEASE_SECONDS,
+    DeferredJob,
+)
+from app.jobs import OUTBOX_ROW, build_worker, run_again_in
 from app.resources import Resources
 from app.screening import FLAG_CONTENT_JOB
 from feed.timeline.fanout import FAN_OUT_JOB
 from tests.accounts.helpers import follow
+from tests.conftest import wipe
 from tests.factories import Actor, UserFactory
 from tests.moderation.helpers import queues
 from tests.processes import eventually
@@ -127,6 +135,7 @@ async def test_a_replayed_job_still_in_the_queue_is_not_queued_twice(
     """A row whose job is still waiting in the queue when its grace ends (a long queue) is looked
     at again a lease later; the job, queued once, deletes it when it runs."""
     author = await users.create("author")
+    mod = await users.create("mod", role=Role.MODERATOR)
     kept_ids: list[str] = []
     queue = resources.jobs.queue
     enqueue = queue.enqueue
@@ -159,6 +168,68 @@ async def test_a_replayed_job_still_in_the_queue_is_not_queued_twice(
     await resources.redis.zadd(queue._incomplete, {job.id: 1})
     await outbox_emptied(resources)
     assert [job["target_id"] for job in await flag_jobs(resources)] == [video_id]
+    assert (await queues(client, mod))["automated"]["open_count"] == 1
+
+
+# A job no worker knows, kept far in the future by its delay, so nothing runs it during the test.
+PROBE_JOB = "tests.outbox_probe"
+LATER = 3600
+
+
+async def probe_jobs(resources: Resources) -> list[SaqJob]:
+    return [job async for job in resources.jobs.queue.iter_jobs() if job.function == PROBE_JOB]
+
+
+async def test_a_job_deletes_its_row_only_once_it_has_run_to_its_end(
+    users: UserFactory, resources: Resources
+) -> None:
+    """A retry, a continuation (which carries the row on) and an abort (a job the sweep took back)
+    keep the row; a run that completes without continuing, or fails for good, deletes it."""
+    for status, result, kept in (
+        (Status.QUEUED, None, True),  # queued again for a retry
+        (Status.COMPLETE, run_again_in(LATER), True),
+        (Status.ABORTED, None, True),
+        (Status.COMPLETE, None, False),
+        (Status.FAILED, None, False),
+    ):
+        await wipe(resources)
+        await resources.jobs.defer(PROBE_JOB, key="probe", delay_seconds=LATER)
+        (row,) = await kept_jobs(resources)
+        job = SaqJob(
+            function=PROBE_JOB, key="probe", kwargs={"n": 1}, queue=resources.jobs.queue, status=status,
+            result=result, meta={OUTBOX_ROW: str(row.id)}, timeout=60, retries=2,
+        )  # fmt: skip
+        ctx = {"job": job, "resources": resources}
+        for hook in build_worker(resources, [], in_process=True).after_process or []:
+            await hook(ctx)
+        assert [r.id for r in await kept_jobs(resources)] == ([row.id] if kept else []), (status, result)
+        if result is not None:
+            (again,) = await probe_jobs(resources)
+            assert again.meta == {OUTBOX_ROW: str(row.id)} and again.kwargs == {"n": 1}
+
+
+async def test_a_row_whose_job_never_completes_is_given_up_after_its_replays(
+    users: UserFactory, resources: Resources
+) -> None:
+    """A job asked for without a key is given one, so a replay finds its copy still pending; one
+    that keeps coming back with its key free (it kills its worker each time) is enqueued again at
+    most MAX_REPLAYS times."""
+    await resources.jobs.defer(PROBE_JOB, delay_seconds=LATER)
+    (row,) = await kept_jobs(resources)
+    assert row.job_key is not None and row.job_key.startswith(f"{PROBE_JOB}:")
+
+    for replays in (1, 1):  # the second replay finds the first copy pending
+        await replay_due(resources)
+        await resources.jobs.replay_deferred()
+        (row,) = await kept_jobs(resources)
+        assert row.replays == replays
+    assert [job.key for job in await probe_jobs(resources)] == [row.job_key]
+
+    async with resources.session_factory() as session, session.begin():
+        await session.execute(update(DeferredJob).values(replays=MAX_REPLAYS))
+    await replay_due(resources)
+    await resources.jobs.replay_deferred()
+    assert await kept_jobs(resources) == []
 
 
 async def test_jobs_a_commit_promised_outlive_a_process_that_died_before_queueing_them(
