@@ -68,5 +68,6 @@ SERVE_CONTEXTS: list[Callable[[Settings], AbstractContextManager[None]]] = [
 # Awaited by GET /metrics before it renders, to refresh gauges that are read from the database.
 METRICS_REFRESHERS: list[Callable[[Resources], Awaitable[None]]] = [
     app_jobs.refresh_queue_gauges,
+    app_jobs.refresh_kept_job_gauges,
     moderation_metrics.refresh_queue_gauges,
 ]

@@ -41,6 +41,7 @@ from uuid import UUID
 import structlog
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
+from prometheus_client import Counter
 from sqlalchemy import Integer, String, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -48,6 +49,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
 log = structlog.get_logger(__name__)
+
+GIVEN_UP = Counter(
+    "remixfeed_deferred_jobs_given_up_total",
+    "Kept jobs the replay dropped: enqueued MAX_REPLAYS times without completing (replays), or "
+    "impossible to enqueue (unqueueable)",
+    ["job", "reason"],
+)
 
 # How often a job worker looks for deferred jobs (a cheap query on a table that is nearly always empty).
 DEFERRED_REPLAY_SECONDS = 2.0
@@ -191,6 +199,7 @@ async def replay(engine: AsyncEngine, enqueue: Callable[[JobSpec, UUID], Awaitab
                 log.error(
                     "deferred_job_given_up", function=row.function, key=row.job_key, replays=row.replays
                 )
+                GIVEN_UP.labels(job=row.function, reason="replays").inc()
                 dropped.append(row.id)
                 continue
             spec = JobSpec(
@@ -204,6 +213,8 @@ async def replay(engine: AsyncEngine, enqueue: Callable[[JobSpec, UUID], Awaitab
             outcome = await enqueue(spec, row.id)
             if outcome is Replayed.UNAVAILABLE:
                 break
+            if outcome is Replayed.DROPPED:
+                GIVEN_UP.labels(job=row.function, reason="unqueueable").inc()
             {Replayed.QUEUED: queued, Replayed.PENDING: pending}.get(outcome, dropped).append(row.id)
         lease = text(f"now() + interval '{QUEUED_LEASE_SECONDS:d} seconds'")
         if queued:
@@ -219,6 +230,29 @@ async def replay(engine: AsyncEngine, enqueue: Callable[[JobSpec, UUID], Awaitab
         if dropped:
             await session.execute(delete(DeferredJob).where(DeferredJob.id.in_(dropped)))
     return len(queued)
+
+
+@dataclass(frozen=True)
+class Backlog:
+    kept: int  # every row: durable jobs in flight, and jobs waiting out a Redis outage
+    due: int  # rows whose grace or lease is over, for the replay to enqueue
+    oldest_seconds: float  # age of the oldest row (0 when there is none)
+
+
+async def backlog(engine: AsyncEngine) -> Backlog:
+    """What is kept here, for /metrics: `due` staying above zero says the replay cannot enqueue
+    (Redis away, no job worker running); a large `oldest_seconds`, a job that does not complete."""
+    async with engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(
+                    func.count(),
+                    func.count().filter(DeferredJob.replay_after <= func.now()),
+                    func.coalesce(func.extract("epoch", func.now() - func.min(DeferredJob.created_at)), 0),
+                )
+            )
+        ).one()
+    return Backlog(kept=int(row[0]), due=int(row[1]), oldest_seconds=max(0.0, float(row[2])))
 
 
 Hook = Callable[[dict[str, Any]], Awaitable[None]]

@@ -87,6 +87,15 @@ QUEUE_JOBS = Gauge(
     "Jobs in the queue: queued (ready), active (running), incomplete (queued, scheduled or running)",
     ["state"],
 )
+KEPT_JOBS = Gauge(
+    "remixfeed_deferred_jobs",
+    "Jobs kept in PostgreSQL (deferred_jobs): kept (durable jobs in flight, and jobs waiting out a "
+    "Redis outage), due (their grace or lease over, waiting for the replay to enqueue them)",
+    ["state"],
+)
+OLDEST_KEPT_JOB = Gauge(
+    "remixfeed_deferred_job_oldest_seconds", "Age of the oldest job kept in PostgreSQL (0 when none)"
+)
 
 # How long one dequeue waits on the server (BLMOVE's own timeout). It must end before the client's
 # socket timeout: a BLMOVE the client gives up on can still move a job into SAQ's active list on
@@ -446,6 +455,16 @@ async def refresh_queue_gauges(resources: Resources) -> None:
     queue = resources.jobs.queue
     for state in ("queued", "active", "incomplete"):
         QUEUE_JOBS.labels(state=state).set(await queue.count(state))
+
+
+async def refresh_kept_job_gauges(resources: Resources) -> None:
+    """The jobs kept in PostgreSQL, for /metrics (apart from the queue's: they matter most while
+    Redis is away)."""
+    if resources.jobs.engine is not None:
+        kept = await deferred_jobs.backlog(resources.jobs.engine)
+        KEPT_JOBS.labels(state="kept").set(kept.kept)
+        KEPT_JOBS.labels(state="due").set(kept.due)
+        OLDEST_KEPT_JOB.set(kept.oldest_seconds)
 
 
 async def _run_again(ctx: dict[str, Any]) -> None:

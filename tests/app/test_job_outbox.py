@@ -33,6 +33,7 @@ from feed.timeline.fanout import FAN_OUT_JOB
 from tests.accounts.helpers import follow
 from tests.conftest import wipe
 from tests.factories import Actor, UserFactory
+from tests.metrics import sample
 from tests.moderation.helpers import queues
 from tests.processes import eventually
 from tests.screening.helpers import flag_jobs
@@ -117,12 +118,19 @@ async def test_a_queued_job_that_redis_lost_is_queued_again_from_the_outbox(
     assert (kept.function, kept.job_key) == (FLAG_CONTENT_JOB, f"{FLAG_CONTENT_JOB}:video:{video_id}:caption")
     await asyncio.sleep(DEFERRED_REPLAY_SECONDS * 2)
     assert await flag_jobs(resources) == []
+    metrics = (await client.get("/metrics")).text
+    assert sample(metrics, "remixfeed_deferred_jobs", state="kept") == 1
+    assert sample(metrics, "remixfeed_deferred_jobs", state="due") == 0
+    assert sample(metrics, "remixfeed_deferred_job_oldest_seconds") >= DEFERRED_REPLAY_SECONDS * 2
 
     # The grace passes (moved rather than waited for): a job worker queues it again, and it runs.
     await replay_due(resources)
     await outbox_emptied(resources)
     assert [job["target_id"] for job in await flag_jobs(resources)] == [video_id]
     assert (await queues(client, mod))["automated"]["open_count"] == 1
+    metrics = (await client.get("/metrics")).text
+    assert sample(metrics, "remixfeed_deferred_jobs", state="kept") == 0
+    assert sample(metrics, "remixfeed_deferred_job_oldest_seconds") == 0
 
 
 async def test_a_replayed_job_still_in_the_queue_is_not_queued_twice(
@@ -209,7 +217,7 @@ async def test_a_job_deletes_its_row_only_once_it_has_run_to_its_end(
 
 
 async def test_a_row_whose_job_never_completes_is_given_up_after_its_replays(
-    users: UserFactory, resources: Resources
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
 ) -> None:
     """A job asked for without a key is given one, so a replay finds its copy still pending; one
     that keeps coming back with its key free (it kills its worker each time) is enqueued again at
@@ -225,11 +233,15 @@ async def test_a_row_whose_job_never_completes_is_given_up_after_its_replays(
         assert row.replays == replays
     assert [job.key for job in await probe_jobs(resources)] == [row.job_key]
 
+    given_up = {"job": PROBE_JOB, "reason": "replays"}
+    before = sample((await client.get("/metrics")).text, "remixfeed_deferred_jobs_given_up_total", **given_up)
     async with resources.session_factory() as session, session.begin():
         await session.execute(update(DeferredJob).values(replays=MAX_REPLAYS))
     await replay_due(resources)
     await resources.jobs.replay_deferred()
     assert await kept_jobs(resources) == []
+    after = sample((await client.get("/metrics")).text, "remixfeed_deferred_jobs_given_up_total", **given_up)
+    assert after == before + 1
 
 
 async def test_jobs_a_commit_promised_outlive_a_process_that_died_before_queueing_them(

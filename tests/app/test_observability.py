@@ -9,6 +9,7 @@ import httpx
 
 from tests.factories import UserFactory
 from tests.generation.helpers import generate, wait_until_done
+from tests.metrics import sample
 
 
 async def test_every_answer_names_its_request_id(client: httpx.AsyncClient) -> None:
@@ -30,15 +31,6 @@ async def test_every_answer_names_its_request_id(client: httpx.AsyncClient) -> N
         assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"]), unsafe
 
 
-def _sample(metrics: str, name: str, **labels: str) -> float:
-    """The value of one sample in Prometheus text, 0 when it is absent."""
-    wanted = ",".join(f'{key}="{value}"' for key, value in labels.items())
-    for line in metrics.splitlines():
-        if line.startswith(f"{name}{{{wanted}}} "):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
-
-
 async def test_metrics_count_jobs_provider_calls_and_the_queue(
     client: httpx.AsyncClient, users: UserFactory
 ) -> None:
@@ -50,15 +42,15 @@ async def test_metrics_count_jobs_provider_calls_and_the_queue(
 
     after = (await client.get("/metrics")).text
     job = {"job": "generation.advance", "outcome": "complete"}
-    assert _sample(after, "remixfeed_jobs_total", **job) > _sample(before, "remixfeed_jobs_total", **job)
-    assert _sample(after, "remixfeed_job_seconds_count", job="generation.advance") > 0
+    assert sample(after, "remixfeed_jobs_total", **job) > sample(before, "remixfeed_jobs_total", **job)
+    assert sample(after, "remixfeed_job_seconds_count", job="generation.advance") > 0
     for operation in ("create", "retrieve", "download"):
         calls = {"operation": operation, "outcome": "ok"}
-        grew = _sample(after, "remixfeed_provider_calls_total", **calls) - _sample(
+        grew = sample(after, "remixfeed_provider_calls_total", **calls) - sample(
             before, "remixfeed_provider_calls_total", **calls
         )
         assert grew >= 1, operation
-    assert _sample(after, "remixfeed_provider_call_seconds_count", operation="create") >= 1
+    assert sample(after, "remixfeed_provider_call_seconds_count", operation="create") >= 1
     # The queue's depth is read from Redis at each scrape.
     for state in ("queued", "active", "incomplete"):
         assert f'remixfeed_job_queue_jobs{{state="{state}"}}' in after
