@@ -57,11 +57,12 @@ GIVEN_UP = Counter(
     ["job", "reason"],
 )
 
-# How often a job worker looks for deferred jobs (a cheap query on a table that is nearly always empty).
+# How often a job worker looks for deferred jobs whose time has come (by index: the table holds every
+# durable job in flight).
 DEFERRED_REPLAY_SECONDS = 2.0
 REPLAY_BATCH = 200
 # An outbox row is replayed only this long after its transaction: until then, the request that wrote
-# it is expected to enqueue the job and delete the row itself.
+# it is expected to have enqueued the job (or done the work and deleted the row itself).
 OUTBOX_GRACE_SECONDS = 30
 # A replayed row's job is in the queue (or was already): the row is looked at again this much later,
 # in case Redis has lost the job meanwhile, unless the job has run and deleted it first.
@@ -81,7 +82,8 @@ class DeferredJob(UUIDv7AuditBase):
     run_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     timeout_seconds: Mapped[int] = mapped_column(Integer)
     retries: Mapped[int] = mapped_column(Integer)
-    # Not to be replayed before this: an outbox row's grace; a job deferred for an outage, at once.
+    # Not to be replayed before this: an outbox row's grace, then its lease once replayed; a job
+    # deferred for an outage, at once.
     replay_after: Mapped[datetime] = mapped_column(
         DateTimeUTC(timezone=True), server_default=func.now(), index=True
     )

@@ -351,12 +351,9 @@ class KeptJob:
         one more run after it is harmless."""
 
         async def enqueue() -> None:
-            await jobs._enqueue(self.spec, outbox_row=self.row.id)
+            await self._unless_redis_away(lambda: jobs._enqueue(self.spec, outbox_row=self.row.id))
 
-        async def settle() -> None:
-            await self._unless_redis_away(enqueue)
-
-        after_commit(session, settle)
+        after_commit(session, enqueue)
 
     async def _unless_redis_away(self, work: Callable[[], Awaitable[object]]) -> bool:
         """Runs `work`: False when Redis was away (the kept job is replayed as soon as it answers)."""
