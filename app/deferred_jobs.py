@@ -42,7 +42,7 @@ import structlog
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
 from prometheus_client import Counter
-from sqlalchemy import Integer, String, delete, func, select, text, update
+from sqlalchemy import Integer, String, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -181,57 +181,98 @@ async def replay(engine: AsyncEngine, enqueue: Callable[[JobSpec, UUID], Awaitab
     """Hand the oldest deferred jobs whose time has come to `enqueue` (with their row's id, which
     the job deletes once it has run), in order; stops at the first Redis cannot take. A row handed
     on is looked at again after QUEUED_LEASE_SECONDS; one enqueued MAX_REPLAYS times already is
-    dropped instead. Rows are locked with SKIP LOCKED, so workers replaying at the same time share
-    the work instead of doubling it. Returns how many were enqueued."""
-    async with AsyncSession(engine) as session, session.begin():
-        rows = (
-            await session.scalars(
-                select(DeferredJob)
-                .where(DeferredJob.replay_after <= func.now())
-                .order_by(DeferredJob.replay_after, DeferredJob.id)
-                .limit(REPLAY_BATCH)
-                .with_for_update(skip_locked=True)
+    dropped instead. Returns how many were enqueued.
+
+    The rows are claimed first, in a short transaction of their own (leased, with SKIP LOCKED, so
+    workers replaying at the same time share the work instead of doubling it), and enqueued after
+    it has committed: no row lock is held while Redis is called, so a job that finishes meanwhile
+    deletes its row at once rather than waiting for the batch (up to a Redis timeout). A claim counts
+    as a replay until the enqueue says otherwise, so a worker that dies mid-batch still counts
+    towards MAX_REPLAYS."""
+    claimed = await _claim_due(engine)
+    queued: list[UUID] = []
+    pending: list[UUID] = []
+    dropped: list[UUID] = []
+    unreached: list[tuple[UUID, datetime]] = []
+    for at, (row, _) in enumerate(claimed):
+        if row.replays > MAX_REPLAYS:
+            log.error(
+                "deferred_job_given_up", function=row.function, key=row.job_key, replays=row.replays - 1
             )
-        ).all()
-        queued: list[UUID] = []
-        pending: list[UUID] = []
-        dropped: list[UUID] = []
-        for row in rows:
-            if row.replays >= MAX_REPLAYS:
-                log.error(
-                    "deferred_job_given_up", function=row.function, key=row.job_key, replays=row.replays
-                )
-                GIVEN_UP.labels(job=row.function, reason="replays").inc()
-                dropped.append(row.id)
-                continue
-            spec = JobSpec(
-                function=row.function,
-                key=row.job_key,
-                kwargs=dict(row.kwargs),
-                run_at=row.run_at,
-                timeout_seconds=row.timeout_seconds,
-                retries=row.retries,
+            GIVEN_UP.labels(job=row.function, reason="replays").inc()
+            dropped.append(row.id)
+            continue
+        spec = JobSpec(
+            function=row.function,
+            key=row.job_key,
+            kwargs=dict(row.kwargs),
+            run_at=row.run_at,
+            timeout_seconds=row.timeout_seconds,
+            retries=row.retries,
+        )
+        outcome = await enqueue(spec, row.id)
+        if outcome is Replayed.UNAVAILABLE:
+            unreached = [(rest.id, due) for rest, due in claimed[at:]]
+            break
+        if outcome is Replayed.DROPPED:
+            GIVEN_UP.labels(job=row.function, reason="unqueueable").inc()
+        {Replayed.QUEUED: queued, Replayed.PENDING: pending}.get(outcome, dropped).append(row.id)
+    await _settle_claims(engine, pending=pending, dropped=dropped, unreached=unreached)
+    return len(queued)
+
+
+async def _claim_due(engine: AsyncEngine) -> list[tuple[DeferredJob, datetime]]:
+    """Lease up to REPLAY_BATCH due rows (oldest first) and count a replay on each; each with the
+    time it was due, to put back the ones the replay does not reach."""
+    async with AsyncSession(engine, expire_on_commit=False) as session, session.begin():
+        due = (
+            select(DeferredJob.id, DeferredJob.replay_after)
+            .where(DeferredJob.replay_after <= func.now())
+            .order_by(DeferredJob.replay_after, DeferredJob.id)
+            .limit(REPLAY_BATCH)
+            .with_for_update(skip_locked=True)
+            .cte("due")
+        )
+        rows = await session.execute(
+            update(DeferredJob)
+            .where(DeferredJob.id == due.c.id)
+            .values(
+                replay_after=text(f"now() + interval '{QUEUED_LEASE_SECONDS:d} seconds'"),
+                replays=DeferredJob.replays + 1,
             )
-            outcome = await enqueue(spec, row.id)
-            if outcome is Replayed.UNAVAILABLE:
-                break
-            if outcome is Replayed.DROPPED:
-                GIVEN_UP.labels(job=row.function, reason="unqueueable").inc()
-            {Replayed.QUEUED: queued, Replayed.PENDING: pending}.get(outcome, dropped).append(row.id)
-        lease = text(f"now() + interval '{QUEUED_LEASE_SECONDS:d} seconds'")
-        if queued:
-            await session.execute(
-                update(DeferredJob)
-                .where(DeferredJob.id.in_(queued))
-                .values(replay_after=lease, replays=DeferredJob.replays + 1)
-            )
+            .returning(DeferredJob, due.c.replay_after)
+            .execution_options(synchronize_session=False)
+        )
+        claimed = [(row, was_due) for row, was_due in rows]
+    return sorted(claimed, key=lambda claim: (claim[1], claim[0].id))
+
+
+async def _settle_claims(
+    engine: AsyncEngine,
+    *,
+    pending: list[UUID],
+    dropped: list[UUID],
+    unreached: list[tuple[UUID, datetime]],
+) -> None:
+    """After the enqueues: a row whose key was taken was not replayed (its lease stands), a dropped
+    row goes, and the rows after a Redis that stopped answering are due again as they were. A row
+    its job deleted meanwhile matches nothing."""
+    if not (pending or dropped or unreached):
+        return
+    async with engine.begin() as connection:
         if pending:
-            await session.execute(
-                update(DeferredJob).where(DeferredJob.id.in_(pending)).values(replay_after=lease)
+            await connection.execute(
+                update(DeferredJob).where(DeferredJob.id.in_(pending)).values(replays=DeferredJob.replays - 1)
             )
         if dropped:
-            await session.execute(delete(DeferredJob).where(DeferredJob.id.in_(dropped)))
-    return len(queued)
+            await connection.execute(delete(DeferredJob).where(DeferredJob.id.in_(dropped)))
+        if unreached:
+            await connection.execute(
+                update(DeferredJob)
+                .where(DeferredJob.id == bindparam("row_id"))
+                .values(replay_after=bindparam("was_due"), replays=DeferredJob.replays - 1),
+                [{"row_id": row_id, "was_due": was_due} for row_id, was_due in unreached],
+            )
 
 
 @dataclass(frozen=True)

@@ -9,22 +9,26 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from saq.job import Job as SaqJob
 from saq.job import Status
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import app.db
 from accounts.models import Role
+from app import deferred_jobs
 from app.deferred_jobs import (
     DEFERRED_REPLAY_SECONDS,
     MAX_REPLAYS,
     OUTBOX_GRACE_SECONDS,
     QUEUED_LEASE_SECONDS,
     DeferredJob,
+    JobSpec,
+    Replayed,
 )
 from app.jobs import OUTBOX_ROW, build_worker, run_again_in
 from app.resources import Resources
@@ -242,6 +246,43 @@ async def test_a_row_whose_job_never_completes_is_given_up_after_its_replays(
     assert await kept_jobs(resources) == []
     after = sample((await client.get("/metrics")).text, "remixfeed_deferred_jobs_given_up_total", **given_up)
     assert after == before + 1
+
+
+async def test_the_replay_holds_no_lock_on_its_rows_while_it_calls_redis(
+    resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replay claims its rows and commits before it enqueues: a job that finishes meanwhile
+    deletes its row at once instead of waiting for the batch. The rows after a Redis that stopped
+    answering are due again as they were, with no replay counted."""
+    replay = deferred_jobs.replay
+
+    async def idle(*_: Any) -> int:
+        return 0
+
+    monkeypatch.setattr(deferred_jobs, "replay", idle)  # the app's own worker keeps out of the way
+    for n in range(3):
+        await resources.jobs.defer(PROBE_JOB, key=f"probe-{n}", delay_seconds=LATER)
+    await replay_due(resources)
+    rows = sorted(await kept_jobs(resources), key=lambda row: row.id)
+    asked: list[UUID] = []
+
+    async def enqueue(spec: JobSpec, row_id: UUID) -> Replayed:
+        asked.append(row_id)
+        if len(asked) > 1:
+            return Replayed.UNAVAILABLE
+        # Its job runs and completes meanwhile: the row's DELETE (as `_settle_outbox_row` sends it)
+        # would wait for the replay's transaction if that still held the row.
+        async with resources.engine.begin() as connection:
+            await connection.execute(text("SET LOCAL lock_timeout = '2s'"))
+            await connection.execute(delete(DeferredJob).where(DeferredJob.id == row_id))
+        return Replayed.QUEUED
+
+    assert await replay(resources.engine, enqueue) == 1
+    assert asked == [rows[0].id, rows[1].id]
+    left = sorted(await kept_jobs(resources), key=lambda row: row.id)
+    assert [(row.id, row.replay_after, row.replays) for row in left] == [
+        (row.id, row.replay_after, 0) for row in rows[1:]
+    ]
 
 
 async def test_jobs_a_commit_promised_outlive_a_process_that_died_before_queueing_them(
