@@ -22,7 +22,7 @@ from litestar.di import NamedDependency, Provide
 from accounts.errors import AccountSuspended, InsufficientRole
 from accounts.models import Role, User
 from accounts.service import AuthService, AvatarService, ProfileService
-from app.dependencies import DbSession, SettingsDep, StorageDep
+from app.dependencies import DbSession, MediaDeletionsDep, SettingsDep, StorageDep
 from app.errors import NotAuthenticated
 from app.security import access_claims
 
@@ -94,5 +94,7 @@ def provide_profile_service(
     return ProfileService(db_session, storage, settings.secret_key)
 
 
-def provide_avatar_service(db_session: DbSession, storage: StorageDep) -> AvatarService:
-    return AvatarService(db_session, storage)
+def provide_avatar_service(
+    db_session: DbSession, storage: StorageDep, media_deletions: MediaDeletionsDep
+) -> AvatarService:
+    return AvatarService(db_session, storage, media_deletions)

@@ -15,6 +15,7 @@ from accounts import jobs as accounts_jobs
 from accounts import routes as accounts_routes
 from accounts.deps import provide_current_user
 from app import jobs as app_jobs
+from app import media_deletion
 from app.jobs import Job
 from app.resources import Resources
 from app.settings import Settings
@@ -48,6 +49,7 @@ cameo_hooks.on_revoked(generation_cameos.cancel_generations_using)
 DEPENDENCIES: dict[str, Provide] = {"current_user": Provide(provide_current_user)}
 
 JOBS: list[Job] = [
+    *media_deletion.jobs,
     *accounts_jobs.jobs,
     *feed_jobs.jobs,
     *cameo_jobs.jobs,

@@ -12,6 +12,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import transaction
+from app.media_deletion import MediaDeletions
 from app.ratelimit import RateLimiter
 from app.resources import Resources
 from app.settings import Settings
@@ -30,6 +31,10 @@ def provide_settings(state: State) -> Settings:
 
 def provide_storage(state: State) -> MediaStorage:
     return provide_resources(state).storage
+
+
+def provide_media_deletions(state: State) -> MediaDeletions:
+    return MediaDeletions.of(provide_resources(state))
 
 
 def provide_rate_limiter(state: State) -> RateLimiter:
@@ -74,3 +79,4 @@ class AbandonedSessionMiddleware(ASGIMiddleware):
 DbSession = NamedDependency[AsyncSession]
 SettingsDep = NamedDependency[Settings]
 StorageDep = NamedDependency[MediaStorage]
+MediaDeletionsDep = NamedDependency[MediaDeletions]

@@ -25,6 +25,7 @@ from app.composition import DEPENDENCIES, JOBS, ROUTE_HANDLERS
 from app.dependencies import (
     AbandonedSessionMiddleware,
     provide_db_session,
+    provide_media_deletions,
     provide_resources,
     provide_settings,
     provide_storage,
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             "settings": Provide(provide_settings, sync_to_thread=False),
             "resources": Provide(provide_resources, sync_to_thread=False),
             "storage": Provide(provide_storage, sync_to_thread=False),
+            "media_deletions": Provide(provide_media_deletions, sync_to_thread=False),
             **DEPENDENCIES,
         },
         lifespan=[lifespan],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.di import NamedDependency
 
-from app.dependencies import DbSession, SettingsDep, StorageDep
+from app.dependencies import DbSession, MediaDeletionsDep, SettingsDep, StorageDep
 from cameo.service.controls import ControlsService
 from cameo.service.ledger import LedgerService
 from cameo.service.lifecycle import LifecycleService
@@ -20,8 +20,10 @@ def provide_lifecycle_service(db_session: DbSession, settings: SettingsDep) -> L
     return LifecycleService(db_session, settings)
 
 
-def provide_recording_service(db_session: DbSession, storage: StorageDep) -> RecordingService:
-    return RecordingService(db_session, storage)
+def provide_recording_service(
+    db_session: DbSession, storage: StorageDep, media_deletions: MediaDeletionsDep
+) -> RecordingService:
+    return RecordingService(db_session, storage, media_deletions)
 
 
 def provide_controls_service(db_session: DbSession, settings: SettingsDep) -> ControlsService:

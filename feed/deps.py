@@ -5,6 +5,7 @@ from __future__ import annotations
 from litestar.di import NamedDependency
 
 from app.dependencies import DbSession, SettingsDep, StorageDep
+from app.media_deletion import MediaDeletions
 from app.resources import Resources
 from app.screening import content_gate_for
 from feed.pacing import FeedPacer
@@ -26,7 +27,12 @@ def provide_video_service(
 ) -> VideoService:
     assert settings.secret_key is not None
     return VideoService(
-        db_session, storage, settings.secret_key, content_gate_for(resources), fanout=FanOut(resources)
+        db_session,
+        storage,
+        settings.secret_key,
+        content_gate_for(resources),
+        MediaDeletions.of(resources),
+        fanout=FanOut(resources),
     )
 
 

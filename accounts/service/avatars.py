@@ -12,8 +12,8 @@ from PIL import Image, ImageOps
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
-from app.db import after_commit
 from app.images import MAX_IMAGE_BYTES, open_upload
+from app.media_deletion import MediaDeletions
 from app.storage import MediaStorage
 
 MAX_BYTES = MAX_IMAGE_BYTES
@@ -46,9 +46,10 @@ def render_avatar(data: bytes) -> Renditions:
 
 
 class AvatarService:
-    def __init__(self, session: AsyncSession, storage: MediaStorage) -> None:
+    def __init__(self, session: AsyncSession, storage: MediaStorage, deletions: MediaDeletions) -> None:
         self.session = session
         self.storage = storage
+        self.deletions = deletions
 
     async def replace(self, user: User, data: bytes) -> str:
         renditions = await anyio.to_thread.run_sync(render_avatar, data)
@@ -59,10 +60,5 @@ class AvatarService:
         user.avatar_key = base_key
         await self.session.flush()
         if previous and previous != base_key:
-
-            async def delete_previous() -> None:
-                for size in RENDITION_SIZES:
-                    await self.storage.delete(f"{previous}-{size}.webp")
-
-            after_commit(self.session, delete_previous)
+            self.deletions.after_commit(self.session, [f"{previous}-{size}.webp" for size in RENDITION_SIZES])
         return self.storage.url(f"{base_key}-{RENDITION_SIZES[0]}.webp")

@@ -19,9 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import suspension_error
 from accounts.models import Role, User
-from app.db import after_commit, after_rollback
+from app.db import after_rollback
 from app.errors import FieldError
 from app.images import UnsupportedMedia
+from app.media_deletion import MediaDeletions
 from app.storage import MediaNotFound, MediaStorage
 from cameo import hooks
 from cameo.errors import (
@@ -181,9 +182,10 @@ class RecordingContent:
 
 
 class RecordingService:
-    def __init__(self, session: AsyncSession, storage: MediaStorage) -> None:
+    def __init__(self, session: AsyncSession, storage: MediaStorage, deletions: MediaDeletions) -> None:
         self.session = session
         self.storage = storage
+        self.deletions = deletions
 
     async def submit(self, owner: User, cameo_id: str, data: bytes) -> CameoOut:
         """Accept the recording answering the cameo's current challenge: the cameo awaits review."""
@@ -213,11 +215,8 @@ class RecordingService:
         await self.session.flush()
         await hooks.recording_submitted(self.session, cameo)
         if previous and previous != key:
-
-            async def delete_previous() -> None:
-                await self.storage.delete(previous)
-
-            after_commit(self.session, delete_previous)
+            # Someone's likeness, which nothing points at any more.
+            self.deletions.after_commit(self.session, [previous])
         return await present_owner_view(self.session, cameo, owner.username)
 
     @staticmethod

@@ -15,7 +15,7 @@ from accounts.errors import UserNotFound
 from accounts.models import User
 from accounts.service.auth import USERNAME_FORMAT
 from app import idempotency
-from app.db import after_commit
+from app.media_deletion import MediaDeletions
 from app.pagination import CursorCodec, Page
 from app.screening import ALLOW, ContentGate, Verdict
 from app.storage import MediaNotFound as StoredMediaMissing
@@ -68,10 +68,13 @@ class VideoService:
         storage: MediaStorage,
         secret_key: str,
         gate: ContentGate,
+        deletions: MediaDeletions,
         *,
         fanout: FanOut | None = None,
     ) -> None:
         self.session = session
+        # Deletes a deleted video's files once that has committed.
+        self.deletions = deletions
         # Pushes a published public video into the followers' feed inboxes after the commit.
         self.fanout = fanout
         self.storage = storage
@@ -218,13 +221,10 @@ class VideoService:
                 data={"video_id": str(video.id)},
                 dedupe_key=f"appearance_removed:{video.id}",
             )
-        keys = [key for key in (video.video_key, video.thumbnail_key, video.spritesheet_key) if key]
-
-        async def delete_media() -> None:
-            for key in keys:
-                await self.storage.delete(key)
-
-        after_commit(self.session, delete_media)
+        self.deletions.after_commit(
+            self.session,
+            [key for key in (video.video_key, video.thumbnail_key, video.spritesheet_key) if key],
+        )
 
     async def content(self, viewer: User, video_id: str, variant: str) -> MediaContent:
         video = await viewable_video(self.session, viewer, video_id)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.db import in_transaction
 from app.resources import Resources
 from cameo.models import Cameo
+from cameo.service import review
 from generation.models import Generation
 from generation.simulator import SimulatorHandle
 from tests.factories import Actor
@@ -62,3 +63,12 @@ async def registered_character(resources: Resources, cameo_id: str, within: floa
         assert asyncio.get_running_loop().time() < deadline, "the cameo was never registered"
         await asyncio.sleep(0.1)
     return character
+
+
+async def reject(resources: Resources, cameo_id: str) -> None:
+    """A moderator's rejection of the cameo's recording (the person may record again)."""
+
+    async def work(session: Any) -> Any:
+        return await review.reject(session, uuid.UUID(cameo_id), retention_days=30)
+
+    assert await in_transaction(resources.session_factory, work) is not None

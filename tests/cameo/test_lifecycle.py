@@ -18,6 +18,7 @@ from app.storage import MediaNotFound
 from cameo.models import Cameo
 from cameo.service import lifecycle, review
 from tests.accounts.helpers import assert_problem
+from tests.cameo.helpers import reject
 from tests.cameo.media import clip, recorded, start, upload
 
 TURNS = {"left", "right", "up", "down"}
@@ -169,11 +170,7 @@ async def test_a_rejected_cameo_records_again_and_the_old_recording_goes(client,
     cameo = await recorded(client, alice)
     old_key = (await row(resources, cameo["id"])).recording_key
     assert old_key is not None
-
-    async def reject(session: Any) -> Any:
-        return await review.reject(session, uuid.UUID(cameo["id"]), retention_days=30)
-
-    assert await in_transaction(resources.session_factory, reject) is not None
+    await reject(resources, cameo["id"])
     mine = (await client.get("/v1/me/cameo", headers=alice.headers)).json()
     assert mine["status"] == "rejected"
     assert (await row(resources, cameo["id"])).recording_purge_after is not None

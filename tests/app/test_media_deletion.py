@@ -1,0 +1,118 @@
+"""Media that a committed change stops pointing at (a deleted video's files, a replaced cameo
+recording, a replaced avatar) is deleted from storage even when the store fails right after the
+commit or the process dies there: the deletion is kept in the outbox and a job worker does it
+after the grace (`app.media_deletion`)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import app.db
+from app.media_deletion import DELETE_MEDIA_JOB
+from app.resources import Resources
+from app.storage import MediaNotFound, StorageUnavailable
+from tests.accounts.test_avatar import image_bytes
+from tests.accounts.test_avatar import upload as upload_avatar
+from tests.app.test_job_outbox import kept_jobs, outbox_emptied, replay_due
+from tests.cameo.factories import CameoFactory
+from tests.cameo.helpers import reject
+from tests.cameo.media import clip, recorded, upload
+from tests.cameo.test_lifecycle import row
+from tests.factories import UserFactory
+from tests.feed.factories import VideoFactory
+from tests.processes import eventually
+
+
+async def gone(resources: Resources, *keys: str) -> bool:
+    for key in keys:
+        try:
+            await resources.storage.get(key)
+        except MediaNotFound:
+            continue
+        return False
+    return True
+
+
+async def test_a_video_deleted_while_the_store_fails_loses_its_files_once_the_store_is_back(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    videos: VideoFactory,
+    cameos: CameoFactory,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cameo owner removes someone's video of them while storage refuses deletes: the 204 stands,
+    and the files (their likeness) go once the store answers again."""
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    draft = await videos.draft(alice, appearances=[(bob, await cameos.active(bob))])
+    keys = [key for key in (draft.video_key, draft.thumbnail_key) if key]
+    assert len(keys) == 2
+
+    async def refused(key: str) -> None:
+        raise StorageUnavailable("delete", OSError("the store is down"))
+
+    monkeypatch.setattr(resources.storage, "delete", refused)
+    response = await client.delete(f"/v1/videos/{draft.id}", headers=bob.headers)
+    assert response.status_code == 204, response.text
+    assert not await gone(resources, *keys)
+    ((function, kwargs),) = [(job.function, job.kwargs) for job in await kept_jobs(resources)]
+    assert (function, kwargs) == (DELETE_MEDIA_JOB, {"keys": keys})
+
+    monkeypatch.undo()
+    await replay_due(resources)
+
+    async def deleted() -> bool:
+        return await gone(resources, *keys)
+
+    await eventually(deleted, within=15, what="a job worker deletes the video's files")
+    await outbox_emptied(resources)
+
+
+async def test_a_replaced_recording_goes_even_if_the_process_dies_after_the_commit(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await users.create("alice")
+    cameo = await recorded(client, alice)
+    old_key = (await row(resources, cameo["id"])).recording_key
+    assert old_key is not None
+    # Rejected, then recorded again: the first recording is referenced by nothing.
+    await reject(resources, cameo["id"])
+    assert (
+        await client.post(f"/v1/cameos/{cameo['id']}/challenge", headers=alice.headers)
+    ).status_code == 200
+
+    async def dies_after_commit(session: AsyncSession) -> None:
+        session.info.clear()  # the after-commit work never runs, as when the process dies there
+
+    monkeypatch.setattr(app.db, "run_after_commit", dies_after_commit)
+    response = await upload(client, alice, cameo["id"], clip(4))
+    monkeypatch.undo()
+    assert response.status_code == 200, response.text
+    assert not await gone(resources, old_key)
+
+    await replay_due(resources)
+
+    async def deleted() -> bool:
+        return await gone(resources, old_key)
+
+    await eventually(deleted, within=15, what="a job worker deletes the replaced recording")
+    await outbox_emptied(resources)
+
+
+async def test_a_replaced_avatar_is_deleted_after_the_commit(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    alice = await users.create("alice")
+    first = await upload_avatar(client, alice.headers, image_bytes("PNG"))
+    assert first.status_code == 200, first.text
+    first_key = first.json()["avatar_url"].removeprefix("/media/")
+    assert not await gone(resources, first_key)
+
+    second = await upload_avatar(client, alice.headers, image_bytes("PNG", (100, 400)))
+    assert second.status_code == 200, second.text
+
+    assert await gone(resources, first_key, first_key.replace("-512.webp", "-128.webp"))
+    assert await kept_jobs(resources) == []
