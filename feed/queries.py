@@ -170,6 +170,16 @@ async def appears_in(session: AsyncSession, video_id: UUID, user_id: UUID) -> bo
     return found is not None
 
 
+async def appearing_cameos(session: AsyncSession, video_id: UUID) -> list[UUID]:
+    """The cameos in the video, in the order they were cast."""
+    result = await session.scalars(
+        select(video_appearances.c.cameo_id)
+        .where(video_appearances.c.video_id == video_id)
+        .order_by(video_appearances.c.created_at, video_appearances.c.cameo_id)
+    )
+    return list(result.all())
+
+
 async def appearing_users(session: AsyncSession, video_id: UUID) -> list[UUID]:
     """Whose cameos are in the video."""
     result = await session.scalars(

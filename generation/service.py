@@ -23,8 +23,10 @@ from app.settings import Settings
 from app.storage import MediaStorage
 from cameo import casting
 from cameo.casting import Cast
+from cameo.errors import CameoPermissionDenied
 from cameo.models import UseEvent
-from feed.service import remix_source
+from feed.models import Video
+from feed.service import cameos_in, remix_source
 from generation import queries
 from generation.errors import (
     GenerationNotFound,
@@ -125,7 +127,9 @@ class GenerationService:
         verdict = await self.gate.admit(data.prompt, kind="prompt", refusal=PromptRejected)
         remix_of_id: UUID | None = None
         if data.remix_of is not None:
-            remix_of_id = (await remix_source(self.session, user, data.remix_of)).id
+            source = await remix_source(self.session, user, data.remix_of)
+            remix_of_id = source.id
+            casts += await self._inherited_casts(user, source, casts)
         fitted = (
             await anyio.to_thread.run_sync(fit_reference, reference, data.size)
             if reference is not None
@@ -140,7 +144,7 @@ class GenerationService:
             model=data.model,
             seconds=data.seconds,
             size=data.size,
-            cameos=list(data.cameos),
+            cameos=[cast.owner.username for cast in casts],
             cameo_ids=[cast.cameo.id for cast in casts],
             remix_of_id=remix_of_id,
             provider=self.provider_name,
@@ -184,6 +188,29 @@ class GenerationService:
         return await casting.authorize(
             self.session, user, cameos, teens_for_everyone=self.settings.teen_cameos_for_everyone
         )
+
+    async def _inherited_casts(self, user: User, source: Video, asked: list[Cast]) -> list[Cast]:
+        """A remix is made from the video it remixes, people included: each cameo that video
+        features is cast again, by the caller, under the same rule as one asked for (403
+        cameo_permission_denied, also when it has been revoked since), and counts towards the
+        limit. So a cameo's owner decides who may remix their likeness, and sees the remix."""
+        asked_ids = {cast.cameo.id for cast in asked}
+        featured = await cameos_in(self.session, source)
+        inherited = [cameo_id for cameo_id in featured if cameo_id not in asked_ids]
+        if not inherited:
+            return []
+        if len(asked) + len(inherited) > MAX_CAMEOS:
+            raise TooManyCameos(
+                f"A video may feature at most {MAX_CAMEOS} cameos, and the one you remix already "
+                f"features {len(inherited)} you did not ask for",
+                errors=[FieldError(field="cameos", message=f"at most {MAX_CAMEOS} with the remixed video's")],
+            )
+        casts = await casting.recheck(
+            self.session, user, inherited, teens_for_everyone=self.settings.teen_cameos_for_everyone
+        )
+        if len(casts) < len(inherited) or not all(cast.verdict.allowed for cast in casts):
+            raise CameoPermissionDenied("The video you remix features a cameo you may not use")
+        return casts
 
     async def _take_quota_slot(self, user: User) -> None:
         await queries.lock_user_for_quota(self.session, user.id)

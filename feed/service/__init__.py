@@ -1,6 +1,6 @@
 """Business rules of videos and the feed. Services flush, never commit."""
 
-from feed.service.drafts import Appearance, RenderedVideo, create_draft, remix_source
+from feed.service.drafts import Appearance, RenderedVideo, cameos_in, create_draft, remix_source
 from feed.service.engagement import EngagementService
 from feed.service.lineage import LineageService
 from feed.service.videos import MediaContent, VideoService
@@ -12,6 +12,7 @@ __all__ = [
     "MediaContent",
     "RenderedVideo",
     "VideoService",
+    "cameos_in",
     "create_draft",
     "remix_source",
 ]

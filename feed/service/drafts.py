@@ -10,6 +10,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from feed import queries
 from feed.errors import RemixNotAllowed, VideoNotFound
 from feed.models import Video, VideoStatus, video_appearances
 from feed.visibility import engageable_video
@@ -39,6 +40,12 @@ class RenderedVideo:
     cameos: list[str] = field(default_factory=list)
     remix_of_id: UUID | None = None
     appearances: list[Appearance] = field(default_factory=list)
+
+
+async def cameos_in(session: AsyncSession, video: Video) -> list[UUID]:
+    """The cameos a video features. A remix is made from the video itself, so it features them
+    too: each is cast again, by whoever remixes it."""
+    return await queries.appearing_cameos(session, video.id)
 
 
 async def remix_source(session: AsyncSession, viewer: User, video_id: str | UUID) -> Video:
