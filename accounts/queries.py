@@ -21,8 +21,13 @@ async def user_by_username(session: AsyncSession, username: str) -> User | None:
     return result.one_or_none()
 
 
+# Emails are compared as PostgreSQL lower-cases them, the way their unique index does: Python's
+# str.lower() differs for some letters (a final sigma, a dotted capital I), and an account whose
+# email has one could not log in with it.
 async def user_by_login(session: AsyncSession, login: str) -> User | None:
-    condition = func.lower(User.email) == login.lower() if "@" in login else User.username == login.lower()
+    condition = (
+        func.lower(User.email) == func.lower(login) if "@" in login else User.username == login.lower()
+    )
     result = await session.scalars(select(User).where(condition))
     return result.one_or_none()
 
@@ -32,7 +37,7 @@ async def username_exists(session: AsyncSession, username: str) -> bool:
 
 
 async def email_exists(session: AsyncSession, email: str) -> bool:
-    return bool(await session.scalar(select(exists().where(func.lower(User.email) == email.lower()))))
+    return bool(await session.scalar(select(exists().where(func.lower(User.email) == func.lower(email)))))
 
 
 async def admin_exists(session: AsyncSession) -> bool:

@@ -66,6 +66,18 @@ async def test_login_by_email_is_case_insensitive(client, users):
     assert (await me(client, bearer(body["access_token"])))["username"] == "alice"
 
 
+async def test_login_by_an_email_whose_lower_case_differs_in_python(client, users):
+    # Python lower-cases Greek capital sigma-alpha-sigma with a final sigma, PostgreSQL with a plain
+    # one: the login compared one with the other and refused the right password (401).
+    upper, lower = "\u03a3\u0391\u03a3", "\u03c3\u03b1\u03c3"
+    alice = await users.create("alice")
+    response = await sign_up(client, "sigma", alice.invite_code, email=f"{upper}@example.test")
+    assert response.status_code == 201, response.text
+
+    for login in (f"{upper}@example.test", f"{lower}@EXAMPLE.test"):
+        assert_tokens(await log_in(client, login, PASSWORD), "sigma")
+
+
 async def test_wrong_password_and_unknown_user_answer_identically(client, users):
     alice = await users.create("alice")
 
