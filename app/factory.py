@@ -102,7 +102,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         exception_handlers=exception_handlers,
         guards=[authentication_guard],
         middleware=[
-            RequestIdMiddleware(),
             prometheus.middleware,
             AbandonedSessionMiddleware(),
             RateLimitMiddleware(),
@@ -117,6 +116,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     document_common_answers(app)
+    # Around the whole app rather than among the routes' middleware, which only a routed request
+    # reaches: a 404 for an unknown path or a 405 also names its request id and is logged.
+    app.asgi_handler = RequestIdMiddleware()(app.asgi_handler)
     return app
 
 

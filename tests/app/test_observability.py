@@ -31,6 +31,15 @@ async def test_every_answer_names_its_request_id(client: httpx.AsyncClient) -> N
         assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"]), unsafe
 
 
+async def test_requests_no_route_answers_name_their_request_id(client: httpx.AsyncClient) -> None:
+    # The router answers these itself, before any route's middleware: they carried no X-Request-ID
+    # (and left no access-log line).
+    for method, path in (("GET", "/v1/no-such-thing"), ("DELETE", "/v1/me"), ("HEAD", "/health/live")):
+        response = await client.request(method, path, headers={"X-Request-ID": "edge-unrouted"})
+        assert response.status_code in (404, 405), (method, path, response.status_code)
+        assert response.headers.get("x-request-id") == "edge-unrouted", (method, path)
+
+
 async def test_metrics_count_jobs_provider_calls_and_the_queue(
     client: httpx.AsyncClient, users: UserFactory
 ) -> None:
