@@ -5,6 +5,7 @@ refused. Used for avatars and for generation reference images."""
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -65,3 +66,7 @@ def open_upload(
             return ImageOps.exif_transpose(image)
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
             raise InvalidImage("The image is truncated or corrupt") from exc
+        except (TypeError, struct.error) as exc:
+            # Straightening a rotated image writes its EXIF back, which fails for a tag holding a
+            # value of another type than Pillow knows it by (text in a rational or integer tag).
+            raise InvalidImage("The image's EXIF metadata is corrupt") from exc

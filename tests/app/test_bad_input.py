@@ -239,6 +239,43 @@ async def test_avatar_png_cut_inside_its_header_is_refused(client, users):
     assert_refused(response)
 
 
+# --- EXIF that Pillow reads but cannot write back: 500 on the two image uploads -------------
+
+
+def jpeg_with_mistyped_exif_tag(tag: bytes) -> bytes:
+    """A rotated JPEG whose EXIF holds text under `tag`, which Pillow knows as a number: straightening
+    the image writes the EXIF back, and that raised (TypeError for a rational, struct.error for an
+    integer)."""
+    image = Image.new("RGB", (24, 16))
+    exif = image.getexif()
+    exif[0x0112] = 6  # orientation: rotated
+    exif[0x010F] = "cam"  # Make, ASCII
+    out = io.BytesIO()
+    image.save(out, format="JPEG", exif=exif.tobytes())
+    make = b"\x01\x0f\x00\x02"  # tag 0x010F, type ASCII (big-endian, as Pillow writes it)
+    assert out.getvalue().count(make) == 1
+    return out.getvalue().replace(make, tag + b"\x00\x02")
+
+
+@pytest.mark.parametrize("route", ["avatar", "generation reference"])
+@pytest.mark.parametrize("tag", [b"\x01\x1f", b"\x01\x00"], ids=["XPosition", "ImageWidth"])
+async def test_image_with_mistyped_exif_is_refused_not_a_server_error(client, users, route, tag):
+    alice = await users.create("alice")
+    data = jpeg_with_mistyped_exif_tag(tag)
+
+    if route == "avatar":
+        response = await upload_avatar(client, alice.headers, data)
+    else:
+        response = await client.post(
+            "/v1/generations",
+            data={"prompt": "from a picture"},
+            files={"input_reference": ("start.jpg", data, "image/jpeg")},
+            headers=alice.headers,
+        )
+
+    assert_problem(response, 422, "invalid_image")
+
+
 # --- /media/{key}: keys obstore cannot parse or the file system cannot open -------------------
 
 
