@@ -108,8 +108,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         openapi_config=openapi_config(),
         plugins=[StrictStructSchemaPlugin()],
+        # Web clients on other origins: the headers a client may send (X-Request-ID too), and the
+        # answer headers a page must be able to read (a 429's Retry-After and RateLimit-*).
         cors_config=CORSConfig(
-            allow_origins=["*"], allow_headers=["Authorization", "Content-Type", "Idempotency-Key"]
+            allow_origins=["*"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=[
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "X-Request-ID",
+            ],
         ),
         request_max_body_size=JSON_BODY_LIMIT,
         logging_config=None,  # app.logging configures logging; Litestar must not replace it

@@ -1,0 +1,50 @@
+"""Browsers: the API answers web clients on other origins (ARCHITECTURE.md: mobile and web clients),
+so a preflight must accept every header the API documents a client may send, and cross-origin
+answers must let a page read the headers the API documents it answers with."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.factories import UserFactory
+
+ORIGIN = "https://web.example"
+
+
+async def test_preflight_accepts_every_header_a_client_may_send(client: httpx.AsyncClient) -> None:
+    # X-Request-ID is one a client may send (README, Observability); asking for it was refused with a
+    # text/plain 400 ("Disallowed CORS headers"), so the browser never sent the request at all.
+    response = await client.options(
+        "/v1/generations",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type, idempotency-key, x-request-id",
+        },
+    )
+
+    assert response.status_code == 204, response.text
+    allowed = {name.strip().lower() for name in response.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "content-type", "idempotency-key", "x-request-id"} <= allowed
+
+
+async def test_a_page_may_read_the_headers_the_api_documents(
+    client: httpx.AsyncClient, users: UserFactory
+) -> None:
+    # Without Access-Control-Expose-Headers a page sees only the CORS-safelisted headers: not the
+    # Retry-After and RateLimit-* of a 429 (API.md, Conventions), nor the request id.
+    alice = await users.create("alice")
+
+    response = await client.get("/v1/me", headers={**alice.headers, "Origin": ORIGIN})
+
+    assert response.status_code == 200
+    exposed = {
+        name.strip().lower() for name in response.headers.get("access-control-expose-headers", "").split(",")
+    }
+    assert {
+        "retry-after",
+        "ratelimit-limit",
+        "ratelimit-remaining",
+        "ratelimit-reset",
+        "x-request-id",
+    } <= exposed
