@@ -22,6 +22,7 @@ from app.settings import Settings
 from cameo import hooks as cameo_hooks
 from cameo import jobs as cameo_jobs
 from cameo import routes as cameo_routes
+from feed import hooks as feed_hooks
 from feed import jobs as feed_jobs
 from feed import routes as feed_routes
 from generation import cameos as generation_cameos
@@ -45,6 +46,8 @@ ROUTE_HANDLERS: list[Any] = [
 # What other domains do when a cameo changes (cameo may not import them; see cameo/hooks.py).
 cameo_hooks.on_recording_submitted(moderation_cameos.file_verification)
 cameo_hooks.on_revoked(generation_cameos.cancel_generations_using)
+# What a publication checks in other domains (feed may not import them; see feed/hooks.py).
+feed_hooks.on_publishing(generation_cameos.refuse_publishing_revoked)
 
 DEPENDENCIES: dict[str, Provide] = {"current_user": Provide(provide_current_user)}
 

@@ -37,10 +37,12 @@ from app.resources import Resources
 from app.storage import MediaNotFound
 from cameo import casting
 from cameo.casting import Cast
+from cameo.errors import CameoRevoked
 from cameo.models import Cameo, CameoStatus, CameoUse, UseEvent
 from cameo.permissions import Verdict
 from cameo.queries import cameo_for_update, unregistered_approved_between
-from feed.service import Appearance
+from feed.models import Video
+from feed.service import Appearance, cameos_in
 from generation import queries
 from generation.models import Generation, GenerationStatus
 from generation.provider import ProviderError, VideoProvider
@@ -79,6 +81,24 @@ class Stop:
 
 REVOKED_STOP = Stop(CAMEO_REVOKED, "A cameo in this generation was revoked by its owner")
 REFUSED_STOP = Stop(CAMEO_PERMISSION_DENIED, "You may no longer use a cameo in this generation")
+
+
+# Before a draft is published
+
+
+async def refuse_publishing_revoked(session: AsyncSession, author: User, video: Video) -> None:
+    """Registered with `feed.hooks.on_publishing`: a draft that features a cameo revoked since it
+    was made is not published (409 cameo_revoked). A revocation stops every new use of the likeness,
+    and a post is one; the draft stays, for its author or the cameo's owner to delete. Narrowing
+    the permission or a block does not stop it: the use was allowed when the video was made (the
+    owner may delete the draft). The cameos are share-locked first, so a revocation committing
+    meanwhile is seen."""
+    cameo_ids = await cameos_in(session, video)
+    await lock_cameos(session, cameo_ids)
+    if await casting.any_revoked(session, cameo_ids):
+        raise CameoRevoked(
+            "A cameo in this draft has been revoked by its owner: it can no longer be published"
+        )
 
 
 # Before the provider is asked

@@ -20,7 +20,7 @@ from app.pagination import CursorCodec, Page
 from app.screening import ALLOW, ContentGate, Verdict
 from app.storage import MediaNotFound as StoredMediaMissing
 from app.storage import MediaStorage
-from feed import queries
+from feed import hooks, queries
 from feed.errors import AlreadyPublished, MediaNotFound, NotVideoAuthor
 from feed.models import Video, VideoStatus
 from feed.schemas import PublishIn, VideoOut, VideoPatch
@@ -120,6 +120,7 @@ class VideoService:
             raise AlreadyPublished()
         if video.status != VideoStatus.DRAFT:
             raise AlreadyPublished("A removed video cannot be published again")
+        await hooks.publishing(self.session, viewer, video)
         if data.caption is not msgspec.UNSET:
             video.caption = data.caption
         video.show_prompt = data.show_prompt

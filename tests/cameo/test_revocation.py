@@ -16,9 +16,12 @@ from app.resources import Resources
 from app.storage import MediaNotFound
 from cameo.models import Permission
 from generation.simulator import SimulatorHandle
+from tests.accounts.helpers import assert_problem
 from tests.cameo.factories import CameoFactory
 from tests.cameo.helpers import fresh_simulator, generation_row, ledger  # noqa: F401 - a fixture
 from tests.factories import Actor, UserFactory
+from tests.feed.factories import VideoFactory
+from tests.feed.helpers import publish
 from tests.generation.helpers import generate, simulator_control, wait_until_done
 
 pytestmark = pytest.mark.usefixtures("fresh_simulator")
@@ -224,3 +227,25 @@ async def test_revoking_leaves_finished_generations_and_others_alone(
         finished["video_id"],
         (await wait_until_done(client, caster.headers, unrelated["id"]))["video_id"],
     }
+
+
+async def test_a_draft_made_before_a_revocation_cannot_be_published_after_it(
+    client: httpx.AsyncClient, users: UserFactory, cameos: CameoFactory, videos: VideoFactory
+) -> None:
+    """A revocation stops every new use, and a post is one; a narrower permission does not undo a
+    use that was allowed when the video was made."""
+    alice, bob, carol = [await users.create(name) for name in ("alice", "bob", "carol")]
+    bobs = await cameos.active(bob, permission=Permission.EVERYONE)
+    carols = await cameos.active(carol, permission=Permission.EVERYONE)
+    with_bob = await videos.draft(alice, appearances=[(bob, bobs)])
+    with_carol = await videos.draft(alice, appearances=[(carol, carols)])
+    await revoke(client, bob, bobs)
+    narrowed = await client.patch(
+        f"/v1/cameos/{carols}", json={"permission": "only_me"}, headers=carol.headers
+    )
+    assert narrowed.status_code == 200, narrowed.text
+
+    refused = await publish(client, alice, with_bob.id)
+    assert_problem(refused, 409, "cameo_revoked")
+    assert [item["id"] for item in await drafts(client, alice)].count(with_bob.id) == 1
+    assert (await publish(client, alice, with_carol.id)).status_code == 200
