@@ -335,6 +335,12 @@ async def comments_page(
     return [(row[0], row[1]) for row in rows]
 
 
+async def comment_ids_on(session: AsyncSession, video_id: UUID) -> list[UUID]:
+    """Every comment on the video (replies and removed ones included), by its index."""
+    result = await session.scalars(select(Comment.id).where(Comment.video_id == video_id))
+    return list(result.all())
+
+
 async def is_blocked_either_way(session: AsyncSession, viewer_id: UUID, user_id: UUID) -> bool:
     return bool(await session.scalar(select(_blocked_either_way(viewer_id, user_id))))
 

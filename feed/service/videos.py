@@ -24,6 +24,7 @@ from feed import hooks, queries
 from feed.errors import AlreadyPublished, MediaNotFound, NotVideoAuthor
 from feed.models import Video, VideoStatus
 from feed.schemas import PublishIn, VideoOut, VideoPatch
+from feed.service.engagement import _comment_keys
 from feed.service.present import VideoPresenter
 from feed.timeline.fanout import FanOut
 from feed.visibility import viewable_video
@@ -208,7 +209,10 @@ class VideoService:
             await queries.bump_post_count(self.session, video.author_id, -1)
             if video.remix_of_id is not None:
                 await queries.bump_video(self.session, video.remix_of_id, remix_count=-1)
-        await notifications.retract(self.session, [f"remix:{video.id}"])
+        # Nobody is pointed at it any more: not the parent's author at a remix, nor anyone told of a
+        # comment or reply on it (commenters included, not only its author).
+        comments = await queries.comment_ids_on(self.session, video.id)
+        await notifications.retract(self.session, [f"remix:{video.id}", *_comment_keys(comments)])
         for user_id in (video.author_id, *appearing):
             await notifications.retract_about(self.session, user_id=user_id, subject_id=video.id)
         if video.author_id != viewer.id:

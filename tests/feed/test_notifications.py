@@ -186,3 +186,17 @@ async def test_deleting_videos_retracts_what_pointed_at_them(client, users, publ
     # alice deletes her video: nothing points at it any more.
     assert (await client.delete(f"/v1/videos/{video_id}", headers=alice.headers)).status_code == 204
     assert await notifications(client, alice) == []
+
+
+async def test_deleting_a_video_retracts_what_commenters_were_told_about_it(client, users, published):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    carol = await users.create("carol")
+    video_id = await published(alice)
+    bobs = (await comment(client, bob, video_id, "great video")).json()
+    await comment(client, carol, video_id, "agreed", parent_id=bobs["id"])
+    assert [item["kind"] for item in await notifications(client, bob)] == ["reply"]
+
+    # A deleted video exists for nobody: bob is no longer pointed at it, nor shown carol's reply on it.
+    assert (await client.delete(f"/v1/videos/{video_id}", headers=alice.headers)).status_code == 204
+    assert await notifications(client, bob) == []
