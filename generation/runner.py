@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from app.db import after_commit, transaction
+from app.media_deletion import MediaDeletions
 from app.redis import key as redis_key
 from app.resources import Resources
 from feed.errors import RemixNotAllowed, VideoNotFound
@@ -225,10 +226,10 @@ async def _finish(
         session, generation, teens_for_everyone=resources.settings.teen_cameos_for_everyone
     )
     if casts is None:
-        # A cameo was revoked while the video was made: no draft, and nothing kept of it.
-        for key in (f"{base}/video.mp4", thumbnail_key, spritesheet_key):
-            if key is not None:
-                await resources.storage.delete(key)
+        # A cameo was revoked while the video was made: no draft, and nothing kept of it (deleted
+        # once the cancellation has committed, also if the store fails at that moment).
+        made = (f"{base}/video.mp4", thumbnail_key, spritesheet_key)
+        MediaDeletions.of(resources).after_commit(session, [key for key in made if key is not None])
         return
     video = await create_draft(
         session,

@@ -154,9 +154,16 @@ async def test_a_revocation_during_a_provider_call_does_not_wait_for_it_and_no_d
     done = await wait_until_done(client, caster.headers, generation["id"])
     assert (done["status"], done["error"]["code"], done["video_id"]) == ("cancelled", "cameo_revoked", None)
     assert await drafts(client, caster) == []
-    # Nothing downloaded is kept.
-    with pytest.raises(MediaNotFound):
-        await resources.storage.get(f"videos/{generation['id']}/video.mp4")
+    # Nothing downloaded is kept (deleted once the cancellation has committed).
+
+    async def deleted() -> bool:
+        try:
+            await resources.storage.get(f"videos/{generation['id']}/video.mp4")
+        except MediaNotFound:
+            return True
+        return False
+
+    await until(deleted, within=10)
     assert await ledger_events(client, owner, generation["id"]) == [
         ("requested", "everyone"),
         ("submitted", "everyone"),
