@@ -425,17 +425,20 @@ async def ranked(session: AsyncSession, c: Candidates) -> list[Ranked]:
 
 
 async def followed_authors_of(
-    session: AsyncSession, viewer_id: UUID, video_ids: Sequence[UUID]
+    session: AsyncSession, viewer_id: UUID, video_ids: Sequence[UUID], *, avoid_topics: Sequence[str] = ()
 ) -> dict[UUID, UUID]:
     """The author of each of `video_ids` whom the viewer follows now, by video id (an inbox keeps
-    the posts of people unfollowed since)."""
+    the posts of people unfollowed since), leaving out videos matching an avoided topic."""
     if not video_ids:
         return {}
-    rows = await session.execute(
+    query = (
         select(Video.id, Video.author_id)
         .join(follows, and_(follows.c.followee_id == Video.author_id, follows.c.follower_id == viewer_id))
         .where(Video.id == any_(uuid_array(video_ids)))
     )
+    if avoid_topics:
+        query = query.where(~Video.search_vector.bool_op("@@")(_tsquery_of(avoid_topics)))
+    rows = await session.execute(query)
     return {row[0]: row[1] for row in rows}
 
 

@@ -396,7 +396,8 @@ class FeedRanker:
         (they are the newest), rather than ranking again: a popular author's post would otherwise
         send every follower's next page to the ranking statement at once. Only posts of authors
         still followed: a fan-out that read the followers before an unfollow may land its post in
-        the inbox after the pool the unfollow led to was ranked."""
+        the inbox after the pool the unfollow led to was ranked. Not those matching a topic the
+        viewer's steering avoids, and none when their feed is not personalised (no tiers)."""
         raw = await self.redis.zrevrangebyscore(
             self.inboxes.inbox_key(viewer.id),
             "+inf",
@@ -409,8 +410,15 @@ class FeedRanker:
             return pool
         known = {entry[0] for entry in pool.entries}
         new_ids = list(dict.fromkeys(as_text(member) for member, _ in raw if as_text(member) not in known))
+        preferences = await preferences_of(self.session, viewer.id)
+        if preferences is not None and not preferences.personalized:
+            # The same for everyone: no `followed` tier, so nothing to put at its head.
+            new_ids = []
         authors = await queries.followed_authors_of(
-            self.session, viewer.id, [UUID(video_id) for video_id in new_ids]
+            self.session,
+            viewer.id,
+            [UUID(video_id) for video_id in new_ids],
+            avoid_topics=preferences.avoid_topics if preferences is not None else (),
         )
         fresh = [
             (video_id, queries.FOLLOWED, str(authors[UUID(video_id)]))

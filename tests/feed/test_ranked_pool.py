@@ -102,6 +102,29 @@ async def test_a_follow_and_an_unfollow_between_two_pages_rank_again(client, use
     assert again.follows_version == ranked.follows_version + 2
 
 
+async def test_a_followed_authors_new_post_joins_the_kept_ranking_only_as_steering_allows(
+    client, users, published, resources
+):
+    """A post merged into a kept ranking still leaves out an avoided topic, and with personalisation
+    off there is no `followed` tier to put it at the head of."""
+    steered, plain = await users.create("steered"), await users.create("plain")
+    friend, other = await users.create("friend"), await users.create("other")
+    for viewer, preferences in ((steered, {"steer": "no cats"}), (plain, {"personalized": False})):
+        assert (await follow(client, viewer.headers, "friend")).status_code == 204
+        response = await client.put("/v1/me/feed-preferences", headers=viewer.headers, json=preferences)
+        assert response.status_code == 200, response.text
+    older = [await published(other, caption="dogs at the beach") for _ in range(3)]
+    for viewer in (steered, plain):
+        assert await feed(client, viewer, limit=1) == [(older[-1], "popular")]
+
+    await published(friend, caption="cats in the garden")  # fanned out after the rankings
+    dogs = await published(friend, caption="dogs in the park")
+
+    # Pages small enough to come from the kept rankings (a short one would rank again).
+    assert await feed(client, steered, limit=2) == [(dogs, "followed"), (older[1], "popular")]
+    assert await feed(client, plain, limit=2) == [(older[1], "popular"), (older[0], "popular")]
+
+
 async def test_new_preferences_rank_again(client, users, published, resources):
     viewer = await users.create("viewer")
     maker = await users.create("maker")
