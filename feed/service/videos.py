@@ -21,7 +21,7 @@ from app.screening import ALLOW, ContentGate, Verdict
 from app.storage import MediaNotFound as StoredMediaMissing
 from app.storage import MediaStorage
 from feed import hooks, queries
-from feed.errors import AlreadyPublished, MediaNotFound, NotVideoAuthor
+from feed.errors import AlreadyPublished, MediaNotFound, NotVideoAuthor, RemixNotAllowed
 from feed.models import Video, VideoStatus
 from feed.schemas import PublishIn, VideoOut, VideoPatch
 from feed.service.engagement import _comment_keys
@@ -121,6 +121,7 @@ class VideoService:
             raise AlreadyPublished()
         if video.status != VideoStatus.DRAFT:
             raise AlreadyPublished("A removed video cannot be published again")
+        await self._refuse_remix_across_a_block(viewer, video)
         await hooks.publishing(self.session, viewer, video)
         if data.caption is not msgspec.UNSET:
             video.caption = data.caption
@@ -140,6 +141,20 @@ class VideoService:
         answer = await self.presenter.one(viewer, video)
         await claim.record(200, answer)
         return answer
+
+    async def _refuse_remix_across_a_block(self, viewer: User, video: Video) -> None:
+        """A draft remix of someone who has blocked the remixer (or been blocked) since it was made
+        is not published (403 remix_not_allowed): it would count on their video and join its
+        tree, and they cannot see the draft to delete it. A parent deleted since is no one's."""
+        if video.remix_of_id is None:
+            return
+        parent = await self.session.get(Video, video.remix_of_id)
+        if (
+            parent is not None
+            and parent.author_id != viewer.id
+            and await account_queries.is_blocked_either_way(self.session, viewer.id, parent.author_id)
+        ):
+            raise RemixNotAllowed("The video this remixes is across a block now: it cannot be published")
 
     async def _count_remix(self, viewer: User, video: Video) -> None:
         """A published remix counts on its parent and tells the parent's author (drafts are private,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import event
 
-from tests.accounts.helpers import assert_problem
+from tests.accounts.helpers import assert_problem, block
 from tests.feed.helpers import all_items, publish, video
 
 
@@ -58,6 +58,25 @@ async def test_publishing_a_remix_counts_on_the_parent(client, users, videos, pu
     assert (await video(client, alice, root))["remix_count"] == 1
     assert (await client.delete(f"/v1/videos/{draft.id}", headers=bob.headers)).status_code == 204
     assert (await video(client, alice, root))["remix_count"] == 0
+
+
+async def test_a_draft_remix_across_a_block_made_since_cannot_be_published(client, users, videos, published):
+    """Its parent's author could not see it to delete it; it would count on their video and join
+    its tree. Either side's block stops it; the remixer's own videos are not concerned."""
+    alice, bob, carol = [await users.create(name) for name in ("alice", "bob", "carol")]
+    root = await published(alice)
+    blocked_by_parent, blocking_parent = (
+        await videos.draft(bob, remix_of=root),
+        await videos.draft(carol, remix_of=root),
+    )
+    own = await videos.draft(bob, remix_of=(await videos.draft(bob)).id)
+    assert (await block(client, alice.headers, "bob")).status_code == 204
+    assert (await block(client, carol.headers, "alice")).status_code == 204
+
+    assert_problem(await publish(client, bob, blocked_by_parent.id), 403, "remix_not_allowed")
+    assert_problem(await publish(client, carol, blocking_parent.id), 403, "remix_not_allowed")
+    assert (await video(client, alice, root))["remix_count"] == 0
+    assert (await publish(client, bob, own.id)).status_code == 200
 
 
 async def test_remixes_lists_visible_direct_remixes_newest_first(client, users, videos, published):
