@@ -12,7 +12,7 @@ committed (the notifications are written in the transaction, so they exist exact
   (undoing the removal, the suspension, or the cameo's rejection or revocation).
 - warn_user: the affected user is told.
 - suspend_user: the affected user may read but not post, comment, generate or report for
-  `duration_hours`.
+  `duration_hours` (or longer, while an earlier suspension still runs past it).
 - approve_cameo, reject_cameo: only on cameo_verification items. Approval makes the cameo active
   and registers it with the provider once committed; a rejection may be appealed.
 - escalate: the item goes back to its queue for admins only; the lease ends.
@@ -172,7 +172,11 @@ class DecisionService:
                 raise ActionNotApplicable("Only an admin may suspend a moderator or an admin: escalate it")
             if action == Action.SUSPEND_USER:
                 assert data.duration_hours is not None
-                user.suspended_until = now + timedelta(hours=data.duration_hours)
+                # Suspensions run side by side: a shorter one never cuts a longer one short (only
+                # granting its appeal lifts a suspension, see _undo).
+                until = now + timedelta(hours=data.duration_hours)
+                if user.suspended_until is None or user.suspended_until < until:
+                    user.suspended_until = until
         elif action == Action.APPROVE_CAMEO:
             await cameos.approve(self.session, self.jobs, item.target_id)
         elif action == Action.REJECT_CAMEO:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 
+from accounts.models import User
 from tests.accounts.helpers import assert_problem
 from tests.feed.helpers import all_items, comment, video
 from tests.moderation.helpers import (
@@ -99,6 +102,22 @@ async def test_granting_an_appeal_of_a_short_suspension_keeps_a_later_longer_one
 
     # Only the appealed suspension is undone; the month-long one still stands.
     assert_problem(await comment(client, alice, video_id), 403, "account_suspended")
+
+
+async def test_a_shorter_suspension_does_not_cut_a_longer_one_short(client, users, resources, mod):
+    """Two separate suspensions of one account: the later, shorter one must not lift the earlier,
+    longer one early (granting one appeal already keeps the others, see above)."""
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    before = datetime.now(UTC)
+    await reported(client, bob, "user", alice.id, "hate")
+    await decided(client, mod, (await claimed(client, mod))["id"], "suspend_user", duration_hours=720)
+    await reported(client, carol, "user", alice.id, "spam")
+    await decided(client, mod, (await claimed(client, mod))["id"], "suspend_user", duration_hours=1)
+
+    async with resources.session_factory() as session:
+        until = (await session.get(User, UUID(alice.id))).suspended_until
+    assert until is not None
+    assert until > before + timedelta(hours=719), until
 
 
 # --- Guards: odd input -------------------------------------------------------------------------
