@@ -393,3 +393,35 @@ async def suspension_end_without(
         return None
     assert isinstance(latest, datetime)
     return latest
+
+
+async def removal_still_stands(
+    session: AsyncSession, *, target_type: str, target_id: UUID, granted_decision_id: UUID
+) -> bool:
+    """Whether the target stays removed once `granted_decision_id` is undone: another removal of it
+    (from any item about it) whose appeal was not granted, made since it was last restored."""
+    about_target = (
+        ModerationItem.target_type == target_type,
+        ModerationItem.target_id == target_id,
+        ModerationItem.queue != "appeals",
+    )
+    last_restored = await session.scalar(
+        select(func.max(Decision.created_at))
+        .join(ModerationItem, ModerationItem.id == Decision.item_id)
+        .where(*about_target, Decision.action == "restore_content")
+    )
+    granted = exists().where(Appeal.decision_id == Decision.id, Appeal.outcome == "granted")
+    query = (
+        select(Decision.id)
+        .join(ModerationItem, ModerationItem.id == Decision.item_id)
+        .where(
+            *about_target,
+            Decision.action == "remove_content",
+            Decision.id != granted_decision_id,
+            ~granted,
+        )
+        .limit(1)
+    )
+    if last_restored is not None:
+        query = query.where(Decision.created_at > last_restored)
+    return await session.scalar(query) is not None

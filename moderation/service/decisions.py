@@ -221,6 +221,20 @@ class DecisionService:
         if (
             appealed.action == Action.REMOVE_CONTENT
             and original is not None
+            and original.target_type in ("video", "comment")
+            and await queries.removal_still_stands(
+                self.session,
+                target_type=original.target_type,
+                target_id=original.target_id,
+                granted_decision_id=appealed.id,
+            )
+        ):
+            # Another removal of it (another item, say a takedown) still stands: granting this
+            # appeal records it, and the content stays down until that one is undone too.
+            return
+        if (
+            appealed.action == Action.REMOVE_CONTENT
+            and original is not None
             and original.target_type == "video"
         ):
             video = await feed_moderation.lock_video(self.session, original.target_id)

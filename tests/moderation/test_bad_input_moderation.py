@@ -120,6 +120,40 @@ async def test_a_shorter_suspension_does_not_cut_a_longer_one_short(client, user
     assert until > before + timedelta(hours=719), until
 
 
+async def test_granting_one_removals_appeal_keeps_a_removal_that_still_stands(
+    client, users, published, mod, admin
+):
+    """A video reported and also taken down: two items, two removals. Granting the appeal of one
+    must not bring back a video the other still removes (as with suspensions, above)."""
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    video_id = await published(alice)
+    await reported(client, bob, "video", video_id, "spam")
+    takedown = await client.post(
+        "/v1/takedown-requests",
+        headers=carol.headers,
+        json={"video_id": video_id, "reason": "impersonation"},
+    )
+    assert takedown.status_code == 201, takedown.text
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content", note="spam")
+    spam_removal = await decision_id_for(client, alice)
+    await decided(client, mod, (await claimed(client, mod, "takedowns"))["id"], "remove_content")
+
+    assert (await appeal(client, alice, spam_removal, "it is not spam")).status_code == 201
+    held = await claimed(client, admin, "appeals")
+    await decided(client, admin, held["id"], "restore_content", note="not spam indeed")
+
+    # The takedown (never appealed) still stands: the impersonation stays down.
+    assert_problem(await client.get(f"/v1/videos/{video_id}", headers=carol.headers), 404)
+    assert (await video(client, alice, video_id))["status"] == "removed"
+    # Once that one is granted too, nothing keeps it down.
+    takedown_removal = await decision_id_for(client, alice)
+    assert takedown_removal != spam_removal
+    assert (await appeal(client, alice, takedown_removal, "it is me")).status_code == 201
+    held = await claimed(client, admin, "appeals")
+    await decided(client, admin, held["id"], "restore_content", note="it is her")
+    assert (await video(client, carol, video_id))["status"] == "published"
+
+
 # --- Guards: odd input -------------------------------------------------------------------------
 
 
