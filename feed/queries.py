@@ -299,15 +299,42 @@ async def remove_comment_thread(session: AsyncSession, comment_id: UUID, at: dat
     return list(result.all())
 
 
-async def restore_comment_thread(session: AsyncSession, comment: Comment) -> list[UUID]:
-    """Undo one removal: the comment and the replies removed with it (same instant) come back."""
+async def removed_above(session: AsyncSession, comment: Comment) -> datetime | None:
+    """When the nearest comment above this one (its parent, or further up) was removed, which hides
+    this one with it; None when none is removed."""
+    if comment.parent_id is None:
+        return None
+    id_type = Comment.__table__.c.parent_id.type
+    start = cast(literal(comment.parent_id, type_=id_type), id_type)
+    chain = select(start.label("id"), literal(1).label("hops")).cte("above", recursive=True)
+    chain = chain.union_all(
+        select(Comment.parent_id, chain.c.hops + 1)
+        .join(chain, Comment.id == chain.c.id)
+        .where(Comment.parent_id.is_not(None))
+    )
+    removed_at: datetime | None = await session.scalar(
+        select(Comment.removed_at)
+        .join(chain, Comment.id == chain.c.id)
+        .where(Comment.removed_at.is_not(None))
+        .order_by(chain.c.hops)
+        .limit(1)
+    )
+    return removed_at
+
+
+async def restore_comment_thread(
+    session: AsyncSession, comment: Comment, *, still_hidden_at: datetime | None = None
+) -> list[UUID]:
+    """Undo one removal: the comment and the replies removed with it (same instant) come back; the
+    ids. While a comment above them is still removed (`still_hidden_at`, when it was), they join
+    that removal instead, to come back with it, and nothing is shown now."""
     if comment.removed_at is None:
         return []
     thread = _thread(comment.id)
     result = await session.scalars(
         update(Comment)
         .where(Comment.id.in_(select(thread.c.id)), Comment.removed_at == comment.removed_at)
-        .values(removed_at=None)
+        .values(removed_at=still_hidden_at)
         .returning(Comment.id)
         .execution_options(synchronize_session=False)
     )

@@ -82,14 +82,20 @@ async def remove_comment(session: AsyncSession, comment_id: UUID) -> int:
 
 async def restore_comment(session: AsyncSession, comment_id: UUID) -> int:
     """Undo a removal: the comment and the replies removed with it are shown again; the number
-    restored (0 when it is not removed, or was deleted since)."""
+    restored (0 when it is not removed, or was deleted since). While a comment above it is still
+    removed, they stay hidden with that one and come back when it does (0 now)."""
     comment = await session.get(Comment, comment_id)
     if comment is None or comment.removed_at is None:
         return 0
     video = await session.get(Video, comment.video_id, with_for_update=True)
     if video is None:
         return 0
-    restored = await queries.restore_comment_thread(session, comment)
+    hidden_above = await queries.removed_above(session, comment)
+    if hidden_above == comment.removed_at:  # removed with that one, not on its own
+        return 0
+    restored = await queries.restore_comment_thread(session, comment, still_hidden_at=hidden_above)
+    if hidden_above is not None:
+        return 0
     if restored:
         await queries.bump_video(session, video.id, comment_count=len(restored))
     return len(restored)

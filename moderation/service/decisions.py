@@ -154,7 +154,10 @@ class DecisionService:
             await self._remove(item)
         elif action == Action.RESTORE_CONTENT and item.target_type == "comment":
             if not await feed_moderation.restore_comment(self.session, item.target_id):
-                raise ActionNotApplicable("The comment is not removed, so there is nothing to restore")
+                raise ActionNotApplicable(
+                    "The comment is not removed, or a removed comment above it still hides it, so "
+                    "there is nothing to restore"
+                )
         elif action == Action.RESTORE_CONTENT:
             video = await feed_moderation.lock_video(self.session, item.target_id)
             if video is None or not await feed_moderation.restore_video(self.session, video):

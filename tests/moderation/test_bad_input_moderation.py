@@ -154,6 +154,35 @@ async def test_granting_one_removals_appeal_keeps_a_removal_that_still_stands(
     assert (await video(client, carol, video_id))["status"] == "published"
 
 
+async def test_granting_a_replys_appeal_keeps_it_hidden_while_its_parent_stays_removed(
+    client, users, published, mod, admin
+):
+    """A reply removed on its own, then its parent removed (which hides the parent with its
+    replies): granting the reply's appeal must not show it under a parent that is still removed;
+    it comes back with the parent."""
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    video_id = await published(alice)
+    remark = (await comment(client, bob, video_id, "a sharp remark")).json()
+    reply = (await comment(client, carol, video_id, "a reply", parent_id=remark["id"])).json()
+    await reported(client, alice, "comment", reply["id"], "harassment")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    reply_removal = await decision_id_for(client, carol)
+    await reported(client, alice, "comment", remark["id"], "harassment")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+
+    assert (await appeal(client, carol, reply_removal)).status_code == 201
+    await decided(client, admin, (await claimed(client, admin, "appeals"))["id"], "restore_content")
+
+    assert await all_items(client, alice, f"/v1/videos/{video_id}/comments") == []
+    assert (await video(client, alice, video_id))["comment_count"] == 0
+    # The parent's appeal granted too: the whole thread is back.
+    assert (await appeal(client, bob, await decision_id_for(client, bob))).status_code == 201
+    await decided(client, admin, (await claimed(client, admin, "appeals"))["id"], "restore_content")
+    shown = await all_items(client, alice, f"/v1/videos/{video_id}/comments")
+    assert [c["id"] for c in shown] == [remark["id"], reply["id"]]
+    assert (await video(client, alice, video_id))["comment_count"] == 2
+
+
 # --- Guards: odd input -------------------------------------------------------------------------
 
 
