@@ -63,6 +63,16 @@ async def lock_video(session: AsyncSession, video_id: UUID) -> Video | None:
     return await session.get(Video, video_id, with_for_update=True)
 
 
+async def lock_video_of(session: AsyncSession, target_type: str, target_id: UUID) -> None:
+    """Take the row lock of a video, or of a comment's video (what removals and restores take)."""
+    if target_type == "comment":
+        comment = await session.get(Comment, target_id)  # removed ones too
+        if comment is None:
+            return
+        target_id = comment.video_id
+    await lock_video(session, target_id)
+
+
 async def remove_comment(session: AsyncSession, comment_id: UUID) -> int:
     """Hide a comment and its replies from everyone (kept, so an appeal can bring them back); the
     number hidden (0 when it was already gone or removed). The video's row lock is taken first, as

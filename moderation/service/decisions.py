@@ -225,16 +225,19 @@ class DecisionService:
             appealed.action == Action.REMOVE_CONTENT
             and original is not None
             and original.target_type in ("video", "comment")
-            and await queries.removal_still_stands(
+        ):
+            # The video's row lock first (every removal and restore of it or its comments takes
+            # it), so two appeals granted at once each see whether the other was.
+            await feed_moderation.lock_video_of(self.session, original.target_type, original.target_id)
+            if await queries.removal_still_stands(
                 self.session,
                 target_type=original.target_type,
                 target_id=original.target_id,
                 granted_decision_id=appealed.id,
-            )
-        ):
-            # Another removal of it (another item, say a takedown) still stands: granting this
-            # appeal records it, and the content stays down until that one is undone too.
-            return
+            ):
+                # Another removal of it (another item, say a takedown) still stands: granting this
+                # appeal records it, and the content stays down until that one is undone too.
+                return
         if (
             appealed.action == Action.REMOVE_CONTENT
             and original is not None

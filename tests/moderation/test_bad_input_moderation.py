@@ -16,7 +16,7 @@ from uuid import UUID
 import httpx
 import pytest
 
-from accounts.models import User
+from accounts.models import Role, User
 from tests.accounts.helpers import assert_problem
 from tests.feed.helpers import all_items, comment, video
 from tests.moderation.helpers import (
@@ -181,6 +181,36 @@ async def test_granting_a_replys_appeal_keeps_it_hidden_while_its_parent_stays_r
     shown = await all_items(client, alice, f"/v1/videos/{video_id}/comments")
     assert [c["id"] for c in shown] == [remark["id"], reply["id"]]
     assert (await video(client, alice, video_id))["comment_count"] == 2
+
+
+async def test_both_removals_appeals_granted_at_once_bring_the_video_back(
+    client, users, published, mod, admin
+):
+    """The two removals of the test above, both appeals granted at the same moment: each grant
+    must see the other, or the video stays down with no removal standing."""
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    other_mod = await users.create("othermod", role=Role.MODERATOR)
+    video_id = await published(alice)
+    await reported(client, bob, "video", video_id, "spam")
+    takedown = await client.post(
+        "/v1/takedown-requests", headers=carol.headers, json={"video_id": video_id, "reason": "other"}
+    )
+    assert takedown.status_code == 201, takedown.text
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    first = await decision_id_for(client, alice)
+    await decided(client, mod, (await claimed(client, mod, "takedowns"))["id"], "remove_content")
+    second = await decision_id_for(client, alice)
+    for decision_id in (first, second):
+        assert (await appeal(client, alice, decision_id)).status_code == 201
+    held = [await claimed(client, admin, "appeals"), await claimed(client, other_mod, "appeals")]
+
+    granted = await asyncio.gather(
+        decide(client, admin, held[0]["id"], "restore_content"),
+        decide(client, other_mod, held[1]["id"], "restore_content"),
+    )
+
+    assert [response.status_code for response in granted] == [200, 200]
+    assert (await video(client, carol, video_id))["status"] == "published"
 
 
 # --- Guards: odd input -------------------------------------------------------------------------
