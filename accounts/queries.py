@@ -65,8 +65,21 @@ async def invite_code_exists(session: AsyncSession, code: str) -> bool:
 
 
 async def refresh_token_for_update(session: AsyncSession, digest: str) -> RefreshToken | None:
+    """The refresh token, with its whole family (one login) locked until commit. Every rotation and
+    revocation of a family takes this lock first, so a reused token's revocation waits for a
+    rotation of the same family in flight and then sees the token it issued (a row lock alone let
+    that new token escape: inserted after the revoking statement's snapshot, it stayed valid)."""
+    family_id = await session.scalar(
+        select(RefreshToken.family_id).where(RefreshToken.token_digest == digest)
+    )
+    if family_id is None:
+        return None
+    await _advisory_xact_lock(session, f"refresh-family:{family_id}")
     result = await session.scalars(
-        select(RefreshToken).where(RefreshToken.token_digest == digest).with_for_update()
+        select(RefreshToken)
+        .where(RefreshToken.token_digest == digest)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return result.one_or_none()
 
@@ -127,7 +140,11 @@ async def lock_pair(session: AsyncSession, a: UUID, b: UUID) -> None:
     """Serialises follow, unfollow, block and unblock between two people until commit, so a follow
     racing a block cannot slip in after the block removed the follows."""
     first, second = sorted((a, b))
-    digest = hashlib.sha256(f"relationship:{first}:{second}".encode()).digest()
+    await _advisory_xact_lock(session, f"relationship:{first}:{second}")
+
+
+async def _advisory_xact_lock(session: AsyncSession, name: str) -> None:
+    digest = hashlib.sha256(name.encode()).digest()
     await session.execute(
         text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)}
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -127,6 +128,25 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_family(client, users)
     assert_problem(await refresh(client, first["refresh_token"]), 401)
     # Another login's family is untouched.
     assert_tokens(await refresh(client, other_session["refresh_token"]), "alice")
+
+
+async def test_a_reuse_revokes_the_token_a_rotation_in_flight_issues(client, users):
+    alice = await users.create("alice")
+    for _ in range(5):
+        login = assert_tokens(await log_in(client, "alice", alice.password), "alice")
+        current = assert_tokens(await refresh(client, login["refresh_token"]), "alice")["refresh_token"]
+
+        # The current token is rotated while the used one comes back: whichever commits first,
+        # the family ends revoked, including the token the rotation issued.
+        rotated, reused = await asyncio.gather(
+            refresh(client, current), refresh(client, login["refresh_token"])
+        )
+
+        assert_problem(reused, 401)
+        if rotated.status_code == 200:
+            assert_problem(await refresh(client, rotated.json()["refresh_token"]), 401)
+        else:
+            assert_problem(rotated, 401)
 
 
 async def test_unknown_refresh_token_is_401(client):
