@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
@@ -39,7 +38,7 @@ async def paced(servers: RunServers, data_dir: Path, **overrides: object) -> Asy
 
 
 async def test_drafts_do_not_crowd_published_videos_out_of_the_cameo_and_remix_tiers(
-    client, users, videos, published, monkeypatch: pytest.MonkeyPatch
+    client, users, videos, cameos, published, monkeypatch: pytest.MonkeyPatch
 ):
     # The cameo and remix sources are bounded (newest first); drafts and the viewer's own remixes
     # used to fill those bounds, so a published cameo or remix fell to `popular`.
@@ -49,11 +48,12 @@ async def test_drafts_do_not_crowd_published_videos_out_of_the_cameo_and_remix_t
     caster = await users.create("caster")
     remixer = await users.create("remixer")
     own = await published(viewer)
-    cast_in = await videos.draft(caster, appearances=[(viewer, str(uuid.uuid4()))])
+    viewers = await cameos.active(viewer)
+    cast_in = await videos.draft(caster, appearances=[(viewer, viewers)])
     assert (await client.post(f"/v1/videos/{cast_in.id}/publish", headers=caster.headers, json={})).is_success
     remix = await published(remixer, remix_of=own)
     for _ in range(3):  # newer drafts: the viewer's cameo cast again, and remixes not published
-        await videos.draft(caster, appearances=[(viewer, str(uuid.uuid4()))])
+        await videos.draft(caster, appearances=[(viewer, viewers)])
         await videos.draft(remixer, remix_of=own)
     await published(viewer, remix_of=own)  # the viewer's own remix never shows either
 

@@ -4,7 +4,6 @@ personalisation off."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from sqlalchemy import text
@@ -26,7 +25,7 @@ async def like(client: Any, actor: Actor, video_id: str) -> None:
     assert response.status_code == 204, response.text
 
 
-async def test_connection_outranks_popularity(client, users, videos, published):
+async def test_connection_outranks_popularity(client, users, videos, cameos, published):
     viewer = await users.create("viewer")
     friend = await users.create("friend")  # followed
     liked = await users.create("liked")  # interacted with
@@ -45,7 +44,7 @@ async def test_connection_outranks_popularity(client, users, videos, published):
     of_liked = await published(liked)
     of_friend = await published(friend)
     remix = await published(remixer, remix_of=own)
-    draft = await videos.draft(caster, appearances=[(viewer, str(uuid.uuid4()))])
+    draft = await videos.draft(caster, appearances=[(viewer, await cameos.active(viewer))])
     assert (await publish(client, caster, draft.id)).status_code == 200
 
     items = await feed(client, viewer)
@@ -207,7 +206,7 @@ async def test_mood_nudges_energised_videos_up_after_a_checkin(client, users, pu
     assert [video_id for video_id, _ in await feed(client, viewer)] == [dance, calm]
 
 
-async def test_not_personalized_is_popular_for_everyone(client, users, videos, published):
+async def test_not_personalized_is_popular_for_everyone(client, users, videos, cameos, published):
     viewer = await users.create("viewer")
     friend = await users.create("friend")
     star = await users.create("star")
@@ -217,7 +216,7 @@ async def test_not_personalized_is_popular_for_everyone(client, users, videos, p
     popular = await published(star)
     for fan in fans:
         await like(client, fan, popular)
-    draft = await videos.draft(star, appearances=[(viewer, str(uuid.uuid4()))])
+    draft = await videos.draft(star, appearances=[(viewer, await cameos.active(viewer))])
     assert (await publish(client, star, draft.id)).status_code == 200
 
     response = await client.put(
