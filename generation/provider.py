@@ -224,7 +224,16 @@ def _translate(exc: openai.OpenAIError) -> ProviderError:
                 retryable=False,
                 blocked=True,
             )
-        if exc.status_code >= 500:
+        if exc.status_code == 408:
+            return ProviderError(
+                "provider_timeout",
+                "The video provider timed out on the request",
+                retryable=True,
+                retry_after=_retry_after(exc.response),
+            )
+        # 409 is a lock timeout (or a request with the same Idempotency-Key still running): with the
+        # SDK's own retries off, the statuses it would retry are retried here.
+        if exc.status_code >= 500 or exc.status_code == 409:
             return ProviderError(
                 "provider_error",
                 f"The video provider failed ({exc.status_code})",

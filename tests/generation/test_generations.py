@@ -235,6 +235,10 @@ async def test_a_provider_failure_ends_failed_with_its_error(
         {"operation": "retrieve", "status": 503, "times": 2},
         {"operation": "create", "garbage": True, "times": 1},
         {"operation": "content", "status": 500, "times": 1},
+        # Request and lock timeouts, which the SDK itself retries (its retries are off here).
+        {"operation": "create", "status": 408, "times": 1},
+        {"operation": "create", "status": 409, "times": 1},
+        {"operation": "retrieve", "status": 408, "times": 1},
     ],
 )
 async def test_transient_provider_errors_are_retried_and_the_generation_finishes(
