@@ -110,6 +110,11 @@ class GenerationService:
     async def request(
         self, user: User, data: GenerationIn, reference: bytes | None, idempotency_key: str | None
     ) -> GenerationOut:
+        if not data.prompt.strip():
+            # The provider refuses it as empty: the generation would fail, charged to the quota.
+            raise ValidationFailed(
+                "The prompt is empty", errors=[FieldError(field="prompt", message="1 to 4000 characters")]
+            )
         reference_digest = hashlib.sha256(reference).hexdigest() if reference is not None else None
         idempotency = await claim(
             self.session,

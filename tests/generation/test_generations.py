@@ -134,6 +134,8 @@ async def test_list_pages_and_filters_by_status(client: httpx.AsyncClient, users
     ("body", "field"),
     [
         ({"prompt": ""}, "prompt"),
+        # Only spaces: the provider refuses it as empty, which would fail a generation already charged.
+        ({"prompt": " \n\t "}, "prompt"),
         ({"prompt": "x" * 4001}, "prompt"),
         ({"prompt": "ok", "model": "sora-3"}, "model"),
         ({"prompt": "ok", "seconds": 5}, "seconds"),
