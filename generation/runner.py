@@ -136,8 +136,10 @@ async def _ask_provider(
     generation.attempts += 1
     idempotency_key = f"remixfeed-generation-{generation.id}"
     source = await _remixable_source(session, generation)
+    # The provider's remix takes no reference image: a remix sent with one is made from it instead.
     if (
         source is not None
+        and generation.input_reference_key is None
         and source.provider_video_id
         and (source.model, source.seconds, source.size)
         == (generation.model, generation.seconds, generation.size)

@@ -434,3 +434,25 @@ async def test_remix_refusals(client: httpx.AsyncClient, users: UserFactory) -> 
         "/v1/generations", json={"prompt": "again", "remix_of": draft}, headers=bob.headers
     )
     assert_problem(blocked, 404)
+
+
+async def test_a_remix_with_a_reference_image_is_made_from_the_image(
+    client: httpx.AsyncClient, users: UserFactory, simulator: SimulatorHandle
+) -> None:
+    """The provider's remix of the source takes no reference image: a remix sent with one is
+    rendered from its prompt and the image (still a remix in the lineage), not the image dropped."""
+    alice = await users.create("alice")
+    source = await completed_video(client, alice.headers, prompt="a lighthouse", seconds=4)
+    response = await client.post(
+        "/v1/generations",
+        data={"prompt": "the lighthouse, from this picture", "seconds": "4", "remix_of": source},
+        files={"input_reference": ("start.png", image_bytes(300, 200), "image/png")},
+        headers=alice.headers,
+    )
+    assert response.status_code == 202, response.text
+    done = await wait_until_done(client, alice.headers, response.json()["id"])
+    assert done["status"] == "completed", done
+    stats = await sim_stats(simulator)
+    assert (stats["jobs_created"], stats["remixes_created"]) == (2, 0)
+    video = (await client.get(f"/v1/videos/{done['video_id']}", headers=alice.headers)).json()
+    assert video["remix_of"] == source
