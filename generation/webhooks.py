@@ -28,8 +28,18 @@ class _Event(msgspec.Struct):
     data: _EventData | None = None
 
 
-def _verifier(secret: str) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(api_key="webhook-verification-only", webhook_secret=secret)
+WEBHOOK_VERIFIER = "generation.webhook_verifier"
+
+
+def _verifier(resources: Resources, secret: str) -> openai.AsyncOpenAI:
+    """One client per process (it only checks signatures, but each one holds an HTTP connection
+    pool), closed with the process's resources."""
+    verifier = resources.extras.get(WEBHOOK_VERIFIER)
+    if not isinstance(verifier, openai.AsyncOpenAI):
+        verifier = openai.AsyncOpenAI(api_key="webhook-verification-only", webhook_secret=secret)
+        resources.extras[WEBHOOK_VERIFIER] = verifier
+        resources.closers.append(verifier.close)
+    return verifier
 
 
 async def accept_webhook(
@@ -39,7 +49,7 @@ async def accept_webhook(
     if not secret:
         raise NotFound("Webhooks are not configured")
     try:
-        _verifier(secret).webhooks.verify_signature(body, dict(headers))
+        _verifier(resources, secret).webhooks.verify_signature(body, dict(headers))
     except (openai.InvalidWebhookSignatureError, ValueError, TypeError) as exc:  # TypeError: non-ASCII
         raise InvalidWebhook("The webhook signature does not verify") from exc
     try:

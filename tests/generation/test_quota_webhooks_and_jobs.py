@@ -13,6 +13,7 @@ from pathlib import Path
 from uuid import UUID
 
 import httpx
+import openai
 
 from app.factory import create_app
 from app.resources import Resources
@@ -21,6 +22,7 @@ from generation.jobs import advance_generation, provider_for, sweep_unfinished
 from generation.models import Generation
 from generation.runner import advance
 from generation.simulator import SimulatorHandle
+from generation.webhooks import WEBHOOK_VERIFIER
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import UserFactory
 from tests.generation.helpers import (
@@ -114,7 +116,8 @@ async def test_webhooks_are_verified_and_move_the_generation_on(
         redis_namespace=f"{servers.redis_namespace}-webhooks",  # no other test's worker may poll it
     )
     alice = await users.create("alice")
-    async with serve_in_process(create_app(settings)) as client:
+    app = create_app(settings)
+    async with serve_in_process(app) as client:
         accepted = await generate(client, alice.headers, seconds=4)
         generation_id = UUID(accepted["id"])
         provider_video_id = None
@@ -155,6 +158,10 @@ async def test_webhooks_are_verified_and_move_the_generation_on(
         assert done["status"] == "completed"
         drafts = (await client.get("/v1/me/drafts", headers=alice.headers)).json()["items"]
         assert len(drafts) == 1
+        # Every delivery was checked by the process's one verifying client, closed with the app.
+        verifier = app.state.resources.extras[WEBHOOK_VERIFIER]
+        clients = [close.__self__ for close in app.state.resources.closers if hasattr(close, "__self__")]
+        assert [client for client in clients if isinstance(client, openai.AsyncOpenAI)] == [verifier]
 
         unknown = json.dumps(
             {"id": "evt_2", "type": "video.completed", "data": {"id": "video_nope"}}
