@@ -14,7 +14,8 @@ from generation.models import TERMINAL_STATUSES, Generation
 
 async def lock_user_for_quota(session: AsyncSession, user_id: UUID) -> None:
     """Serialises one user's generation requests so two at once cannot both take the last slot."""
-    await session.execute(text("SELECT 1 FROM users WHERE id = :id FOR UPDATE"), {"id": user_id})
+    # NO KEY: rows that only refer to the user (a like, a comment) need not wait for it.
+    await session.execute(text("SELECT 1 FROM users WHERE id = :id FOR NO KEY UPDATE"), {"id": user_id})
 
 
 async def count_since(session: AsyncSession, user_id: UUID, since: datetime) -> int:

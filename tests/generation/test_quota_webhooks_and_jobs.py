@@ -10,6 +10,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import httpx
@@ -101,6 +102,21 @@ def _sign(body: bytes, secret: str, msg_id: str = "msg_1", timestamp: int | None
         "webhook-signature": f"v1,{signature.decode()}",
         "content-type": "application/json",
     }
+
+
+async def test_the_quota_lock_does_not_hold_up_rows_that_refer_to_the_user(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, published: Any
+) -> None:
+    """A generation request holds its user's quota lock while it counts the day's generations and
+    stores its reference image: that user's likes and comments (rows referring to theirs) go on."""
+    alice, bob = await users.create("alice"), await users.create("bob")
+    video_id = await published(bob)
+    async with resources.session_factory() as session, session.begin():
+        await queries.lock_user_for_quota(session, UUID(alice.id))
+        liked = await asyncio.wait_for(
+            client.post(f"/v1/videos/{video_id}/like", headers=alice.headers), timeout=5
+        )
+        assert liked.status_code == 204, liked.text
 
 
 async def test_webhooks_are_verified_and_move_the_generation_on(
