@@ -105,6 +105,8 @@ class Cameo(UUIDv7AuditBase):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
     # Who revoked it: `owner` or `moderation`.
     revoked_by: Mapped[str | None] = mapped_column(String(16), default=None)
+    # The status it had then (None for cameos revoked before this was kept: they were active).
+    revoked_from: Mapped[str | None] = mapped_column(String(24), default=None)
     # The provider's character made from the recording, when the provider supports characters.
     provider_character_id: Mapped[str | None] = mapped_column(String(128), default=None)
     # When making that character was given up (the provider refused it, or kept failing for

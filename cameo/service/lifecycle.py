@@ -49,6 +49,7 @@ async def revoke(session: AsyncSession, cameo: Cameo, *, by: str, retention_days
     if cameo.status == CameoStatus.REVOKED:
         return False
     now = datetime.now(UTC)
+    cameo.revoked_from = cameo.status
     cameo.status = CameoStatus.REVOKED.value
     cameo.revoked_at = now
     cameo.revoked_by = by

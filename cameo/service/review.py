@@ -40,28 +40,35 @@ async def reject(session: AsyncSession, cameo_id: UUID, *, retention_days: int) 
     return cameo
 
 
-async def reinstate(session: AsyncSession, cameo_id: UUID) -> bool:
-    """For a granted appeal: a rejected cameo, or one revoked by moderation, becomes active again,
-    provided its recording is still kept and its owner has no other cameo that is not revoked
-    (a cameo its owner revoked stays revoked). False when it cannot be."""
+async def reinstate(session: AsyncSession, cameo_id: UUID) -> CameoStatus | None:
+    """For a granted appeal: a rejected cameo becomes active, and one revoked by moderation goes
+    back to the status it was revoked from (active; or pending review, for one reported before it
+    was verified: it is not made active unverified), provided its recording is still kept and its
+    owner has no other cameo that is not revoked (a cameo its owner revoked stays revoked). The
+    status it is back in; None when it cannot be."""
     cameo = await queries.cameo_for_update(session, cameo_id)
     if cameo is None or cameo.recording_key is None:
-        return False
+        return None
     revoked_by_moderation = cameo.status == CameoStatus.REVOKED and cameo.revoked_by == MODERATION
     if cameo.status != CameoStatus.REJECTED and not revoked_by_moderation:
-        return False
+        return None
     if await queries.other_current_cameo_exists(session, cameo.owner_id, cameo.id):
-        return False
+        return None
+    back_to = CameoStatus.ACTIVE
+    if revoked_by_moderation and cameo.revoked_from is not None:
+        back_to = CameoStatus(cameo.revoked_from)
     try:
         async with session.begin_nested():  # a new cameo created meanwhile must not spoil the caller
-            cameo.status = CameoStatus.ACTIVE.value
-            cameo.reviewed_at = datetime.now(UTC)
+            cameo.status = back_to.value
+            if back_to == CameoStatus.ACTIVE:
+                cameo.reviewed_at = datetime.now(UTC)
             cameo.revoked_at = None
             cameo.revoked_by = None
+            cameo.revoked_from = None
             cameo.recording_purge_after = None
             await session.flush()
     except IntegrityError as exc:
         if violated_constraint(exc) != ONE_PER_OWNER_INDEX:
             raise
-        return False
-    return True
+        return None
+    return back_to

@@ -7,8 +7,9 @@
 - approve_cameo makes the cameo active and, after commit, registers the likeness with the
   provider (`generation.register_cameo`); reject_cameo rejects it (appealable).
 - remove_content on a reported cameo revokes it, as moderation; appealable.
-- Granting an appeal of either puts the cameo back to active where `cameo.service.review.reinstate`
-  allows it (the recording is still kept, and the owner has no other cameo meanwhile).
+- Granting an appeal of either puts the cameo back where `cameo.service.review.reinstate` allows it
+  (the recording is still kept, and the owner has no other cameo meanwhile): active, or back to
+  review for one revoked before it was verified; only an active one is registered again.
 """
 
 from __future__ import annotations
@@ -82,9 +83,11 @@ async def revoke(session: AsyncSession, cameo_id: UUID, *, retention_days: int) 
 
 async def reinstate(session: AsyncSession, jobs: JobQueue, cameo_id: UUID) -> None:
     """Granting an appeal of a rejection or a revocation."""
-    if not await review.reinstate(session, cameo_id):
+    back_to = await review.reinstate(session, cameo_id)
+    if back_to is None:
         raise ActionNotApplicable(
             "The cameo cannot be reinstated (its recording is gone, or its owner has another cameo "
             "now); deny the appeal with a note instead"
         )
-    _register_after_commit(session, jobs, cameo_id)
+    if back_to == CameoStatus.ACTIVE:
+        _register_after_commit(session, jobs, cameo_id)

@@ -131,6 +131,29 @@ async def test_a_pending_cameo_can_be_reported(client, users):
     assert (await report(client, ruth, "cameo", cameo["id"], "likeness")).status_code == 201
 
 
+async def test_an_appeal_puts_a_cameo_reported_before_its_review_back_to_review(client, users):
+    """A cameo taken down on a report while it still waited for verification is not made active by
+    the owner's granted appeal: it goes back to review, where a moderator still decides it."""
+    olivia = await users.create("olivia")
+    ruth = await users.create("ruth")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    other = await users.create("other", role=Role.MODERATOR)
+    cameo = await recorded(client, olivia)
+    await reported(client, ruth, "cameo", cameo["id"], "likeness")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    assert (await appeal(client, olivia, await decision_id_for(client, olivia))).status_code == 201
+
+    await decided(client, other, (await claimed(client, other, "appeals"))["id"], "restore_content")
+
+    mine = await client.get("/v1/me/cameo", headers=olivia.headers)
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["status"] == "pending_review"
+    assert await availability(client, ruth, olivia) is None
+    # Its verification item decides it, as before the report.
+    await decided(client, mod, (await claimed(client, mod, "cameo_verification"))["id"], "approve_cameo")
+    assert (await client.get("/v1/me/cameo", headers=olivia.headers)).json()["status"] == "active"
+
+
 async def claimed_or_none(client, actor) -> dict[str, Any] | None:
     response = await client.post("/v1/moderation/queues/reports/claim", headers=actor.headers)
     if response.status_code == 204:

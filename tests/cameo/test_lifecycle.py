@@ -15,7 +15,7 @@ from sqlalchemy import text
 from app.db import in_transaction
 from app.resources import Resources
 from app.storage import MediaNotFound
-from cameo.models import Cameo
+from cameo.models import Cameo, CameoStatus
 from cameo.service import lifecycle, review
 from tests.accounts.helpers import assert_problem
 from tests.cameo.helpers import reject
@@ -313,7 +313,7 @@ async def test_review_verdicts_and_reinstatement(client, users, resources):
     async def call(work: Any) -> Any:
         return await in_transaction(resources.session_factory, work)
 
-    assert await call(lambda s: review.reinstate(s, cameo_id)) is False  # pending: nothing to reinstate
+    assert await call(lambda s: review.reinstate(s, cameo_id)) is None  # pending: nothing to reinstate
     approved = await call(lambda s: review.approve(s, cameo_id))
     assert approved is not None and approved.status == "active" and approved.reviewed_at is not None
     assert await call(lambda s: review.approve(s, cameo_id)) is None  # not pending any more
@@ -332,16 +332,16 @@ async def test_review_verdicts_and_reinstatement(client, users, resources):
     assert await call(revoke_by_moderation) is True
     assert await call(revoke_by_moderation) is False
     assert (await row(resources, str(cameo_id))).recording_purge_after is not None
-    assert await call(lambda s: review.reinstate(s, cameo_id)) is True
+    assert await call(lambda s: review.reinstate(s, cameo_id)) == CameoStatus.ACTIVE
     stored = await row(resources, str(cameo_id))
     assert (stored.status, stored.revoked_at, stored.recording_purge_after) == ("active", None, None)
 
     # A cameo its owner revoked stays revoked; so does one whose owner has started another.
     assert (await client.post(f"/v1/cameos/{cameo_id}/revoke", headers=alice.headers)).status_code == 200
-    assert await call(lambda s: review.reinstate(s, cameo_id)) is False
+    assert await call(lambda s: review.reinstate(s, cameo_id)) is None
     await execute(resources, "UPDATE cameos SET revoked_by = 'moderation' WHERE id = :id", id=cameo_id)
     await start(client, alice)
-    assert await call(lambda s: review.reinstate(s, cameo_id)) is False
+    assert await call(lambda s: review.reinstate(s, cameo_id)) is None
     assert (await row(resources, str(cameo_id))).status == "revoked"
 
 
@@ -355,8 +355,8 @@ async def test_a_rejected_cameo_is_reinstated_while_its_recording_is_kept(client
     rejected = await call(lambda s: review.reject(s, cameo_id, retention_days=30))
     assert rejected is not None and rejected.status == "rejected"
     await execute(resources, "UPDATE cameos SET recording_key = NULL WHERE id = :id", id=cameo_id)
-    assert await call(lambda s: review.reinstate(s, cameo_id)) is False  # the recording is gone
+    assert await call(lambda s: review.reinstate(s, cameo_id)) is None  # the recording is gone
     key = f"cameos/{cameo_id}/recording-kept.mp4"
     await execute(resources, "UPDATE cameos SET recording_key = :key WHERE id = :id", id=cameo_id, key=key)
-    assert await call(lambda s: review.reinstate(s, cameo_id)) is True
+    assert await call(lambda s: review.reinstate(s, cameo_id)) == CameoStatus.ACTIVE
     assert (await client.get("/v1/me/cameo", headers=alice.headers)).json()["status"] == "active"
