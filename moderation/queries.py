@@ -194,8 +194,8 @@ async def claim_next(
     """Lock the next claimable item of `queue`: open, or claimed under a lease that has lapsed; by
     priority, then age. SKIP LOCKED passes over rows another transaction is claiming, so concurrent
     claims (from any number of processes) each get a different item or none. Escalated items are
-    for admins only, and come first for them. Nobody is handed an item about themselves, nor the
-    appeal of their own decision."""
+    for admins only, and come first for them. Nobody is handed an item about themselves, nor one
+    they reported or asked to take down, nor the appeal of their own decision."""
     query = (
         select(ModerationItem)
         .where(
@@ -203,6 +203,8 @@ async def claim_next(
             ModerationItem.status != ItemStatus.CLOSED.value,
             or_(ModerationItem.status == ItemStatus.OPEN.value, ModerationItem.lease_expires_at <= now),
             or_(ModerationItem.subject_user_id.is_(None), ModerationItem.subject_user_id != moderator_id),
+            # Nor one they reported (or asked to take down): someone else judges it.
+            ~exists().where(Report.item_id == ModerationItem.id, Report.reporter_id == moderator_id),
             # Nor the appeal of a decision they made: someone else reviews it.
             ~exists().where(
                 ModerationItem.target_type == "decision",

@@ -187,6 +187,23 @@ async def test_nobody_is_handed_an_item_about_themselves(client, users, mod):
     assert taken["subject"]["user"]["username"] == "mod"
 
 
+async def test_nobody_is_handed_an_item_they_reported(client, users, mod, published):
+    """A moderator who reports something, or asks for it to be taken down, does not judge it."""
+    author = await users.create("author")
+    other = await users.create("othermod", role=Role.MODERATOR)
+    video_id = await published(author)
+    await reported(client, mod, "video", video_id, "spam")
+    takedown = await client.post(
+        "/v1/takedown-requests", headers=mod.headers, json={"video_id": video_id, "reason": "my_likeness"}
+    )
+    assert takedown.status_code == 201, takedown.text
+
+    assert (await claim(client, mod)).status_code == 204
+    assert (await claim(client, mod, "takedowns")).status_code == 204
+    assert (await claimed(client, other))["target"] == {"type": "video", "id": video_id}
+    assert (await claimed(client, other, "takedowns"))["target"] == {"type": "video", "id": video_id}
+
+
 async def test_the_sweep_returns_lapsed_items_to_open(servers, tmp_path, client, users, resources):
     await _reported_users(client, users, 2)
     holder = await users.create("holder", role=Role.MODERATOR)
