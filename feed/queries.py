@@ -25,6 +25,8 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.selectable import CTE
 
 from accounts.models import User, blocks
 from app.db import UUID_ARRAY
@@ -299,19 +301,33 @@ async def remove_comment_thread(session: AsyncSession, comment_id: UUID, at: dat
     return list(result.all())
 
 
+def _upward_chain(
+    name: str,
+    id_column: InstrumentedAttribute[UUID],
+    up_column: InstrumentedAttribute[UUID | None],
+    start: UUID,
+    *,
+    max_hops: int | None = None,
+) -> CTE:
+    """The ids from `start` upwards along `up_column` (a video's remix source, a comment's
+    parent), `hops` counting from 1 at `start`: remix ancestry and comment threads climb alike."""
+    id_type = up_column.property.columns[0].type
+    first = cast(literal(start, type_=id_type), id_type)
+    chain = select(first.label("id"), literal(1).label("hops")).cte(name, recursive=True)
+    step = (
+        select(up_column, chain.c.hops + 1).join(chain, id_column == chain.c.id).where(up_column.is_not(None))
+    )
+    if max_hops is not None:
+        step = step.where(chain.c.hops < max_hops)
+    return chain.union_all(step)
+
+
 async def removed_above(session: AsyncSession, comment: Comment) -> datetime | None:
     """When the nearest comment above this one (its parent, or further up) was removed, which hides
     this one with it; None when none is removed."""
     if comment.parent_id is None:
         return None
-    id_type = Comment.__table__.c.parent_id.type
-    start = cast(literal(comment.parent_id, type_=id_type), id_type)
-    chain = select(start.label("id"), literal(1).label("hops")).cte("above", recursive=True)
-    chain = chain.union_all(
-        select(Comment.parent_id, chain.c.hops + 1)
-        .join(chain, Comment.id == chain.c.id)
-        .where(Comment.parent_id.is_not(None))
-    )
+    chain = _upward_chain("above", Comment.id, Comment.parent_id, comment.parent_id)
     removed_at: datetime | None = await session.scalar(
         select(Comment.removed_at)
         .join(chain, Comment.id == chain.c.id)
@@ -396,13 +412,8 @@ async def ancestors(session: AsyncSession, video: Video, viewer_id: UUID) -> lis
     in the middle does not cut off the ones above it."""
     if video.remix_of_id is None:
         return []
-    id_type = Video.__table__.c.remix_of_id.type
-    start = cast(literal(video.remix_of_id, type_=id_type), id_type)
-    chain = select(start.label("id"), literal(1).label("hops")).cte("chain", recursive=True)
-    chain = chain.union_all(
-        select(Video.remix_of_id, chain.c.hops + 1)
-        .join(chain, Video.id == chain.c.id)
-        .where(Video.remix_of_id.is_not(None), chain.c.hops < video.remix_depth + 1)
+    chain = _upward_chain(
+        "chain", Video.id, Video.remix_of_id, video.remix_of_id, max_hops=video.remix_depth + 1
     )
     query = (
         select(Video)
