@@ -102,17 +102,33 @@ async def test_a_replaced_recording_goes_even_if_the_process_dies_after_the_comm
     await outbox_emptied(resources)
 
 
-async def test_a_replaced_avatar_is_deleted_after_the_commit(
-    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+async def test_a_replaced_avatar_goes_once_the_store_takes_deletes_again(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     alice = await users.create("alice")
     first = await upload_avatar(client, alice.headers, image_bytes("PNG"))
     assert first.status_code == 200, first.text
-    first_key = first.json()["avatar_url"].removeprefix("/media/")
-    assert not await gone(resources, first_key)
+    large = first.json()["avatar_url"].removeprefix("/media/")
+    old_keys = [large, large.replace("-512.webp", "-128.webp")]
+    assert not await gone(resources, *old_keys)
 
+    async def refused(key: str) -> None:
+        raise StorageUnavailable("delete", OSError("the store is down"))
+
+    monkeypatch.setattr(resources.storage, "delete", refused)
     second = await upload_avatar(client, alice.headers, image_bytes("PNG", (100, 400)))
     assert second.status_code == 200, second.text
+    assert not await gone(resources, *old_keys)
+    ((function, kwargs),) = [(job.function, job.kwargs) for job in await kept_jobs(resources)]
+    assert function == DELETE_MEDIA_JOB
+    assert sorted(kwargs["keys"]) == sorted(old_keys)
 
-    assert await gone(resources, first_key, first_key.replace("-512.webp", "-128.webp"))
-    assert await kept_jobs(resources) == []
+    monkeypatch.undo()
+    await replay_due(resources)
+
+    async def deleted() -> bool:
+        return await gone(resources, *old_keys)
+
+    await eventually(deleted, within=15, what="a job worker deletes the replaced avatar")
+    await outbox_emptied(resources)
+    assert not await gone(resources, second.json()["avatar_url"].removeprefix("/media/"))
