@@ -10,7 +10,9 @@ concurrent requests, from any process, can together serve no more than the thres
 - Breaks are numbered per user (across sessions); every REMIXFEED_FEED_WELLBEING_EVERY-th one is a
   `wellbeing_check`.
 - Teens also stop for the UTC day after REMIXFEED_TEEN_DAILY_FEED_LIMIT videos, whatever they
-  resume: a per-day counter that a new session does not reset.
+  resume: a per-day counter that a new session does not reset. A video counts on the UTC day it is
+  reserved in (users have no time zone), read at each reservation: a page opened before midnight
+  and filled after it counts on the new day, whenever its session started.
 - Resuming while the session is not at a break changes nothing, so resuming early cannot dodge a
   break or a wellbeing check.
 
@@ -175,6 +177,11 @@ class SessionReplaced(Exception):
     """The session was resumed (replaced) between reading it and reserving slots in it."""
 
 
+def now() -> datetime:
+    """The pacer's clock (this process's, in UTC); tests move it across midnight."""
+    return datetime.now(UTC)
+
+
 def _next_midnight(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UTC)
 
@@ -201,12 +208,12 @@ class FeedPacer:
         ]
 
     def _day_ttl(self, day: date) -> int:
-        left = _next_midnight(day) - datetime.now(UTC)
+        left = _next_midnight(day) - now()
         return max(1, int(left.total_seconds())) + _DAY_GRACE_SECONDS
 
     async def open(self, user: User) -> Pace:
         """The user's current session, opened if there is none."""
-        day = datetime.now(UTC).date()
+        day = now().date()
         threshold, daily_limit = self._limits(user)
         try:
             raw = await self._open(
@@ -228,7 +235,7 @@ class FeedPacer:
 
     async def current(self, user: User) -> tuple[str, frozenset[str]] | None:
         """The user's session id and what it has served, without opening one (None if none)."""
-        session_key, served_key = self._keys(user, datetime.now(UTC).date())[:2]
+        session_key, served_key = self._keys(user, now().date())[:2]
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hget(session_key, "sid")
             pipe.smembers(served_key)
@@ -238,17 +245,21 @@ class FeedPacer:
         return as_text(sid), frozenset(as_text(member) for member in served)
 
     async def reserve(self, user: User, pace: Pace, candidates: list[UUID]) -> Reservation:
-        """Take what fits of `candidates` (in order, skipping any already served) into the session."""
+        """Take what fits of `candidates` (in order, skipping any already served) into the session.
+
+        The day is read now, not when the session or the page was opened: ranking may have taken
+        the page past midnight, and what it serves then counts toward the new day."""
+        day = now().date()
         args: list[str | int] = [
             pace.session_id,
             pace.threshold,
             pace.daily_limit or 0,
             SESSION_TTL_SECONDS,
-            self._day_ttl(pace.day),
+            self._day_ttl(day),
             *(str(candidate) for candidate in candidates),
         ]
         try:
-            raw = await self._reserve(keys=self._keys(user, pace.day), args=args)
+            raw = await self._reserve(keys=self._keys(user, day), args=args)
         except RedisError as exc:
             raise FeedUnavailable() from exc
         if int(raw[0]) < 0:
@@ -265,13 +276,13 @@ class FeedPacer:
                 served_ids=pace.served_ids | {str(video_id) for video_id in taken},
                 threshold=pace.threshold,
                 daily_limit=pace.daily_limit,
-                day=pace.day,
+                day=day,
             ),
         )
 
     async def resume(self, user: User) -> Resumed | None:
         """Start a new session if the current one is at its break; what ended, if one was started."""
-        keys = self._keys(user, datetime.now(UTC).date())[:2]
+        keys = self._keys(user, now().date())[:2]
         session_id = uuid.uuid4().hex
         try:
             raw = await self._resume(keys=keys, args=[session_id, SESSION_TTL_SECONDS])

@@ -20,7 +20,8 @@ from redis.asyncio import Redis
 
 from app.factory import create_app
 from app.resources import Resources
-from feed.timeline import ranking
+from feed import pacing
+from feed.timeline import FeedRanker, ranking
 from tests.accounts.helpers import assert_problem, follow
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import Actor, UserFactory
@@ -55,6 +56,22 @@ async def resume(client: httpx.AsyncClient, actor: Actor) -> None:
 
 def teen_birthdate() -> date:
     return date(datetime.now(UTC).year - 15, 1, 1)
+
+
+class Clock:
+    """The pacer's clock (feed.pacing.now), set by the test."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def pacer_clock(monkeypatch: pytest.MonkeyPatch, at: datetime) -> Clock:
+    clock = Clock(at)
+    monkeypatch.setattr(pacing, "now", clock)
+    return clock
 
 
 async def test_break_after_threshold_and_resume_starts_a_new_session(
@@ -362,3 +379,45 @@ async def test_a_viewer_who_had_seen_everything_is_ranked_again_after_a_resume(
         # first page is ranked again instead of coming back empty.
         assert not (await kept_pool(resources, viewer.id)).exhaustive
         assert set(ids(await feed(client, viewer, limit=5))) == made | {newest}
+
+
+async def test_a_teen_page_ranked_across_utc_midnight_counts_on_the_new_day(
+    servers: RunServers,
+    tmp_path: Path,
+    users: UserFactory,
+    published: Publish,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The day was read when the page opened the session, so what a page opened at 23:59:59 served
+    # after midnight counted on the old day: the teen hit yesterday's cap, told to wait for a
+    # midnight already past.
+    author = await users.create()
+    teen = await users.create(birthdate=teen_birthdate())
+    for _ in range(6):
+        await published(author)
+    midnight = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), time(0), tzinfo=UTC)
+    clock = pacer_clock(monkeypatch, midnight - timedelta(seconds=2))
+    settings = {"teen_feed_break_after": 10, "teen_daily_feed_limit": 3}
+    async with paced(servers, tmp_path, **settings) as client:
+        first = await feed(client, teen, cut="latest", limit=2)
+        assert len(first["items"]) == 2 and first["break"] is None
+
+        select = FeedRanker.select
+
+        async def ranked_across_midnight(self: FeedRanker, *args: Any, **kwargs: Any) -> Any:
+            clock.at = midnight + timedelta(seconds=1)
+            return await select(self, *args, **kwargs)
+
+        clock.at = midnight - timedelta(seconds=1)
+        monkeypatch.setattr(FeedRanker, "select", ranked_across_midnight)
+        second = await feed(client, teen, cut="latest", limit=2, cursor=first["next_cursor"])
+        monkeypatch.setattr(FeedRanker, "select", select)
+        # Served after midnight: the new day's first two, with one left before its cap.
+        assert len(second["items"]) == 2 and second["break"] is None
+
+        third = await feed(client, teen, cut="latest", limit=10, cursor=second["next_cursor"])
+        assert len(third["items"]) == 1
+        brk = third["break"]
+        assert brk["reason"] == "teen_daily_limit" and brk["videos_seen"] == 3
+        assert datetime.fromisoformat(brk["resume_at"]) == midnight + timedelta(days=1)
+        assert not {*ids(first), *ids(second)} & set(ids(third))
