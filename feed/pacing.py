@@ -8,7 +8,9 @@ concurrent requests, from any process, can together serve no more than the thres
 - The page whose videos reach the threshold carries them and the break; later pages carry only
   the break, until POST /v1/feed/resume starts a new session.
 - Breaks are numbered per user (across sessions); every REMIXFEED_FEED_WELLBEING_EVERY-th one is a
-  `wellbeing_check`.
+  `wellbeing_check`. A session the teen's daily cap ends at its threshold is at an unnumbered
+  break (break_no 0): the break shown is `teen_daily_limit` and the session is renewed at once, so
+  numbering it would put the next day's wellbeing checks out of step.
 - Teens also stop for the UTC day after REMIXFEED_TEEN_DAILY_FEED_LIMIT videos, whatever they
   resume: a per-day counter that a new session does not reset. A video counts on the UTC day it is
   reserved in (users have no time zone), read at each reservation: a page opened before midnight
@@ -50,22 +52,37 @@ _DAY_GRACE_SECONDS = 3600
 
 BreakReason = Literal["paced", "teen_daily_limit", "wellbeing_check"]
 
-# KEYS: session hash, served set, day counter. ARGV: a fresh session id, ttl, threshold.
-# Returns {sid, served, break_no, day count, served ids...}, opening a session when there is none.
-# A session already past this process's threshold (another process, with a higher one, served it)
-# is at its break, so that it shows the break and can be resumed.
+# Prefixed to _OPEN and _RESERVE: puts the session in KEYS[1] at its break, the user's next break
+# number, or 0 (unnumbered) when the teen's daily cap (`daily`, 0: none) is reached too, as that
+# break is the night's.
+_AT_BREAK = """
+local function at_break(daily, day)
+  if daily > 0 and day >= daily then
+    redis.call('HSET', KEYS[1], 'break_no', 0)
+  else
+    redis.call('HSET', KEYS[1], 'break_no', redis.call('HINCRBY', KEYS[1], 'breaks', 1))
+  end
+end
+"""
+
+# KEYS: session hash, served set, day counter. ARGV: a fresh session id, ttl, threshold, daily
+# limit (0: none). Returns {sid, served, break_no (-1: not at a break), day count, served ids...},
+# opening a session when there is none. A session already past this process's threshold (another
+# process, with a higher one, served it) is at its break, so that it shows the break and can be
+# resumed.
 _OPEN = """
+local day = tonumber(redis.call('GET', KEYS[3]) or '0')
 if redis.call('HSETNX', KEYS[1], 'sid', ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'served', 0)
   redis.call('DEL', KEYS[2])
 elseif tonumber(redis.call('HGET', KEYS[1], 'served') or '0') >= tonumber(ARGV[3])
     and redis.call('HEXISTS', KEYS[1], 'break_no') == 0 then
-  redis.call('HSET', KEYS[1], 'break_no', redis.call('HINCRBY', KEYS[1], 'breaks', 1))
+  at_break(tonumber(ARGV[4]), day)
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 local h = redis.call('HMGET', KEYS[1], 'sid', 'served', 'break_no')
-local out = {h[1], h[2] or '0', h[3] or '0', redis.call('GET', KEYS[3]) or '0'}
+local out = {h[1], h[2] or '0', h[3] or '-1', day}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = id end
 return out
 """
@@ -73,7 +90,8 @@ return out
 # KEYS: session hash, served set, day counter.
 # ARGV: session id, threshold, daily limit (0: none), ttl, day ttl, candidate ids in rank order.
 # Takes candidates not yet served while the session (and the day) has room; returns
-# {taken, served, break_no, day count, taken ids...}, or {-1} when the session was replaced.
+# {taken, served, break_no (-1: not at a break), day count, taken ids...}, or {-1} when the
+# session was replaced.
 _RESERVE = """
 if redis.call('HGET', KEYS[1], 'sid') ~= ARGV[1] then return {-1} end
 local threshold = tonumber(ARGV[2])
@@ -100,12 +118,12 @@ if #taken > 0 then
     redis.call('EXPIRE', KEYS[3], ARGV[5])
   end
   if served >= threshold and redis.call('HEXISTS', KEYS[1], 'break_no') == 0 then
-    redis.call('HSET', KEYS[1], 'break_no', redis.call('HINCRBY', KEYS[1], 'breaks', 1))
+    at_break(daily, day)
   end
 end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
-local out = {#taken, served, tonumber(redis.call('HGET', KEYS[1], 'break_no') or '0'), day}
+local out = {#taken, served, tonumber(redis.call('HGET', KEYS[1], 'break_no') or '-1'), day}
 for _, id in ipairs(taken) do out[#out + 1] = id end
 return out
 """
@@ -140,8 +158,10 @@ class Pace:
 
     session_id: str
     served: int
-    # Set once the session has reached its threshold: the user's how-many-th break this is.
+    # Set once the session has reached its threshold: the user's how-many-th break this is (0 when
+    # the daily cap ended the session there: `at_break` without a number).
     break_number: int
+    at_break: bool
     day_count: int
     # As Redis holds them (text): a page compares them with the ranked pool's ids, also text.
     served_ids: frozenset[str]
@@ -190,8 +210,8 @@ class FeedPacer:
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self.redis = redis
         self.settings = settings
-        self._open = redis.register_script(_OPEN)
-        self._reserve = redis.register_script(_RESERVE)
+        self._open = redis.register_script(_AT_BREAK + _OPEN)
+        self._reserve = redis.register_script(_AT_BREAK + _RESERVE)
         self._resume = redis.register_script(_RESUME)
 
     def _limits(self, user: User) -> tuple[int, int | None]:
@@ -217,7 +237,8 @@ class FeedPacer:
         threshold, daily_limit = self._limits(user)
         try:
             raw = await self._open(
-                keys=self._keys(user, day), args=[uuid.uuid4().hex, SESSION_TTL_SECONDS, threshold]
+                keys=self._keys(user, day),
+                args=[uuid.uuid4().hex, SESSION_TTL_SECONDS, threshold, daily_limit or 0],
             )
         except RedisError as exc:
             raise FeedUnavailable() from exc
@@ -225,7 +246,8 @@ class FeedPacer:
         return Pace(
             session_id=as_text(sid),
             served=int(served),
-            break_number=int(break_no),
+            break_number=max(0, int(break_no)),
+            at_break=int(break_no) >= 0,
             day_count=int(day_count),
             served_ids=frozenset(as_text(member) for member in ids),
             threshold=threshold,
@@ -271,7 +293,8 @@ class FeedPacer:
             pace=Pace(
                 session_id=pace.session_id,
                 served=int(served),
-                break_number=int(break_no),
+                break_number=max(0, int(break_no)),
+                at_break=int(break_no) >= 0,
                 day_count=int(day_count),
                 served_ids=pace.served_ids | {str(video_id) for video_id in taken},
                 threshold=pace.threshold,

@@ -127,6 +127,12 @@ class FeedService:
         self, viewer: User, cut: FeedCut, limit: int, pace: Pace, before: tuple[datetime, UUID] | None
     ) -> FeedPage:
         already = self.pacer.break_of(pace)
+        if already is None and pace.at_break:
+            # The daily cap ended this session at its threshold and the renewal that follows did
+            # not happen (Redis failed after that page): the night was its break, so renew it now
+            # and fill this page in the new session.
+            await self.resume(viewer)
+            raise SessionReplaced()
         if already is not None or pace.room == 0:
             await self._settle(viewer, pace, already)
             return FeedPage(items=[], next_cursor=None, break_=_break_out(already))
@@ -169,7 +175,7 @@ class FeedService:
     async def _settle(self, viewer: User, pace: Pace, brk: Break | None) -> None:
         """A teen stopped for the day at a session break: the night is the break, so the session
         is renewed now and the feed opens on its own at `resume_at`, as the break says."""
-        if brk is not None and brk.reason == "teen_daily_limit" and pace.break_number > 0:
+        if brk is not None and brk.reason == "teen_daily_limit" and pace.at_break:
             await self.resume(viewer)
 
     def _present(self, viewer: User, items: Sequence[FeedItem]) -> list[FeedItemOut]:

@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from app.factory import create_app
 from app.resources import Resources
 from feed import pacing
+from feed.errors import FeedUnavailable
 from feed.timeline import FeedRanker, ranking
 from tests.accounts.helpers import assert_problem, follow
 from tests.conftest import make_settings, serve_in_process
@@ -421,3 +422,62 @@ async def test_a_teen_page_ranked_across_utc_midnight_counts_on_the_new_day(
         assert brk["reason"] == "teen_daily_limit" and brk["videos_seen"] == 3
         assert datetime.fromisoformat(brk["resume_at"]) == midnight + timedelta(days=1)
         assert not {*ids(first), *ids(second)} & set(ids(third))
+
+
+async def test_a_daily_cap_on_a_break_keeps_the_wellbeing_checks_in_step(
+    servers: RunServers,
+    tmp_path: Path,
+    users: UserFactory,
+    published: Publish,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The cap landing on the session's threshold took a break number though the break shown was
+    # `teen_daily_limit`: with a wellbeing check every second break, each day's cap took the
+    # second one, and the teen was never asked.
+    author = await users.create()
+    teen = await users.create(birthdate=teen_birthdate())
+    await published(author)
+    noon = datetime.combine(datetime.now(UTC).date(), time(12), tzinfo=UTC)
+    clock = pacer_clock(monkeypatch, noon)
+    settings = {"teen_feed_break_after": 1, "teen_daily_feed_limit": 2, "feed_wellbeing_every": 2}
+    async with paced(servers, tmp_path, **settings) as client:
+        shown = []
+        for day in range(3):
+            clock.at = noon + timedelta(days=day)
+            page = await feed(client, teen, cut="latest")
+            assert len(page["items"]) == 1
+            shown.append(page["break"]["reason"])
+            await resume(client, teen)
+            capped = await feed(client, teen, cut="latest")
+            assert len(capped["items"]) == 1 and capped["break"]["reason"] == "teen_daily_limit"
+        assert shown == ["paced", "wellbeing_check", "paced"]
+
+
+async def test_a_session_the_daily_cap_ended_opens_the_next_day_if_its_renewal_failed(
+    servers: RunServers,
+    tmp_path: Path,
+    users: UserFactory,
+    published: Publish,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The session the cap ends at its threshold is renewed right after that page; if Redis fails
+    # then, the next day finds it at its unnumbered break and renews it instead of serving nothing.
+    author = await users.create()
+    teen = await users.create(birthdate=teen_birthdate())
+    await published(author)
+    noon = datetime.combine(datetime.now(UTC).date(), time(12), tzinfo=UTC)
+    clock = pacer_clock(monkeypatch, noon)
+    renew = pacing.FeedPacer.resume
+
+    async def unreachable(self: pacing.FeedPacer, user: Any) -> None:
+        raise FeedUnavailable()
+
+    async with paced(servers, tmp_path, teen_feed_break_after=1, teen_daily_feed_limit=1) as client:
+        monkeypatch.setattr(pacing.FeedPacer, "resume", unreachable)
+        failed = await client.get("/v1/feed", headers=teen.headers, params={"cut": "latest"})
+        assert_problem(failed, 503, "feed_unavailable")
+        monkeypatch.setattr(pacing.FeedPacer, "resume", renew)
+
+        clock.at = noon + timedelta(days=1)
+        page = await feed(client, teen, cut="latest")
+        assert len(page["items"]) == 1 and page["break"]["reason"] == "teen_daily_limit"
