@@ -174,9 +174,15 @@ class FeedService:
 
     async def _settle(self, viewer: User, pace: Pace, brk: Break | None) -> None:
         """A teen stopped for the day at a session break: the night is the break, so the session
-        is renewed now and the feed opens on its own at `resume_at`, as the break says."""
+        is renewed now and the feed opens on its own at `resume_at`, as the break says.
+
+        Best effort: the page's videos are already counted toward the day, so a failure here
+        must not lose them; the next page renews a session still at this break (`_fill`)."""
         if brk is not None and brk.reason == "teen_daily_limit" and pace.at_break:
-            await self.resume(viewer)
+            try:
+                await self.resume(viewer)
+            except FeedUnavailable as exc:
+                log.warning("feed_session_not_renewed", user_id=str(viewer.id), error=str(exc))
 
     def _present(self, viewer: User, items: Sequence[FeedItem]) -> list[FeedItemOut]:
         # Selected with their authors and the viewer's likes (feed.timeline.queries.Shown): no query.
