@@ -151,7 +151,15 @@ class FeedService:
                 before=position if cut in CHRONOLOGICAL else None,
             )
             exhausted = len(ranked) < wanted
-            reservation = await self.pacer.reserve(viewer, pace, [item.video.id for item in ranked])
+            try:
+                reservation = await self.pacer.reserve(viewer, pace, [item.video.id for item in ranked])
+            except SessionReplaced:
+                if not served:
+                    raise
+                # Resumed from another device after an earlier round took videos, counted in the
+                # ended session (and toward a teen's day): serve them, and go on in the new one.
+                pace, exhausted = await self.pacer.open(viewer), not ranked
+                break
             pace = reservation.pace
             taken = set(reservation.taken)
             served.extend(item for item in ranked if item.video.id in taken)

@@ -483,3 +483,51 @@ async def test_a_session_the_daily_cap_ended_opens_the_next_day_if_its_renewal_f
         clock.at = noon + timedelta(days=1)
         page = await feed(client, teen, cut="latest")
         assert len(page["items"]) == 1 and page["break"]["reason"] == "teen_daily_limit"
+
+
+async def test_a_page_resumed_under_by_another_device_serves_what_it_had_taken(
+    servers: RunServers,
+    tmp_path: Path,
+    users: UserFactory,
+    published: Publish,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A page fills in rounds. When another device took the session to its break and resumed
+    # between two rounds, the page started over in the new session: what its first round took,
+    # counted in the ended session and toward a teen's day, was never shown.
+    author = await users.create()
+    teen = await users.create(birthdate=teen_birthdate())
+    for _ in range(8):
+        await published(author)
+    settings = {"teen_feed_break_after": 3, "teen_daily_feed_limit": 5}
+    async with paced(servers, tmp_path, **settings) as client:
+        reserve = pacing.FeedPacer.reserve
+        other_device: list[str] = []
+        rounds = 0
+
+        async def meanwhile(self: pacing.FeedPacer, user: Any, pace: Any, candidates: Any) -> Any:
+            nonlocal rounds
+            rounds += 1
+            if rounds == 1:
+                # Another device's page takes the rest of what this round ranked first.
+                return await reserve(self, user, pace, candidates[:1])
+            if rounds == 2:
+                # ... and, before this page's next round, reaches the break and resumes.
+                page = await feed(client, teen, cut="for_you", limit=10)
+                assert page["break"]["reason"] == "paced"
+                other_device.extend(ids(page))
+                await resume(client, teen)
+            return await reserve(self, user, pace, candidates)
+
+        monkeypatch.setattr(pacing.FeedPacer, "reserve", meanwhile)
+        first = await feed(client, teen, cut="latest", limit=3)
+        monkeypatch.setattr(pacing.FeedPacer, "reserve", reserve)
+
+        shown = other_device + ids(first)
+        page = first
+        while page["break"] is None:
+            page = await feed(client, teen, cut="latest", limit=10, cursor=page["next_cursor"])
+            shown += ids(page)
+        # Every video counted toward the day was shown.
+        assert page["break"]["reason"] == "teen_daily_limit" and page["break"]["videos_seen"] == 5
+        assert len(shown) == 5
