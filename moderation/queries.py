@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import exists, func, literal_column, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, exists, func, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from accounts.models import User
 from app.pagination import keyset_before
@@ -188,29 +189,70 @@ async def closing_actions(session: AsyncSession, item_ids: Sequence[UUID]) -> di
 # --- claims and leases -----------------------------------------------------------------------
 
 
+def _needs_admin_decision(decision_id: Any) -> ColumnElement[bool]:
+    """Whether the decision with this id needed an admin: one made on an escalated item, or the
+    suspension of a moderator or an admin (which only an admin may impose)."""
+    original = aliased(ModerationItem)
+    return exists().where(
+        Decision.id == decision_id,
+        original.id == Decision.item_id,
+        or_(
+            original.escalated.is_(True),
+            and_(
+                Decision.action == "suspend_user",
+                exists().where(User.id == Decision.affected_user_id, User.role != "user"),
+            ),
+        ),
+    )
+
+
+def _needs_admin(item: Any) -> ColumnElement[bool]:
+    """Whether only an admin may take the item: an escalated one, or the appeal of a decision that
+    needed an admin (so a moderator never overrules one)."""
+    return or_(
+        item.escalated.is_(True),
+        and_(item.target_type == "decision", _needs_admin_decision(item.target_id)),
+    )
+
+
+def _may_take(item: Any, moderator_id: Any) -> ColumnElement[bool]:
+    """Whether this moderator may be handed the item, their role aside: not one about themselves,
+    nor one they reported (or asked to take down), nor the appeal of a decision they made."""
+    return and_(
+        or_(item.subject_user_id.is_(None), item.subject_user_id != moderator_id),
+        ~exists().where(Report.item_id == item.id, Report.reporter_id == moderator_id),
+        ~exists().where(
+            item.target_type == "decision",
+            Decision.id == item.target_id,
+            Decision.moderator_id == moderator_id,
+        ),
+    )
+
+
+async def decision_needs_admin(session: AsyncSession, decision_id: UUID) -> bool:
+    return bool(await session.scalar(select(_needs_admin_decision(decision_id))))
+
+
+async def item_needs_admin(session: AsyncSession, item_id: UUID) -> bool:
+    needed = await session.scalar(select(_needs_admin(ModerationItem)).where(ModerationItem.id == item_id))
+    return bool(needed)
+
+
 async def claim_next(
     session: AsyncSession, *, queue: str, moderator_id: UUID, admin: bool, now: datetime
 ) -> ModerationItem | None:
     """Lock the next claimable item of `queue`: open, or claimed under a lease that has lapsed; by
     priority, then age. SKIP LOCKED passes over rows another transaction is claiming, so concurrent
-    claims (from any number of processes) each get a different item or none. Escalated items are
-    for admins only, and come first for them. Nobody is handed an item about themselves, nor one
-    they reported or asked to take down, nor the appeal of their own decision."""
+    claims (from any number of processes) each get a different item or none. Items that need an
+    admin are for admins only, and come first for them. Nobody is handed an item about themselves,
+    nor one they reported or asked to take down, nor the appeal of their own decision."""
     query = (
         select(ModerationItem)
         .where(
             ModerationItem.queue == queue,
             ModerationItem.status != ItemStatus.CLOSED.value,
             or_(ModerationItem.status == ItemStatus.OPEN.value, ModerationItem.lease_expires_at <= now),
-            or_(ModerationItem.subject_user_id.is_(None), ModerationItem.subject_user_id != moderator_id),
-            # Nor one they reported (or asked to take down): someone else judges it.
-            ~exists().where(Report.item_id == ModerationItem.id, Report.reporter_id == moderator_id),
-            # Nor the appeal of a decision they made: someone else reviews it.
-            ~exists().where(
-                ModerationItem.target_type == "decision",
-                Decision.id == ModerationItem.target_id,
-                Decision.moderator_id == moderator_id,
-            ),
+            _may_take(ModerationItem, moderator_id),
         )
         .order_by(ModerationItem.priority.desc(), ModerationItem.created_at, ModerationItem.id)
         .limit(1)
@@ -224,7 +266,7 @@ async def claim_next(
             ModerationItem.id,
         )
     else:
-        query = query.where(ModerationItem.escalated.is_(False))
+        query = query.where(~_needs_admin(ModerationItem))
     result = await session.scalars(query)
     return result.one_or_none()
 

@@ -1,6 +1,8 @@
 """Appeals: the user a removal, warning, suspension or cameo rejection was about may appeal it
 once, into the `appeals` queue. Deciding that item with restore_content grants the appeal, with
-dismiss denies it (see decisions.py)."""
+dismiss denies it (see decisions.py). The appeal of a decision that needed an admin (a
+moderator's or an admin's suspension, or a decision on an escalated item) is filed escalated, for
+admins only."""
 
 from __future__ import annotations
 
@@ -73,6 +75,8 @@ class AppealService:
                 },
             },
             priority=_APPEAL_PRIORITY.get(Action(decision.action), 0) * policy.TIER,
+            # What needed an admin to decide needs one to review: the item waits for admins only.
+            escalated=await queries.decision_needs_admin(self.session, decision.id),
         )
         self.session.add(item)
         await self.session.flush()

@@ -17,6 +17,9 @@ committed (the notifications are written in the transaction, so they exist exact
   and registers it with the provider once committed; a rejection may be appealed.
 - escalate: the item goes back to its queue for admins only; the lease ends.
 
+An item that needs an admin (escalated, or the appeal of a decision that needed one) is decided by
+an admin only (403 insufficient_role); anyone holding it may still escalate it.
+
 Told: the item's subject (`moderation_decision`, with the decision id to appeal with) when the
 action affects them; each reporter (`report_outcome`), or each takedown requester
 (`takedown_outcome`, subject the request).
@@ -30,6 +33,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import notifications
+from accounts.errors import InsufficientRole
 from accounts.models import Role, User
 from app.db import after_commit
 from app.errors import FieldError, ValidationFailed
@@ -100,6 +104,15 @@ class DecisionService:
             raise ActionNotApplicable(
                 f"{action.value} does not apply to a {item.target_type} in {item.queue}"
             )
+
+        if (
+            action != Action.ESCALATE
+            and moderator.role != Role.ADMIN
+            and await queries.item_needs_admin(self.session, item.id)
+        ):
+            # A lease taken as an admin outlives a change of role; so does an appeal item filed
+            # before its decision came to need an admin.
+            raise InsufficientRole("Only an admin may decide this item: escalate it")
 
         if item.queue == Queue.APPEALS:
             affected_id = await self._decide_appeal(item, action)

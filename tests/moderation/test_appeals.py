@@ -3,7 +3,12 @@ decision; restore_content grants (undoing what was done), dismiss denies."""
 
 from __future__ import annotations
 
-from accounts.models import Role
+from uuid import UUID
+
+from sqlalchemy import update
+
+from accounts.models import Role, User
+from app.db import in_transaction
 from tests.accounts.helpers import assert_problem, error_fields
 from tests.feed.helpers import all_items, comment, get_video, video
 from tests.moderation.helpers import (
@@ -189,3 +194,52 @@ async def test_deleting_a_thread_with_a_removed_reply_keeps_the_count_exact(clie
 
     assert (await client.delete(f"/v1/comments/{question['id']}", headers=bob.headers)).status_code == 204
     assert (await video(client, alice, video_id))["comment_count"] == 0
+
+
+async def _set_role(resources, actor, role: Role) -> None:
+    async def work(session) -> None:
+        await session.execute(update(User).where(User.id == UUID(actor.id)).values(role=role.value))
+
+    await in_transaction(resources.session_factory, work)
+
+
+async def test_the_appeal_of_a_moderators_suspension_is_for_admins_only(client, users, resources, mod, admin):
+    """Only an admin may suspend a moderator, so only an admin may lift it: the appeal waits as
+    an escalated item, a plain moderator is not handed it, and cannot decide it if they hold it."""
+    bob = await users.create("bob")
+    suspended = await users.create("modtwo", role=Role.MODERATOR)
+    other_admin = await users.create("bosstwo", role=Role.ADMIN)
+    await reported(client, bob, "user", suspended.id, "harassment")
+    await decided(client, mod, (await claimed(client, mod))["id"], "escalate")
+    await decided(client, admin, (await claimed(client, admin))["id"], "suspend_user", duration_hours=24)
+    assert (await appeal(client, suspended, await decision_id_for(client, suspended))).status_code == 201
+
+    assert (await claim(client, mod, "appeals")).status_code == 204
+    held = await claimed(client, other_admin, "appeals")
+    assert held["escalated"] is True
+    # An admin made a moderator meanwhile still holds the lease, but may only escalate.
+    await _set_role(resources, other_admin, Role.MODERATOR)
+    for action in ("restore_content", "dismiss"):
+        assert_problem(await decide(client, other_admin, held["id"], action), 403, "insufficient_role")
+    assert_problem(await report(client, suspended, "user", bob.id), 403, "account_suspended")
+    assert (await decided(client, other_admin, held["id"], "escalate"))["status"] == "open"
+
+
+async def test_the_appeal_of_a_decision_on_an_escalated_item_is_for_admins_only(
+    client, users, published, mod, admin
+):
+    """A decision an admin made on an item moderators escalated is not overruled by a moderator."""
+    alice, bob = await users.create("alice"), await users.create("bob")
+    other_mod = await users.create("othermod", role=Role.MODERATOR)
+    other_admin = await users.create("bosstwo", role=Role.ADMIN)
+    video_id = await published(alice)
+    await reported(client, bob, "video", video_id, "violence")
+    await decided(client, mod, (await claimed(client, mod))["id"], "escalate")
+    await decided(client, admin, (await claimed(client, admin))["id"], "remove_content")
+    assert (await appeal(client, alice, await decision_id_for(client, alice))).status_code == 201
+
+    for plain in (mod, other_mod):
+        assert (await claim(client, plain, "appeals")).status_code == 204
+    held = await claimed(client, other_admin, "appeals")
+    await decided(client, other_admin, held["id"], "restore_content")
+    assert (await video(client, bob, video_id))["status"] == "published"
