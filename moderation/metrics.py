@@ -38,9 +38,9 @@ for _queue in Queue:
 async def refresh_queue_gauges(resources: Resources) -> None:
     async with resources.session_factory() as session:
         now = await queries.db_now(session)
-        stats = await queries.queue_stats(session)
+        stats = await queries.queue_stats(session, now)
     for queue in Queue:
-        count, _, oldest = stats.get(queue.value, (0, 0, None))
+        count, _, _, oldest = stats.get(queue.value, (0, 0, 0, None))
         QUEUE_DEPTH.labels(queue=queue.value).set(count)
         age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
         QUEUE_OLDEST_AGE.labels(queue=queue.value).set(age)

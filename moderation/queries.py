@@ -192,7 +192,7 @@ async def closing_actions(session: AsyncSession, item_ids: Sequence[UUID]) -> di
 def _needs_admin_decision(decision_id: Any) -> ColumnElement[bool]:
     """Whether the decision with this id needed an admin: one made on an escalated item, or the
     suspension of a moderator or an admin (which only an admin may impose)."""
-    original = aliased(ModerationItem)
+    original, affected = aliased(ModerationItem), aliased(User)
     return exists().where(
         Decision.id == decision_id,
         original.id == Decision.item_id,
@@ -200,7 +200,7 @@ def _needs_admin_decision(decision_id: Any) -> ColumnElement[bool]:
             original.escalated.is_(True),
             and_(
                 Decision.action == "suspend_user",
-                exists().where(User.id == Decision.affected_user_id, User.role != "user"),
+                exists().where(affected.id == Decision.affected_user_id, affected.role != "user"),
             ),
         ),
     )
@@ -227,6 +227,28 @@ def _may_take(item: Any, moderator_id: Any) -> ColumnElement[bool]:
             Decision.moderator_id == moderator_id,
         ),
     )
+
+
+def _waits_for_another_admin(item: Any, now: datetime) -> ColumnElement[bool]:
+    """An undecided item only an admin may take, that no admin may take now: each one decided what
+    it appeals, reported it, is who it is about, or is suspended. It waits for another admin."""
+    admin = aliased(User)
+    return and_(
+        item.status != ItemStatus.CLOSED.value,
+        _needs_admin(item),
+        ~exists().where(
+            admin.role == "admin",
+            or_(admin.suspended_until.is_(None), admin.suspended_until <= now),
+            _may_take(item, admin.id),
+        ),
+    )
+
+
+async def waits_for_another_admin(session: AsyncSession, item_id: UUID, now: datetime) -> bool:
+    waits = await session.scalar(
+        select(_waits_for_another_admin(ModerationItem, now)).where(ModerationItem.id == item_id)
+    )
+    return bool(waits)
 
 
 async def decision_needs_admin(session: AsyncSession, decision_id: UUID) -> bool:
@@ -290,21 +312,25 @@ async def release_lapsed(session: AsyncSession, now: datetime) -> int:
 # --- queues ----------------------------------------------------------------------------------
 
 
-async def queue_stats(session: AsyncSession) -> dict[str, tuple[int, int, datetime | None]]:
-    """queue -> (undecided items, of which escalated, when the oldest of them came in)."""
+async def queue_stats(
+    session: AsyncSession, now: datetime
+) -> dict[str, tuple[int, int, int, datetime | None]]:
+    """queue -> (undecided items, of which escalated, of which waiting for another admin, when the
+    oldest of them came in)."""
     rows = (
         await session.execute(
             select(
                 ModerationItem.queue,
                 func.count(),
                 func.count().filter(ModerationItem.escalated.is_(True)),
+                func.count().filter(_waits_for_another_admin(ModerationItem, now)),
                 func.min(ModerationItem.created_at),
             )
             .where(ModerationItem.status != ItemStatus.CLOSED.value)
             .group_by(ModerationItem.queue)
         )
     ).all()
-    return {row[0]: (int(row[1]), int(row[2]), row[3]) for row in rows}
+    return {row[0]: (int(row[1]), int(row[2]), int(row[3]), row[4]) for row in rows}
 
 
 # --- decisions, appeals, audit ---------------------------------------------------------------

@@ -113,6 +113,14 @@ class QueueOut(msgspec.Struct, kw_only=True):
     name: QueueName
     open_count: Annotated[int, Meta(description="Items not yet decided, claimed ones included")]
     escalated_count: int
+    waiting_for_another_admin_count: Annotated[
+        int,
+        Meta(
+            description="Undecided items only an admin may take that no admin may take now (each "
+            "decided what it appeals, reported it, is who it is about, or is suspended): they wait for "
+            "another admin"
+        ),
+    ]
     oldest_age_seconds: Annotated[
         int | None, Meta(description="Age of the oldest undecided item; null when there is none")
     ]
@@ -153,6 +161,14 @@ class ItemOut(msgspec.Struct, kw_only=True):
     queue: QueueName
     status: Literal["open", "claimed", "closed"]
     escalated: bool
+    waiting_for: Annotated[
+        Literal["another_admin"] | None,
+        Meta(
+            description="`another_admin`: only an admin may take this item and no admin may now "
+            "(nobody judges their own decision, a report of their own, or an item about themselves); "
+            "it stays open until another admin can. Null otherwise."
+        ),
+    ]
     target: Target
     subject: Subject
     reports: list[ItemReport]

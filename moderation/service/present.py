@@ -29,6 +29,7 @@ class ItemPresenter:
         reports = await queries.reports_of(self.session, [item.id])
         decisions = await queries.decisions_of(self.session, item.id)
         lapsed = lease_lapsed(item, now)
+        waiting = await queries.waits_for_another_admin(self.session, item.id, now)
         names = await queries.usernames(
             self.session,
             [
@@ -44,6 +45,7 @@ class ItemPresenter:
             queue=item.queue,  # type: ignore[arg-type]
             status=ItemStatus.OPEN.value if lapsed else item.status,  # type: ignore[arg-type]
             escalated=item.escalated,
+            waiting_for="another_admin" if waiting else None,
             target=Target(type=item.target_type, id=str(item.target_id)),
             subject=Subject(
                 user=UserRef(id=str(item.subject_user_id), username=subject_name)

@@ -46,15 +46,16 @@ class QueueService:
 
     async def queues(self) -> list[QueueOut]:
         now = await queries.db_now(self.session)
-        stats = await queries.queue_stats(self.session)
+        stats = await queries.queue_stats(self.session, now)
         out = []
         for queue in Queue:
-            count, escalated, oldest = stats.get(queue.value, (0, 0, None))
+            count, escalated, waiting, oldest = stats.get(queue.value, (0, 0, 0, None))
             out.append(
                 QueueOut(
                     name=queue.value,
                     open_count=count,
                     escalated_count=escalated,
+                    waiting_for_another_admin_count=waiting,
                     oldest_age_seconds=max(0, int((now - oldest).total_seconds())) if oldest else None,
                 )
             )

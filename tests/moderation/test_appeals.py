@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from accounts.models import Role, User
 from app.db import in_transaction
+from moderation.models import ModerationItem
 from tests.accounts.helpers import assert_problem, error_fields
 from tests.feed.helpers import all_items, comment, get_video, video
 from tests.moderation.helpers import (
@@ -20,6 +21,7 @@ from tests.moderation.helpers import (
     decision_id_for,
     item,
     notifications_of,
+    queues,
     report,
     reported,
 )
@@ -243,3 +245,42 @@ async def test_the_appeal_of_a_decision_on_an_escalated_item_is_for_admins_only(
     held = await claimed(client, other_admin, "appeals")
     await decided(client, other_admin, held["id"], "restore_content")
     assert (await video(client, bob, video_id))["status"] == "published"
+
+
+async def _appeal_item_id(resources) -> str:
+    async def work(session) -> str:
+        return str(await session.scalar(select(ModerationItem.id).where(ModerationItem.queue == "appeals")))
+
+    found: str = await in_transaction(resources.session_factory, work)
+    return found
+
+
+async def test_an_appeal_only_the_deciding_admin_could_take_waits_for_another_admin(
+    client, users, resources, mod, admin
+):
+    """Nobody judges the appeal of their own decision, not even the only admin: the appeal stays
+    open, and the queue and the item say it waits for another admin, who then takes it."""
+    bob = await users.create("bob")
+    suspended = await users.create("modtwo", role=Role.MODERATOR)
+    await reported(client, bob, "user", suspended.id, "harassment")
+    await decided(client, mod, (await claimed(client, mod))["id"], "escalate")
+    await decided(client, admin, (await claimed(client, admin))["id"], "suspend_user", duration_hours=24)
+    assert (await appeal(client, suspended, await decision_id_for(client, suspended))).status_code == 201
+    item_id = await _appeal_item_id(resources)
+
+    for anyone in (admin, mod):
+        assert (await claim(client, anyone, "appeals")).status_code == 204
+    waiting = (await queues(client, mod))["appeals"]
+    assert (waiting["open_count"], waiting["escalated_count"]) == (1, 1)
+    assert waiting["waiting_for_another_admin_count"] == 1
+    assert (await queues(client, mod))["reports"]["waiting_for_another_admin_count"] == 0
+    shown = await item(client, mod, item_id)
+    assert (shown["status"], shown["escalated"], shown["waiting_for"]) == ("open", True, "another_admin")
+
+    other_admin = await users.create("bosstwo", role=Role.ADMIN)
+    assert (await queues(client, mod))["appeals"]["waiting_for_another_admin_count"] == 0
+    assert (await item(client, mod, item_id))["waiting_for"] is None
+    held = await claimed(client, other_admin, "appeals")
+    assert held["id"] == item_id
+    await decided(client, other_admin, held["id"], "restore_content", note="lifted")
+    assert (await report(client, suspended, "user", bob.id)).status_code == 201
