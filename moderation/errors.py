@@ -51,3 +51,8 @@ class AppealExists(Conflict):
 class TakedownNotFound(NotFound):
     code = "takedown_request_not_found"
     title = "No such takedown request"
+
+
+class TakedownRequestExists(Conflict):
+    code = "takedown_request_exists"
+    title = "You already asked for this video to be taken down, and that request is still open"

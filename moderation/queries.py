@@ -111,6 +111,15 @@ async def file_or_refresh_item(
     return item_id
 
 
+async def first_report_by(session: AsyncSession, item_id: UUID, reporter_id: UUID) -> Report | None:
+    return await session.scalar(
+        select(Report)
+        .where(Report.item_id == item_id, Report.reporter_id == reporter_id)
+        .order_by(Report.created_at, Report.id)
+        .limit(1)
+    )
+
+
 async def report_signals(session: AsyncSession, item_id: UUID) -> tuple[list[str], int]:
     """The reasons given on an item, and how many different people reported it."""
     rows = (

@@ -105,7 +105,7 @@ class TakedownRequestsController(Controller):
     security = AUTHENTICATED
     dependencies = TAKEDOWNS
 
-    @post("/", status_code=HTTP_201_CREATED, responses=problem_responses(400, 401, 403, 404, 422, 429))
+    @post("/", status_code=HTTP_201_CREATED, responses=problem_responses(400, 401, 403, 404, 409, 422, 429))
     async def request_takedown(
         self,
         request: Request[Any, Any, Any],
@@ -117,7 +117,8 @@ class TakedownRequestsController(Controller):
     ) -> TakedownOut:
         """Ask for a video the caller can see (not their own) to be taken down because it shows
         their likeness or impersonates them. Enters the `takedowns` queue with the video and the
-        requester; requests on one video join one item. Rate limited per user, as reports are."""
+        requester; requests on one video join one item. One open request per requester and video
+        (409 takedown_request_exists). Rate limited per user, as reports are."""
         await limiter.enforce("takedown", access_claims(request).user_id, settings.report_limit)
         return await takedowns.request(active_user, data)
 

@@ -4,7 +4,8 @@ a block, so an impersonator cannot escape a takedown by blocking the person they
 Requests on one video join its undecided item in the `takedowns` queue, with the video as it is
 now and every requester (each request is a `Report` row on that item). The decision is applied
 like any other; each requester is told the outcome (`takedown_outcome`) and sees it in their list
-of requests."""
+of requests. One requester has one open request per video: another while it is open is 409
+takedown_request_exists."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from feed.errors import VideoNotFound
 from feed.models import Video, VideoStatus
 from feed.visibility import parse_video_id, viewable_video
 from moderation import policy, queries
-from moderation.errors import CannotReportSelf, TakedownNotFound
+from moderation.errors import CannotReportSelf, TakedownNotFound, TakedownRequestExists
 from moderation.models import ItemStatus, ModerationItem, Queue, Report
 from moderation.schemas import TakedownIn, TakedownOut
 from moderation.service.reports import filings_page, own_filing
@@ -72,6 +73,14 @@ class TakedownService:
             subject_user_id=video.author_id,
             snapshot=video_snapshot(video, author),
         )
+        # The item's row is locked until commit (see join_open_item), so a request racing this
+        # one by the same requester sees it here once it is committed.
+        earlier = await queries.first_report_by(self.session, item_id, requester.id)
+        if earlier is not None:
+            raise TakedownRequestExists(
+                f"Your request {earlier.id} for this video is still open; it is followed in "
+                "GET /v1/me/takedown-requests"
+            )
         request = Report(
             reporter_id=requester.id,
             item_id=item_id,

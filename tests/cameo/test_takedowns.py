@@ -4,6 +4,7 @@ list and a notification. Takedown requests and ordinary reports are kept apart."
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -223,3 +224,25 @@ async def test_a_suspended_user_may_not_request_a_takedown(client, users, publis
 
     assert_problem(await request_takedown(client, bob, video_id), 403, "account_suspended")
     assert await mine(client, bob) == []
+
+
+async def test_a_second_request_while_the_first_is_open_is_409(client, users, published):
+    """One open request per requester and video, also when two arrive at once; once the first is
+    decided, a new one may be made."""
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    video_id = await published(alice)
+    first = await requested(client, bob, video_id)
+
+    again = await request_takedown(client, bob, video_id, "impersonation", details="and it pretends")
+    assert first["id"] in assert_problem(again, 409, "takedown_request_exists")["detail"]
+    racing = await asyncio.gather(*(request_takedown(client, carol, video_id) for _ in range(2)))
+    assert sorted(response.status_code for response in racing) == [201, 409]
+    assert [request["id"] for request in await mine(client, bob)] == [first["id"]]
+    assert len(await mine(client, carol)) == 1
+    held = await claimed(client, mod, QUEUE)
+    assert [report["reporter"] for report in held["reports"]] == ["bob", "carol"]
+    assert held["report_count"] == 2
+
+    await decided(client, mod, held["id"], "dismiss")
+    assert (await request_takedown(client, bob, video_id)).status_code == 201
