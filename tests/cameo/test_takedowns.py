@@ -7,13 +7,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import httpx
-
 from accounts.models import Role
 from app.factory import create_app
 from tests.accounts.helpers import assert_problem, block, error_fields
 from tests.conftest import make_settings, serve_in_process
-from tests.factories import Actor
 from tests.feed.helpers import all_items, get_video
 from tests.moderation.helpers import (
     appeal,
@@ -24,17 +21,10 @@ from tests.moderation.helpers import (
     queues,
     reported,
 )
+from tests.moderation.helpers import takedown as request_takedown
 
 QUEUE = "takedowns"
 FIELDS = {"id", "status", "video_id", "reason", "details", "outcome", "created_at"}
-
-
-async def request_takedown(
-    client: httpx.AsyncClient, actor: Actor, video_id: str, reason: str = "my_likeness", **extra: Any
-) -> httpx.Response:
-    return await client.post(
-        "/v1/takedown-requests", headers=actor.headers, json={"video_id": video_id, "reason": reason, **extra}
-    )
 
 
 async def requested(client, actor, video_id, reason="my_likeness", **extra) -> dict[str, Any]:

@@ -31,6 +31,13 @@ async def reported(
     return body
 
 
+async def takedown(
+    client: httpx.AsyncClient, actor: Actor, video_id: str, reason: str = "my_likeness", **extra: Any
+) -> httpx.Response:
+    body = {"video_id": video_id, "reason": reason, **extra}
+    return await client.post("/v1/takedown-requests", headers=actor.headers, json=body)
+
+
 async def claim(client: httpx.AsyncClient, actor: Actor, queue: str = "reports") -> httpx.Response:
     return await client.post(f"/v1/moderation/queues/{queue}/claim", headers=actor.headers)
 

@@ -32,6 +32,7 @@ from tests.moderation.helpers import (
     queues,
     report,
     reported,
+    takedown,
 )
 
 
@@ -128,12 +129,8 @@ async def test_granting_one_removals_appeal_keeps_a_removal_that_still_stands(
     alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
     video_id = await published(alice)
     await reported(client, bob, "video", video_id, "spam")
-    takedown = await client.post(
-        "/v1/takedown-requests",
-        headers=carol.headers,
-        json={"video_id": video_id, "reason": "impersonation"},
-    )
-    assert takedown.status_code == 201, takedown.text
+    filed = await takedown(client, carol, video_id, "impersonation")
+    assert filed.status_code == 201, filed.text
     await decided(client, mod, (await claimed(client, mod))["id"], "remove_content", note="spam")
     spam_removal = await decision_id_for(client, alice)
     await decided(client, mod, (await claimed(client, mod, "takedowns"))["id"], "remove_content")
@@ -192,10 +189,8 @@ async def test_both_removals_appeals_granted_at_once_bring_the_video_back(
     other_mod = await users.create("othermod", role=Role.MODERATOR)
     video_id = await published(alice)
     await reported(client, bob, "video", video_id, "spam")
-    takedown = await client.post(
-        "/v1/takedown-requests", headers=carol.headers, json={"video_id": video_id, "reason": "other"}
-    )
-    assert takedown.status_code == 201, takedown.text
+    filed = await takedown(client, carol, video_id, "other")
+    assert filed.status_code == 201, filed.text
     await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
     first = await decision_id_for(client, alice)
     await decided(client, mod, (await claimed(client, mod, "takedowns"))["id"], "remove_content")

@@ -12,7 +12,7 @@ from app.factory import create_app
 from moderation.jobs import expire_leases
 from tests.accounts.helpers import assert_problem
 from tests.conftest import make_settings, serve_in_process
-from tests.moderation.helpers import claim, claimed, decide, decided, item, queues, reported
+from tests.moderation.helpers import claim, claimed, decide, decided, item, queues, reported, takedown
 
 
 async def _reported_users(client, users, count: int) -> list[str]:
@@ -193,10 +193,8 @@ async def test_nobody_is_handed_an_item_they_reported(client, users, mod, publis
     other = await users.create("othermod", role=Role.MODERATOR)
     video_id = await published(author)
     await reported(client, mod, "video", video_id, "spam")
-    takedown = await client.post(
-        "/v1/takedown-requests", headers=mod.headers, json={"video_id": video_id, "reason": "my_likeness"}
-    )
-    assert takedown.status_code == 201, takedown.text
+    filed = await takedown(client, mod, video_id, "my_likeness")
+    assert filed.status_code == 201, filed.text
 
     assert (await claim(client, mod)).status_code == 204
     assert (await claim(client, mod, "takedowns")).status_code == 204
