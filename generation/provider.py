@@ -208,6 +208,12 @@ def _translate(exc: openai.OpenAIError) -> ProviderError:
         return ProviderError(
             "provider_bad_response", "The video provider sent an unreadable answer", retryable=True
         )
+    if isinstance(exc, openai.APIStatusError):
+        return _obey_retry_hint(_status_error(exc), exc.response)
+    return ProviderError("provider_error", str(exc), retryable=True)
+
+
+def _status_error(exc: openai.APIStatusError) -> ProviderError:
     if isinstance(exc, openai.RateLimitError):
         return ProviderError(
             "provider_rate_limited",
@@ -215,35 +221,44 @@ def _translate(exc: openai.OpenAIError) -> ProviderError:
             retryable=True,
             retry_after=_retry_after(exc.response),
         )
-    if isinstance(exc, openai.APIStatusError):
-        code = _error_code(exc)
-        if code in POLICY_CODES:
-            return ProviderError(
-                "content_policy",
-                "The video provider refused this prompt under its content policy",
-                retryable=False,
-                blocked=True,
-            )
-        if exc.status_code == 408:
-            return ProviderError(
-                "provider_timeout",
-                "The video provider timed out on the request",
-                retryable=True,
-                retry_after=_retry_after(exc.response),
-            )
-        # 409 is a lock timeout (or a request with the same Idempotency-Key still running): with the
-        # SDK's own retries off, the statuses it would retry are retried here.
-        if exc.status_code >= 500 or exc.status_code == 409:
-            return ProviderError(
-                "provider_error",
-                f"The video provider failed ({exc.status_code})",
-                retryable=True,
-                retry_after=_retry_after(exc.response),
-            )
+    code = _error_code(exc)
+    if code in POLICY_CODES:
         return ProviderError(
-            "provider_rejected", f"The video provider refused the request: {exc.message}", retryable=False
+            "content_policy",
+            "The video provider refused this prompt under its content policy",
+            retryable=False,
+            blocked=True,
         )
-    return ProviderError("provider_error", str(exc), retryable=True)
+    if exc.status_code == 408:
+        return ProviderError(
+            "provider_timeout",
+            "The video provider timed out on the request",
+            retryable=True,
+            retry_after=_retry_after(exc.response),
+        )
+    # 409 is a lock timeout (or a request with the same Idempotency-Key still running): with the
+    # SDK's own retries off, the statuses it would retry are retried here.
+    if exc.status_code >= 500 or exc.status_code == 409:
+        return ProviderError(
+            "provider_error",
+            f"The video provider failed ({exc.status_code})",
+            retryable=True,
+            retry_after=_retry_after(exc.response),
+        )
+    return ProviderError(
+        "provider_rejected", f"The video provider refused the request: {exc.message}", retryable=False
+    )
+
+
+def _obey_retry_hint(error: ProviderError, response: httpx2.Response) -> ProviderError:
+    """The provider's `x-should-retry` answer header outranks its status, as it does for the SDK's
+    own retries: exactly `true` retries even a refusal, exactly `false` retries not even a 5xx."""
+    hint = response.headers.get("x-should-retry")
+    if hint == "true" and not error.retryable:
+        return ProviderError(error.code, error.message, retryable=True, retry_after=_retry_after(response))
+    if hint == "false" and error.retryable:
+        return ProviderError(error.code, error.message, retryable=False, blocked=error.blocked)
+    return error
 
 
 def _error_code(exc: openai.APIStatusError) -> str:

@@ -734,6 +734,9 @@ def _error_response(error: ApiError) -> Response[bytes]:
 def _fault_error(fault: Fault) -> ApiError:
     status = fault.status or 500
     headers = {"retry-after": f"{fault.retry_after:g}"} if fault.retry_after is not None else {}
+    if fault.should_retry is not None:
+        # OpenAI's own hint, which the SDK obeys over the status when deciding to retry.
+        headers["x-should-retry"] = "true" if fault.should_retry else "false"
     if status == 429:
         return ApiError(
             429,

@@ -257,6 +257,34 @@ async def test_transient_provider_errors_are_retried_and_the_generation_finishes
     assert [draft["id"] for draft in drafts] == [done["video_id"]]
 
 
+async def test_x_should_retry_true_retries_what_the_status_would_not(
+    client: httpx.AsyncClient, users: UserFactory, simulator: SimulatorHandle
+) -> None:
+    alice = await users.create("alice")
+    # A 400 is a refusal by its status, but the provider says to try again, as the SDK would.
+    await inject(simulator, operation="create", status=400, should_retry=True)
+    accepted = await generate(client, alice.headers)
+    done = await wait_until_done(client, alice.headers, accepted["id"], within=120)
+    assert done["status"] == "completed", done
+    stats = await sim_stats(simulator)
+    assert (stats["requests"]["create"], stats["jobs_created"]) == (2, 1)
+
+
+async def test_x_should_retry_false_is_not_retried_whatever_the_status(
+    client: httpx.AsyncClient, users: UserFactory, simulator: SimulatorHandle
+) -> None:
+    alice = await users.create("alice")
+    # A 503 would be retried by its status, but the provider says not to, as the SDK would obey.
+    await inject(simulator, operation="create", status=503, should_retry=False)
+    accepted = await generate(client, alice.headers)
+    done = await wait_until_done(client, alice.headers, accepted["id"], within=60)
+    assert done["status"] == "failed", done
+    assert done["error"]["code"] == "provider_error"
+    assert "gave up" not in done["error"]["message"]
+    stats = await sim_stats(simulator)
+    assert (stats["requests"]["create"], stats["jobs_created"]) == (1, 0)
+
+
 async def test_gives_up_after_the_configured_tries(
     servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, users: UserFactory
 ) -> None:

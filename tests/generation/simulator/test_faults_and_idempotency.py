@@ -63,6 +63,20 @@ async def test_429_with_retry_after_is_a_rate_limit_error(
     assert (stats["requests"]["create"], stats["jobs_created"], stats["faults_served"]) == (2, 1, 1)
 
 
+async def test_should_retry_fault_sends_the_x_should_retry_header(
+    videos_client: openai.AsyncOpenAI, sim: SimulatorHandle
+) -> None:
+    control(sim, "faults", {"operation": "create", "status": 503, "should_retry": False})
+    control(sim, "faults", {"operation": "create", "status": 400, "should_retry": True})
+    with pytest.raises(openai.InternalServerError) as unavailable:
+        await videos_client.videos.create(prompt="not again")
+    assert unavailable.value.response.headers["x-should-retry"] == "false"
+    with pytest.raises(openai.BadRequestError) as refused:
+        await videos_client.videos.create(prompt="again, please")
+    assert refused.value.response.headers["x-should-retry"] == "true"
+    assert control(sim, "stats")["jobs_created"] == 0
+
+
 async def test_server_errors_for_the_next_n_matching_requests(
     videos_client: openai.AsyncOpenAI, sim: SimulatorHandle
 ) -> None:
