@@ -4,9 +4,11 @@ turned into an immediate step of the matching generation."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Annotated
 
 import msgspec
 import openai
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import NotFound
@@ -15,11 +17,14 @@ from generation import queries
 from generation.errors import InvalidWebhook
 from generation.service import ADVANCE_JOB, advance_job_key
 
+log = structlog.get_logger(__name__)
+
 VIDEO_EVENTS = frozenset({"video.completed", "video.failed"})
 
 
 class _EventData(msgspec.Struct):
-    id: str
+    # No NUL (which PostgreSQL cannot compare with) and no absurd length: the id is looked up.
+    id: Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=r"^[^\x00]*$")]
 
 
 class _Event(msgspec.Struct):
@@ -52,12 +57,24 @@ async def accept_webhook(
         _verifier(resources, secret).webhooks.verify_signature(body, dict(headers))
     except (openai.InvalidWebhookSignatureError, ValueError, TypeError) as exc:  # TypeError: non-ASCII
         raise InvalidWebhook("The webhook signature does not verify") from exc
+    # From here on the provider sent it: a refusal would only be redelivered, for days, and no
+    # delivery of the same body can ever fare better. It is acknowledged and logged instead.
     try:
         event = msgspec.json.decode(body, type=_Event)
-    except msgspec.MsgspecError as exc:
-        raise InvalidWebhook("The webhook body is not an event") from exc
-    if event.type not in VIDEO_EVENTS or event.data is None:
-        return  # verified, but not one we act on
+    except (msgspec.MsgspecError, RecursionError) as exc:  # RecursionError: absurd nesting
+        log.warning(
+            "webhook_unusable",
+            webhook_id=headers.get("webhook-id"),
+            reason=str(exc),
+            size=len(body),
+        )
+        return
+    if event.type not in VIDEO_EVENTS:
+        log.info("webhook_ignored", event_id=event.id, event_type=event.type)
+        return
+    if event.data is None:
+        log.warning("webhook_unusable", event_id=event.id, event_type=event.type, reason="no data")
+        return
     generation = await queries.by_provider_video_id(session, provider, event.data.id)
     if generation is None:
         return

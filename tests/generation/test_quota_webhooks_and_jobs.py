@@ -15,10 +15,13 @@ from uuid import UUID
 
 import httpx
 import openai
+import pytest
+import structlog
+from structlog.testing import capture_logs
 
 from app.factory import create_app
 from app.resources import Resources
-from generation import queries
+from generation import queries, webhooks
 from generation.jobs import advance_generation, provider_for, sweep_unfinished
 from generation.models import Generation
 from generation.runner import advance
@@ -185,6 +188,46 @@ async def test_webhooks_are_verified_and_move_the_generation_on(
         assert (
             await client.post("/v1/webhooks/sora", content=unknown, headers=_sign(unknown, WEBHOOK_SECRET))
         ).status_code == 204
+
+
+async def test_a_signed_webhook_that_is_unusable_is_acknowledged_and_logged(
+    servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The provider redelivers whatever is not acknowledged: a verified event that cannot be used
+    (not an event at all, fields missing or of the wrong type, a type we do not know) is answered
+    204 and logged, once; only a delivery whose signature does not verify is refused."""
+    settings = make_settings(
+        servers,
+        tmp_path,
+        simulator,
+        openai_webhook_secret=WEBHOOK_SECRET,
+        redis_namespace=f"{servers.redis_namespace}-unusable-webhooks",
+        log_level="INFO",  # an event of a type we do not act on is logged at info
+    )
+    unusable = [
+        b"not json at all",
+        b"[]",
+        json.dumps({"type": "video.completed", "data": {"id": "video_1"}}).encode(),  # no id
+        json.dumps({"id": "evt_3", "type": "video.completed"}).encode(),  # no data
+        json.dumps({"id": "evt_4", "type": "video.failed", "data": {}}).encode(),
+        json.dumps({"id": "evt_5", "type": "video.completed", "data": {"id": 7}}).encode(),
+        json.dumps({"id": "evt_6", "type": "video.completed", "data": {"id": "video_\u0000"}}).encode(),
+        b'{"id": "evt_7", "type": "video.completed", "x": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+    ]
+    unknown_type = json.dumps({"id": "evt_8", "type": "batch.completed", "data": {"id": "batch_1"}}).encode()
+    # A fresh logger: the module's may have been cached on first use, which capture_logs misses.
+    monkeypatch.setattr(webhooks, "log", structlog.get_logger(webhooks.__name__))
+    async with serve_in_process(create_app(settings)) as client:
+        with capture_logs() as logs:
+            for n, body in enumerate([*unusable, unknown_type]):
+                signed = _sign(body, WEBHOOK_SECRET, msg_id=f"msg_{n}")
+                answer = await client.post("/v1/webhooks/sora", content=body, headers=signed)
+                assert answer.status_code == 204, (body[:80], answer.text)
+                forged = _sign(body, "whsec_" + "A" * 44, msg_id=f"msg_{n}")
+                refused = await client.post("/v1/webhooks/sora", content=body, headers=forged)
+                assert_problem(refused, 400, "invalid_webhook")
+    events = [entry["event"] for entry in logs if entry["event"].startswith("webhook_")]
+    assert events == ["webhook_unusable"] * 8 + ["webhook_ignored"], logs
 
 
 async def test_webhooks_are_refused_when_not_configured(client: httpx.AsyncClient) -> None:
