@@ -18,6 +18,7 @@ it finds the generation submitted, and the next step cancels it before any draft
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -319,6 +320,14 @@ class _Recording:
     approved_at: datetime
 
 
+def character_idempotency_key(cameo_id: UUID, recording_key: str) -> str:
+    """The same for every try at registering one recording of one cameo, so a try whose answer
+    was lost (a timeout after the provider made the character) is answered with that character
+    rather than making a second; another recording is another request."""
+    recording = hashlib.sha256(recording_key.encode()).hexdigest()[:16]
+    return f"remixfeed-character-{cameo_id}-{recording}"
+
+
 async def register_character(resources: Resources, provider: VideoProvider, cameo_id: UUID) -> dict[str, Any]:
     """The job run when a cameo is approved: registers its recording with the provider as a
     character, so prompts can name the person precisely. Idempotent (a cameo that has one, or is
@@ -359,6 +368,7 @@ async def register_character(resources: Resources, provider: VideoProvider, came
             video=data,
             filename=f"cameo.{RECORDING_EXTENSIONS.get(content_type, 'mp4')}",
             content_type=content_type,
+            idempotency_key=character_idempotency_key(cameo_id, recording.key),
         )
     except ProviderError as error:
         waited = datetime.now(UTC) - recording.approved_at

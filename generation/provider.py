@@ -85,7 +85,9 @@ class VideoProvider(Protocol):
 
     async def download(self, provider_video_id: str, variant: Variant) -> bytes: ...
 
-    async def create_character(self, *, name: str, video: bytes, filename: str, content_type: str) -> str:
+    async def create_character(
+        self, *, name: str, video: bytes, filename: str, content_type: str, idempotency_key: str
+    ) -> str:
         """Registers a person's likeness from a video of them; the character's id, which prompts
         refer to as `@<id>`."""
         ...
@@ -145,10 +147,14 @@ class OpenAIVideoProvider:
             content = await self._client.videos.download_content(provider_video_id, variant=variant)
         return content.content
 
-    async def create_character(self, *, name: str, video: bytes, filename: str, content_type: str) -> str:
+    async def create_character(
+        self, *, name: str, video: bytes, filename: str, content_type: str, idempotency_key: str
+    ) -> str:
         async with _call("create_character"):
             character = await self._client.videos.create_character(
-                name=name, video=(filename, video, content_type)
+                name=name,
+                video=(filename, video, content_type),
+                extra_headers={"Idempotency-Key": idempotency_key},
             )
         if not character.id:
             raise ProviderError(

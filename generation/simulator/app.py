@@ -321,28 +321,12 @@ def create_simulator_app(
 
     @post("/v1/videos/characters", status_code=200, opt={"operation": "characters"})
     async def create_character(request: Request[Any, Any, Any]) -> Response[bytes]:
-        form = await request.form()
-        for field in form:
-            if field not in ("name", "video"):
-                raise unknown_parameter(field)
-        name = _text(form, "name")
-        if name is None:
-            raise missing("name")
-        if not name.strip():
-            raise ApiError(400, "Invalid 'name': empty string.", param="name", code="empty_string")
-        upload = form.get("video")
-        if upload is None:
-            raise missing("video")
-        if not isinstance(upload, UploadFile):
-            raise ApiError(
-                400, "Invalid 'video': expected a file upload.", param="video", code="invalid_type"
-            )
-        data = await upload.read()
-        if not await asyncio.to_thread(_is_video, data):
-            raise ApiError(
-                400, "Invalid 'video': the file is not a readable video.", param="video", code="invalid_value"
-            )
-        return _json(state.add_character(name))
+        key = request.headers.get("idempotency-key")
+        async with sim.one_at_a_time(key):
+            replayed = state.replay_character(key)
+            if replayed is not None:
+                return _json(replayed)
+            return _json(state.add_character(await _character_name(request), key))
 
     @get("/v1/videos/characters/{character_id:str}", opt={"operation": "characters"})
     async def get_character(character_id: FromPath[str]) -> Response[bytes]:
@@ -694,6 +678,30 @@ def _check_reference(data: bytes, size: str) -> None:
         raise ApiError(
             400, "Inpaint image must match the requested width and height", param="input_reference"
         )
+
+
+async def _character_name(request: Request[Any, Any, Any]) -> str:
+    """The name of a valid create-character request (the video checked and let go)."""
+    form = await request.form()
+    for field in form:
+        if field not in ("name", "video"):
+            raise unknown_parameter(field)
+    name = _text(form, "name")
+    if name is None:
+        raise missing("name")
+    if not name.strip():
+        raise ApiError(400, "Invalid 'name': empty string.", param="name", code="empty_string")
+    upload = form.get("video")
+    if upload is None:
+        raise missing("video")
+    if not isinstance(upload, UploadFile):
+        raise ApiError(400, "Invalid 'video': expected a file upload.", param="video", code="invalid_type")
+    data = await upload.read()
+    if not await asyncio.to_thread(_is_video, data):
+        raise ApiError(
+            400, "Invalid 'video': the file is not a readable video.", param="video", code="invalid_value"
+        )
+    return name
 
 
 def _is_video(data: bytes) -> bool:

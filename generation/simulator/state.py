@@ -212,12 +212,21 @@ class SimulatorState:
         job.finished = True
         self.save()
 
-    def add_character(self, name: str) -> Character:
+    def add_character(self, name: str, idempotency_key: str | None = None) -> Character:
         character = Character(id=new_id("char"), created_at=int(time.time()), name=name)
         self.characters[character.id] = character
         self.characters_created += 1
+        if idempotency_key:
+            self.idempotency[f"characters:{idempotency_key}"] = character.id
         self.save()
         return character
+
+    def replay_character(self, key: str | None) -> Character | None:
+        """The character an earlier request with this Idempotency-Key made, if any."""
+        if not key:
+            return None
+        character_id = self.idempotency.get(f"characters:{key}")
+        return self.characters.get(character_id) if character_id else None
 
     # Controls
 

@@ -18,8 +18,9 @@ from sqlalchemy import update
 from app.db import in_transaction
 from app.resources import Resources
 from cameo.models import Cameo, Permission
-from generation.cameos import sweep_unregistered
+from generation.cameos import register_character, sweep_unregistered
 from generation.jobs import register_cameo
+from generation.provider import create_provider
 from generation.simulator import SimulatorHandle
 from tests.accounts.helpers import assert_problem, block, follow
 from tests.cameo.factories import CameoFactory
@@ -470,6 +471,33 @@ async def test_a_refused_character_is_given_up_quietly_and_a_retryable_error_ret
     assert await register_cameo(resources, other_id) == {}
     assert await character_of(resources, other_id) is not None
     assert (await simulator_control(simulator, "stats"))["characters_created"] == 1
+
+
+async def test_a_registration_whose_answer_was_lost_is_retried_into_the_same_character(
+    users: UserFactory, cameos: CameoFactory, simulator: SimulatorHandle, resources: Resources
+) -> None:
+    """The provider made the character but its answer came too late (the call timed out): the
+    retry carries the same Idempotency-Key, so it gets that character rather than a second."""
+    owner = await users.create("olivia")
+    cameo_id = await cameos.active(owner)
+    await _recording(resources, cameo_id, clip(3.0), "video/mp4")
+    impatient = create_provider(resources.settings.replace(provider_timeout_seconds=0.5))
+    try:
+        await simulator_control(simulator, "faults", {"operation": "characters", "delay_seconds": 2})
+        lost = await register_character(resources, impatient, uuid.UUID(cameo_id))
+        assert lost.get("run_again_in", 0) > 0, lost
+        assert await character_of(resources, cameo_id) is None
+        assert await register_character(resources, impatient, uuid.UUID(cameo_id)) == {}
+    finally:
+        await impatient.close()
+    character = await character_of(resources, cameo_id)
+    stats = await simulator_control(simulator, "stats")
+    assert (stats["requests"]["characters"], stats["characters_created"]) == (2, 1)
+    async with httpx.AsyncClient(timeout=5) as http:
+        found = await http.get(
+            f"{simulator.url}/videos/characters/{character}", headers={"Authorization": "Bearer t"}
+        )
+    assert found.json()["name"] == "olivia"
 
 
 async def _registration_times(

@@ -37,6 +37,24 @@ async def test_idempotency_key_on_remix(videos_client: openai.AsyncOpenAI, sim: 
     assert control(sim, "stats")["remixes_created"] == 1
 
 
+async def test_idempotency_key_on_characters(videos_client: openai.AsyncOpenAI, sim: SimulatorHandle) -> None:
+    clip = (await videos_client.videos.download_content((await completed(videos_client)).id)).content
+    key = {"Idempotency-Key": "one-robo"}
+    first, again = [
+        await videos_client.videos.create_character(
+            name="Robo", video=("robo.mp4", clip, "video/mp4"), extra_headers=key
+        )
+        for _ in range(2)
+    ]
+    assert (again.id, again.created_at) == (first.id, first.created_at)
+    other = await videos_client.videos.create_character(
+        name="Robo", video=("robo.mp4", clip, "video/mp4"), extra_headers={"Idempotency-Key": "another"}
+    )
+    unkeyed = await videos_client.videos.create_character(name="Robo", video=("robo.mp4", clip, "video/mp4"))
+    assert len({first.id, other.id, unkeyed.id}) == 3
+    assert control(sim, "stats")["characters_created"] == 3
+
+
 async def test_racing_requests_with_one_key_make_one_job(
     videos_client: openai.AsyncOpenAI, sim: SimulatorHandle
 ) -> None:
