@@ -9,13 +9,13 @@ like, an unlike and a like again notify once. The service below serves the recip
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from litestar.di import NamedDependency
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -121,6 +121,21 @@ async def retract_about(session: AsyncSession, *, user_id: UUID, subject_id: UUI
     )
 
 
+# --- what the list shows ----------------------------------------------------------------------
+
+# A condition on `Notification` rows, given the recipient's id, that a notification must meet to be
+# listed. Other domains register theirs from the composition root (accounts may not import them):
+# feed's leaves out notifications about a video the recipient may no longer see.
+ShownWhen = Callable[[UUID], ColumnElement[bool]]
+
+_shown_when: list[ShownWhen] = []
+
+
+def show_only_when(condition: ShownWhen) -> None:
+    if condition not in _shown_when:  # registering twice (a second app in one process) is harmless
+        _shown_when.append(condition)
+
+
 # --- queries ---------------------------------------------------------------------------------
 
 
@@ -134,13 +149,16 @@ def _blocked_either_way(user_id: UUID, other: Any) -> Any:
 async def notifications_page(
     session: AsyncSession, *, user_id: UUID, after: tuple[datetime, UUID] | None, limit: int
 ) -> list[tuple[Notification, User | None]]:
-    """Newest first, leaving out actors who block or are blocked by the recipient."""
+    """Newest first, leaving out actors who block or are blocked by the recipient, and what the
+    registered conditions leave out. Filtered when read, not deleted on a block: an unblock shows
+    them again, and a block costs nothing more."""
     query = (
         select(Notification, User)
         .outerjoin(User, User.id == Notification.actor_id)
         .where(
             Notification.user_id == user_id,
             or_(Notification.actor_id.is_(None), ~_blocked_either_way(user_id, Notification.actor_id)),
+            *(condition(user_id) for condition in _shown_when),
         )
         .order_by(Notification.created_at.desc(), Notification.id.desc())
         .limit(limit + 1)

@@ -12,6 +12,7 @@ from litestar.di import Provide
 
 from accounts import cli as accounts_cli
 from accounts import jobs as accounts_jobs
+from accounts import notifications as accounts_notifications
 from accounts import routes as accounts_routes
 from accounts.deps import provide_current_user
 from app import jobs as app_jobs
@@ -24,6 +25,7 @@ from cameo import jobs as cameo_jobs
 from cameo import routes as cameo_routes
 from feed import hooks as feed_hooks
 from feed import jobs as feed_jobs
+from feed import queries as feed_queries
 from feed import routes as feed_routes
 from generation import cameos as generation_cameos
 from generation import cli as generation_cli
@@ -48,6 +50,8 @@ cameo_hooks.on_recording_submitted(moderation_cameos.file_verification)
 cameo_hooks.on_revoked(generation_cameos.cancel_generations_using)
 # What a publication checks in other domains (feed may not import them; see feed/hooks.py).
 feed_hooks.on_publishing(generation_cameos.refuse_publishing_revoked)
+# What the notification list leaves out for other domains (accounts may not import feed).
+accounts_notifications.show_only_when(feed_queries.notification_about_viewable_video)
 
 DEPENDENCIES: dict[str, Provide] = {"current_user": Provide(provide_current_user)}
 

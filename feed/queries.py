@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.selectable import CTE
 
-from accounts.models import User, blocks
+from accounts.models import Notification, User, blocks
 from app.db import UUID_ARRAY
 from app.pagination import keyset_after, keyset_before
 from feed.models import Comment, Video, VideoStatus, Visibility, likes, video_appearances, views
@@ -84,6 +84,23 @@ def listable_by(viewer_id: UUID) -> ColumnElement[bool]:
     return and_(
         _seen_by_anyone(viewer_id),
         or_(Video.author_id == viewer_id, Video.visibility == Visibility.PUBLIC.value),
+    )
+
+
+# The one notification that points at a video deleted on purpose: the author told a cameo owner
+# deleted it (`feed.service.videos`).
+APPEARANCE_REMOVED = "appearance_removed"
+
+
+def notification_about_viewable_video(recipient_id: UUID) -> ColumnElement[bool]:
+    """For `accounts.notifications.show_only_when`: a notification about a video (`data.video_id`) is
+    listed only while its recipient may see that video, so a block with its author since (someone
+    other than the actor: a reply on a third person's video) hides it as the video's 404 does."""
+    video_id = Notification.data["video_id"].astext
+    return or_(
+        video_id.is_(None),
+        Notification.kind == APPEARANCE_REMOVED,
+        exists().where(Video.id == cast(video_id, PG_UUID(as_uuid=True)), viewable_by(recipient_id)),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.accounts.helpers import assert_problem, block, error_fields
+from tests.accounts.helpers import assert_problem, block, error_fields, unblock
 from tests.feed.helpers import all_items, comment, notifications, publish
 
 NOTIFICATION_FIELDS = {"id", "kind", "actor", "subject", "created_at", "read"}
@@ -169,6 +169,25 @@ async def test_notifications_from_blocked_people_are_hidden(client, users, publi
     assert (await block(client, alice.headers, "bob")).status_code == 204
 
     assert [item["actor"]["username"] for item in await notifications(client, alice)] == ["carol"]
+
+
+async def test_a_block_with_the_videos_author_hides_what_was_said_on_it(client, users, published):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    carol = await users.create("carol")
+    video_id = await published(carol)
+    bobs = (await comment(client, bob, video_id, "great video")).json()
+    await comment(client, alice, video_id, "agreed", parent_id=bobs["id"])
+    assert [item["kind"] for item in await notifications(client, bob)] == ["reply"]
+
+    # Neither bob nor alice blocks the other, but bob no longer sees carol's video (404): alice's
+    # reply on it is not shown to him, whichever side blocked, until the block is lifted.
+    for blocker, blocked in ((bob, "carol"), (carol, "bob")):
+        assert (await block(client, blocker.headers, blocked)).status_code == 204
+        assert (await client.get(f"/v1/videos/{video_id}", headers=bob.headers)).status_code == 404
+        assert await notifications(client, bob) == []
+        assert (await unblock(client, blocker.headers, blocked)).status_code == 204
+        assert [item["kind"] for item in await notifications(client, bob)] == ["reply"]
 
 
 async def test_deleting_videos_retracts_what_pointed_at_them(client, users, published):
