@@ -3,9 +3,10 @@ request's transaction; feed knows nothing of moderation itself.
 
 A removed video keeps its row: it leaves every list at once (they only show `published`), is 404
 to everyone but its author (who sees it `removed`), and stops counting on its author's
-`post_count` and its parent's `remix_count`, exactly as a delete does. Restoring undoes that. A
-removed comment is hidden with its replies (kept, so a granted appeal restores the thread), keeping
-the video's `comment_count` exact.
+`post_count` and its parent's `remix_count`, exactly as a delete does (`feed.service.counts`).
+Restoring undoes that, by the visibility it has then (its author may change it while it is down).
+A removed comment is hidden with its replies (kept, so a granted appeal restores the thread),
+keeping the video's `comment_count` exact.
 """
 
 from __future__ import annotations
@@ -18,13 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts import notifications
 from feed import queries
 from feed.models import Comment, Video, VideoStatus
+from feed.service.counts import counted, recount
 from feed.service.engagement import _comment_keys
-
-
-async def _count_as_published(session: AsyncSession, video: Video, delta: int) -> None:
-    await queries.bump_post_count(session, video.author_id, delta)
-    if video.remix_of_id is not None:
-        await queries.bump_video(session, video.remix_of_id, remix_count=delta)
 
 
 async def remove_video(session: AsyncSession, video: Video) -> bool:
@@ -32,12 +28,11 @@ async def remove_video(session: AsyncSession, video: Video) -> bool:
     it is already removed, or its author deleted it."""
     if video.deleted_at is not None or video.status == VideoStatus.REMOVED:
         return False
-    was_published = video.status == VideoStatus.PUBLISHED
+    was_counted = counted(video)
     video.status = VideoStatus.REMOVED.value
     video.removed_at = datetime.now(UTC)
     await session.flush()
-    if was_published:
-        await _count_as_published(session, video, -1)
+    await recount(session, video, was_counted=was_counted)
     # Gone from every listing, notifications included (as a deletion does).
     await notifications.retract(session, [f"remix:{video.id}"])
     await notifications.retract_about(session, user_id=video.author_id, subject_id=video.id)
@@ -54,8 +49,7 @@ async def restore_video(session: AsyncSession, video: Video) -> bool:
     video.status = (VideoStatus.PUBLISHED if republished else VideoStatus.DRAFT).value
     video.removed_at = None
     await session.flush()
-    if republished:
-        await _count_as_published(session, video, 1)
+    await recount(session, video, was_counted=False)
     return True
 
 

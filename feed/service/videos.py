@@ -24,6 +24,7 @@ from feed import hooks, queries
 from feed.errors import AlreadyPublished, MediaNotFound, NotVideoAuthor, RemixNotAllowed
 from feed.models import Video, VideoStatus
 from feed.schemas import PublishIn, VideoOut, VideoPatch
+from feed.service.counts import counted, recount
 from feed.service.engagement import _comment_keys
 from feed.service.present import VideoPresenter
 from feed.timeline.fanout import FanOut
@@ -132,9 +133,9 @@ class VideoService:
         video.published_at = datetime.now(UTC)
         await self.session.flush()
         self._flag_caption(verdict, video)
-        await queries.bump_post_count(self.session, viewer.id, 1)
+        await recount(self.session, video, was_counted=False)
         if video.remix_of_id is not None:
-            await self._count_remix(viewer, video)
+            await self._tell_remixed(viewer, video)
         await self._tell_appearing(viewer, video)
         if self.fanout is not None:
             self.fanout.after_publish(self.session, video)
@@ -156,11 +157,9 @@ class VideoService:
         ):
             raise RemixNotAllowed("The video this remixes is across a block now: it cannot be published")
 
-    async def _count_remix(self, viewer: User, video: Video) -> None:
-        """A published remix counts on its parent and tells the parent's author (drafts are private,
-        so neither happens before publishing)."""
+    async def _tell_remixed(self, viewer: User, video: Video) -> None:
+        """A published remix tells the parent's author (drafts are private, so not before)."""
         assert video.remix_of_id is not None
-        await queries.bump_video(self.session, video.remix_of_id, remix_count=1)
         parent = await self.session.get(Video, video.remix_of_id)
         if parent is None or parent.deleted_at is not None:
             return
@@ -194,6 +193,7 @@ class VideoService:
     async def update(self, viewer: User, video_id: str, patch: VideoPatch) -> VideoOut:
         verdict = await self._screen_caption(patch.caption)
         video = await self._own_video(viewer, video_id, lock=True)
+        was_counted = counted(video)
         if patch.caption is not msgspec.UNSET:
             video.caption = patch.caption
             self._flag_caption(verdict, video)
@@ -208,6 +208,7 @@ class VideoService:
         if patch.show_prompt is not msgspec.UNSET:
             video.show_prompt = patch.show_prompt
         await self.session.flush()
+        await recount(self.session, video, was_counted=was_counted)  # made public, or unlisted
         return await self.presenter.one(viewer, video)
 
     async def delete(self, viewer: User, video_id: str) -> None:
@@ -217,13 +218,10 @@ class VideoService:
         appearing = await queries.appearing_users(self.session, video.id)
         if video.author_id != viewer.id and viewer.id not in appearing:
             raise NotVideoAuthor("Only the video's author, or someone whose cameo is in it, can delete it")
-        was_published = video.status == VideoStatus.PUBLISHED
+        was_counted = counted(video)
         video.deleted_at = datetime.now(UTC)
         await self.session.flush()
-        if was_published:
-            await queries.bump_post_count(self.session, video.author_id, -1)
-            if video.remix_of_id is not None:
-                await queries.bump_video(self.session, video.remix_of_id, remix_count=-1)
+        await recount(self.session, video, was_counted=was_counted)
         # Nobody is pointed at it any more: not the parent's author at a remix, nor anyone told of a
         # comment or reply on it (commenters included, not only its author).
         comments = await queries.comment_ids_on(self.session, video.id)

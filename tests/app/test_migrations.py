@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime
 
 import asyncpg
 from alembic import command
@@ -77,3 +78,41 @@ def test_constraint_names_follow_the_convention() -> None:
             assert str(constraint.name).startswith(prefixes), (table.name, constraint.name)
         for index in table.indexes:
             assert str(index.name).startswith(prefixes), (table.name, index.name)
+
+
+async def test_migration_0016_counts_listed_videos_only(servers: RunServers) -> None:
+    """Counts kept by the older rule (every published video) are taken again: an unlisted or a
+    deleted video counts neither on its author's post_count nor on its parent's remix_count."""
+    admin, scratch_url = _scratch_database(servers)
+    name = make_url(scratch_url).database
+    await _run(admin, f'CREATE DATABASE "{name}"')
+    try:
+        await asyncio.to_thread(command.upgrade, alembic_config(scratch_url), "0014")
+        dsn = make_url(scratch_url).set(drivername="postgresql").render_as_string(False)
+        connection = await asyncpg.connect(dsn)
+        try:
+            author, parent = uuid.uuid4(), uuid.uuid4()
+            await connection.execute(
+                "INSERT INTO users (id, username, email, password_hash, birthdate, post_count, created_at,"
+                " updated_at) VALUES ($1, 'alice', 'a@example.com', 'x', '2000-01-01', 3, now(), now())",
+                author,
+            )
+            video = (
+                "INSERT INTO videos (id, author_id, status, visibility, prompt, model, seconds, size,"
+                " video_key, thumbnail_key, remix_of_id, remix_root_id, remix_depth, remix_count, deleted_at,"
+                " created_at, updated_at) VALUES ($1, $2, 'published', $3, 'p', 'sora-2', 8, '720x1280', 'v',"
+                " 't', $4, $4, CASE WHEN $4::uuid IS NULL THEN 0 ELSE 1 END, $5, $6, now(), now())"
+            )
+            await connection.execute(video, parent, author, "public", None, 2, None)
+            await connection.execute(video, uuid.uuid4(), author, "unlisted", parent, 0, None)
+            await connection.execute(video, uuid.uuid4(), author, "public", parent, 0, None)
+            await connection.execute(video, uuid.uuid4(), author, "public", parent, 0, datetime.now(UTC))
+
+            await asyncio.to_thread(upgrade, scratch_url)
+
+            assert await connection.fetchval("SELECT post_count FROM users WHERE id = $1", author) == 2
+            assert await connection.fetchval("SELECT remix_count FROM videos WHERE id = $1", parent) == 1
+        finally:
+            await connection.close()
+    finally:
+        await _run(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -60,6 +60,40 @@ async def test_publishing_a_remix_counts_on_the_parent(client, users, videos, pu
     assert (await video(client, alice, root))["remix_count"] == 0
 
 
+async def test_counts_are_what_anyone_can_list(client, users, published):
+    """A video counts on its author's post_count and its parent's remix_count while it is listed:
+    published and public. An unlisted one opens by link but stays out of every list, and so out of
+    the counts, through publishing, visibility changes and deletion."""
+    alice, bob, carol = [await users.create(name) for name in ("alice", "bob", "carol")]
+    root = await published(alice)
+    first = await published(bob, remix_of=root)
+    second = await published(bob, remix_of=root, visibility="unlisted")
+
+    async def listed() -> set[str]:
+        posts = await all_items(client, carol, "/v1/users/bob/videos")
+        remixes = await all_items(client, carol, f"/v1/videos/{root}/remixes")
+        assert {item["id"] for item in posts} == {item["id"] for item in remixes}
+        assert (await client.get("/v1/users/bob", headers=carol.headers)).json()["post_count"] == len(posts)
+        assert (await video(client, carol, root))["remix_count"] == len(remixes)
+        return {item["id"] for item in posts}
+
+    assert await listed() == {first}
+    for video_id, visibility, expected in (
+        (second, "public", {first, second}),
+        (second, "public", {first, second}),  # no change, nothing moves
+        (first, "unlisted", {second}),
+    ):
+        patched = await client.patch(
+            f"/v1/videos/{video_id}", headers=bob.headers, json={"visibility": visibility}
+        )
+        assert patched.status_code == 200, patched.text
+        assert await listed() == expected
+    # Deleting the unlisted one takes nothing off; deleting the public one does.
+    for video_id, expected in ((first, {second}), (second, set())):
+        assert (await client.delete(f"/v1/videos/{video_id}", headers=bob.headers)).status_code == 204
+        assert await listed() == expected
+
+
 async def test_a_draft_remix_across_a_block_made_since_cannot_be_published(client, users, videos, published):
     """Its parent's author could not see it to delete it; it would count on their video and join
     its tree. Either side's block stops it; the remixer's own videos are not concerned."""

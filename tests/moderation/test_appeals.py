@@ -37,6 +37,43 @@ async def _removed_video(client, users, published, mod):
     return alice, bob, video_id, await decision_id_for(client, alice)
 
 
+async def test_removing_and_restoring_move_the_counts_of_listed_videos_only(
+    client, users, published, mod, admin
+):
+    """post_count and remix_count count published, public videos: taking down or restoring an
+    unlisted one moves neither, and one made unlisted while it was down comes back uncounted."""
+    alice, bob = await users.create("alice"), await users.create("bob")
+    parent = await published(bob)
+    unlisted = await published(alice, remix_of=parent, visibility="unlisted")
+    public = await published(alice, remix_of=parent)
+
+    async def counts() -> tuple[int, int]:
+        profile = (await client.get("/v1/users/alice", headers=bob.headers)).json()
+        return profile["post_count"], (await video(client, bob, parent))["remix_count"]
+
+    assert await counts() == (1, 1)
+    decisions = []
+    for video_id in (unlisted, public):
+        await reported(client, bob, "video", video_id, "spam")
+        await decided(client, mod, (await claimed(client, mod))["id"], "remove_content", note="spam")
+        decisions.append(await decision_id_for(client, alice))
+        assert await counts() == ((1, 1) if video_id == unlisted else (0, 0))
+    patched = await client.patch(
+        f"/v1/videos/{public}", headers=alice.headers, json={"visibility": "unlisted"}
+    )
+    assert patched.status_code == 200, patched.text
+
+    for decision_id in decisions:
+        assert (await appeal(client, alice, decision_id)).status_code == 201
+        await decided(
+            client, admin, (await claimed(client, admin, "appeals"))["id"], "restore_content", note="ok"
+        )
+
+    assert {(await video(client, bob, v))["status"] for v in (unlisted, public)} == {"published"}
+    assert await counts() == (0, 0)
+    assert await all_items(client, bob, "/v1/users/alice/videos") == []
+
+
 async def test_a_granted_appeal_restores_the_removed_video(client, users, published, mod, admin):
     alice, bob, video_id, decision_id = await _removed_video(client, users, published, mod)
     assert_problem(await get_video(client, bob, video_id), 404)
