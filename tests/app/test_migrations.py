@@ -80,7 +80,7 @@ def test_constraint_names_follow_the_convention() -> None:
             assert str(index.name).startswith(prefixes), (table.name, index.name)
 
 
-async def test_migration_0016_counts_listed_videos_only(servers: RunServers) -> None:
+async def test_migration_0015_counts_listed_videos_only(servers: RunServers) -> None:
     """Counts kept by the older rule (every published video) are taken again: an unlisted or a
     deleted video counts neither on its author's post_count nor on its parent's remix_count."""
     admin, scratch_url = _scratch_database(servers)

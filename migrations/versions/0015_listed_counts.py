@@ -1,8 +1,8 @@
 """listed counts: users.post_count and videos.remix_count count published, public videos only (an
 unlisted one stays out of every list, so out of the counts); counted again once, here
 
-Revision ID: 0016
-Revises: 0014 (0015 once that one is merged: re-point down_revision)
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-04 23:00:00.000000
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from alembic import op
 
 
-revision: str = "0016"
+revision: str = "0015"
 down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
