@@ -31,6 +31,7 @@ from app.dependencies import (
     provide_storage,
 )
 from app.errors import exception_handlers
+from app.head import HeadAsGetMiddleware
 from app.health import HealthController, MetricsController
 from app.jobs import build_worker, run_worker_forever
 from app.logging import configure_logging
@@ -127,8 +128,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     document_common_answers(app)
     # Around the whole app rather than among the routes' middleware, which only a routed request
-    # reaches: a 404 for an unknown path or a 405 also names its request id and is logged.
-    app.asgi_handler = RequestIdMiddleware()(app.asgi_handler)
+    # reaches: a 404 for an unknown path or a 405 also names its request id and is logged. HEAD is
+    # turned into GET before routing (Litestar would answer it 405), inside the access log.
+    app.asgi_handler = RequestIdMiddleware()(HeadAsGetMiddleware()(app.asgi_handler))
     return app
 
 

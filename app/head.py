@@ -1,0 +1,75 @@
+"""HEAD on every GET route, as HTTP asks: the status and headers GET would answer, and no body.
+
+Litestar 2 routes HEAD only to handlers declared for it (and refuses a HEAD handler that returns a
+body), so without this every GET route answered HEAD with 405: load balancers and uptime checkers
+probing /health/live with HEAD saw the service as broken. Here a HEAD request is handled as the GET
+it asks about, through the same routing, guards, rate limits and handler (a HEAD is counted and
+authorized exactly as the GET), and the body is dropped on its way out. Content-Length stays what
+GET's would be. The API document does not list HEAD, which HTTP implies wherever GET is.
+
+A streamed answer (a generation's progress events) ends once its first chunk is produced: the
+client has its headers, and the app is told the client went away, so the stream stops and gives
+its place back as it does for a GET whose client disconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
+from litestar.types.asgi_types import HTTPDisconnectEvent, HTTPScope
+
+_DISCONNECT: HTTPDisconnectEvent = {"type": "http.disconnect"}
+
+
+def _allow_head_with_get(message: Message) -> None:
+    """A 405 names the methods its path takes: HEAD wherever GET is."""
+    if message["type"] == "http.response.start" and message["status"] == 405:
+        headers = MutableScopeHeaders.from_message(message)
+        allow = headers.get("allow")
+        if allow is not None and "GET" in allow.split(", ") and "HEAD" not in allow:
+            headers["allow"] = f"{allow}, HEAD"
+
+
+class HeadAsGetMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["method"] != "HEAD":
+
+            async def send_allowing_head(message: Message) -> None:
+                _allow_head_with_get(message)
+                await send(message)
+
+            await next_app(scope, receive, send_allowing_head)
+            return
+        answered = asyncio.Event()
+
+        async def send_without_body(message: Message) -> None:
+            if answered.is_set():
+                return
+            if message["type"] == "http.response.start":
+                await send(message)
+            elif message["type"] == "http.response.body":
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                answered.set()
+
+        async def receive_until_answered() -> ReceiveMessage:
+            # Once answered, the client is gone as far as the app is concerned (a stream stops).
+            if answered.is_set():
+                return _DISCONNECT
+            received = asyncio.ensure_future(receive())
+            done = asyncio.ensure_future(answered.wait())
+            await asyncio.wait({received, done}, return_when=asyncio.FIRST_COMPLETED)
+            done.cancel()
+            if received.done():
+                return received.result()
+            received.cancel()
+            return _DISCONNECT
+
+        # A copy: the access log around this still sees the HEAD the client sent.
+        as_get: HTTPScope = {**scope, "method": "GET"}
+        await next_app(as_get, receive_until_answered, send_without_body)
