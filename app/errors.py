@@ -83,6 +83,12 @@ class MalformedRequest(AppError):
     title = "The request body could not be read"
 
 
+class MalformedMultipart(AppError):
+    status = 400
+    code = "malformed_multipart"
+    title = "The multipart body could not be read"
+
+
 class NotAuthenticated(AppError):
     status = 401
     code = "not_authenticated"
@@ -144,6 +150,9 @@ _STATUS_CODES: dict[int, str] = {
 }
 
 
+# Litestar's 400 for a multipart body of more parts than it takes: a limit, not a malformed body.
+_TOO_MANY_PARTS = "Request Entity Too Large"
+
 _MSGSPEC_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 
 
@@ -189,6 +198,10 @@ def problem_response(
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+def _is_multipart(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower() == "multipart/form-data"
+
+
 def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[Problem]:
     return problem_response(exc.status, exc.code, exc.title, exc.detail, exc.errors, exc.headers)
 
@@ -225,6 +238,9 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
         detail = "No such resource"
     if status == 400 and isinstance(exc.__cause__, SerializationException):
         code, title = MalformedRequest.code, MalformedRequest.title
+    elif status == 400 and _is_multipart(request) and detail != _TOO_MANY_PARTS:
+        # Litestar's parser refusing the framing (no boundary, a truncated or garbled part).
+        code, title = MalformedMultipart.code, MalformedMultipart.title
     if status == 413:
         # A route that takes uploads names the code clients know for "too big" there.
         handler = request.scope.get("route_handler")
@@ -308,7 +324,9 @@ def _undecodable(request: Request[Any, Any, Any], exc: Exception) -> Response[Pr
         detail = "The body is nested too deeply"
     else:  # a KeyError or IndexError is a bug, not the client's doing
         return _unexpected(request, exc)
-    return problem_response(400, MalformedRequest.code, MalformedRequest.title, detail)
+    # Named for what the client sent: a form's part in an unknown charset is no JSON problem.
+    malformed = MalformedMultipart if _is_multipart(request) else MalformedRequest
+    return problem_response(400, malformed.code, malformed.title, detail)
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import ValidationException
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromPath, FromQuery
@@ -17,7 +18,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, CurrentUser
 from app.dependencies import DbSession, SettingsDep, StorageDep
-from app.errors import MalformedRequest, problem_responses, validation_failed_from
+from app.errors import MalformedMultipart, MalformedRequest, problem_responses, validation_failed_from
 from app.idempotency import IdempotencyKeyHeader
 from app.images import MAX_IMAGE_BYTES, UnsupportedMedia
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
@@ -63,7 +64,10 @@ async def read_generation_request(request: Request[Any, Any, Any]) -> tuple[Gene
         except msgspec.DecodeError as exc:
             raise MalformedRequest(f"JSON is malformed: {exc}") from exc
     if content_type == "multipart/form-data":
-        form = await request.form()
+        try:
+            form = await request.form()
+        except ValidationException as exc:  # Litestar's refusal of a Content-Type without a boundary
+            raise MalformedMultipart(exc.detail) from exc
         fields: dict[str, Any] = {}
         reference: bytes | None = None
         for name, value in form.multi_items():

@@ -204,6 +204,36 @@ async def test_avatar_multipart_without_a_file_part_is_refused(client, users):
     assert_refused(response)
 
 
+# Multipart bodies the parser cannot read: each was 400 `malformed_json` (a part in a charset
+# Python does not have), 400 `bad_request` or, on POST /v1/generations, 422 `validation_failed`.
+MALFORMED_MULTIPART: dict[str, tuple[bytes, str]] = {
+    "unknown charset": (
+        b'--XX\r\nContent-Disposition: form-data; name="prompt"\r\n'
+        b"Content-Type: text/plain; charset=no-such-charset\r\n\r\na cat\r\n--XX--\r\n",
+        "multipart/form-data; boundary=XX",
+    ),
+    "no boundary": (b"--XX\r\n", "multipart/form-data"),
+    "garbage": (b"\x00\xff garbage", "multipart/form-data; boundary=XX"),
+    "truncated": (
+        b'--XX\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\nabc',
+        "multipart/form-data; boundary=XX",
+    ),
+}
+MULTIPART_ENDPOINTS = [("PUT", "/v1/me/avatar"), ("POST", "/v1/generations")]
+
+
+@pytest.mark.parametrize("kind", list(MALFORMED_MULTIPART), ids=list(MALFORMED_MULTIPART))
+@pytest.mark.parametrize(("method", "path"), MULTIPART_ENDPOINTS, ids=[p for _, p in MULTIPART_ENDPOINTS])
+async def test_unreadable_multipart_body_is_malformed_multipart(client, users, method, path, kind):
+    alice = await users.create("alice")
+    content, content_type = MALFORMED_MULTIPART[kind]
+    headers = {**alice.headers, "content-type": content_type}
+
+    response = await client.request(method, path, content=content, headers=headers)
+
+    assert_problem(response, 400, "malformed_multipart")
+
+
 async def test_avatar_multipart_with_two_file_parts_is_refused(client, users):
     alice = await users.create("alice")
     image = png_bytes()
