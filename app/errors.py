@@ -7,6 +7,7 @@ a 500 here means a bug, and is logged as one.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from http import HTTPStatus
 from typing import Any, ClassVar
@@ -215,12 +216,43 @@ def _field_errors(extra: Any) -> list[FieldError]:
                 # msgspec reports an unexpected field at the object's own path; name the field.
                 unknown = _UNKNOWN_FIELD.search(message)
                 key = unknown[1] if unknown else item.get("key") or item.get("source") or "body"
+                if key == _BODY_PARAMETER:  # the handler's name for the body, not a field the client knows
+                    key = "body"
                 errors.append(FieldError(field=str(key), message=message))
     return errors
 
 
-def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+# Litestar's error for a handler's `data` (the whole body): "'data'" (a KeyError) when there was no
+# body at all, or msgspec's complaint about its type ("Expected `object`, got `null`").
+_BODY_PARAMETER = "data"
+_NO_BODY = "'data'"
+
+
+def _missing_body(request: Request[Any, Any, Any]) -> Response[Problem]:
+    """No body where the route takes one: name the fields it needs, as for an empty object."""
+    field = request.route_handler.parsed_fn_signature.parameters.get(_BODY_PARAMETER)
+    body_type = field.annotation if field is not None else None
+    required: list[str] = []
+    detail = "This request needs a body"
+    if isinstance(body_type, type) and issubclass(body_type, msgspec.Struct):
+        required = [f.encode_name for f in msgspec.structs.fields(body_type) if f.required]
+        shape = ", ".join(f'"{name}": ...' for name in required)
+        detail = f"This request needs a JSON body: {{{shape}}}"
+    elif isinstance(body_type, type) and dataclasses.is_dataclass(body_type):  # a multipart form
+        required = [f.name for f in dataclasses.fields(body_type)]
+        detail = f"This request needs a multipart/form-data body with: {', '.join(required)}"
+    message = "required; the request had no body"
+    errors = [FieldError(field=name, message=message) for name in required or ["body"]]
+    return problem_response(422, ValidationFailed.code, ValidationFailed.title, detail, errors)
+
+
+def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
     detail = exc.detail or "invalid request"
+    if isinstance(exc.extra, list) and any(
+        isinstance(item, dict) and item.get("key") == _BODY_PARAMETER and item.get("message") == _NO_BODY
+        for item in exc.extra
+    ):
+        return _missing_body(request)
     errors = _field_errors(exc.extra)
     if not errors:
         errors = [FieldError(field="body", message=detail)]

@@ -169,6 +169,25 @@ async def test_logout_ends_the_refresh_token(client, users):
     assert unknown.status_code == 204
 
 
+@pytest.mark.parametrize("content_type", [None, "application/json"], ids=["no type", "json"])
+async def test_logout_without_a_body_says_it_needs_the_refresh_token(client, users, content_type):
+    """The contract's logout takes the refresh token (API.md); a body-less logout answered a field
+    `data` with the message `'data'`, which told the client nothing."""
+    alice = await users.create("alice")
+    headers = bearer(alice.access_token) | ({"content-type": content_type} if content_type else {})
+
+    response = await client.post("/v1/auth/logout", content=b"", headers=headers)
+
+    problem = assert_problem(response, 422, "validation_failed")
+    assert problem["detail"] == 'This request needs a JSON body: {"refresh_token": ...}'
+    assert [error["field"] for error in problem["errors"]] == ["refresh_token"]
+    # A body of JSON null is named the body, not the handler's parameter `data`.
+    null = await client.post("/v1/auth/logout", content=b"null", headers=headers)
+    assert [error["field"] for error in assert_problem(null, 422, "validation_failed")["errors"]] == ["body"]
+    # The access token alone ends no login.
+    assert_tokens(await refresh(client, alice.refresh_token), "alice")
+
+
 # --- bearer tokens --------------------------------------------------------------------------
 
 
