@@ -102,9 +102,13 @@ class AuthController(Controller):
         settings: SettingsDep,
     ) -> Tokens:
         """Log in with a username or email and a password."""
-        # Per login as well as per address, so a spread-out guessing attack on one account stalls too.
-        await limiter.enforce("login", data.login.strip().lower(), settings.login_limit)
-        return await profiles.tokens(await auth.log_in(data.login, data.password))
+
+        # Per account (or per name, with no account) as well as per address, so a spread-out
+        # guessing attack on one account stalls too. The service names what is counted.
+        async def count_attempt(name: str, subject: str) -> None:
+            await limiter.enforce(name, subject, settings.login_limit)
+
+        return await profiles.tokens(await auth.log_in(data.login, data.password, count_attempt))
 
     @post(
         "/refresh",

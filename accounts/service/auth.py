@@ -6,6 +6,7 @@ import re
 import secrets
 import string
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
@@ -54,6 +55,22 @@ RESERVED_USERNAMES = frozenset(
 )
 USERNAME_FORMAT = re.compile(USERNAME_PATTERN)
 _INVITE_ALPHABET = string.ascii_uppercase + string.digits
+
+
+# Counts one login attempt against (limit name, subject), raising when the budget is spent.
+CountAttempt = Callable[[str, str], Awaitable[None]]
+
+
+def login_attempt_subject(user: User | None, login: str) -> tuple[str, str]:
+    """What a login attempt is counted on: the account, whichever of its names (username, email,
+    in any case) was typed, so alternating them gives no extra guesses; a name that has no account
+    is counted by the name, lower-cased. Either way it is one lookup, one hash and one count, so
+    neither the answer nor its timing tells whether the account exists. (An attacker who spends
+    an account's budget by its username does learn, from a 429, that an email names that account:
+    the price of one budget per account.)"""
+    if user is not None:
+        return "login-account", str(user.id)
+    return "login", login.strip().lower()
 
 
 class RefreshTokenReused(InvalidRefreshToken):
@@ -164,15 +181,23 @@ class AuthService:
             return Availability(username=username, available=False, reason="taken")
         return Availability(username=username, available=True)
 
-    async def log_in(self, login: str, password: str) -> IssuedTokens:
+    async def log_in(
+        self, login: str, password: str, count_attempt: CountAttempt | None = None
+    ) -> IssuedTokens:
         # The account is read once the turn is ours: a login waiting for its turn holds no pooled
         # connection. In the turn, at most `password_hashes_at_once` logins of a process hold one.
         async with hashing_turn(self.settings.password_hashes_at_once) as turn:
             user = await queries.user_by_login(self.session, login.strip())
-            if not await turn.verify(user.password_hash if user else None, password) or user is None:
-                raise InvalidCredentials()
-            if needs_rehash(user.password_hash):
+            verified = await turn.verify(user.password_hash if user else None, password)
+            if verified and user is not None and needs_rehash(user.password_hash):
                 user.password_hash = await turn.hash(password)
+        # Counted once the account is known, and after the turn: a Redis that hangs (up to 5 s a
+        # call) must not hold a hashing turn, which would queue every other login behind it. A
+        # refused attempt is refused whatever the password (its rehash, if any, is rolled back).
+        if count_attempt is not None:
+            await count_attempt(*login_attempt_subject(user, login))
+        if not verified or user is None:
+            raise InvalidCredentials()
         return await self.issue_tokens(user)
 
     async def issue_tokens(self, user: User, family_id: uuid.UUID | None = None) -> IssuedTokens:

@@ -311,6 +311,25 @@ async def test_login_rate_limit_per_login(servers, tmp_path, users):
     assert_tokens(other, "bob")
 
 
+async def test_login_rate_limit_counts_the_account_whichever_name_is_typed(servers, tmp_path, users):
+    """Username and email were counted apart: alternating them gave twice the guesses."""
+    alice = await users.create("alice")
+    async with tight_app(servers, tmp_path, login_rate_limit="2/minute") as tight:
+        guesses = [await log_in(tight, "alice", "guess-1"), await log_in(tight, alice.email, "guess-2")]
+        by_username = await log_in(tight, "alice", alice.password)
+        by_email = await log_in(tight, alice.email.upper(), alice.password)
+        # A name with no account has a budget of its own name, refused the same way.
+        nobody = [await log_in(tight, "nobody", f"guess-{n}") for n in range(2)]
+        nobody_refused = await log_in(tight, " NoBody ", "guess-3")
+
+    for guess in [*guesses, *nobody]:
+        assert_problem(guess, 401, "invalid_credentials")
+    for refused in (by_username, by_email, nobody_refused):
+        assert_rate_limited(refused, 2, 60)
+    assert by_username.json().keys() == nobody_refused.json().keys()
+    assert by_username.headers.keys() - {"x-request-id"} == nobody_refused.headers.keys() - {"x-request-id"}
+
+
 async def test_login_rate_limit_refusal_headers_describe_the_login_limit(servers, tmp_path, users):
     alice = await users.create("alice")
     async with tight_app(servers, tmp_path, login_rate_limit="2/minute") as tight:
