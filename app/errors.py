@@ -230,7 +230,8 @@ _NO_BODY = "'data'"
 
 def _missing_body(request: Request[Any, Any, Any]) -> Response[Problem]:
     """No body where the route takes one: name the fields it needs, as for an empty object."""
-    field = request.route_handler.parsed_fn_signature.parameters.get(_BODY_PARAMETER)
+    handler = request.scope.get("route_handler")
+    field = handler.parsed_fn_signature.parameters.get(_BODY_PARAMETER) if handler is not None else None
     body_type = field.annotation if field is not None else None
     required: list[str] = []
     detail = "This request needs a body"
