@@ -103,8 +103,12 @@ class AuthController(Controller):
     ) -> Tokens:
         """Log in with a username or email and a password."""
 
-        # Per account (or per name, with no account) as well as per address, so a spread-out
-        # guessing attack on one account stalls too. The service names what is counted.
+        # Per typed name first, before any hashing: a name whose budget is spent is refused at the
+        # cost of one Redis call, however many addresses a guessing attack comes from (hashes are
+        # what a flood would spend). Then per account, once the turn knows it, so alternating its
+        # username and email gives no extra guesses; and per address (TOKEN_LIMIT).
+        await limiter.enforce("login-name", data.login.strip().lower(), settings.login_limit)
+
         async def count_attempt(name: str, subject: str) -> None:
             await limiter.enforce(name, subject, settings.login_limit)
 

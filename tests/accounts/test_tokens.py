@@ -11,6 +11,7 @@ import httpx
 import jwt
 import pytest
 
+from accounts.passwords import HashingTurn
 from app.factory import create_app
 from tests.accounts.helpers import PASSWORD, assert_problem, available, bearer, me, sign_up
 from tests.conftest import TEST_SECRET, make_settings, serve_in_process
@@ -328,6 +329,29 @@ async def test_login_rate_limit_counts_the_account_whichever_name_is_typed(serve
         assert_rate_limited(refused, 2, 60)
     assert by_username.json().keys() == nobody_refused.json().keys()
     assert by_username.headers.keys() - {"x-request-id"} == nobody_refused.headers.keys() - {"x-request-id"}
+
+
+async def test_a_name_whose_login_budget_is_spent_is_refused_before_any_hashing(
+    servers, tmp_path, users, monkeypatch
+):
+    """Counting only per account, after the hash, let a guessing attack from many addresses spend a
+    password hash on every refused attempt."""
+    alice = await users.create("alice")
+    verified: list[str] = []
+    real_verify = HashingTurn.verify
+
+    async def counted_verify(self, password_hash, password):
+        verified.append(password)
+        return await real_verify(self, password_hash, password)
+
+    monkeypatch.setattr(HashingTurn, "verify", counted_verify)
+    async with tight_app(servers, tmp_path, login_rate_limit="2/minute") as tight:
+        await spend_login_budget(tight)
+        refused = [await log_in(tight, "alice", alice.password), await log_in(tight, "ALICE", "guess-3")]
+
+    for response in refused:
+        assert_rate_limited(response, 2, 60)
+    assert verified == ["guess-0", "guess-1"]
 
 
 async def test_login_rate_limit_refusal_headers_describe_the_login_limit(servers, tmp_path, users):
