@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar.di import NamedDependency
-from sqlalchemy import ColumnElement, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -49,9 +49,9 @@ def excerpt(text: str) -> str:
 
 
 async def actor_across_blocks(session: AsyncSession, actor_id: UUID, recipient_id: UUID) -> UUID | None:
-    """The actor a notification that must reach its recipient names: nobody across a block, since
-    the list leaves out notifications whose actor is across one (a cameo owner told of a use, the
-    author of a video a cameo owner deleted)."""
+    """The actor a notification that must reach its recipient names: nobody across a block (a
+    cameo owner told of a use, the author of a video a cameo owner deleted). Its kind is registered
+    with `reach_across_blocks`, so a block made later blanks the actor in the list too."""
     if await account_queries.is_blocked_either_way(session, actor_id, recipient_id):
         return None
     return actor_id
@@ -136,6 +136,17 @@ def show_only_when(condition: ShownWhen) -> None:
         _shown_when.append(condition)
 
 
+# Kinds the list shows across a block with the actor left blank, rather than leaving them out, as
+# they are sent (`actor_across_blocks`): the owner of a likeness must always be able to find its
+# uses, and an author whose video a cameo owner deleted must be told why it went. Registered from
+# the composition root by the domains that send them.
+_reach_across_blocks: set[str] = set()
+
+
+def reach_across_blocks(*kinds: str) -> None:
+    _reach_across_blocks.update(kinds)
+
+
 # --- queries ---------------------------------------------------------------------------------
 
 
@@ -149,15 +160,22 @@ def _blocked_either_way(user_id: UUID, other: Any) -> Any:
 async def notifications_page(
     session: AsyncSession, *, user_id: UUID, after: tuple[datetime, UUID] | None, limit: int
 ) -> list[tuple[Notification, User | None]]:
-    """Newest first, leaving out actors who block or are blocked by the recipient, and what the
-    registered conditions leave out. Filtered when read, not deleted on a block: an unblock shows
-    them again, and a block costs nothing more."""
+    """Newest first, leaving out actors who block or are blocked by the recipient (the kinds that
+    reach across blocks are kept, with no actor), and what the registered conditions leave out.
+    Filtered when read, not deleted on a block: an unblock shows them again, and a block costs
+    nothing more."""
+    # No actor row across a block: the row is left out, or shown with the actor blank.
+    actor_shown = and_(User.id == Notification.actor_id, ~_blocked_either_way(user_id, User.id))
     query = (
         select(Notification, User)
-        .outerjoin(User, User.id == Notification.actor_id)
+        .outerjoin(User, actor_shown)
         .where(
             Notification.user_id == user_id,
-            or_(Notification.actor_id.is_(None), ~_blocked_either_way(user_id, Notification.actor_id)),
+            or_(
+                Notification.actor_id.is_(None),
+                User.id.is_not(None),
+                Notification.kind.in_(sorted(_reach_across_blocks)),
+            ),
             *(condition(user_id) for condition in _shown_when),
         )
         .order_by(Notification.created_at.desc(), Notification.id.desc())

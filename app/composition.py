@@ -52,6 +52,10 @@ cameo_hooks.on_revoked(generation_cameos.cancel_generations_using)
 feed_hooks.on_publishing(generation_cameos.refuse_publishing_revoked)
 # What the notification list leaves out for other domains (accounts may not import feed).
 accounts_notifications.show_only_when(feed_queries.notification_about_viewable_video)
+# What reaches its recipient across a block, naming no actor (accounts may not import them).
+accounts_notifications.reach_across_blocks(
+    generation_cameos.CAMEO_USED, feed_queries.CAMEO_POSTED, feed_queries.APPEARANCE_REMOVED
+)
 
 DEPENDENCIES: dict[str, Provide] = {"current_user": Provide(provide_current_user)}
 

@@ -90,6 +90,9 @@ def listable_by(viewer_id: UUID) -> ColumnElement[bool]:
 # The one notification that points at a video deleted on purpose: the author told a cameo owner
 # deleted it (`feed.service.videos`).
 APPEARANCE_REMOVED = "appearance_removed"
+# A video with the recipient's cameo in it was published (`feed.service.videos`). It and the one
+# above reach their recipient across a block (registered from the composition root).
+CAMEO_POSTED = "cameo_posted"
 
 
 def notification_about_viewable_video(recipient_id: UUID) -> ColumnElement[bool]:

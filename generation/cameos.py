@@ -58,6 +58,8 @@ CAMEO_PERMISSION_DENIED = "cameo_permission_denied"
 OTHER_REFUSED = "another_cameo_refused"
 OTHER_REVOKED = "another_cameo_revoked"
 REVOKED = "revoked"
+# Notification kind: a draft was made with your cameo.
+CAMEO_USED = "cameo_used"
 
 # A character the provider could not make in this long after approval is given up.
 REGISTER_GIVE_UP_AFTER = timedelta(hours=6)
@@ -247,7 +249,7 @@ async def record_appearances(
         await notify(
             session,
             user_id=cast.owner.id,
-            kind="cameo_used",
+            kind=CAMEO_USED,
             actor_id=await actor_across_blocks(session, generation.user_id, cast.owner.id),
             subject_type="video",
             subject_id=video_id,

@@ -34,7 +34,7 @@ PUBLISH_SCOPE = "videos.publish"
 
 # Notification kinds: a video with your cameo in it was published; someone whose cameo was in your
 # video deleted it.
-CAMEO_POSTED = "cameo_posted"
+CAMEO_POSTED = queries.CAMEO_POSTED
 APPEARANCE_REMOVED = queries.APPEARANCE_REMOVED
 
 VIDEO_TYPE = "video/mp4"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.accounts.helpers import assert_problem, block, error_fields, unblock
 from tests.feed.helpers import all_items, comment, notifications, publish
+from tests.generation.helpers import generate, wait_until_done
 
 NOTIFICATION_FIELDS = {"id", "kind", "actor", "subject", "created_at", "read"}
 
@@ -219,3 +220,42 @@ async def test_deleting_a_video_retracts_what_commenters_were_told_about_it(clie
     # A deleted video exists for nobody: bob is no longer pointed at it, nor shown carol's reply on it.
     assert (await client.delete(f"/v1/videos/{video_id}", headers=alice.headers)).status_code == 204
     assert await notifications(client, bob) == []
+
+
+async def test_a_later_block_blanks_the_actor_of_what_must_reach_and_hides_the_rest(
+    client, users, videos, cameos, published
+):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    cameo_id = await cameos.active(bob, permission="everyone")
+    # To bob: alice used his cameo, posted the video and liked his post.
+    generation = await generate(client, alice.headers, cameos=["bob"])
+    done = await wait_until_done(client, alice.headers, generation["id"])
+    assert done["status"] == "completed", done
+    assert (await publish(client, alice, done["video_id"])).status_code == 200
+    bobs_post = await published(bob)
+    assert (await client.post(f"/v1/videos/{bobs_post}/like", headers=alice.headers)).status_code == 204
+    # To alice: bob deleted her draft with his cameo in it, and liked her post.
+    draft = await videos.draft(alice, appearances=[(bob, cameo_id)])
+    assert (await client.delete(f"/v1/videos/{draft.id}", headers=bob.headers)).status_code == 204
+    alices_post = await published(alice)
+    assert (await client.post(f"/v1/videos/{alices_post}/like", headers=bob.headers)).status_code == 204
+
+    def listed(items):
+        return [(item["kind"], item["actor"] and item["actor"]["username"]) for item in items]
+
+    assert listed(await notifications(client, bob)) == [
+        ("like", "alice"),
+        ("cameo_posted", "alice"),
+        ("cameo_used", "alice"),
+    ]
+    assert listed(await notifications(client, alice)) == [("like", "bob"), ("appearance_removed", "bob")]
+
+    # A block made since, either way: the uses of bob's likeness and the deletion of alice's draft
+    # are still listed, naming nobody, as when the block came first; the likes are hidden.
+    for blocker, blocked in ((bob, "alice"), (alice, "bob")):
+        assert (await block(client, blocker.headers, blocked)).status_code == 204
+        assert listed(await notifications(client, bob)) == [("cameo_posted", None), ("cameo_used", None)]
+        assert listed(await notifications(client, alice)) == [("appearance_removed", None)]
+        assert (await unblock(client, blocker.headers, blocked)).status_code == 204
+        assert listed(await notifications(client, bob))[0] == ("like", "alice")
