@@ -121,6 +121,17 @@ async def retract_about(session: AsyncSession, *, user_id: UUID, subject_id: UUI
     )
 
 
+async def forget_remixed(session: AsyncSession, *, user_id: UUID, video_id: UUID) -> None:
+    """`user_id` deleted `video_id`: their remix notifications stay (the remixes live on) but no
+    longer name it as `remix_of`, which would answer 404 to them as to everyone."""
+    await session.execute(
+        update(Notification)
+        .where(Notification.user_id == user_id, Notification.data["remix_of"].astext == str(video_id))
+        .values(data=Notification.data.op("-")("remix_of"))
+        .execution_options(synchronize_session=False)
+    )
+
+
 # --- what the list shows ----------------------------------------------------------------------
 
 # A condition on `Notification` rows, given the recipient's id, that a notification must meet to be

@@ -228,6 +228,9 @@ class VideoService:
         await notifications.retract(self.session, [f"remix:{video.id}", *_comment_keys(comments)])
         for user_id in (video.author_id, *appearing):
             await notifications.retract_about(self.session, user_id=user_id, subject_id=video.id)
+        # A removal keeps `remix_of` instead: its author still opens the video (as removed), and an
+        # appeal may restore it.
+        await notifications.forget_remixed(self.session, user_id=video.author_id, video_id=video.id)
         if video.author_id != viewer.id:
             await notifications.notify(
                 self.session,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from accounts.models import Role
 from tests.accounts.helpers import assert_problem, block, error_fields, unblock
 from tests.feed.helpers import all_items, comment, notifications, publish
 from tests.generation.helpers import generate, wait_until_done
+from tests.moderation.helpers import claimed, decided, reported
 
 NOTIFICATION_FIELDS = {"id", "kind", "actor", "subject", "created_at", "read"}
 
@@ -259,3 +261,33 @@ async def test_a_later_block_blanks_the_actor_of_what_must_reach_and_hides_the_r
         assert listed(await notifications(client, alice)) == [("appearance_removed", None)]
         assert (await unblock(client, blocker.headers, blocked)).status_code == 204
         assert listed(await notifications(client, bob))[0] == ("like", "alice")
+
+
+async def test_a_remix_notification_names_the_parent_only_while_its_author_can_open_it(
+    client, users, published
+):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    removed, deleted = await published(alice), await published(alice)
+    removed_remix = await published(bob, remix_of=removed)
+    deleted_remix = await published(bob, remix_of=deleted)
+    # One of alice's videos is taken down by a moderator, she deletes the other.
+    await reported(client, bob, "video", removed, "spam")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    assert (await client.delete(f"/v1/videos/{deleted}", headers=alice.headers)).status_code == 204
+
+    # She still opens the removed one (as removed): her notification points at it, and a granted
+    # appeal would bring it back. The deleted one is 404 to her too: the remix is shown alone.
+    as_author = await client.get(f"/v1/videos/{removed}", headers=alice.headers)
+    assert (as_author.status_code, as_author.json()["status"]) == (200, "removed")
+    assert (await client.get(f"/v1/videos/{deleted}", headers=alice.headers)).status_code == 404
+    told = {
+        item["subject"]["id"]: item["subject"]
+        for item in await notifications(client, alice)
+        if item["kind"] == "remix"
+    }
+    assert told == {
+        deleted_remix: {"type": "video", "id": deleted_remix, "video_id": deleted_remix},
+        removed_remix: {"type": "video", "id": removed_remix, "video_id": removed_remix, "remix_of": removed},
+    }
