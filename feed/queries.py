@@ -29,6 +29,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.selectable import CTE
 
 from accounts.models import Notification, User, blocks
+from accounts.notifications import NotificationKind
 from app.db import UUID_ARRAY
 from app.pagination import keyset_after, keyset_before
 from feed.models import Comment, Video, VideoStatus, Visibility, likes, video_appearances, views
@@ -98,12 +99,18 @@ CAMEO_POSTED = "cameo_posted"
 def notification_about_viewable_video(recipient_id: UUID) -> ColumnElement[bool]:
     """For `accounts.notifications.show_only_when`: a notification about a video (`data.video_id`) is
     listed only while its recipient may see that video, so a block with its author since (someone
-    other than the actor: a reply on a third person's video) hides it as the video's 404 does."""
+    other than the actor: a reply on a third person's video) hides it as the video's 404 does. A
+    remix is listed only while the recipient's remix list and tree show it: made unlisted since,
+    it is out of them (and of the parent's `remix_count`) until it is public again."""
     video_id = Notification.data["video_id"].astext
     return or_(
         video_id.is_(None),
         Notification.kind == APPEARANCE_REMOVED,
-        exists().where(Video.id == cast(video_id, PG_UUID(as_uuid=True)), viewable_by(recipient_id)),
+        exists().where(
+            Video.id == cast(video_id, PG_UUID(as_uuid=True)),
+            viewable_by(recipient_id),
+            or_(Notification.kind != NotificationKind.REMIX.value, listable_by(recipient_id)),
+        ),
     )
 
 

@@ -134,8 +134,7 @@ class VideoService:
         await self.session.flush()
         self._flag_caption(verdict, video)
         await recount(self.session, video, was_counted=False)
-        if video.remix_of_id is not None:
-            await self._tell_remixed(viewer, video)
+        await self._tell_remixed(viewer, video)
         await self._tell_appearing(viewer, video)
         if self.fanout is not None:
             self.fanout.after_publish(self.session, video)
@@ -158,8 +157,12 @@ class VideoService:
             raise RemixNotAllowed("The video this remixes is across a block now: it cannot be published")
 
     async def _tell_remixed(self, viewer: User, video: Video) -> None:
-        """A published remix tells the parent's author (drafts are private, so not before)."""
-        assert video.remix_of_id is not None
+        """A remix tells the parent's author once it is listed, published and public, as the
+        parent's remixes and tree show it to them: not a draft, which is private, nor an unlisted
+        one, which opens by link only (its link is not handed to them); made public later, it tells
+        them then. Once only (the dedupe key), however often its visibility changes."""
+        if video.remix_of_id is None or not counted(video):
+            return
         parent = await self.session.get(Video, video.remix_of_id)
         if parent is None or parent.deleted_at is not None:
             return
@@ -209,6 +212,8 @@ class VideoService:
             video.show_prompt = patch.show_prompt
         await self.session.flush()
         await recount(self.session, video, was_counted=was_counted)  # made public, or unlisted
+        if not was_counted:
+            await self._tell_remixed(viewer, video)  # a remix made public is listed from now on
         return await self.presenter.one(viewer, video)
 
     async def delete(self, viewer: User, video_id: str) -> None:

@@ -291,3 +291,27 @@ async def test_a_remix_notification_names_the_parent_only_while_its_author_can_o
         deleted_remix: {"type": "video", "id": deleted_remix, "video_id": deleted_remix},
         removed_remix: {"type": "video", "id": removed_remix, "video_id": removed_remix, "remix_of": removed},
     }
+
+
+async def test_a_remix_is_told_to_the_parents_author_while_their_tree_lists_it(client, users, published):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    root = await published(alice)
+    remix = await published(bob, remix_of=root, visibility="unlisted")
+
+    async def tree_and_told() -> tuple[list[str], list[str]]:
+        tree = await client.get(f"/v1/videos/{root}/tree", headers=alice.headers)
+        assert tree.status_code == 200, tree.text
+        told = [
+            item["subject"]["id"] for item in await notifications(client, alice) if item["kind"] == "remix"
+        ]
+        return [node["video"]["id"] for node in tree.json()["children"]], told
+
+    # Unlisted, it opens by link only: not in alice's tree, so she is not handed its link.
+    assert await tree_and_told() == ([], [])
+    for visibility, shown in (("public", [remix]), ("unlisted", []), ("public", [remix])):
+        changed = await client.patch(
+            f"/v1/videos/{remix}", headers=bob.headers, json={"visibility": visibility}
+        )
+        assert changed.status_code == 200, changed.text
+        assert await tree_and_told() == (shown, shown)  # told once, shown while it is listed
