@@ -13,6 +13,11 @@ class ReportNotFound(NotFound):
     title = "No such report"
 
 
+class ReportExists(Conflict):
+    code = "report_exists"
+    title = "You already reported this, and that report is still open"
+
+
 class QueueNotFound(NotFound):
     code = "queue_not_found"
     title = "No such queue"

@@ -51,7 +51,7 @@ class ReportsController(Controller):
     security = AUTHENTICATED
     dependencies = REPORTS
 
-    @post("/", status_code=HTTP_201_CREATED, responses=problem_responses(400, 401, 403, 404, 422, 429))
+    @post("/", status_code=HTTP_201_CREATED, responses=problem_responses(400, 401, 403, 404, 409, 422, 429))
     async def report(
         self,
         request: Request[Any, Any, Any],
@@ -62,7 +62,8 @@ class ReportsController(Controller):
         settings: SettingsDep,
     ) -> ReportOut:
         """Report a video, comment, user or cameo the caller can see (not their own) to the moderators.
-        Reports on the same target join one item. Rate limited per user."""
+        Reports on the same target join one item. One open report per reporter and target
+        (409 report_exists). Rate limited per user."""
         await limiter.enforce("report", access_claims(request).user_id, settings.report_limit)
         return await reports.report(active_user, data)
 

@@ -1,5 +1,7 @@
 """Reports by users. Reports on one target join its undecided item in the `reports` queue, which
-keeps every one of them and is re-prioritised as they come in. A reporter sees only their own.
+keeps every one of them and is re-prioritised as they come in. One reporter has one open report per
+target: another while it is open is 409 report_exists (it would count them twice, and the
+moderators already have their report). A reporter sees only their own.
 Takedown requests are reports too (`takedowns.py`), kept apart: neither list shows the other."""
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import User
 from app.pagination import CursorCodec, Page
 from moderation import policy, queries
-from moderation.errors import ReportNotFound
+from moderation.errors import ReportExists, ReportNotFound
 from moderation.models import ItemStatus, ModerationItem, Queue, Report
 from moderation.schemas import ReportIn, ReportOut, Target
 from moderation.service import targets
@@ -47,6 +49,15 @@ class ReportService:
             subject_user_id=target.subject_user_id,
             snapshot=target.snapshot,
         )
+        # The item's row is locked until commit (see join_open_item), so a report racing this one
+        # by the same reporter sees it here once it is committed. The refusal rolls back the
+        # count join_open_item added.
+        earlier = await queries.first_report_by(self.session, item_id, reporter.id)
+        if earlier is not None:
+            raise ReportExists(
+                f"Your report {earlier.id} on this {target.type} is still open; it is followed in "
+                f"GET /v1/reports/{earlier.id}"
+            )
         report = Report(
             reporter_id=reporter.id,
             item_id=item_id,

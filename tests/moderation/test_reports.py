@@ -94,6 +94,37 @@ async def test_a_closed_item_does_not_take_new_reports(client, users, mod):
     assert [r["reporter"] for r in second["reports"]] == ["carol"]
 
 
+async def test_reporting_again_while_ones_report_is_open_is_409(client, users, published, mod):
+    """One open report per reporter and target, also when two arrive at once: a repeat is not
+    counted on the item again. Once the item is decided, a new report may be made."""
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    video_id = await published(alice)
+    first = await reported(client, bob, "video", video_id, "spam")
+
+    again = await report(client, bob, "video", video_id, "hate", details="and it is worse")
+    problem = assert_problem(again, 409, "report_exists")
+    assert first["id"] in problem["detail"]
+    racing = await asyncio.gather(*(report(client, carol, "video", video_id, "spam") for _ in range(2)))
+    assert sorted(response.status_code for response in racing) == [201, 409]
+    assert [r["id"] for r in (await client.get("/v1/me/reports", headers=bob.headers)).json()["items"]] == [
+        first["id"]
+    ]
+    got = await claimed(client, mod)
+    assert [r["reporter"] for r in got["reports"]] == ["bob", "carol"]
+    assert [r["reason"] for r in got["reports"]] == ["spam", "spam"]
+    assert got["report_count"] == 2
+    # Still open while a moderator holds it.
+    assert_problem(await report(client, bob, "video", video_id), 409, "report_exists")
+
+    decision = await client.post(
+        f"/v1/moderation/items/{got['id']}/decision",
+        headers=mod.headers,
+        json={"action": "dismiss", "note": "ok"},
+    )
+    assert decision.status_code == 200, decision.text
+    assert (await report(client, bob, "video", video_id)).status_code == 201
+
+
 async def test_items_come_by_severity_then_reporters_then_age(client, users, mod):
     people = {name: await users.create(name) for name in ("spammer", "crowd", "bully", "danger", "older")}
     reporters = [await users.create(f"reporter{n}") for n in range(3)]
