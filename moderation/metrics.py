@@ -1,9 +1,9 @@
 """Prometheus metrics of the moderation queues.
 
-Depth and oldest age are gauges read from the database whenever /metrics is scraped (the
-composition root registers `refresh_queue_gauges` with the metrics endpoint), so every API process
-reports the same truth. Handling time, from claim to decision, is observed by the process that
-records the decision, once it has committed.
+Depth, oldest age and the items waiting for another admin are gauges read from the database
+whenever /metrics is scraped (the composition root registers `refresh_queue_gauges` with the
+metrics endpoint), so every API process reports the same truth. Handling time, from claim to
+decision, is observed by the process that records the decision, once it has committed.
 """
 
 from __future__ import annotations
@@ -24,6 +24,13 @@ QUEUE_OLDEST_AGE = Gauge(
     "Age of the oldest undecided item in a moderation queue (0 when it is empty)",
     ["queue"],
 )
+# Items no admin may take now (see queries._waits_for_another_admin): they stay undecided however
+# many moderators work, so an alert on this says "add an admin", which depth alone cannot.
+QUEUE_WAITING_FOR_ANOTHER_ADMIN = Gauge(
+    "remixfeed_moderation_queue_waiting_for_another_admin",
+    "Undecided items in a moderation queue that only an admin may take and no admin may take now",
+    ["queue"],
+)
 HANDLING_SECONDS = Histogram(
     "remixfeed_moderation_handling_seconds",
     "Time from claiming an item to deciding on it",
@@ -40,8 +47,9 @@ async def refresh_queue_gauges(resources: Resources) -> None:
         now = await queries.db_now(session)
         stats = await queries.queue_stats(session, now)
     for queue in Queue:
-        count, _, _, oldest = stats.get(queue.value, (0, 0, 0, None))
+        count, _, waiting, oldest = stats.get(queue.value, (0, 0, 0, None))
         QUEUE_DEPTH.labels(queue=queue.value).set(count)
+        QUEUE_WAITING_FOR_ANOTHER_ADMIN.labels(queue=queue.value).set(waiting)
         age = max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0
         QUEUE_OLDEST_AGE.labels(queue=queue.value).set(age)
 

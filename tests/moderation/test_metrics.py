@@ -1,10 +1,12 @@
-"""Queue depth, oldest age and handling time per queue on /metrics (Prometheus)."""
+"""Queue depth, oldest age, items waiting for another admin and handling time per queue on
+/metrics (Prometheus)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 
+from accounts.models import Role
 from tests.moderation.helpers import claimed, decided, reported
 
 
@@ -36,3 +38,21 @@ async def test_queue_depth_oldest_age_and_handling_time_are_exported(client, use
     assert _sample(after, "remixfeed_moderation_queue_depth", "reports") == 1
     assert _sample(after, "remixfeed_moderation_handling_seconds_count", "reports") == handled_before + 1
     assert 'remixfeed_moderation_handling_seconds_bucket{le="300.0",queue="reports"}' in after
+
+
+async def test_items_waiting_for_another_admin_are_exported(client, users, mod, admin):
+    """An escalated item the only admin reported waits for another admin: the gauge counts it in
+    its queue until one exists."""
+    bob = await users.create("bob")
+    await reported(client, admin, "user", bob.id, "harassment")
+    await decided(client, mod, (await claimed(client, mod))["id"], "escalate")
+
+    metrics = (await client.get("/metrics")).text
+    assert _sample(metrics, "remixfeed_moderation_queue_waiting_for_another_admin", "reports") == 1
+    for queue in ("takedowns", "cameo_verification", "appeals", "automated"):
+        assert _sample(metrics, "remixfeed_moderation_queue_waiting_for_another_admin", queue) == 0
+
+    await users.create("bosstwo", role=Role.ADMIN)
+    after = (await client.get("/metrics")).text
+    assert _sample(after, "remixfeed_moderation_queue_waiting_for_another_admin", "reports") == 0
+    assert _sample(after, "remixfeed_moderation_queue_depth", "reports") == 1
