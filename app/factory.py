@@ -31,7 +31,7 @@ from app.dependencies import (
     provide_storage,
 )
 from app.errors import exception_handlers
-from app.head import HeadAsGetMiddleware
+from app.head import HeadAsGetMiddleware, requested_method
 from app.health import HealthController, MetricsController
 from app.jobs import build_worker, run_worker_forever
 from app.logging import configure_logging
@@ -69,7 +69,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = resolve_secret_key(settings or load_settings())
     configure_logging(settings)
     prometheus = PrometheusConfig(
-        app_name="remixfeed", prefix="remixfeed", group_path=True, exclude=["/metrics"]
+        app_name="remixfeed",
+        prefix="remixfeed",
+        group_path=True,
+        exclude=["/metrics"],
+        # Replaces the default `method` label, which would name a HEAD as the GET it is handled as.
+        labels={"method": requested_method},
     )
 
     @contextlib.asynccontextmanager

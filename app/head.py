@@ -7,6 +7,9 @@ it asks about, through the same routing, guards, rate limits and handler (a HEAD
 authorized exactly as the GET), and the body is dropped on its way out. Content-Length stays what
 GET's would be. The API document does not list HEAD, which HTTP implies wherever GET is.
 
+The HTTP metrics, which run inside this, label such a request HEAD (`requested_method`), as the
+access log around it does: a load balancer's HEAD probes are not counted as clients' GETs.
+
 A streamed answer (a generation's progress events) ends once its first chunk is produced: the
 client has its headers, and the app is told the client went away, so the stream stops and gives
 its place back as it does for a GET whose client disconnects.
@@ -15,7 +18,9 @@ its place back as it does for a GET whose client disconnects.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from litestar import Request
 from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
@@ -23,6 +28,17 @@ from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Sen
 from litestar.types.asgi_types import HTTPDisconnectEvent, HTTPScope
 
 _DISCONNECT: HTTPDisconnectEvent = {"type": "http.disconnect"}
+# Set in the scope state of a HEAD handled as its GET.
+_SERVED_AS_GET = "remixfeed.head_served_as_get"
+
+
+def requested_method(request: Request[Any, Any, Any]) -> str:
+    """The method the client sent: HEAD for a HEAD handled here as its GET (the Prometheus
+    `method` label)."""
+    scope: Scope = request.scope  # the metrics middleware takes websockets too (none are routed now)
+    if scope["type"] != ScopeType.HTTP:
+        return str(scope["type"])
+    return "HEAD" if scope.get("state", {}).get(_SERVED_AS_GET) else request.method
 
 
 def _allow_head_with_get(message: Message) -> None:
@@ -71,5 +87,9 @@ class HeadAsGetMiddleware(ASGIMiddleware):
             return _DISCONNECT
 
         # A copy: the access log around this still sees the HEAD the client sent.
-        as_get: HTTPScope = {**scope, "method": "GET"}
+        as_get: HTTPScope = {
+            **scope,
+            "method": "GET",
+            "state": {**scope.get("state", {}), _SERVED_AS_GET: True},
+        }
         await next_app(as_get, receive_until_answered, send_without_body)

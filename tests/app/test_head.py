@@ -14,6 +14,7 @@ from tests.conftest import make_settings, serve_in_process
 from tests.factories import UserFactory
 from tests.generation.helpers import stored_generation
 from tests.harness import RunServers
+from tests.metrics import sample
 from tests.processes import eventually
 
 # What differs between two answers to the same question.
@@ -51,6 +52,30 @@ async def test_head_answers_as_get_without_the_body(client: httpx.AsyncClient, u
     assert refused.content == b""
     # And a path that takes GET names HEAD too.
     assert "HEAD" in (await client.delete("/health/live")).headers["allow"]
+
+
+async def test_metrics_count_a_head_as_head(client: httpx.AsyncClient) -> None:
+    """The HTTP metrics name the method the client sent, as the access log does, though HEAD is
+    handled as the GET."""
+
+    def counted(metrics: str, method: str) -> float:
+        return sample(
+            metrics,
+            "remixfeed_requests_total",
+            app_name="remixfeed",
+            method=method,
+            path="/health/live",
+            status_code="200",
+        )
+
+    before = (await client.get("/metrics")).text
+    for _ in range(2):
+        assert (await client.head("/health/live")).status_code == 200
+    assert (await client.get("/health/live")).status_code == 200
+    after = (await client.get("/metrics")).text
+
+    assert counted(after, "HEAD") - counted(before, "HEAD") == 2
+    assert counted(after, "GET") - counted(before, "GET") == 1
 
 
 async def test_head_spends_the_budget_of_the_get(
