@@ -7,10 +7,11 @@ concurrent requests, from any process, can together serve no more than the thres
 
 - The page whose videos reach the threshold carries them and the break; later pages carry only
   the break, until POST /v1/feed/resume starts a new session.
-- Breaks are numbered per user (across sessions); every REMIXFEED_FEED_WELLBEING_EVERY-th one is a
-  `wellbeing_check`. A session the teen's daily cap ends at its threshold is at an unnumbered
-  break (break_no 0): the break shown is `teen_daily_limit` and the session is renewed at once, so
-  numbering it would put the next day's wellbeing checks out of step.
+- Breaks are numbered per user (across sessions, and visits up to 30 days apart); every
+  REMIXFEED_FEED_WELLBEING_EVERY-th one is a `wellbeing_check`. A session the teen's daily cap
+  ends at its threshold is at an unnumbered break (break_no 0): the break shown is
+  `teen_daily_limit` and the session is renewed at once, so numbering it would put the next
+  day's wellbeing checks out of step.
 - Teens also stop for the UTC day after REMIXFEED_TEEN_DAILY_FEED_LIMIT videos, whatever they
   resume: a per-day counter that a new session does not reset. A video counts on the UTC day it is
   reserved in (users have no time zone), read at each reservation: a page opened before midnight
@@ -19,8 +20,9 @@ concurrent requests, from any process, can together serve no more than the thres
   break or a wellbeing check.
 
 State (keys under the Redis namespace, expiring after a day without use):
-`feed:session:<user>` hash {sid, served, breaks, break_no}, `feed:served:<user>` set of video ids,
-`feed:day:<user>:<YYYY-MM-DD>` the teen's count for that UTC day.
+`feed:session:<user>` hash {sid, served, break_no}, `feed:served:<user>` set of video ids,
+`feed:day:<user>:<YYYY-MM-DD>` the teen's count for that UTC day; and `feed:breaks:<user>` the
+user's break count, kept 30 days after their last page (one small key per user).
 
 This state lives only in Redis, by choice: a page costs no SQL write. If Redis loses its data
 (flush, failover without persistence) every user starts a new session, the break numbering starts
@@ -47,29 +49,40 @@ from app.settings import Settings
 from feed.errors import FeedUnavailable
 
 SESSION_TTL_SECONDS = 24 * 3600
+# The user's break count outlives their sessions, so that the wellbeing checks come round for
+# someone who comes back every few days with fewer breaks a visit than a check is apart.
+BREAKS_TTL_SECONDS = 30 * 24 * 3600
 # A day counter outlives its day by a little, so a request at 23:59:59 still finds it.
 _DAY_GRACE_SECONDS = 3600
 
 BreakReason = Literal["paced", "teen_daily_limit", "wellbeing_check"]
 
 # Prefixed to _OPEN and _RESERVE: puts the session in KEYS[1] at its break, the user's next break
-# number, or 0 (unnumbered) when the teen's daily cap (`daily`, 0: none) is reached too, as that
-# break is the night's.
+# number (counted in KEYS[4], kept for BREAKS_TTL_SECONDS after the last visit), or 0 (unnumbered)
+# when the teen's daily cap (`daily`, 0: none) is reached too, as that break is the night's. A
+# session hash from before the count had its own key holds it in `breaks`: carried over once.
 _AT_BREAK = """
 local function at_break(daily, day)
+  local legacy = redis.call('HGET', KEYS[1], 'breaks')
+  if legacy then
+    redis.call('HDEL', KEYS[1], 'breaks')
+    if tonumber(legacy) > tonumber(redis.call('GET', KEYS[4]) or '0') then
+      redis.call('SET', KEYS[4], legacy)
+    end
+  end
   if daily > 0 and day >= daily then
     redis.call('HSET', KEYS[1], 'break_no', 0)
   else
-    redis.call('HSET', KEYS[1], 'break_no', redis.call('HINCRBY', KEYS[1], 'breaks', 1))
+    redis.call('HSET', KEYS[1], 'break_no', redis.call('INCR', KEYS[4]))
   end
 end
 """
 
-# KEYS: session hash, served set, day counter. ARGV: a fresh session id, ttl, threshold, daily
-# limit (0: none). Returns {sid, served, break_no (-1: not at a break), day count, served ids...},
-# opening a session when there is none. A session already past this process's threshold (another
-# process, with a higher one, served it) is at its break, so that it shows the break and can be
-# resumed.
+# KEYS: session hash, served set, day counter, break count. ARGV: a fresh session id, ttl,
+# threshold, daily limit (0: none), break count ttl. Returns {sid, served, break_no (-1: not at a
+# break), day count, served ids...}, opening a session when there is none. A session already past
+# this process's threshold (another process, with a higher one, served it) is at its break, so that
+# it shows the break and can be resumed.
 _OPEN = """
 local day = tonumber(redis.call('GET', KEYS[3]) or '0')
 if redis.call('HSETNX', KEYS[1], 'sid', ARGV[1]) == 1 then
@@ -81,14 +94,16 @@ elseif tonumber(redis.call('HGET', KEYS[1], 'served') or '0') >= tonumber(ARGV[3
 end
 redis.call('EXPIRE', KEYS[1], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[4], ARGV[5])
 local h = redis.call('HMGET', KEYS[1], 'sid', 'served', 'break_no')
 local out = {h[1], h[2] or '0', h[3] or '-1', day}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do out[#out + 1] = id end
 return out
 """
 
-# KEYS: session hash, served set, day counter.
-# ARGV: session id, threshold, daily limit (0: none), ttl, day ttl, candidate ids in rank order.
+# KEYS: session hash, served set, day counter, break count.
+# ARGV: session id, threshold, daily limit (0: none), ttl, day ttl, break count ttl, candidate ids
+# in rank order.
 # Takes candidates not yet served while the session (and the day) has room; returns
 # {taken, served, break_no (-1: not at a break), day count, taken ids...}, or {-1} when the
 # session was replaced.
@@ -104,7 +119,7 @@ if daily > 0 then
   room = math.min(room, daily - day)
 end
 local taken = {}
-for i = 6, #ARGV do
+for i = 7, #ARGV do
   if room <= 0 then break end
   if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
     taken[#taken + 1] = ARGV[i]
@@ -123,6 +138,7 @@ if #taken > 0 then
 end
 redis.call('EXPIRE', KEYS[1], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
+redis.call('EXPIRE', KEYS[4], ARGV[6])
 local out = {#taken, served, tonumber(redis.call('HGET', KEYS[1], 'break_no') or '-1'), day}
 for _, id in ipairs(taken) do out[#out + 1] = id end
 return out
@@ -225,6 +241,7 @@ class FeedPacer:
             key(self.settings, "feed", "session", user_id),
             key(self.settings, "feed", "served", user_id),
             key(self.settings, "feed", "day", user_id, day.isoformat()),
+            key(self.settings, "feed", "breaks", user_id),
         ]
 
     def _day_ttl(self, day: date) -> int:
@@ -238,7 +255,7 @@ class FeedPacer:
         try:
             raw = await self._open(
                 keys=self._keys(user, day),
-                args=[uuid.uuid4().hex, SESSION_TTL_SECONDS, threshold, daily_limit or 0],
+                args=[uuid.uuid4().hex, SESSION_TTL_SECONDS, threshold, daily_limit or 0, BREAKS_TTL_SECONDS],
             )
         except RedisError as exc:
             raise FeedUnavailable() from exc
@@ -278,6 +295,7 @@ class FeedPacer:
             pace.daily_limit or 0,
             SESSION_TTL_SECONDS,
             self._day_ttl(day),
+            BREAKS_TTL_SECONDS,
             *(str(candidate) for candidate in candidates),
         ]
         try:

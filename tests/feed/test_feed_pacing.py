@@ -531,3 +531,47 @@ async def test_a_page_resumed_under_by_another_device_serves_what_it_had_taken(
         # Every video counted toward the day was shown.
         assert page["break"]["reason"] == "teen_daily_limit" and page["break"]["videos_seen"] == 5
         assert len(shown) == 5
+
+
+async def test_wellbeing_checks_come_round_for_a_viewer_back_after_more_than_a_day(
+    servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish, resources: Resources
+) -> None:
+    # The break count lived in the session's hash, which expires after a day unused: someone with
+    # fewer breaks a visit than a wellbeing check is apart, back every few days, was never asked.
+    author, viewer = await users.create(), await users.create()
+    await published(author)
+    namespace = resources.settings.redis_namespace
+    async with paced(servers, tmp_path, feed_break_after=1, feed_wellbeing_every=2) as client:
+        shown = []
+        for _ in range(3):
+            page = await feed(client, viewer, cut="latest")
+            assert len(page["items"]) == 1
+            shown.append(page["break"]["reason"])
+            await resume(client, viewer)
+            # Two days away: the session and what it served have expired.
+            await resources.redis.delete(
+                f"{namespace}:feed:session:{viewer.id}", f"{namespace}:feed:served:{viewer.id}"
+            )
+        assert shown == ["paced", "wellbeing_check", "paced"]
+        kept = await resources.redis.ttl(f"{namespace}:feed:breaks:{viewer.id}")
+        assert 0 < kept <= pacing.BREAKS_TTL_SECONDS
+
+
+async def test_a_session_counting_its_breaks_in_its_hash_carries_them_over_once(
+    servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish, resources: Resources
+) -> None:
+    # A session left by the code that kept the break count in the session's hash.
+    author, viewer = await users.create(), await users.create()
+    await published(author)
+    session = f"{resources.settings.redis_namespace}:feed:session:{viewer.id}"
+    await resources.redis.hset(session, mapping={"sid": "0" * 32, "served": 0, "breaks": 3})
+    async with paced(servers, tmp_path, feed_break_after=1, feed_wellbeing_every=2) as client:
+        shown = []
+        for _ in range(3):
+            page = await feed(client, viewer, cut="latest")
+            assert len(page["items"]) == 1
+            shown.append(page["break"]["reason"])
+            await resume(client, viewer)
+        # Breaks 4, 5 and 6.
+        assert shown == ["wellbeing_check", "paced", "wellbeing_check"]
+        assert not await resources.redis.hexists(session, "breaks")
