@@ -10,11 +10,13 @@ one). For `following` and `latest` the cursor carries the keyset position of the
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import datetime
 from uuid import UUID
 
 import structlog
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
@@ -44,6 +46,9 @@ CHRONOLOGICAL: frozenset[FeedCut] = frozenset({"following", "latest"})
 _ROUNDS = 3
 # Pages filled in a row when the session is resumed (replaced) under them each time.
 _ATTEMPTS = 3
+# What may fail a round of ranking and reserving: the database, Redis (the ranked pool, the
+# session) or the pacer's answer for Redis.
+_ROUND_FAILURES = (SQLAlchemyError, RedisError, FeedUnavailable)
 
 
 def _message(brk: Break) -> str:
@@ -142,16 +147,22 @@ class FeedService:
         exhausted = False
         for _ in range(_ROUNDS):
             wanted = min(limit - len(served), pace.room)
-            ranked = await self.ranker.select(
-                viewer,
-                cut,
-                limit=wanted,
-                exclude=set(exclude),
-                session_id=pace.session_id,
-                before=position if cut in CHRONOLOGICAL else None,
+            ranked: list[FeedItem] = []
+            # A later round ranks in a savepoint: should it fail, the request's transaction is
+            # still sound for the page that serves what earlier rounds took.
+            guard: AbstractAsyncContextManager[object] = (
+                self.session.begin_nested() if served else nullcontext()
             )
-            exhausted = len(ranked) < wanted
             try:
+                async with guard:
+                    ranked = await self.ranker.select(
+                        viewer,
+                        cut,
+                        limit=wanted,
+                        exclude=set(exclude),
+                        session_id=pace.session_id,
+                        before=position if cut in CHRONOLOGICAL else None,
+                    )
                 reservation = await self.pacer.reserve(viewer, pace, [item.video.id for item in ranked])
             except SessionReplaced:
                 if not served:
@@ -160,6 +171,15 @@ class FeedService:
                 # ended session (and toward a teen's day): serve them, and go on in the new one.
                 pace, exhausted = await self.pacer.open(viewer), not ranked
                 break
+            except _ROUND_FAILURES as exc:
+                if not served:
+                    raise
+                # An earlier round's videos are counted already (toward the break and a teen's
+                # day): serve them rather than fail the page; its cursor goes on after them.
+                log.warning("feed_round_failed", user_id=str(viewer.id), error=repr(exc))
+                exhausted = False
+                break
+            exhausted = len(ranked) < wanted
             pace = reservation.pace
             taken = set(reservation.taken)
             served.extend(item for item in ranked if item.video.id in taken)

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
 
 from app.factory import create_app
 from app.resources import Resources
@@ -575,3 +576,43 @@ async def test_a_session_counting_its_breaks_in_its_hash_carries_them_over_once(
         # Breaks 4, 5 and 6.
         assert shown == ["wellbeing_check", "paced", "wellbeing_check"]
         assert not await resources.redis.hexists(session, "breaks")
+
+
+async def test_a_page_whose_later_round_fails_serves_what_it_had_taken(
+    servers: RunServers,
+    tmp_path: Path,
+    users: UserFactory,
+    published: Publish,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # When the ranking of a page's second round failed (here the database), the page was a 500:
+    # what its first round took, counted toward the break (and a teen's day), was never shown.
+    author, viewer = await users.create(), await users.create()
+    made = [await published(author) for _ in range(5)]
+    async with paced(servers, tmp_path, feed_break_after=3) as client:
+        reserve, select = pacing.FeedPacer.reserve, FeedRanker.select
+        rounds = 0
+
+        async def first_takes_one(self: pacing.FeedPacer, user: Any, pace: Any, candidates: Any) -> Any:
+            # Another device takes the rest of the first round's videos meanwhile.
+            return await reserve(self, user, pace, candidates[:1] if rounds == 1 else candidates)
+
+        async def second_fails(self: FeedRanker, *args: Any, **kwargs: Any) -> Any:
+            nonlocal rounds
+            rounds += 1
+            if rounds == 2:
+                await self.session.execute(text("SELECT 1 / 0"))
+            return await select(self, *args, **kwargs)
+
+        monkeypatch.setattr(pacing.FeedPacer, "reserve", first_takes_one)
+        monkeypatch.setattr(FeedRanker, "select", second_fails)
+        first = await feed(client, viewer, cut="latest", limit=3)
+        monkeypatch.setattr(pacing.FeedPacer, "reserve", reserve)
+        monkeypatch.setattr(FeedRanker, "select", select)
+        assert rounds == 2
+        assert ids(first) == made[::-1][:1] and first["break"] is None and first["next_cursor"]
+
+        # The cursor goes on after what was ranked, and the break comes after three shown.
+        second = await feed(client, viewer, cut="latest", limit=10, cursor=first["next_cursor"])
+        assert ids(second) == made[::-1][3:5]
+        assert second["break"]["reason"] == "paced" and second["break"]["videos_seen"] == 3
