@@ -261,7 +261,13 @@ def _obey_retry_hint(error: ProviderError, response: httpx2.Response) -> Provide
     own retries: exactly `true` retries even a refusal, exactly `false` retries not even a 5xx."""
     hint = response.headers.get("x-should-retry")
     if hint == "true" and not error.retryable:
-        return ProviderError(error.code, error.message, retryable=True, retry_after=_retry_after(response))
+        return ProviderError(
+            error.code,
+            error.message,
+            retryable=True,
+            blocked=error.blocked,
+            retry_after=_retry_after(response),
+        )
     if hint == "false" and error.retryable:
         return ProviderError(error.code, error.message, retryable=False, blocked=error.blocked)
     return error

@@ -295,14 +295,16 @@ def _provider_failed(resources: Resources, generation: Generation, error: Provid
     log.warning(
         "provider_call_failed", generation_id=str(generation.id), code=error.code, retryable=error.retryable
     )
-    if error.blocked:
+    if error.blocked and not error.retryable:
         _end(generation, GenerationStatus.BLOCKED, "content_policy", error.message)
     elif not error.retryable:
         _end(generation, GenerationStatus.FAILED, error.code, error.message)
     elif generation.attempts >= resources.settings.generation_max_attempts:
+        # A policy refusal the provider asked to be tried again (x-should-retry) that it kept
+        # refusing ends blocked, as one refused at once does.
         _end(
             generation,
-            GenerationStatus.FAILED,
+            GenerationStatus.BLOCKED if error.blocked else GenerationStatus.FAILED,
             error.code,
             f"{error.message}; gave up after {generation.attempts} tries",
         )

@@ -760,7 +760,7 @@ def _fault_error(fault: Fault) -> ApiError:
             else "The server is overloaded or not ready yet."
         )
         return ApiError(status, message, type="server_error", headers=headers)
-    return ApiError(status, f"Simulated {status} error.", headers=headers)
+    return ApiError(status, f"Simulated {status} error.", code=fault.code, headers=headers)
 
 
 def _api_error_handler(_: Request[Any, Any, Any], exc: ApiError) -> Response[bytes]:

@@ -95,7 +95,8 @@ class Fault(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """The next `times` requests of `operation` ("any" matches all) are answered this way.
 
     `status`: an OpenAI-shaped error with that status (and Retry-After when `retry_after` is set,
-    and `x-should-retry: true` or `false` when `should_retry` is), the request not carried out.
+    and `x-should-retry: true` or `false` when `should_retry` is; `code` its error code, as
+    `moderation_blocked` for a policy refusal), the request not carried out.
     `garbage`: 200 with a body that is not JSON. Either waits `delay_seconds` first. A delay alone
     carries the request out and then holds the answer back, the way a slow network makes a client
     time out on a request that did happen.
@@ -106,6 +107,7 @@ class Fault(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     times: int = 1
     retry_after: float | None = None
     should_retry: bool | None = None
+    code: str | None = None
     delay_seconds: float = 0.0
     garbage: bool = False
 

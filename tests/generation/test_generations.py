@@ -285,6 +285,29 @@ async def test_x_should_retry_false_is_not_retried_whatever_the_status(
     assert (stats["requests"]["create"], stats["jobs_created"]) == (1, 0)
 
 
+async def test_a_policy_refusal_tried_again_on_the_providers_word_still_ends_blocked(
+    servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, users: UserFactory
+) -> None:
+    # Retried on `x-should-retry: true`, the refusal lost its policy mark, and ended `failed`.
+    settings = make_settings(
+        servers,
+        tmp_path,
+        simulator,
+        generation_max_attempts=2,
+        redis_namespace=f"{servers.redis_namespace}-refused-again",  # only this app's worker takes its jobs
+    )
+    alice = await users.create("alice")
+    await inject(
+        simulator, operation="create", status=400, code="moderation_blocked", should_retry=True, times=100
+    )
+    async with serve_in_process(create_app(settings)) as app_client:
+        accepted = await generate(app_client, alice.headers)
+        done = await wait_until_done(app_client, alice.headers, accepted["id"], within=30)
+    assert done["status"] == "blocked", done
+    assert done["error"]["code"] == "content_policy"
+    assert (await sim_stats(simulator))["requests"]["create"] == 2
+
+
 async def test_gives_up_after_the_configured_tries(
     servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, users: UserFactory
 ) -> None:
