@@ -1,6 +1,5 @@
 """Media deleted once the transaction that stops pointing at it has committed: a deleted video's
-files, a replaced cameo recording, a replaced avatar; and media stored for a transaction to point
-at that does not commit (`unless_committed`: a refused generation's reference image).
+files, a replaced cameo recording, a replaced avatar.
 
 The deletion is kept in the transaction's outbox (`app.deferred_jobs`) and done right after the
 commit; when the store fails then, or the process dies first, a job worker does it after the
@@ -15,11 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import deferred_jobs
-from app.db import after_rollback
 from app.jobs import Job, JobQueue
 from app.resources import Resources
 from app.storage import MediaStorage
@@ -48,38 +44,6 @@ class MediaDeletions:
             await delete_keys(self.storage, keys)
 
         kept.run_after_commit(session, delete)
-
-    async def unless_committed(self, session: AsyncSession, keys: Sequence[str]) -> None:
-        """Call before storing `keys` for `session`'s transaction to point at, outside it: they are
-        deleted unless that transaction commits, even if this process dies first.
-
-        Their deletion is kept in the outbox in a transaction of its own, committed at once, and
-        `session` deletes that row again: its commit cancels the deletion. Until then it holds the
-        row's lock, which the replay skips, however long the transaction takes. A rollback (a
-        refusal, an error, a lost connection) lets the row stand: it is deleted at once, or by a job
-        worker after the outbox's grace if the store fails then or nothing is left to do it."""
-        engine = self.jobs.engine
-        if not keys:
-            return
-        if engine is None:
-            raise RuntimeError("this job queue has no database to keep jobs in")
-        spec = deferred_jobs.JobSpec(
-            function=DELETE_MEDIA_JOB,
-            key=None,
-            kwargs={"keys": list(keys)},
-            run_at=None,
-            timeout_seconds=300,
-            retries=3,
-        )
-        async with AsyncSession(engine) as own, own.begin():
-            row_id = deferred_jobs.add_to_outbox(own, spec).id
-        await session.execute(delete(deferred_jobs.DeferredJob).where(deferred_jobs.DeferredJob.id == row_id))
-
-        async def delete_now() -> None:
-            await delete_keys(self.storage, keys)
-            await deferred_jobs.forget(engine, row_id)
-
-        after_rollback(session, delete_now)
 
 
 async def delete_keys(storage: MediaStorage, keys: Sequence[str]) -> None:

@@ -11,14 +11,12 @@ import anyio.to_thread
 import msgspec
 from PIL import Image, ImageOps
 from sqlalchemy.ext.asyncio import AsyncSession
-from uuid_utils.compat import uuid7
 
 from accounts.models import User
 from app.errors import FieldError, ValidationFailed
 from app.idempotency import claim, request_fingerprint
 from app.images import open_upload
 from app.jobs import JobQueue
-from app.media_deletion import MediaDeletions
 from app.pagination import CursorCodec, Page
 from app.screening import ContentGate
 from app.settings import Settings
@@ -142,20 +140,9 @@ class GenerationService:
             if reference is not None
             else None
         )
-        generation_id = uuid7()
-        input_reference_key: str | None = None
-        if fitted is not None:
-            # Stored before the quota lock, so the user's other requests do not wait for the write;
-            # deleted again unless this request commits (refused over quota, or failing later).
-            input_reference_key = reference_key(generation_id)
-            await MediaDeletions(self.storage, self.jobs).unless_committed(
-                self.session, [input_reference_key]
-            )
-            await self.storage.put(input_reference_key, fitted, "image/png")
         await self._take_quota_slot(user)
 
         generation = Generation(
-            id=generation_id,
             user_id=user.id,
             status=GenerationStatus.QUEUED.value,
             prompt=data.prompt,
@@ -166,7 +153,6 @@ class GenerationService:
             cameo_ids=[cast.cameo.id for cast in casts],
             remix_of_id=remix_of_id,
             provider=self.provider_name,
-            input_reference_key=input_reference_key,
         )
         self.session.add(generation)
         await self.session.flush()
@@ -174,6 +160,9 @@ class GenerationService:
             casting.record(
                 self.session, cast, caster_id=user.id, generation_id=generation.id, event=UseEvent.REQUESTED
             )
+        if fitted is not None:
+            generation.input_reference_key = reference_key(generation.id)
+            await self.storage.put(generation.input_reference_key, fitted, "image/png")
         self.jobs.enqueue_after_commit(
             self.session, ADVANCE_JOB, key=advance_job_key(generation.id, 0), generation_id=str(generation.id)
         )

@@ -16,15 +16,11 @@ from uuid import UUID
 import httpx
 import openai
 import pytest
-import sqlalchemy
 import structlog
 from structlog.testing import capture_logs
 
-from app.deferred_jobs import DeferredJob
 from app.factory import create_app
-from app.media_deletion import DELETE_MEDIA_JOB
 from app.resources import Resources
-from app.storage import MediaStorage
 from generation import queries, webhooks
 from generation.jobs import advance_generation, provider_for, sweep_unfinished
 from generation.models import Generation
@@ -36,7 +32,6 @@ from tests.factories import UserFactory
 from tests.generation.helpers import (
     assert_problem,
     generate,
-    image_bytes,
     simulator_control,
     stored_generation,
     wait_until_done,
@@ -116,7 +111,7 @@ async def test_the_quota_lock_does_not_hold_up_rows_that_refer_to_the_user(
     client: httpx.AsyncClient, users: UserFactory, resources: Resources, published: Any
 ) -> None:
     """A generation request holds its user's quota lock while it counts the day's generations and
-    records the generation: that user's likes and comments (rows referring to theirs) go on."""
+    stores its reference image: that user's likes and comments (rows referring to theirs) go on."""
     alice, bob = await users.create("alice"), await users.create("bob")
     video_id = await published(bob)
     async with resources.session_factory() as session, session.begin():
@@ -125,131 +120,6 @@ async def test_the_quota_lock_does_not_hold_up_rows_that_refer_to_the_user(
             client.post(f"/v1/videos/{video_id}/like", headers=alice.headers), timeout=5
         )
         assert liked.status_code == 204, liked.text
-
-
-class HeldStore:
-    """A store whose writes of generation media wait until `release` is set."""
-
-    def __init__(self, inner: MediaStorage) -> None:
-        self.inner = inner
-        self.writing = asyncio.Event()
-        self.release = asyncio.Event()
-
-    async def put(self, key: str, data: bytes, content_type: str) -> None:
-        if key.startswith("generations/"):
-            self.writing.set()
-            await self.release.wait()
-        await self.inner.put(key, data, content_type)
-
-    async def get(self, key: str) -> tuple[bytes, str]:
-        return await self.inner.get(key)
-
-    async def delete(self, key: str) -> None:
-        await self.inner.delete(key)
-
-    def url(self, key: str) -> str:
-        return self.inner.url(key)
-
-
-def with_reference(prompt: str) -> dict[str, Any]:
-    return {
-        "data": {"prompt": prompt, "size": "720x1280"},
-        "files": {"input_reference": ("start.png", image_bytes(72, 128), "image/png")},
-    }
-
-
-async def test_a_request_storing_its_reference_image_does_not_hold_up_the_users_next_one(
-    servers: RunServers,
-    simulator: SimulatorHandle,
-    tmp_path: Path,
-    users: UserFactory,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The reference image is stored before the quota lock is taken: a slow store delays only the
-    request whose image it is, not the same user's other requests."""
-    settings = make_settings(
-        servers,
-        tmp_path,
-        simulator,
-        worker_in_process=False,
-        redis_namespace=f"{servers.redis_namespace}-held-store",  # no worker takes its generations
-    )
-    alice = await users.create("alice")
-    app = create_app(settings)
-    async with serve_in_process(app) as client:
-        held = HeldStore(app.state.resources.storage)
-        monkeypatch.setattr(app.state.resources, "storage", held)
-        slow = asyncio.create_task(
-            client.post("/v1/generations", headers=alice.headers, **with_reference("slow"))
-        )
-        try:
-            await asyncio.wait_for(held.writing.wait(), timeout=10)
-            other = await asyncio.wait_for(
-                client.post("/v1/generations", json={"prompt": "meanwhile"}, headers=alice.headers),
-                timeout=5,
-            )
-            assert other.status_code == 202, other.text
-        finally:
-            held.release.set()  # also when it fails: a held request would hold its locks
-            answer = await slow
-        assert answer.status_code == 202, answer.text
-        quota = (await client.get("/v1/me/quota", headers=alice.headers)).json()
-        assert quota["used"] == 2
-
-
-def stored_references(settings: Any) -> set[str]:
-    root = Path(settings.media_dir)
-    return {str(path.relative_to(root)) for path in root.glob("generations/*/reference.png")}
-
-
-async def kept_media_deletions(resources: Resources) -> list[list[str]]:
-    async with resources.session_factory() as session:
-        rows = await session.scalars(
-            sqlalchemy.select(DeferredJob.kwargs).where(DeferredJob.function == DELETE_MEDIA_JOB)
-        )
-        return [list(kwargs["keys"]) for kwargs in rows]
-
-
-async def test_a_refused_requests_reference_image_is_not_kept(
-    servers: RunServers,
-    simulator: SimulatorHandle,
-    tmp_path: Path,
-    users: UserFactory,
-    resources: Resources,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Stored before the quota is counted, the image of a request then refused is deleted again;
-    and if the store fails at that moment, its deletion is kept for a job worker to do later."""
-    settings = make_settings(
-        servers,
-        tmp_path,
-        simulator,
-        daily_generation_limit=1,
-        worker_in_process=False,
-        redis_namespace=f"{servers.redis_namespace}-refused-reference",  # no worker takes its jobs
-    )
-    alice = await users.create("alice")
-    app = create_app(settings)
-    async with serve_in_process(app) as client:
-        accepted = await client.post("/v1/generations", headers=alice.headers, **with_reference("kept"))
-        assert accepted.status_code == 202, accepted.text
-        kept = stored_references(settings)
-        assert kept == {f"generations/{accepted.json()['id']}/reference.png"}
-        assert await kept_media_deletions(resources) == []  # the commit cancelled its deletion
-
-        refused = await client.post("/v1/generations", headers=alice.headers, **with_reference("over"))
-        assert_problem(refused, 429, "quota_exceeded")
-        assert stored_references(settings) == kept
-        assert await kept_media_deletions(resources) == []
-
-        async def store_down(key: str) -> None:
-            raise OSError("the store is away")
-
-        monkeypatch.setattr(app.state.resources.storage, "delete", store_down)
-        refused = await client.post("/v1/generations", headers=alice.headers, **with_reference("again"))
-        assert_problem(refused, 429, "quota_exceeded")
-        [left] = stored_references(settings) - kept
-        assert await kept_media_deletions(resources) == [[left]]
 
 
 async def test_webhooks_are_verified_and_move_the_generation_on(
