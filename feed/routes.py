@@ -7,15 +7,16 @@ it may still read, like and unlike, record views, and delete its own videos and 
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from litestar import Controller, Response, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, CurrentUser
 from app.errors import problem_responses
+from app.head import requested_method
 from app.idempotency import IdempotencyKeyHeader
 from app.openapi import OptionalBodyOperation, binary_responses
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
@@ -288,6 +289,7 @@ class FeedController(Controller):
     )
     async def feed(
         self,
+        request: Request[Any, Any, Any],
         current_user: CurrentUser,
         feed: Feed,
         cut: CutParam = "for_you",
@@ -301,6 +303,10 @@ class FeedController(Controller):
         resume. A cursor is bound to the caller, the session and the cut (400 invalid_cursor
         otherwise, also after a resume). 503 feed_unavailable when the session counts cannot be
         read."""
+        if requested_method(request) == "HEAD":
+            # Answered as the GET (app.head), a page would count videos nobody is shown toward the
+            # break and a teen's day: a HEAD gets the GET's status and headers, and fills nothing.
+            return FeedPage(items=[], next_cursor=None, break_=None)
         return await feed.page(current_user, cut, limit, cursor)
 
     @post("/resume", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 503))

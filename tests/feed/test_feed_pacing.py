@@ -616,3 +616,18 @@ async def test_a_page_whose_later_round_fails_serves_what_it_had_taken(
         second = await feed(client, viewer, cut="latest", limit=10, cursor=first["next_cursor"])
         assert ids(second) == made[::-1][3:5]
         assert second["break"]["reason"] == "paced" and second["break"]["videos_seen"] == 3
+
+
+async def test_a_head_of_the_feed_counts_nothing(
+    servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish
+) -> None:
+    # Answered as the GET, a HEAD filled a page nobody was shown: its videos counted toward the
+    # break (and a teen's day) and were never served again in the session.
+    author, viewer = await users.create(), await users.create()
+    video_id = await published(author)
+    async with paced(servers, tmp_path, feed_break_after=1) as client:
+        head = await client.head("/v1/feed", headers=viewer.headers, params={"cut": "latest"})
+        assert head.status_code == 200 and head.content == b""
+        page = await feed(client, viewer, cut="latest")
+        assert ids(page) == [video_id]
+        assert page["break"]["reason"] == "paced"
