@@ -66,15 +66,11 @@ def _seen_by_anyone(viewer_id: UUID) -> ColumnElement[bool]:
 
 def viewable_by(viewer_id: UUID) -> ColumnElement[bool]:
     """`feed.visibility.may_view` as a SQL condition, for reading many videos at once: not deleted,
-    and either the viewer's own, published by someone neither side blocks, or a draft or post the
-    viewer's cameo is in."""
+    and either the viewer's own, published by someone neither side blocks, or a draft, post or
+    removed video the viewer's cameo is in."""
     return or_(
         _seen_by_anyone(viewer_id),
-        and_(
-            Video.deleted_at.is_(None),
-            Video.status != VideoStatus.REMOVED.value,
-            _appears(viewer_id),
-        ),
+        and_(Video.deleted_at.is_(None), _appears(viewer_id)),
     )
 
 
@@ -222,8 +218,9 @@ async def appearing_users(session: AsyncSession, video_id: UUID) -> list[UUID]:
 async def appearances_page(
     session: AsyncSession, *, user_id: UUID, after: Position | None, limit: int
 ) -> list[tuple[Video, datetime]]:
-    """Videos the user's cameo is in, drafts of others included, that are neither deleted nor
-    removed; newest appearance first, with the appearance's time (the cursor's position)."""
+    """Videos the user's cameo is in that are not deleted, others' drafts and removed ones
+    included (so the owner can delete them); newest appearance first, with the appearance's time
+    (the cursor's position)."""
     appeared_at = video_appearances.c.created_at
     query = (
         select(Video, appeared_at)
@@ -231,7 +228,6 @@ async def appearances_page(
         .where(
             video_appearances.c.user_id == user_id,
             Video.deleted_at.is_(None),
-            Video.status != VideoStatus.REMOVED.value,
         )
         .order_by(appeared_at.desc(), video_appearances.c.video_id.desc())
         .limit(limit + 1)

@@ -69,8 +69,8 @@ class VideosController(Controller):
 
     @get("/", responses=problem_responses(401, 404, 422))
     async def video(self, video_id: FromPath[str], current_user: CurrentUser, videos: Videos) -> VideoOut:
-        """A video as the caller may see it: a draft only by its author and the people whose
-        cameo is in it."""
+        """A video as the caller may see it: a draft, or one a moderator removed, only by its
+        author and the people whose cameo is in it."""
         return await videos.get(current_user, video_id)
 
     @patch("/", responses=problem_responses(400, 401, 403, 404, 422))
@@ -252,8 +252,9 @@ class AppearancesController(Controller):
         limit: LimitParam = DEFAULT_LIMIT,
         cursor: CursorParam = None,
     ) -> Page[VideoOut]:
-        """Every video the caller's cameo is in, others' drafts included, newest first. The caller
-        may read each of them and delete any (DELETE /v1/videos/{id})."""
+        """Every video the caller's cameo is in, others' drafts and removed ones (status removed)
+        included, newest first. The caller may read each of them and delete any
+        (DELETE /v1/videos/{id})."""
         return await videos.appearances(current_user, cursor, limit)
 
 

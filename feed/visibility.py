@@ -1,7 +1,9 @@
 """Who may see a video. Every read of a video goes through `viewable_video`.
 
 - A deleted video exists for nobody.
-- A removed video is visible only to its author, who sees it as removed.
+- A removed video is visible only to its author and to the people whose cameo is in it, who see it
+  as removed (the owner of a likeness must be able to find and delete every use of it, before an
+  appeal may restore it).
 - A draft is visible to its author and to the people whose cameo is in it (`video_appearances`).
 - A published video is visible to every signed-in user; `unlisted` only keeps it out of lists.
 - A user blocked by, or blocking, the author never sees it, unless their cameo is in it: the owner
@@ -35,13 +37,11 @@ async def may_view(session: AsyncSession, viewer: User, video: Video) -> bool:
         return False
     if video.author_id == viewer.id:
         return True
-    if video.status == VideoStatus.REMOVED:
-        return False
     if video.status == VideoStatus.PUBLISHED and not await account_queries.is_blocked_either_way(
         session, viewer.id, video.author_id
     ):
         return True
-    # A draft, or a post across a block: only for the people whose cameo is in it.
+    # A draft, a removed video, or a post across a block: only for the people whose cameo is in it.
     return await queries.appears_in(session, video.id, viewer.id)
 
 

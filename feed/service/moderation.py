@@ -2,8 +2,10 @@
 request's transaction; feed knows nothing of moderation itself.
 
 A removed video keeps its row: it leaves every list at once (they only show `published`), is 404
-to everyone but its author (who sees it `removed`), and stops counting on its author's
-`post_count` and its parent's `remix_count`, exactly as a delete does (`feed.service.counts`).
+to everyone but its author and the owners of cameos in it (who see it `removed`, the owners in
+their appearances, so they may delete it before an appeal could restore it), and stops counting
+on its author's `post_count` and its parent's `remix_count`, exactly as a delete does
+(`feed.service.counts`).
 Restoring undoes that, by the visibility it has then (its author may change it while it is down).
 A removed comment is hidden with its replies (kept, so a granted appeal restores the thread),
 keeping the video's `comment_count` exact.
@@ -42,7 +44,8 @@ async def remove_video(session: AsyncSession, video: Video) -> bool:
 
 async def restore_video(session: AsyncSession, video: Video) -> bool:
     """Undo a removal (the caller holds its row lock): a video that had been published is published
-    again, one taken down as a draft goes back to being a draft. False when it was not removed."""
+    again, one taken down as a draft goes back to being a draft. False when it was not removed, or
+    was deleted since (by its author or a cameo owner in it: that stands, whatever the appeal)."""
     if video.deleted_at is not None or video.status != VideoStatus.REMOVED:
         return False
     republished = video.published_at is not None

@@ -280,8 +280,8 @@ class VideoService:
         return Page(items=await self.presenter.many(viewer, page), next_cursor=next_cursor)
 
     async def appearances(self, viewer: User, cursor: str | None, limit: int) -> Page[VideoOut]:
-        """Every video the viewer's cameo is in, others' drafts included (not deleted or removed
-        ones), newest first."""
+        """Every video the viewer's cameo is in that is not deleted, others' drafts and removed ones
+        included, newest first."""
         codec = CursorCodec(self.secret_key, f"videos:appearances:{viewer.id}")
         after = codec.decode_position(cursor)
         rows = await queries.appearances_page(self.session, user_id=viewer.id, after=after, limit=limit)

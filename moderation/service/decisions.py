@@ -4,12 +4,14 @@ committed (the notifications are written in the transaction, so they exist exact
 
 - dismiss: the item closes, nothing else changes (on a cameo_verification item, only once the
   cameo no longer waits for review: a waiting one is approved or rejected).
-- remove_content: a video is taken down (404 to all but its author, gone from every list); a
+- remove_content: a video is taken down (404 to all but its author and its cameos' owners, gone
+  from every list but those owners' appearances); a
   comment is hidden with its replies (kept, so a granted appeal brings the thread back); a cameo
   is revoked (by moderation: nothing may use it, and generations using it are cancelled).
 - restore_content: a removed video is published again, a removed comment shown again with the
   replies removed with it; on an appeal item, the appeal is granted
-  (undoing the removal, the suspension, or the cameo's rejection or revocation).
+  (undoing the removal, the suspension, or the cameo's rejection or revocation; a video or comment
+  deleted since stays deleted, and granting only records the outcome).
 - warn_user: the affected user is told.
 - suspend_user: the affected user may read but not post, comment, generate or report for
   `duration_hours` (or longer, while an earlier suspension still runs past it).

@@ -8,7 +8,7 @@ import pytest
 from accounts.models import Role
 from tests.accounts.helpers import assert_problem, block, me
 from tests.feed.helpers import all_items, get_video, notifications, publish, video
-from tests.moderation.helpers import claimed, decided, reported
+from tests.moderation.helpers import appeal, claimed, decided, decision_id_for, reported
 
 
 def ids(items: list[dict]) -> list[str]:
@@ -88,24 +88,108 @@ async def test_appearances_are_newest_first_and_paginated(client, users, videos,
     assert_problem(other, 400, "invalid_cursor")
 
 
-async def test_removed_and_deleted_videos_leave_the_appearances(client, users, videos, cameos):
-    alice = await users.create("alice")
-    bob = await users.create("bob")
+async def _removed_by_moderation(client, users, video_id: str) -> str:
+    """Reported and taken down by a moderator; the item's id."""
     reporter = await users.create("reporter")
     mod = await users.create("mod", role=Role.MODERATOR)
+    await reported(client, reporter, "video", video_id)
+    item = await claimed(client, mod)
+    await decided(client, mod, item["id"], "remove_content")
+    return str(item["id"])
+
+
+async def test_deleted_videos_leave_the_appearances_and_removed_ones_stay_as_removed(
+    client, users, videos, cameos
+):
+    """A video a moderator removed is still a use of the owner's likeness, and an appeal may bring
+    it back: the owner keeps finding and opening it (as its author does) until it is deleted."""
+    alice = await users.create("alice")
+    bob = await users.create("bob")
     cameo = await cameos.active(bob)
     kept = await videos.draft(alice, appearances=[(bob, cameo)])
     deleted = await videos.draft(alice, appearances=[(bob, cameo)])
     removed = await videos.draft(alice, appearances=[(bob, cameo)])
     assert (await publish(client, alice, removed.id)).status_code == 200
     assert (await client.delete(f"/v1/videos/{deleted.id}", headers=alice.headers)).status_code == 204
-    await reported(client, reporter, "video", removed.id)
-    item = await claimed(client, mod)
-    await decided(client, mod, item["id"], "remove_content")
+    await _removed_by_moderation(client, users, removed.id)
 
-    assert ids(await appearances(client, bob)) == [kept.id]
-    assert_problem(await get_video(client, bob, removed.id), 404)
+    listed = await appearances(client, bob)
+
+    assert ids(listed) == [removed.id, kept.id]
+    assert [item["status"] for item in listed] == ["removed", "draft"]
+    assert (await video(client, bob, removed.id))["status"] == "removed"
+    assert (await video(client, alice, removed.id))["status"] == "removed"
     assert_problem(await get_video(client, bob, deleted.id), 404)
+    # Its media too, as its author still gets it: the owner judges what was made of their likeness.
+    for viewer in (alice, bob):
+        content = await client.get(
+            f"/v1/videos/{removed.id}/content", headers=viewer.headers, params={"variant": "video"}
+        )
+        assert content.status_code == 200, content.text
+        assert content.content.startswith(b"\x00\x00\x00\x18ftyp")
+    # Seeing it is not engaging with it.
+    assert_problem(await client.post(f"/v1/videos/{removed.id}/like", headers=bob.headers), 409)
+
+
+async def test_a_removed_video_stays_hidden_from_everyone_but_its_author_and_cameo_owners(
+    client, users, videos, cameos, published
+):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    carol = await users.create("carol")
+    cameo = await cameos.active(bob)
+    parent = await published(carol)
+    draft = await videos.draft(alice, remix_of=parent, appearances=[(bob, cameo)])
+    assert (await publish(client, alice, draft.id)).status_code == 200
+    await _removed_by_moderation(client, users, draft.id)
+
+    assert (await video(client, bob, draft.id))["status"] == "removed"
+    assert_problem(await get_video(client, carol, draft.id), 404, "video_not_found")
+    assert_problem(
+        await client.get(
+            f"/v1/videos/{draft.id}/content", headers=carol.headers, params={"variant": "thumbnail"}
+        ),
+        404,
+    )
+    assert await appearances(client, carol) == []
+    # Out of every list, the cameo owner's included: only their appearances show it.
+    for viewer in (bob, carol):
+        assert await all_items(client, viewer, "/v1/users/alice/videos") == []
+        assert await all_items(client, viewer, f"/v1/videos/{parent}/remixes") == []
+        tree = await client.get(f"/v1/videos/{parent}/tree", headers=viewer.headers)
+        assert tree.status_code == 200 and tree.json()["children"] == []
+        feed = await client.get("/v1/feed", headers=viewer.headers, params={"cut": "latest"})
+        assert feed.status_code == 200, feed.text
+        assert draft.id not in [entry["video"]["id"] for entry in feed.json()["items"]]
+    assert (await video(client, carol, parent))["remix_count"] == 0
+
+
+async def test_the_owner_deletes_a_removed_video_and_a_granted_appeal_restores_nothing(
+    client, users, videos, cameos
+):
+    """Deleting wins over the appeal: the appeal may still be decided (granting it records that
+    the removal was wrong), but a deleted video stays deleted and is counted nowhere."""
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    admin = await users.create("boss", role=Role.ADMIN)
+    cameo = await cameos.active(bob)
+    draft = await videos.draft(alice, appearances=[(bob, cameo)])
+    assert (await publish(client, alice, draft.id)).status_code == 200
+    await _removed_by_moderation(client, users, draft.id)
+    decision_id = await decision_id_for(client, alice)
+    assert (await appeal(client, alice, decision_id)).status_code == 201
+
+    assert (await client.delete(f"/v1/videos/{draft.id}", headers=bob.headers)).status_code == 204
+
+    held = await claimed(client, admin, "appeals")
+    assert (await decided(client, admin, held["id"], "restore_content"))["status"] == "closed"
+    for viewer in (alice, bob, admin):
+        assert_problem(await get_video(client, viewer, draft.id), 404, "video_not_found")
+    assert await appearances(client, bob) == []
+    assert await all_items(client, admin, "/v1/users/alice/videos") == []
+    assert (await me(client, alice.headers))["post_count"] == 0
+    kinds = [item["kind"] for item in await notifications(client, alice)]
+    assert sorted(kinds) == ["appeal_outcome", "appearance_removed"]
 
 
 async def test_the_owner_sees_a_use_of_their_cameo_across_a_block_but_cannot_engage(
