@@ -8,6 +8,11 @@ class CannotReportSelf(ValidationFailed):
     title = "You cannot report yourself or your own content"
 
 
+class VideoAlreadyRemoved(Conflict):
+    code = "video_removed"
+    title = "This video is already taken down"
+
+
 class ReportNotFound(NotFound):
     code = "report_not_found"
     title = "No such report"

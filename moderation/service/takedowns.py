@@ -22,7 +22,7 @@ from moderation.errors import CannotReportSelf, TakedownNotFound, TakedownReques
 from moderation.models import ItemStatus, ModerationItem, Queue, Report
 from moderation.schemas import TakedownIn, TakedownOut
 from moderation.service.reports import filings_page, own_filing
-from moderation.service.targets import video_snapshot
+from moderation.service.targets import refuse_removed, video_snapshot
 
 
 def takedown_out(request: Report, item: ModerationItem, outcome: str | None) -> TakedownOut:
@@ -64,6 +64,7 @@ class TakedownService:
         video = await _requestable_video(self.session, requester, data.video_id)
         if video.author_id == requester.id:
             raise CannotReportSelf("You cannot ask for your own video to be taken down; delete it instead")
+        refuse_removed(video)
         author = await self.session.get(User, video.author_id)
         item_id = await queries.join_open_item(
             self.session,

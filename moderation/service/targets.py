@@ -17,10 +17,10 @@ from cameo.models import Cameo, CameoStatus
 from cameo.service.present import cameo_snapshot
 from feed import queries as feed_queries
 from feed.errors import CommentNotFound
-from feed.models import Comment, Video
+from feed.models import Comment, Video, VideoStatus
 from feed.service.present import content_url
 from feed.visibility import may_view, viewable_video
-from moderation.errors import CannotReportSelf
+from moderation.errors import CannotReportSelf, VideoAlreadyRemoved
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,19 @@ async def _video(session: AsyncSession, reporter: User, raw_id: str) -> Resolved
     video = await viewable_video(session, reporter, raw_id)
     if video.author_id == reporter.id:
         raise CannotReportSelf()
+    refuse_removed(video)
     author = await session.get(User, video.author_id)
     return ResolvedTarget("video", video.id, video.author_id, video_snapshot(video, author))
+
+
+def refuse_removed(video: Video) -> None:
+    """A removed video is seen only by its author and its cameos' owners; another report or
+    takedown of it would only queue an item with nothing left to take down (and a second removal
+    that would outlast a granted appeal of the first). Its cameo owners may delete it instead."""
+    if video.status == VideoStatus.REMOVED:
+        raise VideoAlreadyRemoved(
+            "A moderator has already taken this video down; if your cameo is in it, you may delete it"
+        )
 
 
 async def _comment(session: AsyncSession, reporter: User, raw_id: str) -> ResolvedTarget:

@@ -8,7 +8,16 @@ import pytest
 from accounts.models import Role
 from tests.accounts.helpers import assert_problem, block, me
 from tests.feed.helpers import all_items, get_video, notifications, publish, video
-from tests.moderation.helpers import appeal, claimed, decided, decision_id_for, reported
+from tests.moderation.helpers import (
+    appeal,
+    claim,
+    claimed,
+    decided,
+    decision_id_for,
+    report,
+    reported,
+    takedown,
+)
 
 
 def ids(items: list[dict]) -> list[str]:
@@ -190,6 +199,24 @@ async def test_the_owner_deletes_a_removed_video_and_a_granted_appeal_restores_n
     assert (await me(client, alice.headers))["post_count"] == 0
     kinds = [item["kind"] for item in await notifications(client, alice)]
     assert sorted(kinds) == ["appeal_outcome", "appearance_removed"]
+
+
+async def test_a_removed_video_is_not_reported_or_taken_down_again(client, users, videos, cameos):
+    """Its cameo owner sees it now, but it is already down: another report or takedown request would
+    only queue an item with nothing to take down (409 video_removed); deleting it is theirs."""
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    cameo = await cameos.active(bob)
+    draft = await videos.draft(alice, appearances=[(bob, cameo)])
+    assert (await publish(client, alice, draft.id)).status_code == 200
+    await _removed_by_moderation(client, users, draft.id)
+
+    assert_problem(await report(client, bob, "video", draft.id, "likeness"), 409, "video_removed")
+    assert_problem(await takedown(client, bob, draft.id), 409, "video_removed")
+    mod = await users.create("mod2", role=Role.MODERATOR)
+    for queue in ("reports", "takedowns"):
+        assert (await claim(client, mod, queue)).status_code == 204
+    assert await all_items(client, bob, "/v1/me/takedown-requests") == []
 
 
 async def test_the_owner_sees_a_use_of_their_cameo_across_a_block_but_cannot_engage(
