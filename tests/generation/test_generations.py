@@ -13,7 +13,7 @@ import pytest
 from app.factory import create_app
 from generation.simulator import SimulatorHandle
 from tests.conftest import make_settings, serve_in_process
-from tests.factories import UserFactory
+from tests.factories import Actor, UserFactory
 from tests.generation.helpers import (
     assert_problem,
     completed_video,
@@ -285,24 +285,31 @@ async def test_x_should_retry_false_is_not_retried_whatever_the_status(
     assert (stats["requests"]["create"], stats["jobs_created"]) == (1, 0)
 
 
-async def test_a_policy_refusal_tried_again_on_the_providers_word_still_ends_blocked(
-    servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, users: UserFactory
-) -> None:
-    # Retried on `x-should-retry: true`, the refusal lost its policy mark, and ended `failed`.
+async def generated_trying_at_most(
+    attempts: int, servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, actor: Actor
+) -> dict[str, Any]:
+    """One generation, run to its end by an app that tries the provider at most `attempts` times."""
     settings = make_settings(
         servers,
         tmp_path,
         simulator,
-        generation_max_attempts=2,
-        redis_namespace=f"{servers.redis_namespace}-refused-again",  # only this app's worker takes its jobs
+        generation_max_attempts=attempts,
+        # Only this app's worker takes its jobs.
+        redis_namespace=f"{servers.redis_namespace}-tries-{attempts}",
     )
-    alice = await users.create("alice")
+    async with serve_in_process(create_app(settings)) as app_client:
+        accepted = await generate(app_client, actor.headers)
+        return await wait_until_done(app_client, actor.headers, accepted["id"], within=30)
+
+
+async def test_a_policy_refusal_tried_again_on_the_providers_word_still_ends_blocked(
+    servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, users: UserFactory
+) -> None:
+    # Retried on `x-should-retry: true`, the refusal lost its policy mark, and ended `failed`.
     await inject(
         simulator, operation="create", status=400, code="moderation_blocked", should_retry=True, times=100
     )
-    async with serve_in_process(create_app(settings)) as app_client:
-        accepted = await generate(app_client, alice.headers)
-        done = await wait_until_done(app_client, alice.headers, accepted["id"], within=30)
+    done = await generated_trying_at_most(2, servers, simulator, tmp_path, await users.create("alice"))
     assert done["status"] == "blocked", done
     assert done["error"]["code"] == "content_policy"
     assert (await sim_stats(simulator))["requests"]["create"] == 2
@@ -311,18 +318,8 @@ async def test_a_policy_refusal_tried_again_on_the_providers_word_still_ends_blo
 async def test_gives_up_after_the_configured_tries(
     servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, users: UserFactory
 ) -> None:
-    settings = make_settings(
-        servers,
-        tmp_path,
-        simulator,
-        generation_max_attempts=3,
-        redis_namespace=f"{servers.redis_namespace}-give-up",  # only this app's worker takes its jobs
-    )
-    alice = await users.create("alice")
     await inject(simulator, operation="create", status=500, times=100)
-    async with serve_in_process(create_app(settings)) as app_client:
-        accepted = await generate(app_client, alice.headers)
-        done = await wait_until_done(app_client, alice.headers, accepted["id"], within=30)
+    done = await generated_trying_at_most(3, servers, simulator, tmp_path, await users.create("alice"))
     assert done["status"] == "failed"
     assert done["error"]["code"] == "provider_error"
     assert "gave up after 3 tries" in done["error"]["message"]
