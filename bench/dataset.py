@@ -145,6 +145,13 @@ def plan_users(plan: Plan, rng: random.Random) -> None:
     plan.post_count = [0] * size.users
 
 
+def _listed(plan: Plan, video: int) -> bool:
+    """Published, public and not deleted: what anyone may list, so what the counts count."""
+    return (
+        plan.video_status[video] == "published" and plan.video_public[video] and not plan.video_deleted[video]
+    )
+
+
 def plan_videos(plan: Plan, rng: random.Random) -> None:
     """Authors follow the follower power law more gently; ids and times increase together."""
     size = plan.size
@@ -172,7 +179,7 @@ def plan_videos(plan: Plan, rng: random.Random) -> None:
         plan.video_public.append(public)
         plan.video_deleted.append(deleted)
         plan.video_published.append(None if status == "draft" else moment)
-        if status == "published" and not deleted:
+        if status == "published" and public and not deleted:  # what anyone may list counts
             plan.post_count[authors[i]] += 1
         parent = -1
         if status != "draft" and i > 10 and rng.random() < 0.08:
@@ -188,15 +195,11 @@ def plan_videos(plan: Plan, rng: random.Random) -> None:
             plan.video_depth.append(0)
         plan.video_appearance.append(rng.randrange(size.users) if rng.random() < 0.03 else -1)
     plan.video_remixes = [0] * n
-    for parent in plan.video_parent:
-        if parent >= 0:
+    for child, parent in enumerate(plan.video_parent):
+        if parent >= 0 and _listed(plan, child):
             plan.video_remixes[parent] += 1
     # Likes only on what people can find: published, public, not deleted.
-    likable = [
-        i
-        for i in range(n)
-        if plan.video_status[i] == "published" and plan.video_public[i] and not plan.video_deleted[i]
-    ]
+    likable = [i for i in range(n) if _listed(plan, i)]
     plan.video_likes = [0] * n
     cap = size.users - 1
     scale = size.likes / sum(like_weights[i] for i in likable)
@@ -531,17 +534,23 @@ async def check_counts(conn: asyncpg.Connection) -> None:
     )
     bad_posts = await conn.fetchval(
         """SELECT count(*) FROM users u WHERE u.post_count <> (SELECT count(*) FROM videos v
-           WHERE v.author_id = u.id AND v.status = 'published' AND v.deleted_at IS NULL)"""
+           WHERE v.author_id = u.id AND v.status = 'published' AND v.visibility = 'public'
+             AND v.deleted_at IS NULL)"""
+    )
+    bad_remixes = await conn.fetchval(
+        """SELECT count(*) FROM videos p WHERE p.remix_count <> (SELECT count(*) FROM videos v
+           WHERE v.remix_of_id = p.id AND v.status = 'published' AND v.visibility = 'public'
+             AND v.deleted_at IS NULL)"""
     )
     bad_follows = await conn.fetchval(
         """SELECT count(*) FROM users u
            WHERE u.follower_count <> (SELECT count(*) FROM follows f WHERE f.followee_id = u.id)
               OR u.following_count <> (SELECT count(*) FROM follows f WHERE f.follower_id = u.id)"""
     )
-    if bad_likes or bad_posts or bad_follows:
+    if bad_likes or bad_posts or bad_remixes or bad_follows:
         raise SystemExit(
             f"inconsistent counts: {bad_likes} videos' like_count, {bad_posts} users' post_count, "
-            f"{bad_follows} users' follow counts"
+            f"{bad_remixes} videos' remix_count, {bad_follows} users' follow counts"
         )
 
 
