@@ -76,6 +76,12 @@ def pacer_clock(monkeypatch: pytest.MonkeyPatch, at: datetime) -> Clock:
     return clock
 
 
+def pacer_clock_at_noon(monkeypatch: pytest.MonkeyPatch) -> tuple[datetime, Clock]:
+    """Today's UTC noon and the pacer's clock set to it: hours from either end of the teen's day."""
+    noon = datetime.combine(datetime.now(UTC).date(), time(12), tzinfo=UTC)
+    return noon, pacer_clock(monkeypatch, noon)
+
+
 async def test_break_after_threshold_and_resume_starts_a_new_session(
     servers: RunServers, tmp_path: Path, users: UserFactory, published: Publish
 ) -> None:
@@ -438,8 +444,7 @@ async def test_a_daily_cap_on_a_break_keeps_the_wellbeing_checks_in_step(
     author = await users.create()
     teen = await users.create(birthdate=teen_birthdate())
     await published(author)
-    noon = datetime.combine(datetime.now(UTC).date(), time(12), tzinfo=UTC)
-    clock = pacer_clock(monkeypatch, noon)
+    noon, clock = pacer_clock_at_noon(monkeypatch)
     settings = {"teen_feed_break_after": 1, "teen_daily_feed_limit": 2, "feed_wellbeing_every": 2}
     async with paced(servers, tmp_path, **settings) as client:
         shown = []
@@ -468,8 +473,7 @@ async def test_a_session_the_daily_cap_ended_opens_the_next_day_if_its_renewal_f
     author = await users.create()
     teen = await users.create(birthdate=teen_birthdate())
     await published(author)
-    noon = datetime.combine(datetime.now(UTC).date(), time(12), tzinfo=UTC)
-    clock = pacer_clock(monkeypatch, noon)
+    noon, clock = pacer_clock_at_noon(monkeypatch)
     renew = pacing.FeedPacer.resume
 
     async def unreachable(self: pacing.FeedPacer, user: Any) -> None:
