@@ -28,6 +28,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
+from app.head import allow_with_head
+
 log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
@@ -278,7 +280,14 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
         # A route that takes uploads names the code clients know for "too big" there.
         handler = request.scope.get("route_handler")
         code = handler.opt.get("too_large_code", code) if handler is not None else code
-    return problem_response(status, code, title, detail, headers=exc.headers)
+    headers = exc.headers
+    if status == 405 and headers:
+        # HEAD is answered wherever GET is (app.head), which Litestar's routing does not know.
+        headers = {
+            name: allow_with_head(value) if name.lower() == "allow" else value
+            for name, value in headers.items()
+        }
+    return problem_response(status, code, title, detail, headers=headers)
 
 
 def _serialization(_: Request[Any, Any, Any], exc: SerializationException) -> Response[Problem]:

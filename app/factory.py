@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Around the whole app rather than among the routes' middleware, which only a routed request
     # reaches: a 404 for an unknown path or a 405 also names its request id and is logged. HEAD is
     # turned into GET before routing (Litestar would answer it 405), inside the access log.
-    app.asgi_handler = RequestIdMiddleware()(HeadAsGetMiddleware()(app.asgi_handler))
+    app.asgi_handler = RequestIdMiddleware()(HeadAsGetMiddleware(app.asgi_handler))
     return app
 
 

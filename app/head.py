@@ -21,9 +21,7 @@ import asyncio
 from typing import Any
 
 from litestar import Request
-from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
-from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 from litestar.types.asgi_types import HTTPDisconnectEvent, HTTPScope
 
@@ -41,26 +39,22 @@ def requested_method(request: Request[Any, Any, Any]) -> str:
     return "HEAD" if scope.get("state", {}).get(_SERVED_AS_GET) else request.method
 
 
-def _allow_head_with_get(message: Message) -> None:
-    """A 405 names the methods its path takes: HEAD wherever GET is."""
-    if message["type"] == "http.response.start" and message["status"] == 405:
-        headers = MutableScopeHeaders.from_message(message)
-        allow = headers.get("allow")
-        if allow is not None and "GET" in allow.split(", ") and "HEAD" not in allow:
-            headers["allow"] = f"{allow}, HEAD"
+def allow_with_head(allow: str) -> str:
+    """A 405's Allow header naming HEAD wherever it names GET (the error handler applies it)."""
+    methods = [method.strip() for method in allow.split(",")]
+    return f"{allow}, HEAD" if "GET" in methods and "HEAD" not in methods else allow
 
 
-class HeadAsGetMiddleware(ASGIMiddleware):
-    scopes = (ScopeType.HTTP,)
+class HeadAsGetMiddleware:
+    """A plain ASGI wrapper rather than Litestar's `ASGIMiddleware`: every request passes through
+    it, and anything but a HEAD goes straight on, with nothing wrapped."""
 
-    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP or scope["method"] != "HEAD":
-
-            async def send_allowing_head(message: Message) -> None:
-                _allow_head_with_get(message)
-                await send(message)
-
-            await next_app(scope, receive, send_allowing_head)
+            await self.app(scope, receive, send)
             return
         answered = asyncio.Event()
 
@@ -92,4 +86,4 @@ class HeadAsGetMiddleware(ASGIMiddleware):
             "method": "GET",
             "state": {**scope.get("state", {}), _SERVED_AS_GET: True},
         }
-        await next_app(as_get, receive_until_answered, send_without_body)
+        await self.app(as_get, receive_until_answered, send_without_body)
