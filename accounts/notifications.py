@@ -15,7 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar.di import NamedDependency
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -96,11 +96,27 @@ async def retract(session: AsyncSession, dedupe_keys: Sequence[str]) -> None:
         )
 
 
+# Kinds that outlive the video they name (`data.video_id`), since what they tell stands without it:
+# a moderator's decision over a video stays in the audit log and is appealed by its id, which its
+# notification is where the user finds. Taking the video down retracts nothing of these kinds, and
+# deleting it keeps them without `video_id` (`forget_deleted_video`). Registered from the
+# composition root by the domains that send them.
+_outlive_their_video: set[str] = set()
+
+
+def outlive_their_video(*kinds: str) -> None:
+    _outlive_their_video.update(kinds)
+
+
+def _retractable() -> ColumnElement[bool]:
+    return Notification.kind.not_in(sorted(_outlive_their_video)) if _outlive_their_video else true()
+
+
 async def retract_about_video(session: AsyncSession, *, video_id: UUID) -> None:
     """Forget what anyone was told about things on a video taken down (comments, replies on it)."""
     await session.execute(
         delete(Notification)
-        .where(Notification.data["video_id"].astext == str(video_id))
+        .where(Notification.data["video_id"].astext == str(video_id), _retractable())
         .execution_options(synchronize_session=False)
     )
 
@@ -116,20 +132,32 @@ async def retract_about(session: AsyncSession, *, user_id: UUID, subject_id: UUI
                 Notification.subject_id == subject_id,
                 Notification.data["video_id"].astext == str(subject_id),
             ),
+            _retractable(),
         )
         .execution_options(synchronize_session=False)
     )
 
 
-async def forget_remixed(session: AsyncSession, *, user_id: UUID, video_id: UUID) -> None:
-    """`user_id` deleted `video_id`: their remix notifications stay (the remixes live on) but no
-    longer name it as `remix_of`, which would answer 404 to them as to everyone."""
+async def forget_deleted_video(session: AsyncSession, *, author_id: UUID, video_id: UUID) -> None:
+    """`video_id`, by `author_id`, was deleted: the notifications that stay no longer name it, which
+    would answer 404 to them as to everyone. The author's remix notifications stay (the remixes live
+    on) without `remix_of`; those of the kinds that outlive their video, without `video_id`."""
     await session.execute(
         update(Notification)
-        .where(Notification.user_id == user_id, Notification.data["remix_of"].astext == str(video_id))
+        .where(Notification.user_id == author_id, Notification.data["remix_of"].astext == str(video_id))
         .values(data=Notification.data.op("-")("remix_of"))
         .execution_options(synchronize_session=False)
     )
+    if _outlive_their_video:
+        await session.execute(
+            update(Notification)
+            .where(
+                Notification.kind.in_(sorted(_outlive_their_video)),
+                Notification.data["video_id"].astext == str(video_id),
+            )
+            .values(data=Notification.data.op("-")("video_id"))
+            .execution_options(synchronize_session=False)
+        )
 
 
 # --- what the list shows ----------------------------------------------------------------------

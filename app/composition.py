@@ -36,6 +36,7 @@ from moderation import jobs as moderation_jobs
 from moderation import metrics as moderation_metrics
 from moderation import routes as moderation_routes
 from moderation.service import cameos as moderation_cameos
+from moderation.service import decisions as moderation_decisions
 
 ROUTE_HANDLERS: list[Any] = [
     *accounts_routes.route_handlers,
@@ -56,6 +57,8 @@ accounts_notifications.show_only_when(feed_queries.notification_about_viewable_v
 accounts_notifications.reach_across_blocks(
     generation_cameos.CAMEO_USED, feed_queries.CAMEO_POSTED, feed_queries.APPEARANCE_REMOVED
 )
+# What stays when the video it names is taken down or deleted (accounts may not import them).
+accounts_notifications.outlive_their_video(moderation_decisions.MODERATION_DECISION)
 
 DEPENDENCIES: dict[str, Provide] = {"current_user": Provide(provide_current_user)}
 

@@ -85,7 +85,8 @@ def listable_by(viewer_id: UUID) -> ColumnElement[bool]:
 
 
 # The one notification that points at a video deleted on purpose: the author told a cameo owner
-# deleted it (`feed.service.videos`).
+# deleted it (`feed.service.videos`). The author's moderation decisions over it stay too, but no
+# longer name it (`accounts.notifications.outlive_their_video`).
 APPEARANCE_REMOVED = "appearance_removed"
 # A video with the recipient's cameo in it was published (`feed.service.videos`). It and the one
 # above reach their recipient across a block (registered from the composition root).

@@ -197,8 +197,10 @@ async def test_the_owner_deletes_a_removed_video_and_a_granted_appeal_restores_n
     assert await appearances(client, bob) == []
     assert await all_items(client, admin, "/v1/users/alice/videos") == []
     assert (await me(client, alice.headers))["post_count"] == 0
-    kinds = [item["kind"] for item in await notifications(client, alice)]
-    assert sorted(kinds) == ["appeal_outcome", "appearance_removed"]
+    told = {item["kind"]: item["subject"] for item in await notifications(client, alice)}
+    assert sorted(told) == ["appeal_outcome", "appearance_removed", "moderation_decision"]
+    # The decision stays, no longer naming the video, which is 404 to alice now.
+    assert told["moderation_decision"] == {"type": "decision", "id": decision_id, "excerpt": "remove_content"}
 
 
 async def test_a_removed_video_is_not_reported_or_taken_down_again(client, users, videos, cameos):

@@ -119,6 +119,61 @@ async def test_a_denied_appeal_keeps_the_removal(client, users, published, mod, 
     assert_problem(await appeal(client, alice, decision_id), 409, "appeal_exists")
 
 
+async def test_the_author_deleting_a_removed_video_keeps_the_decision_they_appeal_with(
+    client, users, published, mod, admin
+):
+    """The moderation_decision notification is where the author finds the decision id and what was
+    done: deleting the video keeps it, read or not, no longer naming the video (404 to them now),
+    and the decision may still be appealed (granting it restores nothing)."""
+    alice, _, video_id, decision_id = await _removed_video(client, users, published, mod)
+    (told,) = await notifications_of(client, alice, "moderation_decision")
+    assert told["subject"] == {
+        "type": "decision",
+        "id": decision_id,
+        "video_id": video_id,
+        "excerpt": "remove_content",
+    }
+
+    assert (await client.delete(f"/v1/videos/{video_id}", headers=alice.headers)).status_code == 204
+
+    assert_problem(await get_video(client, alice, video_id), 404, "video_not_found")
+    (kept,) = await notifications_of(client, alice, "moderation_decision")
+    assert kept["id"] == told["id"]
+    assert kept["subject"] == {"type": "decision", "id": decision_id, "excerpt": "remove_content"}
+    read = await client.post("/v1/notifications/read", headers=alice.headers, json={"ids": [kept["id"]]})
+    assert read.status_code == 204, read.text
+    assert [n["read"] for n in await notifications_of(client, alice, "moderation_decision")] == [True]
+
+    filed = await appeal(client, alice, decision_id, "It was mine to delete, but it broke no rule")
+    assert filed.status_code == 201, filed.text
+    held = await claimed(client, admin, "appeals")
+    assert held["subject"]["snapshot"]["original"]["target"] == {"type": "video", "id": video_id}
+    await decided(client, admin, held["id"], "restore_content", note="no rule broken")
+    assert_problem(await get_video(client, alice, video_id), 404, "video_not_found")
+    (outcome,) = await notifications_of(client, alice, "appeal_outcome")
+    assert outcome["subject"]["excerpt"] == "granted"
+
+
+async def test_removing_a_video_keeps_an_earlier_decision_on_it(client, users, published, mod):
+    """A warning over a video, then its removal on a later report: the removal retracts what its
+    author was told about the video, but not the warning, which they may still appeal."""
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    video_id = await published(alice)
+    await reported(client, bob, "video", video_id, "spam")
+    await decided(client, mod, (await claimed(client, mod))["id"], "warn_user", note="borderline")
+    warning_id = await decision_id_for(client, alice)
+    await reported(client, carol, "video", video_id, "spam")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content", note="spam")
+
+    told = await notifications_of(client, alice, "moderation_decision")
+    assert [(n["subject"]["excerpt"], n["subject"]["video_id"]) for n in told] == [
+        ("remove_content", video_id),
+        ("warn_user", video_id),
+    ]
+    assert told[1]["subject"]["id"] == warning_id
+    assert (await appeal(client, alice, warning_id)).status_code == 201
+
+
 async def test_a_granted_appeal_lifts_a_suspension(client, users, published, mod, admin):
     alice, bob = await users.create("alice"), await users.create("bob")
     video_id = await published(bob)
