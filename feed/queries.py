@@ -77,9 +77,12 @@ def viewable_by(viewer_id: UUID) -> ColumnElement[bool]:
 def listable_by(viewer_id: UUID) -> ColumnElement[bool]:
     """What may appear in a list the viewer browses: their own, or published, public and by
     someone neither side blocks. Others' drafts the viewer's cameo is in are viewable but listed
-    only in the viewer's appearances (`appearances_page`), as are posts by someone across a block."""
+    only in the viewer's appearances (`appearances_page`), as are posts by someone across a block.
+    A removed video is listed nowhere else, its author's own lists included: it opens by its id
+    until it is deleted or an appeal restores it."""
     return and_(
         _seen_by_anyone(viewer_id),
+        Video.status != VideoStatus.REMOVED.value,
         or_(Video.author_id == viewer_id, Video.visibility == Visibility.PUBLIC.value),
     )
 
@@ -430,7 +433,9 @@ async def delete_comment_thread(session: AsyncSession, comment_id: UUID) -> list
 
 
 async def ancestors(session: AsyncSession, video: Video, viewer_id: UUID) -> list[Video]:
-    """The videos `video` descends from that the viewer may see, root first (one query).
+    """The videos `video` descends from that the viewer may see, root first (one query). A removed
+    one is left out even for its author and its cameos' owners, who find it only by its id and in
+    their appearances, as in every other list.
 
     The walk follows `remix_of_id` upwards through every ancestor, seen or not, so a hidden video
     in the middle does not cut off the ones above it."""
@@ -442,7 +447,7 @@ async def ancestors(session: AsyncSession, video: Video, viewer_id: UUID) -> lis
     query = (
         select(Video)
         .join(chain, Video.id == chain.c.id)
-        .where(viewable_by(viewer_id))
+        .where(viewable_by(viewer_id), Video.status != VideoStatus.REMOVED.value)
         .order_by(chain.c.hops.desc())
     )
     return list((await session.scalars(query)).all())

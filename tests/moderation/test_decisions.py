@@ -63,6 +63,30 @@ async def test_remove_content_takes_a_video_down_everywhere_but_for_its_author(c
     assert_problem(await report(client, bob, "video", removed), 404, "video_not_found")
 
 
+async def test_a_removed_remix_leaves_its_authors_own_remix_lists_tree_and_lineage(
+    client, users, published, mod
+):
+    """Its author still opens it by its id (as removed), but no list shows it to them either: not
+    the parent's remixes, not the tree (nor what hangs below it there), not a descendant's lineage."""
+    alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
+    parent = await published(alice)
+    removed = await published(bob, remix_of=parent)
+    below = await published(carol, remix_of=removed)
+    await reported(client, carol, "video", removed, "violence")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+
+    assert (await video(client, bob, removed))["status"] == "removed"
+    for viewer in (bob, alice, carol):
+        assert await all_items(client, viewer, f"/v1/videos/{parent}/remixes") == []
+        tree = (await client.get(f"/v1/videos/{parent}/tree", headers=viewer.headers)).json()
+        assert tree["children"] == [], viewer.username
+        lineage = (await client.get(f"/v1/videos/{below}/lineage", headers=viewer.headers)).json()
+        assert [ancestor["id"] for ancestor in lineage["ancestors"]] == [parent], viewer.username
+    # Its own tree still opens for its author, who may see the remix of it below.
+    own_tree = (await client.get(f"/v1/videos/{removed}/tree", headers=bob.headers)).json()
+    assert [child["video"]["id"] for child in own_tree["children"]] == [below]
+
+
 async def test_remove_content_hides_a_comment_with_its_replies(client, users, published, mod):
     alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
     video_id = await published(alice)
