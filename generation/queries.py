@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from uuid import UUID
 
@@ -16,6 +17,36 @@ async def lock_user_for_quota(session: AsyncSession, user_id: UUID) -> None:
     """Serialises one user's generation requests so two at once cannot both take the last slot."""
     # NO KEY: rows that only refer to the user (a like, a comment) need not wait for it.
     await session.execute(text("SELECT 1 FROM users WHERE id = :id FOR NO KEY UPDATE"), {"id": user_id})
+
+
+def _reference_lock_key(generation_id: UUID) -> int:
+    digest = hashlib.sha256(f"generation-reference:{generation_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
+async def lock_reference(session: AsyncSession, generation_id: UUID) -> None:
+    """Held by the request storing the generation's reference image until its transaction ends, so
+    the check for an unclaimed image (`reference_claimed`) never judges a request still under way.
+    The id is new: nothing else waits for it."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _reference_lock_key(generation_id)}
+    )
+
+
+async def try_lock_reference(session: AsyncSession, generation_id: UUID) -> bool:
+    """`lock_reference` without waiting: False while the request storing the image is under way."""
+    taken = await session.scalar(
+        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _reference_lock_key(generation_id)}
+    )
+    return bool(taken)
+
+
+async def reference_claimed(session: AsyncSession, generation_id: UUID, key: str) -> bool:
+    """Whether the generation exists and points at the reference image `key`."""
+    found = await session.scalar(
+        select(Generation.id).where(Generation.id == generation_id, Generation.input_reference_key == key)
+    )
+    return found is not None
 
 
 async def count_since(session: AsyncSession, user_id: UUID, since: datetime) -> int:

@@ -11,6 +11,7 @@ import anyio.to_thread
 import msgspec
 from PIL import Image, ImageOps
 from sqlalchemy.ext.asyncio import AsyncSession
+from uuid_utils.compat import uuid7
 
 from accounts.models import User
 from app.errors import FieldError, ValidationFailed
@@ -35,6 +36,7 @@ from generation.errors import (
     TooManyCameos,
 )
 from generation.models import Generation, GenerationStatus
+from generation.references import store_reference
 from generation.schemas import GenerationError, GenerationIn, GenerationOut, QuotaOut
 
 MAX_CAMEOS = 2
@@ -69,10 +71,6 @@ def to_schema(generation: Generation) -> GenerationOut:
         created_at=generation.created_at,
         completed_at=generation.completed_at,
     )
-
-
-def reference_key(generation_id: UUID) -> str:
-    return f"generations/{generation_id}/reference.png"
 
 
 def fit_reference(data: bytes, size: str) -> bytes:
@@ -140,9 +138,18 @@ class GenerationService:
             if reference is not None
             else None
         )
+        # Chosen here (a UUIDv7, as the model would) so the reference image has its key before the
+        # row exists: it is stored before the quota lock, which the user's other requests wait for.
+        generation_id = uuid7()
+        input_reference_key = (
+            await store_reference(self.session, self.storage, self.jobs, generation_id, fitted)
+            if fitted is not None
+            else None
+        )
         await self._take_quota_slot(user)
 
         generation = Generation(
+            id=generation_id,
             user_id=user.id,
             status=GenerationStatus.QUEUED.value,
             prompt=data.prompt,
@@ -153,6 +160,7 @@ class GenerationService:
             cameo_ids=[cast.cameo.id for cast in casts],
             remix_of_id=remix_of_id,
             provider=self.provider_name,
+            input_reference_key=input_reference_key,
         )
         self.session.add(generation)
         await self.session.flush()
@@ -160,9 +168,6 @@ class GenerationService:
             casting.record(
                 self.session, cast, caster_id=user.id, generation_id=generation.id, event=UseEvent.REQUESTED
             )
-        if fitted is not None:
-            generation.input_reference_key = reference_key(generation.id)
-            await self.storage.put(generation.input_reference_key, fitted, "image/png")
         self.jobs.enqueue_after_commit(
             self.session, ADVANCE_JOB, key=advance_job_key(generation.id, 0), generation_id=str(generation.id)
         )

@@ -111,7 +111,7 @@ async def test_the_quota_lock_does_not_hold_up_rows_that_refer_to_the_user(
     client: httpx.AsyncClient, users: UserFactory, resources: Resources, published: Any
 ) -> None:
     """A generation request holds its user's quota lock while it counts the day's generations and
-    stores its reference image: that user's likes and comments (rows referring to theirs) go on."""
+    records the generation: that user's likes and comments (rows referring to theirs) go on."""
     alice, bob = await users.create("alice"), await users.create("bob")
     video_id = await published(bob)
     async with resources.session_factory() as session, session.begin():

@@ -1,0 +1,104 @@
+"""A generation request's reference image, stored before the request takes its user's quota lock.
+
+The request chooses the generation's id first, so the image's key is known before the row exists,
+and stores the image before the quota lock: a slow store holds up that request alone, not the
+user's other generation requests. An image that no generation comes to point at (its request
+refused over quota, or failing later, its COMMIT included) is deleted at once after the rollback,
+best effort, and in any case by REFERENCE_CHECK_JOB, scheduled in Redis before the image is stored.
+
+Scheduling the check takes no database connection: the request already holds one, and waiting for
+a second while holding the first is how a burst of such requests could take the whole pool and
+wait for each other (an outbox row written in a transaction of its own did that). Redis unreachable
+then, the image is stored anyway: generation requests are accepted while Redis is down, and the
+rollback's deletion still covers a refused one; only that deletion failing too (or the process
+dying before it) leaves an image behind, logged as `reference_check_not_scheduled`.
+
+The request holds an advisory lock on the generation's id until its transaction ends, taken before
+the check is scheduled; the check takes it without waiting and, while the request is still under
+way, runs again later rather than judge it. So however long a request lasts, the image of a
+generation that commits is never deleted, and the delay only has to make a second run rare.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+import structlog
+from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import after_rollback, in_transaction
+from app.job_outage import redis_unavailable
+from app.jobs import JobQueue, run_again_in
+from app.resources import Resources
+from app.storage import MediaStorage
+from generation import queries
+
+log = structlog.get_logger(__name__)
+
+REFERENCE_CHECK_JOB = "generation.check_reference"
+# Longer than a request lasts once it has scheduled the check: the store's write (on S3 30 s a try,
+# retried within 60 s), then the wait for the quota lock and the statements up to the COMMIT, each cut
+# at REMIXFEED_DB_STATEMENT_TIMEOUT_SECONDS (30 s by default). Correctness does not rest on it (see
+# above); an image a refused request could not delete lingers this long.
+REFERENCE_CHECK_DELAY_SECONDS = 300
+# How soon the check comes again when the request is still under way.
+REFERENCE_RECHECK_SECONDS = 60
+
+
+def reference_key(generation_id: UUID) -> str:
+    return f"generations/{generation_id}/reference.png"
+
+
+def reference_check_key(generation_id: UUID | str) -> str:
+    return f"{REFERENCE_CHECK_JOB}:{generation_id}"
+
+
+async def store_reference(
+    session: AsyncSession, storage: MediaStorage, jobs: JobQueue, generation_id: UUID, image: bytes
+) -> str:
+    """Store `image` as the reference of the generation `session` is about to insert with
+    `generation_id`, deleted again unless that transaction commits it; its key."""
+    key = reference_key(generation_id)
+    await queries.lock_reference(session, generation_id)
+    try:
+        await jobs.enqueue(
+            REFERENCE_CHECK_JOB,
+            key=reference_check_key(generation_id),
+            delay_seconds=REFERENCE_CHECK_DELAY_SECONDS,
+            timeout_seconds=60,
+            generation_id=str(generation_id),
+        )
+    except RedisError as exc:
+        if not redis_unavailable(exc):
+            raise
+        log.warning("reference_check_not_scheduled", key=key, error=str(exc))
+
+    async def delete_unclaimed() -> None:
+        await storage.delete(key)
+
+    # Before the write: one that fails (a timeout) may still have stored the image.
+    after_rollback(session, delete_unclaimed)
+    await storage.put(key, image, "image/png")
+    return key
+
+
+async def check_reference(resources: Resources, generation_id: str) -> dict[str, float]:
+    """REFERENCE_CHECK_JOB: delete the generation's reference image unless the generation exists and
+    points at it. Deleting a missing image succeeds, so running twice is harmless."""
+    identifier = UUID(generation_id)
+    key = reference_key(identifier)
+
+    async def claimed(session: AsyncSession) -> bool | None:
+        if not await queries.try_lock_reference(session, identifier):
+            return None  # its request is still under way
+        return await queries.reference_claimed(session, identifier, key)
+
+    found: bool | None = await in_transaction(resources.session_factory, claimed)
+    if found is None:
+        return run_again_in(REFERENCE_RECHECK_SECONDS)
+    if not found:
+        # Its request ended without the generation: nothing will ever point at the image.
+        await resources.storage.delete(key)
+        log.info("unclaimed_reference_deleted", key=key)
+    return {}

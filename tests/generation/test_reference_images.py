@@ -1,0 +1,333 @@
+"""A generation request's reference image: stored before the user's quota lock is taken, and never
+left behind by a request that ends without its generation (deleted after the rollback, or by the
+check scheduled before the image was stored)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+import structlog
+from litestar import Litestar
+from redis.exceptions import ConnectionError as RedisConnectionError
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+from structlog.testing import capture_logs
+
+from app.deferred_jobs import DeferredJob
+from app.factory import create_app
+from app.resources import Resources
+from app.settings import Settings
+from app.storage import MediaStorage
+from generation import references
+from generation.models import Generation
+from generation.references import (
+    REFERENCE_CHECK_DELAY_SECONDS,
+    REFERENCE_CHECK_JOB,
+    check_reference,
+    reference_check_key,
+)
+from generation.service import ADVANCE_JOB
+from generation.simulator import SimulatorHandle
+from tests.conftest import make_settings, serve_in_process
+from tests.factories import Actor, UserFactory
+from tests.generation.helpers import assert_problem, image_bytes, wait_until_done
+from tests.harness import RunServers
+
+
+class WrappedStore:
+    """The app's store, with `before_put` and `after_put` run around each write of a generation's
+    reference image (given its key)."""
+
+    def __init__(self, inner: MediaStorage) -> None:
+        self.inner = inner
+        self.before_put: Callable[[str], Awaitable[None]] | None = None
+        self.after_put: Callable[[str], Awaitable[None]] | None = None
+
+    async def put(self, key: str, data: bytes, content_type: str) -> None:
+        reference = key.startswith("generations/") and key.endswith("/reference.png")
+        if reference and self.before_put is not None:
+            await self.before_put(key)
+        await self.inner.put(key, data, content_type)
+        if reference and self.after_put is not None:
+            await self.after_put(key)
+
+    async def get(self, key: str) -> tuple[bytes, str]:
+        return await self.inner.get(key)
+
+    async def delete(self, key: str) -> None:
+        await self.inner.delete(key)
+
+    def url(self, key: str) -> str:
+        return self.inner.url(key)
+
+
+def own_app(
+    servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, name: str, **overrides: Any
+) -> Litestar:
+    """An app whose jobs no worker runs (its own Redis namespace): the checks are run by the tests."""
+    settings = make_settings(
+        servers,
+        tmp_path,
+        simulator,
+        worker_in_process=False,
+        redis_namespace=f"{servers.redis_namespace}-{name}",
+        **overrides,
+    )
+    return create_app(settings)
+
+
+def wrap_store(app: Litestar, monkeypatch: pytest.MonkeyPatch) -> WrappedStore:
+    resources: Resources = app.state.resources
+    wrapped = WrappedStore(resources.storage)
+    monkeypatch.setattr(resources, "storage", wrapped)
+    return wrapped
+
+
+async def with_reference(client: httpx.AsyncClient, user: Actor, prompt: str) -> httpx.Response:
+    return await client.post(
+        "/v1/generations",
+        data={"prompt": prompt, "size": "720x1280", "seconds": "4"},
+        files={"input_reference": ("start.png", image_bytes(72, 128), "image/png")},
+        headers=user.headers,
+    )
+
+
+def stored_references(settings: Settings) -> set[str]:
+    root = settings.media_dir
+    return {str(path.relative_to(root)) for path in root.glob("generations/*/reference.png")}
+
+
+def generation_of(key: str) -> str:
+    return key.split("/")[1]
+
+
+async def reference_key_of(resources: Resources, generation_id: str) -> str | None:
+    async with resources.session_factory() as session:
+        generation = await session.get(Generation, UUID(generation_id))
+        assert generation is not None
+        return generation.input_reference_key
+
+
+async def scheduled_check_in(resources: Resources, generation_id: str) -> float:
+    """Seconds until the reference check of the generation is due (it must be scheduled)."""
+    job = await resources.jobs.queue.job(reference_check_key(generation_id))
+    assert job is not None, "no reference check scheduled"
+    assert job.function == REFERENCE_CHECK_JOB
+    assert job.kwargs == {"generation_id": generation_id}
+    return job.scheduled - time.time()
+
+
+async def test_the_reference_image_is_stored_for_its_generation_and_its_check_keeps_it(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    alice = await users.create("alice")
+    response = await with_reference(client, alice, "start from this picture")
+    assert response.status_code == 202, response.text
+    generation_id = response.json()["id"]
+    key = f"generations/{generation_id}/reference.png"
+    assert await reference_key_of(resources, generation_id) == key
+    # The simulator, like the real API, refuses a reference of another size than the video's.
+    done = await wait_until_done(client, alice.headers, generation_id)
+    assert done["status"] == "completed", done
+    # Its check is due once any request would have ended, and never deletes a generation's image.
+    assert await scheduled_check_in(resources, generation_id) > REFERENCE_CHECK_DELAY_SECONDS - 30
+    assert await check_reference(resources, generation_id) == {}
+    assert key in stored_references(resources.settings)
+    data, _ = await resources.storage.get(key)
+    assert data.startswith(b"\x89PNG")
+
+
+async def test_the_image_is_stored_outside_the_quota_lock(
+    servers: RunServers,
+    simulator: SimulatorHandle,
+    tmp_path: Path,
+    users: UserFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the image is being stored the user's quota lock is free: the same user's next request
+    takes it and is answered before the write ends."""
+    alice = await users.create("alice")
+    app = own_app(servers, simulator, tmp_path, "reference-outside-lock")
+    lock_free_during_put: list[bool] = []
+    meanwhile: list[httpx.Response] = []
+
+    async def quota_lock_free() -> bool:
+        resources: Resources = app.state.resources
+        async with resources.engine.connect() as connection, connection.begin():
+            try:
+                await connection.execute(
+                    text("SELECT 1 FROM users WHERE id = :id FOR NO KEY UPDATE NOWAIT"),
+                    {"id": UUID(alice.id)},
+                )
+            except DBAPIError as exc:
+                if "could not obtain lock" not in str(exc):
+                    raise
+                return False
+        return True
+
+    async with serve_in_process(app) as client:
+
+        async def before_put(_key: str) -> None:
+            lock_free_during_put.append(await quota_lock_free())
+            if lock_free_during_put[-1]:  # otherwise the next request would wait for this one
+                meanwhile.append(
+                    await client.post("/v1/generations", json={"prompt": "b"}, headers=alice.headers)
+                )
+
+        wrap_store(app, monkeypatch).before_put = before_put
+        answer = await with_reference(client, alice, "a")
+        assert answer.status_code == 202, answer.text
+        assert lock_free_during_put == [True]
+        assert [other.status_code for other in meanwhile] == [202]
+        assert (await client.get("/v1/me/quota", headers=alice.headers)).json()["used"] == 2
+
+
+async def test_a_request_that_ends_without_its_generation_leaves_no_image(
+    servers: RunServers,
+    simulator: SimulatorHandle,
+    tmp_path: Path,
+    users: UserFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Stored before the quota is counted, the image of a request then refused is deleted once the
+    transaction has rolled back; so is that of a request whose COMMIT fails."""
+    alice = await users.create("alice")
+    app = own_app(servers, simulator, tmp_path, "reference-rolled-back", daily_generation_limit=1)
+    async with serve_in_process(app) as client:
+        settings: Settings = app.state.resources.settings
+        failing_commits = 1
+        real_commit = AsyncSession.commit
+
+        async def commit(session: AsyncSession) -> None:
+            nonlocal failing_commits
+            # The transaction that queues a generation's first step (the generation itself is no longer
+            # held by the session at the COMMIT).
+            if failing_commits and any(
+                isinstance(row, DeferredJob) and row.function == ADVANCE_JOB
+                for row in session.identity_map.values()
+            ):
+                failing_commits -= 1
+                raise OperationalError("COMMIT", None, ConnectionResetError("the connection was lost"))
+            await real_commit(session)
+
+        monkeypatch.setattr(AsyncSession, "commit", commit)
+        lost = await with_reference(client, alice, "lost at the commit")
+        assert_problem(lost, 503, "service_unavailable")
+        assert stored_references(settings) == set()
+
+        accepted = await with_reference(client, alice, "kept")
+        assert accepted.status_code == 202, accepted.text
+        kept = {f"generations/{accepted.json()['id']}/reference.png"}
+        assert stored_references(settings) == kept
+
+        refused = await with_reference(client, alice, "over the quota")
+        assert_problem(refused, 429, "quota_exceeded")
+        assert stored_references(settings) == kept
+
+
+async def test_an_image_the_rollback_could_not_delete_is_deleted_by_its_check(
+    servers: RunServers,
+    simulator: SimulatorHandle,
+    tmp_path: Path,
+    users: UserFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """When the store fails as the refused request deletes its image, the check scheduled before
+    the image was stored deletes it later."""
+    alice = await users.create("alice")
+    app = own_app(servers, simulator, tmp_path, "reference-checked", daily_generation_limit=0)
+    async with serve_in_process(app) as client:
+        resources: Resources = app.state.resources
+        store = wrap_store(app, monkeypatch)
+
+        async def store_down(key: str) -> None:
+            raise OSError("the store is away")
+
+        monkeypatch.setattr(store, "delete", store_down)
+        refused = await with_reference(client, alice, "over the quota")
+        assert_problem(refused, 429, "quota_exceeded")
+        [left] = stored_references(resources.settings)
+        generation_id = generation_of(left)
+        assert await scheduled_check_in(resources, generation_id) > REFERENCE_CHECK_DELAY_SECONDS - 30
+
+        monkeypatch.undo()
+        assert await check_reference(resources, generation_id) == {}
+        assert stored_references(resources.settings) == set()
+        assert await check_reference(resources, generation_id) == {}  # again: nothing to do
+
+
+async def test_the_check_waits_for_a_request_still_under_way(
+    servers: RunServers,
+    simulator: SimulatorHandle,
+    tmp_path: Path,
+    users: UserFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A check that comes while the request that stored the image has not ended (its generation not
+    yet committed, however late) comes again later rather than delete the image."""
+    alice = await users.create("alice")
+    app = own_app(servers, simulator, tmp_path, "reference-late")
+    stored, release = asyncio.Event(), asyncio.Event()
+    keys: list[str] = []
+
+    async def after_put(key: str) -> None:
+        keys.append(key)
+        stored.set()
+        await release.wait()
+
+    async with serve_in_process(app) as client:
+        resources: Resources = app.state.resources
+        wrap_store(app, monkeypatch).after_put = after_put
+        request = asyncio.create_task(with_reference(client, alice, "slow to commit"))
+        try:
+            await asyncio.wait_for(stored.wait(), timeout=10)
+            [key] = keys
+            answer = await check_reference(resources, generation_of(key))
+            assert set(answer) == {"run_again_in"}
+            assert key in stored_references(resources.settings)
+        finally:
+            release.set()
+            response = await request
+        assert response.status_code == 202, response.text
+        assert response.json()["id"] == generation_of(key)
+        assert await check_reference(resources, generation_of(key)) == {}
+        assert key in stored_references(resources.settings)
+
+
+async def test_with_redis_away_the_image_is_stored_without_its_check(
+    servers: RunServers,
+    simulator: SimulatorHandle,
+    tmp_path: Path,
+    users: UserFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Generation requests are accepted while Redis is away; the check cannot be scheduled then
+    (logged), and the rollback alone deletes the image of a refused request."""
+    alice = await users.create("alice")
+    app = own_app(servers, simulator, tmp_path, "reference-no-redis", daily_generation_limit=1)
+    async with serve_in_process(app) as client:
+        resources: Resources = app.state.resources
+
+        async def redis_away(*_args: Any, **_kwargs: Any) -> None:
+            raise RedisConnectionError("Redis is away")
+
+        monkeypatch.setattr(resources.jobs, "enqueue", redis_away)
+        # A fresh logger: the module's may have been cached on first use, which capture_logs misses.
+        monkeypatch.setattr(references, "log", structlog.get_logger(references.__name__))
+        with capture_logs() as logs:
+            accepted = await with_reference(client, alice, "kept")
+            refused = await with_reference(client, alice, "over the quota")
+        assert accepted.status_code == 202, accepted.text
+        assert_problem(refused, 429, "quota_exceeded")
+        assert [entry["event"] for entry in logs if entry["log_level"] == "warning"].count(
+            "reference_check_not_scheduled"
+        ) == 2
+        assert stored_references(resources.settings) == {f"generations/{accepted.json()['id']}/reference.png"}
