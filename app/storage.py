@@ -2,8 +2,9 @@
 
 The default keeps files under REMIXFEED_DATA_DIR/media and this API serves them at /media/{key}.
 With REMIXFEED_STORAGE_BACKEND=s3 the same keys live in an S3-compatible bucket (AWS, MinIO, ...),
-shared by every API process and worker; /media/{key} still serves them through `get`, unless
-REMIXFEED_MEDIA_URL points clients at the public base of the same keys (a CDN or the bucket).
+shared by every API process and worker; /media/{key} still serves them (`stat` and `get_range`,
+see app.byte_ranges), unless REMIXFEED_MEDIA_URL points clients at the public base of the same keys
+(a CDN or the bucket).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import mimetypes
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -24,6 +26,7 @@ from app.errors import ServiceUnavailable
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from obstore import GetOptions
     from obstore.store import ClientConfig, RetryConfig, S3Config
 
 log = structlog.get_logger(__name__)
@@ -59,10 +62,23 @@ def _store_call(operation: str) -> Iterator[None]:
         raise StorageUnavailable(operation, exc) from exc
 
 
+@dataclass(frozen=True)
+class MediaInfo:
+    """What the store knows of an object without reading it."""
+
+    size: int
+    content_type: str
+    # The store's validator of this version of the object, so that the pieces of one answer are
+    # read from one version (None when the store gives none).
+    etag: str | None
+
+
 @runtime_checkable
 class MediaStorage(Protocol):
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
     async def get(self, key: str) -> tuple[bytes, str]: ...
+    async def stat(self, key: str) -> MediaInfo: ...
+    async def get_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> bytes: ...
     async def delete(self, key: str) -> None: ...
     def url(self, key: str) -> str: ...
 
@@ -92,12 +108,38 @@ class ObjectStorage:
         # is deprecated); ValueError is a key the store cannot parse.
         except (FileNotFoundError, ValueError) as exc:
             raise MediaNotFound(key) from exc
-        content_type = (
-            result.attributes.get("Content-Type")
-            or mimetypes.guess_type(key)[0]
-            or "application/octet-stream"
+        return bytes(data), _content_type(key, result.attributes.get("Content-Type"))
+
+    async def stat(self, key: str) -> MediaInfo:
+        """Size and type without reading the bytes: a HEAD request to S3, a stat of a local file."""
+        try:
+            with _store_call("stat"):
+                # A get asking for no content, rather than obstore's `head`: on S3 it also answers
+                # the object's attributes, its Content-Type among them.
+                result = await obstore.get_async(self._store, key, options={"head": True})
+        except (FileNotFoundError, ValueError) as exc:
+            raise MediaNotFound(key) from exc
+        meta = result.meta
+        return MediaInfo(
+            size=meta["size"],
+            content_type=_content_type(key, result.attributes.get("Content-Type")),
+            etag=meta["e_tag"],
         )
-        return bytes(data), content_type
+
+    async def get_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> bytes:
+        """Bytes `start` to `end` (exclusive; `start` must be before the object's end; an `end` past
+        it reads to the end). With `etag`, only from that version of the object: another is a
+        StorageUnavailable, never bytes of two versions in one answer."""
+        options: GetOptions = {"range": (start, end)}
+        if etag is not None:
+            options["if_match"] = etag
+        try:
+            with _store_call("get_range"):
+                result = await obstore.get_async(self._store, key, options=options)
+                data = await result.bytes_async()
+        except (FileNotFoundError, ValueError) as exc:
+            raise MediaNotFound(key) from exc
+        return bytes(data)
 
     async def delete(self, key: str) -> None:
         # S3 answers a delete of a missing key with success; LocalStore raises FileNotFoundError.
@@ -106,6 +148,11 @@ class ObjectStorage:
 
     def url(self, key: str) -> str:
         return f"{self._public_base}/{key}"
+
+
+def _content_type(key: str, stored: str | None) -> str:
+    # LocalStore keeps no attributes: there the type comes from the key's extension.
+    return stored or mimetypes.guess_type(key)[0] or "application/octet-stream"
 
 
 def create_storage(settings: Settings) -> MediaStorage:

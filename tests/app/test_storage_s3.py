@@ -121,6 +121,30 @@ async def test_an_object_written_by_someone_else_is_read(
     assert await storage.get("avatars/x/y.webp") == (b"made elsewhere", "image/webp")
 
 
+async def test_stat_and_ranges_read_only_what_is_asked(
+    s3_endpoint: str, s3_client: Any, bucket: str, tmp_path: Path
+) -> None:
+    storage = create_storage(s3_settings(s3_endpoint, bucket, tmp_path))
+    data = bytes(range(256)) * 4
+    await storage.put("recordings/abc/clip.bin", data, "video/mp4")
+
+    info = await storage.stat("recordings/abc/clip.bin")
+
+    # The type is the object's (its key says nothing), from a request that read no bytes.
+    assert (info.size, info.content_type) == (len(data), "video/mp4")
+    assert info.etag
+    assert await storage.get_range("recordings/abc/clip.bin", 10, 20, etag=info.etag) == data[10:20]
+    assert await storage.get_range("recordings/abc/clip.bin", 1000, 5000) == data[1000:]
+    # Bytes of another version of the object are never handed out as this one's.
+    await storage.put("recordings/abc/clip.bin", data[::-1], "video/mp4")
+    with pytest.raises(StorageUnavailable):
+        await storage.get_range("recordings/abc/clip.bin", 10, 20, etag=info.etag)
+    with pytest.raises(MediaNotFound):
+        await storage.stat("recordings/abc/absent.bin")
+    with pytest.raises(MediaNotFound):
+        await storage.get_range("recordings/abc/absent.bin", 0, 10)
+
+
 async def test_get_of_a_missing_key_is_media_not_found(s3_endpoint: str, bucket: str, tmp_path: Path) -> None:
     storage = create_storage(s3_settings(s3_endpoint, bucket, tmp_path))
     await storage.put("avatars/present.webp", b"here", "image/webp")
