@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.params import FromPath
 
+from app.byte_ranges import media_ask, media_response, open_media
 from app.errors import NotFound, problem_responses
+from app.openapi import binary_responses
 from app.resources import Resources
 from app.security import PUBLIC
 from app.storage import MediaNotFound
@@ -17,18 +20,24 @@ from app.storage import MediaNotFound
 _PUBLIC_KEY = re.compile(r"^avatars/[0-9a-f-]{36}/[0-9a-f]{16}-(512|128)\.webp$")
 
 
-@get("/media/{key:path}", tags=["media"], opt={PUBLIC: True}, responses=problem_responses(404))
-async def media(key: FromPath[str], state: State) -> Response[bytes]:
-    """Public media (avatars). Private media is served by its own authorised endpoints."""
+@get(
+    "/media/{key:path}",
+    tags=["media"],
+    opt={PUBLIC: True},
+    responses=problem_responses(404, 416),
+    media_type="application/octet-stream",
+    operation_class=binary_responses("image/webp", ranges=True),
+)
+async def media(request: Request[Any, Any, Any], key: FromPath[str], state: State) -> Response[Any]:
+    """Public media (avatars). Private media is served by its own authorised endpoints. Takes a
+    single byte range (206; 416 range_not_satisfiable past the end)."""
     key = key.lstrip("/")
     if not _PUBLIC_KEY.match(key):
         raise NotFound()
     resources: Resources = state.resources
     try:
-        data, content_type = await resources.storage.get(key)
+        body = await open_media(resources.storage, key, media_ask(request))
     except MediaNotFound as exc:
         raise NotFound() from exc
     # Keys carry a content digest, so the bytes behind a key never change.
-    return Response(
-        data, media_type=content_type, headers={"Cache-Control": "public, max-age=31536000, immutable"}
-    )
+    return media_response(body, {"Cache-Control": "public, max-age=31536000, immutable"})

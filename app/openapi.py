@@ -9,7 +9,15 @@ import msgspec
 from litestar import Litestar
 from litestar._openapi.schema_generation.plugins.struct import StructSchemaPlugin
 from litestar.handlers import HTTPRouteHandler
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    Operation,
+    Parameter,
+    RequestBody,
+    Schema,
+)
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 from app.errors import problem_responses
@@ -31,18 +39,52 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
         return schema
 
 
-def binary_responses(*media_types: str) -> type[Operation]:
+def _header(description: str) -> OpenAPIHeader:
+    return OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), description=description)
+
+
+_RANGE_PARAMETER = Parameter(
+    name="Range",
+    param_in="header",
+    required=False,
+    schema=Schema(type=OpenAPIType.STRING),
+    description="One byte range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix_length` "
+    "(206). A malformed Range, several ranges, or Range with If-Range is ignored (200, all of it).",
+)
+
+
+def binary_responses(*media_types: str, ranges: bool = False) -> type[Operation]:
     """An operation class documenting a 200 that is raw bytes in one of `media_types` (Litestar
-    only knows the one media type given to the route)."""
+    only knows the one media type given to the route). With `ranges`, the Range header and what it
+    answers (app.byte_ranges): 206 with the bytes asked for, and the headers of the 200 and the
+    416 the route lists."""
 
     @dataclass
     class BinaryResponse(Operation):
         def __post_init__(self) -> None:
-            if self.responses and "200" in self.responses:
-                ok = self.responses["200"]
-                if isinstance(ok, OpenAPIResponse):
-                    binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
-                    ok.content = {media_type: OpenAPIMediaType(schema=binary) for media_type in media_types}
+            if not self.responses or not isinstance(ok := self.responses.get("200"), OpenAPIResponse):
+                return
+            binary = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+            ok.content = {media_type: OpenAPIMediaType(schema=binary) for media_type in media_types}
+            if not ranges:
+                return
+            self.parameters = [*(self.parameters or []), _RANGE_PARAMETER]
+            accept_ranges = _header("`bytes`: a single byte range may be asked for")
+            ok.headers = {**(ok.headers or {}), "Accept-Ranges": accept_ranges}
+            self.responses["206"] = OpenAPIResponse(
+                description="Partial Content: the byte range asked for",
+                content=dict(ok.content),
+                headers={
+                    "Accept-Ranges": accept_ranges,
+                    "Content-Range": _header("`bytes first-last/size`"),
+                },
+            )
+            refused = self.responses.get("416")
+            if isinstance(refused, OpenAPIResponse):
+                refused.headers = {
+                    **(refused.headers or {}),
+                    "Content-Range": _header("`bytes */size`: the size there is"),
+                }
 
     return BinaryResponse
 

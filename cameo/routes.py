@@ -10,14 +10,16 @@ revoke.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from litestar import Controller, Response, delete, get, patch, post, put
+from litestar import Controller, Request, Response, delete, get, patch, post, put
 from litestar.datastructures import UploadFile
 from litestar.di import Provide
 from litestar.params import FromPath, JSONBody, MultipartBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, CurrentUser
+from app.byte_ranges import media_ask, media_response
 from app.errors import problem_responses
 from app.openapi import binary_responses
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
@@ -96,19 +98,22 @@ class CameosController(Controller):
 
     @get(
         "/{cameo_id:str}/recording",
-        responses=problem_responses(401, 404),
+        responses=problem_responses(401, 404, 416),
         media_type="application/octet-stream",
-        operation_class=binary_responses(MP4.content_type, MOV.content_type, WEBM.content_type),
+        operation_class=binary_responses(MP4.content_type, MOV.content_type, WEBM.content_type, ranges=True),
     )
     async def recording(
-        self, cameo_id: FromPath[str], current_user: CurrentUser, recordings: Recordings
-    ) -> Response[bytes]:
+        self,
+        request: Request[Any, Any, Any],
+        cameo_id: FromPath[str],
+        current_user: CurrentUser,
+        recordings: Recordings,
+    ) -> Response[Any]:
         """The recording's bytes, for the owner and moderators (404 for anyone else); 404
-        recording_not_found once it has been deleted."""
-        content = await recordings.content(current_user, cameo_id)
-        return Response(
-            content.data, media_type=content.content_type, headers={"Cache-Control": "private, no-store"}
-        )
+        recording_not_found once it has been deleted. Takes a single byte range (206; 416
+        range_not_satisfiable past the end)."""
+        content = await recordings.content(current_user, cameo_id, media_ask(request))
+        return media_response(content, {"Cache-Control": "private, no-store"})
 
     @patch("/{cameo_id:str}", responses=problem_responses(400, 401, 403, 404, 409, 422))
     async def update(

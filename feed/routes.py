@@ -15,6 +15,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, CurrentUser
+from app.byte_ranges import media_ask, media_response
 from app.errors import problem_responses
 from app.head import requested_method
 from app.idempotency import IdempotencyKeyHeader
@@ -108,18 +109,22 @@ class VideosController(Controller):
 
     @get(
         "/content",
-        responses=problem_responses(401, 404, 422),
+        responses=problem_responses(401, 404, 416, 422),
         media_type="application/octet-stream",
-        operation_class=binary_responses("video/mp4", "image/webp", "image/jpeg", "image/png"),
+        operation_class=binary_responses("video/mp4", "image/webp", "image/jpeg", "image/png", ranges=True),
     )
     async def content(
-        self, video_id: FromPath[str], current_user: CurrentUser, videos: Videos, variant: Variant = "video"
-    ) -> Response[bytes]:
-        """The video's bytes (video/mp4) or its thumbnail image, to whoever may see the video."""
-        media = await videos.content(current_user, video_id, variant)
-        return Response(
-            media.data, media_type=media.content_type, headers={"Cache-Control": "private, max-age=300"}
-        )
+        self,
+        request: Request[Any, Any, Any],
+        video_id: FromPath[str],
+        current_user: CurrentUser,
+        videos: Videos,
+        variant: Variant = "video",
+    ) -> Response[Any]:
+        """The video's bytes (video/mp4) or its thumbnail image, to whoever may see the video.
+        Takes a single byte range (206; 416 range_not_satisfiable past the end)."""
+        media = await videos.content(current_user, video_id, variant, media_ask(request))
+        return media_response(media, {"Cache-Control": "private, max-age=300"})
 
     @post("/like", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404, 409))
     async def like(self, video_id: FromPath[str], current_user: CurrentUser, engagement: Engagement) -> None:

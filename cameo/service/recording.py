@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from fractions import Fraction
 
@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import suspension_error
 from accounts.models import Role, User
+from app.byte_ranges import MediaAsk, MediaBody, open_media
 from app.db import after_rollback
 from app.errors import FieldError
 from app.images import UnsupportedMedia
@@ -175,12 +176,6 @@ def check_upload(data: bytes) -> tuple[Kind, Probe]:
     return kind, probe(data, kind)
 
 
-@dataclass(frozen=True)
-class RecordingContent:
-    data: bytes
-    content_type: str
-
-
 class RecordingService:
     def __init__(self, session: AsyncSession, storage: MediaStorage, deletions: MediaDeletions) -> None:
         self.session = session
@@ -236,20 +231,19 @@ class RecordingService:
                 " and record again"
             )
 
-    async def content(self, viewer: User, cameo_id: str) -> RecordingContent:
-        """The recording, for its owner and for moderators; 404 for everyone else."""
+    async def content(self, viewer: User, cameo_id: str, ask: MediaAsk) -> MediaBody:
+        """The recording as `ask` wants it (app.byte_ranges), for its owner and for moderators; 404
+        for everyone else."""
         cameo = await self.session.get(Cameo, parse_cameo_id(cameo_id))
         if cameo is None or not _may_see_recording(viewer, cameo):
             raise CameoNotFound()
         if cameo.recording_key is None:
             raise RecordingNotFound()
         try:
-            data, _ = await self.storage.get(cameo.recording_key)
+            body = await open_media(self.storage, cameo.recording_key, ask)
         except MediaNotFound as exc:
             raise RecordingNotFound() from exc
-        return RecordingContent(
-            data=data, content_type=cameo.recording_content_type or "application/octet-stream"
-        )
+        return replace(body, content_type=cameo.recording_content_type or "application/octet-stream")
 
 
 def _may_see_recording(viewer: User, cameo: Cameo) -> bool:

@@ -3,13 +3,12 @@
 from feed.service.drafts import Appearance, RenderedVideo, cameos_in, create_draft, remix_source
 from feed.service.engagement import EngagementService
 from feed.service.lineage import LineageService
-from feed.service.videos import MediaContent, VideoService
+from feed.service.videos import VideoService
 
 __all__ = [
     "Appearance",
     "EngagementService",
     "LineageService",
-    "MediaContent",
     "RenderedVideo",
     "VideoService",
     "cameos_in",

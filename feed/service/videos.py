@@ -3,7 +3,7 @@ lists of an author's videos. Every read goes through `feed.visibility`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import msgspec
@@ -15,6 +15,7 @@ from accounts.errors import UserNotFound
 from accounts.models import User
 from accounts.service.auth import USERNAME_FORMAT
 from app import idempotency
+from app.byte_ranges import MediaAsk, MediaBody, open_media
 from app.media_deletion import MediaDeletions
 from app.pagination import CursorCodec, Page
 from app.screening import ALLOW, ContentGate, Verdict
@@ -45,10 +46,8 @@ _IMAGE_SIGNATURES = (
 )
 
 
-@dataclass(frozen=True)
-class MediaContent:
-    data: bytes
-    content_type: str
+# What `image_type` reads of a thumbnail when storage does not say it is an image.
+SNIFFED_BYTES = 12
 
 
 def image_type(data: bytes, stored_type: str) -> str:
@@ -253,15 +252,21 @@ class VideoService:
             [key for key in (video.video_key, video.thumbnail_key, video.spritesheet_key) if key],
         )
 
-    async def content(self, viewer: User, video_id: str, variant: str) -> MediaContent:
+    async def content(self, viewer: User, video_id: str, variant: str, ask: MediaAsk) -> MediaBody:
+        """The video's media as `ask` wants it (app.byte_ranges), to whoever may see the video."""
         video = await viewable_video(self.session, viewer, video_id)
         key = video.video_key if variant == "video" else video.thumbnail_key
         try:
-            data, stored_type = await self.storage.get(key)
+            body = await open_media(self.storage, key, ask)
+            if variant == "video":
+                return replace(body, content_type=VIDEO_TYPE)
+            first = b""
+            if not body.content_type.startswith("image/") and body.size:
+                # Only what the type is read from (a HEAD included), not the whole thumbnail.
+                first = await self.storage.get_range(key, 0, min(SNIFFED_BYTES, body.size))
         except StoredMediaMissing as exc:
             raise MediaNotFound() from exc
-        content_type = VIDEO_TYPE if variant == "video" else image_type(data, stored_type)
-        return MediaContent(data=data, content_type=content_type)
+        return replace(body, content_type=image_type(first, body.content_type))
 
     async def _own_video(self, viewer: User, video_id: str, *, lock: bool) -> Video:
         """404 when the viewer cannot see it, 403 when they can but it is not theirs."""

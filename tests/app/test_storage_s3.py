@@ -291,6 +291,15 @@ async def test_avatar_upload_goes_to_the_bucket_and_is_served_back(
         assert served.content == in_bucket
         image = Image.open(io.BytesIO(served.content))
         assert (image.format, image.size) == ("WEBP", (512, 512))
+        # A range of it, and a HEAD, from the bucket too.
+        part = await client.get(url, headers={"Range": "bytes=4-11"})
+        assert part.status_code == 206, part.text
+        assert part.content == in_bucket[4:12]
+        assert part.headers["content-range"] == f"bytes 4-11/{len(in_bucket)}"
+        head = await client.head(url)
+        assert (head.status_code, head.content) == (200, b"")
+        assert head.headers["content-length"] == str(len(in_bucket))
+        assert head.headers["content-type"] == "image/webp"
 
         # Once the object is gone from the bucket, the API answers 404 (MediaNotFound), not 500.
         s3_client.delete_object(Bucket=bucket, Key=f"site/{key}")
