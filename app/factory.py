@@ -114,17 +114,27 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         openapi_config=openapi_config(),
         plugins=[StrictStructSchemaPlugin()],
-        # Web clients on other origins: the headers a client may send (X-Request-ID too), and the
-        # answer headers a page must be able to read (a 429's Retry-After and RateLimit-*).
+        # Web clients on other origins: the headers a client may send (X-Request-ID too; Range and
+        # If-Range for media), and the answer headers a page must be able to read (a 429's
+        # Retry-After and RateLimit-*, a media range's Content-Range).
         cors_config=CORSConfig(
             allow_origins=["*"],
-            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "X-Request-ID",
+                "Range",
+                "If-Range",
+            ],
             expose_headers=[
                 "Retry-After",
                 "RateLimit-Limit",
                 "RateLimit-Remaining",
                 "RateLimit-Reset",
                 "X-Request-ID",
+                "Accept-Ranges",
+                "Content-Range",
             ],
         ),
         request_max_body_size=JSON_BODY_LIMIT,

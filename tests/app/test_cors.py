@@ -7,6 +7,7 @@ from __future__ import annotations
 import httpx
 
 from tests.factories import UserFactory
+from tests.feed.factories import VideoFactory
 
 ORIGIN = "https://web.example"
 
@@ -26,6 +27,33 @@ async def test_preflight_accepts_every_header_a_client_may_send(client: httpx.As
     assert response.status_code == 204, response.text
     allowed = {name.strip().lower() for name in response.headers["access-control-allow-headers"].split(",")}
     assert {"authorization", "content-type", "idempotency-key", "x-request-id"} <= allowed
+
+
+async def test_a_page_may_ask_for_a_range_of_media_and_read_what_it_got(
+    client: httpx.AsyncClient, users: UserFactory, videos: VideoFactory
+) -> None:
+    # A page fetching a video with its token is preflighted, Range and If-Range included (README,
+    # conventions: media takes them); and it reads which bytes it got from Content-Range.
+    alice = await users.create("alice")
+    draft = await videos.draft(alice)
+    path = f"/v1/videos/{draft.id}/content"
+
+    preflight = await client.options(
+        path,
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization, range, if-range",
+        },
+    )
+    answer = await client.get(path, headers={**alice.headers, "Origin": ORIGIN, "Range": "bytes=0-9"})
+
+    assert preflight.status_code == 204, preflight.text
+    allowed = {name.strip().lower() for name in preflight.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "range", "if-range"} <= allowed
+    assert answer.status_code == 206
+    exposed = {name.strip().lower() for name in answer.headers["access-control-expose-headers"].split(",")}
+    assert {"accept-ranges", "content-range"} <= exposed
 
 
 async def test_a_page_may_read_the_headers_the_api_documents(
