@@ -49,8 +49,9 @@ ROUTE_HANDLERS: list[Any] = [
 # What other domains do when a cameo changes (cameo may not import them; see cameo/hooks.py).
 cameo_hooks.on_recording_submitted(moderation_cameos.file_verification)
 cameo_hooks.on_revoked(generation_cameos.cancel_generations_using)
-# What a publication checks in other domains (feed may not import them; see feed/hooks.py).
-feed_hooks.on_publishing(generation_cameos.refuse_publishing_revoked)
+# What a change that widens a video's reach checks in other domains (feed may not import them;
+# see feed/hooks.py).
+feed_hooks.on_widening(generation_cameos.refuse_widening_revoked)
 # What the notification list leaves out for other domains (accounts may not import feed).
 accounts_notifications.show_only_when(feed_queries.notification_about_viewable_video)
 # What reaches its recipient across a block, naming no actor (accounts may not import them).

@@ -2,8 +2,10 @@
 the domains beside or above it (cameo, generation), so they register here, once, from the
 composition root; the video service calls them.
 
-- `on_publishing(session, author, video)`: a draft is about to be published; a hook may refuse it
-  by raising a problem (the transaction then rolls back).
+- `on_widening(session, author, video)`: a video is about to reach more people than it does: a
+  draft is being published, or a video made public (also one a moderator removed, which a granted
+  appeal would bring back with that visibility). A hook may refuse it by raising a problem (the
+  transaction then rolls back).
 """
 
 from __future__ import annotations
@@ -15,16 +17,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import User
 from feed.models import Video
 
-PublishHook = Callable[[AsyncSession, User, Video], Awaitable[None]]
+WideningHook = Callable[[AsyncSession, User, Video], Awaitable[None]]
 
-_publishing: list[PublishHook] = []
-
-
-def on_publishing(hook: PublishHook) -> None:
-    if hook not in _publishing:  # registering twice (a second app in one process) is harmless
-        _publishing.append(hook)
+_widening: list[WideningHook] = []
 
 
-async def publishing(session: AsyncSession, author: User, video: Video) -> None:
-    for hook in _publishing:
+def on_widening(hook: WideningHook) -> None:
+    if hook not in _widening:  # registering twice (a second app in one process) is harmless
+        _widening.append(hook)
+
+
+async def widening(session: AsyncSession, author: User, video: Video) -> None:
+    for hook in _widening:
         await hook(session, author, video)

@@ -74,13 +74,14 @@ class VideosController(Controller):
         author and the people whose cameo is in it."""
         return await videos.get(current_user, video_id)
 
-    @patch("/", responses=problem_responses(400, 401, 403, 404, 422))
+    @patch("/", responses=problem_responses(400, 401, 403, 404, 409, 422))
     async def update_video(
         self, video_id: FromPath[str], data: JSONBody[VideoPatch], active_user: ActiveUser, videos: Videos
     ) -> VideoOut:
         """Change caption, visibility, remixing or whether the prompt shows (author only). A caption
         that clearly breaks the rules is 422 content_rejected; a borderline one is accepted and
-        queued for review."""
+        queued for review. Making a video public is refused as publishing is: 409 cameo_revoked
+        when a cameo in it was revoked since."""
         return await videos.update(active_user, video_id, data)
 
     @delete("/", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 403, 404))
@@ -104,7 +105,8 @@ class VideosController(Controller):
         idempotency_key: IdempotencyKeyHeader = None,
     ) -> VideoOut:
         """Publish a draft (author only); 409 already_published once it is. Honours Idempotency-Key.
-        Every field is optional, and so is the body. The caption is screened as in PATCH."""
+        Every field is optional, and so is the body. The caption is screened as in PATCH. 409
+        cameo_revoked when a cameo in it was revoked since it was made."""
         return await videos.publish(active_user, video_id, data or PublishIn(), idempotency_key)
 
     @get(

@@ -86,21 +86,23 @@ REVOKED_STOP = Stop(CAMEO_REVOKED, "A cameo in this generation was revoked by it
 REFUSED_STOP = Stop(CAMEO_PERMISSION_DENIED, "You may no longer use a cameo in this generation")
 
 
-# Before a draft is published
+# Before a video reaches more people
 
 
-async def refuse_publishing_revoked(session: AsyncSession, author: User, video: Video) -> None:
-    """Registered with `feed.hooks.on_publishing`: a draft that features a cameo revoked since it
-    was made is not published (409 cameo_revoked). A revocation stops every new use of the likeness,
-    and a post is one; the draft stays, for its author or the cameo's owner to delete. Narrowing
-    the permission or a block does not stop it: the use was allowed when the video was made (the
-    owner may delete the draft). The cameos are share-locked first, so a revocation committing
-    meanwhile is seen."""
+async def refuse_widening_revoked(session: AsyncSession, author: User, video: Video) -> None:
+    """Registered with `feed.hooks.on_widening`: a video that features a cameo revoked since it
+    was made reaches nobody new (409 cameo_revoked): a draft is not published, an unlisted video
+    not made public. A revocation stops every new use of the likeness, and a post, or a wider
+    audience for one, is one; the video stays as it is, for its author or the cameo's owner to
+    delete. Narrowing the permission or a block does not stop it: the use was allowed when the
+    video was made (the owner may delete the video). The cameos are share-locked first, so a
+    revocation committing meanwhile is seen."""
     cameo_ids = await cameos_in(session, video)
     await lock_cameos(session, cameo_ids)
     if await casting.any_revoked(session, cameo_ids):
         raise CameoRevoked(
-            "A cameo in this draft has been revoked by its owner: it can no longer be published"
+            "A cameo in this video has been revoked by its owner: it can no longer be published "
+            "or made public"
         )
 
 

@@ -23,7 +23,7 @@ from app.storage import MediaNotFound as StoredMediaMissing
 from app.storage import MediaStorage
 from feed import hooks, queries
 from feed.errors import AlreadyPublished, MediaNotFound, NotVideoAuthor, RemixNotAllowed
-from feed.models import Video, VideoStatus
+from feed.models import Video, VideoStatus, Visibility
 from feed.schemas import PublishIn, VideoOut, VideoPatch
 from feed.service.counts import counted, recount
 from feed.service.engagement import _comment_keys
@@ -122,7 +122,7 @@ class VideoService:
         if video.status != VideoStatus.DRAFT:
             raise AlreadyPublished("A removed video cannot be published again")
         await self._refuse_remix_across_a_block(viewer, video)
-        await hooks.publishing(self.session, viewer, video)
+        await self._refuse_widening(viewer, video)
         if data.caption is not msgspec.UNSET:
             video.caption = data.caption
         video.show_prompt = data.show_prompt
@@ -154,6 +154,13 @@ class VideoService:
             and await account_queries.is_blocked_either_way(self.session, viewer.id, parent.author_id)
         ):
             raise RemixNotAllowed("The video this remixes is across a block now: it cannot be published")
+
+    async def _refuse_widening(self, viewer: User, video: Video) -> None:
+        """What every change that lets more people see a video checks: publishing a draft, and
+        making a video public (also a removed one, which a granted appeal would bring back with
+        that visibility). Narrowing changes are never refused. A featured cameo revoked since is
+        409 cameo_revoked (a hook, `generation.cameos`)."""
+        await hooks.widening(self.session, viewer, video)
 
     async def _tell_remixed(self, viewer: User, video: Video) -> None:
         """A remix tells the parent's author once it is listed, published and public, as the
@@ -195,6 +202,13 @@ class VideoService:
     async def update(self, viewer: User, video_id: str, patch: VideoPatch) -> VideoOut:
         verdict = await self._screen_caption(patch.caption)
         video = await self._own_video(viewer, video_id, lock=True)
+        # A draft's visibility is chosen again when it is published, which checks then.
+        if (
+            patch.visibility == Visibility.PUBLIC.value
+            and video.visibility != Visibility.PUBLIC
+            and video.published_at is not None
+        ):
+            await self._refuse_widening(viewer, video)
         was_counted = counted(video)
         if patch.caption is not msgspec.UNSET:
             video.caption = patch.caption
