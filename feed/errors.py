@@ -13,6 +13,11 @@ class RemixNotAllowed(Forbidden):
     title = "This video cannot be remixed"
 
 
+class RemixSourceRemoved(Conflict):
+    code = "remix_source_removed"
+    title = "The video this remixes was removed by a moderator"
+
+
 class NotVideoAuthor(Forbidden):
     code = "not_video_author"
     title = "Only the video's author can do this"

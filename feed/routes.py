@@ -81,7 +81,8 @@ class VideosController(Controller):
         """Change caption, visibility, remixing or whether the prompt shows (author only). A caption
         that clearly breaks the rules is 422 content_rejected; a borderline one is accepted and
         queued for review. Making a video public is refused as publishing is: 409 cameo_revoked
-        when a cameo in it was revoked since."""
+        when a cameo in it was revoked since, 409 remix_source_removed when the video it remixes
+        was removed by a moderator since."""
         return await videos.update(active_user, video_id, data)
 
     @delete("/", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 403, 404))
@@ -106,7 +107,8 @@ class VideosController(Controller):
     ) -> VideoOut:
         """Publish a draft (author only); 409 already_published once it is. Honours Idempotency-Key.
         Every field is optional, and so is the body. The caption is screened as in PATCH. 409
-        cameo_revoked when a cameo in it was revoked since it was made."""
+        cameo_revoked when a cameo in it was revoked since it was made, 409 remix_source_removed
+        when the video it remixes was removed by a moderator since (until an appeal restores it)."""
         return await videos.publish(active_user, video_id, data or PublishIn(), idempotency_key)
 
     @get(

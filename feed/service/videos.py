@@ -22,7 +22,13 @@ from app.screening import ALLOW, ContentGate, Verdict
 from app.storage import MediaNotFound as StoredMediaMissing
 from app.storage import MediaStorage
 from feed import hooks, queries
-from feed.errors import AlreadyPublished, MediaNotFound, NotVideoAuthor, RemixNotAllowed
+from feed.errors import (
+    AlreadyPublished,
+    MediaNotFound,
+    NotVideoAuthor,
+    RemixNotAllowed,
+    RemixSourceRemoved,
+)
 from feed.models import Video, VideoStatus, Visibility
 from feed.schemas import PublishIn, VideoOut, VideoPatch
 from feed.service.counts import counted, recount
@@ -159,8 +165,25 @@ class VideoService:
         """What every change that lets more people see a video checks: publishing a draft, and
         making a video public (also a removed one, which a granted appeal would bring back with
         that visibility). Narrowing changes are never refused. A featured cameo revoked since is
-        409 cameo_revoked (a hook, `generation.cameos`)."""
+        409 cameo_revoked (a hook, `generation.cameos`); a parent removed since, 409
+        remix_source_removed."""
+        await self._refuse_remix_of_removed(video)
         await hooks.widening(self.session, viewer, video)
+
+    async def _refuse_remix_of_removed(self, video: Video) -> None:
+        """A remix whose parent a moderator removed after it was made reaches nobody new (409
+        remix_source_removed): a removed video cannot be remixed, so this is the way left to spread
+        what was taken down. Once a granted appeal restores the parent, it may; a parent removed and
+        then deleted stays removed. A parent its author deleted is no moderator's judgement: its
+        remixes live on, and may be published."""
+        if video.remix_of_id is None:
+            return
+        parent = await self.session.get(Video, video.remix_of_id)
+        if parent is not None and parent.status == VideoStatus.REMOVED:
+            raise RemixSourceRemoved(
+                "The video this remixes was removed by a moderator: this remix cannot be published "
+                "or made public unless an appeal restores that video"
+            )
 
     async def _tell_remixed(self, viewer: User, video: Video) -> None:
         """A remix tells the parent's author once it is listed, published and public, as the

@@ -1,0 +1,87 @@
+"""A remix made just before a moderator removed the video it remixes (a removed video cannot be
+remixed) reaches nobody new while that removal stands: its draft is not published, an unlisted
+one not made public (409 remix_source_removed). A granted appeal lifts that; a parent its author
+deleted was no moderator's judgement, and does not stop it."""
+
+from __future__ import annotations
+
+from tests.accounts.helpers import assert_problem
+from tests.feed.helpers import all_items, publish, video
+from tests.moderation.helpers import appeal, claimed, decided, decision_id_for, reported
+
+
+async def remove(client, mod, reporter, video_id):
+    await reported(client, reporter, "video", video_id)
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content", note="spam")
+
+
+async def grant_appeal(client, admin, author):
+    assert (await appeal(client, author, await decision_id_for(client, author))).status_code == 201
+    await decided(client, admin, (await claimed(client, admin, "appeals"))["id"], "restore_content")
+
+
+async def make_public(client, actor, video_id):
+    return await client.patch(f"/v1/videos/{video_id}", headers=actor.headers, json={"visibility": "public"})
+
+
+async def test_a_draft_remix_of_a_video_removed_since_is_not_published_until_an_appeal_restores_it(
+    client, users, videos, published, mod, admin
+):
+    alice, bob, carol = [await users.create(name) for name in ("alice", "bob", "carol")]
+    parent = await published(bob)
+    draft = await videos.draft(alice, remix_of=parent)
+    await remove(client, mod, carol, parent)
+
+    assert_problem(await publish(client, alice, draft.id), 409, "remix_source_removed")
+    assert draft.id in [item["id"] for item in await all_items(client, alice, "/v1/me/drafts")]
+
+    await grant_appeal(client, admin, bob)
+    published_now = await publish(client, alice, draft.id)
+    assert published_now.status_code == 200, published_now.text
+    assert published_now.json()["remix_of"] == parent
+    assert (await video(client, carol, parent))["remix_count"] == 1
+
+
+async def test_an_unlisted_remix_of_a_video_removed_since_is_not_made_public_until_an_appeal_restores_it(
+    client, users, published, mod, admin
+):
+    """It stays as it was (unlisted, opening by link), and may still be edited in other ways."""
+    alice, bob, carol = [await users.create(name) for name in ("alice", "bob", "carol")]
+    parent = await published(bob)
+    remix = await published(alice, remix_of=parent, visibility="unlisted")
+    await remove(client, mod, carol, parent)
+
+    assert_problem(await make_public(client, alice, remix), 409, "remix_source_removed")
+    captioned = await client.patch(f"/v1/videos/{remix}", headers=alice.headers, json={"caption": "mine"})
+    assert captioned.status_code == 200, captioned.text
+    assert captioned.json()["visibility"] == "unlisted"
+
+    await grant_appeal(client, admin, bob)
+    made_public = await make_public(client, alice, remix)
+    assert made_public.status_code == 200, made_public.text
+    assert [item["id"] for item in await all_items(client, carol, "/v1/users/alice/videos")] == [remix]
+
+
+async def test_a_draft_remix_of_a_video_its_author_deleted_is_published(client, users, videos, published):
+    """The author chose to delete their own video; its remixes live on."""
+    alice, bob = await users.create("alice"), await users.create("bob")
+    parent = await published(bob)
+    draft = await videos.draft(alice, remix_of=parent)
+    assert (await client.delete(f"/v1/videos/{parent}", headers=bob.headers)).status_code == 204
+
+    published_now = await publish(client, alice, draft.id)
+
+    assert published_now.status_code == 200, published_now.text
+    assert published_now.json()["status"] == "published"
+
+
+async def test_deleting_a_removed_video_does_not_free_its_remixes(client, users, videos, published, mod):
+    """The removal stands (no appeal can restore a deleted video): its author deleting it does not
+    launder what was taken down."""
+    alice, bob, carol = [await users.create(name) for name in ("alice", "bob", "carol")]
+    parent = await published(bob)
+    draft = await videos.draft(alice, remix_of=parent)
+    await remove(client, mod, carol, parent)
+    assert (await client.delete(f"/v1/videos/{parent}", headers=bob.headers)).status_code == 204
+
+    assert_problem(await publish(client, alice, draft.id), 409, "remix_source_removed")
