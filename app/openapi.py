@@ -43,20 +43,43 @@ def _header(description: str) -> OpenAPIHeader:
     return OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), description=description)
 
 
-_RANGE_PARAMETER = Parameter(
-    name="Range",
-    param_in="header",
-    required=False,
-    schema=Schema(type=OpenAPIType.STRING),
-    description="One byte range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix_length` "
-    "(206). A malformed Range, several ranges, or Range with If-Range is ignored (200, all of it).",
-)
+def _header_parameter(name: str, description: str) -> Parameter:
+    return Parameter(
+        name=name,
+        param_in="header",
+        required=False,
+        schema=Schema(type=OpenAPIType.STRING),
+        description=description,
+    )
+
+
+_MEDIA_PARAMETERS = [
+    _header_parameter(
+        "Range",
+        "One byte range: `bytes=first-last`, `bytes=first-` or `bytes=-suffix_length` (206). A "
+        "malformed Range or several ranges are ignored (200, all of it).",
+    ),
+    _header_parameter(
+        "If-Range",
+        "The ETag of the copy whose Range is asked for: the range if it is this version's (strong "
+        "comparison), else 200 with all of it. A date is never taken as a match.",
+    ),
+    _header_parameter(
+        "If-None-Match",
+        "ETags of copies the client holds (or `*`): 304 if one is this version's (weak comparison).",
+    ),
+    _header_parameter(
+        "If-Modified-Since",
+        "An HTTP-date: 304 if the object was not written since. Ignored with If-None-Match.",
+    ),
+]
 
 
 def binary_responses(*media_types: str, ranges: bool = False) -> type[Operation]:
     """An operation class documenting a 200 that is raw bytes in one of `media_types` (Litestar
-    only knows the one media type given to the route). With `ranges`, the Range header and what it
-    answers (app.byte_ranges): 206 with the bytes asked for, and the headers of the 200 and the
+    only knows the one media type given to the route). With `ranges`, stored media as
+    app.byte_ranges serves it: the Range and conditional headers it takes, 206 with the bytes asked
+    for, 304 for a copy that is current, the validators every answer carries, and the headers of the
     416 the route lists."""
 
     @dataclass
@@ -68,16 +91,26 @@ def binary_responses(*media_types: str, ranges: bool = False) -> type[Operation]
             ok.content = {media_type: OpenAPIMediaType(schema=binary) for media_type in media_types}
             if not ranges:
                 return
-            self.parameters = [*(self.parameters or []), _RANGE_PARAMETER]
+            self.parameters = [*(self.parameters or []), *_MEDIA_PARAMETERS]
             accept_ranges = _header("`bytes`: a single byte range may be asked for")
-            ok.headers = {**(ok.headers or {}), "Accept-Ranges": accept_ranges}
+            validators = {
+                "ETag": _header("A strong validator of this version of the object"),
+                "Last-Modified": _header("When this version of the object was written"),
+            }
+            ok.headers = {**(ok.headers or {}), "Accept-Ranges": accept_ranges, **validators}
             self.responses["206"] = OpenAPIResponse(
                 description="Partial Content: the byte range asked for",
                 content=dict(ok.content),
                 headers={
                     "Accept-Ranges": accept_ranges,
                     "Content-Range": _header("`bytes first-last/size`"),
+                    **validators,
                 },
+            )
+            self.responses["304"] = OpenAPIResponse(
+                description="Not Modified: the copy If-None-Match or If-Modified-Since names is "
+                "current; no body",
+                headers={"ETag": validators["ETag"], "Cache-Control": _header("As on the 200")},
             )
             refused = self.responses.get("416")
             if isinstance(refused, OpenAPIResponse):

@@ -13,7 +13,7 @@ import contextlib
 import mimetypes
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -71,6 +71,8 @@ class MediaInfo:
     # The store's validator of this version of the object, so that the pieces of one answer are
     # read from one version (None when the store gives none).
     etag: str | None
+    # When this version was written (S3's Last-Modified, a local file's mtime).
+    last_modified: datetime | None
 
 
 @runtime_checkable
@@ -111,7 +113,8 @@ class ObjectStorage:
         return bytes(data), _content_type(key, result.attributes.get("Content-Type"))
 
     async def stat(self, key: str) -> MediaInfo:
-        """Size and type without reading the bytes: a HEAD request to S3, a stat of a local file."""
+        """Size, type, ETag and modification time without reading the bytes: a HEAD request to S3,
+        a stat of a local file (whose ETag obstore makes of its inode, mtime and size)."""
         try:
             with _store_call("stat"):
                 # A get asking for no content, rather than obstore's `head`: on S3 it also answers
@@ -124,6 +127,7 @@ class ObjectStorage:
             size=meta["size"],
             content_type=_content_type(key, result.attributes.get("Content-Type")),
             etag=meta["e_tag"],
+            last_modified=meta["last_modified"],
         )
 
     async def get_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> bytes:

@@ -298,8 +298,9 @@ class VideoService:
             if variant == "video":
                 return replace(body, content_type=VIDEO_TYPE)
             first = b""
-            if not body.content_type.startswith("image/") and body.size:
-                # Only what the type is read from (a HEAD included), not the whole thumbnail.
+            if not body.content_type.startswith("image/") and body.size and not body.not_modified:
+                # Only what the type is read from (a HEAD included), not the whole thumbnail; a 304
+                # says no type.
                 first = await self.storage.get_range(key, 0, min(SNIFFED_BYTES, body.size))
         except StoredMediaMissing as exc:
             raise MediaNotFound() from exc

@@ -2,7 +2,9 @@
 video and its thumbnail, a cameo recording, an avatar): one byte range of each form is 206 with
 only those bytes, a range past the end is 416, a malformed or multiple Range is ignored, HEAD
 answers from the object's size without reading it, and the body is read in bounded pieces and sent
-after the request's transaction has given its connection back."""
+after the request's transaction has given its connection back. Every answer carries a strong ETag
+and Last-Modified: If-None-Match (or If-Modified-Since) naming the copy the client holds is 304,
+If-Range with the ETag is the range and anything else the whole object."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import io
 import json
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +203,8 @@ async def test_a_malformed_or_multiple_range_is_ignored(
         )
     ]
     ignored.append([("Range", "bytes=0-1"), ("Range", "bytes=4-5")])  # two fields: two ranges
-    # These answers carry no validator, so no If-Range is ours: the whole object, as RFC 9110 asks.
+    # An If-Range that is not the object's ETag: the whole object, as RFC 9110 asks (one that is,
+    # in test_if_range_with_the_etag_is_the_range_and_anything_else_the_whole_object).
     ignored.append([("Range", "bytes=0-9"), ("If-Range", '"some-etag"')])
     ignored.append([("Range", "bytes=0-9"), ("If-Range", "Wed, 21 Oct 2015 07:28:00 GMT")])
 
@@ -308,7 +313,7 @@ async def test_a_thumbnail_storage_cannot_type_is_typed_from_its_first_bytes(
 ) -> None:
     """A thumbnail kept under a key that names no image type (a provider's image Pillow could not
     name is kept as `.bin`): its type is read from its first bytes, on a range not starting there
-    and on HEAD too, which reads those bytes only."""
+    and on HEAD too, which reads those bytes only, and not for a 304."""
     alice = await users.create("alice")
     draft = await VideoFactory(resources).draft(alice)
     key = draft.thumbnail_key.replace(".webp", ".bin")
@@ -326,13 +331,182 @@ async def test_a_thumbnail_storage_cannot_type_is_typed_from_its_first_bytes(
     part = await client.get(path, params=params, headers={**alice.headers, "Range": "bytes=20-"})
     spy.reads.clear()
     head = await client.head(path, params=params, headers=alice.headers)
+    # A 304 says no type: nothing is read for it.
+    current = await client.get(
+        path, params=params, headers={**alice.headers, "If-None-Match": head.headers["etag"]}
+    )
 
     assert whole.content == webp
     assert part.status_code == 206
     assert part.content == webp[20:]
     for answer in (whole, part, head):
         assert answer.headers["content-type"] == "image/webp"
+    assert current.status_code == 304
     assert spy.reads == [(key, 0, 12)]
+
+
+# --- validators -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_every_answer_carries_a_strong_etag_and_last_modified(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, kind: str
+) -> None:
+    alice = await users.create("alice")
+    media = await served(kind, client, alice, resources)
+    other = await served(kind, client, await users.create("bob"), resources)
+
+    answers = [await media.get(client), await media.get(client, Range="bytes=0-9"), await media.head(client)]
+
+    etag = answers[0].headers["etag"]
+    # Strong, and one quoted opaque tag (RFC 9110 8.8.3).
+    assert etag.startswith('"') and etag.endswith('"') and '"' not in etag[1:-1], etag
+    assert not etag.startswith("W/")
+    for answer in answers:
+        assert answer.status_code in (200, 206)
+        assert answer.headers["etag"] == etag
+        assert parsedate_to_datetime(answer.headers["last-modified"]).tzinfo is not None
+    # Another object has another; the same one keeps its own from one request to the next.
+    assert (await other.get(client)).headers["etag"] != etag
+    assert (await media.head(client)).headers["etag"] == etag
+    # Bytes written again under the same key are another version, with another ETag.
+    await resources.storage.put(media.key, media.data[::-1], answers[0].headers["content-type"])
+    assert (await media.head(client)).headers["etag"] != etag
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_if_none_match_with_the_etag_is_304_without_reading_the_object(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, spy: StorageSpy, kind: str
+) -> None:
+    alice = await users.create("alice")
+    media = await served(kind, client, alice, resources)
+    whole = await media.get(client)
+    etag = whole.headers["etag"]
+    spy.gets.clear()
+    spy.reads.clear()
+
+    current = [
+        etag,
+        f"W/{etag}",  # If-None-Match compares weakly
+        f'"someone-else", {etag}',
+        "*",
+    ]
+    answers = [await media.get(client, **{"If-None-Match": value}) for value in current]
+    answers.append(await media.head(client, **{"If-None-Match": etag}))
+    # Before the range is looked at: not even one past the end is a 416.
+    answers.append(await media.get(client, **{"If-None-Match": etag, "Range": "bytes=0-9"}))
+    answers.append(await media.get(client, **{"If-None-Match": etag, "Range": f"bytes={len(media.data)}-"}))
+
+    for answer in answers:
+        assert answer.status_code == 304, (answer.request.headers, answer.status_code)
+        assert answer.content == b""
+        assert answer.headers["etag"] == etag
+        assert answer.headers["cache-control"] == whole.headers["cache-control"]
+        assert "content-length" not in answer.headers
+        assert "content-range" not in answer.headers
+    assert (spy.gets, spy.reads) == ([], [])
+
+    # Another tag is a copy of something else: the whole object.
+    for value in ('"someone-else"', etag[:-2] + '"', f'"{etag}"'):
+        answer = await media.get(client, **{"If-None-Match": value})
+        assert answer.status_code == 200, value
+        assert answer.content == media.data
+    # Once the object is written again, the tag the client holds is stale.
+    rewritten = media.data[::-1]
+    await resources.storage.put(media.key, rewritten, whole.headers["content-type"])
+    fresh = await media.get(client, **{"If-None-Match": etag})
+    assert fresh.status_code == 200
+    assert fresh.content == rewritten
+    assert fresh.headers["etag"] != etag
+
+
+async def test_if_modified_since_is_304_unless_if_none_match_says_otherwise(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    alice = await users.create("alice")
+    media = await served("video", client, alice, resources)
+    whole = await media.get(client)
+    last_modified = whole.headers["last-modified"]
+    earlier = format_datetime(parsedate_to_datetime(last_modified) - timedelta(seconds=1), usegmt=True)
+
+    assert (await media.get(client, **{"If-Modified-Since": last_modified})).status_code == 304
+    assert (await media.head(client, **{"If-Modified-Since": last_modified})).status_code == 304
+    for asked in (
+        {"If-Modified-Since": earlier},
+        {"If-Modified-Since": "not a date"},
+        # If-None-Match decides when both are sent (RFC 9110 13.1.3).
+        {"If-Modified-Since": last_modified, "If-None-Match": '"someone-else"'},
+    ):
+        answer = await media.get(client, **asked)
+        assert answer.status_code == 200, asked
+        assert answer.content == media.data
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_if_range_with_the_etag_is_the_range_and_anything_else_the_whole_object(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, kind: str
+) -> None:
+    """A player resuming an interrupted download asks for the rest with If-Range: the rest when
+    its bytes are of this version, all of this one when they may not be."""
+    alice = await users.create("alice")
+    media = await served(kind, client, alice, resources)
+    whole = await media.get(client)
+    etag, size = whole.headers["etag"], len(media.data)
+
+    rest = await media.get(client, Range="bytes=20-", **{"If-Range": etag})
+
+    assert rest.status_code == 206, rest.text
+    assert rest.content == media.data[20:]
+    assert rest.headers["content-range"] == f"bytes 20-{size - 1}/{size}"
+    assert rest.headers["etag"] == etag
+    # The range past the end is still a 416 when If-Range matches.
+    too_far = await media.get(client, Range=f"bytes={size}-", **{"If-Range": etag})
+    assert_problem(too_far, 416, "range_not_satisfiable")
+    for validator in (
+        '"someone-else"',
+        f"W/{etag}",  # If-Range compares strongly: a weak tag never matches
+        whole.headers["last-modified"],  # a date is too coarse to be taken as a match
+    ):
+        for asked in ("bytes=20-", f"bytes={size}-"):
+            answer = await media.get(client, Range=asked, **{"If-Range": validator})
+            assert answer.status_code == 200, (validator, asked, answer.status_code)
+            assert answer.content == media.data
+            assert "content-range" not in answer.headers
+
+    # Written again: the client's bytes are of the old version, so it gets the new one whole.
+    rewritten = media.data[::-1]
+    await resources.storage.put(media.key, rewritten, whole.headers["content-type"])
+    resumed = await media.get(client, Range="bytes=20-", **{"If-Range": etag})
+    assert resumed.status_code == 200
+    assert resumed.content == rewritten
+
+
+async def test_validators_tell_no_one_who_may_not_see_the_media_that_it_exists(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    alice = await users.create("alice")
+    stranger = await users.create("stranger")
+    for kind in ("video", "thumbnail", "recording"):
+        media = await served(kind, client, alice, resources)
+        etag = (await media.get(client)).headers["etag"]
+        for validators in (
+            {"If-None-Match": etag},
+            {"If-None-Match": "*"},
+            {"Range": "bytes=0-9", "If-Range": etag},
+        ):
+            refused = await client.get(
+                media.path, params=media.params, headers={**stranger.headers, **validators}
+            )
+            assert refused.status_code == 404, (kind, validators)
+            assert "etag" not in refused.headers
+            head = await client.head(
+                media.path, params=media.params, headers={**stranger.headers, **validators}
+            )
+            assert head.status_code == 404, (kind, validators)
+            anonymous = await client.get(media.path, params=media.params, headers=validators)
+            assert anonymous.status_code == 401, (kind, validators)
+        # A key that is not a public one is 404 whatever it is sent with.
+        assert_problem(await client.get(f"/media/{media.key}", headers={"If-None-Match": "*"}), 404)
 
 
 # --- authorization ------------------------------------------------------------------------------
@@ -503,3 +677,17 @@ def test_ranges_are_documented(path: str) -> None:
     assert "Content-Range" in responses["206"]["headers"]
     assert "application/problem+json" in responses["416"]["content"]
     assert "Content-Range" in responses["416"]["headers"]
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/videos/{video_id}/content", "/v1/cameos/{cameo_id}/recording", "/media/{key}"]
+)
+def test_validators_are_documented(path: str) -> None:
+    operation = json.loads(render_openapi())["paths"][path]["get"]
+    responses = operation["responses"]
+    headers = {parameter["name"] for parameter in operation["parameters"] if parameter["in"] == "header"}
+    assert {"If-None-Match", "If-Modified-Since", "If-Range"} <= headers
+    for status in ("200", "206"):
+        assert {"ETag", "Last-Modified"} <= set(responses[status]["headers"]), status
+    assert "ETag" in responses["304"]["headers"]
+    assert "content" not in responses["304"]

@@ -300,6 +300,14 @@ async def test_avatar_upload_goes_to_the_bucket_and_is_served_back(
         assert (head.status_code, head.content) == (200, b"")
         assert head.headers["content-length"] == str(len(in_bucket))
         assert head.headers["content-type"] == "image/webp"
+        # Validators from the bucket's ETag and Last-Modified: a copy that is current is a 304, a
+        # resumed download with the ETag gets the rest.
+        etag = served.headers["etag"]
+        assert head.headers["etag"] == part.headers["etag"] == etag
+        assert served.headers["last-modified"]
+        assert (await client.get(url, headers={"If-None-Match": etag})).status_code == 304
+        rest = await client.get(url, headers={"Range": "bytes=8-", "If-Range": etag})
+        assert (rest.status_code, rest.content) == (206, in_bucket[8:])
 
         # Once the object is gone from the bucket, the API answers 404 (MediaNotFound), not 500.
         s3_client.delete_object(Bucket=bucket, Key=f"site/{key}")
