@@ -115,8 +115,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=openapi_config(),
         plugins=[StrictStructSchemaPlugin()],
         # Web clients on other origins: the headers a client may send (X-Request-ID too; Range and
-        # If-Range for media), and the answer headers a page must be able to read (a 429's
-        # Retry-After and RateLimit-*, a media range's Content-Range).
+        # the conditional headers for media), and the answer headers a page must be able to read (a
+        # 429's Retry-After and RateLimit-*, a media range's Content-Range, media's validators;
+        # Last-Modified is safelisted).
         cors_config=CORSConfig(
             allow_origins=["*"],
             allow_headers=[
@@ -126,6 +127,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "X-Request-ID",
                 "Range",
                 "If-Range",
+                "If-None-Match",
+                "If-Modified-Since",
             ],
             expose_headers=[
                 "Retry-After",
@@ -135,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 "X-Request-ID",
                 "Accept-Ranges",
                 "Content-Range",
+                "ETag",
             ],
         ),
         request_max_body_size=JSON_BODY_LIMIT,

@@ -76,3 +76,36 @@ async def test_a_page_may_read_the_headers_the_api_documents(
         "ratelimit-reset",
         "x-request-id",
     } <= exposed
+
+
+async def test_a_page_may_revalidate_media_and_read_its_etag(
+    client: httpx.AsyncClient, users: UserFactory, videos: VideoFactory
+) -> None:
+    # A page keeping a video revalidates it (If-None-Match, If-Modified-Since) and resumes it
+    # (If-Range with the ETag it read): the preflight must accept them and the page read the ETag.
+    alice = await users.create("alice")
+    draft = await videos.draft(alice)
+    path = f"/v1/videos/{draft.id}/content"
+
+    preflight = await client.options(
+        path,
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization, if-none-match, if-modified-since, if-range",
+        },
+    )
+    answer = await client.get(path, headers={**alice.headers, "Origin": ORIGIN})
+    revalidated = await client.get(
+        path, headers={**alice.headers, "Origin": ORIGIN, "If-None-Match": answer.headers["etag"]}
+    )
+
+    assert preflight.status_code == 204, preflight.text
+    allowed = {name.strip().lower() for name in preflight.headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "if-none-match", "if-modified-since", "if-range"} <= allowed
+    assert revalidated.status_code == 304
+    for response in (answer, revalidated):
+        exposed = {
+            name.strip().lower() for name in response.headers["access-control-expose-headers"].split(",")
+        }
+        assert "etag" in exposed
