@@ -33,6 +33,7 @@ from app.dependencies import (
 from app.errors import exception_handlers
 from app.head import HeadAsGetMiddleware, requested_method
 from app.health import HealthController, MetricsController
+from app.http_metrics import UnroutedRequestMetrics
 from app.jobs import build_worker, run_worker_forever
 from app.logging import configure_logging
 from app.media import media
@@ -147,9 +148,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     document_common_answers(app)
     # Around the whole app rather than among the routes' middleware, which only a routed request
-    # reaches: a 404 for an unknown path or a 405 also names its request id and is logged. HEAD is
-    # turned into GET before routing (Litestar would answer it 405), inside the access log.
-    app.asgi_handler = RequestIdMiddleware()(HeadAsGetMiddleware(app.asgi_handler))
+    # reaches: a 404 for an unknown path or a 405 also names its request id, is logged and is
+    # counted in the request metrics (as `unrouted`). HEAD is turned into GET before routing
+    # (Litestar would answer it 405), inside the access log.
+    app.asgi_handler = RequestIdMiddleware()(
+        HeadAsGetMiddleware(UnroutedRequestMetrics(app.asgi_handler, prometheus))
+    )
     return app
 
 

@@ -63,3 +63,47 @@ async def test_metrics_count_jobs_provider_calls_and_the_queue(
     # The queue's depth is read from Redis at each scrape.
     for state in ("queued", "active", "incomplete"):
         assert f'remixfeed_job_queue_jobs{{state="{state}"}}' in after
+
+
+async def test_requests_no_route_takes_are_counted_under_one_path(client: httpx.AsyncClient) -> None:
+    """A flood of 404s and 405s shows in the request metrics: counted once each, under the fixed
+    path `unrouted` (never the path sent, which anyone can make up), named by the method sent."""
+
+    def counted(metrics: str, method: str, status: int, path: str = "unrouted") -> float:
+        labels = {"app_name": "remixfeed", "method": method, "path": path, "status_code": str(status)}
+        return sample(metrics, "remixfeed_requests_total", **labels)
+
+    def timed(metrics: str, method: str, status: int) -> float:
+        labels = {"app_name": "remixfeed", "method": method, "path": "unrouted", "status_code": str(status)}
+        return sample(metrics, "remixfeed_request_duration_seconds_count", **labels)
+
+    before = (await client.get("/metrics")).text
+    for index in range(3):
+        assert (await client.get(f"/v1/no-such-thing/{index}")).status_code == 404
+    assert (await client.head("/v1/no-such-thing")).status_code == 404
+    assert (await client.delete("/health/live")).status_code == 405
+    assert (await client.head("/v1/auth/token")).status_code == 405
+    # A routed request is counted once, under its route, and not as unrouted.
+    assert (await client.get("/health/live")).status_code == 200
+    # A CORS preflight is answered before routing, whatever the path: not a missing route.
+    preflight = await client.options(
+        "/v1/no-such-thing", headers={"Origin": "https://web.example", "Access-Control-Request-Method": "GET"}
+    )
+    assert preflight.status_code == 204
+    after = (await client.get("/metrics")).text
+
+    def grew(method: str, status: int, path: str = "unrouted") -> float:
+        return counted(after, method, status, path) - counted(before, method, status, path)
+
+    assert grew("GET", 404) == 3
+    assert timed(after, "GET", 404) - timed(before, "GET", 404) == 3
+    assert grew("HEAD", 404) == 1
+    assert grew("DELETE", 405) == 1
+    assert grew("HEAD", 405) == 1
+    assert grew("GET", 200, "/health/live") == 1
+    assert grew("GET", 200) == 0
+    assert grew("OPTIONS", 204) == 0
+    assert "no-such-thing" not in after
+    # A route's own 404 (a resource that is not there) is its route's, not unrouted.
+    assert (await client.get(f"/v1/videos/{'0' * 8}-0000-0000-0000-{'0' * 12}")).status_code in (401, 404)
+    assert counted((await client.get("/metrics")).text, "GET", 404) == counted(after, "GET", 404)
