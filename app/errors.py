@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from app.head import allow_with_head
+from app.http_metrics import note_unrouted_status
 
 log = structlog.get_logger(__name__)
 
@@ -264,6 +265,7 @@ def _validation(request: Request[Any, Any, Any], exc: ValidationException) -> Re
 
 def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     status = exc.status_code
+    note_unrouted_status(request.scope, status)
     if status >= 500:
         log.error("http_exception", status=status, detail=exc.detail, exc_info=exc.__cause__ or exc)
     code = _STATUS_CODES.get(status, "error" if status >= 500 else "bad_request")

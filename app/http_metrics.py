@@ -9,7 +9,9 @@ with the same labels, under the one fixed path `unrouted`: never the path sent, 
 make up, so a scan cannot grow the metrics without bound.
 
 A request is unrouted when the router left no route handler in its scope. A routed request has one
-and is counted by the route middleware, so nothing is counted twice. A CORS preflight is answered
+and is counted by the route middleware, so nothing is counted twice. The status is the one the
+error handler answered with, noted in the scope (`note_unrouted_status`): wrapping `send` to read
+it would cost every request, routed or not, a few microseconds. A CORS preflight is answered
 before routing and is not a request for a route that is missing: it is left out.
 """
 
@@ -22,10 +24,19 @@ from litestar import Request
 from litestar.enums import ScopeType
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, Receive, Scope, Send
 from litestar.types.asgi_types import HTTPScope
 
 UNROUTED = "unrouted"
+# Scope state: the status the error handler answered an unrouted request with.
+_UNROUTED_STATUS = "remixfeed.unrouted_status"
+
+
+def note_unrouted_status(scope: Scope, status: int) -> None:
+    """Called by the error handler for every HTTP error it answers; kept only when no route took
+    the request (which is when routing itself raised)."""
+    if scope.get("route_handler") is None:
+        scope["state"][_UNROUTED_STATUS] = status
 
 
 class UnroutedRequestMetrics:
@@ -40,28 +51,19 @@ class UnroutedRequestMetrics:
         self._families = PrometheusMiddleware(app, config)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # No wrapper around `send` for every request: the error handler that answers an unrouted
+        # request notes its status in the scope (`note_unrouted_status`).
         if scope["type"] != ScopeType.HTTP or _is_preflight(scope):
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        answer = {"status": HTTP_500_INTERNAL_SERVER_ERROR, "duration": 0.0}
-
-        async def timed_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                answer["status"] = message["status"]
-            elif message["type"] == "http.response.body":
-                # As the route middleware measures: until the last of the body is handed on.
-                answer["duration"] = time.perf_counter() - started
-            await send(message)
-
         try:
-            await self.app(scope, receive, timed_send)
+            await self.app(scope, receive, send)
         finally:
             # Typed as always there, which only routing makes true.
             if scope.get("route_handler") is None:
-                self._count(
-                    scope, receive, int(answer["status"]), answer["duration"] or time.perf_counter() - started
-                )
+                status = scope["state"].get(_UNROUTED_STATUS, HTTP_500_INTERNAL_SERVER_ERROR)
+                self._count(scope, receive, status, time.perf_counter() - started)
 
     def _count(self, scope: Scope, receive: Receive, status: int, duration: float) -> None:
         request = Request[Any, Any, Any](scope, receive)
