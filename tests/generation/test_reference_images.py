@@ -25,7 +25,7 @@ from app.deferred_jobs import DeferredJob
 from app.factory import create_app
 from app.resources import Resources
 from app.settings import Settings
-from app.storage import MediaStorage
+from app.storage import MediaInfo, MediaStorage
 from generation import references
 from generation.models import Generation
 from generation.references import (
@@ -61,6 +61,12 @@ class WrappedStore:
 
     async def get(self, key: str) -> tuple[bytes, str]:
         return await self.inner.get(key)
+
+    async def stat(self, key: str) -> MediaInfo:
+        return await self.inner.stat(key)
+
+    async def get_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> bytes:
+        return await self.inner.get_range(key, start, end, etag=etag)
 
     async def delete(self, key: str) -> None:
         await self.inner.delete(key)
