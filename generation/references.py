@@ -2,9 +2,11 @@
 
 The request chooses the generation's id first, so the image's key is known before the row exists,
 and stores the image before the quota lock: a slow store holds up that request alone, not the
-user's other generation requests. An image that no generation comes to point at (its request
-refused over quota, or failing later, its COMMIT included) is deleted at once after the rollback,
-best effort, and in any case by REFERENCE_CHECK_JOB, scheduled in Redis before the image is stored.
+user's other generation requests. The request reads the quota once without the lock first, so a
+user already over it stores nothing; the count under the lock decides. An image that no generation
+comes to point at (its request refused over quota by that count, or failing later, its COMMIT
+included) is deleted at once after the rollback, best effort, and in any case by
+REFERENCE_CHECK_JOB, scheduled in Redis before the image is stored.
 
 Scheduling the check takes no database connection: the request already holds one, and waiting for
 a second while holding the first is how a burst of such requests could take the whole pool and

@@ -133,6 +133,10 @@ class GenerationService:
             source = await remix_source(self.session, user, data.remix_of)
             remix_of_id = source.id
             casts += await self._inherited_casts(user, source, casts)
+        if reference is not None:
+            # Read without the lock, so a user already over the quota (the common refusal) is
+            # answered before the image is fitted and stored; the locked check below decides.
+            await self._check_quota(user)
         fitted = (
             await anyio.to_thread.run_sync(fit_reference, reference, data.size)
             if reference is not None
@@ -224,6 +228,11 @@ class GenerationService:
 
     async def _take_quota_slot(self, user: User) -> None:
         await queries.lock_user_for_quota(self.session, user.id)
+        await self._check_quota(user)
+
+    async def _check_quota(self, user: User) -> None:
+        """429 quota_exceeded when the user has no generation left today. Only under the user's
+        quota lock (`_take_quota_slot`) does a pass hold until the generation is recorded."""
         quota = await self.quota(user)
         if quota.remaining <= 0:
             retry_after = max(1, int((quota.resets_at - datetime.now(UTC)).total_seconds()))

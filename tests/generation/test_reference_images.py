@@ -50,9 +50,12 @@ class WrappedStore:
         self.inner = inner
         self.before_put: Callable[[str], Awaitable[None]] | None = None
         self.after_put: Callable[[str], Awaitable[None]] | None = None
+        self.reference_puts: list[str] = []
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         reference = key.startswith("generations/") and key.endswith("/reference.png")
+        if reference:
+            self.reference_puts.append(key)
         if reference and self.before_put is not None:
             await self.before_put(key)
         await self.inner.put(key, data, content_type)
@@ -104,6 +107,22 @@ async def with_reference(client: httpx.AsyncClient, user: Actor, prompt: str) ->
         files={"input_reference": ("start.png", image_bytes(72, 128), "image/png")},
         headers=user.headers,
     )
+
+
+def lose_the_last_slot_while_storing(store: WrappedStore, client: httpx.AsyncClient, user: Actor) -> None:
+    """While the next reference image is written, the same user's JSON request takes their last
+    generation of the day: the request storing the image passed the quota check made without the
+    lock, and is refused by the one under it."""
+    taken: list[httpx.Response] = []
+
+    async def before_put(_key: str) -> None:
+        if not taken:
+            taken.append(
+                await client.post("/v1/generations", json={"prompt": "the last"}, headers=user.headers)
+            )
+            assert taken[0].status_code == 202, taken[0].text
+
+    store.before_put = before_put
 
 
 def stored_references(settings: Settings) -> set[str]:
@@ -239,6 +258,55 @@ async def test_a_request_that_ends_without_its_generation_leaves_no_image(
         assert stored_references(settings) == kept
 
 
+async def test_a_user_over_the_quota_is_refused_before_the_image_is_stored(
+    servers: RunServers,
+    simulator: SimulatorHandle,
+    tmp_path: Path,
+    users: UserFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The quota is read once without the lock before the image is stored: a user with no
+    generation left today uploads nothing (nor is a check scheduled for it)."""
+    alice = await users.create("alice")
+    app = own_app(servers, simulator, tmp_path, "reference-over-quota", daily_generation_limit=1)
+    async with serve_in_process(app) as client:
+        resources: Resources = app.state.resources
+        store = wrap_store(app, monkeypatch)
+        accepted = await with_reference(client, alice, "the day's one")
+        assert accepted.status_code == 202, accepted.text
+        assert store.reference_puts == [f"generations/{accepted.json()['id']}/reference.png"]
+        checks = await resources.jobs.queue.count("incomplete")
+
+        refused = await with_reference(client, alice, "over the quota")
+        assert_problem(refused, 429, "quota_exceeded")
+        assert 0 < int(refused.headers["Retry-After"]) <= 86400
+        assert store.reference_puts == [f"generations/{accepted.json()['id']}/reference.png"]
+        assert await resources.jobs.queue.count("incomplete") == checks
+        assert (await client.get("/v1/me/quota", headers=alice.headers)).json()["used"] == 1
+
+
+async def test_the_quota_check_under_the_lock_still_decides(
+    servers: RunServers,
+    simulator: SimulatorHandle,
+    tmp_path: Path,
+    users: UserFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A request that found a generation left but lost it to the user's other request while its
+    image was being stored is refused under the lock, and its image deleted after the rollback."""
+    alice = await users.create("alice")
+    app = own_app(servers, simulator, tmp_path, "reference-lost-race", daily_generation_limit=1)
+    async with serve_in_process(app) as client:
+        settings: Settings = app.state.resources.settings
+        store = wrap_store(app, monkeypatch)
+        lose_the_last_slot_while_storing(store, client, alice)
+        refused = await with_reference(client, alice, "raced")
+        assert_problem(refused, 429, "quota_exceeded")
+        assert len(store.reference_puts) == 1
+        assert stored_references(settings) == set()
+        assert (await client.get("/v1/me/quota", headers=alice.headers)).json()["used"] == 1
+
+
 async def test_an_image_the_rollback_could_not_delete_is_deleted_by_its_check(
     servers: RunServers,
     simulator: SimulatorHandle,
@@ -249,10 +317,11 @@ async def test_an_image_the_rollback_could_not_delete_is_deleted_by_its_check(
     """When the store fails as the refused request deletes its image, the check scheduled before
     the image was stored deletes it later."""
     alice = await users.create("alice")
-    app = own_app(servers, simulator, tmp_path, "reference-checked", daily_generation_limit=0)
+    app = own_app(servers, simulator, tmp_path, "reference-checked", daily_generation_limit=1)
     async with serve_in_process(app) as client:
         resources: Resources = app.state.resources
         store = wrap_store(app, monkeypatch)
+        lose_the_last_slot_while_storing(store, client, alice)
 
         async def store_down(key: str) -> None:
             raise OSError("the store is away")
@@ -318,9 +387,10 @@ async def test_with_redis_away_the_image_is_stored_without_its_check(
     """Generation requests are accepted while Redis is away; the check cannot be scheduled then
     (logged), and the rollback alone deletes the image of a refused request."""
     alice = await users.create("alice")
-    app = own_app(servers, simulator, tmp_path, "reference-no-redis", daily_generation_limit=1)
+    app = own_app(servers, simulator, tmp_path, "reference-no-redis", daily_generation_limit=2)
     async with serve_in_process(app) as client:
         resources: Resources = app.state.resources
+        store = wrap_store(app, monkeypatch)
 
         async def redis_away(*_args: Any, **_kwargs: Any) -> None:
             raise RedisConnectionError("Redis is away")
@@ -330,6 +400,7 @@ async def test_with_redis_away_the_image_is_stored_without_its_check(
         monkeypatch.setattr(references, "log", structlog.get_logger(references.__name__))
         with capture_logs() as logs:
             accepted = await with_reference(client, alice, "kept")
+            lose_the_last_slot_while_storing(store, client, alice)
             refused = await with_reference(client, alice, "over the quota")
         assert accepted.status_code == 202, accepted.text
         assert_problem(refused, 429, "quota_exceeded")
