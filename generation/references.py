@@ -19,6 +19,14 @@ The request holds an advisory lock on the generation's id until its transaction 
 the check is scheduled; the check takes it without waiting and, while the request is still under
 way, runs again later rather than judge it. So however long a request lasts, the image of a
 generation that commits is never deleted, and the delay only has to make a second run rare.
+
+Once its generation has ended (completed, failed, blocked or cancelled) the image is never read
+again: the provider gets it only when the generation is submitted, which an ended one never is
+again, and no answer shows its key. `release_reference` deletes it once the transaction that ended
+the generation has committed (through the media outbox, so also when the store fails then) and the
+row forgets the key. Every step of a generation calls it (`runner.advance`), also one that finds
+the generation ended elsewhere: a cameo's revocation cancels generations in the revoking
+transaction, which has no store at hand, and their next step comes to announce it.
 """
 
 from __future__ import annotations
@@ -32,9 +40,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.db import after_rollback, in_transaction
 from app.job_outage import redis_unavailable
 from app.jobs import JobQueue, run_again_in
+from app.media_deletion import MediaDeletions
 from app.resources import Resources
 from app.storage import MediaStorage
 from generation import queries
+from generation.models import Generation, GenerationStatus
 
 log = structlog.get_logger(__name__)
 
@@ -85,9 +95,21 @@ async def store_reference(
     return key
 
 
+def release_reference(session: AsyncSession, deletions: MediaDeletions, generation: Generation) -> None:
+    """When `generation` (locked in `session`) has ended, its reference image is deleted once
+    `session` commits and the row forgets its key; a generation still under way keeps it, as its
+    submission may be tried again."""
+    key = generation.input_reference_key
+    if key is None or not GenerationStatus(generation.status).terminal:
+        return
+    deletions.after_commit(session, [key])
+    generation.input_reference_key = None
+
+
 async def check_reference(resources: Resources, generation_id: str) -> dict[str, float]:
     """REFERENCE_CHECK_JOB: delete the generation's reference image unless the generation exists and
-    points at it. Deleting a missing image succeeds, so running twice is harmless."""
+    points at it (an ended one no longer does: its image is deleted already). Deleting a missing
+    image succeeds, so running twice is harmless."""
     identifier = UUID(generation_id)
     key = reference_key(identifier)
 

@@ -30,6 +30,7 @@ from feed.service import RenderedVideo, create_draft, remix_source
 from generation import cameos, queries
 from generation.models import Generation, GenerationStatus
 from generation.provider import ProviderError, ProviderJob, VideoProvider
+from generation.references import release_reference
 from generation.service import to_schema
 
 log = structlog.get_logger(__name__)
@@ -68,7 +69,8 @@ async def advance(
             return Step(finished=True)
         if GenerationStatus(generation.status).terminal:
             # It may have been ended elsewhere (a revocation cancels it in its own transaction,
-            # which has no way to reach the progress streams): announce how it ended.
+            # which has no way to reach the progress streams or the store): announce how it ended.
+            release_reference(session, MediaDeletions.of(resources), generation)
             _announce_after_commit(resources, session, generation)
             return Step(finished=True)
         now = datetime.now(UTC)
@@ -88,6 +90,8 @@ async def advance(
             except ProviderError as error:
                 _provider_failed(resources, generation, error)
         step = _next(resources, generation)
+        # However this step ended it (the provider's answer, a revoked cameo, giving up).
+        release_reference(session, MediaDeletions.of(resources), generation)
         _announce_after_commit(resources, session, generation)
         return step
 

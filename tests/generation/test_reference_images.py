@@ -1,12 +1,14 @@
-"""A generation request's reference image: stored before the user's quota lock is taken, and never
-left behind by a request that ends without its generation (deleted after the rollback, or by the
-check scheduled before the image was stored)."""
+"""A generation request's reference image: stored before the user's quota lock is taken (nothing
+stored for a user already over the quota), never left behind by a request that ends without its
+generation (deleted after the rollback, or by the check scheduled before the image was stored),
+kept while its generation is under way and deleted once it has ended."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -25,8 +27,10 @@ from app.deferred_jobs import DeferredJob
 from app.factory import create_app
 from app.resources import Resources
 from app.settings import Settings
-from app.storage import MediaInfo, MediaStorage
+from app.storage import MediaInfo, MediaNotFound, MediaStorage
+from cameo.models import Permission
 from generation import references
+from generation.jobs import provider_for
 from generation.models import Generation
 from generation.references import (
     REFERENCE_CHECK_DELAY_SECONDS,
@@ -34,11 +38,13 @@ from generation.references import (
     check_reference,
     reference_check_key,
 )
+from generation.runner import GIVE_UP_AFTER, advance
 from generation.service import ADVANCE_JOB
 from generation.simulator import SimulatorHandle
+from tests.cameo.factories import CameoFactory
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import Actor, UserFactory
-from tests.generation.helpers import assert_problem, image_bytes, wait_until_done
+from tests.generation.helpers import assert_problem, image_bytes, simulator_control, wait_until_done
 from tests.harness import RunServers
 
 
@@ -51,6 +57,7 @@ class WrappedStore:
         self.before_put: Callable[[str], Awaitable[None]] | None = None
         self.after_put: Callable[[str], Awaitable[None]] | None = None
         self.reference_puts: list[str] = []
+        self.reference_gets: list[str] = []
 
     async def put(self, key: str, data: bytes, content_type: str) -> None:
         reference = key.startswith("generations/") and key.endswith("/reference.png")
@@ -63,6 +70,8 @@ class WrappedStore:
             await self.after_put(key)
 
     async def get(self, key: str) -> tuple[bytes, str]:
+        if key.startswith("generations/") and key.endswith("/reference.png"):
+            self.reference_gets.append(key)
         return await self.inner.get(key)
 
     async def stat(self, key: str) -> MediaInfo:
@@ -100,10 +109,12 @@ def wrap_store(app: Litestar, monkeypatch: pytest.MonkeyPatch) -> WrappedStore:
     return wrapped
 
 
-async def with_reference(client: httpx.AsyncClient, user: Actor, prompt: str) -> httpx.Response:
+async def with_reference(
+    client: httpx.AsyncClient, user: Actor, prompt: str, **fields: str
+) -> httpx.Response:
     return await client.post(
         "/v1/generations",
-        data={"prompt": prompt, "size": "720x1280", "seconds": "4"},
+        data={"prompt": prompt, "size": "720x1280", "seconds": "4", **fields},
         files={"input_reference": ("start.png", image_bytes(72, 128), "image/png")},
         headers=user.headers,
     )
@@ -150,24 +161,153 @@ async def scheduled_check_in(resources: Resources, generation_id: str) -> float:
     return job.scheduled - time.time()
 
 
-async def test_the_reference_image_is_stored_for_its_generation_and_its_check_keeps_it(
-    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+async def is_stored(resources: Resources, key: str) -> bool:
+    try:
+        await resources.storage.stat(key)
+    except MediaNotFound:
+        return False
+    return True
+
+
+async def until_deleted(resources: Resources, key: str, within: float = 15.0) -> None:
+    """The image is deleted right after the COMMIT that ends its generation, which a client may
+    see a moment before."""
+    deadline = time.monotonic() + within
+    while await is_stored(resources, key):
+        assert time.monotonic() < deadline, f"{key} is still stored"
+        await asyncio.sleep(0.05)
+
+
+async def attempts_of(resources: Resources, generation_id: str) -> int:
+    async with resources.session_factory() as session:
+        generation = await session.get(Generation, UUID(generation_id))
+        assert generation is not None
+        return generation.attempts
+
+
+async def test_the_image_is_kept_while_its_generation_is_under_way_and_deleted_once_it_completes(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    resources: Resources,
+    app: Litestar,
+    simulator: SimulatorHandle,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The provider gets the image each time the generation is submitted: a submission refused for
+    a moment is tried again with it. Once the generation has ended the image is never read again,
+    so it is deleted and the generation forgets its key."""
+    await simulator_control(simulator, "reset")
+    await simulator_control(simulator, "faults", {"operation": "create", "status": 503, "retry_after": 2})
+    store = wrap_store(app, monkeypatch)
     alice = await users.create("alice")
     response = await with_reference(client, alice, "start from this picture")
     assert response.status_code == 202, response.text
     generation_id = response.json()["id"]
     key = f"generations/{generation_id}/reference.png"
     assert await reference_key_of(resources, generation_id) == key
+    deadline = time.monotonic() + 10
+    while await attempts_of(resources, generation_id) < 1:
+        assert time.monotonic() < deadline, "the first submission was never tried"
+        await asyncio.sleep(0.05)
+    # Refused once, it will be submitted again: the image stays.
+    assert await is_stored(resources, key)
+    assert await reference_key_of(resources, generation_id) == key
+    # Its check is due once any request would have ended, and keeps the image of a generation.
+    assert await scheduled_check_in(resources, generation_id) > REFERENCE_CHECK_DELAY_SECONDS - 30
+    assert await check_reference(resources, generation_id) == {}
+    assert await is_stored(resources, key)
+
     # The simulator, like the real API, refuses a reference of another size than the video's.
     done = await wait_until_done(client, alice.headers, generation_id)
     assert done["status"] == "completed", done
-    # Its check is due once any request would have ended, and never deletes a generation's image.
-    assert await scheduled_check_in(resources, generation_id) > REFERENCE_CHECK_DELAY_SECONDS - 30
-    assert await check_reference(resources, generation_id) == {}
-    assert key in stored_references(resources.settings)
-    data, _ = await resources.storage.get(key)
-    assert data.startswith(b"\x89PNG")
+    assert store.reference_gets == [key, key]  # both submissions sent it
+    assert (await simulator_control(simulator, "stats"))["requests"]["create"] == 2
+    await until_deleted(resources, key)
+    assert await reference_key_of(resources, generation_id) is None
+    assert await check_reference(resources, generation_id) == {}  # nothing left to do
+    again = (await client.get(f"/v1/generations/{generation_id}", headers=alice.headers)).json()
+    assert (again["status"], again["video_id"]) == ("completed", done["video_id"])
+
+
+@pytest.mark.parametrize("ending", ["failed", "blocked"])
+async def test_the_image_of_a_generation_that_failed_or_was_blocked_is_deleted(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    resources: Resources,
+    simulator: SimulatorHandle,
+    ending: str,
+) -> None:
+    await simulator_control(simulator, "reset")
+    if ending == "failed":
+        await simulator_control(simulator, "fail-next-job", {"code": "internal_error", "message": "on fire"})
+        prompt = "a paper boat"
+    else:
+        prompt = f"a scene with {simulator.blocked_input_word}"
+    alice = await users.create("alice")
+    response = await with_reference(client, alice, prompt)
+    assert response.status_code == 202, response.text
+    generation_id = response.json()["id"]
+    done = await wait_until_done(client, alice.headers, generation_id)
+    assert done["status"] == ending, done
+    await until_deleted(resources, f"generations/{generation_id}/reference.png")
+    assert await reference_key_of(resources, generation_id) is None
+
+
+async def test_the_image_of_a_generation_a_revocation_cancelled_is_deleted(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    cameos: CameoFactory,
+    resources: Resources,
+    simulator: SimulatorHandle,
+) -> None:
+    """A revocation cancels the generation in its own transaction; the generation's next step finds
+    it ended and deletes the image."""
+    await simulator_control(simulator, "reset")
+    owner, caster = await users.create("olivia"), await users.create("carl")
+    cameo_id = await cameos.active(owner, permission=Permission.EVERYONE)
+    await simulator_control(simulator, "faults", {"operation": "create", "status": 503, "retry_after": 2})
+    response = await with_reference(client, caster, "olivia waves", cameos="olivia")
+    assert response.status_code == 202, response.text
+    generation_id = response.json()["id"]
+    key = f"generations/{generation_id}/reference.png"
+    deadline = time.monotonic() + 10
+    while await attempts_of(resources, generation_id) < 1:
+        assert time.monotonic() < deadline, "the first submission was never tried"
+        await asyncio.sleep(0.05)
+    revoked = await client.post(f"/v1/cameos/{cameo_id}/revoke", headers=owner.headers)
+    assert revoked.status_code == 200, revoked.text
+    now = (await client.get(f"/v1/generations/{generation_id}", headers=caster.headers)).json()
+    assert (now["status"], now["error"]["code"]) == ("cancelled", "cameo_revoked")
+    await until_deleted(resources, key)
+    assert await reference_key_of(resources, generation_id) is None
+    assert (await simulator_control(simulator, "stats"))["jobs_created"] == 0
+
+
+async def test_the_image_of_a_generation_given_up_is_deleted(
+    servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, users: UserFactory
+) -> None:
+    """A generation the provider has not finished in two hours is given up (`failed`), its image
+    deleted with it."""
+    alice = await users.create("alice")
+    app = own_app(servers, simulator, tmp_path, "reference-given-up")
+    async with serve_in_process(app) as client:
+        resources: Resources = app.state.resources
+        response = await with_reference(client, alice, "never finished")
+        assert response.status_code == 202, response.text
+        generation_id = response.json()["id"]
+        key = f"generations/{generation_id}/reference.png"
+        async with resources.session_factory() as session, session.begin():
+            await session.execute(
+                Generation.__table__.update()
+                .where(Generation.id == UUID(generation_id))
+                .values(created_at=datetime.now(UTC) - GIVE_UP_AFTER - timedelta(minutes=1))
+            )
+        assert await is_stored(resources, key)
+        assert (await advance(resources, provider_for(resources), UUID(generation_id))).finished
+        done = (await client.get(f"/v1/generations/{generation_id}", headers=alice.headers)).json()
+        assert (done["status"], done["error"]["code"]) == ("failed", "provider_timeout")
+        assert not await is_stored(resources, key)
+        assert await reference_key_of(resources, generation_id) is None
 
 
 async def test_the_image_is_stored_outside_the_quota_lock(
