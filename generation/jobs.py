@@ -16,7 +16,12 @@ from app.resources import Resources
 from generation import queries
 from generation.cameos import REGISTER_CAMEO_JOB, register_character, sweep_unregistered
 from generation.provider import VideoProvider, create_provider
-from generation.references import REFERENCE_CHECK_JOB, check_reference
+from generation.references import (
+    REFERENCE_CHECK_JOB,
+    REFERENCE_SWEEP_JOB,
+    check_reference,
+    sweep_ended_references,
+)
 from generation.runner import advance
 from generation.service import ADVANCE_JOB, advance_job_key
 
@@ -95,6 +100,7 @@ jobs = [
     Job(name=ADVANCE_JOB, function=advance_generation),
     Job(name=REGISTER_CAMEO_JOB, function=register_cameo),
     Job(name=REFERENCE_CHECK_JOB, function=check_reference, timeout_seconds=60),
+    Job(name=REFERENCE_SWEEP_JOB, function=sweep_ended_references, cron="*/5 * * * *"),
     Job(name="generation.sweep", function=sweep_unfinished, cron="* * * * *"),
     Job(name="generation.sweep_cameo_registrations", function=sweep_unregistered, cron="*/5 * * * *"),
 ]

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, Uuid
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, Uuid, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -48,6 +48,13 @@ class Generation(UUIDv7AuditBase):
         Index("ix_generations_user_created", "user_id", "created_at", "id"),
         Index("ix_generations_provider_video_id", "provider_video_id"),
         Index("ix_generations_cameo_ids", "cameo_ids", postgresql_using="gin"),
+        # Generations still pointing at a reference image: those under way, and the few ended ones
+        # the sweep of `generation.references` has yet to release.
+        Index(
+            "ix_generations_input_reference",
+            "id",
+            postgresql_where=text("input_reference_key IS NOT NULL"),
+        ),
     )
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

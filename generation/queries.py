@@ -129,3 +129,18 @@ async def unfinished_using_cameo_for_update(session: AsyncSession, cameo_id: UUI
         .with_for_update(skip_locked=True)
     )
     return list(result.all())
+
+
+async def ended_with_reference_for_update(session: AsyncSession, limit: int) -> list[Generation]:
+    """Ended generations still pointing at a reference image, locked in id order (rows a step holds
+    right now are skipped: that step releases it). Found through the partial index of the ones
+    with an image, so only the generations under way are read besides."""
+    result = await session.scalars(
+        select(Generation)
+        .where(Generation.input_reference_key.is_not(None))
+        .where(Generation.status.in_([status.value for status in TERMINAL_STATUSES]))
+        .order_by(Generation.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(result.all())

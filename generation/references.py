@@ -27,6 +27,8 @@ the generation has committed (through the media outbox, so also when the store f
 row forgets the key. Every step of a generation calls it (`runner.advance`), also one that finds
 the generation ended elsewhere: a cameo's revocation cancels generations in the revoking
 transaction, which has no store at hand, and their next step comes to announce it.
+REFERENCE_SWEEP_JOB releases the image of any ended generation still pointing at one: cancelled by
+a revocation when its next step was lost (a flushed Redis), or ended before images were released.
 """
 
 from __future__ import annotations
@@ -56,6 +58,11 @@ REFERENCE_CHECK_JOB = "generation.check_reference"
 REFERENCE_CHECK_DELAY_SECONDS = 300
 # How soon the check comes again when the request is still under way.
 REFERENCE_RECHECK_SECONDS = 60
+REFERENCE_SWEEP_JOB = "generation.sweep_references"
+# Images released per transaction, and transactions per run: a backlog (the images of generations
+# that ended before images were released) drains over a few runs rather than in one long one.
+REFERENCE_SWEEP_BATCH = 100
+REFERENCE_SWEEP_MAX_BATCHES = 10
 
 
 def reference_key(generation_id: UUID) -> str:
@@ -126,3 +133,25 @@ async def check_reference(resources: Resources, generation_id: str) -> dict[str,
         await resources.storage.delete(key)
         log.info("unclaimed_reference_deleted", key=key)
     return {}
+
+
+async def sweep_ended_references(resources: Resources) -> int:
+    """REFERENCE_SWEEP_JOB: release the reference image of every ended generation still pointing at
+    one (see the module's docstring); how many."""
+    deletions = MediaDeletions.of(resources)
+
+    async def batch(session: AsyncSession) -> int:
+        ended = await queries.ended_with_reference_for_update(session, REFERENCE_SWEEP_BATCH)
+        for generation in ended:
+            release_reference(session, deletions, generation)
+        return len(ended)
+
+    released = 0
+    for _ in range(REFERENCE_SWEEP_MAX_BATCHES):
+        count: int = await in_transaction(resources.session_factory, batch)
+        released += count
+        if count < REFERENCE_SWEEP_BATCH:
+            break
+    if released:
+        log.info("ended_references_released", count=released)
+    return released

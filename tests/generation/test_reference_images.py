@@ -18,25 +18,29 @@ import pytest
 import structlog
 from litestar import Litestar
 from redis.exceptions import ConnectionError as RedisConnectionError
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from structlog.testing import capture_logs
 
 from app.deferred_jobs import DeferredJob
 from app.factory import create_app
+from app.media_deletion import DELETE_MEDIA_JOB
 from app.resources import Resources
 from app.settings import Settings
 from app.storage import MediaInfo, MediaNotFound, MediaStorage
 from cameo.models import Permission
-from generation import references
+from generation import jobs as generation_jobs
+from generation import queries, references
 from generation.jobs import provider_for
 from generation.models import Generation
 from generation.references import (
     REFERENCE_CHECK_DELAY_SECONDS,
     REFERENCE_CHECK_JOB,
+    REFERENCE_SWEEP_JOB,
     check_reference,
     reference_check_key,
+    sweep_ended_references,
 )
 from generation.runner import GIVE_UP_AFTER, advance
 from generation.service import ADVANCE_JOB
@@ -308,6 +312,60 @@ async def test_the_image_of_a_generation_given_up_is_deleted(
         assert (done["status"], done["error"]["code"]) == ("failed", "provider_timeout")
         assert not await is_stored(resources, key)
         assert await reference_key_of(resources, generation_id) is None
+
+
+async def test_the_sweep_releases_the_images_of_ended_generations_a_step_did_not(
+    servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, users: UserFactory
+) -> None:
+    """Generations that ended still pointing at their image (ended before images were released, or
+    cancelled by a revocation whose next step was lost) lose it to the sweep; one under way, or one
+    a step holds right now, keeps it."""
+    alice = await users.create("alice")
+    app = own_app(servers, simulator, tmp_path, "reference-sweep")
+    async with serve_in_process(app) as client:
+        resources: Resources = app.state.resources
+        ids = []
+        for prompt in ("completed long ago", "cancelled, its step lost", "under way", "held"):
+            response = await with_reference(client, alice, prompt)
+            assert response.status_code == 202, response.text
+            ids.append(response.json()["id"])
+        completed, cancelled, under_way, held = ids
+        # As a step before this version, or a revocation, left them: ended, the image still there.
+        async with resources.session_factory() as session, session.begin():
+            for generation_id, status in (
+                (completed, "completed"),
+                (cancelled, "cancelled"),
+                (held, "failed"),
+            ):
+                await session.execute(
+                    Generation.__table__.update()
+                    .where(Generation.id == UUID(generation_id))
+                    .values(status=status, completed_at=datetime.now(UTC))
+                )
+        async with resources.session_factory() as session, session.begin():
+            assert await queries.for_update(session, UUID(held)) is not None
+            assert await sweep_ended_references(resources) == 2
+        for generation_id in (completed, cancelled):
+            assert not await is_stored(resources, f"generations/{generation_id}/reference.png")
+            assert await reference_key_of(resources, generation_id) is None
+        for generation_id in (under_way, held):
+            key = f"generations/{generation_id}/reference.png"
+            assert await is_stored(resources, key)
+            assert await reference_key_of(resources, generation_id) == key
+        # Nothing is left of the two, in the outbox either: deleted once the sweep had committed.
+        async with resources.session_factory() as session:
+            assert (
+                await session.scalar(
+                    select(func.count())
+                    .select_from(DeferredJob)
+                    .where(DeferredJob.function == DELETE_MEDIA_JOB)
+                )
+                == 0
+            )
+        assert await sweep_ended_references(resources) == 1  # the one no longer held
+        assert not await is_stored(resources, f"generations/{held}/reference.png")
+        assert await sweep_ended_references(resources) == 0
+    assert any(job.name == REFERENCE_SWEEP_JOB and job.cron for job in generation_jobs.jobs)
 
 
 async def test_the_image_is_stored_outside_the_quota_lock(
