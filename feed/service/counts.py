@@ -8,6 +8,10 @@ number for everyone, like likes and comments, and leaving out what each viewer's
 mean counting on every read of every video, on the feed's hot path, for a difference of a few.
 Every change of status, visibility or deletion goes through `recount` with what the video was
 before (the caller holds its row lock).
+
+Rows are taken in one order: the video, then its parent, then the author's users row. Deleting a
+remix and its source at once (the same author's) otherwise deadlocked: the remix's request held
+the users row and waited for the source's, which held the source and waited for the users row.
 """
 
 from __future__ import annotations
@@ -32,6 +36,6 @@ async def recount(session: AsyncSession, video: Video, *, was_counted: bool) -> 
     if now == was_counted:
         return
     delta = 1 if now else -1
-    await queries.bump_post_count(session, video.author_id, delta)
     if video.remix_of_id is not None:
         await queries.bump_video(session, video.remix_of_id, remix_count=delta)
+    await queries.bump_post_count(session, video.author_id, delta)

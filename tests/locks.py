@@ -1,0 +1,24 @@
+"""For tests of requests that meet on the same rows: wait, without guessing at timings, until one
+of them is held up by another's row lock."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import text
+
+from app.resources import Resources
+
+_WAITING = text(
+    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
+async def someone_waits_for_a_lock(resources: Resources, *, within: float = 10) -> None:
+    """Return once a session of this test run's database waits for a lock another one holds."""
+    async with resources.engine.connect() as connection:
+        for _ in range(int(within / 0.01)):
+            if await connection.scalar(_WAITING):
+                return
+            await asyncio.sleep(0.01)
+    raise AssertionError("nothing came to wait for a lock")
