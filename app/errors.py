@@ -329,10 +329,26 @@ def _redis_unavailable(_: Request[Any, Any, Any], exc: Exception) -> Response[Pr
     )
 
 
+def _transaction_conflict(_: Request[Any, Any, Any], exc: Exception) -> Response[Problem]:
+    # Nothing the client did wrong, and the same request goes through when sent again; but it
+    # means two code paths take the same rows in opposite orders, which is worth fixing.
+    log.error("transaction_conflict", error=str(exc))
+    return problem_response(
+        503,
+        ServiceUnavailable.code,
+        ServiceUnavailable.title,
+        "The request ran into another one changing the same data at the same time; try again",
+        headers={"Retry-After": "1"},
+    )
+
+
 # invalid_text_representation-like refusals of a value the client sent: NUL bytes in text
 # (character_not_in_repertoire, untranslatable_character) and values out of a column's range.
 _CLIENT_DATA_SQLSTATES = {"22021", "22P05", "22003", "22001"}
 _QUERY_CANCELED = "57014"
+# The server rolled the transaction back to let another one go on: serialization_failure and
+# deadlock_detected. Sending the request again is the remedy: 503 with Retry-After, not a 500.
+_TRANSACTION_CONFLICT_SQLSTATES = {"40001", "40P01"}
 # The server cannot serve us right now: connection exceptions (class 08), shutting down or starting
 # up (57P01-57P03), out of connection slots (53300). All pass once it is back: 503, not 500.
 _SERVER_UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
@@ -346,6 +362,8 @@ def _dbapi(request: Request[Any, Any, Any], exc: DBAPIError) -> Response[Problem
     )
     if sqlstate == _QUERY_CANCELED:  # REMIXFEED_DB_STATEMENT_TIMEOUT_SECONDS ran out
         return _database_unavailable(request, exc)
+    if sqlstate in _TRANSACTION_CONFLICT_SQLSTATES:
+        return _transaction_conflict(request, exc)
     if sqlstate is not None and (sqlstate in _SERVER_UNAVAILABLE_SQLSTATES or str(sqlstate).startswith("08")):
         return _database_unavailable(request, exc)
     if sqlstate in _CLIENT_DATA_SQLSTATES:

@@ -1,5 +1,5 @@
 """For tests of requests that meet on the same rows: wait, without guessing at timings, until one
-of them is held up by another's row lock."""
+of them is held up by another's lock."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ async def someone_waits_for_a_lock(resources: Resources, *, within: float = 10) 
     """Return once a session of this test run's database waits for a lock another one holds."""
     async with resources.engine.connect() as connection:
         for _ in range(int(within / 0.01)):
-            if await connection.scalar(_WAITING):
+            waiting = await connection.scalar(_WAITING)
+            # pg_stat_activity is read once per transaction: each look needs a fresh one.
+            await connection.rollback()
+            if waiting:
                 return
             await asyncio.sleep(0.01)
     raise AssertionError("nothing came to wait for a lock")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -11,6 +12,8 @@ from app.db import after_commit, after_rollback, in_transaction, transaction
 from app.dependencies import provide_db_session
 from app.errors import AppError
 from app.resources import Resources
+from tests.accounts.helpers import assert_problem
+from tests.locks import someone_waits_for_a_lock
 
 
 class _KeepsChanges(AppError):
@@ -205,3 +208,28 @@ async def test_a_dependency_that_refuses_does_not_leak_the_connection(
         response = await client.get("/v1/me", headers=ghost.headers)
         assert response.status_code == 401
     assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_deadlock_is_a_503_to_send_again_and_changes_nothing(
+    client: Any, users: Any, published: Any, resources: Resources
+) -> None:
+    """PostgreSQL ends one of two transactions that wait for each other (deadlock_detected, or a
+    serialization_failure): the request it ends is sent again, not a server error."""
+    alice = await users.create("alice")
+    video_id = await published(alice)
+    # Another transaction (an operator's, a job's) holds alice's row, then wants the video's,
+    # while her delete holds the video's and waits for her row to count it off.
+    async with resources.engine.connect() as other:
+        await other.execute(text("SELECT 1 FROM users WHERE id = :id FOR UPDATE"), {"id": alice.id})
+        deleting = asyncio.create_task(client.delete(f"/v1/videos/{video_id}", headers=alice.headers))
+        await someone_waits_for_a_lock(resources)
+        # The delete waited first, so its deadlock check runs first and ends its own transaction.
+        await other.execute(text("SELECT 1 FROM videos WHERE id = :id FOR UPDATE"), {"id": video_id})
+        answer = await deleting
+        await other.rollback()
+
+    assert_problem(answer, 503, "service_unavailable")
+    assert answer.headers["retry-after"] == "1"
+    assert (await client.get(f"/v1/videos/{video_id}", headers=alice.headers)).status_code == 200
+    again = await client.delete(f"/v1/videos/{video_id}", headers=alice.headers)
+    assert again.status_code == 204, again.text
