@@ -10,6 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.pagination import keyset_before
+from feed.models import Video
 from generation.models import TERMINAL_STATUSES, Generation
 
 
@@ -17,6 +18,16 @@ async def lock_user_for_quota(session: AsyncSession, user_id: UUID) -> None:
     """Serialises one user's generation requests so two at once cannot both take the last slot."""
     # NO KEY: rows that only refer to the user (a like, a comment) need not wait for it.
     await session.execute(text("SELECT 1 FROM users WHERE id = :id FOR NO KEY UPDATE"), {"id": user_id})
+
+
+async def share_remix_source(session: AsyncSession, video_id: UUID) -> None:
+    """The key-share lock the generation's foreign key takes on the video it remixes, taken before
+    `lock_user_for_quota`: a change of that video (a delete, a removal) holds the video's row and
+    then takes its author's users row to count it off, so a remix by that author asking for the
+    video after the users row deadlocked with it."""
+    await session.execute(
+        select(Video.id).where(Video.id == video_id).with_for_update(read=True, key_share=True)
+    )
 
 
 def _reference_lock_key(generation_id: UUID) -> int:

@@ -150,6 +150,8 @@ class GenerationService:
             if fitted is not None
             else None
         )
+        if remix_of_id is not None:
+            await queries.share_remix_source(self.session, remix_of_id)
         await self._take_quota_slot(user)
 
         generation = Generation(

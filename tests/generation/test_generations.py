@@ -11,6 +11,8 @@ import msgspec
 import pytest
 
 from app.factory import create_app
+from app.resources import Resources
+from generation import queries as generation_queries
 from generation.simulator import SimulatorHandle
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import Actor, UserFactory
@@ -23,6 +25,7 @@ from tests.generation.helpers import (
     wait_until_done,
 )
 from tests.harness import RunServers
+from tests.locks import someone_waits_for_a_lock
 
 
 @pytest.fixture(autouse=True)
@@ -417,6 +420,37 @@ async def test_racing_requests_with_one_key_make_one_generation(
     assert (await sim_stats(simulator))["jobs_created"] == 1
     listed = (await client.get("/v1/generations", headers=alice.headers)).json()["items"]
     assert len(listed) == 1
+
+
+async def test_a_remix_request_and_a_delete_of_its_source_at_once_both_go_through(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    published: Any,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The delete holds the source's row and then wants alice's users row (to count the video off);
+    # the request holds that row (the quota lock) when its generation comes to refer to the source.
+    alice = await users.create("alice")
+    source = await published(alice)
+    lock_quota = generation_queries.lock_user_for_quota
+    quota_held = asyncio.Event()
+
+    async def hold_the_quota_lock_until_someone_waits(session: Any, user_id: Any) -> None:
+        await lock_quota(session, user_id)
+        quota_held.set()
+        await someone_waits_for_a_lock(resources)
+
+    monkeypatch.setattr(generation_queries, "lock_user_for_quota", hold_the_quota_lock_until_someone_waits)
+    requesting = asyncio.create_task(
+        client.post("/v1/generations", json={"prompt": "again", "remix_of": source}, headers=alice.headers)
+    )
+    await quota_held.wait()
+    deleted = await client.delete(f"/v1/videos/{source}", headers=alice.headers)
+    requested = await requesting
+
+    assert (requested.status_code, deleted.status_code) == (202, 204), (requested.text, deleted.text)
+    await wait_until_done(client, alice.headers, requested.json()["id"])
 
 
 async def test_remix_of_a_remix_records_lineage(
