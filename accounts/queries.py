@@ -44,6 +44,15 @@ async def admin_exists(session: AsyncSession) -> bool:
     return bool(await session.scalar(select(exists().where(User.role == "admin"))))
 
 
+async def avatar_for_update(session: AsyncSession, user_id: UUID) -> str | None:
+    """The user's avatar key as committed now, the row locked until commit (no key columns change:
+    rows that only refer to the user do not wait)."""
+    avatar_key: str | None = await session.scalar(
+        select(User.avatar_key).where(User.id == user_id).with_for_update(key_share=True)
+    )
+    return avatar_key
+
+
 # --- invites ---------------------------------------------------------------------------------
 
 

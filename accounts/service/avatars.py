@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+import secrets
 from dataclasses import dataclass
 
 import anyio.to_thread
 from PIL import Image, ImageOps
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts import queries
 from accounts.models import User
+from app.db import after_rollback
 from app.images import MAX_IMAGE_BYTES, open_upload
-from app.media_deletion import MediaDeletions
+from app.media_deletion import MediaDeletions, delete_keys
 from app.storage import MediaStorage
 
 MAX_BYTES = MAX_IMAGE_BYTES
@@ -53,12 +56,24 @@ class AvatarService:
 
     async def replace(self, user: User, data: bytes) -> str:
         renditions = await anyio.to_thread.run_sync(render_avatar, data)
-        base_key = f"avatars/{user.id}/{renditions.digest}"
-        for size, image in renditions.images.items():
-            await self.storage.put(f"{base_key}-{size}.webp", image, "image/webp")
-        previous = user.avatar_key
+        # A key of its own for every upload (half the content's digest, half random; 16 hex digits,
+        # as /media serves), never one another upload may be writing or deleting: the same picture
+        # put back while another replaced it would have had its files deleted by the other's commit.
+        base_key = f"avatars/{user.id}/{renditions.digest[:8]}{secrets.token_hex(4)}"
+        keys = [f"{base_key}-{size}.webp" for size in renditions.images]
+
+        async def delete_unused() -> None:
+            await delete_keys(self.storage, keys)
+
+        after_rollback(self.session, delete_unused)
+        for key, image in zip(keys, renditions.images.values(), strict=True):
+            await self.storage.put(key, image, "image/webp")
+        # The avatar replaced is the one on the row now, under its lock (taken once the files are
+        # stored, so a slow store holds up nobody): not the one the request began with, which
+        # another upload committing meanwhile has replaced (its files were then never deleted).
+        previous = await queries.avatar_for_update(self.session, user.id)
         user.avatar_key = base_key
         await self.session.flush()
-        if previous and previous != base_key:
+        if previous:
             self.deletions.after_commit(self.session, [f"{previous}-{size}.webp" for size in RENDITION_SIZES])
         return self.storage.url(f"{base_key}-{RENDITION_SIZES[0]}.webp")

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
+from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.deferred_jobs import DeferredJob
+from app.media_deletion import DELETE_MEDIA_JOB
+from app.resources import Resources
 from tests.accounts.helpers import assert_client_error, assert_problem, me, profile
+from tests.locks import someone_waits_for_a_lock
 
 MB = 1024 * 1024
 
@@ -103,6 +112,62 @@ async def test_new_avatar_replaces_the_old_one(client, users):
     assert second.json()["avatar_url"] != first
     assert (await me(client, alice.headers))["avatar_url"] == second.json()["avatar_url"]
     assert (await fetch_avatar(client, second.json()["avatar_url"])).size == (512, 512)
+
+
+async def stored_avatars(resources: Resources, user_id: str) -> list[str]:
+    root = Path(resources.settings.media_dir) / "avatars" / user_id
+    return sorted(path.name for path in root.iterdir()) if root.exists() else []
+
+
+async def test_two_avatars_at_once_keep_the_later_one_and_only_its_files(client, users, resources):
+    """Uploads that cross: the one whose transaction commits last is the avatar, and the files of
+    every other are deleted. Each took the avatar it replaces from before either had committed, so
+    the first one's files were never deleted (someone's face, kept for good)."""
+    alice = await users.create("alice")
+    first = await upload(client, alice.headers, image_bytes("PNG"))
+    assert first.status_code == 200, first.text
+
+    # Both wait behind another transaction on alice's row, in this order, then go on in turn.
+    async with resources.engine.connect() as other:
+        await other.execute(text("SELECT 1 FROM users WHERE id = :id FOR UPDATE"), {"id": alice.id})
+        earlier = asyncio.create_task(upload(client, alice.headers, image_bytes("PNG", (100, 400))))
+        await someone_waits_for_a_lock(resources)
+        later = asyncio.create_task(upload(client, alice.headers, image_bytes("PNG", (400, 100))))
+        await someone_waits_for_a_lock(resources, at_least=2)
+        await other.rollback()
+        answers = [await earlier, await later]
+
+    assert [answer.status_code for answer in answers] == [200, 200], [answer.text for answer in answers]
+    current = (await me(client, alice.headers))["avatar_url"]
+    assert current == answers[1].json()["avatar_url"]
+    assert (await fetch_avatar(client, current)).size == (512, 512)
+    base = current.rsplit("/", 1)[1].removesuffix("-512.webp")
+    assert await stored_avatars(resources, alice.id) == [f"{base}-128.webp", f"{base}-512.webp"]
+
+
+async def test_an_avatar_whose_commit_fails_leaves_no_files(
+    client, users, resources, monkeypatch: pytest.MonkeyPatch
+):
+    alice = await users.create("alice")
+    first = (await upload(client, alice.headers, image_bytes("PNG"))).json()["avatar_url"]
+    kept = await stored_avatars(resources, alice.id)
+    real_commit = AsyncSession.commit
+
+    async def commit(session: AsyncSession) -> None:
+        # The transaction that replaces an avatar (it keeps the old one's deletion in the outbox).
+        if any(
+            isinstance(row, DeferredJob) and row.function == DELETE_MEDIA_JOB
+            for row in (*session.new, *session.identity_map.values())
+        ):
+            raise OperationalError("COMMIT", None, ConnectionResetError("the connection was lost"))
+        await real_commit(session)
+
+    monkeypatch.setattr(AsyncSession, "commit", commit)
+    lost = await upload(client, alice.headers, image_bytes("PNG", (100, 400)))
+
+    assert_problem(lost, 503, "service_unavailable")
+    assert (await me(client, alice.headers))["avatar_url"] == first
+    assert await stored_avatars(resources, alice.id) == kept
 
 
 @pytest.mark.parametrize(
