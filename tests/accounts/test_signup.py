@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import datetime
 
@@ -120,6 +121,34 @@ async def test_duplicate_email_in_another_case_is_a_conflict(client, users):
 
     assert_problem(response, 409, "email_taken")
     assert (await available(client, "alice2"))["available"] is True
+
+
+async def test_sign_ups_at_once_share_out_an_invites_last_use_and_a_name_once(client, users):
+    alice = await users.create("alice")
+    for n in range(3):
+        assert (await sign_up(client, f"early{n}", alice.invite_code)).status_code == 201
+
+    # One use left, three sign-ups for it; then two at once for one username, and for one email.
+    last = await asyncio.gather(*(sign_up(client, f"late{n}", alice.invite_code) for n in range(3)))
+    bob = await users.create("bob")
+    same_name = await asyncio.gather(
+        *(sign_up(client, "twin", bob.invite_code, email=f"twin{n}@signup.test") for n in range(2))
+    )
+    same_email = await asyncio.gather(
+        *(sign_up(client, f"mail{n}", bob.invite_code, email="Same@signup.test") for n in range(2))
+    )
+
+    assert sorted(answer.status_code for answer in last) == [201, 422, 422]
+    for answer in last:
+        if answer.status_code == 422:
+            assert_problem(answer, 422, "invite_exhausted")
+    assert (await invite_of(client, alice.headers))["redeemed_count"] == 4
+    assert sorted(answer.status_code for answer in same_name) == [201, 409]
+    assert_problem(next(a for a in same_name if a.status_code == 409), 409, "username_taken")
+    assert sorted(answer.status_code for answer in same_email) == [201, 409]
+    assert_problem(next(a for a in same_email if a.status_code == 409), 409, "email_taken")
+    # The refused ones spent no use of bob's invite.
+    assert (await invite_of(client, bob.headers))["redeemed_count"] == 2
 
 
 async def test_under_13_is_age_restricted(client, users):

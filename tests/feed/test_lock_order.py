@@ -9,6 +9,7 @@ import pytest
 
 from feed.service import videos as video_service
 from tests.accounts.helpers import me
+from tests.feed.helpers import all_items, comment, publish, video
 from tests.locks import someone_waits_for_a_lock
 
 
@@ -41,3 +42,26 @@ async def test_deleting_a_remix_and_its_source_at_once(
 
     assert [answer.status_code for answer in answers] == [204, 204], [answer.text for answer in answers]
     assert (await me(client, alice.headers))["post_count"] == 0
+
+
+async def test_publishing_editing_deleting_and_commenting_at_once_keep_the_counts(
+    client, users, videos, published
+):
+    alice, bob = await users.create("alice"), await users.create("bob")
+    source = await published(alice)
+    for _ in range(5):
+        draft = await videos.draft(alice, remix_of=source)
+        answers = await asyncio.gather(
+            publish(client, alice, draft.id),
+            client.patch(f"/v1/videos/{draft.id}", headers=alice.headers, json={"visibility": "unlisted"}),
+            client.patch(f"/v1/videos/{draft.id}", headers=alice.headers, json={"visibility": "public"}),
+            comment(client, bob, draft.id),
+            client.delete(f"/v1/videos/{draft.id}", headers=alice.headers),
+            client.delete(f"/v1/videos/{draft.id}", headers=alice.headers),
+        )
+        assert all(answer.status_code < 500 for answer in answers), [answer.text for answer in answers]
+
+    listed = await all_items(client, bob, "/v1/users/alice/videos")
+    assert (await me(client, alice.headers))["post_count"] == len(listed)
+    remixes = await all_items(client, bob, f"/v1/videos/{source}/remixes")
+    assert (await video(client, bob, source))["remix_count"] == len(remixes)
