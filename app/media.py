@@ -39,5 +39,5 @@ async def media(request: Request[Any, Any, Any], key: FromPath[str], state: Stat
         body = await open_media(resources.storage, key, media_ask(request))
     except MediaNotFound as exc:
         raise NotFound() from exc
-    # Keys carry a content digest, so the bytes behind a key never change.
+    # Every upload is stored under a key of its own, so the bytes behind a key never change.
     return media_response(body, {"Cache-Control": "public, max-age=31536000, immutable"})
