@@ -193,3 +193,22 @@ async def in_transaction(
             raise
         await run_after_commit(session)
         return result
+
+
+async def in_batches(
+    session_factory: async_sessionmaker[AsyncSession],
+    work: Callable[[AsyncSession], Awaitable[int]],
+    *,
+    batch: int,
+    max_batches: int,
+) -> int:
+    """`work` (one batch, how many it handled) in a transaction of its own each time, until a batch
+    comes short or `max_batches` have run: a sweep's locks and its rows' memory stay one batch's,
+    and a run ends however much is left for the next. How many were handled in all."""
+    handled = 0
+    for _ in range(max_batches):
+        count: int = await in_transaction(session_factory, work)
+        handled += count
+        if count < batch:
+            break
+    return handled

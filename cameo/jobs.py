@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import in_transaction
+from app.db import in_batches
 from app.jobs import Job
 from app.resources import Resources
 from cameo.service.retention import BATCH, purge_due_recordings
@@ -23,12 +23,7 @@ async def purge_recordings(resources: Resources) -> int:
     async def work(session: AsyncSession) -> int:
         return await purge_due_recordings(session, resources.storage)
 
-    purged = 0
-    for _ in range(MAX_BATCHES):
-        count: int = await in_transaction(resources.session_factory, work)
-        purged += count
-        if count < BATCH:
-            break
+    purged = await in_batches(resources.session_factory, work, batch=BATCH, max_batches=MAX_BATCHES)
     if purged:
         log.info("cameo_recordings_purged", count=purged)
     return purged

@@ -39,7 +39,7 @@ import structlog
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import after_rollback, in_transaction
+from app.db import after_rollback, in_batches, in_transaction
 from app.job_outage import redis_unavailable
 from app.jobs import JobQueue, run_again_in
 from app.media_deletion import MediaDeletions
@@ -146,12 +146,9 @@ async def sweep_ended_references(resources: Resources) -> int:
             release_reference(session, deletions, generation)
         return len(ended)
 
-    released = 0
-    for _ in range(REFERENCE_SWEEP_MAX_BATCHES):
-        count: int = await in_transaction(resources.session_factory, batch)
-        released += count
-        if count < REFERENCE_SWEEP_BATCH:
-            break
+    released = await in_batches(
+        resources.session_factory, batch, batch=REFERENCE_SWEEP_BATCH, max_batches=REFERENCE_SWEEP_MAX_BATCHES
+    )
     if released:
         log.info("ended_references_released", count=released)
     return released
