@@ -150,11 +150,17 @@ def media_ask(request: Request[Any, Any, Any]) -> MediaAsk:
     )
 
 
+def _strong(store_etag: str | None) -> str | None:
+    """The store's ETag when it is strong: a weak one (`W/...`) names no exact bytes, and a read
+    pinned to it (If-Match, compared strongly) is refused by the store every time."""
+    return store_etag if store_etag and not store_etag.startswith("W/") else None
+
+
 def entity_tag(key: str, info: MediaInfo) -> str | None:
     """A strong ETag of this version of the object at `key`, quoted as RFC 9110 asks; None when the
     store gives nothing that changes with its bytes."""
-    if info.etag and not info.etag.startswith("W/"):
-        basis = f"{key}\n{info.etag}"
+    if (store_etag := _strong(info.etag)) is not None:
+        basis = f"{key}\n{store_etag}"
     elif info.last_modified is not None:
         basis = f"{key}\n{info.size}\n{info.last_modified.isoformat()}"
     else:
@@ -232,10 +238,11 @@ async def open_media(storage: MediaStorage, key: str, ask: MediaAsk) -> MediaBod
     start, end = byte_range.span(info.size) if byte_range is not None else (0, info.size)
     pieces = None
     if not ask.head:
+        pin = _strong(info.etag)
         first = b""
         if end > start:
-            first = await storage.get_range(key, start, min(end, start + PIECE_BYTES), etag=info.etag)
-        pieces = _pieces(storage, key, info.etag, first, start + len(first), end)
+            first = await storage.get_range(key, start, min(end, start + PIECE_BYTES), etag=pin)
+        pieces = _pieces(storage, key, pin, first, start + len(first), end)
     return MediaBody(
         size=info.size,
         content_type=info.content_type,

@@ -9,6 +9,7 @@ If-Range with the ETag is the range and anything else the whole object."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import io
 import json
 import uuid
@@ -30,7 +31,7 @@ from app.cli import render_openapi
 from app.db import in_transaction
 from app.factory import create_app
 from app.resources import Resources
-from app.storage import MediaNotFound, StorageUnavailable
+from app.storage import MediaInfo, MediaNotFound, StorageUnavailable
 from cameo.models import Cameo
 from feed.models import Video, VideoStatus
 from tests.accounts.helpers import assert_problem
@@ -658,6 +659,35 @@ async def test_a_store_failing_before_the_first_byte_is_still_a_problem(
         assert_problem(response, status, code)
         if status == 503:
             assert response.headers["retry-after"]
+
+
+async def test_a_store_with_weak_etags_still_serves_every_piece(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store (or a proxy before it) may answer W/"..." tags. Reads were pinned to them with
+    # If-Match, which compares strongly and never matches a weak tag: every GET was a 503.
+    alice = await users.create("alice")
+    media = await served("video", client, alice, resources)
+    storage = resources.storage
+    stat, get_range = storage.stat, storage.get_range
+
+    async def weak_stat(key: str) -> MediaInfo:
+        return dataclasses.replace(await stat(key), etag='W/"weak"')
+
+    async def refusing_weak_pins(key: str, start: int, end: int, *, etag: str | None = None) -> bytes:
+        if etag is not None and etag.startswith("W/"):
+            raise StorageUnavailable("get_range", RuntimeError("412 Precondition Failed"))
+        return await get_range(key, start, end, etag=etag)
+
+    monkeypatch.setattr(storage, "stat", weak_stat)
+    monkeypatch.setattr(storage, "get_range", refusing_weak_pins)
+
+    whole = await media.get(client)
+    assert whole.status_code == 200, whole.text
+    assert whole.content == media.data
+    ranged = await media.get(client, Range=f"bytes={PIECE - 3}-")
+    assert ranged.status_code == 206, ranged.text
+    assert ranged.content == media.data[PIECE - 3 :]
 
 
 # --- the document ---------------------------------------------------------------------------------
