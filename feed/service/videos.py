@@ -178,7 +178,14 @@ class VideoService:
         remixes live on, and may be published."""
         if video.remix_of_id is None:
             return
-        parent = await self.session.get(Video, video.remix_of_id)
+        # Under a key-share lock, which waits for a removal under way (it holds the row FOR UPDATE)
+        # and reads what it committed; it does not hold up the parent's count updates.
+        parent = await self.session.get(
+            Video,
+            video.remix_of_id,
+            with_for_update={"read": True, "key_share": True},
+            populate_existing=True,
+        )
         if parent is not None and parent.status == VideoStatus.REMOVED:
             raise RemixSourceRemoved(
                 "The video this remixes was removed by a moderator: this remix cannot be published "

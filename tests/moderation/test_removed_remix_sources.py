@@ -5,8 +5,14 @@ deleted was no moderator's judgement, and does not stop it."""
 
 from __future__ import annotations
 
+import asyncio
+from uuid import UUID
+
+from sqlalchemy import text
+
 from tests.accounts.helpers import assert_problem
 from tests.feed.helpers import all_items, publish, video
+from tests.locks import someone_waits_for_a_lock
 from tests.moderation.helpers import appeal, claimed, decided, decision_id_for, reported
 
 
@@ -85,3 +91,25 @@ async def test_deleting_a_removed_video_does_not_free_its_remixes(client, users,
     assert (await client.delete(f"/v1/videos/{parent}", headers=bob.headers)).status_code == 204
 
     assert_problem(await publish(client, alice, draft.id), 409, "remix_source_removed")
+
+
+async def test_a_draft_remix_published_while_its_source_is_being_removed_waits_and_is_refused(
+    client, users, videos, published, resources
+):
+    """A removal under way holds its video's row; the publish reads the parent under a lock that
+    waits for it, so it sees the removal once committed. It read the parent unlocked, found it
+    published and went on to publish the remix of a video removed by then (found in review)."""
+    alice, bob = await users.create("alice"), await users.create("bob")
+    parent = await published(bob)
+    draft = await videos.draft(alice, remix_of=parent)
+    async with resources.engine.connect() as moderator:
+        # What a moderator's removal does first: the video's row lock, then its status.
+        await moderator.execute(text("SELECT 1 FROM videos WHERE id = :id FOR UPDATE"), {"id": UUID(parent)})
+        await moderator.execute(
+            text("UPDATE videos SET status = 'removed', removed_at = now() WHERE id = :id"),
+            {"id": UUID(parent)},
+        )
+        publishing = asyncio.ensure_future(publish(client, alice, draft.id))
+        await someone_waits_for_a_lock(resources)
+        await moderator.commit()
+    assert_problem(await publishing, 409, "remix_source_removed")
