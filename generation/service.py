@@ -152,6 +152,10 @@ class GenerationService:
         )
         if remix_of_id is not None:
             await queries.share_remix_source(self.session, remix_of_id)
+            # Read again under that lock: the source may have been deleted, removed or closed to
+            # remixes while the image was stored, and cannot change from here on.
+            self.session.expire(source)
+            await remix_source(self.session, user, remix_of_id)
         await self._take_quota_slot(user)
 
         generation = Generation(

@@ -606,3 +606,29 @@ async def test_with_redis_away_the_image_is_stored_without_its_check(
             "reference_check_not_scheduled"
         ) == 2
         assert stored_references(resources.settings) == {f"generations/{accepted.json()['id']}/reference.png"}
+
+
+async def test_a_remix_source_deleted_while_the_image_is_stored_is_refused(
+    servers: RunServers,
+    simulator: SimulatorHandle,
+    tmp_path: Path,
+    users: UserFactory,
+    published: Callable[..., Awaitable[str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The source is checked before the image is stored, which may take a while; a delete in that
+    time went unseen, and the remix of a deleted video was generated and charged to the quota. It
+    is read again under the lock that holds it from then on: 404, nothing charged."""
+    alice, bob = await users.create("alice"), await users.create("bob")
+    source = await published(bob)
+    app = own_app(servers, simulator, tmp_path, "reference-source-deleted")
+    async with serve_in_process(app) as client:
+
+        async def delete_the_source(_key: str) -> None:
+            deleted = await client.delete(f"/v1/videos/{source}", headers=bob.headers)
+            assert deleted.status_code == 204, deleted.text
+
+        wrap_store(app, monkeypatch).before_put = delete_the_source
+        answer = await with_reference(client, alice, "again", remix_of=source)
+        assert_problem(answer, 404)
+        assert (await client.get("/v1/me/quota", headers=alice.headers)).json()["used"] == 0
