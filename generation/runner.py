@@ -24,6 +24,7 @@ from app.db import after_commit, transaction
 from app.media_deletion import MediaDeletions
 from app.redis import key as redis_key
 from app.resources import Resources
+from app.storage import MediaNotFound
 from feed.errors import RemixNotAllowed, VideoNotFound
 from feed.models import Video
 from feed.service import RenderedVideo, create_draft, remix_source
@@ -159,7 +160,10 @@ async def _ask_provider(
             log.info("remix_source_unavailable", generation_id=str(generation.id), error=error.code)
     reference = None
     if generation.input_reference_key:
-        data, content_type = await resources.storage.get(generation.input_reference_key)
+        try:
+            data, content_type = await resources.storage.get(generation.input_reference_key)
+        except MediaNotFound as exc:
+            raise ReferenceMissing() from exc
         reference = ("reference.png", data, content_type)
     return await provider.create(
         prompt=prompt,
@@ -281,6 +285,17 @@ async def _remixable_source(session: AsyncSession, generation: Generation) -> Vi
         return await remix_source(session, requester, generation.remix_of_id)
     except (VideoNotFound, RemixNotAllowed) as exc:
         raise RemixSourceGone() from exc
+
+
+class ReferenceMissing(ProviderError):
+    """The generation's reference image is no longer stored: no later try would find it either."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "reference_missing",
+            "The reference image of this generation is no longer stored; start it again with the image",
+            retryable=False,
+        )
 
 
 def _image_extension(data: bytes) -> str:

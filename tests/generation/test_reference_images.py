@@ -456,6 +456,30 @@ async def test_a_request_that_ends_without_its_generation_leaves_no_image(
         assert stored_references(settings) == kept
 
 
+async def test_a_generation_whose_image_is_gone_fails_at_once(
+    servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, users: UserFactory
+) -> None:
+    """A reference image no longer stored will not come back: the generation ends `failed`
+    (`reference_missing`) at its first step, the provider never asked, rather than being tried again
+    until it is given up."""
+    await simulator_control(simulator, "reset")
+    alice = await users.create("alice")
+    app = own_app(servers, simulator, tmp_path, "reference-missing")
+    async with serve_in_process(app) as client:
+        resources: Resources = app.state.resources
+        response = await with_reference(client, alice, "from a lost picture")
+        assert response.status_code == 202, response.text
+        generation_id = response.json()["id"]
+        await resources.storage.delete(f"generations/{generation_id}/reference.png")
+
+        assert (await advance(resources, provider_for(resources), UUID(generation_id))).finished
+        done = (await client.get(f"/v1/generations/{generation_id}", headers=alice.headers)).json()
+        assert (done["status"], done["error"]["code"]) == ("failed", "reference_missing"), done
+        assert await reference_key_of(resources, generation_id) is None
+        assert (await simulator_control(simulator, "stats"))["requests"]["create"] == 0
+        assert (await client.get("/v1/me/quota", headers=alice.headers)).json()["used"] == 1
+
+
 async def test_a_user_over_the_quota_is_refused_before_the_image_is_stored(
     servers: RunServers,
     simulator: SimulatorHandle,
