@@ -16,7 +16,7 @@ from uuid import UUID
 
 import structlog
 from advanced_alchemy.base import orm_registry
-from sqlalchemy import MetaData, cast, event, literal
+from sqlalchemy import MetaData, cast, event, literal, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Dialect
@@ -34,6 +34,11 @@ metadata: MetaData = orm_registry.metadata
 AfterCommit = Callable[[], Awaitable[None]]
 _AFTER_COMMIT_KEY = "remixfeed.after_commit"
 _AFTER_ROLLBACK_KEY = "remixfeed.after_rollback"
+_COMMIT_FAILED_KEY = "remixfeed.commit_failed"
+# How long a check after a failed COMMIT waits for a lock the transaction held. A COMMIT the server
+# received ends within moments; one that never reached it leaves its transaction holding its locks
+# until the server notices the connection gone, which a request in its error path must not wait for.
+CONFIRM_LOCK_TIMEOUT_MS = 5000
 
 
 def async_url(url: str) -> str:
@@ -114,8 +119,30 @@ def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
 def after_rollback(session: AsyncSession, callback: AfterCommit) -> None:
     """Run `callback` if this session's transaction does not commit (a refusal, an error or a failed
     COMMIT); dropped on commit. For undoing what was done outside the database, such as storing a
-    file that no row will point at."""
+    file that no row will point at. When the COMMIT itself failed (`commit_outcome_unknown`), the
+    server may have committed all the same (the connection lost or the task cancelled after it sent
+    the COMMIT): a callback that deletes what a row would point at must first confirm that none
+    does, in `confirming_transaction`."""
     session.info.setdefault(_AFTER_ROLLBACK_KEY, []).append(callback)
+
+
+def commit_outcome_unknown(session: AsyncSession) -> bool:
+    """In an after_rollback callback: whether the transaction ended in a COMMIT that raised, so may
+    have committed, rather than in a rollback."""
+    return bool(session.info.get(_COMMIT_FAILED_KEY))
+
+
+@asynccontextmanager
+async def confirming_transaction(session: AsyncSession) -> AsyncGenerator[AsyncSession, None]:
+    """A short transaction of its own on `session`'s engine, for an after_rollback callback to read
+    what did commit. The request's only connection, `session`'s, is back in the pool by then (the
+    callbacks run after its rollback), so this holds one connection, never a second while waiting
+    for it. Locks are waited for at most CONFIRM_LOCK_TIMEOUT_MS (then it raises)."""
+    engine = session.bind
+    assert isinstance(engine, AsyncEngine), "sessions are bound to the engine"
+    async with AsyncSession(engine) as check, check.begin():
+        await check.execute(text(f"SET LOCAL lock_timeout = {CONFIRM_LOCK_TIMEOUT_MS}"))
+        yield check
 
 
 async def run_after_commit(session: AsyncSession) -> None:
@@ -125,7 +152,10 @@ async def run_after_commit(session: AsyncSession) -> None:
 
 async def _run_after_rollback(session: AsyncSession) -> None:
     session.info.pop(_AFTER_COMMIT_KEY, None)
-    await _run(session.info.pop(_AFTER_ROLLBACK_KEY, []), "after_rollback_failed")
+    try:
+        await _run(session.info.pop(_AFTER_ROLLBACK_KEY, []), "after_rollback_failed")
+    finally:
+        session.info.pop(_COMMIT_FAILED_KEY, None)
 
 
 async def _run(callbacks: list[AfterCommit], failure: str) -> None:
@@ -162,6 +192,9 @@ async def _commit(session: AsyncSession) -> None:
     try:
         await session.commit()
     except BaseException:
+        # A flush that failed did not commit either; only the COMMIT's outcome is unknown, but
+        # callbacks confirming in that case too costs nothing here.
+        session.info[_COMMIT_FAILED_KEY] = True
         await _discard(session)
         raise
     await run_after_commit(session)
@@ -186,12 +219,11 @@ async def in_transaction(
     """The same boundary for code outside a request (CLI, jobs)."""
     async with session_factory() as session:
         try:
-            async with session.begin():
-                result = await work(session)
+            result = await work(session)
         except BaseException:
-            await _run_after_rollback(session)
+            await _discard(session)
             raise
-        await run_after_commit(session)
+        await _commit(session)
         return result
 
 

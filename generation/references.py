@@ -6,7 +6,10 @@ user's other generation requests. The request reads the quota once without the l
 user already over it stores nothing; the count under the lock decides. An image that no generation
 comes to point at (its request refused over quota by that count, or failing later, its COMMIT
 included) is deleted at once after the rollback, best effort, and in any case by
-REFERENCE_CHECK_JOB, scheduled in Redis before the image is stored.
+REFERENCE_CHECK_JOB, scheduled in Redis before the image is stored. A COMMIT that raised may have
+committed all the same (the connection lost or the task cancelled once it was sent): the image is
+then deleted only once the generation is found missing, after the request's lock (below) is free;
+the database unreachable for that, it is left to REFERENCE_CHECK_JOB.
 
 Scheduling the check takes no database connection: the request already holds one, and waiting for
 a second while holding the first is how a burst of such requests could take the whole pool and
@@ -37,9 +40,10 @@ from uuid import UUID
 
 import structlog
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import after_rollback, in_batches, in_transaction
+from app.db import after_rollback, commit_outcome_unknown, confirming_transaction, in_batches, in_transaction
 from app.job_outage import redis_unavailable
 from app.jobs import JobQueue, run_again_in
 from app.media_deletion import MediaDeletions
@@ -94,6 +98,18 @@ async def store_reference(
         log.warning("reference_check_not_scheduled", key=key, error=str(exc))
 
     async def delete_unclaimed() -> None:
+        if commit_outcome_unknown(session):
+            # The server may have committed the generation all the same: the image goes only once
+            # its transaction has ended without it. Not sure (the database unreachable, the lock
+            # still held), the image stays for REFERENCE_CHECK_JOB to judge.
+            try:
+                async with confirming_transaction(session) as check:
+                    await queries.lock_reference(check, generation_id)
+                    if await queries.reference_claimed(check, generation_id, key):
+                        return
+            except (SQLAlchemyError, OSError) as exc:
+                log.warning("reference_kept_commit_unknown", key=key, error=str(exc))
+                return
         await storage.delete(key)
 
     # Before the write: one that fails (a timeout) may still have stored the image.

@@ -7,17 +7,22 @@ import hashlib
 import io
 import secrets
 from dataclasses import dataclass
+from uuid import UUID
 
 import anyio.to_thread
+import structlog
 from PIL import Image, ImageOps
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import queries
 from accounts.models import User
-from app.db import after_rollback
+from app.db import after_rollback, commit_outcome_unknown, confirming_transaction
 from app.images import MAX_IMAGE_BYTES, open_upload
 from app.media_deletion import MediaDeletions, delete_keys
 from app.storage import MediaStorage
+
+log = structlog.get_logger(__name__)
 
 MAX_BYTES = MAX_IMAGE_BYTES
 RENDITION_SIZES = (512, 128)
@@ -62,7 +67,11 @@ class AvatarService:
         base_key = f"avatars/{user.id}/{renditions.digest[:8]}{secrets.token_hex(4)}"
         keys = [f"{base_key}-{size}.webp" for size in renditions.images]
 
+        user_id = user.id  # the rollback expires `user`: no reading it in the callback
+
         async def delete_unused() -> None:
+            if commit_outcome_unknown(self.session) and await self._committed(user_id, base_key):
+                return
             await delete_keys(self.storage, keys)
 
         after_rollback(self.session, delete_unused)
@@ -77,3 +86,15 @@ class AvatarService:
         if previous:
             self.deletions.after_commit(self.session, [f"{previous}-{size}.webp" for size in RENDITION_SIZES])
         return self.storage.url(f"{base_key}-{RENDITION_SIZES[0]}.webp")
+
+    async def _committed(self, user_id: UUID, base_key: str) -> bool:
+        """After a COMMIT that raised, which may have committed all the same: whether the account
+        points at the upload's files, read under the row lock the upload held (so once its
+        transaction has ended). Not sure (the database unreachable, the lock still held), the files
+        are kept: a leaked file is better than a committed avatar answering 404 for good."""
+        try:
+            async with confirming_transaction(self.session) as check:
+                return await queries.avatar_for_update(check, user_id) == base_key
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("avatar_files_kept_commit_unknown", avatar_key=base_key, error=str(exc))
+            return True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -13,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.service import avatars
 from app.deferred_jobs import DeferredJob
 from app.media_deletion import DELETE_MEDIA_JOB
 from app.resources import Resources
@@ -168,6 +171,47 @@ async def test_an_avatar_whose_commit_fails_leaves_no_files(
     assert_problem(lost, 503, "service_unavailable")
     assert (await me(client, alice.headers))["avatar_url"] == first
     assert await stored_avatars(resources, alice.id) == kept
+
+
+@pytest.mark.parametrize("database", ["reachable", "unreachable"])
+async def test_an_avatar_whose_commit_raised_after_committing_keeps_its_files(
+    client, users, resources, monkeypatch: pytest.MonkeyPatch, database: str
+):
+    """The connection lost once the server had the COMMIT: the client gets a 503, but the avatar
+    committed, and its files stay (the rollback finds the account pointing at them before deleting
+    anything; with the database unreachable for that, it keeps them): its URL answers 200, not 404
+    under immutable caching."""
+    if database == "unreachable":
+
+        @asynccontextmanager
+        async def unreachable(_session: AsyncSession) -> AsyncIterator[AsyncSession]:
+            raise OperationalError("connect", None, ConnectionRefusedError("the database is away"))
+            yield _session
+
+        monkeypatch.setattr(avatars, "confirming_transaction", unreachable)
+    alice = await users.create("alice")
+    first = (await upload(client, alice.headers, image_bytes("PNG"))).json()["avatar_url"]
+    real_commit = AsyncSession.commit
+
+    async def commit(session: AsyncSession) -> None:
+        replaces_an_avatar = any(
+            isinstance(row, DeferredJob) and row.function == DELETE_MEDIA_JOB
+            for row in (*session.new, *session.identity_map.values())
+        )
+        await real_commit(session)
+        if replaces_an_avatar:
+            raise OperationalError("COMMIT", None, ConnectionResetError("the connection was lost"))
+
+    monkeypatch.setattr(AsyncSession, "commit", commit)
+    lost = await upload(client, alice.headers, image_bytes("PNG", (100, 400)))
+    monkeypatch.setattr(AsyncSession, "commit", real_commit)
+
+    assert_problem(lost, 503, "service_unavailable")
+    current = (await me(client, alice.headers))["avatar_url"]
+    assert current != first
+    assert (await fetch_avatar(client, current)).size == (512, 512)
+    base = current.rsplit("/", 1)[1].removesuffix("-512.webp")
+    assert {f"{base}-128.webp", f"{base}-512.webp"} <= set(await stored_avatars(resources, alice.id))
 
 
 @pytest.mark.parametrize(

@@ -456,6 +456,57 @@ async def test_a_request_that_ends_without_its_generation_leaves_no_image(
         assert stored_references(settings) == kept
 
 
+async def step_until_finished(resources: Resources, generation_id: str, within: float = 30.0) -> None:
+    """Runs the generation's steps here, as a worker would, until it ends."""
+    deadline = time.monotonic() + within
+    while not (step := await advance(resources, provider_for(resources), UUID(generation_id))).finished:
+        assert time.monotonic() < deadline, "the generation did not end"
+        await asyncio.sleep(min(step.next_in_seconds, 0.5))
+
+
+async def test_a_commit_that_raised_after_committing_keeps_the_image(
+    servers: RunServers,
+    simulator: SimulatorHandle,
+    tmp_path: Path,
+    users: UserFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The connection lost once the server had the COMMIT: the client gets a 503, but the generation
+    committed, and its image stays for it (the rollback finds the generation before deleting
+    anything); the generation then completes from it."""
+    await simulator_control(simulator, "reset")
+    alice = await users.create("alice")
+    app = own_app(servers, simulator, tmp_path, "reference-commit-unknown")
+    async with serve_in_process(app) as client:
+        resources: Resources = app.state.resources
+        store = wrap_store(app, monkeypatch)
+        real_commit = AsyncSession.commit
+
+        async def commit(session: AsyncSession) -> None:
+            queues_a_step = any(
+                isinstance(row, DeferredJob) and row.function == ADVANCE_JOB
+                for row in session.identity_map.values()
+            )
+            await real_commit(session)
+            if queues_a_step:
+                raise OperationalError("COMMIT", None, ConnectionResetError("the connection was lost"))
+
+        monkeypatch.setattr(AsyncSession, "commit", commit)
+        lost = await with_reference(client, alice, "committed after all")
+        assert_problem(lost, 503, "service_unavailable")
+        monkeypatch.setattr(AsyncSession, "commit", real_commit)
+
+        [key] = store.reference_puts
+        generation_id = generation_of(key)
+        assert await reference_key_of(resources, generation_id) == key
+        assert stored_references(resources.settings) == {key}
+        await step_until_finished(resources, generation_id)
+        done = (await client.get(f"/v1/generations/{generation_id}", headers=alice.headers)).json()
+        assert done["status"] == "completed", done
+        assert store.reference_gets == [key]
+        assert not await is_stored(resources, key)  # released once it completed
+
+
 async def test_a_generation_whose_image_is_gone_fails_at_once(
     servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, users: UserFactory
 ) -> None:
