@@ -15,17 +15,19 @@ from datetime import UTC, datetime
 from fractions import Fraction
 
 import anyio.to_thread
+import structlog
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.deps import suspension_error
 from accounts.models import Role, User
 from app.byte_ranges import MediaAsk, MediaBody, open_media
-from app.db import after_rollback
+from app.db import after_rollback, commit_outcome_unknown, confirming_transaction
 from app.errors import FieldError
 from app.images import UnsupportedMedia
 from app.media_deletion import MediaDeletions
 from app.storage import MediaNotFound, MediaStorage
-from cameo import hooks
+from cameo import hooks, queries
 from cameo.errors import (
     CameoNotAwaitingRecording,
     CameoNotFound,
@@ -47,6 +49,8 @@ MAX_SIDE = 4096
 MAX_PACKETS = 20_000
 # Frames found may fall this short of the length the container claims before it counts as truncated.
 TRUNCATION_SLACK_SECONDS = 1.0
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -194,8 +198,12 @@ class RecordingService:
         previous = cameo.recording_key
         await self.storage.put(key, data, kind.content_type)
 
+        cameo_row = cameo.id  # the rollback expires `cameo`: no reading it in the callback
+
         async def delete_unrecorded() -> None:
             # Nothing points at the stored object: do not keep someone's likeness around.
+            if commit_outcome_unknown(self.session) and await self._recorded(cameo_row, key):
+                return
             await self.storage.delete(key)
 
         after_rollback(self.session, delete_unrecorded)
@@ -213,6 +221,20 @@ class RecordingService:
             # Someone's likeness, which nothing points at any more.
             self.deletions.after_commit(self.session, [previous])
         return await present_owner_view(self.session, cameo, owner.username)
+
+    async def _recorded(self, cameo_id: uuid.UUID, key: str) -> bool:
+        """After a COMMIT that raised, which may have committed all the same: whether the cameo
+        points at the recording, read under the row lock the upload held (so once its transaction
+        has ended). Not sure (the database unreachable, the lock still held), it is deleted, unlike
+        an avatar: an unreferenced copy of someone's likeness is worse than a cameo whose owner is
+        asked to record again (its review finds the recording missing)."""
+        try:
+            async with confirming_transaction(self.session) as check:
+                found = await queries.cameo_for_update(check, cameo_id)
+                return found is not None and found.recording_key == key
+        except (SQLAlchemyError, OSError) as exc:
+            log.warning("recording_deleted_commit_unknown", key=key, error=str(exc))
+            return False
 
     @staticmethod
     def _check_accepting(cameo: Cameo, now: datetime) -> None:

@@ -221,3 +221,59 @@ async def test_a_failure_after_storing_leaves_no_recording_behind(
     monkeypatch.setattr("cameo.hooks._recording_submitted", [])
     assert (await upload(client, alice, cameo_id, clip())).status_code == 200
     assert len(list(folder.iterdir())) == 1
+
+
+@pytest.mark.parametrize("database", ["reachable", "unreachable"])
+async def test_a_recording_whose_commit_raised_after_committing(
+    client, users, resources, monkeypatch, database
+):
+    """The connection lost once the server had the COMMIT: the client gets a 503, but the cameo
+    committed pointing at the recording. The rollback's deletion first looks: the recording stays
+    and is served. With the database unreachable for that look, it is deleted all the same (no
+    unreferenced copy of a likeness), and the cameo answers recording_not_found, to record again."""
+    from contextlib import asynccontextmanager
+
+    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from cameo.service import recording
+
+    if database == "unreachable":
+
+        @asynccontextmanager
+        async def unreachable(_session: Any) -> Any:
+            raise OperationalError("connect", None, ConnectionRefusedError("the database is away"))
+            yield _session
+
+        monkeypatch.setattr(recording, "confirming_transaction", unreachable)
+    alice = await users.create("alice")
+    cameo_id = (await start(client, alice))["cameo"]["id"]
+    real_commit = AsyncSession.commit
+    storage = resources.storage
+    real_put = storage.put
+    stored: list[str] = []
+
+    async def put(key: str, data: bytes, content_type: str) -> None:
+        await real_put(key, data, content_type)
+        stored.append(key)
+
+    async def commit(session: AsyncSession) -> None:
+        await real_commit(session)
+        if stored:  # the upload's COMMIT, once its recording is stored
+            stored.clear()
+            raise OperationalError("COMMIT", None, ConnectionResetError("the connection was lost"))
+
+    monkeypatch.setattr(storage, "put", put)
+    monkeypatch.setattr(AsyncSession, "commit", commit)
+    data = clip()
+    lost = await upload(client, alice, cameo_id, data)
+    monkeypatch.setattr(AsyncSession, "commit", real_commit)
+
+    assert_problem(lost, 503, "service_unavailable")
+    assert await recording_key(resources, cameo_id) is not None
+    served = await client.get(f"/v1/cameos/{cameo_id}/recording", headers=alice.headers)
+    if database == "reachable":
+        assert served.status_code == 200, served.text
+        assert served.content == data
+    else:
+        assert_problem(served, 404, "recording_not_found")
