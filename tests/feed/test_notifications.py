@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from accounts.models import Role
+from sqlalchemy import Text, bindparam, select
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
+
+from accounts.models import Notification, Role, notification_video_id
 from tests.accounts.helpers import assert_problem, block, error_fields, unblock
 from tests.feed.helpers import all_items, comment, notifications, publish
 from tests.generation.helpers import generate, wait_until_done
@@ -315,3 +318,19 @@ async def test_a_remix_is_told_to_the_parents_author_while_their_tree_lists_it(c
         )
         assert changed.status_code == 200, changed.text
         assert await tree_and_told() == (shown, shown)  # told once, shown while it is listed
+
+
+async def test_the_notifications_about_a_video_are_found_by_their_index(resources):
+    """A video's deletion or removal finds what anyone was told about it in ix_notifications_video_id,
+    not by reading every notification: the queries spell `data ->> 'video_id'` as the index does,
+    the key a literal, which a generic plan of the prepared statement still matches (a bound key,
+    `data ->> $1`, matched only the plans made for its values)."""
+    about = select(Notification.id).where(notification_video_id == bindparam("video_id", type_=Text))
+    sql = str(about.compile(dialect=asyncpg_dialect()))
+    async with resources.engine.connect() as connection:
+        await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        await connection.exec_driver_sql(f"PREPARE about_video AS {sql}")
+        plan = [row[0] for row in await connection.exec_driver_sql("EXPLAIN EXECUTE about_video('x')")]
+        await connection.rollback()
+    assert any("ix_notifications_video_id" in line for line in plan), plan
