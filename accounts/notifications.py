@@ -15,14 +15,15 @@ from typing import Any
 from uuid import UUID
 
 from litestar.di import NamedDependency
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, true, update
+from sqlalchemy import ColumnElement, and_, any_, delete, exists, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import queries as account_queries
-from accounts.models import Notification, User, blocks
+from accounts.models import Notification, User, blocks, notification_video_id
 from accounts.schemas import NotificationActor, NotificationOut, NotificationSubject
 from accounts.service import avatar_url
+from app.db import uuid_array
 from app.dependencies import DbSession, SettingsDep, StorageDep
 from app.errors import FieldError, InvalidCursor, ValidationFailed
 from app.pagination import CursorCodec, Page, keyset_before
@@ -86,12 +87,60 @@ async def notify(
     return await session.scalar(statement.returning(Notification.id)) is not None
 
 
+# Lock order. Every statement that deletes or updates notifications takes the rows it will write,
+# all of them, in id order (`_in_id_order`); a video's deletion or removal, which writes several
+# sets, takes every row of all of them in one such statement before writing any, and then writes
+# only those (`_retract_and_forget`). So a request waiting for a notification row holds no other
+# notification row but ones of lower ids, and the request holding it either waits for one of a
+# higher id still or waits for no notification at all: waits go up the ids and cannot close a
+# cycle. Taking them as each statement came upon them, marking all read (the recipient's rows in
+# scan order) and a video's deletion (the comments' notifications, then the author's about the
+# video) could each hold one the other wanted next, and PostgreSQL ended one of them (a 503).
+
+
+def _in_id_order(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
+    """The rows meeting `conditions`, locked in id order by the statement that writes them."""
+    return Notification.id.in_(
+        select(Notification.id).where(*conditions).order_by(Notification.id).with_for_update()
+    )
+
+
+async def _retract_and_forget(
+    session: AsyncSession,
+    *,
+    retracted: ColumnElement[bool],
+    forgotten: Sequence[tuple[ColumnElement[bool], str]] = (),
+) -> None:
+    """Delete the notifications meeting `retracted`, and take the key of `data` paired with each
+    condition of `forgotten` off those meeting it: every row any of them writes locked first, in id
+    order, in one statement, and the writes kept to those rows."""
+    conditions = [retracted, *(condition for condition, _ in forgotten)]
+    locked_ids = list(
+        await session.scalars(
+            select(Notification.id).where(or_(*conditions)).order_by(Notification.id).with_for_update()
+        )
+    )
+    if not locked_ids:
+        return
+    locked = Notification.id == any_(uuid_array(locked_ids))
+    await session.execute(
+        delete(Notification).where(locked, retracted).execution_options(synchronize_session=False)
+    )
+    for condition, key in forgotten:
+        await session.execute(
+            update(Notification)
+            .where(locked, condition)
+            .values(data=Notification.data.op("-")(key))
+            .execution_options(synchronize_session=False)
+        )
+
+
 async def retract(session: AsyncSession, dedupe_keys: Sequence[str]) -> None:
     """Forget the notifications made with these dedupe keys (their subject was deleted)."""
     if dedupe_keys:
         await session.execute(
             delete(Notification)
-            .where(Notification.dedupe_key.in_(list(dedupe_keys)))
+            .where(_in_id_order(Notification.dedupe_key.in_(list(dedupe_keys))))
             .execution_options(synchronize_session=False)
         )
 
@@ -99,8 +148,8 @@ async def retract(session: AsyncSession, dedupe_keys: Sequence[str]) -> None:
 # Kinds that outlive the video they name (`data.video_id`), since what they tell stands without it:
 # a moderator's decision over a video stays in the audit log and is appealed by its id, which its
 # notification is where the user finds. Taking the video down retracts nothing of these kinds, and
-# deleting it keeps them without `video_id` (`forget_deleted_video`). Registered from the
-# composition root by the domains that send them.
+# deleting it keeps them without `video_id` (`video_deleted`). Registered from the composition root
+# by the domains that send them.
 _outlive_their_video: set[str] = set()
 
 
@@ -112,52 +161,59 @@ def _retractable() -> ColumnElement[bool]:
     return Notification.kind.not_in(sorted(_outlive_their_video)) if _outlive_their_video else true()
 
 
-async def retract_about_video(session: AsyncSession, *, video_id: UUID) -> None:
-    """Forget what anyone was told about things on a video taken down (comments, replies on it)."""
-    await session.execute(
-        delete(Notification)
-        .where(Notification.data["video_id"].astext == str(video_id), _retractable())
-        .execution_options(synchronize_session=False)
+def _about(video_id: UUID) -> ColumnElement[bool]:
+    # `notification_video_id` as indexed (ix_notifications_video_id), so this is an index lookup.
+    return notification_video_id == str(video_id)
+
+
+def _told_of(recipients: Sequence[UUID], video_id: UUID) -> ColumnElement[bool]:
+    """What `recipients` were told about `video_id` or about things on it (`data.video_id`)."""
+    return and_(
+        Notification.user_id.in_(list(recipients)),
+        or_(Notification.subject_id == video_id, _about(video_id)),
+        _retractable(),
     )
 
 
-async def retract_about(session: AsyncSession, *, user_id: UUID, subject_id: UUID) -> None:
-    """Forget what `user_id` was told about `subject_id` or about things on it (`data.video_id`):
-    the author of a deleted video is not pointed at it any more."""
-    await session.execute(
-        delete(Notification)
-        .where(
-            Notification.user_id == user_id,
-            or_(
-                Notification.subject_id == subject_id,
-                Notification.data["video_id"].astext == str(subject_id),
-            ),
-            _retractable(),
+async def video_deleted(
+    session: AsyncSession,
+    *,
+    video_id: UUID,
+    author_id: UUID,
+    told_of_it: Sequence[UUID],
+    dedupe_keys: Sequence[str],
+) -> None:
+    """`video_id`, by `author_id`, was deleted. The notifications made with `dedupe_keys` (its remix
+    notification, those of comments on it) are forgotten, as is what `told_of_it` were told about it
+    (the author, the cameo owners in it): nobody is pointed at it any more. Those that stay no longer
+    name it, which would answer 404 to them as to everyone: the author's remix notifications (the
+    remixes live on) lose `remix_of`; those of the kinds that outlive their video, `video_id`."""
+    forgotten = [
+        (
+            and_(Notification.user_id == author_id, Notification.data["remix_of"].astext == str(video_id)),
+            "remix_of",
         )
-        .execution_options(synchronize_session=False)
-    )
-
-
-async def forget_deleted_video(session: AsyncSession, *, author_id: UUID, video_id: UUID) -> None:
-    """`video_id`, by `author_id`, was deleted: the notifications that stay no longer name it, which
-    would answer 404 to them as to everyone. The author's remix notifications stay (the remixes live
-    on) without `remix_of`; those of the kinds that outlive their video, without `video_id`."""
-    await session.execute(
-        update(Notification)
-        .where(Notification.user_id == author_id, Notification.data["remix_of"].astext == str(video_id))
-        .values(data=Notification.data.op("-")("remix_of"))
-        .execution_options(synchronize_session=False)
-    )
+    ]
     if _outlive_their_video:
-        await session.execute(
-            update(Notification)
-            .where(
-                Notification.kind.in_(sorted(_outlive_their_video)),
-                Notification.data["video_id"].astext == str(video_id),
-            )
-            .values(data=Notification.data.op("-")("video_id"))
-            .execution_options(synchronize_session=False)
+        forgotten.append(
+            (and_(Notification.kind.in_(sorted(_outlive_their_video)), _about(video_id)), "video_id")
         )
+    retracted = or_(Notification.dedupe_key.in_(list(dedupe_keys)), _told_of(told_of_it, video_id))
+    await _retract_and_forget(session, retracted=retracted, forgotten=forgotten)
+
+
+async def video_removed(
+    session: AsyncSession, *, video_id: UUID, author_id: UUID, dedupe_keys: Sequence[str]
+) -> None:
+    """`video_id`, by `author_id`, was taken down: the notifications made with `dedupe_keys` (its
+    remix notification), what its author was told about it, and what anyone was told about things
+    on it (comments, replies) are forgotten, but for the kinds that outlive their video."""
+    retracted = or_(
+        Notification.dedupe_key.in_(list(dedupe_keys)),
+        _told_of([author_id], video_id),
+        and_(_about(video_id), _retractable()),
+    )
+    await _retract_and_forget(session, retracted=retracted)
 
 
 # --- what the list shows ----------------------------------------------------------------------
@@ -229,10 +285,15 @@ async def notifications_page(
 async def mark_read(
     session: AsyncSession, *, user_id: UUID, ids: Sequence[UUID] | None, now: datetime
 ) -> None:
-    statement = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
+    unread = [Notification.user_id == user_id, Notification.read_at.is_(None)]
     if ids is not None:
-        statement = statement.where(Notification.id.in_(ids))
-    await session.execute(statement.values(read_at=now).execution_options(synchronize_session=False))
+        unread.append(Notification.id.in_(ids))
+    await session.execute(
+        update(Notification)
+        .where(_in_id_order(*unread))
+        .values(read_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 # --- the recipient's list --------------------------------------------------------------------

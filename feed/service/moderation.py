@@ -37,9 +37,9 @@ async def remove_video(session: AsyncSession, video: Video) -> bool:
     await recount(session, video, was_counted=was_counted)
     # Gone from every listing, notifications included (as a deletion does), but for the decisions
     # on it the author was told of (`notifications.outlive_their_video`): they may appeal those.
-    await notifications.retract(session, [f"remix:{video.id}"])
-    await notifications.retract_about(session, user_id=video.author_id, subject_id=video.id)
-    await notifications.retract_about_video(session, video_id=video.id)
+    await notifications.video_removed(
+        session, video_id=video.id, author_id=video.author_id, dedupe_keys=[f"remix:{video.id}"]
+    )
     return True
 
 

@@ -273,13 +273,16 @@ class VideoService:
         # Nobody is pointed at it any more: not the parent's author at a remix, nor anyone told of a
         # comment or reply on it (commenters included, not only its author). A moderator's decision
         # over it stays, as do remixes of it, no longer naming it.
-        comments = await queries.comment_ids_on(self.session, video.id)
-        await notifications.retract(self.session, [f"remix:{video.id}", *_comment_keys(comments)])
-        for user_id in (video.author_id, *appearing):
-            await notifications.retract_about(self.session, user_id=user_id, subject_id=video.id)
         # A removal keeps naming it instead: its author still opens the video (as removed), and an
         # appeal may restore it.
-        await notifications.forget_deleted_video(self.session, author_id=video.author_id, video_id=video.id)
+        comments = await queries.comment_ids_on(self.session, video.id)
+        await notifications.video_deleted(
+            self.session,
+            video_id=video.id,
+            author_id=video.author_id,
+            told_of_it=[video.author_id, *appearing],
+            dedupe_keys=[f"remix:{video.id}", *_comment_keys(comments)],
+        )
         if video.author_id != viewer.id:
             await notifications.notify(
                 self.session,
