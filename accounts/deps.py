@@ -24,8 +24,8 @@ from accounts.models import Role, User
 from accounts.service import AuthService, AvatarService, ProfileService
 from accounts.service.deletion import AccountDeletionService
 from app.dependencies import DbSession, MediaDeletionsDep, SettingsDep, StorageDep
-from app.resources import Resources
 from app.errors import NotAuthenticated
+from app.resources import Resources
 from app.security import access_claims
 
 CurrentUser = NamedDependency[User]

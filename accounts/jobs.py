@@ -58,6 +58,12 @@ async def purge_deleted_account(resources: Resources, *, user_id: str) -> bool:
     async def notifications(session: AsyncSession) -> int:
         return await queries.delete_notifications_of(session, identifier, PURGE_BATCH)
 
+    async def idempotency_records(session: AsyncSession) -> int:
+        return await queries.delete_idempotency_records_of(session, identifier, PURGE_BATCH)
+
+    await in_batches(
+        resources.session_factory, idempotency_records, batch=PURGE_BATCH, max_batches=PURGE_MAX_BATCHES
+    )
     # Last: the other parts retract what they notified of, and nothing may notify them after this.
     removed = await in_batches(
         resources.session_factory, notifications, batch=PURGE_BATCH, max_batches=PURGE_MAX_BATCHES
@@ -90,7 +96,6 @@ async def sweep_unfinished_purges(resources: Resources) -> int:
     if found:
         log.warning("account_purges_resumed", count=len(found))
     return len(found)
-
 
 
 jobs = [

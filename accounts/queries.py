@@ -13,14 +13,13 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Invite, Notification, RefreshToken, User, blocks, follows
+from app.idempotency import IdempotencyRecord
 from app.pagination import keyset_before
 
 
 async def user_by_username(session: AsyncSession, username: str) -> User | None:
     """The account named `username`; a deleted one (its tombstone keeps the name) names nobody."""
-    result = await session.scalars(
-        select(User).where(User.username == username, User.deleted_at.is_(None))
-    )
+    result = await session.scalars(select(User).where(User.username == username, User.deleted_at.is_(None)))
     return result.one_or_none()
 
 
@@ -316,7 +315,7 @@ async def still_exists(session: AsyncSession, user_id: UUID) -> bool:
     under way (FOR UPDATE) is waited for, and none can start until this transaction ends. Key-share
     locks do not wait for each other nor for the counts' updates, so follows stay concurrent."""
     deleted_at = await session.execute(
-        select(User.deleted_at).where(User.id == user_id).with_for_update(key_share=True)
+        select(User.deleted_at).where(User.id == user_id).with_for_update(read=True, key_share=True)
     )
     row = deleted_at.first()
     return row is not None and row[0] is None
@@ -378,3 +377,14 @@ async def mark_purged(session: AsyncSession, user_id: UUID, now: datetime) -> No
     await session.execute(
         update(User).where(User.id == user_id, User.deleted_at.is_not(None)).values(purged_at=now)
     )
+
+
+async def delete_idempotency_records_of(session: AsyncSession, user_id: UUID, limit: int) -> int:
+    batch = (
+        select(IdempotencyRecord.id)
+        .where(IdempotencyRecord.user_id == user_id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(batch)))
+    return int(getattr(result, "rowcount", 0) or 0)

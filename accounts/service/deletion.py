@@ -35,7 +35,7 @@ from app.settings import Settings
 PURGE_ACCOUNT_JOB = "accounts.purge_deleted_account"
 PURGE_TIMEOUT_SECONDS = 1800
 # Not an Argon2 hash: verifying any password against it fails.
-UNUSABLE_PASSWORD_HASH = "!account-deleted"
+UNUSABLE_PASSWORD_HASH = "!account-deleted"  # noqa: S105 (not a password: a marker)
 
 
 def scrubbed_email(user: User) -> str:
