@@ -20,6 +20,7 @@ from app.storage import MediaNotFound
 from cameo.models import Cameo
 from feed.models import likes
 from tests.accounts.helpers import assert_problem, available, counts, follow, profile, sign_up
+from tests.accounts.test_avatar import image_bytes
 from tests.accounts.test_tokens import tight_app
 from tests.cameo.factories import CameoFactory
 from tests.factories import Actor, UserFactory
@@ -46,6 +47,12 @@ async def stored(resources: Resources, key: str) -> bool:
 async def row(resources: Resources, query: Any) -> Any:
     async with resources.session_factory() as session:
         return (await session.execute(query)).first()
+
+
+async def avatar_base(resources: Resources, actor: Actor) -> str:
+    base = (await row(resources, select(User.avatar_key).where(User.id == uuid.UUID(actor.id))))[0]
+    assert base is not None
+    return str(base)
 
 
 async def actors_of(client: httpx.AsyncClient, recipient: Actor) -> set[str]:
@@ -96,8 +103,16 @@ async def test_after_deletion_the_account_is_gone_at_once(
     for who, whom in ((ada, "bob"), (bob, "ada"), (cy, "ada"), (cy, "bob")):
         assert (await follow(client, who.headers, whom)).status_code == 204
     assert (await client.post("/v1/users/cyd/block", headers=ada.headers)).status_code == 204
+    upload = await client.put(
+        "/v1/me/avatar", files={"file": ("a.png", image_bytes("PNG"), "image/png")}, headers=ada.headers
+    )
+    assert upload.status_code == 200, upload.text
+    avatar_keys = [f"{(await avatar_base(resources, ada))}-{size}.webp" for size in (512, 128)]
+    assert all([await stored(resources, key) for key in avatar_keys])
 
     assert (await delete_account(client, ada)).status_code == 204
+    for key in avatar_keys:  # deleted right after the commit
+        assert not await stored(resources, key), key
 
     assert (await client.get("/v1/me", headers=ada.headers)).status_code == 401
     refresh = await client.post("/v1/auth/refresh", json={"refresh_token": ada.refresh_token})
