@@ -114,10 +114,13 @@ async def _settle_deleted_video(session: AsyncSession, deletions: MediaDeletions
     """What `VideoService.delete` does once the flag is set, but the counts (set by the caller)."""
     appearing = await queries.appearing_users(session, video.id)
     comments = await queries.comment_ids_on(session, video.id)
-    await notifications.retract(session, [f"remix:{video.id}", *_comment_keys(comments)])
-    for person in (video.author_id, *appearing):
-        await notifications.retract_about(session, user_id=person, subject_id=video.id)
-    await notifications.forget_deleted_video(session, author_id=video.author_id, video_id=video.id)
+    await notifications.video_deleted(
+        session,
+        video_id=video.id,
+        author_id=video.author_id,
+        told_of_it=[video.author_id, *appearing],
+        dedupe_keys=[f"remix:{video.id}", *_comment_keys(comments)],
+    )
     deletions.after_commit(
         session,
         [stored for stored in (video.video_key, video.thumbnail_key, video.spritesheet_key) if stored],

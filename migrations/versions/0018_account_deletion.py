@@ -3,8 +3,8 @@ row kept so moderation history keeps pointing at it and the username stays reser
 `users.purged_at` when the background purge of what it left behind has finished; the partial
 index is what the sweep re-running unfinished purges scans
 
-Revision ID: 0017
-Revises: 0016
+Revision ID: 0018
+Revises: 0017
 Create Date: 2026-12-06 03:00:00.000000
 """
 
@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = "0017"
-down_revision: str | None = "0016"
+revision: str = "0018"
+down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
