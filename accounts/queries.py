@@ -355,7 +355,10 @@ async def delete_notifications_of(session: AsyncSession, user_id: UUID, limit: i
     batch = (
         select(Notification.id)
         .where(or_(Notification.user_id == user_id, Notification.actor_id == user_id))
+        # In id order, as every write of several notifications locks them (accounts.notifications).
+        .order_by(Notification.id)
         .limit(limit)
+        .with_for_update()
         .scalar_subquery()
     )
     result = await session.execute(delete(Notification).where(Notification.id.in_(batch)))
