@@ -30,7 +30,7 @@ from app.pagination import CursorCodec, Page, keyset_before
 from app.storage import MediaStorage
 
 # Keys of `data` that are shown on the subject.
-_SUBJECT_KEYS = ("video_id", "parent_id", "remix_of", "excerpt")
+_SUBJECT_KEYS = ("video_id", "parent_id", "remix_of", "excerpt", "reason", "statement")
 EXCERPT_LENGTH = 100
 
 
@@ -338,6 +338,7 @@ class NotificationService:
     def _out(self, notification: Notification, actor: User | None) -> NotificationOut:
         data = notification.data or {}
         extra = {key: str(data[key]) for key in _SUBJECT_KEYS if data.get(key) is not None}
+        appealable = data.get("appealable")
         return NotificationOut(
             id=str(notification.id),
             kind=notification.kind,
@@ -351,6 +352,7 @@ class NotificationService:
             subject=NotificationSubject(
                 type=notification.subject_type,
                 id=str(notification.subject_id) if notification.subject_id is not None else None,
+                appealable=appealable if isinstance(appealable, bool) else None,
                 **extra,
             ),
             created_at=notification.created_at,

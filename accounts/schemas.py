@@ -118,6 +118,17 @@ class NotificationSubject(msgspec.Struct, kw_only=True, omit_defaults=True):
     parent_id: str | None = None
     remix_of: str | None = None
     excerpt: str | None = None
+    reason: Annotated[
+        str | None,
+        Meta(description="moderation_decision against the user: the rule broken (a report reason)"),
+    ] = None
+    statement: Annotated[
+        str | None, Meta(description="moderation_decision: what the moderator told the user, if anything")
+    ] = None
+    appealable: Annotated[
+        bool | None,
+        Meta(description="moderation_decision: whether it may be appealed (once, POST /v1/appeals)"),
+    ] = None
 
 
 class NotificationOut(msgspec.Struct, kw_only=True):

@@ -39,6 +39,10 @@ class Action(enum.StrEnum):
     ESCALATE = "escalate"
 
 
+# The rules a decision may name as broken: the report reasons (POST /v1/reports).
+_REASONS = (
+    "('harassment', 'sexual', 'violence', 'hate', 'self_harm', 'spam', 'likeness', 'minor_safety', 'other')"
+)
 _QUEUES = "('reports', 'takedowns', 'cameo_verification', 'appeals', 'automated')"
 _TARGETS = "('video', 'comment', 'user', 'cameo', 'decision')"
 
@@ -116,7 +120,9 @@ class Report(UUIDv7AuditBase):
 
 
 class Decision(UUIDv7AuditBase):
-    """What a moderator decided on an item, and whom it affected. Appealable once."""
+    """What a moderator decided on an item, and whom it affected. Appealable once. One against a
+    user names the rule broken (`reason`) and may explain it (`statement`): both are told to them,
+    the `note` never is. Null on the other actions, and on decisions made before reasons were."""
 
     __tablename__ = "moderation_decisions"
     __table_args__ = (
@@ -125,6 +131,8 @@ class Decision(UUIDv7AuditBase):
             "'approve_cameo', 'reject_cameo', 'escalate')",
             name="action_known",
         ),
+        CheckConstraint(f"reason IS NULL OR reason IN {_REASONS}", name="reason_known"),
+        CheckConstraint("statement IS NULL OR reason IS NOT NULL", name="statement_with_reason"),
     )
 
     item_id: Mapped[UUID] = mapped_column(ForeignKey("moderation_items.id", ondelete="RESTRICT"), index=True)
@@ -132,6 +140,8 @@ class Decision(UUIDv7AuditBase):
     action: Mapped[str] = mapped_column(String(32))
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
     duration_hours: Mapped[int | None] = mapped_column(Integer, default=None)
+    reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    statement: Mapped[str | None] = mapped_column(Text, default=None)
     affected_user_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), default=None, index=True
     )
@@ -161,4 +171,7 @@ class AuditEntry(UUIDv7AuditBase):
     item_id: Mapped[UUID] = mapped_column()
     action: Mapped[str] = mapped_column(String(32))
     note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The decision's statement of reasons, as it was told to the affected user.
+    reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    statement: Mapped[str | None] = mapped_column(Text, default=None)
     subject: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default=text("'{}'::jsonb"))

@@ -39,10 +39,15 @@ def priority(reasons: Iterable[str], distinct_reporters: int) -> int:
     return gravest * TIER + min(distinct_reporters, MAX_REPORTER_WEIGHT)
 
 
-# Actions that did something to the affected user, and so can be appealed (once). Granting the
-# appeal of a removal restores the video, or reinstates the cameo it revoked; of a rejected cameo,
-# reinstates it.
-APPEALABLE = frozenset({Action.REMOVE_CONTENT, Action.WARN_USER, Action.SUSPEND_USER, Action.REJECT_CAMEO})
+# Actions against the affected user. Each names the rule broken (`reason`, one of the report
+# reasons) and may state the facts (`statement`): the user is told both, the statement of reasons
+# the EU Digital Services Act (Art. 17) asks for. The other actions take neither.
+AGAINST_USER = frozenset({Action.REMOVE_CONTENT, Action.WARN_USER, Action.SUSPEND_USER, Action.REJECT_CAMEO})
+
+# Actions that did something to the affected user, and so can be appealed (once): those against
+# them. Granting the appeal of a removal restores the video, or reinstates the cameo it revoked;
+# of a rejected cameo, reinstates it.
+APPEALABLE = AGAINST_USER
 
 # Actions that end an item; escalate sends it back to its queue for an admin.
 CLOSING = frozenset(set(Action) - {Action.ESCALATE})

@@ -54,8 +54,33 @@ class TakedownIn(Input):
 
 
 class DecisionIn(Input):
+    """`note` is the moderator's own, for moderators (the item history, the audit log); `reason` and
+    `statement` are the statement of reasons the affected user is told."""
+
     action: ActionName
     note: Note
+    reason: (
+        Annotated[
+            ReasonName,
+            Meta(
+                description="The rule broken (a report reason): required for remove_content, "
+                "warn_user, suspend_user and reject_cameo (422 reason_required), refused for the "
+                "other actions (422 reason_not_applicable)"
+            ),
+        ]
+        | None
+    ) = None
+    statement: (
+        Annotated[
+            str,
+            Meta(
+                max_length=1000,
+                description="At most 1000 characters: the facts, told to the affected user with "
+                "the reason (never the note); only with a reason",
+            ),
+        ]
+        | None
+    ) = None
     duration_hours: (
         Annotated[
             int,
@@ -150,6 +175,8 @@ class DecisionOut(msgspec.Struct, kw_only=True):
     id: str
     action: str
     note: str
+    reason: Annotated[str | None, Meta(description="The rule broken, told to the affected user")]
+    statement: Annotated[str | None, Meta(description="What the affected user was told with the reason")]
     duration_hours: int | None
     moderator: str | None
     affected_user: str | None
@@ -186,6 +213,8 @@ class AuditEntryOut(msgspec.Struct, kw_only=True):
     moderator: str | None
     action: str
     note: str
+    reason: Annotated[str | None, Meta(description="The rule broken, told to the affected user")]
+    statement: Annotated[str | None, Meta(description="What the affected user was told with the reason")]
     subject: dict[str, Any]
     item_id: str
     decision_id: str | None

@@ -64,6 +64,8 @@ class AppealService:
                     "id": str(decision.id),
                     "action": decision.action,
                     "note": decision.note,
+                    "reason": decision.reason,
+                    "statement": decision.statement,
                     "duration_hours": decision.duration_hours,
                     "created_at": decision.created_at.isoformat(),
                 },

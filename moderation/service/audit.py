@@ -36,6 +36,8 @@ async def record(
             item_id=item.id,
             action=decision.action,
             note=decision.note,
+            reason=decision.reason,
+            statement=decision.statement,
             subject=audit_subject(item, subject_username, decision),
         )
     )
@@ -58,6 +60,8 @@ class AuditService:
                 moderator=moderator,
                 action=entry.action,
                 note=entry.note,
+                reason=entry.reason,
+                statement=entry.statement,
                 subject=dict(entry.subject or {}),
                 item_id=str(entry.item_id),
                 decision_id=str(entry.decision_id) if entry.decision_id else None,

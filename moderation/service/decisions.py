@@ -19,12 +19,18 @@ committed (the notifications are written in the transaction, so they exist exact
   and registers it with the provider once committed; a rejection may be appealed.
 - escalate: the item goes back to its queue for admins only; the lease ends.
 
+A removal, warning, suspension or cameo rejection (policy.AGAINST_USER) names the rule broken,
+`reason` (a report reason; 422 reason_required without one), and may state the facts for the user,
+`statement`; the other actions take neither (422 reason_not_applicable). Both reach the affected
+user; the moderator's `note` never does.
+
 An item that needs an admin (escalated, or the appeal of a decision that needed one) is decided by
 an admin only (403 insufficient_role); anyone holding it may still escalate it.
 
-Told: the item's subject (`moderation_decision`, with the decision id to appeal with) when the
-action affects them; each reporter (`report_outcome`), or each takedown requester
-(`takedown_outcome`, subject the request).
+Told: the item's subject (`moderation_decision`, with the decision id to appeal with, whether it
+may be appealed, and the reason and statement of one against them) when the action affects them;
+each reporter (`report_outcome`), or each takedown requester (`takedown_outcome`, subject the
+request).
 """
 
 from __future__ import annotations
@@ -42,7 +48,13 @@ from app.errors import FieldError, ValidationFailed
 from app.jobs import JobQueue
 from feed.service import moderation as feed_moderation
 from moderation import metrics, policy, queries
-from moderation.errors import ActionNotApplicable, ItemNotFound, LeaseNotHeld
+from moderation.errors import (
+    ActionNotApplicable,
+    ItemNotFound,
+    LeaseNotHeld,
+    ReasonNotApplicable,
+    ReasonRequired,
+)
 from moderation.models import Action, Decision, ItemStatus, ModerationItem, Queue
 from moderation.schemas import DecisionIn, ItemOut
 from moderation.service import audit, cameos
@@ -80,6 +92,25 @@ def _check_duration(data: DecisionIn, action: Action) -> None:
         )
 
 
+def _statement_of_reasons(data: DecisionIn, action: Action) -> tuple[str | None, str | None]:
+    """(reason, statement): required of an action against the user, refused on the others."""
+    if action in policy.AGAINST_USER:
+        if data.reason is None:
+            raise ReasonRequired(
+                f"{action.value} must name the rule broken",
+                errors=[FieldError(field="reason", message=f"required for {action.value}")],
+            )
+        # A statement of only blanks says nothing: none is given.
+        return data.reason, (data.statement or "").strip() or None
+    sent = [name for name in ("reason", "statement") if getattr(data, name) is not None]
+    if sent:
+        raise ReasonNotApplicable(
+            f"{action.value} acts against nobody: it takes no {' and no '.join(sent)}",
+            errors=[FieldError(field=name, message=f"not for {action.value}") for name in sent],
+        )
+    return None, None
+
+
 class DecisionService:
     def __init__(self, session: AsyncSession, jobs: JobQueue, retention_days: int) -> None:
         self.session = session
@@ -106,6 +137,7 @@ class DecisionService:
             raise ActionNotApplicable(
                 f"{action.value} does not apply to a {item.target_type} in {item.queue}"
             )
+        reason, statement = _statement_of_reasons(data, action)
 
         if (
             action != Action.ESCALATE
@@ -127,6 +159,8 @@ class DecisionService:
             moderator_id=moderator.id,
             action=action.value,
             note=note,
+            reason=reason,
+            statement=statement,
             duration_hours=data.duration_hours,
             affected_user_id=affected_id,
         )
@@ -306,7 +340,12 @@ class DecisionService:
                 )
             return
         if decision.affected_user_id is not None:
-            # The decision's id is what the user appeals with.
+            # The decision's id is what the user appeals with; the note stays with moderators.
+            reasons = {
+                key: value
+                for key, value in (("reason", decision.reason), ("statement", decision.statement))
+                if value is not None
+            }
             await notifications.notify(
                 self.session,
                 user_id=decision.affected_user_id,
@@ -314,7 +353,12 @@ class DecisionService:
                 actor_id=None,
                 subject_type="decision",
                 subject_id=decision.id,
-                data={"excerpt": decision.action, **video_id},
+                data={
+                    "excerpt": decision.action,
+                    **video_id,
+                    **reasons,
+                    "appealable": decision.action in policy.APPEALABLE,
+                },
                 dedupe_key=f"decision:{decision.id}",
             )
         takedown = item.queue == Queue.TAKEDOWNS

@@ -70,6 +70,8 @@ class ItemPresenter:
                     id=str(decision.id),
                     action=decision.action,
                     note=decision.note,
+                    reason=decision.reason,
+                    statement=decision.statement,
                     duration_hours=decision.duration_hours,
                     moderator=names.get(decision.moderator_id) if decision.moderator_id else None,
                     affected_user=names.get(decision.affected_user_id) if decision.affected_user_id else None,

@@ -9,6 +9,7 @@ from accounts.models import Role
 from tests.accounts.helpers import assert_problem, block, me
 from tests.feed.helpers import all_items, get_video, notifications, publish, video
 from tests.moderation.helpers import (
+    DEFAULT_REASON,
     appeal,
     claim,
     claimed,
@@ -200,7 +201,13 @@ async def test_the_owner_deletes_a_removed_video_and_a_granted_appeal_restores_n
     told = {item["kind"]: item["subject"] for item in await notifications(client, alice)}
     assert sorted(told) == ["appeal_outcome", "appearance_removed", "moderation_decision"]
     # The decision stays, no longer naming the video, which is 404 to alice now.
-    assert told["moderation_decision"] == {"type": "decision", "id": decision_id, "excerpt": "remove_content"}
+    assert told["moderation_decision"] == {
+        "type": "decision",
+        "id": decision_id,
+        "excerpt": "remove_content",
+        "reason": DEFAULT_REASON,
+        "appealable": True,
+    }
 
 
 async def test_a_removed_video_is_not_reported_or_taken_down_again(client, users, videos, cameos):

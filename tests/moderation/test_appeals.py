@@ -33,7 +33,7 @@ async def _removed_video(client, users, published, mod):
     video_id = await published(alice)
     await reported(client, bob, "video", video_id, "sexual")
     held = await claimed(client, mod)
-    await decided(client, mod, held["id"], "remove_content", note="nudity")
+    await decided(client, mod, held["id"], "remove_content", note="nudity", reason="sexual")
     return alice, bob, video_id, await decision_id_for(client, alice)
 
 
@@ -132,6 +132,8 @@ async def test_the_author_deleting_a_removed_video_keeps_the_decision_they_appea
         "id": decision_id,
         "video_id": video_id,
         "excerpt": "remove_content",
+        "reason": "sexual",
+        "appealable": True,
     }
 
     assert (await client.delete(f"/v1/videos/{video_id}", headers=alice.headers)).status_code == 204
@@ -139,7 +141,13 @@ async def test_the_author_deleting_a_removed_video_keeps_the_decision_they_appea
     assert_problem(await get_video(client, alice, video_id), 404, "video_not_found")
     (kept,) = await notifications_of(client, alice, "moderation_decision")
     assert kept["id"] == told["id"]
-    assert kept["subject"] == {"type": "decision", "id": decision_id, "excerpt": "remove_content"}
+    assert kept["subject"] == {
+        "type": "decision",
+        "id": decision_id,
+        "excerpt": "remove_content",
+        "reason": "sexual",
+        "appealable": True,
+    }
     read = await client.post("/v1/notifications/read", headers=alice.headers, json={"ids": [kept["id"]]})
     assert read.status_code == 204, read.text
     assert [n["read"] for n in await notifications_of(client, alice, "moderation_decision")] == [True]
