@@ -43,11 +43,6 @@ class ActionNotApplicable(ValidationFailed):
     title = "That action does not apply to this item"
 
 
-class ReasonRequired(ValidationFailed):
-    code = "reason_required"
-    title = "A removal, warning, suspension or cameo rejection must name the rule broken (reason)"
-
-
 class ReasonNotApplicable(ValidationFailed):
     code = "reason_not_applicable"
     title = "Only a removal, warning, suspension or cameo rejection takes a reason and a statement"

@@ -121,8 +121,9 @@ class Report(UUIDv7AuditBase):
 
 class Decision(UUIDv7AuditBase):
     """What a moderator decided on an item, and whom it affected. Appealable once. One against a
-    user names the rule broken (`reason`) and may explain it (`statement`): both are told to them,
-    the `note` never is. Null on the other actions, and on decisions made before reasons were."""
+    user names the rule broken (`reason`, the moderator's or inferred) and may explain it
+    (`statement`): both are told to them, the `note` never is. Null on the other actions, and on
+    decisions made before reasons were."""
 
     __tablename__ = "moderation_decisions"
     __table_args__ = (
@@ -132,7 +133,6 @@ class Decision(UUIDv7AuditBase):
             name="action_known",
         ),
         CheckConstraint(f"reason IS NULL OR reason IN {_REASONS}", name="reason_known"),
-        CheckConstraint("statement IS NULL OR reason IS NOT NULL", name="statement_with_reason"),
     )
 
     item_id: Mapped[UUID] = mapped_column(ForeignKey("moderation_items.id", ondelete="RESTRICT"), index=True)

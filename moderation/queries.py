@@ -128,6 +128,18 @@ async def report_signals(session: AsyncSession, item_id: UUID) -> tuple[list[str
     return [row[0] for row in rows], len({row[1] for row in rows})
 
 
+async def report_reason_counts(session: AsyncSession, item_id: UUID) -> dict[str, int]:
+    """Each reason given on an item, with how many different people gave it."""
+    rows = (
+        await session.execute(
+            select(Report.reason, func.count(func.distinct(Report.reporter_id)))
+            .where(Report.item_id == item_id)
+            .group_by(Report.reason)
+        )
+    ).all()
+    return {row[0]: int(row[1]) for row in rows}
+
+
 async def set_priority(session: AsyncSession, item_id: UUID, priority: int) -> None:
     await session.execute(
         update(ModerationItem)

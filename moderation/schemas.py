@@ -63,9 +63,9 @@ class DecisionIn(Input):
         Annotated[
             ReasonName,
             Meta(
-                description="The rule broken (a report reason): required for remove_content, "
-                "warn_user, suspend_user and reject_cameo (422 reason_required), refused for the "
-                "other actions (422 reason_not_applicable)"
+                description="The rule broken (a report reason), for remove_content, warn_user, "
+                "suspend_user and reject_cameo: when left out, inferred from the item (see README, "
+                "Moderation); refused for the other actions (422 reason_not_applicable)"
             ),
         ]
         | None
@@ -76,7 +76,7 @@ class DecisionIn(Input):
             Meta(
                 max_length=1000,
                 description="At most 1000 characters: the facts, told to the affected user with "
-                "the reason (never the note); only with a reason",
+                "the reason (never the note); only for the actions that take a reason",
             ),
         ]
         | None

@@ -34,17 +34,9 @@ def upgrade() -> None:
         "moderation_decisions",
         f"reason IS NULL OR reason IN {_REASONS}",
     )
-    op.create_check_constraint(
-        op.f("ck_moderation_decisions_statement_with_reason"),
-        "moderation_decisions",
-        "statement IS NULL OR reason IS NOT NULL",
-    )
 
 
 def downgrade() -> None:
-    op.drop_constraint(
-        op.f("ck_moderation_decisions_statement_with_reason"), "moderation_decisions", type_="check"
-    )
     op.drop_constraint(op.f("ck_moderation_decisions_reason_known"), "moderation_decisions", type_="check")
     for table in ("moderation_audit_log", "moderation_decisions"):
         op.drop_column(table, "statement")

@@ -20,9 +20,10 @@ committed (the notifications are written in the transaction, so they exist exact
 - escalate: the item goes back to its queue for admins only; the lease ends.
 
 A removal, warning, suspension or cameo rejection (policy.AGAINST_USER) names the rule broken,
-`reason` (a report reason; 422 reason_required without one), and may state the facts for the user,
-`statement`; the other actions take neither (422 reason_not_applicable). Both reach the affected
-user; the moderator's `note` never does.
+`reason` (a report reason), and may state the facts for the user, `statement`; the other actions
+take neither (422 reason_not_applicable). `reason` is optional (the v1 contract had none): without
+one the service infers it (`_inferred_reason`) and stores it, so the affected user is always told
+one. Both reach the affected user; the moderator's `note` never does.
 
 An item that needs an admin (escalated, or the appeal of a decision that needed one) is decided by
 an admin only (403 insufficient_role); anyone holding it may still escalate it.
@@ -35,7 +36,9 @@ request).
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime, timedelta
+from typing import get_args
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -48,16 +51,10 @@ from app.errors import FieldError, ValidationFailed
 from app.jobs import JobQueue
 from feed.service import moderation as feed_moderation
 from moderation import metrics, policy, queries
-from moderation.errors import (
-    ActionNotApplicable,
-    ItemNotFound,
-    LeaseNotHeld,
-    ReasonNotApplicable,
-    ReasonRequired,
-)
+from moderation.errors import ActionNotApplicable, ItemNotFound, LeaseNotHeld, ReasonNotApplicable
 from moderation.models import Action, Decision, ItemStatus, ModerationItem, Queue
-from moderation.schemas import DecisionIn, ItemOut
-from moderation.service import audit, cameos
+from moderation.schemas import DecisionIn, ItemOut, ReasonName
+from moderation.service import audit, cameos, flags
 from moderation.service.present import ItemPresenter
 from moderation.service.queues import end_lease, holds_lease, parse_item_id
 
@@ -93,13 +90,9 @@ def _check_duration(data: DecisionIn, action: Action) -> None:
 
 
 def _statement_of_reasons(data: DecisionIn, action: Action) -> tuple[str | None, str | None]:
-    """(reason, statement): required of an action against the user, refused on the others."""
+    """(reason, statement) as sent: an action against the user may give both (a reason left out is
+    inferred later), the others neither."""
     if action in policy.AGAINST_USER:
-        if data.reason is None:
-            raise ReasonRequired(
-                f"{action.value} must name the rule broken",
-                errors=[FieldError(field="reason", message=f"required for {action.value}")],
-            )
         # A statement of only blanks says nothing: none is given.
         return data.reason, (data.statement or "").strip() or None
     sent = [name for name in ("reason", "statement") if getattr(data, name) is not None]
@@ -109,6 +102,43 @@ def _statement_of_reasons(data: DecisionIn, action: Action) -> tuple[str | None,
             errors=[FieldError(field=name, message=f"not for {action.value}") for name in sent],
         )
     return None, None
+
+
+# The rules a decision may name (the report reasons of POST /v1/reports), in the fixed order that
+# breaks the last ties of an inferred reason.
+_RULES: tuple[str, ...] = get_args(ReasonName)
+
+
+def _likeliest(counts: dict[str, int]) -> str | None:
+    """The rule named most often; a tie goes to the most severe (policy.SEVERITY), then to the
+    first in _RULES. None when nothing names a rule."""
+    named = {rule: count for rule, count in counts.items() if rule in _RULES and count > 0}
+    if not named:
+        return None
+    return min(named, key=lambda rule: (-named[rule], -policy.severity(rule), _RULES.index(rule)))
+
+
+async def _inferred_reason(session: AsyncSession, item: ModerationItem) -> str:
+    """The reason of an action against a user whose moderator named none:
+    - an item of the takedowns or cameo_verification queue is about a likeness: `likeness` (a
+      takedown request's own reasons, my_likeness, impersonation or other, are no rules, and a
+      cameo awaiting verification has no reports);
+    - else the reason most reporters gave (each reporter counted once per reason);
+    - else, on an automated item, the screening category most often flagged, as a report reason
+      (flags.reason_of);
+    - else `other`.
+    Ties go to the most severe reason, then to the first in _RULES (`_likeliest`)."""
+    if item.queue in (Queue.TAKEDOWNS, Queue.CAMEO_VERIFICATION):
+        return "likeness"
+    reason = _likeliest(await queries.report_reason_counts(session, item.id))
+    if reason is None and item.queue == Queue.AUTOMATED:
+        categories = Counter(
+            flags.reason_of(str(category))
+            for flag in (item.snapshot or {}).get("flags", [])
+            for category in flag.get("categories", [])
+        )
+        reason = _likeliest(dict(categories))
+    return reason or "other"
 
 
 class DecisionService:
@@ -138,6 +168,8 @@ class DecisionService:
                 f"{action.value} does not apply to a {item.target_type} in {item.queue}"
             )
         reason, statement = _statement_of_reasons(data, action)
+        if action in policy.AGAINST_USER and reason is None:
+            reason = await _inferred_reason(self.session, item)
 
         if (
             action != Action.ESCALATE

@@ -9,7 +9,6 @@ from accounts.models import Role
 from tests.accounts.helpers import assert_problem, block, me
 from tests.feed.helpers import all_items, get_video, notifications, publish, video
 from tests.moderation.helpers import (
-    DEFAULT_REASON,
     appeal,
     claim,
     claimed,
@@ -205,7 +204,7 @@ async def test_the_owner_deletes_a_removed_video_and_a_granted_appeal_restores_n
         "type": "decision",
         "id": decision_id,
         "excerpt": "remove_content",
-        "reason": DEFAULT_REASON,
+        "reason": "spam",
         "appealable": True,
     }
 

@@ -49,31 +49,14 @@ async def claimed(client: httpx.AsyncClient, actor: Actor, queue: str = "reports
     return body
 
 
-# The actions against a user: each must name the rule broken (`reason`), the others take none.
-AGAINST_USER = ("remove_content", "warn_user", "suspend_user", "reject_cameo")
-# What `decide` sends as the reason of an action against a user when the test names none.
-DEFAULT_REASON = "other"
-_UNSAID = object()
-
-
 async def decide(
-    client: httpx.AsyncClient,
-    actor: Actor,
-    item_id: str,
-    action: str,
-    note: str = "checked",
-    *,
-    reason: object = _UNSAID,
-    **extra: Any,
+    client: httpx.AsyncClient, actor: Actor, item_id: str, action: str, note: str = "checked", **extra: Any
 ) -> httpx.Response:
-    """`reason` unsaid: DEFAULT_REASON with an action against a user, none with another; None:
-    none at all; a string: that one, whatever the action."""
-    body = {"action": action, "note": note, **extra}
-    if reason is _UNSAID and action in AGAINST_USER:
-        body["reason"] = DEFAULT_REASON
-    elif isinstance(reason, str):
-        body["reason"] = reason
-    return await client.post(f"/v1/moderation/items/{item_id}/decision", headers=actor.headers, json=body)
+    return await client.post(
+        f"/v1/moderation/items/{item_id}/decision",
+        headers=actor.headers,
+        json={"action": action, "note": note, **extra},
+    )
 
 
 async def decided(

@@ -33,7 +33,7 @@ async def _removed_video(client, users, published, mod):
     video_id = await published(alice)
     await reported(client, bob, "video", video_id, "sexual")
     held = await claimed(client, mod)
-    await decided(client, mod, held["id"], "remove_content", note="nudity", reason="sexual")
+    await decided(client, mod, held["id"], "remove_content", note="nudity")
     return alice, bob, video_id, await decision_id_for(client, alice)
 
 

@@ -1,7 +1,8 @@
 """The statement of reasons: a decision against a user (remove_content, warn_user, suspend_user,
-reject_cameo) names the rule broken (`reason`, a report reason) and may state the facts
-(`statement`); the user it acts against is told both, and whether they may appeal, never the
-moderator's `note`. The other actions take neither (422 reason_not_applicable)."""
+reject_cameo) names the rule broken (`reason`, a report reason; inferred from the item when the
+moderator names none) and may state the facts (`statement`); the user it acts against is told
+both, and whether they may appeal, never the moderator's `note`. The other actions take neither
+(422 reason_not_applicable)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from tests.moderation.helpers import (
     item,
     notifications_of,
     reported,
+    takedown,
 )
 
 NOTE = "internal: third account of the same spammer, see item 41"
@@ -42,49 +44,74 @@ def _extra(action: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("action", ["remove_content", "warn_user", "suspend_user"])
-async def test_an_action_against_a_user_needs_a_reason(client, users, published, mod, action):
+async def test_without_a_reason_the_user_is_told_the_one_most_reporters_gave(
+    client, users, published, mod, action
+):
+    """The v1 body has no reason: a decision without one is taken, its reason inferred from the
+    reports, stored, and told to the user; a statement may come
+    without a reason."""
     alice, _, video_id, held = await _held_report(client, users, published, mod)
+    # violence: bob (in _held_report); spam: carol, dave and erin, the most reporters.
+    carol, dave, erin = await users.create("carol"), await users.create("dave"), await users.create("erin")
+    for reporter, reason in ((carol, "spam"), (dave, "spam"), (erin, "spam")):
+        await reported(client, reporter, "video", video_id, reason)
 
-    for body in ({}, {"reason": None}, {"statement": STATEMENT}):
-        answer = await client.post(
-            f"/v1/moderation/items/{held['id']}/decision",
-            headers=mod.headers,
-            json={"action": action, "note": NOTE, **body, **_extra(action)},
-        )
-        problem = assert_problem(answer, 422, "reason_required")
-        assert error_fields(problem) == {"reason"}, problem
-    # Nothing was done: the item is still held, and nobody was told anything.
-    shown = await item(client, mod, held["id"])
-    assert (shown["status"], shown["history"]) == ("claimed", [])
-    assert (await video(client, alice, video_id))["status"] == "published"
-    assert await audit_log(client, mod) == []
-    assert await notifications_of(client, alice, "moderation_decision") == []
-
-    await decided(client, mod, held["id"], action, reason="violence", **_extra(action))
+    answer = await client.post(
+        f"/v1/moderation/items/{held['id']}/decision",
+        headers=mod.headers,
+        json={"action": action, "note": NOTE, "statement": STATEMENT, **_extra(action)},
+    )
+    assert answer.status_code == 200, answer.text
+    (decision,) = answer.json()["history"]
+    assert (decision["reason"], decision["statement"]) == ("spam", STATEMENT)
     (told,) = await notifications_of(client, alice, "moderation_decision")
-    assert (told["subject"]["excerpt"], told["subject"]["reason"]) == (action, "violence")
-    assert told["subject"]["appealable"] is True
-    assert "statement" not in told["subject"]
+    assert told["subject"] == {
+        "type": "decision",
+        "id": decision["id"],
+        "video_id": video_id,
+        "excerpt": action,
+        "reason": "spam",
+        "statement": STATEMENT,
+        "appealable": True,
+    }
+    (entry,) = await audit_log(client, mod)
+    assert (entry["reason"], entry["statement"]) == ("spam", STATEMENT)
 
 
-async def test_a_cameo_rejection_needs_a_reason(client, users, mod):
+async def test_an_inferred_reason_breaks_ties_by_severity(client, users, published, mod):
+    alice, _, video_id, held = await _held_report(client, users, published, mod)
+    # violence (bob, first) and sexual (carol, later), one reporter each: sexual is the more severe.
+    carol = await users.create("carol")
+    await reported(client, carol, "video", video_id, "sexual")
+    await decided(client, mod, held["id"], "warn_user")
+    (told,) = await notifications_of(client, alice, "moderation_decision")
+    assert (told["subject"]["excerpt"], told["subject"]["reason"]) == ("warn_user", "sexual")
+
+
+async def test_an_explicit_reason_wins_over_the_inferred_one(client, users, published, mod):
+    alice, _, _, held = await _held_report(client, users, published, mod)
+    await decided(client, mod, held["id"], "remove_content", reason="harassment")
+    (told,) = await notifications_of(client, alice, "moderation_decision")
+    assert told["subject"]["reason"] == "harassment"
+
+
+async def test_a_takedown_removal_without_a_reason_is_for_likeness(client, users, published, mod):
+    alice, carol = await users.create("alice"), await users.create("carol")
+    video_id = await published(alice)
+    filed = await takedown(client, carol, video_id, "other")
+    assert filed.status_code == 201, filed.text
+    held = await claimed(client, mod, "takedowns")
+    closed = await decided(client, mod, held["id"], "remove_content", note=NOTE)
+    assert closed["history"][0]["reason"] == "likeness"
+    (told,) = await notifications_of(client, alice, "moderation_decision")
+    assert (told["subject"]["excerpt"], told["subject"]["reason"]) == ("remove_content", "likeness")
+
+
+async def test_a_cameo_rejection_without_a_reason_is_for_likeness(client, users, mod):
     olivia = await users.create("olivia")
     await recorded(client, olivia)
     held = await claimed(client, mod, "cameo_verification")
-
-    problem = assert_problem(await decide(client, mod, held["id"], "reject_cameo", reason=None), 422)
-    assert (problem["code"], error_fields(problem)) == ("reason_required", {"reason"}), problem
-    assert (await item(client, mod, held["id"]))["status"] == "claimed"
-
-    await decided(
-        client,
-        mod,
-        held["id"],
-        "reject_cameo",
-        note=NOTE,
-        reason="likeness",
-        statement="The face is not yours.",
-    )
+    await decided(client, mod, held["id"], "reject_cameo", note=NOTE, statement="The face is not yours.")
     decision_id = await decision_id_for(client, olivia)
     (told,) = await notifications_of(client, olivia, "moderation_decision")
     assert told["subject"] == {
@@ -93,6 +120,32 @@ async def test_a_cameo_rejection_needs_a_reason(client, users, mod):
         "excerpt": "reject_cameo",
         "reason": "likeness",
         "statement": "The face is not yours.",
+        "appealable": True,
+    }
+
+
+async def test_a_cameo_rejection_takes_an_explicit_reason(client, users, mod):
+    olivia = await users.create("olivia")
+    await recorded(client, olivia)
+    held = await claimed(client, mod, "cameo_verification")
+
+    await decided(
+        client,
+        mod,
+        held["id"],
+        "reject_cameo",
+        note=NOTE,
+        reason="minor_safety",
+        statement="The recording shows a child.",
+    )
+    decision_id = await decision_id_for(client, olivia)
+    (told,) = await notifications_of(client, olivia, "moderation_decision")
+    assert told["subject"] == {
+        "type": "decision",
+        "id": decision_id,
+        "excerpt": "reject_cameo",
+        "reason": "minor_safety",
+        "statement": "The recording shows a child.",
         "appealable": True,
     }
 
@@ -226,18 +279,22 @@ async def test_moderators_see_the_reason_and_statement_with_the_note(client, use
     assert (appealed["note"], appealed["reason"], appealed["statement"]) == (NOTE, "harassment", STATEMENT)
 
 
-async def test_a_decision_on_what_screening_flagged_has_a_reason(client, users, published, resources, mod):
-    """The automated queue holds no reporter's reason: the moderator names one (the flags are the
-    screener's suggestion), and the author is told it like any other."""
+async def test_a_decision_on_what_screening_flagged_without_a_reason_names_its_category(
+    client, users, published, resources, mod
+):
+    """The automated queue holds no reporter's reason: without one from the moderator, the
+    screening categories flagged most often, as report reasons, name it."""
     alice = await users.create("alice")
     video_id = await published(alice, caption="a fight at the station")
-    await file_flag(resources, "video", video_id, ["violence/graphic"], "caption")
+    await file_flag(resources, "video", video_id, ["violence/graphic", "harassment"], "caption")
+    await file_flag(resources, "video", video_id, ["violence"], "prompt")
     held = await claimed(client, mod, "automated")
-    assert held["subject"]["snapshot"]["flags"][0]["categories"] == ["violence/graphic"]
+    assert [flag["categories"] for flag in held["subject"]["snapshot"]["flags"]] == [
+        ["violence/graphic", "harassment"],
+        ["violence"],
+    ]
 
-    problem = assert_problem(await decide(client, mod, held["id"], "remove_content", reason=None), 422)
-    assert problem["code"] == "reason_required", problem
-    await decided(client, mod, held["id"], "remove_content", note=NOTE, reason="violence")
+    await decided(client, mod, held["id"], "remove_content", note=NOTE)
 
     (told,) = await notifications_of(client, alice, "moderation_decision")
     assert (told["subject"]["excerpt"], told["subject"]["reason"], told["subject"]["appealable"]) == (
@@ -246,3 +303,17 @@ async def test_a_decision_on_what_screening_flagged_has_a_reason(client, users, 
         True,
     )
     assert "spammer" not in str(await all_items(client, alice, "/v1/notifications"))
+    (entry,) = await audit_log(client, mod)
+    assert (entry["note"], entry["reason"]) == (NOTE, "violence")
+
+
+async def test_a_decision_on_what_screening_flagged_takes_the_moderators_reason(
+    client, users, published, resources, mod
+):
+    alice = await users.create("alice")
+    video_id = await published(alice, caption="a fight at the station")
+    await file_flag(resources, "video", video_id, ["violence/graphic"], "caption")
+    held = await claimed(client, mod, "automated")
+    await decided(client, mod, held["id"], "warn_user", note=NOTE, reason="spam")
+    (told,) = await notifications_of(client, alice, "moderation_decision")
+    assert (told["subject"]["excerpt"], told["subject"]["reason"]) == ("warn_user", "spam")
