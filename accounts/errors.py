@@ -64,8 +64,3 @@ class InsufficientRole(Forbidden):
 class AccountSuspended(Forbidden):
     code = "account_suspended"
     title = "Your account is suspended"
-
-
-class PasswordIncorrect(Forbidden):
-    code = "password_incorrect"
-    title = "The password is not right"

@@ -76,7 +76,6 @@ NO_VIDEO: Answer = (404, "video_not_found")
 NO_CAMEO: Answer = (404, "cameo_not_found")
 NO_GENERATION: Answer = (404, "generation_not_found")
 LEASE_NOT_HELD: Answer = (409, "lease_not_held")
-PASSWORD_INCORRECT: Answer = (403, "password_incorrect")
 
 
 def answers(
@@ -562,17 +561,6 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
             "the caller's avatar",
             answers(OK, suspended=SUSPENDED),
             body=_avatar,
-            observe=(owner_account,),
-            keeps=True,
-        )
-    ],
-    # Only the caller's own account can be deleted, and only with its password: a wrong one
-    # changes nothing (the deletion itself is tests/accounts/test_account_deletion.py).
-    ("DELETE", "/v1/me"): [
-        Case(
-            "the caller's account, with a wrong password",
-            answers(PASSWORD_INCORRECT),
-            body=with_json({"password": "not-the-password"}),
             observe=(owner_account,),
             keeps=True,
         )
@@ -1067,14 +1055,6 @@ WRITES: dict[tuple[str, str], Write] = {
     ),
     ("PATCH", "/v1/me"): Write(
         actor=_owner, body=lambda w: {"bio": "hello"}, accepted=OK, observe=(owner_account,)
-    ),
-    # A valid body reaches the service and is refused for its wrong password, which deletes
-    # nothing: proof enough that the body is valid.
-    ("DELETE", "/v1/me"): Write(
-        actor=_owner,
-        body=lambda w: {"password": "not-the-password"},
-        accepted=PASSWORD_INCORRECT,
-        observe=(owner_account,),
     ),
     ("POST", "/v1/notifications/read"): Write(
         actor=_owner,
