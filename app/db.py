@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from types import TracebackType
 from typing import Any
 from uuid import UUID
 
@@ -167,25 +168,36 @@ async def _run(callbacks: list[AfterCommit], failure: str) -> None:
             log.exception(failure, callback=getattr(callback, "__qualname__", repr(callback)))
 
 
-@asynccontextmanager
-async def transaction(
-    session_factory: async_sessionmaker[AsyncSession],
-) -> AsyncGenerator[AsyncSession, None]:
+class transaction:
     """One session and one transaction for a whole request: committed when the block ends,
-    rolled back when it raises (unless the refusal `keeps_changes`)."""
-    async with session_factory() as session:
+    rolled back when it raises (unless the refusal `keeps_changes`).
+
+    A class rather than an @asynccontextmanager: the request's session dependency is an async
+    generator holding this block open, and when a sibling dependency raises, Litestar abandons that
+    generator to the garbage collector. Two generators collected together get two concurrent
+    aclose() tasks, and the inner one's fails ("asynchronous generator is already running").
+    """
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session = session_factory()
+
+    async def __aenter__(self) -> AsyncSession:
+        return await self._session.__aenter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        session = self._session
         try:
-            yield session
-        except AppError as exc:
-            if exc.keeps_changes:
+            if exc is None or (isinstance(exc, AppError) and exc.keeps_changes):
                 await _commit(session)
             else:
                 await _discard(session)
-            raise
-        except BaseException:
-            await _discard(session)
-            raise
-        await _commit(session)
+        finally:
+            await session.close()
 
 
 async def _commit(session: AsyncSession) -> None:
