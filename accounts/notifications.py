@@ -23,7 +23,7 @@ from accounts import queries as account_queries
 from accounts.models import Notification, User, blocks, notification_video_id
 from accounts.schemas import NotificationActor, NotificationOut, NotificationSubject
 from accounts.service import avatar_url
-from app.db import uuid_array
+from app.db import text_array, uuid_array
 from app.dependencies import DbSession, SettingsDep, StorageDep
 from app.errors import FieldError, InvalidCursor, ValidationFailed
 from app.pagination import CursorCodec, Page, keyset_before
@@ -135,12 +135,17 @@ async def _retract_and_forget(
         )
 
 
+def _made_with(dedupe_keys: Sequence[str]) -> ColumnElement[bool]:
+    # One array parameter: a video or thread with many comments has more keys than IN could bind.
+    return Notification.dedupe_key == any_(text_array(dedupe_keys))
+
+
 async def retract(session: AsyncSession, dedupe_keys: Sequence[str]) -> None:
     """Forget the notifications made with these dedupe keys (their subject was deleted)."""
     if dedupe_keys:
         await session.execute(
             delete(Notification)
-            .where(_in_id_order(Notification.dedupe_key.in_(list(dedupe_keys))))
+            .where(_in_id_order(_made_with(dedupe_keys)))
             .execution_options(synchronize_session=False)
         )
 
@@ -169,7 +174,7 @@ def _about(video_id: UUID) -> ColumnElement[bool]:
 def _told_of(recipients: Sequence[UUID], video_id: UUID) -> ColumnElement[bool]:
     """What `recipients` were told about `video_id` or about things on it (`data.video_id`)."""
     return and_(
-        Notification.user_id.in_(list(recipients)),
+        Notification.user_id == any_(uuid_array(recipients)),
         or_(Notification.subject_id == video_id, _about(video_id)),
         _retractable(),
     )
@@ -198,7 +203,7 @@ async def video_deleted(
         forgotten.append(
             (and_(Notification.kind.in_(sorted(_outlive_their_video)), _about(video_id)), "video_id")
         )
-    retracted = or_(Notification.dedupe_key.in_(list(dedupe_keys)), _told_of(told_of_it, video_id))
+    retracted = or_(_made_with(dedupe_keys), _told_of(told_of_it, video_id))
     await _retract_and_forget(session, retracted=retracted, forgotten=forgotten)
 
 
@@ -209,7 +214,7 @@ async def video_removed(
     remix notification), what its author was told about it, and what anyone was told about things
     on it (comments, replies) are forgotten, but for the kinds that outlive their video."""
     retracted = or_(
-        Notification.dedupe_key.in_(list(dedupe_keys)),
+        _made_with(dedupe_keys),
         _told_of([author_id], video_id),
         and_(_about(video_id), _retractable()),
     )
@@ -287,7 +292,7 @@ async def mark_read(
 ) -> None:
     unread = [Notification.user_id == user_id, Notification.read_at.is_(None)]
     if ids is not None:
-        unread.append(Notification.id.in_(ids))
+        unread.append(Notification.id == any_(uuid_array(ids)))
     await session.execute(
         update(Notification)
         .where(_in_id_order(*unread))

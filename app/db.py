@@ -17,7 +17,7 @@ from uuid import UUID
 
 import structlog
 from advanced_alchemy.base import orm_registry
-from sqlalchemy import MetaData, cast, event, literal, text
+from sqlalchemy import MetaData, Text, cast, event, literal, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Dialect
@@ -106,6 +106,15 @@ def uuid_array(values: Sequence[UUID | str]) -> Any:
     one cached statement), where IN would be a bind per id."""
     ids = [value if isinstance(value, UUID) else UUID(value) for value in values]
     return cast(literal(ids, type_=UUID_ARRAY), UUID_ARRAY)
+
+
+TEXT_ARRAY = ARRAY(Text)
+
+
+def text_array(values: Sequence[str]) -> Any:
+    """`uuid_array` for strings: `column == any_(text_array(keys))` is one bind however many keys
+    (IN's bind per key fails past the driver's 32,767 parameters)."""
+    return cast(literal(list(values), type_=TEXT_ARRAY), TEXT_ARRAY)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

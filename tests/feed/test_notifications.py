@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Text, bindparam, select
+from sqlalchemy import Text, bindparam, select, text
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from accounts.models import Notification, Role, notification_video_id
@@ -334,3 +334,51 @@ async def test_the_notifications_about_a_video_are_found_by_their_index(resource
         plan = [row[0] for row in await connection.exec_driver_sql("EXPLAIN EXECUTE about_video('x')")]
         await connection.rollback()
     assert any("ix_notifications_video_id" in line for line in plan), plan
+
+
+# More comments than the driver could bind as one parameter each (2 keys a comment, 32,767 binds).
+MANY_COMMENTS = 17_000
+
+
+async def _pile_of_replies(resources, video_id: str, author_id: str, parent_id: str) -> None:
+    async with resources.session_factory() as session, session.begin():
+        await session.execute(
+            text(
+                "INSERT INTO comments (id, video_id, author_id, parent_id, body, created_at, updated_at) "
+                "SELECT gen_random_uuid(), :video, :author, :parent, 'me too', now(), now() "
+                "FROM generate_series(1, :many)"
+            ),
+            {"video": video_id, "author": author_id, "parent": parent_id, "many": MANY_COMMENTS},
+        )
+        await session.execute(
+            text("UPDATE videos SET comment_count = comment_count + :many WHERE id = :video"),
+            {"video": video_id, "many": MANY_COMMENTS},
+        )
+
+
+async def test_a_thread_with_more_comments_than_binds_is_deleted(client, users, published, resources):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    video_id = await published(alice)
+    first = (await comment(client, bob, video_id, "first")).json()
+    await _pile_of_replies(resources, video_id, bob.id, first["id"])
+
+    response = await client.delete(f"/v1/comments/{first['id']}", headers=bob.headers)
+
+    assert response.status_code == 204, response.text
+    assert await notifications(client, alice) == []
+    video = (await client.get(f"/v1/videos/{video_id}", headers=alice.headers)).json()
+    assert video["comment_count"] == 0
+
+
+async def test_a_video_with_more_comments_than_binds_is_deleted(client, users, published, resources):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    video_id = await published(alice)
+    first = (await comment(client, bob, video_id, "first")).json()
+    await _pile_of_replies(resources, video_id, bob.id, first["id"])
+
+    response = await client.delete(f"/v1/videos/{video_id}", headers=alice.headers)
+
+    assert response.status_code == 204, response.text
+    assert await notifications(client, alice) == []
