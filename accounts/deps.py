@@ -45,7 +45,16 @@ async def provide_current_user(
     user = await db_session.get(User, user_id)
     if user is None:
         raise NotAuthenticated("The account no longer exists")
+    if signed_out_by_password_change(user, claims.issued_at):
+        raise NotAuthenticated("The password was changed after this access token was issued; log in again")
     return user
+
+
+def signed_out_by_password_change(user: User, issued_at: datetime) -> bool:
+    # `iat` has whole seconds: a token issued in the second of the change, before or after it, is
+    # kept, so the one answering the change itself works.
+    changed = user.password_changed_at
+    return changed is not None and issued_at < changed.replace(microsecond=0)
 
 
 def suspension_error(user: User, now: datetime | None = None) -> AccountSuspended | None:

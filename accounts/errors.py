@@ -41,6 +41,11 @@ class InvalidRefreshToken(NotAuthenticated):
     title = "The refresh token is not valid"
 
 
+class PasswordIncorrect(Forbidden):
+    code = "password_incorrect"
+    title = "The password is not right"
+
+
 class UserNotFound(NotFound):
     code = "user_not_found"
     title = "No such user"

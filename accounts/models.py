@@ -74,6 +74,9 @@ class User(UUIDv7AuditBase):
     # Set by a moderator's suspension: until then the user may read but not post, comment,
     # generate or report.
     suspended_until: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # Access tokens issued before it are refused (`provide_current_user`): changing the password
+    # signs every other device out at once, not when their tokens expire.
+    password_changed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class Invite(UUIDv7AuditBase):

@@ -78,11 +78,18 @@ async def refresh_token_for_update(session: AsyncSession, digest: str) -> Refres
     revocation of a family takes this lock first, so a reused token's revocation waits for a
     rotation of the same family in flight and then sees the token it issued (a row lock alone let
     that new token escape: inserted after the revoking statement's snapshot, it stayed valid)."""
-    family_id = await session.scalar(
-        select(RefreshToken.family_id).where(RefreshToken.token_digest == digest)
-    )
-    if family_id is None:
+    found = (
+        await session.execute(
+            select(RefreshToken.family_id, RefreshToken.user_id).where(RefreshToken.token_digest == digest)
+        )
+    ).one_or_none()
+    if found is None:
         return None
+    family_id, user_id = found
+    # Shared with every other rotation, exclusive with a password change (`lock_out_sessions`), and
+    # taken before the family's lock: a rotation in flight when the password changes finishes first
+    # and its new token is revoked with the rest, or starts after and finds its token revoked.
+    await _advisory_xact_lock(session, f"sessions:{user_id}", shared=True)
     await _advisory_xact_lock(session, f"refresh-family:{family_id}")
     result = await session.scalars(
         select(RefreshToken)
@@ -97,6 +104,16 @@ async def revoke_family(session: AsyncSession, family_id: UUID, now: datetime) -
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def lock_out_sessions(session: AsyncSession, user_id: UUID, now: datetime) -> None:
+    """Revoke every refresh token of the user, with no rotation in flight escaping it."""
+    await _advisory_xact_lock(session, f"sessions:{user_id}")
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
 
@@ -152,10 +169,11 @@ async def lock_pair(session: AsyncSession, a: UUID, b: UUID) -> None:
     await _advisory_xact_lock(session, f"relationship:{first}:{second}")
 
 
-async def _advisory_xact_lock(session: AsyncSession, name: str) -> None:
+async def _advisory_xact_lock(session: AsyncSession, name: str, *, shared: bool = False) -> None:
     digest = hashlib.sha256(name.encode()).digest()
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     await session.execute(
-        text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)}
+        text(f"SELECT {function}(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)}
     )
 
 

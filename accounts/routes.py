@@ -21,6 +21,7 @@ from accounts.schemas import (
     Me,
     MePatch,
     NotificationOut,
+    PasswordChangeIn,
     Profile,
     RefreshIn,
     SignupIn,
@@ -150,6 +151,8 @@ class MeController(Controller):
     dependencies = {
         "profiles": Provide(deps.provide_profile_service, sync_to_thread=False),
         "avatars": Provide(deps.provide_avatar_service, sync_to_thread=False),
+        "auth": Provide(deps.provide_auth_service, sync_to_thread=False),
+        "limiter": Provide(_limiter, sync_to_thread=False),
         **ACTIVE_USER_DEPENDENCY,
     }
 
@@ -180,6 +183,29 @@ class MeController(Controller):
         account_suspended while suspended."""
         content = await data.file.read()
         return AvatarOut(avatar_url=await avatars.replace(active_user, content))
+
+    @post("/password", status_code=HTTP_200_OK, responses=problem_responses(400, 401, 403, 422, 429))
+    async def change_password(
+        self,
+        data: JSONBody[PasswordChangeIn],
+        current_user: CurrentUser,
+        auth: Auth,
+        profiles: Profiles,
+        limiter: NamedDependency[RateLimiter],
+        settings: SettingsDep,
+    ) -> Tokens:
+        """Change the password, giving the current one (403 password_incorrect otherwise; each try
+        counts against the account's login budget, 429 once spent). Every other session is signed
+        out at once: its refresh tokens are revoked and its access tokens refused. The answer is a
+        new token pair for this device. Allowed while suspended."""
+
+        async def count_attempt(name: str, subject: str) -> None:
+            await limiter.enforce(name, subject, settings.login_limit)
+
+        changed = await auth.change_password(
+            current_user, data.current_password, data.new_password, count_attempt
+        )
+        return await profiles.tokens(changed)
 
     @get("/invite", responses=problem_responses(401, 422))
     async def invite(self, current_user: CurrentUser, profiles: Profiles) -> InviteOut:

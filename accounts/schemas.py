@@ -38,6 +38,11 @@ class TokenIn(Input):
     password: Annotated[str, Meta(min_length=1, max_length=1024)]
 
 
+class PasswordChangeIn(Input):
+    current_password: Annotated[str, Meta(min_length=1, max_length=1024)]
+    new_password: Password
+
+
 class RefreshIn(Input):
     refresh_token: Annotated[str, Meta(min_length=1, max_length=512)]
 

@@ -46,6 +46,8 @@ class AccessClaims(msgspec.Struct, frozen=True):
     user_id: str
     role: str
     expires_at: datetime
+    # Whole seconds, as JWT's `iat` carries it.
+    issued_at: datetime
 
 
 def encode_access_token(secret: str, user_id: str, role: str, ttl_seconds: int) -> tuple[str, int]:
@@ -83,6 +85,7 @@ def decode_access_token(secret: str, token: str) -> AccessClaims:
         user_id=str(payload["sub"]),
         role=str(payload.get("role", "user")),
         expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+        issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
     )
 
 

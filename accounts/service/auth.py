@@ -21,6 +21,7 @@ from accounts.errors import (
     InvalidRefreshToken,
     InviteExhausted,
     InviteInvalid,
+    PasswordIncorrect,
     UsernameTaken,
 )
 from accounts.models import RefreshToken, Role, User
@@ -232,6 +233,28 @@ class AuthService:
         if user is None:
             raise InvalidRefreshToken()
         return await self.issue_tokens(user, family_id=stored.family_id)
+
+    async def change_password(
+        self, user: User, current: str, new: str, count_attempt: CountAttempt | None = None
+    ) -> IssuedTokens:
+        """Re-authenticated by the current password (a stolen access token alone changes nothing):
+        403 password_incorrect, with nothing changed, when it is wrong; each attempt spends the
+        account's login budget, as a login would. Every other session ends: the refresh tokens are
+        revoked, and access tokens issued before now are refused. The caller gets a fresh pair."""
+        async with hashing_turn(self.settings.password_hashes_at_once) as turn:
+            verified = await turn.verify(user.password_hash, current)
+            new_hash = await turn.hash(new) if verified else None
+        # Counted after the turn, as the login does: a Redis that hangs must not hold a turn.
+        if count_attempt is not None:
+            await count_attempt(*login_attempt_subject(user, user.username))
+        if new_hash is None:
+            raise PasswordIncorrect()
+        now = datetime.now(UTC)
+        await queries.lock_out_sessions(self.session, user.id, now)
+        user.password_hash = new_hash
+        user.password_changed_at = now
+        await self.session.flush()
+        return await self.issue_tokens(user)
 
     async def log_out(self, refresh_token: str) -> None:
         stored = await queries.refresh_token_for_update(self.session, token_digest(refresh_token))

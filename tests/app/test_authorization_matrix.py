@@ -76,6 +76,7 @@ NO_VIDEO: Answer = (404, "video_not_found")
 NO_CAMEO: Answer = (404, "cameo_not_found")
 NO_GENERATION: Answer = (404, "generation_not_found")
 LEASE_NOT_HELD: Answer = (409, "lease_not_held")
+PASSWORD_INCORRECT: Answer = (403, "password_incorrect")
 
 
 def answers(
@@ -561,6 +562,17 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
             "the caller's avatar",
             answers(OK, suspended=SUSPENDED),
             body=_avatar,
+            observe=(owner_account,),
+            keeps=True,
+        )
+    ],
+    # Only the caller's own password can be changed, and only knowing it: a wrong one changes
+    # nothing (the change itself is tests/accounts/test_password_change.py).
+    ("POST", "/v1/me/password"): [
+        Case(
+            "the caller's password, with a wrong current one",
+            answers(PASSWORD_INCORRECT),
+            body=with_json({"current_password": "not-the-password", "new_password": "a new passphrase"}),
             observe=(owner_account,),
             keeps=True,
         )
@@ -1055,6 +1067,14 @@ WRITES: dict[tuple[str, str], Write] = {
     ),
     ("PATCH", "/v1/me"): Write(
         actor=_owner, body=lambda w: {"bio": "hello"}, accepted=OK, observe=(owner_account,)
+    ),
+    # A valid body reaches the service and is refused for its wrong current password, which
+    # changes nothing: proof enough that the body is valid.
+    ("POST", "/v1/me/password"): Write(
+        actor=_owner,
+        body=lambda w: {"current_password": "not-the-password", "new_password": "a new passphrase"},
+        accepted=PASSWORD_INCORRECT,
+        observe=(owner_account,),
     ),
     ("POST", "/v1/notifications/read"): Write(
         actor=_owner,
