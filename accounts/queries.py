@@ -270,6 +270,26 @@ async def follow_page(
     return [(row[0], row[1]) for row in rows]
 
 
+async def block_page(
+    session: AsyncSession, *, blocker_id: UUID, after: tuple[datetime, UUID] | None, limit: int
+) -> list[tuple[User, datetime]]:
+    """A page of the users `blocker_id` blocks, newest block first, leaving out those who block
+    `blocker_id` too (they do not exist for them, as in every other list)."""
+    mine = blocks.alias("mine")  # not `blocks`, which the block-back check correlates with
+    query = (
+        select(User, mine.c.created_at)
+        .join(mine, mine.c.blocked_id == User.id)
+        .where(mine.c.blocker_id == blocker_id)
+        .where(~_block_exists(User.id, blocker_id))  # type: ignore[arg-type]
+        .order_by(mine.c.created_at.desc(), mine.c.blocked_id.desc())
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(keyset_before(mine.c.created_at, mine.c.blocked_id, after))
+    rows = (await session.execute(query)).all()
+    return [(row[0], row[1]) for row in rows]
+
+
 async def relationship_flags(
     session: AsyncSession, viewer_id: UUID, user_ids: list[UUID]
 ) -> dict[UUID, tuple[bool, bool]]:

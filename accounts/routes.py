@@ -207,6 +207,18 @@ class MeController(Controller):
         )
         return await profiles.tokens(changed)
 
+    @get("/blocks", responses=problem_responses(400, 401, 422))
+    async def blocks(
+        self,
+        current_user: CurrentUser,
+        profiles: Profiles,
+        cursor: CursorParam = None,
+        limit: LimitParam = DEFAULT_LIMIT,
+    ) -> Page[Profile]:
+        """The users the caller blocks, newest block first (each with `is_blocked: true`), to
+        unblock from. Those who block the caller too are left out, as from every list."""
+        return await profiles.block_list(current_user, cursor, limit)
+
     @get("/invite", responses=problem_responses(401, 422))
     async def invite(self, current_user: CurrentUser, profiles: Profiles) -> InviteOut:
         """The caller's invite code and how many of its uses are spent."""

@@ -6,6 +6,8 @@ Visibility rule used throughout: a user who blocks the viewer does not exist for
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import msgspec
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -148,6 +150,19 @@ class ProfileService:
         rows = await queries.follow_page(
             self.session, user_id=owner.id, direction=direction, viewer_id=viewer.id, after=after, limit=limit
         )
+        return await self._profiles_page(viewer, codec, rows, limit)
+
+    async def block_list(self, viewer: User, cursor: str | None, limit: int) -> Page[Profile]:
+        """The users the viewer blocks, newest block first, to find whom to unblock."""
+        codec = CursorCodec(self.secret_key, f"blocks:{viewer.id}")
+        after = codec.decode_position(cursor)
+        rows = await queries.block_page(self.session, blocker_id=viewer.id, after=after, limit=limit)
+        return await self._profiles_page(viewer, codec, rows, limit)
+
+    async def _profiles_page(
+        self, viewer: User, codec: CursorCodec, rows: list[tuple[User, datetime]], limit: int
+    ) -> Page[Profile]:
+        """Profiles as `viewer` sees them, from `limit + 1` rows of (user, when listed)."""
         page, more = rows[:limit], len(rows) > limit
         users = [user for user, _ in page]
         ids = [user.id for user in users]
@@ -156,8 +171,8 @@ class ProfileService:
         items = [self._profile(user, flags[user.id], user.id in blocked) for user in users]
         next_cursor = None
         if more:
-            last_user, followed_at = page[-1]
-            next_cursor = codec.encode_position(followed_at, last_user.id)
+            last_user, listed_at = page[-1]
+            next_cursor = codec.encode_position(listed_at, last_user.id)
         return Page(items=items, next_cursor=next_cursor)
 
     # --- blocks ------------------------------------------------------------------------------

@@ -136,3 +136,63 @@ async def test_block_requires_authentication(client, users):
     await users.create("alice")
 
     assert_problem(await client.post("/v1/users/alice/block"), 401)
+
+
+async def blocked_by_me(client, headers, **params) -> dict:
+    response = await client.get("/v1/me/blocks", headers=headers, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_the_caller_lists_whom_they_block_newest_first(client, users):
+    alice = await users.create("alice")
+    for name in ("bob", "carol", "dave"):
+        await users.create(name)
+        assert (await block(client, alice.headers, name)).status_code == 204
+    # Someone else's blocks are not alice's.
+    erin = await users.create("erin")
+    assert (await block(client, erin.headers, "bob")).status_code == 204
+
+    first = await blocked_by_me(client, alice.headers, limit=2)
+    second = await blocked_by_me(client, alice.headers, limit=2, cursor=first["next_cursor"])
+
+    assert [item["username"] for item in first["items"]] == ["dave", "carol"]
+    assert [item["username"] for item in second["items"]] == ["bob"]
+    assert second["next_cursor"] is None
+    item = first["items"][0]
+    assert (item["is_blocked"], item["is_following"], item["follows_you"]) == (True, False, False)
+    assert (await blocked_by_me(client, erin.headers))["items"][0]["username"] == "bob"
+    assert (await blocked_by_me(client, (await users.create("frank")).headers))["items"] == []
+
+
+async def test_the_block_list_follows_unblocks_and_leaves_out_who_blocks_back(client, users):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    await users.create("carol")
+    for name in ("bob", "carol"):
+        assert (await block(client, alice.headers, name)).status_code == 204
+
+    assert (await unblock(client, alice.headers, "carol")).status_code == 204
+    # bob blocks alice back: he no longer exists for her, as in every list (unblocking by name works).
+    assert (await block(client, bob.headers, "alice")).status_code == 204
+
+    assert (await blocked_by_me(client, alice.headers))["items"] == []
+    assert (await unblock(client, alice.headers, "bob")).status_code == 204
+    assert (await unblock(client, bob.headers, "alice")).status_code == 204
+    assert (await blocked_by_me(client, alice.headers))["items"] == []
+
+
+async def test_a_block_list_cursor_is_the_callers_own(client, users):
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    for name in ("carol", "dave"):
+        await users.create(name)
+        for blocker in (alice, bob):
+            assert (await block(client, blocker.headers, name)).status_code == 204
+    cursor = (await blocked_by_me(client, alice.headers, limit=1))["next_cursor"]
+
+    foreign = await client.get("/v1/me/blocks", headers=bob.headers, params={"cursor": cursor})
+    tampered = await client.get("/v1/me/blocks", headers=alice.headers, params={"cursor": cursor[:-2] + "xx"})
+
+    assert_problem(foreign, 400, "invalid_cursor")
+    assert_problem(tampered, 400, "invalid_cursor")

@@ -578,6 +578,8 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
         )
     ],
     ("GET", "/v1/me/invite"): [Case("the caller's invite", answers(OK))],
+    # Always the caller's own blocks (tests/accounts/test_blocks.py shows nobody sees another's).
+    ("GET", "/v1/me/blocks"): [Case("the caller's blocks", answers(OK))],
     ("GET", "/v1/users/{username:str}"): [Case("the owner's profile", answers(OK), params=owner_name)],
     # Following is not among the writes a suspension stops (accounts/deps.py), so it stays 204.
     ("POST", "/v1/users/{username:str}/follow"): [Case("the owner", answers(NO_CONTENT), params=owner_name)],
