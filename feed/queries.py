@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
     Select,
+    String,
     and_,
     any_,
     bindparam,
@@ -22,10 +24,11 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 from sqlalchemy.sql.selectable import CTE
 
 from accounts.models import Notification, User, blocks
@@ -35,23 +38,25 @@ from app.pagination import keyset_after, keyset_before
 from feed.models import Comment, Video, VideoStatus, Visibility, likes, video_appearances, views
 
 Position = tuple[datetime, UUID]
+# Who is looking: their id, or a bind parameter for it in a statement built once.
+Viewer = UUID | ColumnElement[Any]
 
 
 # --- who may see what ------------------------------------------------------------------------
 
 
-def _blocked_either_way(viewer_id: UUID, user_id: Any) -> ColumnElement[bool]:
+def _blocked_either_way(viewer_id: Viewer, user_id: Any) -> ColumnElement[bool]:
     return or_(
         exists().where(blocks.c.blocker_id == viewer_id, blocks.c.blocked_id == user_id),
         exists().where(blocks.c.blocker_id == user_id, blocks.c.blocked_id == viewer_id),
     )
 
 
-def _appears(viewer_id: UUID) -> ColumnElement[bool]:
+def _appears(viewer_id: Viewer) -> ColumnElement[bool]:
     return exists().where(video_appearances.c.video_id == Video.id, video_appearances.c.user_id == viewer_id)
 
 
-def _seen_by_anyone(viewer_id: UUID) -> ColumnElement[bool]:
+def _seen_by_anyone(viewer_id: Viewer) -> ColumnElement[bool]:
     """Not deleted, and either the viewer's own or published by someone neither side blocks."""
     return and_(
         Video.deleted_at.is_(None),
@@ -64,7 +69,7 @@ def _seen_by_anyone(viewer_id: UUID) -> ColumnElement[bool]:
     )
 
 
-def viewable_by(viewer_id: UUID) -> ColumnElement[bool]:
+def viewable_by(viewer_id: Viewer) -> ColumnElement[bool]:
     """`feed.visibility.may_view` as a SQL condition, for reading many videos at once: not deleted,
     and either the viewer's own, published by someone neither side blocks, or a draft, post or
     removed video the viewer's cameo is in."""
@@ -117,36 +122,109 @@ def notification_about_viewable_video(recipient_id: UUID) -> ColumnElement[bool]
 # --- videos ----------------------------------------------------------------------------------
 
 
-def _authors_and_liked_statement() -> Select[tuple[User, Any]]:
+@dataclass(frozen=True)
+class Seen:
+    """What a page of videos refers to that one viewer may see. `videos`: the remix parents and
+    roots they may open (`viewable_by`, exactly the ids `GET /v1/videos/{id}` answers 200 for them);
+    `blocked_names`: cameo usernames of people who block them or whom they block. A video shows
+    `remix_of`/`remix_root` only when in `videos`, and `cameos` without `blocked_names`, so a viewer
+    learns nothing through a video that the 404 on the other video or profile hides."""
+
+    videos: frozenset[UUID] = frozenset()
+    blocked_names: frozenset[str] = frozenset()
+
+
+def _referenced(videos: Sequence[Video]) -> tuple[list[UUID], list[str]]:
+    """The remix parents and roots, and the cameo usernames, that the videos name."""
+    lineage = {ref for video in videos for ref in (video.remix_of_id, video.remix_root_id) if ref is not None}
+    names = {name for video in videos for name in video.cameos}
+    return list(lineage), list(names)
+
+
+# Bound once per statement: the viewer, and what the page names (`_referenced`).
+_VIEWER = bindparam("viewer_id", type_=PG_UUID(as_uuid=True))
+
+
+def _seen_columns() -> tuple[Any, Any]:
+    """Two uncorrelated scalar subqueries (each runs once per statement): the lineage ids the
+    viewer may open, and the cameo usernames across a block from them."""
+    openable = (
+        select(func.array_agg(Video.id))
+        .where(Video.id == any_(bindparam("lineage_ids", type_=UUID_ARRAY)), viewable_by(_VIEWER))
+        .scalar_subquery()
+    )
+    cast_user = aliased(User)  # not the outer statement's users, which it must not correlate with
+    blocked_names = (
+        select(func.array_agg(cast_user.username))
+        .where(
+            cast_user.username == any_(bindparam("cameo_names", type_=ARRAY(String))),
+            _blocked_either_way(_VIEWER, cast_user.id),
+        )
+        .scalar_subquery()
+    )
+    return openable, blocked_names
+
+
+def _seen(openable: Sequence[UUID] | None, blocked_names: Sequence[str] | None) -> Seen:
+    return Seen(videos=frozenset(openable or ()), blocked_names=frozenset(blocked_names or ()))
+
+
+def _presentation_statement() -> Select[tuple[User, Any, Any, Any]]:
     liked = (
         select(func.array_agg(likes.c.video_id))
         .where(
-            likes.c.user_id == bindparam("viewer_id", type_=PG_UUID(as_uuid=True)),
+            likes.c.user_id == _VIEWER,
             likes.c.video_id == any_(bindparam("video_ids", type_=UUID_ARRAY)),
         )
         .scalar_subquery()
     )
-    return select(User, liked).where(User.id == any_(bindparam("author_ids", type_=UUID_ARRAY)))
+    openable, blocked_names = _seen_columns()
+    return select(User, liked, openable, blocked_names).where(
+        User.id == any_(bindparam("author_ids", type_=UUID_ARRAY))
+    )
 
 
-# Built once: every page of videos runs it (the liked ids are an uncorrelated subquery, run once).
-_AUTHORS_AND_LIKED = _authors_and_liked_statement()
+# Built once: every page of videos runs them (the subqueries are uncorrelated, each run once).
+_PRESENTATION = _presentation_statement()
+_SEEN = select(*_seen_columns())
 
 
-async def authors_and_liked(
-    session: AsyncSession, viewer_id: UUID, videos: Sequence[Video]
-) -> tuple[dict[UUID, User], set[UUID]]:
-    """The videos' authors by id, and which of the videos the viewer liked, in one statement."""
+class Presentation(NamedTuple):
+    authors: dict[UUID, User]
+    liked: set[UUID]
+    seen: Seen
+
+
+async def presentation(session: AsyncSession, viewer_id: UUID, videos: Sequence[Video]) -> Presentation:
+    """What showing the videos to the viewer needs, in one statement: their authors by id, which
+    of them the viewer liked, and what they refer to that the viewer may see (`Seen`)."""
     if not videos:
-        return {}, set()
+        return Presentation({}, set(), Seen())
+    lineage, names = _referenced(videos)
     params = {
         "viewer_id": viewer_id,
         "video_ids": [video.id for video in videos],
         "author_ids": list({video.author_id for video in videos}),
+        "lineage_ids": lineage,
+        "cameo_names": names,
     }
-    rows = (await session.execute(_AUTHORS_AND_LIKED, params)).all()
-    authors = {user.id: user for user, _ in rows}
-    return authors, set(rows[0][1] or ()) if rows else set()
+    rows = (await session.execute(_PRESENTATION, params)).all()
+    if not rows:
+        return Presentation({}, set(), Seen())
+    authors = {row[0].id: row[0] for row in rows}
+    _, liked, openable, blocked_names = rows[0]
+    return Presentation(authors, set(liked or ()), _seen(openable, blocked_names))
+
+
+async def seen_by(session: AsyncSession, viewer_id: UUID, videos: Sequence[Video]) -> Seen:
+    """`Seen` alone, for a page read with its authors and likes already (the feed): one statement,
+    none when the videos name no remix source and no cameo."""
+    lineage, names = _referenced(videos)
+    if not lineage and not names:
+        return Seen()
+    params = {"viewer_id": viewer_id, "lineage_ids": lineage, "cameo_names": names}
+    row = (await session.execute(_SEEN, params)).one()
+    return _seen(row[0], row[1])
 
 
 async def drafts_page(

@@ -9,7 +9,9 @@
 - A user blocked by, or blocking, the author never sees it, unless their cameo is in it: the owner
   of a likeness may always see (and delete) a use of it. Seeing it that way does not let them
   engage with it (`engageable_video`).
-Anything the caller may not see is reported as 404, never 403.
+Anything the caller may not see is reported as 404, never 403. A video shown to someone names no
+remix source they may not open nor any cameo owner across a block from them
+(`feed.queries.Seen`, applied by `feed.service.present`).
 """
 
 from __future__ import annotations

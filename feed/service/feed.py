@@ -198,7 +198,9 @@ class FeedService:
                 next_cursor = codec.encode_position(at, last_id)
             else:
                 next_cursor = codec.encode([cut])
-        return FeedPage(items=self._present(viewer, served), next_cursor=next_cursor, break_=_break_out(brk))
+        return FeedPage(
+            items=await self._present(viewer, served), next_cursor=next_cursor, break_=_break_out(brk)
+        )
 
     async def _settle(self, viewer: User, pace: Pace, brk: Break | None) -> None:
         """A teen stopped for the day at a session break: the night is the break, so the session
@@ -212,11 +214,13 @@ class FeedService:
             except FeedUnavailable as exc:
                 log.warning("feed_session_not_renewed", user_id=str(viewer.id), error=str(exc))
 
-    def _present(self, viewer: User, items: Sequence[FeedItem]) -> list[FeedItemOut]:
-        # Selected with their authors and the viewer's likes (feed.timeline.queries.Shown): no query.
+    async def _present(self, viewer: User, items: Sequence[FeedItem]) -> list[FeedItemOut]:
+        # Selected with their authors and the viewer's likes (feed.timeline.queries.Shown); what the
+        # page refers to (remix sources, cameos) is checked in one query for the whole page.
+        seen = await self.presenter.seen(viewer, [item.video for item in items])
         return [
             FeedItemOut(
-                video=self.presenter.show(viewer, item.video, item.author, item.liked_by_viewer),
+                video=self.presenter.show(viewer, item.video, item.author, item.liked_by_viewer, seen),
                 reason=item.reason,
             )
             for item in items

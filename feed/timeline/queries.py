@@ -67,7 +67,8 @@ class Byline(NamedTuple):
 
 class Shown(NamedTuple):
     """A video a page may show, read with what presenting it needs: its author, and whether the
-    viewer liked it (so a page costs no query after the one that chose its videos)."""
+    viewer liked it (so a page costs no query after the one that chose its videos but the one
+    that checks, for the whole page, which remix sources and cameos the viewer may see)."""
 
     video: Video
     author: Byline
