@@ -22,6 +22,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    union_all,
     update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -462,17 +463,47 @@ async def restore_comment_thread(
     return list(result.all())
 
 
+def _hidden_threads(video_id: UUID, viewer_id: UUID) -> CTE:
+    """The comments on the video hidden from the viewer: those by someone who blocks them or whom
+    they block, and every reply under those at any depth (replies go with their parent, as they
+    do when a moderator removes it), so no reply points at a comment the viewer cannot see."""
+    # The people across a block from the viewer, as a set (usually a handful), so the planner may
+    # start from their comments rather than test every comment on the video.
+    across = union_all(
+        select(blocks.c.blocked_id).where(blocks.c.blocker_id == viewer_id),
+        select(blocks.c.blocker_id).where(blocks.c.blocked_id == viewer_id),
+    )
+    hidden = (
+        select(Comment.id.label("id"))
+        .where(Comment.video_id == video_id, Comment.author_id.in_(across))
+        .cte("hidden", recursive=True)
+    )
+    return hidden.union_all(select(Comment.id).join(hidden, Comment.parent_id == hidden.c.id))
+
+
+async def comment_hidden_from(session: AsyncSession, viewer_id: UUID, comment: Comment) -> bool:
+    """Whether the comment list hides this comment from the viewer (`_hidden_threads`): it, or one
+    it answers at any height, is by someone either side blocks. One query up the thread."""
+    chain = _upward_chain("answered", Comment.id, Comment.parent_id, comment.id)
+    found = await session.scalar(
+        select(exists().where(Comment.id == chain.c.id, _blocked_either_way(viewer_id, Comment.author_id)))
+    )
+    return bool(found)
+
+
 async def comments_page(
     session: AsyncSession, *, video_id: UUID, viewer_id: UUID, after: Position | None, limit: int
 ) -> list[tuple[Comment, User]]:
-    """Comments on a video, oldest first, leaving out people who block or are blocked by the viewer."""
+    """Comments on a video, oldest first, leaving out people who block or are blocked by the viewer
+    and the replies under their comments (`_hidden_threads`)."""
+    hidden = _hidden_threads(video_id, viewer_id)
     query = (
         select(Comment, User)
         .join(User, User.id == Comment.author_id)
         .where(
             Comment.video_id == video_id,
             Comment.removed_at.is_(None),
-            ~_blocked_either_way(viewer_id, Comment.author_id),
+            ~exists().where(hidden.c.id == Comment.id),
         )
         .order_by(Comment.created_at.asc(), Comment.id.asc())
         .limit(limit + 1)

@@ -131,7 +131,8 @@ class EngagementService:
         return self._out(comment, viewer)
 
     async def _parent(self, viewer: User, video: Video, raw_id: str) -> Comment:
-        """The comment being answered: on this video, and not by someone either side blocks."""
+        """The comment being answered: on this video, and one the viewer's comment list shows (not
+        by someone either side blocks, nor a reply under such a comment)."""
         try:
             parent = await queries.comment_by_id(self.session, UUID(raw_id))
         except ValueError:
@@ -139,7 +140,7 @@ class EngagementService:
         if (
             parent is None
             or parent.video_id != video.id
-            or await queries.is_blocked_either_way(self.session, viewer.id, parent.author_id)
+            or await queries.comment_hidden_from(self.session, viewer.id, parent)
         ):
             raise InvalidParentComment(
                 errors=[FieldError(field="parent_id", message="not a comment on this video")]
@@ -190,8 +191,8 @@ class EngagementService:
         if video is None or video.deleted_at is not None:
             raise CommentNotFound()
         if viewer.id not in (comment.author_id, video.author_id):
-            if not await may_view(self.session, viewer, video) or await queries.is_blocked_either_way(
-                self.session, viewer.id, comment.author_id
+            if not await may_view(self.session, viewer, video) or await queries.comment_hidden_from(
+                self.session, viewer.id, comment
             ):
                 raise CommentNotFound()
             raise NotCommentAuthor()

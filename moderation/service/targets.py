@@ -121,11 +121,12 @@ async def _comment(session: AsyncSession, reporter: User, raw_id: str) -> Resolv
     if comment is None:
         raise CommentNotFound()
     video = await session.get(Video, comment.video_id)
-    # As in the comment list: on a video the reporter may see, by someone neither side blocks.
+    # As in the comment list: on a video the reporter may see, not by someone either side blocks
+    # nor under such a comment.
     if (
         video is None
         or not await may_view(session, reporter, video)
-        or await feed_queries.is_blocked_either_way(session, reporter.id, comment.author_id)
+        or await feed_queries.comment_hidden_from(session, reporter.id, comment)
     ):
         raise CommentNotFound()
     if comment.author_id == reporter.id:

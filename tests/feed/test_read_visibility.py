@@ -22,8 +22,8 @@ from accounts.models import Role
 from tests.accounts.helpers import assert_problem, block
 from tests.factories import Actor
 from tests.feed.factories import VideoFactory
-from tests.feed.helpers import all_items, publish, video
-from tests.moderation.helpers import claimed, decided, reported
+from tests.feed.helpers import all_items, comment, publish, video
+from tests.moderation.helpers import claimed, decided, report, reported
 
 DIRECTIONS = ["they_block_the_viewer", "the_viewer_blocks_them"]
 
@@ -164,3 +164,46 @@ async def test_remix_links_name_only_videos_the_viewer_may_open(client, users, v
     # The lineage endpoint agrees: the root, without the hidden parent.
     lineage = (await client.get(f"/v1/videos/{leaf}/lineage", headers=bob.headers)).json()
     assert [v["id"] for v in lineage["ancestors"]] == [root]
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
+async def test_replies_go_with_a_comment_hidden_by_a_block(client, users, published, direction):
+    alice = await users.create("alice")
+    bob = await users.create("bob")  # the viewer
+    carol = await users.create("carol")  # across a block from bob
+    dave = await users.create("dave")
+    erin = await users.create("erin")
+    video_id = await published(alice)
+    carols = (await comment(client, carol, video_id, "carol here")).json()
+    daves_reply = (await comment(client, dave, video_id, "hi carol", parent_id=carols["id"])).json()
+    erins_reply = (await comment(client, erin, video_id, "hi dave", parent_id=daves_reply["id"])).json()
+    daves = (await comment(client, dave, video_id, "dave on his own")).json()
+    await blocked_apart(client, bob, carol, direction)
+
+    def threads(items: list[dict[str, Any]]) -> list[tuple[str, str | None]]:
+        return [(item["body"], item["parent_id"]) for item in items]
+
+    path = f"/v1/videos/{video_id}/comments"
+    assert threads(await all_items(client, bob, path)) == [("dave on his own", None)]
+    assert threads(await all_items(client, alice, path)) == [
+        ("carol here", None),
+        ("hi carol", carols["id"]),
+        ("hi dave", daves_reply["id"]),
+        ("dave on his own", None),
+    ]
+    # Paged one by one, the same: the hidden thread does not cut pages short.
+    assert threads(await all_items(client, bob, path, limit=1)) == [("dave on his own", None)]
+
+    # The hidden replies are as the blocked person's comment is to bob: not there.
+    for hidden in (daves_reply, erins_reply):
+        assert_problem(
+            await comment(client, bob, video_id, "hello", parent_id=hidden["id"]), 422, "invalid_parent"
+        )
+        assert_problem(await client.delete(f"/v1/comments/{hidden['id']}", headers=bob.headers), 404)
+        assert_problem(await report(client, bob, "comment", hidden["id"]), 404)
+    # A visible comment still takes a reply, is still reportable, and is not bob's to delete.
+    assert (await comment(client, bob, video_id, "hi", parent_id=daves["id"])).status_code == 201
+    assert (await report(client, bob, "comment", daves["id"])).status_code == 201
+    assert_problem(await client.delete(f"/v1/comments/{daves['id']}", headers=bob.headers), 403)
+    # Everyone else still sees and answers the whole thread.
+    assert (await comment(client, alice, video_id, "hey", parent_id=erins_reply["id"])).status_code == 201
