@@ -22,8 +22,10 @@ from litestar.di import NamedDependency, Provide
 from accounts.errors import AccountSuspended, InsufficientRole
 from accounts.models import Role, User
 from accounts.service import AuthService, AvatarService, ProfileService
+from accounts.service.deletion import AccountDeletionService
 from app.dependencies import DbSession, MediaDeletionsDep, SettingsDep, StorageDep
 from app.errors import NotAuthenticated
+from app.resources import Resources
 from app.security import access_claims
 
 CurrentUser = NamedDependency[User]
@@ -32,6 +34,7 @@ ActiveUser = NamedDependency[User]
 Auth = NamedDependency[AuthService]
 Profiles = NamedDependency[ProfileService]
 Avatars = NamedDependency[AvatarService]
+Deletion = NamedDependency[AccountDeletionService]
 
 
 async def provide_current_user(
@@ -43,7 +46,8 @@ async def provide_current_user(
     except ValueError as exc:
         raise NotAuthenticated("The access token is not valid") from exc
     user = await db_session.get(User, user_id)
-    if user is None:
+    # A deleted account's tombstone is no account: its access tokens stop working at once.
+    if user is None or user.deleted_at is not None:
         raise NotAuthenticated("The account no longer exists")
     if signed_out_by_password_change(user, claims.issued_at):
         raise NotAuthenticated("The password was changed after this access token was issued; log in again")
@@ -107,3 +111,12 @@ def provide_avatar_service(
     db_session: DbSession, storage: StorageDep, media_deletions: MediaDeletionsDep
 ) -> AvatarService:
     return AvatarService(db_session, storage, media_deletions)
+
+
+def provide_deletion_service(
+    db_session: DbSession,
+    settings: SettingsDep,
+    media_deletions: MediaDeletionsDep,
+    resources: NamedDependency[Resources],
+) -> AccountDeletionService:
+    return AccountDeletionService(db_session, settings, media_deletions, resources.jobs)

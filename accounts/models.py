@@ -49,6 +49,12 @@ class User(UUIDv7AuditBase):
         CheckConstraint("follower_count >= 0", name="follower_count_not_negative"),
         CheckConstraint("following_count >= 0", name="following_count_not_negative"),
         Index("uq_users_email_lower", text("lower(email)"), unique=True),
+        # What the sweep finishing unfinished account purges scans (accounts.jobs).
+        Index(
+            "ix_users_purge_pending",
+            "deleted_at",
+            postgresql_where=text("deleted_at IS NOT NULL AND purged_at IS NULL"),
+        ),
     )
 
     username: Mapped[str] = mapped_column(String(30), unique=True)
@@ -77,6 +83,11 @@ class User(UUIDv7AuditBase):
     # Access tokens issued before it are refused (`provide_current_user`): changing the password
     # signs every other device out at once, not when their tokens expire.
     password_changed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    # Set when the owner deleted the account (accounts.service.deletion): the row stays as a
+    # tombstone, which no token, login or username lookup reaches any more. `purged_at` is set once
+    # the background purge of what the account left behind has finished (accounts.jobs).
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+    purged_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
 class Invite(UUIDv7AuditBase):

@@ -265,7 +265,12 @@ async def notifications_page(
     Filtered when read, not deleted on a block: an unblock shows them again, and a block costs
     nothing more."""
     # No actor row across a block: the row is left out, or shown with the actor blank.
-    actor_shown = and_(User.id == Notification.actor_id, ~_blocked_either_way(user_id, User.id))
+    # A deleted account is no actor either: what it did is gone at once (its purge deletes it).
+    actor_shown = and_(
+        User.id == Notification.actor_id,
+        User.deleted_at.is_(None),
+        ~_blocked_either_way(user_id, User.id),
+    )
     query = (
         select(Notification, User)
         .outerjoin(User, actor_shown)

@@ -12,12 +12,14 @@ from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, tex
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts.models import Invite, RefreshToken, User, blocks, follows
+from accounts.models import Invite, Notification, RefreshToken, User, blocks, follows
+from app.idempotency import IdempotencyRecord
 from app.pagination import keyset_before
 
 
 async def user_by_username(session: AsyncSession, username: str) -> User | None:
-    result = await session.scalars(select(User).where(User.username == username))
+    """The account named `username`; a deleted one (its tombstone keeps the name) names nobody."""
+    result = await session.scalars(select(User).where(User.username == username, User.deleted_at.is_(None)))
     return result.one_or_none()
 
 
@@ -28,10 +30,12 @@ async def user_by_login(session: AsyncSession, login: str) -> User | None:
     condition = (
         func.lower(User.email) == func.lower(login) if "@" in login else User.username == login.lower()
     )
-    result = await session.scalars(select(User).where(condition))
+    result = await session.scalars(select(User).where(condition, User.deleted_at.is_(None)))
     return result.one_or_none()
 
 
+# A deleted account's tombstone keeps its username for ever: nobody may take it again (no one
+# impersonates the person through their old handle), so it is not available.
 async def username_exists(session: AsyncSession, username: str) -> bool:
     return bool(await session.scalar(select(exists().where(User.username == username))))
 
@@ -329,3 +333,99 @@ async def blocked_among(session: AsyncSession, viewer_id: UUID, user_ids: list[U
         select(blocks.c.blocked_id).where(blocks.c.blocker_id == viewer_id, blocks.c.blocked_id.in_(user_ids))
     )
     return set(result.all())
+
+
+# --- account deletion ------------------------------------------------------------------------
+
+
+async def user_for_deletion(session: AsyncSession, user_id: UUID) -> User | None:
+    """The users row as committed now, locked FOR UPDATE until commit: a deletion waits for another
+    in flight (and then sees its tombstone), and a follow or block naming the account, which takes
+    a key-share lock on it (`still_exists`), waits for the deletion and then finds it gone."""
+    result = await session.scalars(
+        select(User).where(User.id == user_id).with_for_update().execution_options(populate_existing=True)
+    )
+    return result.one_or_none()
+
+
+async def still_exists(session: AsyncSession, user_id: UUID) -> bool:
+    """Whether the account is not deleted, read under a key-share lock held until commit: a deletion
+    under way (FOR UPDATE) is waited for, and none can start until this transaction ends. Key-share
+    locks do not wait for each other nor for the counts' updates, so follows stay concurrent."""
+    deleted_at = await session.execute(
+        select(User.deleted_at).where(User.id == user_id).with_for_update(read=True, key_share=True)
+    )
+    row = deleted_at.first()
+    return row is not None and row[0] is None
+
+
+async def revoke_all_refresh_tokens(session: AsyncSession, user_id: UUID, now: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def remove_all_follows(session: AsyncSession, user_id: UUID) -> None:
+    """Every follow from or to the user, with everyone's counts moved."""
+    removed = await session.execute(
+        delete(follows)
+        .where(or_(follows.c.follower_id == user_id, follows.c.followee_id == user_id))
+        .returning(follows.c.follower_id, follows.c.followee_id)
+    )
+    await _count_follows(session, removed.all(), -1)
+
+
+async def remove_all_blocks(session: AsyncSession, user_id: UUID) -> None:
+    await session.execute(
+        delete(blocks).where(or_(blocks.c.blocker_id == user_id, blocks.c.blocked_id == user_id))
+    )
+
+
+async def delete_invite(session: AsyncSession, owner_id: UUID) -> None:
+    """The invite code stops working (a sign-up redeeming it locks the row, so it is waited for)."""
+    await session.execute(delete(Invite).where(Invite.owner_id == owner_id))
+
+
+async def delete_notifications_of(session: AsyncSession, user_id: UUID, limit: int) -> int:
+    """One batch of the notifications sent to the user or naming them as the actor; how many."""
+    batch = (
+        select(Notification.id)
+        .where(or_(Notification.user_id == user_id, Notification.actor_id == user_id))
+        # In id order, as every write of several notifications locks them (accounts.notifications).
+        .order_by(Notification.id)
+        .limit(limit)
+        .with_for_update()
+        .scalar_subquery()
+    )
+    result = await session.execute(delete(Notification).where(Notification.id.in_(batch)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def purges_pending(session: AsyncSession, deleted_before: datetime, limit: int) -> list[UUID]:
+    """Deleted accounts whose purge has not finished, deleted before `deleted_before`."""
+    result = await session.scalars(
+        select(User.id)
+        .where(User.deleted_at.is_not(None), User.purged_at.is_(None), User.deleted_at < deleted_before)
+        .order_by(User.deleted_at)
+        .limit(limit)
+    )
+    return list(result.all())
+
+
+async def mark_purged(session: AsyncSession, user_id: UUID, now: datetime) -> None:
+    await session.execute(
+        update(User).where(User.id == user_id, User.deleted_at.is_not(None)).values(purged_at=now)
+    )
+
+
+async def delete_idempotency_records_of(session: AsyncSession, user_id: UUID, limit: int) -> int:
+    batch = (
+        select(IdempotencyRecord.id)
+        .where(IdempotencyRecord.user_id == user_id)
+        .limit(limit)
+        .scalar_subquery()
+    )
+    result = await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id.in_(batch)))
+    return int(getattr(result, "rowcount", 0) or 0)

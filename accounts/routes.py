@@ -11,11 +11,20 @@ from litestar.params import FromPath, JSONBody, MultipartBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from accounts import deps
-from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, Auth, Avatars, CurrentUser, Profiles
+from accounts.deps import (
+    ACTIVE_USER_DEPENDENCY,
+    ActiveUser,
+    Auth,
+    Avatars,
+    CurrentUser,
+    Deletion,
+    Profiles,
+)
 from accounts.notifications import Notifications, provide_notification_service
 from accounts.schemas import (
     Availability,
     AvatarOut,
+    DeleteAccountIn,
     InviteOut,
     MarkReadIn,
     Me,
@@ -152,6 +161,7 @@ class MeController(Controller):
         "profiles": Provide(deps.provide_profile_service, sync_to_thread=False),
         "avatars": Provide(deps.provide_avatar_service, sync_to_thread=False),
         "auth": Provide(deps.provide_auth_service, sync_to_thread=False),
+        "deletion": Provide(deps.provide_deletion_service, sync_to_thread=False),
         "limiter": Provide(_limiter, sync_to_thread=False),
         **ACTIVE_USER_DEPENDENCY,
     }
@@ -206,6 +216,33 @@ class MeController(Controller):
             current_user, data.current_password, data.new_password, count_attempt
         )
         return await profiles.tokens(changed)
+
+    @delete(
+        "/",
+        status_code=HTTP_204_NO_CONTENT,
+        # Per address, sharing the login's budget (TOKEN_LIMIT): a password guessed here is one
+        # guess fewer at the login, and the other way round.
+        opt={"rate_limits": [TOKEN_LIMIT]},
+        responses=problem_responses(400, 401, 403, 422, 429),
+    )
+    async def delete_me(
+        self,
+        data: JSONBody[DeleteAccountIn],
+        current_user: CurrentUser,
+        deletion: Deletion,
+        limiter: NamedDependency[RateLimiter],
+        settings: SettingsDep,
+    ) -> None:
+        """Delete the caller's account for good, re-authenticated by its password (403
+        password_incorrect when it is wrong, counted against the account's login attempts). At
+        once: every token of it stops working, it is gone from every profile, list and feed with
+        its videos, those its cameo is in, and its comments; the rest is purged in the background.
+        Its username stays taken; its email may sign up again."""
+
+        async def count_attempt(name: str, subject: str) -> None:
+            await limiter.enforce(name, subject, settings.login_limit)
+
+        await deletion.delete(current_user, data.password, count_attempt)
 
     @get("/blocks", responses=problem_responses(400, 401, 422))
     async def blocks(

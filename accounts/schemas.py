@@ -147,3 +147,9 @@ class NotificationOut(msgspec.Struct, kw_only=True):
 
 class MarkReadIn(Input):
     ids: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=500)] | None = None
+
+
+class DeleteAccountIn(Input):
+    """The account's password: deleting it takes re-authentication, not only an access token."""
+
+    password: Annotated[str, Meta(min_length=1, max_length=1024)]

@@ -11,6 +11,7 @@ import click
 from litestar.di import Provide
 
 from accounts import cli as accounts_cli
+from accounts import hooks as accounts_hooks
 from accounts import jobs as accounts_jobs
 from accounts import notifications as accounts_notifications
 from accounts import routes as accounts_routes
@@ -23,10 +24,13 @@ from app.settings import Settings
 from cameo import hooks as cameo_hooks
 from cameo import jobs as cameo_jobs
 from cameo import routes as cameo_routes
+from cameo.service import account_deletion as cameo_account_deletion
 from feed import hooks as feed_hooks
 from feed import jobs as feed_jobs
 from feed import queries as feed_queries
 from feed import routes as feed_routes
+from feed.service import account_deletion as feed_account_deletion
+from generation import account_deletion as generation_account_deletion
 from generation import cameos as generation_cameos
 from generation import cli as generation_cli
 from generation import embedded as generation_embedded
@@ -60,6 +64,15 @@ accounts_notifications.reach_across_blocks(
 )
 # What stays when the video it names is taken down or deleted (accounts may not import them).
 accounts_notifications.outlive_their_video(moderation_decisions.MODERATION_DECISION)
+
+# What other domains do when an account is deleted (accounts may not import them; see
+# accounts/hooks.py): in the request, the cameo revoked and the videos hidden; in the purge after
+# it, in this order (the feed's part last, so it also hides a draft a generation step made).
+accounts_hooks.on_account_deleted(cameo_account_deletion.revoke_account_cameo)
+accounts_hooks.on_account_deleted(feed_account_deletion.hide_account_videos)
+accounts_hooks.on_account_purge(generation_account_deletion.purge_account)
+accounts_hooks.on_account_purge(cameo_account_deletion.purge_account)
+accounts_hooks.on_account_purge(feed_account_deletion.purge_account)
 
 DEPENDENCIES: dict[str, Provide] = {"current_user": Provide(provide_current_user)}
 

@@ -32,7 +32,11 @@ async def _current_cameo_of(session: AsyncSession, username: str) -> tuple[Cameo
         await session.execute(
             select(Cameo, User)
             .join(User, User.id == Cameo.owner_id)
-            .where(User.username == username, Cameo.status != CameoStatus.REVOKED.value)
+            .where(
+                User.username == username,
+                User.deleted_at.is_(None),
+                Cameo.status != CameoStatus.REVOKED.value,
+            )
         )
     ).first()
     return (row[0], row[1]) if row is not None else None

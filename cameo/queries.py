@@ -149,3 +149,22 @@ async def unregistered_approved_between(
         .limit(limit)
     )
     return list(found)
+
+
+# --- a deleted account -------------------------------------------------------------------------
+
+
+async def remove_approvals_of(session: AsyncSession, user_id: UUID) -> None:
+    """Every approval the user held to cast others' cameos."""
+    await session.execute(delete(cameo_approvals).where(cameo_approvals.c.user_id == user_id))
+
+
+async def recordings_of_owner(session: AsyncSession, owner_id: UUID) -> list[tuple[UUID, str]]:
+    """Every recording still stored of the owner's cameos, locked."""
+    rows = await session.execute(
+        select(Cameo.id, Cameo.recording_key)
+        .where(Cameo.owner_id == owner_id, Cameo.recording_key.is_not(None))
+        .order_by(Cameo.id)
+        .with_for_update()
+    )
+    return [(row[0], row[1]) for row in rows.all() if row[1] is not None]

@@ -22,6 +22,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    tuple_,
     union_all,
     update,
 )
@@ -36,7 +37,16 @@ from accounts.models import Notification, User, blocks
 from accounts.notifications import NotificationKind
 from app.db import UUID_ARRAY
 from app.pagination import keyset_after, keyset_before
-from feed.models import Comment, Video, VideoStatus, Visibility, likes, video_appearances, views
+from feed.models import (
+    Comment,
+    Video,
+    VideoStatus,
+    Visibility,
+    likes,
+    see_less,
+    video_appearances,
+    views,
+)
 
 Position = tuple[datetime, UUID]
 # Who is looking: their id, or a bind parameter for it in a statement built once.
@@ -504,6 +514,8 @@ async def comments_page(
             Comment.video_id == video_id,
             Comment.removed_at.is_(None),
             ~exists().where(hidden.c.id == Comment.id),
+            # A deleted account's comments are gone at once; its purge deletes them after.
+            User.deleted_at.is_(None),
         )
         .order_by(Comment.created_at.asc(), Comment.id.asc())
         .limit(limit + 1)
@@ -599,3 +611,115 @@ async def remix_descendants(
         .limit(max_nodes)
     )
     return list((await session.scalars(query)).all())
+
+
+# --- a deleted account -----------------------------------------------------------------------
+
+
+def _of_account(user_id: UUID) -> ColumnElement[bool]:
+    """Videos the account authored, and those its cameo is in."""
+    return or_(
+        Video.author_id == user_id,
+        Video.id.in_(select(video_appearances.c.video_id).where(video_appearances.c.user_id == user_id)),
+    )
+
+
+async def hide_videos_of_account(session: AsyncSession, user_id: UUID, now: datetime) -> int:
+    """Deleted at once for everyone: every video the account authored (drafts included) and every
+    video its cameo is in (others' included). Locked in id order. How many."""
+    ids = select(Video.id).where(_of_account(user_id), Video.deleted_at.is_(None)).order_by(Video.id)
+    locked = list((await session.scalars(ids.with_for_update())).all())
+    if locked:
+        await session.execute(
+            update(Video)
+            .where(Video.id.in_(locked))
+            .values(deleted_at=now)
+            .execution_options(synchronize_session=False)
+        )
+    return len(locked)
+
+
+async def deleted_videos_of_account(
+    session: AsyncSession, user_id: UUID, after: UUID | None, limit: int
+) -> list[Video]:
+    """A batch of the account's deleted videos (and those its cameo is in) after `after`, by id,
+    locked."""
+    query = select(Video).where(_of_account(user_id), Video.deleted_at.is_not(None))
+    if after is not None:
+        query = query.where(Video.id > after)
+    result = await session.scalars(query.order_by(Video.id).limit(limit).with_for_update())
+    return list(result.all())
+
+
+def _counted_videos() -> ColumnElement[bool]:
+    return and_(
+        Video.deleted_at.is_(None),
+        Video.status == VideoStatus.PUBLISHED.value,
+        Video.visibility == Visibility.PUBLIC.value,
+    )
+
+
+async def recount_remixes(session: AsyncSession, video_id: UUID) -> None:
+    """Set the video's `remix_count` from its counted remixes, under its row lock taken first (so a
+    remix being published or deleted meanwhile, which bumps it under that lock, is waited for and
+    then seen)."""
+    await session.execute(select(Video.id).where(Video.id == video_id).with_for_update())
+    children = select(func.count()).where(Video.remix_of_id == video_id, _counted_videos()).scalar_subquery()
+    await session.execute(
+        update(Video)
+        .where(Video.id == video_id)
+        .values(remix_count=children)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def recount_posts(session: AsyncSession, user_id: UUID) -> None:
+    """Set the user's `post_count` from their counted videos, the same way."""
+    await session.execute(select(User.id).where(User.id == user_id).with_for_update(key_share=True))
+    posts = select(func.count()).where(Video.author_id == user_id, _counted_videos()).scalar_subquery()
+    await session.execute(
+        update(User)
+        .where(User.id == user_id)
+        .values(post_count=posts)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def delete_engagement_of(
+    session: AsyncSession, table: Any, user_column: Any, user_id: UUID, limit: int
+) -> list[UUID]:
+    """One batch of the user's likes or views; the video of each one deleted."""
+    batch = select(table.c.video_id).where(user_column == user_id).limit(limit).scalar_subquery()
+    result = await session.execute(
+        delete(table).where(user_column == user_id, table.c.video_id.in_(batch)).returning(table.c.video_id)
+    )
+    return [row[0] for row in result.all()]
+
+
+async def delete_likes_of(session: AsyncSession, user_id: UUID, limit: int) -> list[UUID]:
+    return await delete_engagement_of(session, likes, likes.c.user_id, user_id, limit)
+
+
+async def delete_views_of(session: AsyncSession, user_id: UUID, limit: int) -> list[UUID]:
+    return await delete_engagement_of(session, views, views.c.viewer_id, user_id, limit)
+
+
+async def delete_see_less_of(session: AsyncSession, user_id: UUID, limit: int) -> int:
+    """One batch of the see-less marks the user made, or made on their videos."""
+    mine = or_(see_less.c.user_id == user_id, see_less.c.author_id == user_id)
+    batch = select(see_less.c.user_id, see_less.c.video_id).where(mine).limit(limit)
+    result = await session.execute(
+        delete(see_less).where(mine, tuple_(see_less.c.user_id, see_less.c.video_id).in_(batch))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def comments_of(session: AsyncSession, user_id: UUID, limit: int) -> list[tuple[UUID, UUID]]:
+    """A batch of the user's comments: (comment id, video id)."""
+    result = await session.execute(
+        select(Comment.id, Comment.video_id)
+        .where(Comment.author_id == user_id)
+        .order_by(Comment.id)
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in result.all()]

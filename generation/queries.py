@@ -155,3 +155,15 @@ async def ended_with_reference_for_update(session: AsyncSession, limit: int) -> 
         .with_for_update(skip_locked=True)
     )
     return list(result.all())
+
+
+async def of_user_for_update(session: AsyncSession, user_id: UUID, limit: int) -> list[Generation]:
+    """A batch of the user's generations, locked in id order (a step holding one is waited for)."""
+    result = await session.scalars(
+        select(Generation)
+        .where(Generation.user_id == user_id)
+        .order_by(Generation.id)
+        .limit(limit)
+        .with_for_update()
+    )
+    return list(result.all())

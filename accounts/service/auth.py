@@ -230,7 +230,7 @@ class AuthService:
             )
         stored.rotated_at = now
         user = await self.session.get(User, stored.user_id)
-        if user is None:
+        if user is None or user.deleted_at is not None:
             raise InvalidRefreshToken()
         return await self.issue_tokens(user, family_id=stored.family_id)
 

@@ -126,6 +126,10 @@ class ProfileService:
         other = await self._named(username)
         if other.id != viewer.id:
             await queries.lock_pair(self.session, viewer.id, other.id)
+            # Under a key-share lock: a deletion of the account under way is waited for, and none
+            # starts before this commits, so no follow outlives the account it names.
+            if not await queries.still_exists(self.session, other.id):
+                raise UserNotFound()
             if await queries.is_blocked_either_way(self.session, viewer.id, other.id):
                 raise UserNotFound()
         return other
@@ -182,6 +186,8 @@ class ProfileService:
         if other.id == viewer.id:
             raise CannotBlockSelf()
         await queries.lock_pair(self.session, viewer.id, other.id)
+        if not await queries.still_exists(self.session, other.id):
+            raise UserNotFound()
         await queries.add_block(self.session, viewer.id, other.id)
 
     async def unblock(self, viewer: User, username: str) -> None:

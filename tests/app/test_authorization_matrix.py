@@ -577,6 +577,17 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
             keeps=True,
         )
     ],
+    # Only the caller's own account can be deleted, and only with its password: a wrong one
+    # changes nothing (the deletion itself is tests/accounts/test_account_deletion.py).
+    ("DELETE", "/v1/me"): [
+        Case(
+            "the caller's account, with a wrong password",
+            answers(PASSWORD_INCORRECT),
+            body=with_json({"password": "not-the-password"}),
+            observe=(owner_account,),
+            keeps=True,
+        )
+    ],
     ("GET", "/v1/me/invite"): [Case("the caller's invite", answers(OK))],
     # Always the caller's own blocks (tests/accounts/test_blocks.py shows nobody sees another's).
     ("GET", "/v1/me/blocks"): [Case("the caller's blocks", answers(OK))],
@@ -1075,6 +1086,14 @@ WRITES: dict[tuple[str, str], Write] = {
     ("POST", "/v1/me/password"): Write(
         actor=_owner,
         body=lambda w: {"current_password": "not-the-password", "new_password": "a new passphrase"},
+        accepted=PASSWORD_INCORRECT,
+        observe=(owner_account,),
+    ),
+    # A valid body reaches the service and is refused for its wrong password, which deletes
+    # nothing: proof enough that the body is valid.
+    ("DELETE", "/v1/me"): Write(
+        actor=_owner,
+        body=lambda w: {"password": "not-the-password"},
         accepted=PASSWORD_INCORRECT,
         observe=(owner_account,),
     ),

@@ -34,7 +34,7 @@ async def test_every_answer_names_its_request_id(client: httpx.AsyncClient) -> N
 async def test_requests_no_route_answers_name_their_request_id(client: httpx.AsyncClient) -> None:
     # The router answers these itself, before any route's middleware: they carried no X-Request-ID
     # (and left no access-log line).
-    for method, path in (("GET", "/v1/no-such-thing"), ("DELETE", "/v1/me"), ("HEAD", "/v1/auth/token")):
+    for method, path in (("GET", "/v1/no-such-thing"), ("PUT", "/v1/me"), ("HEAD", "/v1/auth/token")):
         response = await client.request(method, path, headers={"X-Request-ID": "edge-unrouted"})
         assert response.status_code in (404, 405), (method, path, response.status_code)
         assert response.headers.get("x-request-id") == "edge-unrouted", (method, path)

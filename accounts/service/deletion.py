@@ -1,0 +1,100 @@
+"""A user deleting their own account.
+
+The users row stays as a tombstone (`deleted_at`): moderation decisions, the audit log, reports and
+appeals keep pointing at it, and its username stays taken for ever while every lookup by username
+answers 404. What identifies the person is scrubbed in the request: the email (so they may sign up
+again with it), the password hash, display name, bio and avatar (its files deleted after the
+commit). The birthdate stays: it is needed for nothing, but the column is NOT NULL and it names
+nobody without the rest.
+
+In the request's one transaction: every token stops working (the access tokens through
+`provide_current_user`, which treats a tombstone as no account; the refresh tokens revoked), the
+follows and blocks both ways end with everyone's counts kept right, the invite code stops working,
+and the domains registered with `accounts.hooks.on_account_deleted` do their part (the cameo
+revoked, the videos hidden). The rest (likes, comments, notifications, generations, media, Redis
+state) is purged by a durable background job enqueued after the commit (`accounts.jobs`).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from accounts import hooks, queries
+from accounts.errors import PasswordIncorrect
+from accounts.models import User
+from accounts.passwords import hashing_turn
+from accounts.service.auth import CountAttempt, login_attempt_subject
+from accounts.service.avatars import RENDITION_SIZES
+from app.errors import NotAuthenticated
+from app.jobs import JobQueue
+from app.media_deletion import MediaDeletions
+from app.settings import Settings
+
+PURGE_ACCOUNT_JOB = "accounts.purge_deleted_account"
+PURGE_TIMEOUT_SECONDS = 1800
+# Not an Argon2 hash: verifying any password against it fails.
+UNUSABLE_PASSWORD_HASH = "!account-deleted"  # noqa: S105 (not a password: a marker)
+
+
+def scrubbed_email(user: User) -> str:
+    """Unique (the id), never deliverable (RFC 2606 `.invalid`), and frees the real address."""
+    return f"deleted+{user.id}@invalid"
+
+
+def purge_job_key(user_id: object) -> str:
+    return f"account-purge:{user_id}"
+
+
+class AccountDeletionService:
+    def __init__(
+        self, session: AsyncSession, settings: Settings, deletions: MediaDeletions, jobs: JobQueue
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.deletions = deletions
+        self.jobs = jobs
+
+    async def delete(self, user: User, password: str, count_attempt: CountAttempt | None = None) -> None:
+        """Re-authenticated by the password (a stolen access token alone deletes nothing): 403
+        password_incorrect, with nothing changed, when it is wrong. Each attempt counts against the
+        account's login budget, as a login would, so the route gives no extra password guesses."""
+        async with hashing_turn(self.settings.password_hashes_at_once) as turn:
+            verified = await turn.verify(user.password_hash, password)
+        # Counted after the turn, as the login does: a Redis that hangs must not hold a turn.
+        if count_attempt is not None:
+            await count_attempt(*login_attempt_subject(user, user.username))
+        if not verified:
+            raise PasswordIncorrect()
+
+        locked = await queries.user_for_deletion(self.session, user.id)
+        if locked is None or locked.deleted_at is not None:  # deleted by a request in flight
+            raise NotAuthenticated("The account no longer exists")
+        now = datetime.now(UTC)
+        avatar_key = locked.avatar_key
+        locked.deleted_at = now
+        locked.email = scrubbed_email(locked)
+        locked.password_hash = UNUSABLE_PASSWORD_HASH
+        locked.display_name = ""
+        locked.bio = ""
+        locked.avatar_key = None
+        await self.session.flush()
+
+        await queries.revoke_all_refresh_tokens(self.session, locked.id, now)
+        await queries.remove_all_follows(self.session, locked.id)
+        await queries.remove_all_blocks(self.session, locked.id)
+        await queries.delete_invite(self.session, locked.id)
+        await hooks.account_deleted(self.session, locked)
+
+        if avatar_key:
+            self.deletions.after_commit(
+                self.session, [f"{avatar_key}-{size}.webp" for size in RENDITION_SIZES]
+            )
+        self.jobs.enqueue_after_commit(
+            self.session,
+            PURGE_ACCOUNT_JOB,
+            key=purge_job_key(locked.id),
+            timeout_seconds=PURGE_TIMEOUT_SECONDS,
+            user_id=str(locked.id),
+        )
