@@ -12,8 +12,10 @@
    phases, links between operations inferred by schemathesis, the checks and settings of
    tests/fuzz/schemathesis.toml. The seed is fixed and each operation gets a bounded number of
    examples, so a run takes a couple of minutes and asks the same questions each time.
-4. Fails the run also when the server logged an error (a job that broke on fuzzed data answers
-   nothing schemathesis could see), or exited.
+4. Fails the run also when a pass's token no longer works at the end (its account deleted: DELETE
+   /v1/me is fuzzed with wrong passwords only, see tests/fuzz/schemathesis.toml), when the server
+   logged an error (a job that broke on fuzzed data answers nothing schemathesis could see), or
+   when it exited.
 5. Stops the server (SIGINT to its process group, as Ctrl-C would, then SIGKILL if it hangs), stops
    anything still running from the data directory, and deletes it, also when a step failed or the
    run was interrupted (Ctrl-C, SIGTERM).
@@ -428,6 +430,14 @@ def main(argv: list[str] | None = None) -> int:
                 log(f"schemathesis as {run.username}: {run.about}")
                 statuses.append(schemathesis(config, server.url, tokens[run.username], args, *run.select))
             failed = any(statuses)
+            # A pass that lost its account (deleted, say) answers 401 to everything after, which
+            # every operation documents: schemathesis would call that a pass.
+            with httpx.Client(base_url=server.url, timeout=30) as http:
+                for run in PASSES:
+                    me = http.get("/v1/me", headers={"Authorization": f"Bearer {tokens[run.username]}"})
+                    if me.status_code != 200:
+                        log(f"{run.username}'s token stopped working: {me.status_code} {me.text[:200]}")
+                        failed = True
             if server.process.poll() is not None:
                 log(f"the server exited during the run:\n{server.tail()}")
                 failed = True
