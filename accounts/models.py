@@ -154,6 +154,8 @@ class Notification(UUIDv7AuditBase):
         # What a video's deletion or removal retracts, across every recipient: spelled exactly as
         # `notification_video_id` below, which the queries use so that the planner matches it.
         Index("ix_notifications_video_id", text("(data ->> 'video_id')")),
+        # What a deleted account's purge deletes besides its own: the notifications naming it.
+        Index("ix_notifications_actor_id", "actor_id"),
     )
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

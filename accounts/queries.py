@@ -389,18 +389,28 @@ async def delete_invite(session: AsyncSession, owner_id: UUID) -> None:
 
 
 async def delete_notifications_of(session: AsyncSession, user_id: UUID, limit: int) -> int:
-    """One batch of the notifications sent to the user or naming them as the actor; how many."""
-    batch = (
-        select(Notification.id)
-        .where(or_(Notification.user_id == user_id, Notification.actor_id == user_id))
-        # In id order, as every write of several notifications locks them (accounts.notifications).
-        .order_by(Notification.id)
-        .limit(limit)
-        .with_for_update()
-        .scalar_subquery()
-    )
-    result = await session.execute(delete(Notification).where(Notification.id.in_(batch)))
-    return int(getattr(result, "rowcount", 0) or 0)
+    """One batch of the notifications sent to the user or naming them as the actor; how many were
+    found (short of `limit`: none left). Each side picked through its own index without sorting
+    the rest, then all locked in id order, as every write of several notifications locks them
+    (accounts.notifications), and deleted."""
+    found: set[UUID] = set()
+    for column in (Notification.user_id, Notification.actor_id):
+        found.update(
+            (await session.scalars(select(Notification.id).where(column == user_id).limit(limit))).all()
+        )
+    if not found:
+        return 0
+    locked = (
+        await session.scalars(
+            select(Notification.id)
+            .where(Notification.id.in_(sorted(found)))
+            .order_by(Notification.id)
+            .with_for_update()
+        )
+    ).all()
+    if locked:
+        await session.execute(delete(Notification).where(Notification.id.in_(list(locked))))
+    return len(found)
 
 
 async def purges_pending(session: AsyncSession, deleted_before: datetime, limit: int) -> list[UUID]:

@@ -1,7 +1,9 @@
 """account deletion: `users.deleted_at` marks a tombstone (the account deleted by its owner, the
 row kept so moderation history keeps pointing at it and the username stays reserved), and
 `users.purged_at` when the background purge of what it left behind has finished; the partial
-index is what the sweep re-running unfinished purges scans
+index is what the sweep re-running unfinished purges scans, and what reads scan to leave out the
+follows of deleted accounts not yet ended by their purge; `ix_notifications_actor_id` finds the
+notifications naming a deleted account, which its purge deletes
 
 Revision ID: 0020
 Revises: 0019
@@ -30,9 +32,11 @@ def upgrade() -> None:
         unique=False,
         postgresql_where=sa.text("deleted_at IS NOT NULL AND purged_at IS NULL"),
     )
+    op.create_index("ix_notifications_actor_id", "notifications", ["actor_id"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_notifications_actor_id", table_name="notifications")
     op.drop_index(
         "ix_users_purge_pending",
         table_name="users",
