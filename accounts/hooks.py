@@ -2,9 +2,10 @@
 (feed, cameo, generation), so they register here, once, from the composition root; the deletion
 service and the purge job call them.
 
-- `on_account_deleted(session, user)`: in the deleting request's transaction, with the users row
-  locked and already a tombstone: what must be gone for everyone once the 204 is sent (the cameo
-  revoked, the videos hidden). Never commits.
+- `on_account_deleted(session, user)`: in the deleting request's transaction, before its users row
+  is locked and made a tombstone (a video's row is taken before its author's everywhere, so these
+  run first): what must be gone for everyone once the 204 is sent (the videos hidden, the cameo
+  revoked), in the order registered. Never commits.
 - `on_account_purge(resources, user_id)`: in the background purge after that commit (and again
   from the sweep if a purge did not finish): what the account left behind (likes, comments, media,
   Redis state). Each hook runs its own transactions, in batches, and must be harmless to run twice

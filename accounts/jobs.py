@@ -41,10 +41,11 @@ async def purge_expired_refresh_tokens(resources: Resources) -> int:
 
 async def purge_deleted_account(resources: Resources, *, user_id: str) -> bool:
     """PURGE_ACCOUNT_JOB: what a deleted account left behind, after the request that deleted it
-    committed. Each domain's part (`accounts.hooks.on_account_purge`) runs in batches of its own
-    transactions and is harmless to run again, so a run cut short anywhere is finished by the next
-    (the sweep's); `users.purged_at` is set once every part has finished. False when the account
-    is not deleted (nothing to do)."""
+    committed: its follows both ways (everyone's counts moved) and blocks, each domain's part
+    (`accounts.hooks.on_account_purge`), its idempotency records and notifications. Each runs in
+    batches of its own transactions and is harmless to run again, so a run cut short anywhere is
+    finished by the next (the sweep's); `users.purged_at` is set once every part has finished.
+    False when the account is not deleted (nothing to do)."""
     identifier = UUID(user_id)
 
     async def deleted(session: AsyncSession) -> bool:
@@ -53,6 +54,16 @@ async def purge_deleted_account(resources: Resources, *, user_id: str) -> bool:
 
     if not await in_transaction(resources.session_factory, deleted):
         return False
+
+    async def follows(session: AsyncSession) -> int:
+        return await queries.remove_follows_of(session, identifier, PURGE_BATCH)
+
+    async def blocks(session: AsyncSession) -> int:
+        return await queries.remove_blocks_of(session, identifier, PURGE_BATCH)
+
+    # First: until they are ended, reads take them off the counts (accounts.queries.follow_counts).
+    for work in (follows, blocks):
+        await in_batches(resources.session_factory, work, batch=PURGE_BATCH, max_batches=PURGE_MAX_BATCHES)
     await hooks.purge(resources, identifier)
 
     async def notifications(session: AsyncSession) -> int:

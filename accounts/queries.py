@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, text, update
+from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from accounts.models import Invite, Notification, RefreshToken, User, blocks, follows
 from app.idempotency import IdempotencyRecord
@@ -255,7 +256,8 @@ async def follow_page(
     limit: int,
 ) -> list[tuple[User, datetime]]:
     """A page of `user_id`'s followers (direction "followers") or followees ("following"),
-    newest follow first, leaving out anyone who blocks or is blocked by the viewer."""
+    newest follow first, leaving out anyone who blocks or is blocked by the viewer, and deleted
+    accounts (whose follows their purge ends a batch at a time)."""
     if direction == "followers":
         anchor, other = follows.c.followee_id, follows.c.follower_id
     else:
@@ -263,7 +265,7 @@ async def follow_page(
     query = (
         select(User, follows.c.created_at)
         .join(follows, other == User.id)
-        .where(anchor == user_id)
+        .where(anchor == user_id, User.deleted_at.is_(None))
         .where(~_block_exists(viewer_id, User.id), ~_block_exists(User.id, viewer_id))  # type: ignore[arg-type]
         .order_by(follows.c.created_at.desc(), other.desc())
         .limit(limit + 1)
@@ -367,20 +369,71 @@ async def revoke_all_refresh_tokens(session: AsyncSession, user_id: UUID, now: d
     )
 
 
-async def remove_all_follows(session: AsyncSession, user_id: UUID) -> None:
-    """Every follow from or to the user, with everyone's counts moved."""
-    removed = await session.execute(
-        delete(follows)
-        .where(or_(follows.c.follower_id == user_id, follows.c.followee_id == user_id))
-        .returning(follows.c.follower_id, follows.c.followee_id)
-    )
-    await _count_follows(session, removed.all(), -1)
+async def remove_follows_of(session: AsyncSession, user_id: UUID, limit: int) -> int:
+    """One batch of the follows from or to a deleted user, with everyone's counts moved (the rows
+    in id order, as every follow takes them); how many. Run by the account's purge, a batch a
+    transaction: deleting someone 100k people follow never moves 100k rows in one."""
+    removed: list[Row[UUID, UUID]] = []
+    for anchor, other in (
+        (follows.c.followee_id, follows.c.follower_id),
+        (follows.c.follower_id, follows.c.followee_id),
+    ):
+        left = limit - len(removed)
+        if left <= 0:
+            break
+        batch = select(other).where(anchor == user_id).limit(left).scalar_subquery()
+        result = await session.execute(
+            delete(follows)
+            .where(anchor == user_id, other.in_(batch))
+            .returning(follows.c.follower_id, follows.c.followee_id)
+        )
+        removed += result.all()
+    await _count_follows(session, removed, -1)
+    return len(removed)
 
 
-async def remove_all_blocks(session: AsyncSession, user_id: UUID) -> None:
-    await session.execute(
-        delete(blocks).where(or_(blocks.c.blocker_id == user_id, blocks.c.blocked_id == user_id))
+async def remove_blocks_of(session: AsyncSession, user_id: UUID, limit: int) -> int:
+    """One batch of the blocks made by or against a deleted user; how many."""
+    mine = or_(blocks.c.blocker_id == user_id, blocks.c.blocked_id == user_id)
+    batch = select(blocks.c.blocker_id, blocks.c.blocked_id).where(mine).limit(limit)
+    result = await session.execute(
+        delete(blocks).where(mine, tuple_(blocks.c.blocker_id, blocks.c.blocked_id).in_(batch))
     )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def follow_counts(session: AsyncSession, user_ids: Sequence[UUID]) -> dict[UUID, tuple[int, int]]:
+    """(follower count, following count) of each user as everyone is shown them: the counts kept on
+    the row, less the follows with deleted accounts that their purge has not ended yet. One
+    statement, one snapshot: a purge batch committing meanwhile is taken off once. Found from the
+    few accounts pending a purge (the partial index ix_users_purge_pending), each probing the
+    follows' primary key, so a profile with 100k followers costs no more."""
+    if not user_ids:
+        return {}
+    gone = aliased(User)
+    pending = and_(gone.deleted_at.is_not(None), gone.purged_at.is_(None))
+    followers_gone = (
+        select(func.count())
+        .select_from(gone)
+        .join(follows, and_(follows.c.follower_id == gone.id, follows.c.followee_id == User.id))
+        .where(pending)
+        .scalar_subquery()
+    )
+    following_gone = (
+        select(func.count())
+        .select_from(gone)
+        .join(follows, and_(follows.c.followee_id == gone.id, follows.c.follower_id == User.id))
+        .where(pending)
+        .scalar_subquery()
+    )
+    rows = await session.execute(
+        select(
+            User.id,
+            func.greatest(User.follower_count - followers_gone, 0),
+            func.greatest(User.following_count - following_gone, 0),
+        ).where(User.id.in_(list(user_ids)))
+    )
+    return {row[0]: (int(row[1]), int(row[2])) for row in rows.all()}
 
 
 async def delete_invite(session: AsyncSession, owner_id: UUID) -> None:

@@ -66,10 +66,11 @@ accounts_notifications.reach_across_blocks(
 accounts_notifications.outlive_their_video(moderation_decisions.MODERATION_DECISION)
 
 # What other domains do when an account is deleted (accounts may not import them; see
-# accounts/hooks.py): in the request, the cameo revoked and the videos hidden; in the purge after
-# it, in this order (the feed's part last, so it also hides a draft a generation step made).
-accounts_hooks.on_account_deleted(cameo_account_deletion.revoke_account_cameo)
+# accounts/hooks.py): in the request, the videos hidden, then the cameo revoked (the order a
+# publish takes them: video, then its cameos); in the purge after it, in this order (the feed's
+# part last, so it also hides a draft a generation step made).
 accounts_hooks.on_account_deleted(feed_account_deletion.hide_account_videos)
+accounts_hooks.on_account_deleted(cameo_account_deletion.revoke_account_cameo)
 accounts_hooks.on_account_purge(generation_account_deletion.purge_account)
 accounts_hooks.on_account_purge(cameo_account_deletion.purge_account)
 accounts_hooks.on_account_purge(feed_account_deletion.purge_account)

@@ -7,12 +7,18 @@ again with it), the password hash, display name, bio and avatar (its files delet
 commit). The birthdate stays: it is needed for nothing, but the column is NOT NULL and it names
 nobody without the rest.
 
-In the request's one transaction: every token stops working (the access tokens through
-`provide_current_user`, which treats a tombstone as no account; the refresh tokens revoked), the
-follows and blocks both ways end with everyone's counts kept right, the invite code stops working,
-and the domains registered with `accounts.hooks.on_account_deleted` do their part (the cameo
-revoked, the videos hidden). The rest (likes, comments, notifications, generations, media, Redis
-state) is purged by a durable background job enqueued after the commit (`accounts.jobs`).
+In the request's one transaction: the domains registered with `accounts.hooks.on_account_deleted`
+do their part first (the videos hidden, then the cameo revoked), since every change takes a video's
+row before its author's (likes, comments, publishing); then the users row is locked and becomes the
+tombstone, every token stops working (the access tokens through `provide_current_user`, which
+treats a tombstone as no account; the refresh tokens revoked), and the invite code stops working.
+
+The request's work does not grow with other people: the follows and blocks both ways, which may be
+100k rows each moving someone's counts, are ended by the durable background purge enqueued after
+the commit (`accounts.jobs`), a batch a transaction, and until then every read leaves them out
+(follower and following lists skip deleted accounts, counts are shown less the follows still
+pending, `queries.follow_counts`). The purge also takes the rest (likes, comments, notifications,
+generations, media, Redis state).
 """
 
 from __future__ import annotations
@@ -68,6 +74,12 @@ class AccountDeletionService:
         if not verified:
             raise PasswordIncorrect()
 
+        # The other domains' rows first (the account's videos, then its cameo), its users row after:
+        # the order every change of a video takes them in, so a like or a publish in flight on one
+        # of them is waited for rather than deadlocked with. A deletion of the same account in
+        # flight is waited for there too, and this one then finds the tombstone below and rolls
+        # back.
+        await hooks.account_deleted(self.session, user)
         locked = await queries.user_for_deletion(self.session, user.id)
         if locked is None or locked.deleted_at is not None:  # deleted by a request in flight
             raise NotAuthenticated("The account no longer exists")
@@ -82,10 +94,7 @@ class AccountDeletionService:
         await self.session.flush()
 
         await queries.revoke_all_refresh_tokens(self.session, locked.id, now)
-        await queries.remove_all_follows(self.session, locked.id)
-        await queries.remove_all_blocks(self.session, locked.id)
         await queries.delete_invite(self.session, locked.id)
-        await hooks.account_deleted(self.session, locked)
 
         if avatar_key:
             self.deletions.after_commit(

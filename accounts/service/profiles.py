@@ -17,6 +17,7 @@ from accounts.errors import CannotBlockSelf, CannotFollowSelf, UserNotFound
 from accounts.models import Invite, User
 from accounts.schemas import InviteOut, Me, MePatch, Profile, Tokens
 from accounts.service.auth import USERNAME_FORMAT, IssuedTokens
+from app.errors import NotAuthenticated
 from app.pagination import CursorCodec, Page
 from app.storage import MediaStorage
 
@@ -34,6 +35,7 @@ class ProfileService:
     # --- own account -------------------------------------------------------------------------
 
     async def me(self, user: User) -> Me:
+        follower_count, following_count = await self._follow_counts(user)
         return Me(
             id=str(user.id),
             username=user.username,
@@ -44,8 +46,8 @@ class ProfileService:
             birthdate=user.birthdate,
             age_band=age_band(user.birthdate).value,
             role=user.role,  # type: ignore[arg-type]
-            follower_count=user.follower_count,
-            following_count=user.following_count,
+            follower_count=follower_count,
+            following_count=following_count,
             post_count=user.post_count,
             created_at=user.created_at,
         )
@@ -88,18 +90,28 @@ class ProfileService:
     async def profile(self, viewer: User, username: str) -> Profile:
         other = await self.visible_user(viewer, username)
         relation = await queries.relationship(self.session, viewer.id, other.id)
-        return self._profile(other, (relation.following, relation.followed_by), relation.blocking)
+        follow_counts = await self._follow_counts(other)
+        return self._profile(
+            other, (relation.following, relation.followed_by), relation.blocking, follow_counts
+        )
 
-    def _profile(self, user: User, flags: tuple[bool, bool], blocked: bool) -> Profile:
+    async def _follow_counts(self, user: User) -> tuple[int, int]:
+        counted = await queries.follow_counts(self.session, [user.id])
+        return counted.get(user.id, (user.follower_count, user.following_count))
+
+    def _profile(
+        self, user: User, flags: tuple[bool, bool], blocked: bool, follow_counts: tuple[int, int]
+    ) -> Profile:
         following, follows_you = flags
+        follower_count, following_count = follow_counts
         return Profile(
             id=str(user.id),
             username=user.username,
             display_name=user.display_name,
             bio=user.bio,
             avatar_url=avatar_url(self.storage, user.avatar_key),
-            follower_count=user.follower_count,
-            following_count=user.following_count,
+            follower_count=follower_count,
+            following_count=following_count,
             post_count=user.post_count,
             is_following=following,
             follows_you=follows_you,
@@ -127,7 +139,9 @@ class ProfileService:
         if other.id != viewer.id:
             await queries.lock_pair(self.session, viewer.id, other.id)
             # Under a key-share lock: a deletion of the account under way is waited for, and none
-            # starts before this commits, so no follow outlives the account it names.
+            # starts before this commits, so no follow outlives the account it names; the same
+            # for the caller's own (deleted while this was in flight: it would outlive its purge).
+            await self._still_here(viewer)
             if not await queries.still_exists(self.session, other.id):
                 raise UserNotFound()
             if await queries.is_blocked_either_way(self.session, viewer.id, other.id):
@@ -172,7 +186,16 @@ class ProfileService:
         ids = [user.id for user in users]
         flags = await queries.relationship_flags(self.session, viewer.id, ids)
         blocked = await queries.blocked_among(self.session, viewer.id, ids)
-        items = [self._profile(user, flags[user.id], user.id in blocked) for user in users]
+        counted = await queries.follow_counts(self.session, ids)
+        items = [
+            self._profile(
+                user,
+                flags[user.id],
+                user.id in blocked,
+                counted.get(user.id, (user.follower_count, user.following_count)),
+            )
+            for user in users
+        ]
         next_cursor = None
         if more:
             last_user, listed_at = page[-1]
@@ -186,9 +209,14 @@ class ProfileService:
         if other.id == viewer.id:
             raise CannotBlockSelf()
         await queries.lock_pair(self.session, viewer.id, other.id)
+        await self._still_here(viewer)
         if not await queries.still_exists(self.session, other.id):
             raise UserNotFound()
         await queries.add_block(self.session, viewer.id, other.id)
+
+    async def _still_here(self, viewer: User) -> None:
+        if not await queries.still_exists(self.session, viewer.id):
+            raise NotAuthenticated("The account no longer exists")
 
     async def unblock(self, viewer: User, username: str) -> None:
         other = await self._named(username)

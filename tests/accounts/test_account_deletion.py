@@ -5,20 +5,21 @@ leaving the counts right and nothing stored."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from accounts.jobs import purge_deleted_account, sweep_unfinished_purges
-from accounts.models import Notification, User
+from accounts.models import Notification, User, blocks, follows
 from app.resources import Resources
 from app.storage import MediaNotFound
 from cameo.models import Cameo
-from feed.models import likes
+from feed.models import Video, likes
 from tests.accounts.helpers import assert_problem, available, counts, follow, profile, sign_up
 from tests.accounts.test_avatar import image_bytes
 from tests.accounts.test_tokens import tight_app
@@ -248,8 +249,153 @@ async def test_the_sweep_finishes_an_unfinished_purge(
     deadline = datetime.now(UTC) + timedelta(seconds=20)
     while (await row(resources, select(User.purged_at).where(User.id == ada_id)))[0] is None:
         assert datetime.now(UTC) < deadline, "the sweep's purge did not finish"
-        import asyncio
-
         await asyncio.sleep(0.05)
     assert (await row(resources, select(func.count()).where(likes.c.user_id == ada_id)))[0] == 0
     assert await sweep_unfinished_purges(resources) == 0
+
+
+async def purge_finished(resources: Resources, actor: Actor, within: float = 30) -> None:
+    """Wait for the purge the deletion enqueued, which the in-process worker runs."""
+    deadline = asyncio.get_running_loop().time() + within
+    user_id = uuid.UUID(actor.id)
+    while (await row(resources, select(User.purged_at).where(User.id == user_id)))[0] is None:
+        assert asyncio.get_running_loop().time() < deadline, "the purge did not finish"
+        await asyncio.sleep(0.05)
+
+
+async def names(client: httpx.AsyncClient, viewer: Actor, path: str) -> list[str]:
+    response = await client.get(path, headers=viewer.headers)
+    assert response.status_code == 200, response.text
+    return [person["username"] for person in response.json()["items"]]
+
+
+async def stored_follow_counts(resources: Resources, actor: Actor) -> tuple[int, int]:
+    user_id = uuid.UUID(actor.id)
+    found = await row(resources, select(User.follower_count, User.following_count).where(User.id == user_id))
+    rows = await row(
+        resources,
+        select(
+            select(func.count()).where(follows.c.followee_id == user_id).scalar_subquery(),
+            select(func.count()).where(follows.c.follower_id == user_id).scalar_subquery(),
+        ),
+    )
+    assert (found[0], found[1]) == (rows[0], rows[1]), "the counts kept on the row drifted from the follows"
+    return found[0], found[1]
+
+
+async def test_the_deletion_moves_no_follower_and_reads_leave_its_follows_out_until_the_purge(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    """Someone followed by 100k people deletes their account: the request touches none of their
+    rows (the purge ends the follows, a batch a transaction), and until it has, every read leaves
+    those follows out: lists, and the counts on profiles, `me` and list items."""
+    ada, bob, cy = await users.create("ada"), await users.create("bob"), await users.create("cyd")
+    for who, whom in ((bob, "ada"), (cy, "ada"), (ada, "bob"), (cy, "bob")):
+        assert (await follow(client, who.headers, whom)).status_code == 204
+    async with resources.session_factory() as follower_busy:
+        # bob's row held (FOR NO KEY UPDATE), as a follow of his in flight holds it while moving
+        # his counts: the deletion must not wait for it.
+        await follower_busy.execute(
+            select(User.id).where(User.id == uuid.UUID(bob.id)).with_for_update(key_share=True)
+        )
+        deleted = await asyncio.wait_for(delete_account(client, ada), timeout=15)
+        assert deleted.status_code == 204, deleted.text
+        # The purge, if the worker started it, waits on bob's row: the follows are still rows here.
+        assert await counts(client, bob.headers) == (1, 0)
+        assert await counts(client, cy.headers) == (0, 1)
+        bob_seen = (await profile(client, cy.headers, "bob")).json()
+        assert (bob_seen["follower_count"], bob_seen["following_count"]) == (1, 0)
+        assert await names(client, cy, "/v1/users/bob/followers") == ["cyd"]
+        assert await names(client, cy, "/v1/users/bob/following") == []
+        assert await names(client, bob, "/v1/users/cyd/following") == ["bob"]
+        listed = (await client.get("/v1/users/bob/followers", headers=cy.headers)).json()["items"]
+        assert (listed[0]["follower_count"], listed[0]["following_count"]) == (0, 1)
+        await follower_busy.rollback()
+    await purge_finished(resources, ada)
+    assert await counts(client, bob.headers) == (1, 0)
+    assert await counts(client, cy.headers) == (0, 1)
+    assert await stored_follow_counts(resources, bob) == (1, 0)
+    assert await stored_follow_counts(resources, cy) == (0, 1)
+    assert await stored_follow_counts(resources, ada) == (0, 0)
+
+
+async def test_the_deletion_takes_a_video_before_its_author_as_every_change_does(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    """A like or a publish holding one of the account's videos, and then taking its author's row
+    (a notification to them, their post count), is waited for: it does not deadlock with the
+    deletion, which took the users row first and the videos after (a 503, one of them undone)."""
+    ada, bob = await users.create("ada"), await users.create("bob")
+    own = await published_by(client, VideoFactory(resources), ada)
+    async with resources.session_factory() as in_flight:
+        await in_flight.execute(select(Video.id).where(Video.id == uuid.UUID(own.id)).with_for_update())
+        deletion = asyncio.create_task(delete_account(client, ada))
+
+        async def deletion_waits() -> bool:
+            waiting = await row(
+                resources,
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                ),
+            )
+            return bool(waiting[0])
+
+        deadline = asyncio.get_running_loop().time() + 15
+        while not await deletion_waits():
+            assert not deletion.done(), (await deletion).text
+            assert asyncio.get_running_loop().time() < deadline, "the deletion never waited for the video"
+            await asyncio.sleep(0.05)
+        # Then the author's row, as the like's notification to ada (its foreign key) would.
+        await asyncio.wait_for(
+            in_flight.execute(
+                select(User.id).where(User.id == uuid.UUID(ada.id)).with_for_update(key_share=True)
+            ),
+            timeout=15,
+        )
+        await in_flight.commit()
+    response = await asyncio.wait_for(deletion, timeout=15)
+    assert response.status_code == 204, response.text
+    assert (await get_video(client, bob, own.id)).status_code == 404
+
+
+async def test_follows_likes_and_blocks_racing_the_deletion_end_consistent(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    """Whatever commits first: never a 5xx, and once the purge has run no follow or block of the
+    deleted account is left and every count kept on a row agrees with the rows."""
+    ada, bob, cy, dan = [await users.create(name) for name in ("ada", "bob", "cyd", "dan")]
+    own = await published_by(client, VideoFactory(resources), ada)
+    assert (await follow(client, dan.headers, "ada")).status_code == 204
+    racing = [
+        delete_account(client, ada),
+        follow(client, bob.headers, "ada"),
+        follow(client, ada.headers, "cyd"),
+        client.post("/v1/users/ada/block", headers=cy.headers),
+        client.post("/v1/users/dan/block", headers=ada.headers),
+        client.delete("/v1/users/ada/follow", headers=dan.headers),
+        client.post(f"/v1/videos/{own.id}/like", headers=bob.headers),
+        client.post(f"/v1/videos/{own.id}/like", headers=cy.headers),
+    ]
+    answers = await asyncio.gather(*racing)
+    assert answers[0].status_code == 204, answers[0].text
+    for answer in answers[1:]:
+        # Before the deletion: done; after: the account is gone (404), or the caller is (401).
+        assert answer.status_code in (204, 401, 404), (answer.request.url, answer.status_code, answer.text)
+    await purge_finished(resources, ada)
+    ada_id = uuid.UUID(ada.id)
+    left = await row(
+        resources,
+        select(
+            select(func.count())
+            .where((follows.c.follower_id == ada_id) | (follows.c.followee_id == ada_id))
+            .scalar_subquery(),
+            select(func.count())
+            .where((blocks.c.blocker_id == ada_id) | (blocks.c.blocked_id == ada_id))
+            .scalar_subquery(),
+        ),
+    )
+    assert (left[0], left[1]) == (0, 0)
+    for who in (bob, cy, dan):
+        assert await stored_follow_counts(resources, who) == (0, 0)
+        assert await counts(client, who.headers) == (0, 0)
