@@ -361,14 +361,6 @@ async def still_exists(session: AsyncSession, user_id: UUID) -> bool:
     return row is not None and row[0] is None
 
 
-async def revoke_all_refresh_tokens(session: AsyncSession, user_id: UUID, now: datetime) -> None:
-    await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-
-
 async def remove_follows_of(session: AsyncSession, user_id: UUID, limit: int) -> int:
     """One batch of the follows from or to a deleted user, with everyone's counts moved (the rows
     in id order, as every follow takes them); how many. Run by the account's purge, a batch a

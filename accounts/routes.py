@@ -194,7 +194,13 @@ class MeController(Controller):
         content = await data.file.read()
         return AvatarOut(avatar_url=await avatars.replace(active_user, content))
 
-    @post("/password", status_code=HTTP_200_OK, responses=problem_responses(400, 401, 403, 422, 429))
+    @post(
+        "/password",
+        status_code=HTTP_200_OK,
+        # Per address too, sharing the login's budget (TOKEN_LIMIT), as the account deletion does.
+        opt={"rate_limits": [TOKEN_LIMIT]},
+        responses=problem_responses(400, 401, 403, 422, 429),
+    )
     async def change_password(
         self,
         data: JSONBody[PasswordChangeIn],

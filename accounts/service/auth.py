@@ -237,18 +237,11 @@ class AuthService:
     async def change_password(
         self, user: User, current: str, new: str, count_attempt: CountAttempt | None = None
     ) -> IssuedTokens:
-        """Re-authenticated by the current password (a stolen access token alone changes nothing):
-        403 password_incorrect, with nothing changed, when it is wrong; each attempt spends the
-        account's login budget, as a login would. Every other session ends: the refresh tokens are
-        revoked, and access tokens issued before now are refused. The caller gets a fresh pair."""
-        async with hashing_turn(self.settings.password_hashes_at_once) as turn:
-            verified = await turn.verify(user.password_hash, current)
-            new_hash = await turn.hash(new) if verified else None
-        # Counted after the turn, as the login does: a Redis that hangs must not hold a turn.
-        if count_attempt is not None:
-            await count_attempt(*login_attempt_subject(user, user.username))
-        if new_hash is None:
-            raise PasswordIncorrect()
+        """Re-authenticated by the current password (`reauthenticate`). Every other session ends:
+        the refresh tokens are revoked, and access tokens issued before now are refused. The
+        caller gets a fresh pair."""
+        await reauthenticate(self.settings, user, current, count_attempt)
+        new_hash = await hash_password(new, at_once=self.settings.password_hashes_at_once)
         now = datetime.now(UTC)
         await queries.lock_out_sessions(self.session, user.id, now)
         user.password_hash = new_hash
@@ -263,6 +256,21 @@ class AuthService:
 
     async def purge_expired_tokens(self) -> int:
         return await queries.purge_refresh_tokens(self.session, datetime.now(UTC) - timedelta(days=1))
+
+
+async def reauthenticate(
+    settings: Settings, user: User, password: str, count_attempt: CountAttempt | None = None
+) -> None:
+    """Asks for the password again before a grave change (a stolen access token alone changes
+    nothing): 403 password_incorrect when it is wrong. Each attempt counts against the account's
+    login budget, as a login would, so the route gives no extra password guesses."""
+    async with hashing_turn(settings.password_hashes_at_once) as turn:
+        verified = await turn.verify(user.password_hash, password)
+    # Counted after the turn, as the login does: a Redis that hangs must not hold a turn.
+    if count_attempt is not None:
+        await count_attempt(*login_attempt_subject(user, user.username))
+    if not verified:
+        raise PasswordIncorrect()
 
 
 def _check_birthdate(birthdate: date) -> None:

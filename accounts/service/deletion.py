@@ -28,10 +28,8 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import hooks, queries
-from accounts.errors import PasswordIncorrect
 from accounts.models import User
-from accounts.passwords import hashing_turn
-from accounts.service.auth import CountAttempt, login_attempt_subject
+from accounts.service.auth import CountAttempt, reauthenticate
 from accounts.service.avatars import RENDITION_SIZES
 from app.errors import NotAuthenticated
 from app.jobs import JobQueue
@@ -63,16 +61,8 @@ class AccountDeletionService:
         self.jobs = jobs
 
     async def delete(self, user: User, password: str, count_attempt: CountAttempt | None = None) -> None:
-        """Re-authenticated by the password (a stolen access token alone deletes nothing): 403
-        password_incorrect, with nothing changed, when it is wrong. Each attempt counts against the
-        account's login budget, as a login would, so the route gives no extra password guesses."""
-        async with hashing_turn(self.settings.password_hashes_at_once) as turn:
-            verified = await turn.verify(user.password_hash, password)
-        # Counted after the turn, as the login does: a Redis that hangs must not hold a turn.
-        if count_attempt is not None:
-            await count_attempt(*login_attempt_subject(user, user.username))
-        if not verified:
-            raise PasswordIncorrect()
+        """Re-authenticated by the password (`reauthenticate`): a wrong one changes nothing."""
+        await reauthenticate(self.settings, user, password, count_attempt)
 
         # The other domains' rows first (the account's videos, then its cameo), its users row after:
         # the order every change of a video takes them in, so a like or a publish in flight on one
@@ -93,7 +83,7 @@ class AccountDeletionService:
         locked.avatar_key = None
         await self.session.flush()
 
-        await queries.revoke_all_refresh_tokens(self.session, locked.id, now)
+        await queries.lock_out_sessions(self.session, locked.id, now)
         await queries.delete_invite(self.session, locked.id)
 
         if avatar_key:
