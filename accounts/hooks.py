@@ -14,41 +14,17 @@ service and the purge job call them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from app.hooks import Hooks
 from app.resources import Resources
 
-DeletedHook = Callable[[AsyncSession, User], Awaitable[None]]
-PurgeHook = Callable[[Resources, UUID], Awaitable[None]]
-H = TypeVar("H")
-
-_deleted: list[DeletedHook] = []
-_purge: list[PurgeHook] = []
-
-
-def _add(hooks: list[H], hook: H) -> None:
-    if hook not in hooks:  # registering twice (a second app in one process) is harmless
-        hooks.append(hook)
-
-
-def on_account_deleted(hook: DeletedHook) -> None:
-    _add(_deleted, hook)
-
-
-def on_account_purge(hook: PurgeHook) -> None:
-    _add(_purge, hook)
-
-
-async def account_deleted(session: AsyncSession, user: User) -> None:
-    for hook in _deleted:
-        await hook(session, user)
-
-
-async def purge(resources: Resources, user_id: UUID) -> None:
-    for hook in _purge:
-        await hook(resources, user_id)
+_deleted: Hooks[[AsyncSession, User]] = Hooks()
+_purge: Hooks[[Resources, UUID]] = Hooks()
+on_account_deleted = _deleted.add
+account_deleted = _deleted.run
+on_account_purge = _purge.add
+purge = _purge.run

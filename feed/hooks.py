@@ -10,23 +10,12 @@ composition root; the video service calls them.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from app.hooks import Hooks
 from feed.models import Video
 
-WideningHook = Callable[[AsyncSession, User, Video], Awaitable[None]]
-
-_widening: list[WideningHook] = []
-
-
-def on_widening(hook: WideningHook) -> None:
-    if hook not in _widening:  # registering twice (a second app in one process) is harmless
-        _widening.append(hook)
-
-
-async def widening(session: AsyncSession, author: User, video: Video) -> None:
-    for hook in _widening:
-        await hook(session, author, video)
+_widening: Hooks[[AsyncSession, User, Video]] = Hooks()
+on_widening = _widening.add
+widening = _widening.run
