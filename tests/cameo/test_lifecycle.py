@@ -234,7 +234,7 @@ async def test_revoking_runs_the_revocation_hooks(client, users, monkeypatch):
     async def hook(session: Any, cameo: Cameo) -> None:
         seen.append((str(cameo.id), cameo.status))
 
-    monkeypatch.setattr("cameo.hooks._revoked", [hook])
+    monkeypatch.setattr("cameo.hooks._revoked._hooks", [hook])
     alice = await users.create("alice")
     cameo_id = (await start(client, alice))["cameo"]["id"]
 

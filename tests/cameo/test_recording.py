@@ -208,7 +208,7 @@ async def test_a_failure_after_storing_leaves_no_recording_behind(
     async def refusing_hook(session: Any, cameo: Cameo) -> None:
         raise Conflict("refused by a hook")
 
-    monkeypatch.setattr("cameo.hooks._recording_submitted", [refusing_hook])
+    monkeypatch.setattr("cameo.hooks._recording_submitted._hooks", [refusing_hook])
     alice = await users.create("alice")
     cameo_id = (await start(client, alice))["cameo"]["id"]
 
@@ -218,7 +218,7 @@ async def test_a_failure_after_storing_leaves_no_recording_behind(
     assert not folder.exists() or not any(folder.iterdir())
     assert (await client.get("/v1/me/cameo", headers=alice.headers)).json()["status"] == "awaiting_recording"
     # The same folder holds the recording once an upload goes through.
-    monkeypatch.setattr("cameo.hooks._recording_submitted", [])
+    monkeypatch.setattr("cameo.hooks._recording_submitted._hooks", [])
     assert (await upload(client, alice, cameo_id, clip())).status_code == 200
     assert len(list(folder.iterdir())) == 1
 
