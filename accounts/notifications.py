@@ -30,7 +30,7 @@ from app.pagination import CursorCodec, Page, keyset_before
 from app.storage import MediaStorage
 
 # Keys of `data` that are shown on the subject.
-_SUBJECT_KEYS = ("video_id", "parent_id", "remix_of", "excerpt", "reason", "statement")
+_SUBJECT_KEYS = ("video_id", "parent_id", "remix_of", "excerpt", "reason", "statement", "kept_removed")
 EXCERPT_LENGTH = 100
 
 

@@ -134,6 +134,16 @@ class NotificationSubject(msgspec.Struct, kw_only=True, omit_defaults=True):
         bool | None,
         Meta(description="moderation_decision: whether it may be appealed (once, POST /v1/appeals)"),
     ] = None
+    kept_removed: Annotated[
+        str | None,
+        Meta(
+            description=(
+                "appeal_outcome, granted: the removed video or comment stays down all the same, and "
+                "why: `cameo_revoked` (a cameo in the video was revoked since: its owner said no to "
+                "every new viewer) or `another_removal` (another removal of it still stands)"
+            )
+        ),
+    ] = None
 
 
 class NotificationOut(msgspec.Struct, kw_only=True):

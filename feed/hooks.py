@@ -4,8 +4,9 @@ composition root; the video service calls them.
 
 - `on_widening(session, author, video)`: a video is about to reach more people than it does: a
   draft is being published, or a video made public (also one a moderator removed, which a granted
-  appeal would bring back with that visibility). A hook may refuse it by raising a problem (the
-  transaction then rolls back).
+  appeal would bring back with that visibility), or a removed video that had been published is
+  being restored. A hook may refuse it by raising a problem (the transaction then rolls back; a
+  restore keeps the video removed instead, `feed.service.moderation.restore_video`).
 """
 
 from __future__ import annotations

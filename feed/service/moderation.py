@@ -6,7 +6,8 @@ to everyone but its author and the owners of cameos in it (who see it `removed`,
 their appearances, so they may delete it before an appeal could restore it), and stops counting
 on its author's `post_count` and its parent's `remix_count`, exactly as a delete does
 (`feed.service.counts`).
-Restoring undoes that, by the visibility it has then (its author may change it while it is down).
+Restoring undoes that, by the visibility it has then (its author may change it while it is down),
+unless a widening hook refuses it (a cameo in it revoked since): it then stays removed.
 A removed comment is hidden with its replies (kept, so a granted appeal restores the thread),
 keeping the video's `comment_count` exact.
 """
@@ -19,7 +20,8 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import notifications
-from feed import queries
+from accounts.models import User
+from feed import hooks, queries
 from feed.models import Comment, Video, VideoStatus
 from feed.service.counts import counted, recount
 from feed.service.engagement import _comment_keys
@@ -46,10 +48,20 @@ async def remove_video(session: AsyncSession, video: Video) -> bool:
 async def restore_video(session: AsyncSession, video: Video) -> bool:
     """Undo a removal (the caller holds its row lock): a video that had been published is published
     again, one taken down as a draft goes back to being a draft. False when it was not removed, or
-    was deleted since (by its author or a cameo owner in it: that stands, whatever the appeal)."""
+    was deleted since (by its author or a cameo owner in it: that stands, whatever the appeal).
+
+    Published again, a video reaches everyone its visibility lets in, where only its author and its
+    cameos' owners saw it while it was down: a widening like publishing, so the widening hooks
+    check it (`feed.hooks`). One featuring a cameo revoked since (its owner said no to every new
+    viewer; no moderator overrules that) stays removed: the hook's problem is raised before
+    anything changes, for the caller to decide what it means."""
     if video.deleted_at is not None or video.status != VideoStatus.REMOVED:
         return False
     republished = video.published_at is not None
+    if republished:
+        author = await session.get(User, video.author_id)
+        if author is not None:  # the foreign key keeps it
+            await hooks.widening(session, author, video)
     video.status = (VideoStatus.PUBLISHED if republished else VideoStatus.DRAFT).value
     video.removed_at = None
     await session.flush()

@@ -11,7 +11,12 @@ committed (the notifications are written in the transaction, so they exist exact
 - restore_content: a removed video is published again, a removed comment shown again with the
   replies removed with it; on an appeal item, the appeal is granted
   (undoing the removal, the suspension, or the cameo's rejection or revocation; a video or comment
-  deleted since stays deleted, and granting only records the outcome).
+  deleted since stays deleted, and granting only records the outcome). A published video featuring
+  a cameo revoked since it was made is not brought back (its owner said no to every new viewer,
+  which no moderator overrules): restore_content on another item about it is refused, and a
+  granted appeal stays granted with the video removed; so does one while another removal of it
+  stands. The appellant is told (`kept_removed` in `appeal_outcome`: `cameo_revoked`,
+  `another_removal`).
 - warn_user: the affected user is told.
 - suspend_user: the affected user may read but not post, comment, generate or report for
   `duration_hours` (or longer, while an earlier suspension still runs past it).
@@ -47,7 +52,7 @@ from accounts import notifications
 from accounts.errors import InsufficientRole
 from accounts.models import Role, User
 from app.db import after_commit
-from app.errors import FieldError, ValidationFailed
+from app.errors import AppError, FieldError, ValidationFailed
 from app.jobs import JobQueue
 from feed.service import moderation as feed_moderation
 from moderation import metrics, policy, queries
@@ -62,6 +67,10 @@ MODERATION_DECISION = "moderation_decision"
 REPORT_OUTCOME = "report_outcome"
 APPEAL_OUTCOME = "appeal_outcome"
 TAKEDOWN_OUTCOME = "takedown_outcome"
+
+# Why a granted appeal of a removal left the content down (`kept_removed` in `appeal_outcome`): another
+# removal of it still stands; else the code of the widening hook's refusal (`cameo_revoked`).
+ANOTHER_REMOVAL = "another_removal"
 
 # Actions that change something for the item's subject, who is told and (for some) may appeal.
 _AFFECTING = frozenset(
@@ -180,8 +189,9 @@ class DecisionService:
             # before its decision came to need an admin.
             raise InsufficientRole("Only an admin may decide this item: escalate it")
 
+        kept_removed: str | None = None
         if item.queue == Queue.APPEALS:
-            affected_id = await self._decide_appeal(item, action)
+            affected_id, kept_removed = await self._decide_appeal(item, action)
         else:
             await self._enforce(moderator, item, action, data, now)
             affected_id = item.subject_user_id if action in _AFFECTING else None
@@ -213,7 +223,7 @@ class DecisionService:
         end_lease(item)
         await self.session.flush()
         if action != Action.ESCALATE:
-            await self._notify(item, decision)
+            await self._notify(item, decision, kept_removed=kept_removed)
         return await self.presenter.one(item, now)
 
     def _observe_handling(self, item: ModerationItem, now: datetime) -> None:
@@ -241,7 +251,14 @@ class DecisionService:
                 )
         elif action == Action.RESTORE_CONTENT:
             video = await feed_moderation.lock_video(self.session, item.target_id)
-            if video is None or not await feed_moderation.restore_video(self.session, video):
+            try:
+                restored = video is not None and await feed_moderation.restore_video(self.session, video)
+            except AppError as refusal:  # a widening hook's: nothing was changed
+                raise ActionNotApplicable(
+                    f"The video cannot be brought back ({refusal.code}: {refusal.detail}); dismiss the "
+                    "item instead"
+                ) from refusal
+            if not restored:
                 raise ActionNotApplicable("The video is not removed, so there is nothing to restore")
         elif action in (Action.WARN_USER, Action.SUSPEND_USER):
             user = (
@@ -283,24 +300,28 @@ class DecisionService:
         elif not await feed_moderation.remove_comment(self.session, item.target_id):
             raise ActionNotApplicable("The comment no longer exists; dismiss the item instead")
 
-    async def _decide_appeal(self, item: ModerationItem, action: Action) -> UUID | None:
-        """restore_content grants the appeal (undoing what it appealed), dismiss denies it."""
+    async def _decide_appeal(self, item: ModerationItem, action: Action) -> tuple[UUID | None, str | None]:
+        """restore_content grants the appeal (undoing what it appealed), dismiss denies it. The
+        appellant to tell, and why a granted removal's content stays down (None when it does not)."""
         appeal = await queries.appeal_of_item(self.session, item.id)
         if appeal is None:  # an appeals item is only ever made with its appeal
             raise ActionNotApplicable("This item has no appeal")
         if action == Action.ESCALATE:
-            return None
+            return None, None
+        kept_removed = None
         if action == Action.RESTORE_CONTENT:
             appealed = await self.session.get(Decision, appeal.decision_id)
             if appealed is not None:
-                await self._undo(appealed)
+                kept_removed = await self._undo(appealed)
             appeal.outcome = "granted"
         else:
             appeal.outcome = "denied"
         await self.session.flush()
-        return appeal.appellant_id
+        return appeal.appellant_id, kept_removed
 
-    async def _undo(self, appealed: Decision) -> None:
+    async def _undo(self, appealed: Decision) -> str | None:
+        """Undo what a granted appeal appealed, as far as it may be; why a removed video or comment
+        stays down (None when it comes back, or there was nothing to bring back)."""
         original = await self.session.get(ModerationItem, appealed.item_id)
         if (
             appealed.action == Action.REMOVE_CONTENT
@@ -318,7 +339,7 @@ class DecisionService:
             ):
                 # Another removal of it (another item, say a takedown) still stands: granting this
                 # appeal records it, and the content stays down until that one is undone too.
-                return
+                return ANOTHER_REMOVAL
         if (
             appealed.action == Action.REMOVE_CONTENT
             and original is not None
@@ -326,7 +347,12 @@ class DecisionService:
         ):
             video = await feed_moderation.lock_video(self.session, original.target_id)
             if video is not None:
-                await feed_moderation.restore_video(self.session, video)
+                try:
+                    await feed_moderation.restore_video(self.session, video)
+                except AppError as refusal:
+                    # A cameo in it revoked since: granting records that the removal was wrong,
+                    # and the video stays removed (restore_video changed nothing).
+                    return refusal.code
         elif (
             appealed.action == Action.REMOVE_CONTENT
             and original is not None
@@ -352,14 +378,16 @@ class DecisionService:
                     self.session, user_id=user.id, granted_decision_id=appealed.id
                 )
         # A warning has nothing to undo.
+        return None
 
     # --- who is told -------------------------------------------------------------------------
 
-    async def _notify(self, item: ModerationItem, decision: Decision) -> None:
+    async def _notify(self, item: ModerationItem, decision: Decision, *, kept_removed: str | None) -> None:
         video_id = {"video_id": str(item.target_id)} if item.target_type == "video" else {}
         if item.queue == Queue.APPEALS:
             appeal = await queries.appeal_of_item(self.session, item.id)
             if appeal is not None and decision.affected_user_id is not None:
+                kept = {"kept_removed": kept_removed} if kept_removed is not None else {}
                 await notifications.notify(
                     self.session,
                     user_id=decision.affected_user_id,
@@ -367,7 +395,7 @@ class DecisionService:
                     actor_id=None,
                     subject_type="appeal",
                     subject_id=appeal.id,
-                    data={"excerpt": appeal.outcome or ""},
+                    data={"excerpt": appeal.outcome or "", **kept},
                     dedupe_key=f"appeal_outcome:{appeal.id}",
                 )
             return

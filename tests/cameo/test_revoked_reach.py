@@ -2,7 +2,8 @@
 draft cannot be published, an unlisted video cannot be made public (409 cameo_revoked). What
 narrows its reach, or changes nothing of it, stays allowed, and so does remixing being turned on:
 a remix casts the cameo again, which a revoked cameo refuses
-(tests/cameo/test_remix_cameos.py)."""
+(tests/cameo/test_remix_cameos.py). Nor does a moderator bring back a video taken down meanwhile:
+a granted appeal is recorded, and the video stays removed."""
 
 from __future__ import annotations
 
@@ -12,12 +13,21 @@ import httpx
 
 from accounts.models import Role
 from cameo.models import Permission
-from tests.accounts.helpers import assert_problem
+from tests.accounts.helpers import assert_problem, me
 from tests.cameo.factories import CameoFactory
 from tests.factories import Actor, UserFactory
 from tests.feed.factories import VideoFactory
-from tests.feed.helpers import all_items, publish, video
-from tests.moderation.helpers import appeal, claimed, decided, decision_id_for, reported
+from tests.feed.helpers import all_items, get_video, publish, video
+from tests.moderation.helpers import (
+    appeal,
+    claimed,
+    decide,
+    decided,
+    decision_id_for,
+    notifications_of,
+    reported,
+    takedown,
+)
 
 
 async def featuring(
@@ -120,5 +130,79 @@ async def test_a_removed_video_with_a_revoked_cameo_cannot_be_made_public_while_
     assert_problem(await patch(client, alice, unlisted, visibility="public"), 409, "cameo_revoked")
     assert (await appeal(client, alice, await decision_id_for(client, alice))).status_code == 201
     await decided(client, admin, (await claimed(client, admin, "appeals"))["id"], "restore_content")
-    assert (await video(client, carol, unlisted))["visibility"] == "unlisted"
+    # Nor does the granted appeal bring it back by link (below).
+    assert_problem(await get_video(client, carol, unlisted), 404, "video_not_found")
+    seen = await video(client, alice, unlisted)
+    assert (seen["status"], seen["visibility"]) == ("removed", "unlisted")
     assert await listed(client, carol, "alice") == []
+
+
+async def test_a_granted_appeal_leaves_removed_a_video_whose_cameo_was_revoked(
+    client: httpx.AsyncClient, users: UserFactory, cameos: CameoFactory, videos: VideoFactory
+) -> None:
+    """While a video is down only its author and its cameos' owners see it; an owner who revokes
+    their cameo meanwhile said no to every new viewer, and bringing the video back would show the
+    likeness to everyone again. The appeal is granted for the record (the removal was wrong), the
+    video stays removed, and its author is told why; the owner still finds it, to delete it."""
+    alice, bob, carol = [await users.create(name) for name in ("alice", "bob", "carol")]
+    mod, admin = await users.create("mod", role=Role.MODERATOR), await users.create("boss", role=Role.ADMIN)
+    cameo = await cameos.active(bob, permission=Permission.EVERYONE)
+    public = await featuring(client, videos, alice, bob, cameo, "public")
+    await reported(client, carol, "video", public)
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content", note="spam")
+    await revoke(client, bob, cameo)
+    assert (await appeal(client, alice, await decision_id_for(client, alice))).status_code == 201
+
+    granted = await decided(client, admin, (await claimed(client, admin, "appeals"))["id"], "restore_content")
+
+    assert granted["status"] == "closed"
+    assert_problem(await get_video(client, carol, public), 404, "video_not_found")
+    assert (await video(client, alice, public))["status"] == "removed"
+    assert await listed(client, carol, "alice") == []
+    assert (await me(client, alice.headers))["post_count"] == 0
+    (outcome,) = await notifications_of(client, alice, "appeal_outcome")
+    assert outcome["subject"]["excerpt"] == "granted"
+    assert outcome["subject"]["kept_removed"] == "cameo_revoked"
+    appearances = await all_items(client, bob, "/v1/me/appearances")
+    assert [(item["id"], item["status"]) for item in appearances] == [(public, "removed")]
+
+
+async def test_a_moderator_cannot_restore_a_video_whose_cameo_was_revoked_while_it_was_down(
+    client: httpx.AsyncClient, users: UserFactory, cameos: CameoFactory, videos: VideoFactory
+) -> None:
+    """restore_content on another item about it (here the owner's own takedown request) is refused
+    (422 action_not_applicable: the moderator dismisses it instead); the video stays removed."""
+    alice, bob, carol = [await users.create(name) for name in ("alice", "bob", "carol")]
+    mod = await users.create("mod", role=Role.MODERATOR)
+    cameo = await cameos.active(bob, permission=Permission.EVERYONE)
+    public = await featuring(client, videos, alice, bob, cameo, "public")
+    await reported(client, carol, "video", public)
+    filed = await takedown(client, bob, public)
+    assert filed.status_code == 201, filed.text
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content", note="spam")
+    await revoke(client, bob, cameo)
+    held = await claimed(client, mod, "takedowns")
+
+    assert_problem(await decide(client, mod, held["id"], "restore_content"), 422, "action_not_applicable")
+    assert_problem(await get_video(client, carol, public), 404, "video_not_found")
+    assert (await decided(client, mod, held["id"], "dismiss"))["status"] == "closed"
+    assert (await video(client, alice, public))["status"] == "removed"
+
+
+async def test_a_granted_appeal_restores_a_video_whose_cameo_is_still_active(
+    client: httpx.AsyncClient, users: UserFactory, cameos: CameoFactory, videos: VideoFactory
+) -> None:
+    alice, bob, carol = [await users.create(name) for name in ("alice", "bob", "carol")]
+    mod, admin = await users.create("mod", role=Role.MODERATOR), await users.create("boss", role=Role.ADMIN)
+    cameo = await cameos.active(bob, permission=Permission.EVERYONE)
+    public = await featuring(client, videos, alice, bob, cameo, "public")
+    await reported(client, carol, "video", public)
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content", note="spam")
+    assert (await appeal(client, alice, await decision_id_for(client, alice))).status_code == 201
+
+    await decided(client, admin, (await claimed(client, admin, "appeals"))["id"], "restore_content")
+
+    assert (await video(client, carol, public))["status"] == "published"
+    (outcome,) = await notifications_of(client, alice, "appeal_outcome")
+    assert outcome["subject"]["excerpt"] == "granted"
+    assert "kept_removed" not in outcome["subject"]

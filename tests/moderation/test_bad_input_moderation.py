@@ -142,6 +142,12 @@ async def test_granting_one_removals_appeal_keeps_a_removal_that_still_stands(
     # The takedown (never appealed) still stands: the impersonation stays down.
     assert_problem(await client.get(f"/v1/videos/{video_id}", headers=carol.headers), 404)
     assert (await video(client, alice, video_id))["status"] == "removed"
+    # Granted all the same, and alice is told why the video stays down.
+    (outcome,) = await notifications_of(client, alice, "appeal_outcome")
+    assert (outcome["subject"]["excerpt"], outcome["subject"]["kept_removed"]) == (
+        "granted",
+        "another_removal",
+    )
     # Once that one is granted too, nothing keeps it down.
     takedown_removal = await decision_id_for(client, alice)
     assert takedown_removal != spam_removal
@@ -149,6 +155,8 @@ async def test_granting_one_removals_appeal_keeps_a_removal_that_still_stands(
     held = await claimed(client, admin, "appeals")
     await decided(client, admin, held["id"], "restore_content", note="it is her")
     assert (await video(client, carol, video_id))["status"] == "published"
+    latest, _ = await notifications_of(client, alice, "appeal_outcome")
+    assert "kept_removed" not in latest["subject"]
 
 
 async def test_granting_a_replys_appeal_keeps_it_hidden_while_its_parent_stays_removed(
