@@ -3,15 +3,18 @@
 Every write has a budget per user and per client address; a route opts in to more with
 `opt={"rate_limits": [Limit(...)]}` for limits keyed on what the scope already knows (the client
 address, the verified caller); a handler calls `RateLimiter.enforce` for limits keyed on
-the body (the login being tried). Refusals are 429 `rate_limited` with Retry-After and the
-RateLimit-* headers; allowed answers carry the RateLimit-* headers too. If Redis is unreachable
+the body (the login being tried), or `RateLimiter.charged` for a limit that a refusal of a certain
+kind gives back (a duplicate report files nothing, so it costs nothing). Refusals are 429
+`rate_limited` with Retry-After and the RateLimit-* headers; allowed answers carry the RateLimit-*
+headers too. If Redis is unreachable
 the limit is not enforced and that is logged: a rate limiter must not take sign-in down with it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 import msgspec
@@ -42,6 +45,16 @@ for i, key in ipairs(KEYS) do
   out[#out + 1] = redis.call('PTTL', key)
 end
 return out
+"""
+
+
+# Give one request back: DECR the window's counter unless it has expired meanwhile (a new window owes
+# nothing back).
+_REFUND = """
+if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('GET', KEYS[1])) > 0 then
+  return redis.call('DECR', KEYS[1])
+end
+return -1
 """
 
 
@@ -160,6 +173,7 @@ class RateLimiter:
     def __init__(self, redis: Redis, settings: Settings) -> None:
         self._settings = settings
         self._script = redis.register_script(_HIT)
+        self._refund = redis.register_script(_REFUND)
 
     async def hit(self, name: str, subject: str, rule: RateLimitRule) -> Usage | None:
         usages = await self.hit_all([(name, subject, rule)])
@@ -183,6 +197,33 @@ class RateLimiter:
         usage = await self.hit(name, subject, rule)
         if usage is not None and usage.exceeded:
             raise usage.error()
+
+    async def refund(self, name: str, subject: str) -> None:
+        """Give back one request counted against (name, subject) in the current window."""
+        try:
+            await self._refund(keys=[redis_key(self._settings, "rl", name, subject)])
+        except RedisError as exc:
+            log.warning("rate_limit_unavailable", error=str(exc), limits=[name])
+
+    @asynccontextmanager
+    async def charged(
+        self,
+        name: str,
+        subject: str,
+        rule: RateLimitRule,
+        *,
+        refund_on: tuple[type[BaseException], ...],
+    ) -> AsyncIterator[None]:
+        """Count one request before the work inside runs (429 when over the limit, so a caller over
+        it costs no more than that), and give it back when the work ends in one of `refund_on`:
+        a refusal that did nothing (a duplicate) should not use up what the caller has left.
+        Two duplicates racing are both counted first and both given back."""
+        await self.enforce(name, subject, rule)
+        try:
+            yield
+        except refund_on:
+            await self.refund(name, subject)
+            raise
 
 
 def limits_of(handler: BaseRouteHandler, method: str) -> list[Limit]:

@@ -23,6 +23,7 @@ from app.ratelimit import RateLimiter
 from app.security import access_claims
 from moderation import deps
 from moderation.deps import Appeals, AuditLog, Decisions, Moderator, Queues, Reports, Takedowns
+from moderation.errors import ReportExists, TakedownRequestExists
 from moderation.schemas import (
     AppealIn,
     AppealOut,
@@ -63,9 +64,11 @@ class ReportsController(Controller):
     ) -> ReportOut:
         """Report a video, comment, user or cameo the caller can see (not their own) to the moderators.
         Reports on the same target join one item. One open report per reporter and target
-        (409 report_exists). Rate limited per user."""
-        await limiter.enforce("report", access_claims(request).user_id, settings.report_limit)
-        return await reports.report(active_user, data)
+        (409 report_exists). Rate limited per user; a refused duplicate is not counted."""
+        async with limiter.charged(
+            "report", access_claims(request).user_id, settings.report_limit, refund_on=(ReportExists,)
+        ):
+            return await reports.report(active_user, data)
 
     @get("/{report_id:str}", responses=problem_responses(401, 404))
     async def own_report(
@@ -119,9 +122,15 @@ class TakedownRequestsController(Controller):
         """Ask for a video the caller can see (not their own) to be taken down because it shows
         their likeness or impersonates them. Enters the `takedowns` queue with the video and the
         requester; requests on one video join one item. One open request per requester and video
-        (409 takedown_request_exists). Rate limited per user, as reports are."""
-        await limiter.enforce("takedown", access_claims(request).user_id, settings.report_limit)
-        return await takedowns.request(active_user, data)
+        (409 takedown_request_exists). Rate limited per user, as reports are (a refused duplicate
+        is not counted)."""
+        async with limiter.charged(
+            "takedown",
+            access_claims(request).user_id,
+            settings.report_limit,
+            refund_on=(TakedownRequestExists,),
+        ):
+            return await takedowns.request(active_user, data)
 
     @get("/{request_id:str}", responses=problem_responses(401, 404))
     async def own_takedown_request(

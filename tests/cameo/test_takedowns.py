@@ -236,3 +236,18 @@ async def test_a_second_request_while_the_first_is_open_is_409(client, users, pu
 
     await decided(client, mod, held["id"], "dismiss")
     assert (await request_takedown(client, bob, video_id)).status_code == 201
+
+
+async def test_a_refused_duplicate_takedown_request_does_not_spend_the_rate_limit(
+    servers, tmp_path, client, users, published
+):
+    """As for reports: a repeat of an open request (409 takedown_request_exists) is not counted."""
+    alice, bob = await users.create("alice"), await users.create("bob")
+    videos = [await published(alice) for _ in range(3)]
+    app = create_app(make_settings(servers, tmp_path, report_rate_limit="2/hour"))
+    async with serve_in_process(app) as limited:
+        assert (await request_takedown(limited, bob, videos[0])).status_code == 201
+        for _ in range(3):
+            assert_problem(await request_takedown(limited, bob, videos[0]), 409, "takedown_request_exists")
+        assert (await request_takedown(limited, bob, videos[1])).status_code == 201
+        assert_problem(await request_takedown(limited, bob, videos[2]), 429, "rate_limited")

@@ -247,6 +247,23 @@ async def test_reports_are_rate_limited_per_user(servers, tmp_path, client, user
         assert (await report(limited, carol, "user", target.id)).status_code == 201
 
 
+async def test_a_refused_duplicate_report_does_not_spend_the_rate_limit(servers, tmp_path, client, users):
+    """A repeat of an open report is refused (409 report_exists) and files nothing: a client retrying
+    a report it is unsure went through must not lose the reports it has left."""
+    bob = await users.create("bob")
+    others = [await users.create(f"other{n}") for n in range(3)]
+    app = create_app(make_settings(servers, tmp_path, report_rate_limit="2/hour"))
+    async with serve_in_process(app) as limited:
+        assert (await report(limited, bob, "user", others[0].id)).status_code == 201
+        for _ in range(3):
+            assert_problem(await report(limited, bob, "user", others[0].id), 409, "report_exists")
+        assert (await report(limited, bob, "user", others[1].id)).status_code == 201
+        # The limit itself still holds: two reports filed, the third is refused.
+        assert_problem(await report(limited, bob, "user", others[2].id), 429, "rate_limited")
+        # Over the limit, a duplicate is refused as rate limited like anything else.
+        assert_problem(await report(limited, bob, "user", others[0].id), 429, "rate_limited")
+
+
 async def test_users_never_see_other_peoples_reports(client, users):
     alice, bob, carol = await users.create("alice"), await users.create("bob"), await users.create("carol")
     bobs = await reported(
