@@ -574,6 +574,28 @@ async def ancestors(session: AsyncSession, video: Video, viewer_id: UUID) -> lis
     return list((await session.scalars(query)).all())
 
 
+async def removed_in_lineage(
+    session: AsyncSession, start_id: UUID, *, max_hops: int, lock: bool = False
+) -> bool:
+    """Whether `start_id` or any video above it, up to its root, was removed by a moderator (one
+    removed and then deleted too: its removal stands). One query however deep the lineage. With
+    `lock`, each row is read under a key-share lock, which waits for a removal under way (it holds
+    the row FOR UPDATE) and reads what it committed; it does not hold up count updates."""
+    chain = _upward_chain("lineage", Video.id, Video.remix_of_id, start_id, max_hops=max_hops)
+    query = select(Video.status).join(chain, Video.id == chain.c.id)
+    if lock:
+        query = query.with_for_update(read=True, key_share=True, of=Video)
+    return VideoStatus.REMOVED.value in (await session.scalars(query)).all()
+
+
+async def author_ids(session: AsyncSession, video_ids: Sequence[UUID]) -> list[UUID]:
+    """The distinct authors of these videos (deleted ones included)."""
+    if not video_ids:
+        return []
+    query = select(Video.author_id).where(Video.id.in_(list(video_ids))).distinct()
+    return list((await session.scalars(query)).all())
+
+
 async def remixes_page(
     session: AsyncSession, *, parent_id: UUID, viewer_id: UUID, after: Position | None, limit: int
 ) -> list[Video]:

@@ -3,6 +3,7 @@ record who appears."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -51,15 +52,43 @@ async def cameos_in(session: AsyncSession, video: Video) -> list[UUID]:
 async def remix_source(session: AsyncSession, viewer: User, video_id: str | UUID) -> Video:
     """The video `viewer` asks to remix: others' published videos that allow it, or the viewer's
     own drafts and videos. Invisible (or across a block) is 404; visible but not remixable is 403
-    remix_not_allowed."""
+    remix_not_allowed, also when its lineage may not be remixed (`_refuse_lineage`)."""
     video = await engageable_video(session, viewer, video_id)
     if video.author_id == viewer.id:
         if video.status == VideoStatus.REMOVED:
             raise RemixNotAllowed("A removed video cannot be remixed")
-        return video
-    if video.status != VideoStatus.PUBLISHED or not video.allow_remix:
+    elif video.status != VideoStatus.PUBLISHED or not video.allow_remix:
         raise RemixNotAllowed()
+    await _refuse_lineage(session, viewer, video)
     return video
+
+
+async def _refuse_lineage(session: AsyncSession, viewer: User, source: Video) -> None:
+    """A remix of `source` is made from it, which was made from its own source in turn, and it
+    joins the tree of `source`'s root. 403 remix_not_allowed when a video above `source`, up to
+    the root, was removed by a moderator (a removed video cannot be remixed, and neither can what
+    was made from it while that removal stands, or remixing would be the way to spread it), or when
+    the root's author and `viewer` have blocked each other (the source's own author is checked by
+    `engageable_video`). Checked again before the provider is asked, and when the remix is
+    published or made public (`lineage_blocked`, `removed_in_lineage`)."""
+    if source.remix_of_id is None:
+        return
+    if await queries.removed_in_lineage(session, source.remix_of_id, max_hops=source.remix_depth + 1):
+        raise RemixNotAllowed("This video was made from one a moderator removed: it cannot be remixed")
+    if await lineage_blocked(session, viewer, [source.remix_root_id]):
+        raise RemixNotAllowed(
+            "The video this one was first made from is across a block: it cannot be remixed"
+        )
+
+
+async def lineage_blocked(session: AsyncSession, viewer: User, video_ids: Sequence[UUID | None]) -> bool:
+    """Whether `viewer` and the author of any of these videos (a remix's parent, its root) have
+    blocked each other, either way; one's own videos never are."""
+    ids = [video_id for video_id in video_ids if video_id is not None]
+    for author_id in await queries.author_ids(session, ids):
+        if author_id != viewer.id and await queries.is_blocked_either_way(session, viewer.id, author_id):
+            return True
+    return False
 
 
 async def create_draft(session: AsyncSession, rendered: RenderedVideo) -> Video:

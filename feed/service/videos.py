@@ -32,6 +32,7 @@ from feed.errors import (
 from feed.models import Video, VideoStatus, Visibility
 from feed.schemas import PublishIn, VideoOut, VideoPatch
 from feed.service.counts import counted, recount
+from feed.service.drafts import lineage_blocked
 from feed.service.engagement import _comment_keys
 from feed.service.present import VideoPresenter
 from feed.timeline.fanout import FanOut
@@ -127,7 +128,6 @@ class VideoService:
             raise AlreadyPublished()
         if video.status != VideoStatus.DRAFT:
             raise AlreadyPublished("A removed video cannot be published again")
-        await self._refuse_remix_across_a_block(viewer, video)
         await self._refuse_widening(viewer, video)
         if data.caption is not msgspec.UNSET:
             video.caption = data.caption
@@ -147,49 +147,46 @@ class VideoService:
         await claim.record(200, answer)
         return answer
 
-    async def _refuse_remix_across_a_block(self, viewer: User, video: Video) -> None:
-        """A draft remix of someone who has blocked the remixer (or been blocked) since it was made
-        is not published (403 remix_not_allowed): it would count on their video and join its
-        tree, and they cannot see the draft to delete it. A parent deleted since is no one's."""
-        if video.remix_of_id is None:
-            return
-        parent = await self.session.get(Video, video.remix_of_id)
-        if (
-            parent is not None
-            and parent.author_id != viewer.id
-            and await account_queries.is_blocked_either_way(self.session, viewer.id, parent.author_id)
-        ):
-            raise RemixNotAllowed("The video this remixes is across a block now: it cannot be published")
-
     async def _refuse_widening(self, viewer: User, video: Video) -> None:
         """What every change that lets more people see a video checks: publishing a draft, and
         making a video public (also a removed one, which a granted appeal would bring back with
-        that visibility). Narrowing changes are never refused. A featured cameo revoked since is
-        409 cameo_revoked (a hook, `generation.cameos`); a parent removed since, 409
-        remix_source_removed."""
+        that visibility). Narrowing changes are never refused. The rules a remix was made under
+        apply again: its parent's or root's author across a block since is 403 remix_not_allowed;
+        a video above it removed since, 409 remix_source_removed; a featured cameo revoked since,
+        409 cameo_revoked (a hook, `generation.cameos`)."""
+        await self._refuse_remix_across_a_block(viewer, video)
         await self._refuse_remix_of_removed(video)
         await hooks.widening(self.session, viewer, video)
 
-    async def _refuse_remix_of_removed(self, video: Video) -> None:
-        """A remix whose parent a moderator removed after it was made reaches nobody new (409
-        remix_source_removed): a removed video cannot be remixed, so this is the way left to spread
-        what was taken down. Once a granted appeal restores the parent, it may; a parent removed and
-        then deleted stays removed. A parent its author deleted is no moderator's judgement: its
-        remixes live on, and may be published."""
+    async def _refuse_remix_across_a_block(self, viewer: User, video: Video) -> None:
+        """A remix of someone who has blocked the remixer (or been blocked) since it was made is
+        not published nor made public (403 remix_not_allowed): it would count on their video and
+        join its tree, and they cannot see a draft to delete it. The same holds for the root of its
+        lineage, whose tree it joins too (as when a remix is asked for, `drafts.remix_source`)."""
         if video.remix_of_id is None:
             return
-        # Under a key-share lock, which waits for a removal under way (it holds the row FOR UPDATE)
-        # and reads what it committed; it does not hold up the parent's count updates.
-        parent = await self.session.get(
-            Video,
-            video.remix_of_id,
-            with_for_update={"read": True, "key_share": True},
-            populate_existing=True,
-        )
-        if parent is not None and parent.status == VideoStatus.REMOVED:
+        if await lineage_blocked(self.session, viewer, [video.remix_of_id, video.remix_root_id]):
+            raise RemixNotAllowed(
+                "The video this remixes, or the one its lineage starts from, is across a block now: "
+                "this remix cannot be published or made public"
+            )
+
+    async def _refuse_remix_of_removed(self, video: Video) -> None:
+        """A remix whose parent, or any video above it up to the root, a moderator removed after it
+        was made reaches nobody new (409 remix_source_removed): a removed video cannot be remixed
+        (nor what was made from it), so this is the way left to spread what was taken down. Once a
+        granted appeal restores that video, it may; one removed and then deleted stays removed. A
+        video its author deleted is no moderator's judgement: its remixes live on, and may be
+        published."""
+        if video.remix_of_id is None:
+            return
+        # Read under key-share locks (see removed_in_lineage): a removal under way is waited for.
+        if await queries.removed_in_lineage(
+            self.session, video.remix_of_id, max_hops=video.remix_depth + 1, lock=True
+        ):
             raise RemixSourceRemoved(
-                "The video this remixes was removed by a moderator: this remix cannot be published "
-                "or made public unless an appeal restores that video"
+                "A video this remixes (its parent, or one above it) was removed by a moderator: this "
+                "remix cannot be published or made public unless an appeal restores that video"
             )
 
     async def _tell_remixed(self, viewer: User, video: Video) -> None:

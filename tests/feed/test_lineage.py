@@ -113,6 +113,51 @@ async def test_a_draft_remix_across_a_block_made_since_cannot_be_published(clien
     assert (await publish(client, bob, own.id)).status_code == 200
 
 
+async def test_an_unlisted_remix_across_a_block_made_since_cannot_be_made_public(client, users, published):
+    """Making it public is publishing it to the parent's remix list and tree: the rule that stops a
+    draft (above) stops this too, whichever side blocked. It stays unlisted and may still be
+    edited otherwise; the remixer's own lineage is not concerned."""
+    alice, bob, carol = [await users.create(name) for name in ("alice", "bob", "carol")]
+    root = await published(alice)
+    blocked_by_parent = await published(bob, remix_of=root, visibility="unlisted")
+    blocking_parent = await published(carol, remix_of=root, visibility="unlisted")
+    own = await published(bob, remix_of=await published(bob), visibility="unlisted")
+    assert (await block(client, alice.headers, "bob")).status_code == 204
+    assert (await block(client, carol.headers, "alice")).status_code == 204
+
+    for actor, remix in ((bob, blocked_by_parent), (carol, blocking_parent)):
+        made_public = await client.patch(
+            f"/v1/videos/{remix}", headers=actor.headers, json={"visibility": "public"}
+        )
+        assert_problem(made_public, 403, "remix_not_allowed")
+        captioned = await client.patch(
+            f"/v1/videos/{remix}", headers=actor.headers, json={"caption": "still mine"}
+        )
+        assert captioned.status_code == 200, captioned.text
+        assert captioned.json()["visibility"] == "unlisted"
+    assert (await video(client, alice, root))["remix_count"] == 0
+    made_public = await client.patch(f"/v1/videos/{own}", headers=bob.headers, json={"visibility": "public"})
+    assert made_public.status_code == 200, made_public.text
+
+
+async def test_a_remix_whose_original_is_across_a_block_is_refused(client, users, videos, published):
+    """A remix of a remix joins the original's tree too: someone its author blocked (or who blocked
+    them) may not remix any video of that lineage (403 remix_not_allowed; the video asked for is
+    visible, so not 404), nor publish a draft made from one before the block."""
+    alice, bob, carol = [await users.create(name) for name in ("alice", "bob", "carol")]
+    root = await published(alice)
+    middle = await published(bob, remix_of=root)
+    draft = await videos.draft(carol, remix_of=middle)
+    assert (await block(client, alice.headers, "carol")).status_code == 204
+
+    asked = await client.post(
+        "/v1/generations", json={"prompt": "again", "remix_of": middle}, headers=carol.headers
+    )
+    assert_problem(asked, 403, "remix_not_allowed")
+    assert_problem(await publish(client, carol, draft.id), 403, "remix_not_allowed")
+    assert (await video(client, carol, middle))["remix_count"] == 0
+
+
 async def test_remixes_lists_visible_direct_remixes_newest_first(client, users, videos, published):
     alice = await users.create("alice")
     bob = await users.create("bob")

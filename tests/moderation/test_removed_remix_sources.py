@@ -113,3 +113,56 @@ async def test_a_draft_remix_published_while_its_source_is_being_removed_waits_a
         await someone_waits_for_a_lock(resources)
         await moderator.commit()
     assert_problem(await publishing, 409, "remix_source_removed")
+
+
+async def remix(client, actor, video_id):
+    return await client.post(
+        "/v1/generations", json={"prompt": "again", "remix_of": video_id}, headers=actor.headers
+    )
+
+
+async def test_a_remix_of_a_video_whose_root_was_removed_is_refused_until_an_appeal_restores_it(
+    client, users, published, mod, admin
+):
+    """A remix is made from what it remixes, which was made from its own source in turn: while a
+    moderator's removal of the original stands, nothing new is made from its lineage (403
+    remix_not_allowed, as for the removed video itself), by anyone, its own remixers included."""
+    alice, bob, carol = [await users.create(name) for name in ("alice", "bob", "carol")]
+    root = await published(bob)
+    child = await published(alice, remix_of=root)
+    await remove(client, mod, carol, root)
+
+    assert_problem(await remix(client, carol, child), 403, "remix_not_allowed")
+    assert_problem(await remix(client, alice, child), 403, "remix_not_allowed")
+
+    await grant_appeal(client, admin, bob)
+    assert (await remix(client, carol, child)).status_code == 202
+
+
+async def test_a_remix_whose_lineage_goes_through_a_removed_video_is_refused(client, users, published, mod):
+    """Not only the root: any video between it and the one remixed, removed, stops it."""
+    alice, bob, carol, dave = [await users.create(name) for name in ("alice", "bob", "carol", "dave")]
+    root = await published(bob)
+    middle = await published(alice, remix_of=root)
+    leaf = await published(dave, remix_of=middle)
+    await remove(client, mod, carol, middle)
+
+    assert_problem(await remix(client, carol, leaf), 403, "remix_not_allowed")
+    assert (await remix(client, carol, root)).status_code == 202
+
+
+async def test_a_draft_remix_whose_grandparent_was_removed_since_is_not_published(
+    client, users, videos, published, mod
+):
+    """The rule of the parent (above) holds for every video above it, up to the root: publishing,
+    or making an unlisted remix public, is 409 remix_source_removed."""
+    alice, bob, carol, dave = [await users.create(name) for name in ("alice", "bob", "carol", "dave")]
+    root = await published(bob)
+    middle = await published(dave, remix_of=root)
+    draft = await videos.draft(alice, remix_of=middle)
+    unlisted = await published(alice, remix_of=middle, visibility="unlisted")
+    await remove(client, mod, carol, root)
+
+    assert_problem(await publish(client, alice, draft.id), 409, "remix_source_removed")
+    assert_problem(await make_public(client, alice, unlisted), 409, "remix_source_removed")
+    assert (await video(client, carol, middle))["remix_count"] == 0
