@@ -8,10 +8,11 @@ commit). The birthdate stays: it is needed for nothing, but the column is NOT NU
 nobody without the rest.
 
 In the request's one transaction: the domains registered with `accounts.hooks.on_account_deleted`
-do their part first (the videos hidden, then the cameo revoked), since every change takes a video's
-row before its author's (likes, comments, publishing); then the users row is locked and becomes the
-tombstone, every token stops working (the access tokens through `provide_current_user`, which
-treats a tombstone as no account; the refresh tokens revoked), and the invite code stops working.
+do their part first (its generations under way stopped, the videos hidden, then the cameo
+revoked), since every change takes a video's row before its author's (likes, comments,
+publishing); then the users row is locked and becomes the tombstone, every token stops working
+(the access tokens through `provide_current_user`, which treats a tombstone as no account; the
+refresh tokens revoked), and the invite code stops working.
 
 The request's work does not grow with other people: the follows and blocks both ways, which may be
 100k rows each moving someone's counts, are ended by the durable background purge enqueued after
@@ -64,12 +65,12 @@ class AccountDeletionService:
         """Re-authenticated by the password (`reauthenticate`): a wrong one changes nothing."""
         await reauthenticate(self.settings, user, password, count_attempt)
 
-        # The other domains' rows first (the account's videos, then its cameo), its users row after:
+        # The other domains' rows first (its generations, videos, then its cameo), its users row after:
         # the order every change of a video takes them in, so a like or a publish in flight on one
         # of them is waited for rather than deadlocked with. A deletion of the same account in
         # flight is waited for there too, and this one then finds the tombstone below and rolls
         # back.
-        await hooks.account_deleted(self.session, user)
+        await hooks.account_deleted(self.session, user, self.deletions)
         locked = await queries.user_for_deletion(self.session, user.id)
         if locked is None or locked.deleted_at is not None:  # deleted by a request in flight
             raise NotAuthenticated("The account no longer exists")

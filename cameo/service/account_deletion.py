@@ -16,13 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from app.db import in_transaction
+from app.media_deletion import MediaDeletions
 from app.resources import Resources
 from cameo import queries
 from cameo.service.lifecycle import OWNER, revoke
 
 
-async def revoke_account_cameo(session: AsyncSession, user: User) -> None:
-    """accounts.hooks.on_account_deleted."""
+async def revoke_account_cameo(session: AsyncSession, user: User, _deletions: MediaDeletions) -> None:
+    """accounts.hooks.on_account_deleted (the recording is deleted by the purge)."""
     current = await queries.current_cameo_of(session, user.id)
     if current is not None:
         locked = await queries.cameo_for_update(session, current.id)

@@ -37,7 +37,7 @@ BATCH = 200
 MAX_BATCHES = 10_000
 
 
-async def hide_account_videos(session: AsyncSession, user: User) -> None:
+async def hide_account_videos(session: AsyncSession, user: User, _deletions: MediaDeletions) -> None:
     """accounts.hooks.on_account_deleted: the videos are gone for everyone at once."""
     await queries.hide_videos_of_account(session, user.id, datetime.now(UTC))
 
@@ -48,7 +48,8 @@ async def purge_account(resources: Resources, user_id: UUID) -> None:
     deletions = MediaDeletions.of(resources)
 
     async def hide(session: AsyncSession) -> None:
-        # A draft a generation step made after the deletion committed.
+        # Anything made since the request: a generation step checks the account before it makes
+        # a draft (generation.account_deletion), so nothing is expected; harmless either way.
         await queries.hide_videos_of_account(session, user_id, datetime.now(UTC))
 
     await in_transaction(factory, hide)
