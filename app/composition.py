@@ -66,9 +66,11 @@ accounts_notifications.reach_across_blocks(
 accounts_notifications.outlive_their_video(moderation_decisions.MODERATION_DECISION)
 
 # What other domains do when an account is deleted (accounts may not import them; see
-# accounts/hooks.py): in the request, the videos hidden, then the cameo revoked (the order a
-# publish takes them: video, then its cameos); in the purge after it, in this order (the feed's
-# part last, so it also hides a draft a generation step made).
+# accounts/hooks.py): in the request, its generations under way stopped first (a step making a
+# draft for it is waited for, so the videos hidden next include that draft), then the videos
+# hidden, then the cameo revoked (the order a publish takes them: video, then its cameos); in the
+# purge after it, in this order (the feed's part last, so it also hides anything left behind).
+accounts_hooks.on_account_deleted(generation_account_deletion.cancel_unfinished)
 accounts_hooks.on_account_deleted(feed_account_deletion.hide_account_videos)
 accounts_hooks.on_account_deleted(cameo_account_deletion.revoke_account_cameo)
 accounts_hooks.on_account_purge(generation_account_deletion.purge_account)

@@ -84,6 +84,9 @@ class Stop:
 
 REVOKED_STOP = Stop(CAMEO_REVOKED, "A cameo in this generation was revoked by its owner")
 REFUSED_STOP = Stop(CAMEO_PERMISSION_DENIED, "You may no longer use a cameo in this generation")
+# The error code a generation of a deleted account ends with, and the ledger's `basis` of its casts.
+ACCOUNT_DELETED = "account_deleted"
+ACCOUNT_DELETED_STOP = Stop(ACCOUNT_DELETED, "The account that asked for this generation was deleted")
 
 
 # Before a video reaches more people
@@ -122,15 +125,13 @@ async def lock_cameos(session: AsyncSession, cameo_ids: Sequence[UUID]) -> None:
 
 
 async def check_before_submit(
-    session: AsyncSession, generation: Generation, *, teens_for_everyone: bool
+    session: AsyncSession, generation: Generation, requester: User, *, teens_for_everyone: bool
 ) -> tuple[list[Cast], Stop | None]:
-    """The request-time check again, on the cameos as they are now. On a refusal every cast is
-    written to the ledger as `refused` (the refused one with its reason) and the Stop says why."""
+    """The request-time check again, on the cameos as they are now (`requester` as read by this
+    step). On a refusal every cast is written to the ledger as `refused` (the refused one with its
+    reason) and the Stop says why."""
     if not generation.cameo_ids:
         return [], None
-    requester = await session.get(User, generation.user_id, populate_existing=True)
-    if requester is None:
-        return [], REFUSED_STOP
     casts = await casting.recheck(
         session, requester, generation.cameo_ids, teens_for_everyone=teens_for_everyone
     )
@@ -272,17 +273,37 @@ async def cancel_generations_using(session: AsyncSession, cameo: Cameo) -> None:
     await session.flush()
     generations = await queries.unfinished_using_cameo_for_update(session, cameo.id)
     for generation in generations:
-        casts: list[Cast] = []
-        for cameo_id in generation.cameo_ids:
-            used = cameo if cameo_id == cameo.id else await session.get(Cameo, cameo_id)
-            owner = await session.get(User, used.owner_id) if used is not None else None
-            if used is not None and owner is not None:
-                verdict = Verdict(allowed=False, basis=REVOKED, permission=used.permission)
-                casts.append(Cast(cameo=used, owner=owner, verdict=verdict))
-        _cancel(session, generation, casts)
+        _cancel(session, generation, await _refused_casts(session, generation, REVOKED, known=cameo))
     if generations:
         log.info("generations_cancelled_by_revocation", cameo_id=str(cameo.id), count=len(generations))
     await session.flush()
+
+
+# The requester's account deleted (in the deleting request, or by the generation's own step)
+
+
+async def cancel_for_deleted_account(session: AsyncSession, generation: Generation) -> None:
+    """Ends the generation `cancelled` (account_deleted), with `cancelled` (basis
+    account_deleted) in the ledger of every cameo it casts, as a revocation writes it: the owners
+    see that their cameo was not used after all."""
+    generation.end(GenerationStatus.CANCELLED, ACCOUNT_DELETED_STOP.code, ACCOUNT_DELETED_STOP.message)
+    for cast in await _refused_casts(session, generation, ACCOUNT_DELETED):
+        _record(session, generation, cast, UseEvent.CANCELLED)
+
+
+async def _refused_casts(
+    session: AsyncSession, generation: Generation, basis: str, *, known: Cameo | None = None
+) -> list[Cast]:
+    """The generation's casts (at most two) as they stand, each refused with `basis`, without the
+    permission check (nothing is used)."""
+    casts: list[Cast] = []
+    for cameo_id in generation.cameo_ids:
+        used = known if known is not None and cameo_id == known.id else await session.get(Cameo, cameo_id)
+        owner = await session.get(User, used.owner_id) if used is not None else None
+        if used is not None and owner is not None:
+            verdict = Verdict(allowed=False, basis=basis, permission=used.permission)
+            casts.append(Cast(cameo=used, owner=owner, verdict=verdict))
+    return casts
 
 
 def _cancel(session: AsyncSession, generation: Generation, casts: Sequence[Cast]) -> None:

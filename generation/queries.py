@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.models import User
 from app.pagination import keyset_before
 from feed.models import Video
 from generation.models import TERMINAL_STATUSES, Generation
@@ -30,9 +31,36 @@ async def share_remix_source(session: AsyncSession, video_id: UUID) -> None:
     )
 
 
-def _reference_lock_key(generation_id: UUID) -> int:
-    digest = hashlib.sha256(f"generation-reference:{generation_id}".encode()).digest()
+def _advisory_key(name: str) -> int:
+    digest = hashlib.sha256(name.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _reference_lock_key(generation_id: UUID) -> int:
+    return _advisory_key(f"generation-reference:{generation_id}")
+
+
+def _drafts_lock_key(user_id: UUID) -> int:
+    return _advisory_key(f"generation-drafts:{user_id}")
+
+
+async def hold_off_drafts(session: AsyncSession, user_id: UUID) -> None:
+    """Taken first by the deletion of the account, until its transaction ends: a step making a
+    draft for the account (`deleted_before_draft`, from its check to its commit, database work
+    only) is waited for, and none gets past its check until the deletion has ended."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _drafts_lock_key(user_id)})
+
+
+async def deleted_before_draft(session: AsyncSession, user_id: UUID) -> bool:
+    """Whether the account is deleted (or gone), read under the shared side of `hold_off_drafts`,
+    held until this transaction ends: a deletion under way is waited for and then seen, and one
+    that starts later waits for the draft this transaction makes, so it hides it."""
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _drafts_lock_key(user_id)}
+    )
+    found = await session.execute(select(User.deleted_at).where(User.id == user_id))
+    row = found.one_or_none()
+    return row is None or row.deleted_at is not None
 
 
 async def lock_reference(session: AsyncSession, generation_id: UUID) -> None:
@@ -134,6 +162,22 @@ async def unfinished_using_cameo_for_update(session: AsyncSession, cameo_id: UUI
         select(Generation)
         .where(
             Generation.cameo_ids.contains([cameo_id]),
+            Generation.status.notin_([status.value for status in TERMINAL_STATUSES]),
+        )
+        .order_by(Generation.id)
+        .with_for_update(skip_locked=True)
+    )
+    return list(result.all())
+
+
+async def unfinished_of_user_for_update(session: AsyncSession, user_id: UUID) -> list[Generation]:
+    """The user's unfinished generations (about a day's quota at most: one running for two hours
+    is given up), locked in id order; rows a step holds right now are skipped (the account's deletion must not
+    wait for the provider; that step sees the deletion itself)."""
+    result = await session.scalars(
+        select(Generation)
+        .where(
+            Generation.user_id == user_id,
             Generation.status.notin_([status.value for status in TERMINAL_STATUSES]),
         )
         .order_by(Generation.id)

@@ -100,8 +100,15 @@ async def advance(
 async def _step(
     resources: Resources, provider: VideoProvider, session: AsyncSession, generation: Generation
 ) -> None:
+    # The requester's account deleted since (its deletion skipped a generation a step held, or
+    # committed while the provider was being asked): nothing more is asked of the provider. The
+    # one read of the step's requester, which the checks below take from the session.
+    requester = await session.get(User, generation.user_id)
+    if requester is None or requester.deleted_at is not None:
+        await cameos.cancel_for_deleted_account(session, generation)
+        return
     if generation.provider_video_id is None:
-        submitted = await _submit(resources, provider, session, generation)
+        submitted = await _submit(resources, provider, session, generation, requester)
         if submitted is None:
             return
         generation.provider_video_id = submitted.id
@@ -117,12 +124,16 @@ async def _step(
 
 
 async def _submit(
-    resources: Resources, provider: VideoProvider, session: AsyncSession, generation: Generation
+    resources: Resources,
+    provider: VideoProvider,
+    session: AsyncSession,
+    generation: Generation,
+    requester: User,
 ) -> ProviderJob | None:
     """Asks the provider to make the video, on every attempt after the cameos pass their check
     again (None: refused, the generation is cancelled and the provider never asked)."""
     casts, stop = await cameos.check_before_submit(
-        session, generation, teens_for_everyone=resources.settings.teen_cameos_for_everyone
+        session, generation, requester, teens_for_everyone=resources.settings.teen_cameos_for_everyone
     )
     if stop is not None:
         _end(generation, GenerationStatus.CANCELLED, stop.code, stop.message)
@@ -232,13 +243,20 @@ async def _finish(
         if error.retryable:
             raise
         log.info("spritesheet_unavailable", generation_id=str(generation.id))
+    made = (f"{base}/video.mp4", thumbnail_key, spritesheet_key)
+    # Read again under the lock the account's deletion takes first (the account may have been
+    # deleted since this step began, or be being deleted now: waited for): from here to the
+    # commit only the database is worked, and a deletion coming later waits and hides the draft.
+    if await queries.deleted_before_draft(session, generation.user_id):
+        await cameos.cancel_for_deleted_account(session, generation)
+        MediaDeletions.of(resources).after_commit(session, [key for key in made if key is not None])
+        return
     casts = await cameos.casts_for_draft(
         session, generation, teens_for_everyone=resources.settings.teen_cameos_for_everyone
     )
     if casts is None:
         # A cameo was revoked while the video was made: no draft, and nothing kept of it (deleted
         # once the cancellation has committed, also if the store fails at that moment).
-        made = (f"{base}/video.mp4", thumbnail_key, spritesheet_key)
         MediaDeletions.of(resources).after_commit(session, [key for key in made if key is not None])
         return
     video = await create_draft(
