@@ -69,3 +69,13 @@ class InsufficientRole(Forbidden):
 class AccountSuspended(Forbidden):
     code = "account_suspended"
     title = "Your account is suspended"
+
+
+class SessionNotFound(NotFound):
+    code = "session_not_found"
+    title = "No such session"
+
+
+class SessionUnknown(NotAuthenticated):
+    code = "session_unknown"
+    title = "This access token does not say which login it belongs to; refresh it and try again"

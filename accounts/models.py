@@ -105,6 +105,23 @@ class Invite(UUIDv7AuditBase):
     redeemed_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
+class LoginSession(UUIDv7AuditBase):
+    """One login (a device signed in): its id is the `family_id` of every refresh token issued from
+    it, and the `sid` claim of the access tokens issued with them. `created_at` is when it logged
+    in, `last_used_at` its latest refresh, `expires_at` its newest refresh token's expiry. Ending it
+    (`revoked_at`) revokes its refresh tokens in the same transaction, and its access tokens are
+    refused from then on (`accounts.deps.provide_current_user`). Only a label derived from the
+    User-Agent is kept about the device, never the address it came from."""
+
+    __tablename__ = "login_sessions"
+
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    device: Mapped[str] = mapped_column(String(64))
+    last_used_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
+
+
 class RefreshToken(UUIDv7AuditBase):
     """One link in a rotation chain. A family is everything issued from one login; presenting a
     token that was already rotated revokes the whole family (RFC 9700 reuse detection)."""

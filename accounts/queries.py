@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from accounts.models import Invite, Notification, RefreshToken, User, blocks, follows
+from accounts.models import Invite, LoginSession, Notification, RefreshToken, User, blocks, follows
 from app.idempotency import IdempotencyRecord
 from app.pagination import keyset_before
 
@@ -79,10 +79,11 @@ async def invite_code_exists(session: AsyncSession, code: str) -> bool:
 
 
 async def refresh_token_for_update(session: AsyncSession, digest: str) -> RefreshToken | None:
-    """The refresh token, with its whole family (one login) locked until commit. Every rotation and
-    revocation of a family takes this lock first, so a reused token's revocation waits for a
-    rotation of the same family in flight and then sees the token it issued (a row lock alone let
-    that new token escape: inserted after the revoking statement's snapshot, it stayed valid)."""
+    """The refresh token, with its whole family (one login) locked until commit (`lock_login`).
+    Every rotation and revocation of a family takes this lock first, so a reused token's revocation
+    waits for a rotation of the same family in flight and then sees the token it issued (a row lock
+    alone let that new token escape: inserted after the revoking statement's snapshot, it stayed
+    valid)."""
     found = (
         await session.execute(
             select(RefreshToken.family_id, RefreshToken.user_id).where(RefreshToken.token_digest == digest)
@@ -91,11 +92,7 @@ async def refresh_token_for_update(session: AsyncSession, digest: str) -> Refres
     if found is None:
         return None
     family_id, user_id = found
-    # Shared with every other rotation, exclusive with a password change (`lock_out_sessions`), and
-    # taken before the family's lock: a rotation in flight when the password changes finishes first
-    # and its new token is revoked with the rest, or starts after and finds its token revoked.
-    await _advisory_xact_lock(session, f"sessions:{user_id}", shared=True)
-    await _advisory_xact_lock(session, f"refresh-family:{family_id}")
+    await lock_login(session, user_id, family_id)
     result = await session.scalars(
         select(RefreshToken)
         .where(RefreshToken.token_digest == digest)
@@ -105,26 +102,123 @@ async def refresh_token_for_update(session: AsyncSession, digest: str) -> Refres
     return result.one_or_none()
 
 
+async def lock_login(session: AsyncSession, user_id: UUID, family_id: UUID) -> None:
+    """Lock one login (a refresh-token family) until commit, against its rotations and its ending.
+    The account's lock is taken first, shared with every other login's and exclusive with the
+    ending of all of them at once (`lock_out_sessions`): a rotation in flight when they end finishes
+    first and its new token is revoked with the rest, or starts after and finds its token revoked.
+    Statements after it read what the transaction it waited for committed (READ COMMITTED takes a
+    snapshot per statement)."""
+    await _advisory_xact_lock(session, f"sessions:{user_id}", shared=True)
+    await _advisory_xact_lock(session, f"refresh-family:{family_id}")
+
+
 async def revoke_family(session: AsyncSession, family_id: UUID, now: datetime) -> None:
+    """End one login: its refresh tokens and the login itself (whose access tokens are then
+    refused). The caller holds `lock_login`."""
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
-
-
-async def lock_out_sessions(session: AsyncSession, user_id: UUID, now: datetime) -> None:
-    """Revoke every refresh token of the user, with no rotation in flight escaping it."""
-    await _advisory_xact_lock(session, f"sessions:{user_id}")
     await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
+        update(LoginSession)
+        .where(LoginSession.id == family_id, LoginSession.revoked_at.is_(None))
+        .values(revoked_at=now, updated_at=now)
     )
 
 
+async def lock_out_sessions(
+    session: AsyncSession, user_id: UUID, now: datetime, *, keep: UUID | None = None
+) -> None:
+    """End every login of the user but `keep` (refresh tokens and the logins themselves), with no
+    rotation in flight escaping it."""
+    await _advisory_xact_lock(session, f"sessions:{user_id}")
+    tokens = update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+    logins = update(LoginSession).where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
+    if keep is not None:
+        tokens = tokens.where(RefreshToken.family_id != keep)
+        logins = logins.where(LoginSession.id != keep)
+    await session.execute(tokens.values(revoked_at=now))
+    await session.execute(logins.values(revoked_at=now, updated_at=now))
+
+
+async def touch_login(
+    session: AsyncSession, login_id: UUID, user_id: UUID, now: datetime, expires_at: datetime, device: str
+) -> None:
+    """A login's refresh: its last use and expiry move on. A login made by a process running code
+    older than `login_sessions` (during a rolling deploy) has no row yet: it gets one, `device`
+    standing for what it no longer knows."""
+    await session.execute(
+        pg_insert(LoginSession)
+        .values(
+            id=login_id,
+            user_id=user_id,
+            device=device,
+            last_used_at=now,
+            expires_at=expires_at,
+            created_at=now,
+            updated_at=now,
+        )
+        .on_conflict_do_update(
+            index_elements=[LoginSession.id],
+            set_={"last_used_at": now, "expires_at": expires_at, "updated_at": now},
+        )
+    )
+
+
+async def login_of(session: AsyncSession, user_id: UUID, login_id: UUID) -> LoginSession | None:
+    """One of the user's logins, ended or not; None when it is not theirs."""
+    result = await session.scalars(
+        select(LoginSession).where(LoginSession.id == login_id, LoginSession.user_id == user_id)
+    )
+    return result.one_or_none()
+
+
+async def active_login_page(
+    session: AsyncSession, user_id: UUID, now: datetime, after: tuple[datetime, UUID] | None, limit: int
+) -> list[LoginSession]:
+    """`limit + 1` of the user's logins neither ended nor expired, latest used first."""
+    query = (
+        select(LoginSession)
+        .where(
+            LoginSession.user_id == user_id,
+            LoginSession.revoked_at.is_(None),
+            LoginSession.expires_at > now,
+        )
+        .order_by(LoginSession.last_used_at.desc(), LoginSession.id.desc())
+        .limit(limit + 1)
+    )
+    if after is not None:
+        query = query.where(keyset_before(LoginSession.last_used_at, LoginSession.id, after))
+    return list((await session.scalars(query)).all())
+
+
+async def user_and_login(
+    session: AsyncSession, user_id: UUID, login_id: UUID | None
+) -> tuple[User | None, bool]:
+    """The user an access token names, and whether the login it was issued from (its `sid`) has
+    ended, in the one primary-key lookup every signed-in request makes anyway (the login's row by
+    its primary key, joined). A login whose row is gone (purged once expired) has ended."""
+    if login_id is None:
+        return await session.get(User, user_id), False
+    row = (
+        await session.execute(
+            select(User, LoginSession.id, LoginSession.revoked_at)
+            .outerjoin(LoginSession, and_(LoginSession.id == login_id, LoginSession.user_id == User.id))
+            .where(User.id == user_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None, False
+    user, found, revoked_at = row
+    return user, found is None or revoked_at is not None
+
+
 async def purge_refresh_tokens(session: AsyncSession, before: datetime) -> int:
+    """Refresh tokens, and logins, expired before `before` (a login expires with its newest token)."""
     result = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < before))
+    await session.execute(delete(LoginSession).where(LoginSession.expires_at < before))
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -92,6 +92,16 @@ class Tokens(msgspec.Struct, kw_only=True):
     expires_in: int
 
 
+class SessionOut(msgspec.Struct, kw_only=True):
+    """One login: a device signed in to the account."""
+
+    id: str
+    created_at: Annotated[datetime, Meta(description="when it logged in")]
+    last_used_at: Annotated[datetime, Meta(description="its latest token refresh (its login, before any)")]
+    device: Annotated[str, Meta(description='from its User-Agent at login, e.g. "Safari on iOS"')]
+    current: Annotated[bool, Meta(description="the login of the access token of this request")]
+
+
 class InviteOut(msgspec.Struct, kw_only=True):
     code: str
     redeemed_count: int

@@ -48,11 +48,16 @@ class AccessClaims(msgspec.Struct, frozen=True):
     expires_at: datetime
     # Whole seconds, as JWT's `iat` carries it.
     issued_at: datetime
+    # The login the token was issued from (`sid`, a refresh-token family); None in tokens issued
+    # before logins were tracked.
+    session_id: str | None = None
 
 
-def encode_access_token(secret: str, user_id: str, role: str, ttl_seconds: int) -> tuple[str, int]:
+def encode_access_token(
+    secret: str, user_id: str, role: str, ttl_seconds: int, session_id: str | None = None
+) -> tuple[str, int]:
     now = datetime.now(UTC)
-    payload = {
+    payload: dict[str, Any] = {
         "sub": user_id,
         "role": role,
         "iat": now,
@@ -62,6 +67,8 @@ def encode_access_token(secret: str, user_id: str, role: str, ttl_seconds: int) 
         "aud": _AUDIENCE,
         "typ": "access",
     }
+    if session_id is not None:
+        payload["sid"] = session_id
     return jwt.encode(payload, secret, algorithm=_ALGORITHM), ttl_seconds
 
 
@@ -86,6 +93,7 @@ def decode_access_token(secret: str, token: str) -> AccessClaims:
         role=str(payload.get("role", "user")),
         expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
         issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
+        session_id=str(payload["sid"]) if payload.get("sid") is not None else None,
     )
 
 

@@ -1,4 +1,5 @@
-"""Sign-up with invites and age bands, login, refresh-token rotation with reuse detection, logout."""
+"""Sign-up with invites and age bands, login, refresh-token rotation with reuse detection, logout,
+and the logins (devices) a user has signed in with."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import queries
 from accounts.ages import MINIMUM_AGE, age_on, today
+from accounts.devices import UNKNOWN_DEVICE, device_label
 from accounts.errors import (
     AgeRestricted,
     EmailTaken,
@@ -22,13 +24,16 @@ from accounts.errors import (
     InviteExhausted,
     InviteInvalid,
     PasswordIncorrect,
+    SessionNotFound,
+    SessionUnknown,
     UsernameTaken,
 )
-from accounts.models import RefreshToken, Role, User
+from accounts.models import LoginSession, RefreshToken, Role, User
 from accounts.passwords import hash_password, hashing_turn, needs_rehash
-from accounts.schemas import USERNAME_PATTERN, Availability
+from accounts.schemas import USERNAME_PATTERN, Availability, SessionOut
 from app.db import violated_constraint
 from app.errors import FieldError, ValidationFailed
+from app.pagination import CursorCodec, Page
 from app.security import encode_access_token, new_opaque_token, token_digest
 from app.settings import Settings
 
@@ -114,9 +119,11 @@ class AuthService:
         self.session = session
         self.settings = settings
 
-    async def sign_up(self, account: NewAccount, *, require_invite: bool | None = None) -> IssuedTokens:
+    async def sign_up(
+        self, account: NewAccount, *, require_invite: bool | None = None, user_agent: str | None = None
+    ) -> IssuedTokens:
         user = await self.create_user(account, require_invite=require_invite)
-        return await self.issue_tokens(user)
+        return await self.issue_tokens(user, user_agent)
 
     async def create_user(self, account: NewAccount, *, require_invite: bool | None = None) -> User:
         _check_birthdate(account.birthdate)
@@ -183,7 +190,11 @@ class AuthService:
         return Availability(username=username, available=True)
 
     async def log_in(
-        self, login: str, password: str, count_attempt: CountAttempt | None = None
+        self,
+        login: str,
+        password: str,
+        count_attempt: CountAttempt | None = None,
+        user_agent: str | None = None,
     ) -> IssuedTokens:
         # The account is read once the turn is ours: a login waiting for its turn holds no pooled
         # connection. In the turn, at most `password_hashes_at_once` logins of a process hold one.
@@ -199,22 +210,44 @@ class AuthService:
             await count_attempt(*login_attempt_subject(user, login))
         if not verified or user is None:
             raise InvalidCredentials()
-        return await self.issue_tokens(user)
+        return await self.issue_tokens(user, user_agent)
 
-    async def issue_tokens(self, user: User, family_id: uuid.UUID | None = None) -> IssuedTokens:
+    async def issue_tokens(self, user: User, user_agent: str | None = None) -> IssuedTokens:
+        """A new login (`LoginSession`) and its first token pair; `user_agent` names the device."""
+        now = datetime.now(UTC)
+        login = LoginSession(
+            id=uuid.uuid4(),
+            user_id=user.id,
+            device=device_label(user_agent),
+            last_used_at=now,
+            expires_at=self._refresh_expiry(now),
+            created_at=now,
+            updated_at=now,
+        )
+        self.session.add(login)
+        return await self._token_pair(user, login.id, login.expires_at)
+
+    def _refresh_expiry(self, now: datetime) -> datetime:
+        return now + timedelta(days=self.settings.refresh_token_ttl_days)
+
+    async def _token_pair(self, user: User, login_id: uuid.UUID, expires_at: datetime) -> IssuedTokens:
         refresh_token = new_opaque_token()
         self.session.add(
             RefreshToken(
                 user_id=user.id,
-                family_id=family_id or uuid.uuid4(),
+                family_id=login_id,
                 token_digest=token_digest(refresh_token),
-                expires_at=datetime.now(UTC) + timedelta(days=self.settings.refresh_token_ttl_days),
+                expires_at=expires_at,
             )
         )
         await self.session.flush()
         assert self.settings.secret_key is not None
         access_token, expires_in = encode_access_token(
-            self.settings.secret_key, str(user.id), user.role, self.settings.access_token_ttl_seconds
+            self.settings.secret_key,
+            str(user.id),
+            user.role,
+            self.settings.access_token_ttl_seconds,
+            session_id=str(login_id),
         )
         return IssuedTokens(user, access_token, refresh_token, expires_in)
 
@@ -232,10 +265,17 @@ class AuthService:
         user = await self.session.get(User, stored.user_id)
         if user is None or user.deleted_at is not None:
             raise InvalidRefreshToken()
-        return await self.issue_tokens(user, family_id=stored.family_id)
+        expires_at = self._refresh_expiry(now)
+        await queries.touch_login(self.session, stored.family_id, user.id, now, expires_at, UNKNOWN_DEVICE)
+        return await self._token_pair(user, stored.family_id, expires_at)
 
     async def change_password(
-        self, user: User, current: str, new: str, count_attempt: CountAttempt | None = None
+        self,
+        user: User,
+        current: str,
+        new: str,
+        count_attempt: CountAttempt | None = None,
+        user_agent: str | None = None,
     ) -> IssuedTokens:
         """Re-authenticated by the current password (`reauthenticate`). Every other session ends:
         the refresh tokens are revoked, and access tokens issued before now are refused. The
@@ -247,12 +287,58 @@ class AuthService:
         user.password_hash = new_hash
         user.password_changed_at = now
         await self.session.flush()
-        return await self.issue_tokens(user)
+        return await self.issue_tokens(user, user_agent)
 
     async def log_out(self, refresh_token: str) -> None:
         stored = await queries.refresh_token_for_update(self.session, token_digest(refresh_token))
         if stored is not None:
             await queries.revoke_family(self.session, stored.family_id, datetime.now(UTC))
+
+    async def login_page(
+        self, user: User, current: str | None, cursor: str | None, limit: int
+    ) -> Page[SessionOut]:
+        """The user's logins neither ended nor expired, latest used first; `current` is the login
+        of the caller's access token."""
+        assert self.settings.secret_key is not None
+        codec = CursorCodec(self.settings.secret_key, f"sessions:{user.id}")
+        after = codec.decode_position(cursor)
+        rows = await queries.active_login_page(self.session, user.id, datetime.now(UTC), after, limit)
+        page, more = rows[:limit], len(rows) > limit
+        items = [
+            SessionOut(
+                id=str(login.id),
+                created_at=login.created_at,
+                last_used_at=login.last_used_at,
+                device=login.device,
+                current=str(login.id) == current,
+            )
+            for login in page
+        ]
+        next_cursor = codec.encode_position(page[-1].last_used_at, page[-1].id) if more else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def end_login(self, user: User, login_id: str) -> None:
+        """End one of the user's logins (the caller's own included): its refresh tokens are revoked,
+        a rotation of it in flight included, and its access tokens refused from then on. One that
+        has ended already is left so; one that is not the user's is 404, as one that does not
+        exist."""
+        try:
+            identifier = uuid.UUID(login_id)
+        except ValueError as exc:
+            raise SessionNotFound() from exc
+        login = await queries.login_of(self.session, user.id, identifier)
+        if login is None:
+            raise SessionNotFound()
+        await queries.lock_login(self.session, user.id, login.id)
+        await queries.revoke_family(self.session, login.id, datetime.now(UTC))
+
+    async def end_other_logins(self, user: User, current: str | None) -> None:
+        """End every login of the user but the caller's. An access token that does not say which
+        login it came from (issued before they were tracked) is refused, rather than ending the
+        caller's login with the rest: a refresh gives one that does."""
+        if current is None:
+            raise SessionUnknown()
+        await queries.lock_out_sessions(self.session, user.id, datetime.now(UTC), keep=uuid.UUID(current))
 
     async def purge_expired_tokens(self) -> int:
         return await queries.purge_refresh_tokens(self.session, datetime.now(UTC) - timedelta(days=1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from alembic import command
@@ -116,3 +116,59 @@ async def test_migration_0015_counts_listed_videos_only(servers: RunServers) -> 
             await connection.close()
     finally:
         await _run(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_migration_0021_makes_a_login_of_each_refresh_token_family(servers: RunServers) -> None:
+    """Logins made before 0021 are listed and can be ended: each family becomes a login, logged in
+    at its first token, last used at its newest, ended unless a token of it is still live."""
+    day = timedelta(days=1)
+    login_at = datetime(2026, 11, 1, tzinfo=UTC)
+    admin, scratch_url = _scratch_database(servers)
+    name = make_url(scratch_url).database
+    await _run(admin, f'CREATE DATABASE "{name}"')
+    try:
+        await asyncio.to_thread(command.upgrade, alembic_config(scratch_url), "0020")
+        dsn = make_url(scratch_url).set(drivername="postgresql").render_as_string(False)
+        connection = await asyncpg.connect(dsn)
+        try:
+            user, live, ended = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+            await connection.execute(
+                "INSERT INTO users (id, username, email, password_hash, birthdate, created_at, updated_at)"
+                " VALUES ($1, 'alice', 'a@example.com', 'x', '2000-01-01', now(), now())",
+                user,
+            )
+            token = (
+                "INSERT INTO refresh_tokens (id, user_id, family_id, token_digest, expires_at, rotated_at,"
+                " revoked_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)"
+            )
+            # The live login: logged in, then refreshed a day later; and a login that logged out.
+            for family, digest, expires, rotated, revoked, issued in (
+                (live, "a", login_at + 30 * day, login_at + day, None, login_at),
+                (live, "b", login_at + 31 * day, None, None, login_at + day),
+                (ended, "c", login_at + 30 * day, None, login_at + day, login_at),
+            ):
+                await connection.execute(
+                    token, uuid.uuid4(), user, family, digest * 64, expires, rotated, revoked, issued
+                )
+
+            await asyncio.to_thread(upgrade, scratch_url)
+
+            rows = {
+                row["id"]: row
+                for row in await connection.fetch(
+                    "SELECT id, user_id, device, created_at, last_used_at, expires_at, revoked_at"
+                    " FROM login_sessions"
+                )
+            }
+        finally:
+            await connection.close()
+    finally:
+        await _run(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    assert set(rows) == {live, ended}
+    assert rows[live]["user_id"] == user
+    assert rows[live]["device"] == "Unknown device"
+    assert (rows[live]["created_at"], rows[live]["last_used_at"]) == (login_at, login_at + day)
+    assert rows[live]["expires_at"] == login_at + 31 * day
+    assert rows[live]["revoked_at"] is None
+    assert rows[ended]["revoked_at"] == login_at + day
