@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from litestar import Controller, delete, get, patch, post, put
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, MultipartBody
@@ -33,6 +34,7 @@ from accounts.schemas import (
     PasswordChangeIn,
     Profile,
     RefreshIn,
+    SessionOut,
     SignupIn,
     TokenIn,
     Tokens,
@@ -44,7 +46,7 @@ from app.errors import problem_responses
 from app.openapi import OptionalBodyOperation
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.ratelimit import Limit, RateLimiter, client_network
-from app.security import PUBLIC
+from app.security import PUBLIC, access_claims
 
 # The 10 MB image plus multipart framing; a larger body is refused before it is read.
 AVATAR_MAX_BODY = MAX_BYTES + 512 * 1024
@@ -62,6 +64,11 @@ class AvatarForm:
 
 
 AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}]
+
+
+def _user_agent(request: Request[Any, Any, Any]) -> str | None:
+    """What the login's device is named from (`accounts.devices`)."""
+    return request.headers.get("user-agent")
 
 
 def _limiter(state: State) -> RateLimiter:
@@ -85,7 +92,9 @@ class AuthController(Controller):
         opt={"rate_limits": [SIGNUP_LIMIT]},
         responses=problem_responses(400, 403, 409, 422, 429),
     )
-    async def sign_up(self, data: JSONBody[SignupIn], auth: Auth, profiles: Profiles) -> Tokens:
+    async def sign_up(
+        self, request: Request[Any, Any, Any], data: JSONBody[SignupIn], auth: Auth, profiles: Profiles
+    ) -> Tokens:
         """Create an account (with an invite code unless invites are off) and log in."""
         account = NewAccount(
             email=data.email,
@@ -95,7 +104,7 @@ class AuthController(Controller):
             display_name=data.display_name,
             invite_code=data.invite_code,
         )
-        return await profiles.tokens(await auth.sign_up(account))
+        return await profiles.tokens(await auth.sign_up(account, user_agent=_user_agent(request)))
 
     @post(
         "/token",
@@ -105,6 +114,7 @@ class AuthController(Controller):
     )
     async def token(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[TokenIn],
         auth: Auth,
         profiles: Profiles,
@@ -122,7 +132,9 @@ class AuthController(Controller):
         async def count_attempt(name: str, subject: str) -> None:
             await limiter.enforce(name, subject, settings.login_limit)
 
-        return await profiles.tokens(await auth.log_in(data.login, data.password, count_attempt))
+        return await profiles.tokens(
+            await auth.log_in(data.login, data.password, count_attempt, _user_agent(request))
+        )
 
     @post(
         "/refresh",
@@ -203,6 +215,7 @@ class MeController(Controller):
     )
     async def change_password(
         self,
+        request: Request[Any, Any, Any],
         data: JSONBody[PasswordChangeIn],
         current_user: CurrentUser,
         auth: Auth,
@@ -219,7 +232,7 @@ class MeController(Controller):
             await limiter.enforce(name, subject, settings.login_limit)
 
         changed = await auth.change_password(
-            current_user, data.current_password, data.new_password, count_attempt
+            current_user, data.current_password, data.new_password, count_attempt, _user_agent(request)
         )
         return await profiles.tokens(changed)
 
@@ -261,6 +274,37 @@ class MeController(Controller):
         """The users the caller blocks, newest block first (each with `is_blocked: true`), to
         unblock from. Those who block the caller too are left out, as from every list."""
         return await profiles.block_list(current_user, cursor, limit)
+
+    @get("/sessions", responses=problem_responses(400, 401, 422))
+    async def sessions(
+        self,
+        request: Request[Any, Any, Any],
+        current_user: CurrentUser,
+        auth: Auth,
+        cursor: CursorParam = None,
+        limit: LimitParam = DEFAULT_LIMIT,
+    ) -> Page[SessionOut]:
+        """The caller's logins (devices signed in), neither ended nor expired, latest used first,
+        `current` marking the one this request's access token comes from."""
+        return await auth.login_page(current_user, access_claims(request).session_id, cursor, limit)
+
+    @delete("/sessions", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401))
+    async def end_other_sessions(
+        self, request: Request[Any, Any, Any], current_user: CurrentUser, auth: Auth
+    ) -> None:
+        """Sign every other device out: every login but this request's ends at once (refresh tokens
+        revoked, access tokens refused). 401 session_unknown for an access token issued before
+        logins were tracked: refresh it and send again. Allowed while suspended."""
+        await auth.end_other_logins(current_user, access_claims(request).session_id)
+
+    @delete(
+        "/sessions/{session_id:str}", status_code=HTTP_204_NO_CONTENT, responses=problem_responses(401, 404)
+    )
+    async def end_session(self, session_id: FromPath[str], current_user: CurrentUser, auth: Auth) -> None:
+        """Sign one device out: that login ends at once (refresh tokens revoked, access tokens
+        refused), this request's own included. Idempotent for the caller's logins; 404
+        session_not_found for an id that names none of them. Allowed while suspended."""
+        await auth.end_login(current_user, session_id)
 
     @get("/invite", responses=problem_responses(401, 422))
     async def invite(self, current_user: CurrentUser, profiles: Profiles) -> InviteOut:

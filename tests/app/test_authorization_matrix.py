@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from litestar import Litestar
 from litestar.enums import RequestEncodingType
@@ -146,8 +147,15 @@ class World:
             "appeal id": self.appeal,
             "approved person": self.friend.username,
             "invite code": self.owner.invite_code,
+            "login session id": login_of(self.owner),
             **{f"notification {n}": notification for n, notification in enumerate(self.notifications)},
         }
+
+
+def login_of(actor: Actor) -> str:
+    """The login (`sid`) of the actor's access token."""
+    sid: str = jwt.decode(actor.access_token, options={"verify_signature": False})["sid"]
+    return sid
 
 
 async def _completed_generation(resources: Resources, owner: Actor, draft_id: str) -> str:
@@ -306,6 +314,10 @@ async def owner_account(client: httpx.AsyncClient, w: World) -> object:
     return await _read(client, w.owner, "/v1/me")
 
 
+async def owner_sessions(client: httpx.AsyncClient, w: World) -> object:
+    return await _read(client, w.owner, "/v1/me/sessions", limit=100)
+
+
 async def draft_state(client: httpx.AsyncClient, w: World) -> object:
     drafts = await _read(client, w.owner, "/v1/me/drafts", limit=100)
     return await _read(client, w.owner, f"/v1/videos/{w.draft}"), drafts
@@ -421,6 +433,17 @@ def with_json(value: dict[str, Any] | Callable[[World, str], dict[str, Any]]) ->
         return {"json": value(w, kind) if callable(value) else value}
 
     return body
+
+
+def owner_session(w: World, kind: str) -> dict[str, str]:
+    return {"session_id": login_of(w.owner)}
+
+
+def its_own_sessions(w: World, kind: str, response: httpx.Response) -> str | None:
+    caller = w.callers[kind]
+    assert caller is not None
+    listed = [(item["id"], item["current"]) for item in response.json()["items"]]
+    return None if listed == [(login_of(caller), True)] else f"not the caller's one login: {listed}"
 
 
 def its_own_account(w: World, kind: str, response: httpx.Response) -> str | None:
@@ -589,6 +612,26 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
         )
     ],
     ("GET", "/v1/me/invite"): [Case("the caller's invite", answers(OK))],
+    # Always the caller's own logins; someone else's, staff's included, are not found and go on
+    # (signing devices out is tests/accounts/test_sessions.py). Allowed while suspended: ending
+    # a login only withdraws access.
+    ("GET", "/v1/me/sessions"): [Case("the caller's sessions", answers(OK), check=its_own_sessions)],
+    ("DELETE", "/v1/me/sessions/{session_id:str}"): [
+        Case(
+            "the owner's session",
+            answers((404, "session_not_found")),
+            params=owner_session,
+            observe=(owner_sessions, owner_account),
+        )
+    ],
+    ("DELETE", "/v1/me/sessions"): [
+        Case(
+            "the caller's other sessions (the caller has none)",
+            answers(NO_CONTENT),
+            observe=(owner_sessions, owner_account),
+            keeps=True,
+        )
+    ],
     # Always the caller's own blocks (tests/accounts/test_blocks.py shows nobody sees another's).
     ("GET", "/v1/me/blocks"): [Case("the caller's blocks", answers(OK))],
     ("GET", "/v1/users/{username:str}"): [Case("the owner's profile", answers(OK), params=owner_name)],
