@@ -71,10 +71,14 @@ class AccountDeletionService:
         # flight is waited for there too, and this one then finds the tombstone below and rolls
         # back.
         await hooks.account_deleted(self.session, user, self.deletions)
+        now = datetime.now(UTC)
+        # Before the users row too: a token rotation in flight holds the sessions lock (shared) and
+        # then needs the users row (its new token's key), so taking them the other way round
+        # would deadlock with it.
+        await queries.lock_out_sessions(self.session, user.id, now)
         locked = await queries.user_for_deletion(self.session, user.id)
         if locked is None or locked.deleted_at is not None:  # deleted by a request in flight
             raise NotAuthenticated("The account no longer exists")
-        now = datetime.now(UTC)
         avatar_key = locked.avatar_key
         locked.deleted_at = now
         locked.email = scrubbed_email(locked)
@@ -84,7 +88,6 @@ class AccountDeletionService:
         locked.avatar_key = None
         await self.session.flush()
 
-        await queries.lock_out_sessions(self.session, locked.id, now)
         await queries.delete_invite(self.session, locked.id)
 
         if avatar_key:

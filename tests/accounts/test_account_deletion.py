@@ -6,6 +6,7 @@ leaving the counts right and nothing stored."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,8 +16,9 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from accounts.jobs import purge_deleted_account, sweep_unfinished_purges
-from accounts.models import Notification, User, blocks, follows
+from accounts.models import Notification, RefreshToken, User, blocks, follows
 from app.resources import Resources
+from app.security import token_digest
 from app.storage import MediaNotFound
 from cameo.models import Cameo
 from feed.models import Video, likes
@@ -27,6 +29,7 @@ from tests.cameo.factories import CameoFactory
 from tests.factories import Actor, UserFactory
 from tests.feed.factories import VideoFactory
 from tests.feed.helpers import comment, get_video, notifications, publish
+from tests.locks import someone_waits_for_a_lock
 
 
 async def delete_account(
@@ -399,3 +402,41 @@ async def test_follows_likes_and_blocks_racing_the_deletion_end_consistent(
     for who in (bob, cy, dan):
         assert await stored_follow_counts(resources, who) == (0, 0)
         assert await counts(client, who.headers) == (0, 0)
+
+
+def _advisory_key(name: str) -> int:
+    # As accounts.queries._advisory_xact_lock computes it.
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+async def test_a_token_rotation_in_flight_during_the_deletion_ends_revoked_not_deadlocked(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    ada = await users.create("ada")
+    (family,) = await row(
+        resources,
+        select(RefreshToken.family_id).where(RefreshToken.token_digest == token_digest(ada.refresh_token)),
+    )
+
+    async with resources.engine.connect() as holder:
+        # The rotation stops between the account's sessions lock (shared), which it has taken, and
+        # its users row (its new token's key), which it needs next.
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _advisory_key(f"refresh-family:{family}")}
+        )
+        rotating = asyncio.create_task(
+            client.post("/v1/auth/refresh", json={"refresh_token": ada.refresh_token})
+        )
+        await someone_waits_for_a_lock(resources)
+        deleting = asyncio.create_task(delete_account(client, ada))
+        await someone_waits_for_a_lock(resources, at_least=2)
+        await holder.rollback()
+        rotated, deleted = await rotating, await deleting
+
+    assert deleted.status_code == 204, deleted.text
+    # The rotation finished first or found its token revoked; either way nothing of it still works.
+    if rotated.status_code == 200:
+        again = await client.post("/v1/auth/refresh", json={"refresh_token": rotated.json()["refresh_token"]})
+        assert_problem(again, 401)
+    else:
+        assert_problem(rotated, 401)
