@@ -128,6 +128,15 @@ async def revoke_family(session: AsyncSession, family_id: UUID, now: datetime) -
     )
 
 
+async def password_still(session: AsyncSession, user_id: UUID, password_hash: str) -> bool:
+    """Whether the user's password is still `password_hash`, read under the account's sessions lock
+    (shared until commit, so a password change, which takes it exclusively, comes before this read
+    or after this transaction)."""
+    await _advisory_xact_lock(session, f"sessions:{user_id}", shared=True)
+    current = await session.scalar(select(User.password_hash).where(User.id == user_id))
+    return current == password_hash
+
+
 async def lock_out_sessions(
     session: AsyncSession, user_id: UUID, now: datetime, *, keep: UUID | None = None
 ) -> None:
@@ -379,7 +388,7 @@ async def block_page(
     query = (
         select(User, mine.c.created_at)
         .join(mine, mine.c.blocked_id == User.id)
-        .where(mine.c.blocker_id == blocker_id)
+        .where(mine.c.blocker_id == blocker_id, User.deleted_at.is_(None))
         .where(~_block_exists(User.id, blocker_id))  # type: ignore[arg-type]
         .order_by(mine.c.created_at.desc(), mine.c.blocked_id.desc())
         .limit(limit + 1)
@@ -523,7 +532,8 @@ async def follow_counts(session: AsyncSession, user_ids: Sequence[UUID]) -> dict
 
 
 async def delete_invite(session: AsyncSession, owner_id: UUID) -> None:
-    """The invite code stops working (a sign-up redeeming it locks the row, so it is waited for)."""
+    """The invite code stops working (a sign-up redeeming it holds the row: it is waited for, and
+    its new user, made with the code already, is the inviter's like any other)."""
     await session.execute(delete(Invite).where(Invite.owner_id == owner_id))
 
 

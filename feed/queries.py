@@ -473,15 +473,23 @@ async def restore_comment_thread(
     return list(result.all())
 
 
+def _purge_pending(user: Any) -> ColumnElement[bool]:
+    return and_(user.deleted_at.is_not(None), user.purged_at.is_(None))
+
+
 def _hidden_threads(video_id: UUID, viewer_id: UUID) -> CTE:
     """The comments on the video hidden from the viewer: those by someone who blocks them or whom
-    they block, and every reply under those at any depth (replies go with their parent, as they
-    do when a moderator removes it), so no reply points at a comment the viewer cannot see."""
+    they block, or by a deleted account, and every reply under those at any depth (replies go with
+    their parent, as they do when a moderator removes it), so no reply points at a comment the
+    viewer cannot see."""
     # The people across a block from the viewer, as a set (usually a handful), so the planner may
     # start from their comments rather than test every comment on the video.
     across = union_all(
         select(blocks.c.blocked_id).where(blocks.c.blocker_id == viewer_id),
         select(blocks.c.blocker_id).where(blocks.c.blocked_id == viewer_id),
+        # Deleted accounts whose purge has not deleted their comments yet (ix_users_purge_pending):
+        # gone for everyone at once, with the replies under them.
+        select(User.id).where(_purge_pending(User)),
     )
     hidden = (
         select(Comment.id.label("id"))
@@ -493,10 +501,17 @@ def _hidden_threads(video_id: UUID, viewer_id: UUID) -> CTE:
 
 async def comment_hidden_from(session: AsyncSession, viewer_id: UUID, comment: Comment) -> bool:
     """Whether the comment list hides this comment from the viewer (`_hidden_threads`): it, or one
-    it answers at any height, is by someone either side blocks. One query up the thread."""
+    it answers at any height, is by someone either side blocks or by a deleted account. One query
+    up the thread."""
     chain = _upward_chain("answered", Comment.id, Comment.parent_id, comment.id)
+    author = aliased(User)
+    author_gone = exists().where(author.id == Comment.author_id, author.deleted_at.is_not(None))
     found = await session.scalar(
-        select(exists().where(Comment.id == chain.c.id, _blocked_either_way(viewer_id, Comment.author_id)))
+        select(
+            exists().where(
+                Comment.id == chain.c.id, or_(_blocked_either_way(viewer_id, Comment.author_id), author_gone)
+            )
+        )
     )
     return bool(found)
 

@@ -198,18 +198,26 @@ class AuthService:
     ) -> IssuedTokens:
         # The account is read once the turn is ours: a login waiting for its turn holds no pooled
         # connection. In the turn, at most `password_hashes_at_once` logins of a process hold one.
+        rehashed: str | None = None
         async with hashing_turn(self.settings.password_hashes_at_once) as turn:
             user = await queries.user_by_login(self.session, login.strip())
             verified = await turn.verify(user.password_hash if user else None, password)
             if verified and user is not None and needs_rehash(user.password_hash):
-                user.password_hash = await turn.hash(password)
+                rehashed = await turn.hash(password)
         # Counted once the account is known, and after the turn: a Redis that hangs (up to 5 s a
         # call) must not hold a hashing turn, which would queue every other login behind it. A
-        # refused attempt is refused whatever the password (its rehash, if any, is rolled back).
+        # refused attempt is refused whatever the password.
         if count_attempt is not None:
             await count_attempt(*login_attempt_subject(user, login))
         if not verified or user is None:
             raise InvalidCredentials()
+        # A password change that committed after the check above would not see this login, which
+        # it must end: under the account's sessions lock (shared, as a token rotation takes it) the
+        # password must still be the one verified. Nor may a rehash put the old one back.
+        if not await queries.password_still(self.session, user.id, user.password_hash):
+            raise InvalidCredentials()
+        if rehashed is not None:
+            user.password_hash = rehashed
         return await self.issue_tokens(user, user_agent)
 
     async def issue_tokens(self, user: User, user_agent: str | None = None) -> IssuedTokens:

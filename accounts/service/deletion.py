@@ -72,10 +72,12 @@ class AccountDeletionService:
         # back.
         await hooks.account_deleted(self.session, user, self.deletions)
         now = datetime.now(UTC)
-        # Before the users row too: a token rotation in flight holds the sessions lock (shared) and
-        # then needs the users row (its new token's key), so taking them the other way round
-        # would deadlock with it.
+        # Before the users row too, as the requests that take them first and the users row after
+        # do: a token rotation or a password change in flight holds the sessions lock and then
+        # needs the users row; a sign-up redeeming the invite holds its row and then needs the
+        # inviter's (its new user's key). Taken the other way round, either deadlocked with this.
         await queries.lock_out_sessions(self.session, user.id, now)
+        await queries.delete_invite(self.session, user.id)
         locked = await queries.user_for_deletion(self.session, user.id)
         if locked is None or locked.deleted_at is not None:  # deleted by a request in flight
             raise NotAuthenticated("The account no longer exists")
@@ -87,8 +89,6 @@ class AccountDeletionService:
         locked.bio = ""
         locked.avatar_key = None
         await self.session.flush()
-
-        await queries.delete_invite(self.session, locked.id)
 
         if avatar_key:
             self.deletions.after_commit(

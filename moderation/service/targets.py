@@ -145,14 +145,18 @@ async def _cameo(session: AsyncSession, reporter: User, raw_id: str) -> Resolved
     if cameo.owner_id == reporter.id:
         raise CannotReportSelf()
     owner = await session.get(User, cameo.owner_id)
-    if owner is None or await account_queries.is_blocked_either_way(session, reporter.id, owner.id):
+    if (
+        owner is None
+        or owner.deleted_at is not None
+        or await account_queries.is_blocked_either_way(session, reporter.id, owner.id)
+    ):
         raise CameoNotFound()
     return ResolvedTarget("cameo", cameo.id, owner.id, cameo_snapshot(cameo, owner.username))
 
 
 async def _user(session: AsyncSession, reporter: User, raw_id: str) -> ResolvedTarget:
     user = await session.get(User, _parse(raw_id, UserNotFound))
-    if user is None:
+    if user is None or user.deleted_at is not None:  # a deleted account's tombstone is no one
         raise UserNotFound()
     if user.id == reporter.id:
         raise CannotReportSelf()

@@ -6,7 +6,6 @@ leaving the counts right and nothing stored."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,7 +28,8 @@ from tests.cameo.factories import CameoFactory
 from tests.factories import Actor, UserFactory
 from tests.feed.factories import VideoFactory
 from tests.feed.helpers import comment, get_video, notifications, publish
-from tests.locks import someone_waits_for_a_lock
+from tests.locks import advisory_key, someone_waits_for_a_lock
+from tests.moderation.helpers import report
 
 
 async def delete_account(
@@ -404,11 +404,6 @@ async def test_follows_likes_and_blocks_racing_the_deletion_end_consistent(
         assert await counts(client, who.headers) == (0, 0)
 
 
-def _advisory_key(name: str) -> int:
-    # As accounts.queries._advisory_xact_lock computes it.
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
-
-
 async def test_a_token_rotation_in_flight_during_the_deletion_ends_revoked_not_deadlocked(
     client: httpx.AsyncClient, users: UserFactory, resources: Resources
 ) -> None:
@@ -422,7 +417,7 @@ async def test_a_token_rotation_in_flight_during_the_deletion_ends_revoked_not_d
         # The rotation stops between the account's sessions lock (shared), which it has taken, and
         # its users row (its new token's key), which it needs next.
         await holder.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _advisory_key(f"refresh-family:{family}")}
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"refresh-family:{family}")}
         )
         rotating = asyncio.create_task(
             client.post("/v1/auth/refresh", json={"refresh_token": ada.refresh_token})
@@ -440,3 +435,86 @@ async def test_a_token_rotation_in_flight_during_the_deletion_ends_revoked_not_d
         assert_problem(again, 401)
     else:
         assert_problem(rotated, 401)
+
+
+async def test_a_password_change_in_flight_during_the_deletion_is_waited_for_not_deadlocked(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    ada = await users.create("ada")
+    async with resources.engine.connect() as holder:
+        # Both line up on the account's sessions lock: the change first, then the deletion.
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": advisory_key(f"sessions:{ada.id}")}
+        )
+        changing = asyncio.create_task(
+            client.post(
+                "/v1/me/password",
+                headers=ada.headers,
+                json={"current_password": ada.password, "new_password": "another long password"},
+            )
+        )
+        await someone_waits_for_a_lock(resources)
+        deleting = asyncio.create_task(delete_account(client, ada))
+        await someone_waits_for_a_lock(resources, at_least=2)
+        await holder.rollback()
+        changed, deleted = await changing, await deleting
+
+    assert changed.status_code == 200, changed.text
+    assert deleted.status_code == 204, deleted.text
+
+
+async def test_a_sign_up_redeeming_the_invite_during_the_deletion_is_refused_not_deadlocked(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    ada = await users.create("ada")
+    async with resources.engine.connect() as holder:
+        # The deletion comes first and the sign-up after; both then wait on ada's row, held here.
+        await holder.execute(text("SELECT 1 FROM users WHERE id = :id FOR UPDATE"), {"id": ada.id})
+        deleting = asyncio.create_task(delete_account(client, ada))
+        await someone_waits_for_a_lock(resources)
+        signing_up = asyncio.create_task(
+            sign_up(client, "newbie", ada.invite_code, email="newbie@example.test")
+        )
+        await someone_waits_for_a_lock(resources, at_least=2)
+        await holder.rollback()
+        deleted, signed_up = await deleting, await signing_up
+
+    assert deleted.status_code == 204, deleted.text
+    # The code was gone by the time the sign-up could read it.
+    assert_problem(signed_up, 422, "invite_invalid")
+
+
+async def test_a_deleted_account_is_no_one_to_report(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    ada, bob = await users.create("ada"), await users.create("bob")
+    assert (await delete_account(client, ada)).status_code == 204
+
+    assert_problem(await report(client, bob, "user", ada.id), 404, "user_not_found")
+    await purge_finished(resources, ada)
+    assert_problem(await report(client, bob, "user", ada.id), 404, "user_not_found")
+
+
+async def test_until_the_purge_a_deleted_account_is_in_no_block_list_and_its_comments_are_gone(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    videos = VideoFactory(resources)
+    ada, bob, cyd, dan = [await users.create(name) for name in ("ada", "bob", "cyd", "dan")]
+    bobs = await published_by(client, videos, bob)
+    adas_comment = (await comment(client, ada, bobs.id, "hello from ada")).json()["id"]
+    assert (await comment(client, bob, bobs.id, "hi ada", parent_id=adas_comment)).status_code == 201
+    assert (await comment(client, dan, bobs.id, "first!")).status_code == 201
+    assert (await client.post("/v1/users/ada/block", headers=cyd.headers)).status_code == 204
+
+    async with resources.engine.connect() as holder:
+        # The purge stalls at its blocks step, as a slow or backed-up worker would leave it.
+        await holder.execute(text("SELECT 1 FROM blocks WHERE blocked_id = :id FOR UPDATE"), {"id": ada.id})
+        assert (await delete_account(client, ada)).status_code == 204
+
+        assert (await client.get("/v1/me/blocks", headers=cyd.headers)).json()["items"] == []
+        listed = (await client.get(f"/v1/videos/{bobs.id}/comments", headers=dan.headers)).json()["items"]
+        # Ada's comment went, and the reply under it with it: nothing points at what is not shown.
+        assert [item["body"] for item in listed] == ["first!"]
+        assert_problem(await comment(client, dan, bobs.id, "to a ghost", parent_id=adas_comment), 422)
+        assert_problem(await report(client, dan, "comment", adas_comment), 404)
+        await holder.rollback()

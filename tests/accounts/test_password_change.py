@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from tests.accounts.helpers import assert_problem, bearer, error_fields, me
 from tests.accounts.test_tokens import assert_tokens, log_in, refresh, tight_app
-from tests.locks import someone_waits_for_a_lock
+from tests.locks import advisory_key, someone_waits_for_a_lock
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -109,3 +109,24 @@ async def test_a_rotation_held_up_mid_way_is_revoked_by_the_change(client, users
     assert_tokens(changed, "alice")
     # The token the rotation issued was revoked with the rest, not left out of the change's sight.
     assert_problem(await refresh(client, assert_tokens(rotated, "alice")["refresh_token"]), 401)
+
+
+async def test_a_login_checked_before_a_change_commits_is_refused(client, users, resources):
+    alice = await users.create("alice")
+    async with resources.engine.connect() as holder:
+        # Stands for a password change under way, which holds the account's sessions lock: the
+        # login has checked the old password and waits for it before issuing anything.
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"sessions:{alice.id}")}
+        )
+        logging_in = asyncio.create_task(log_in(client, "alice", alice.password))
+        await someone_waits_for_a_lock(resources)
+        await holder.execute(
+            text("UPDATE users SET password_hash = 'changed', password_changed_at = now() WHERE id = :id"),
+            {"id": alice.id},
+        )
+        await holder.commit()
+        response = await logging_in
+
+    # Its session would have outlived the change that was to end every other one.
+    assert_problem(response, 401, "invalid_credentials")
