@@ -497,6 +497,12 @@ async def remove_blocks_of(session: AsyncSession, user_id: UUID, limit: int) -> 
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def purge_pending(session: AsyncSession) -> bool:
+    """Whether any deleted account's purge has not finished (ix_users_purge_pending)."""
+    pending = exists().where(User.deleted_at.is_not(None), User.purged_at.is_(None))
+    return bool(await session.scalar(select(pending)))
+
+
 async def follow_counts(session: AsyncSession, user_ids: Sequence[UUID]) -> dict[UUID, tuple[int, int]]:
     """(follower count, following count) of each user as everyone is shown them: the counts kept on
     the row, less the follows with deleted accounts that their purge has not ended yet. One

@@ -32,6 +32,8 @@ from accounts import hooks, queries
 from accounts.models import User
 from accounts.service.auth import CountAttempt, reauthenticate
 from accounts.service.avatars import RENDITION_SIZES
+from accounts.service.pending_purges import PENDING_PURGES
+from app.db import after_commit
 from app.errors import NotAuthenticated
 from app.jobs import JobQueue
 from app.media_deletion import MediaDeletions
@@ -94,6 +96,7 @@ class AccountDeletionService:
             self.deletions.after_commit(
                 self.session, [f"{avatar_key}-{size}.webp" for size in RENDITION_SIZES]
             )
+        after_commit(self.session, PENDING_PURGES.account_deleted)
         self.jobs.enqueue_after_commit(
             self.session,
             PURGE_ACCOUNT_JOB,

@@ -17,6 +17,7 @@ from accounts.errors import CannotBlockSelf, CannotFollowSelf, UserNotFound
 from accounts.models import Invite, User
 from accounts.schemas import InviteOut, Me, MePatch, Profile, Tokens
 from accounts.service.auth import USERNAME_FORMAT, IssuedTokens
+from accounts.service.pending_purges import shown_follow_counts
 from app.errors import NotAuthenticated
 from app.pagination import CursorCodec, Page
 from app.storage import MediaStorage
@@ -96,8 +97,7 @@ class ProfileService:
         )
 
     async def _follow_counts(self, user: User) -> tuple[int, int]:
-        counted = await queries.follow_counts(self.session, [user.id])
-        return counted.get(user.id, (user.follower_count, user.following_count))
+        return (await shown_follow_counts(self.session, [user]))[user.id]
 
     def _profile(
         self, user: User, flags: tuple[bool, bool], blocked: bool, follow_counts: tuple[int, int]
@@ -186,16 +186,8 @@ class ProfileService:
         ids = [user.id for user in users]
         flags = await queries.relationship_flags(self.session, viewer.id, ids)
         blocked = await queries.blocked_among(self.session, viewer.id, ids)
-        counted = await queries.follow_counts(self.session, ids)
-        items = [
-            self._profile(
-                user,
-                flags[user.id],
-                user.id in blocked,
-                counted.get(user.id, (user.follower_count, user.following_count)),
-            )
-            for user in users
-        ]
+        counted = await shown_follow_counts(self.session, users)
+        items = [self._profile(user, flags[user.id], user.id in blocked, counted[user.id]) for user in users]
         next_cursor = None
         if more:
             last_user, listed_at = page[-1]

@@ -16,6 +16,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from accounts.jobs import purge_deleted_account, sweep_unfinished_purges
 from accounts.models import Notification, RefreshToken, User, blocks, follows
+from accounts.service.pending_purges import LOOK_AGAIN_AFTER_SECONDS
 from app.resources import Resources
 from app.security import token_digest
 from app.storage import MediaNotFound
@@ -518,3 +519,18 @@ async def test_until_the_purge_a_deleted_account_is_in_no_block_list_and_its_com
         assert_problem(await comment(client, dan, bobs.id, "to a ghost", parent_id=adas_comment), 422)
         assert_problem(await report(client, dan, "comment", adas_comment), 404)
         await holder.rollback()
+
+
+async def test_a_deletion_another_process_made_comes_off_the_counts_within_a_second(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    ada, bob = await users.create("ada"), await users.create("bob")
+    assert (await follow(client, ada.headers, "bob")).status_code == 204
+    assert (await profile(client, ada.headers, "bob")).json()["follower_count"] == 1
+    # Deleted by another process, whose commit this one never saw: its purge has not run.
+    async with resources.session_factory() as session, session.begin():
+        await session.execute(update(User).where(User.id == uuid.UUID(ada.id)).values(deleted_at=func.now()))
+    await asyncio.sleep(LOOK_AGAIN_AFTER_SECONDS + 0.1)
+
+    assert (await profile(client, bob.headers, "bob")).json()["follower_count"] == 0
+    assert await counts(client, bob.headers) == (0, 0)
