@@ -8,7 +8,7 @@ RUN python -m venv /opt/remixfeed
 WORKDIR /src
 # Dependencies first, so a code change does not reinstall them.
 COPY pyproject.toml README.md ./
-RUN mkdir -p app accounts feed cameo generation moderation migrations \
+RUN mkdir -p app accounts feed cameo generation moderation exports migrations \
     && /opt/remixfeed/bin/pip install --quiet . \
     && /opt/remixfeed/bin/pip uninstall --quiet --yes remixfeed
 COPY app ./app
@@ -17,6 +17,7 @@ COPY feed ./feed
 COPY cameo ./cameo
 COPY generation ./generation
 COPY moderation ./moderation
+COPY exports ./exports
 COPY migrations ./migrations
 RUN /opt/remixfeed/bin/pip install --quiet --no-deps .
 

@@ -25,6 +25,8 @@ from cameo import hooks as cameo_hooks
 from cameo import jobs as cameo_jobs
 from cameo import routes as cameo_routes
 from cameo.service import account_deletion as cameo_account_deletion
+from exports import jobs as exports_jobs
+from exports import routes as exports_routes
 from feed import hooks as feed_hooks
 from feed import jobs as feed_jobs
 from feed import queries as feed_queries
@@ -48,6 +50,7 @@ ROUTE_HANDLERS: list[Any] = [
     *cameo_routes.route_handlers,
     *generation_routes.route_handlers,
     *moderation_routes.route_handlers,
+    *exports_routes.route_handlers,
 ]
 
 # What other domains do when a cameo changes (cameo may not import them; see cameo/hooks.py).
@@ -76,6 +79,7 @@ accounts_hooks.on_account_deleted(cameo_account_deletion.revoke_account_cameo)
 accounts_hooks.on_account_purge(generation_account_deletion.purge_account)
 accounts_hooks.on_account_purge(cameo_account_deletion.purge_account)
 accounts_hooks.on_account_purge(feed_account_deletion.purge_account)
+accounts_hooks.on_account_purge(exports_jobs.purge_account)
 
 DEPENDENCIES: dict[str, Provide] = {"current_user": Provide(provide_current_user)}
 
@@ -86,6 +90,7 @@ JOBS: list[Job] = [
     *cameo_jobs.jobs,
     *generation_jobs.jobs,
     *moderation_jobs.jobs,
+    *exports_jobs.jobs,
 ]
 
 CLI_GROUPS: list[click.Command] = [accounts_cli.users, generation_cli.simulator_command]

@@ -101,6 +101,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # whether a teen's cameo may be opened to everyone (otherwise it acts as `mutuals` at most).
     cameo_recording_retention_days: Annotated[int, msgspec.Meta(ge=0)] = 30
     teen_cameos_for_everyone: bool = False
+    # Personal data exports (POST /v1/me/exports): how many one account may ask for per window
+    # (failed ones not counted), and how long a ready archive can be downloaded before it is deleted.
+    export_rate_limit: str = "1/day"
+    export_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 7
     # The paced feed: videos per feed session before a break (adults, teens), the teens' daily cap,
     # and how many breaks go by before one is a wellbeing check-in.
     feed_break_after: Annotated[int, msgspec.Meta(ge=1)] = 20
@@ -194,6 +198,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return RateLimitRule.parse(self.write_rate_limit)
 
     @property
+    def export_limit(self) -> RateLimitRule:
+        return RateLimitRule.parse(self.export_rate_limit)
+
+    @property
     def feed_limit(self) -> RateLimitRule:
         return RateLimitRule.parse(self.feed_rate_limit)
 
@@ -246,6 +254,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             settings.token_limit,
             settings.login_limit,
             settings.report_limit,
+            settings.export_limit,
             settings.write_limit,
             settings.feed_limit,
             settings.read_limit,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import mimetypes
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,12 @@ S3_CONNECT_TIMEOUT = timedelta(seconds=5)
 S3_REQUEST_TIMEOUT = timedelta(seconds=30)
 S3_MAX_RETRIES = 3
 S3_RETRY_TIMEOUT = timedelta(seconds=60)
+# Large uploads from a file go up in parts of this size, this many at once: what one upload holds in
+# memory is about their product, whatever the file's size.
+UPLOAD_PART_BYTES = 8 * 1024 * 1024
+UPLOAD_PARTS_AT_ONCE = 2
+# What `stream` hands over at a time.
+STREAM_CHUNK_BYTES = 1024 * 1024
 
 
 class MediaNotFound(LookupError):
@@ -78,7 +84,9 @@ class MediaInfo:
 @runtime_checkable
 class MediaStorage(Protocol):
     async def put(self, key: str, data: bytes, content_type: str) -> None: ...
+    async def put_file(self, key: str, path: Path, content_type: str) -> None: ...
     async def get(self, key: str) -> tuple[bytes, str]: ...
+    def stream(self, key: str) -> AsyncIterator[bytes]: ...
     async def stat(self, key: str) -> MediaInfo: ...
     async def get_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> bytes: ...
     async def delete(self, key: str) -> None: ...
@@ -100,6 +108,36 @@ class ObjectStorage:
                 await obstore.put_async(self._store, key, data, attributes={"Content-Type": content_type})
             else:
                 await obstore.put_async(self._store, key, data)
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Upload a local file without reading it whole: S3 takes it in parts (multipart upload)
+        past UPLOAD_PART_BYTES."""
+        with _store_call("put_file"):
+            if self._keeps_attributes:
+                await obstore.put_async(
+                    self._store,
+                    key,
+                    path,
+                    attributes={"Content-Type": content_type},
+                    chunk_size=UPLOAD_PART_BYTES,
+                    max_concurrency=UPLOAD_PARTS_AT_ONCE,
+                )
+            else:
+                await obstore.put_async(
+                    self._store, key, path, chunk_size=UPLOAD_PART_BYTES, max_concurrency=UPLOAD_PARTS_AT_ONCE
+                )
+
+    async def stream(self, key: str) -> AsyncIterator[bytes]:
+        """The object's bytes in chunks of about STREAM_CHUNK_BYTES, so that copying a large one
+        holds one chunk at a time. MediaNotFound before the first chunk when it is missing."""
+        try:
+            with _store_call("stream"):
+                result = await obstore.get_async(self._store, key)
+        except (FileNotFoundError, ValueError) as exc:
+            raise MediaNotFound(key) from exc
+        with _store_call("stream"):
+            async for chunk in result.stream(min_chunk_size=STREAM_CHUNK_BYTES):
+                yield bytes(chunk)
 
     async def get(self, key: str) -> tuple[bytes, str]:
         try:

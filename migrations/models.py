@@ -4,6 +4,7 @@ import accounts.models  # noqa: F401
 import app.deferred_jobs
 import app.idempotency  # noqa: F401
 import cameo.models  # noqa: F401
+import exports.models  # noqa: F401
 import feed.models  # noqa: F401
 import generation.models  # noqa: F401
 import moderation.models  # noqa: F401

@@ -1,0 +1,230 @@
+"""Background jobs of personal data exports: building an archive, finding builds that were lost,
+deleting expired archives, and deleting an account's exports when it is purged.
+
+A build survives a worker's death: its job is kept in the outbox until it has run
+(`app.deferred_jobs`), SAQ takes back a job whose worker stopped beating, and `sweep_stalled`
+enqueues again any export still pending a while after it was asked for (the job key keeps one that
+is still queued or running from doubling). Every run counts itself on the row before it starts, so
+an export whose runs keep dying or failing is given up as `failed` after MAX_BUILD_ATTEMPTS.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+from uuid_utils.compat import uuid7
+
+from accounts.models import User
+from accounts.notifications import notify
+from app.db import in_transaction
+from app.jobs import Job
+from app.resources import Resources
+from exports import queries
+from exports.archive import write_archive
+from exports.models import DataExport, ExportStatus
+from exports.service import (
+    BUILD_EXPORT_JOB,
+    BUILD_TIMEOUT_SECONDS,
+    MAX_BUILD_ATTEMPTS,
+    build_job_key,
+)
+
+log = structlog.get_logger(__name__)
+
+EXPORT_READY = "export_ready"
+EXPORT_FAILED = "export_failed"
+ARCHIVE_TYPE = "application/zip"
+# A pending export this old has had time for its build to start: the sweep enqueues it again (a
+# build still queued or running keeps its job key, so it is not doubled).
+STALLED_AFTER = timedelta(minutes=10)
+SWEEP_BATCH = 100
+EXPIRE_BATCH = 100
+
+
+async def build_export(resources: Resources, *, export_id: str) -> str:
+    """BUILD_EXPORT_JOB: the export's archive, uploaded and the export made `ready` (and its owner
+    notified); what became of it. Harmless to run again: only a pending export is built, and only
+    the run that finds it still pending makes it ready (any other deletes what it uploaded)."""
+    identifier = UUID(export_id)
+
+    async def claim(session: AsyncSession) -> tuple[str, int, UUID | None]:
+        export = await queries.get_for_update(session, identifier)
+        if export is None or export.status != ExportStatus.PENDING.value:
+            return "done", 0, None
+        user = await session.get(User, export.user_id)
+        if user is None or user.deleted_at is not None:
+            # Asked for just before the account was deleted: the purge deletes exports too.
+            await queries.delete_exports(session, [identifier])
+            return "account_deleted", 0, None
+        export.attempts += 1
+        if export.attempts > MAX_BUILD_ATTEMPTS:
+            await _fail(session, export, "export_interrupted", "The archive's build kept being interrupted")
+            return "given_up", export.attempts, None
+        return "claimed", export.attempts, export.user_id
+
+    outcome, attempt, user_id = await in_transaction(resources.session_factory, claim)
+    if user_id is None:
+        return str(outcome)
+    key = f"exports/{user_id}/{identifier}-{attempt}-{uuid7().hex[-8:]}.zip"
+    try:
+        size = await _build_and_upload(resources, user_id, key)
+    except Exception as exc:
+        if attempt < MAX_BUILD_ATTEMPTS:
+            raise  # SAQ runs it again after its retry delay
+
+        async def give_up(session: AsyncSession) -> None:
+            export = await queries.get_for_update(session, identifier)
+            if export is not None and export.status == ExportStatus.PENDING.value:
+                await _fail(session, export, "export_failed", "The archive could not be built")
+
+        log.exception("export_failed", export_id=export_id, attempts=attempt, error=str(exc))
+        await in_transaction(resources.session_factory, give_up)
+        await resources.storage.delete(key)
+        return "failed"
+
+    async def finish(session: AsyncSession) -> bool:
+        export = await queries.get_for_update(session, identifier)
+        if export is None or export.status != ExportStatus.PENDING.value:
+            return False
+        now = datetime.now(UTC)
+        export.status = ExportStatus.READY.value
+        export.archive_key = key
+        export.size_bytes = size
+        export.completed_at = now
+        export.expires_at = now + timedelta(days=resources.settings.export_retention_days)
+        await notify(
+            session,
+            user_id=export.user_id,
+            kind=EXPORT_READY,
+            actor_id=None,
+            subject_type="export",
+            subject_id=export.id,
+            data={},
+            dedupe_key=f"{EXPORT_READY}:{export.id}",
+        )
+        return True
+
+    if not await in_transaction(resources.session_factory, finish):
+        # Another run finished it first, or the account's purge deleted it meanwhile.
+        await resources.storage.delete(key)
+        return "superseded"
+    log.info("export_ready", export_id=export_id, size_bytes=size, attempts=attempt)
+    return "ready"
+
+
+async def _build_and_upload(resources: Resources, user_id: UUID, key: str) -> int:
+    """The archive written to a temporary file and uploaded from it; its size."""
+    secret_key = resources.settings.secret_key
+    assert secret_key is not None
+    with tempfile.TemporaryDirectory(prefix="remixfeed-export-") as directory:
+        path = Path(directory) / "export.zip"
+        async with resources.session_factory() as session:
+            # One snapshot for every file: the lists agree with each other.
+            await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+            user = await session.get(User, user_id)
+            assert user is not None
+            await write_archive(session, resources.storage, secret_key, user, path)
+            await session.rollback()
+        size = path.stat().st_size
+        await resources.storage.put_file(key, path, ARCHIVE_TYPE)
+    return size
+
+
+async def _fail(session: AsyncSession, export: DataExport, code: str, message: str) -> None:
+    export.status = ExportStatus.FAILED.value
+    export.completed_at = datetime.now(UTC)
+    export.error_code = code
+    export.error_message = message
+    await notify(
+        session,
+        user_id=export.user_id,
+        kind=EXPORT_FAILED,
+        actor_id=None,
+        subject_type="export",
+        subject_id=export.id,
+        data={},
+        dedupe_key=f"{EXPORT_FAILED}:{export.id}",
+    )
+
+
+async def sweep_stalled(resources: Resources) -> int:
+    """Enqueue the build again for exports still pending STALLED_AFTER after they were asked for;
+    how many."""
+
+    async def stalled(session: AsyncSession) -> list[UUID]:
+        return await queries.stalled(session, datetime.now(UTC) - STALLED_AFTER, SWEEP_BATCH)
+
+    found: list[UUID] = await in_transaction(resources.session_factory, stalled)
+    for identifier in found:
+        await resources.jobs.enqueue_or_defer(
+            BUILD_EXPORT_JOB,
+            key=build_job_key(identifier),
+            timeout_seconds=BUILD_TIMEOUT_SECONDS,
+            retries=MAX_BUILD_ATTEMPTS,
+            export_id=str(identifier),
+        )
+    if found:
+        log.warning("exports_resumed", count=len(found))
+    return len(found)
+
+
+async def expire_archives(resources: Resources) -> int:
+    """Delete the archives of ready exports past their expiry and mark them `expired`; how many.
+    The file goes first: a failure in between leaves a row that the next run expires again, never
+    a file that nothing points at."""
+
+    async def due(session: AsyncSession) -> list[tuple[UUID, str]]:
+        return await queries.expired_archives(session, datetime.now(UTC), EXPIRE_BATCH)
+
+    expired = 0
+    while True:
+        batch: list[tuple[UUID, str]] = await in_transaction(resources.session_factory, due)
+        for export_id, key in batch:
+            await resources.storage.delete(key)
+
+            async def mark(session: AsyncSession, export_id: UUID = export_id) -> None:
+                await queries.mark_expired(session, export_id)
+
+            await in_transaction(resources.session_factory, mark)
+        expired += len(batch)
+        if len(batch) < EXPIRE_BATCH:
+            break
+    if expired:
+        log.info("export_archives_expired", count=expired)
+    return expired
+
+
+async def purge_account(resources: Resources, user_id: UUID) -> None:
+    """`accounts.hooks.on_account_purge`: a deleted account's exports and their archives. Harmless
+    to run again; a build still running finds its export gone and deletes what it uploaded."""
+
+    async def of_account(session: AsyncSession) -> list[tuple[UUID, str | None]]:
+        return await queries.archives_of(session, user_id)
+
+    found: list[tuple[UUID, str | None]] = await in_transaction(resources.session_factory, of_account)
+    for _, key in found:
+        if key is not None:
+            await resources.storage.delete(key)
+
+    async def forget(session: AsyncSession) -> int:
+        return await queries.delete_exports(session, [export_id for export_id, _ in found])
+
+    if found:
+        await in_transaction(resources.session_factory, forget)
+
+
+jobs = [
+    Job(
+        name=BUILD_EXPORT_JOB,
+        function=build_export,
+        timeout_seconds=BUILD_TIMEOUT_SECONDS,
+        retries=MAX_BUILD_ATTEMPTS,
+    ),
+    Job(name="exports.sweep_stalled", function=sweep_stalled, cron="*/5 * * * *"),
+    Job(name="exports.expire_archives", function=expire_archives, cron="23 * * * *"),
+]

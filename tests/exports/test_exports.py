@@ -1,0 +1,351 @@
+"""Personal data exports through HTTP: asking for one (202, then 409 while it is pending, 429 past
+the limit), the background build (run by the test app's in-process worker, or here directly), the
+archive's contents (the caller's data, never someone else's private data), downloading it, 404 for
+anyone else's, expiry, a build that was lost or kept dying, and the account's deletion."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import uuid
+import zipfile
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select, update
+
+from accounts.jobs import purge_deleted_account
+from app.resources import Resources
+from app.storage import MediaNotFound
+from exports.jobs import build_export, expire_archives, sweep_stalled
+from exports.models import DataExport
+from exports.service import MAX_BUILD_ATTEMPTS
+from generation.models import Generation, GenerationStatus
+from tests.accounts.helpers import assert_problem
+from tests.cameo.factories import CameoFactory
+from tests.factories import Actor, UserFactory
+from tests.feed import helpers as feed_helpers
+from tests.feed.factories import VIDEO_BYTES, VideoFactory
+from tests.generation.helpers import image_bytes
+from tests.moderation.helpers import reported
+
+
+async def ask(client: httpx.AsyncClient, actor: Actor) -> httpx.Response:
+    return await client.post("/v1/me/exports", headers=actor.headers)
+
+
+async def export_of(client: httpx.AsyncClient, actor: Actor, export_id: str) -> dict[str, Any]:
+    response = await client.get(f"/v1/me/exports/{export_id}", headers=actor.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def until_finished(client: httpx.AsyncClient, actor: Actor, export_id: str) -> dict[str, Any]:
+    for _ in range(300):
+        export = await export_of(client, actor, export_id)
+        if export["status"] != "pending":
+            return export
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"export {export_id} still pending")
+
+
+async def ready_export(client: httpx.AsyncClient, actor: Actor) -> dict[str, Any]:
+    asked = await ask(client, actor)
+    assert asked.status_code == 202, asked.text
+    export = await until_finished(client, actor, asked.json()["id"])
+    assert export["status"] == "ready", export
+    return export
+
+
+async def add_export(resources: Resources, actor: Actor, **values: Any) -> str:
+    """An export row as a request (or a run) would have left it."""
+    async with resources.session_factory() as session, session.begin():
+        export = DataExport(user_id=uuid.UUID(actor.id), **{"status": "pending", **values})
+        session.add(export)
+        await session.flush()
+        return str(export.id)
+
+
+async def row_of(resources: Resources, export_id: str) -> DataExport | None:
+    async with resources.session_factory() as session:
+        return await session.get(DataExport, uuid.UUID(export_id))
+
+
+async def stored(resources: Resources, key: str) -> bool:
+    try:
+        await resources.storage.stat(key)
+    except MediaNotFound:
+        return False
+    return True
+
+
+async def add_generation(resources: Resources, actor: Actor, prompt: str) -> str:
+    async with resources.session_factory() as session, session.begin():
+        generation = Generation(
+            user_id=uuid.UUID(actor.id),
+            status=GenerationStatus.FAILED.value,
+            prompt=prompt,
+            model="sora-2",
+            seconds=8,
+            size="720x1280",
+            provider="openai",
+            error_code="provider_error",
+            error_message="it broke",
+            completed_at=datetime.now(UTC),
+        )
+        session.add(generation)
+        await session.flush()
+        return str(generation.id)
+
+
+def read_zip(content: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(content)) as archive:
+        assert archive.testzip() is None
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+async def test_the_archive_holds_the_callers_data_and_no_one_elses_private_data(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    videos: VideoFactory,
+    cameos: CameoFactory,
+    resources: Resources,
+) -> None:
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    fran = await users.create("fran")
+    assert (
+        await client.patch("/v1/me", headers=alice.headers, json={"bio": "surfing daily"})
+    ).status_code == 200
+    avatar = await client.put(
+        "/v1/me/avatar", headers=alice.headers, files={"file": ("me.png", image_bytes(64, 64), "image/png")}
+    )
+    assert avatar.status_code == 200, avatar.text
+    for follower, followee in ((alice, bob), (bob, alice)):
+        followed = await client.post(f"/v1/users/{followee.username}/follow", headers=follower.headers)
+        assert followed.status_code == 204
+    # Alice's own: a draft whose prompt she hides, a published video, a comment, a like, a
+    # generation, a cameo open to fran, a report.
+    draft = await videos.draft(alice, prompt="my secret draft prompt")
+    posted = await videos.draft(alice, prompt="a heron at dawn")
+    published = await feed_helpers.publish(client, alice, posted.id, show_prompt=False)
+    assert published.status_code == 200, published.text
+    generation = await add_generation(resources, alice, "a lighthouse in fog")
+    cameo = await cameos.active(alice, permission="approved", approved=[fran])
+    # Bob's: a published video alice comments on and likes (and reports); his private draft, his
+    # generation, his comment, his report: none of those are alice's.
+    bob_post = await videos.draft(bob, prompt="bob's public prompt")
+    assert (await feed_helpers.publish(client, bob, bob_post.id)).status_code == 200
+    bob_draft = await videos.draft(bob, prompt="bob's private draft prompt")
+    bob_generation = await add_generation(resources, bob, "bob's private generation prompt")
+    commented = await feed_helpers.comment(client, alice, bob_post.id, "nice waves, bob")
+    assert commented.status_code == 201, commented.text
+    assert (await client.post(f"/v1/videos/{bob_post.id}/like", headers=alice.headers)).status_code == 204
+    # Bob's comment on her video is hers to see (a notification of it is in the archive).
+    bob_comment = await feed_helpers.comment(client, bob, posted.id, "bob's words on alice's video")
+    assert bob_comment.status_code == 201, bob_comment.text
+    report = await reported(client, alice, "video", bob_post.id, "spam")
+    bob_report = await reported(client, bob, "user", fran.id, "harassment")
+
+    asked = await ask(client, alice)
+    assert asked.status_code == 202, asked.text
+    export = asked.json()
+    assert export["status"] == "pending"
+    assert export["archive_url"] is None and export["size_bytes"] is None
+    finished = await until_finished(client, alice, export["id"])
+    assert finished["status"] == "ready", finished
+    assert finished["archive_url"] == f"/v1/me/exports/{export['id']}/archive"
+    expires_at = datetime.fromisoformat(finished["expires_at"])
+    assert timedelta(days=6, hours=23) < expires_at - datetime.now(UTC) <= timedelta(days=7)
+
+    listed = await client.get("/v1/me/exports", headers=alice.headers)
+    assert [item["id"] for item in listed.json()["items"]] == [export["id"]]
+    notified = await feed_helpers.notifications(client, alice)
+    assert any(
+        item["kind"] == "export_ready" and item["subject"]["id"] == export["id"] for item in notified
+    ), notified
+
+    download = await client.get(finished["archive_url"], headers=alice.headers)
+    assert download.status_code == 200, download.text
+    assert download.headers["content-type"] == "application/zip"
+    assert "attachment" in download.headers["content-disposition"]
+    assert len(download.content) == finished["size_bytes"]
+    files = read_zip(download.content)
+
+    def data(name: str) -> Any:
+        return json.loads(files[name])
+
+    account = data("account.json")
+    assert (account["id"], account["email"], account["bio"]) == (alice.id, alice.email, "surfing daily")
+    assert account["age_band"] == "adult" and account["birthdate"]
+    assert [p["username"] for p in data("social/following.json")] == ["bob"]
+    assert [p["username"] for p in data("social/followers.json")] == ["bob"]
+    own_videos = {video["id"]: video for video in data("videos.json")}
+    assert set(own_videos) == {draft.id, posted.id}
+    # Her own prompts, even the hidden one.
+    assert own_videos[posted.id]["prompt"] == "a heron at dawn"
+    assert own_videos[draft.id]["status"] == "draft"
+    assert files[f"media/videos/{draft.id}.mp4"] == VIDEO_BYTES
+    assert files[f"media/videos/{posted.id}.mp4"] == VIDEO_BYTES
+    assert f"media/videos/{posted.id}-thumbnail.webp" in files
+    assert files["media/avatar.webp"].startswith(b"RIFF")
+    assert [c["body"] for c in data("comments.json")] == ["nice waves, bob"]
+    assert [like["video_id"] for like in data("likes.json")] == [bob_post.id]
+    assert [g["id"] for g in data("generations.json")] == [generation]
+    assert data("generations.json")[0]["prompt"] == "a lighthouse in fog"
+    [own_cameo] = data("cameo/cameos.json")
+    assert (own_cameo["id"], own_cameo["permission"], own_cameo["approved"]) == (cameo, "approved", ["fran"])
+    assert [r["id"] for r in data("moderation/reports.json")] == [report["id"]]
+    assert len(data("sessions.json")) >= 1
+    assert "README.txt" in files
+    assert any(n["kind"] == "comment" for n in data("notifications.json"))
+
+    everything = b"".join(files.values())
+    for label, secret in {
+        "bob's email": bob.email,
+        "fran's email": fran.email,
+        "bob's draft": bob_draft.id,
+        "bob's draft prompt": "bob's private draft prompt",
+        "bob's generation": bob_generation,
+        "bob's generation prompt": "bob's private generation prompt",
+        "bob's report": bob_report["id"],
+        "bob's invite code": bob.invite_code,
+    }.items():
+        assert secret.encode() not in everything, f"the archive shows {label}"
+
+
+async def test_someone_elses_export_is_not_found(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    export = await ready_export(client, alice)
+    for path in (f"/v1/me/exports/{export['id']}", f"/v1/me/exports/{export['id']}/archive"):
+        assert_problem(await client.get(path, headers=bob.headers), 404, "export_not_found")
+        assert (await client.get(path, headers=alice.headers)).status_code == 200
+    assert (await client.get("/v1/me/exports", headers=bob.headers)).json()["items"] == []
+    assert_problem(await client.get("/v1/me/exports/not-an-id", headers=bob.headers), 404, "export_not_found")
+
+
+async def test_a_second_export_while_one_is_pending_is_409(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    alice = await users.create("alice")
+    pending = await add_export(resources, alice)
+    assert_problem(await ask(client, alice), 409, "export_in_progress")
+    assert_problem(
+        await client.get(f"/v1/me/exports/{pending}/archive", headers=alice.headers), 409, "export_not_ready"
+    )
+    # Someone else is not held up by it.
+    assert (await ask(client, await users.create("bob"))).status_code == 202
+
+
+async def test_past_the_limit_is_429_with_retry_after_and_a_failed_export_does_not_count(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    alice = await users.create("alice")
+    await add_export(resources, alice, status="failed", error_code="export_failed")
+    await ready_export(client, alice)
+    refused = await ask(client, alice)
+    assert_problem(refused, 429, "rate_limited")
+    assert 86000 < int(refused.headers["Retry-After"]) <= 86401
+    assert refused.headers["RateLimit-Limit"] == "1"
+    assert refused.headers["RateLimit-Remaining"] == "0"
+    assert len((await client.get("/v1/me/exports", headers=alice.headers)).json()["items"]) == 2
+    # A day later, another may be asked for.
+    async with resources.session_factory() as session, session.begin():
+        await session.execute(
+            update(DataExport).values(created_at=datetime.now(UTC) - timedelta(days=1, seconds=1))
+        )
+    assert (await ask(client, alice)).status_code == 202
+
+
+async def test_an_expired_archive_is_deleted_and_410(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    alice = await users.create("alice")
+    export = await ready_export(client, alice)
+    row = await row_of(resources, export["id"])
+    assert row is not None and row.archive_key is not None
+    key = row.archive_key
+    assert await stored(resources, key)
+    assert await expire_archives(resources) == 0
+    async with resources.session_factory() as session, session.begin():
+        await session.execute(update(DataExport).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+    # Past its time it is refused at once, before the job deletes it.
+    archive = f"/v1/me/exports/{export['id']}/archive"
+    assert_problem(await client.get(archive, headers=alice.headers), 410, "export_expired")
+    assert await expire_archives(resources) == 1
+    assert not await stored(resources, key)
+    shown = await export_of(client, alice, export["id"])
+    assert (shown["status"], shown["archive_url"], shown["size_bytes"]) == ("expired", None, None)
+    assert_problem(await client.get(archive, headers=alice.headers), 410, "export_expired")
+    assert await expire_archives(resources) == 0
+
+
+async def test_an_export_whose_build_was_lost_is_picked_up_again_by_the_sweep(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    alice = await users.create("alice")
+    # A run started and its worker died (attempts 1), and its job is gone from the queue.
+    lost = await add_export(
+        resources, alice, attempts=1, created_at=datetime.now(UTC) - timedelta(minutes=30)
+    )
+    recent = await add_export(resources, await users.create("bob"))
+    assert await sweep_stalled(resources) == 1  # not the one just asked for
+    finished = await until_finished(client, alice, lost)
+    assert finished["status"] == "ready", finished
+    row = await row_of(resources, lost)
+    assert row is not None and row.attempts == 2
+    # Running it again changes nothing: the archive stays the one made.
+    assert await build_export(resources, export_id=lost) == "done"
+    again = await row_of(resources, lost)
+    assert (
+        again is not None
+        and again.archive_key == row.archive_key
+        and await stored(resources, row.archive_key)
+    )
+    assert (await row_of(resources, recent)) is not None
+
+
+async def test_an_export_whose_builds_keep_dying_is_given_up_as_failed(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    alice = await users.create("alice")
+    dying = await add_export(resources, alice, attempts=MAX_BUILD_ATTEMPTS)
+    assert await build_export(resources, export_id=dying) == "given_up"
+    failed = await export_of(client, alice, dying)
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "export_interrupted"
+    assert failed["completed_at"] is not None
+    notified = await feed_helpers.notifications(client, alice)
+    assert [item["kind"] for item in notified] == ["export_failed"]
+    # A failed export is not the user's fault: another may be asked for at once.
+    assert (await ask(client, alice)).status_code == 202
+
+
+async def test_deleting_the_account_deletes_its_exports_and_archives(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+    export = await ready_export(client, alice)
+    kept = await ready_export(client, bob)
+    row = await row_of(resources, export["id"])
+    assert row is not None and row.archive_key is not None
+    deleted = await client.request(
+        "DELETE", "/v1/me", headers=alice.headers, json={"password": alice.password}
+    )
+    assert deleted.status_code == 204, deleted.text
+    assert (
+        await client.get(f"/v1/me/exports/{export['id']}/archive", headers=alice.headers)
+    ).status_code == 401
+    assert await purge_deleted_account(resources, user_id=alice.id) is True
+    assert await row_of(resources, export["id"]) is None
+    assert not await stored(resources, row.archive_key)
+    async with resources.session_factory() as session:
+        assert await session.scalar(select(func.count()).select_from(DataExport)) == 1
+    assert (await export_of(client, bob, kept["id"]))["status"] == "ready"
