@@ -29,6 +29,7 @@ forbid unknown fields), nothing changes, and the valid body alone is then accept
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import Awaitable, Callable
@@ -127,6 +128,7 @@ class World:
     appeal: str
     appeal_item: str
     notifications: list[str]
+    export: str  # the owner's personal data export, ready
 
     def name(self, kind: str) -> str:
         caller = self.callers[kind]
@@ -148,6 +150,7 @@ class World:
             "approved person": self.friend.username,
             "invite code": self.owner.invite_code,
             "login session id": login_of(self.owner),
+            "export id": self.export,
             **{f"notification {n}": notification for n, notification in enumerate(self.notifications)},
         }
 
@@ -271,6 +274,16 @@ async def world(
     escalating = await claimed(client, warden, "takedowns")
     await decided(client, warden, escalating["id"], "escalate")
 
+    # The owner's data export, built by the test app's worker (its notification comes with it).
+    export = await client.post("/v1/me/exports", headers=owner.headers)
+    assert export.status_code == 202, export.text
+    for _ in range(300):
+        shown = await client.get(f"/v1/me/exports/{export.json()['id']}", headers=owner.headers)
+        if shown.json()["status"] != "pending":
+            break
+        await asyncio.sleep(0.1)
+    assert shown.json()["status"] == "ready", shown.text
+
     notifications = [item["id"] for item in await feed_helpers.notifications(client, owner)]
     assert len(notifications) >= 3, notifications  # a like, a comment, the warning
     return World(
@@ -296,6 +309,7 @@ async def world(
         appeal=appealed.json()["id"],
         appeal_item=appeal_item,
         notifications=notifications,
+        export=export.json()["id"],
     )
 
 
@@ -312,6 +326,10 @@ async def _read(client: httpx.AsyncClient, actor: Actor, path: str, **params: An
 
 async def owner_account(client: httpx.AsyncClient, w: World) -> object:
     return await _read(client, w.owner, "/v1/me")
+
+
+async def owner_exports(client: httpx.AsyncClient, w: World) -> object:
+    return await _read(client, w.owner, "/v1/me/exports", limit=100)
 
 
 async def owner_sessions(client: httpx.AsyncClient, w: World) -> object:
@@ -630,6 +648,31 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
             answers(NO_CONTENT),
             observe=(owner_sessions, owner_account),
             keeps=True,
+        )
+    ],
+    # Always the caller's own exports; someone else's is not found (tests/exports). Allowed while
+    # suspended: the caller's data is theirs to take away.
+    ("POST", "/v1/me/exports"): [
+        Case(
+            "an export of the caller's own data",
+            answers((202, None)),
+            observe=(owner_exports,),
+            keeps=True,
+        )
+    ],
+    ("GET", "/v1/me/exports"): [Case("the caller's exports", answers(OK))],
+    ("GET", "/v1/me/exports/{export_id:str}"): [
+        Case(
+            "the owner's export",
+            answers((404, "export_not_found")),
+            params=lambda w, kind: {"export_id": w.export},
+        )
+    ],
+    ("GET", "/v1/me/exports/{export_id:str}/archive"): [
+        Case(
+            "the owner's export",
+            answers((404, "export_not_found")),
+            params=lambda w, kind: {"export_id": w.export},
         )
     ],
     # Always the caller's own blocks (tests/accounts/test_blocks.py shows nobody sees another's).

@@ -82,7 +82,18 @@ UNLIMITED = "1000000/minute"
 SERVER_ENV = {
     **{
         f"REMIXFEED_{name}_RATE_LIMIT": UNLIMITED
-        for name in ("SIGNUP", "TOKEN", "LOGIN", "REPORT", "WRITE", "FEED", "READ", "IP_WRITE", "IP_READ")
+        for name in (
+            "SIGNUP",
+            "TOKEN",
+            "LOGIN",
+            "REPORT",
+            "EXPORT",
+            "WRITE",
+            "FEED",
+            "READ",
+            "IP_WRITE",
+            "IP_READ",
+        )
     },
     "REMIXFEED_DAILY_GENERATION_LIMIT": "100000",
     # The simulator's videos take this long to "render", and the worker polls this often.
