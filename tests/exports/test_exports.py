@@ -17,6 +17,7 @@ import httpx
 from sqlalchemy import func, select, update
 
 from accounts.jobs import purge_deleted_account
+from accounts.models import Role
 from app.resources import Resources
 from app.storage import MediaNotFound
 from exports.jobs import build_export, expire_archives, sweep_stalled
@@ -29,7 +30,7 @@ from tests.factories import Actor, UserFactory
 from tests.feed import helpers as feed_helpers
 from tests.feed.factories import VIDEO_BYTES, VideoFactory
 from tests.generation.helpers import image_bytes
-from tests.moderation.helpers import reported
+from tests.moderation.helpers import appeal, claimed, decided, decision_id_for, reported
 
 
 async def ask(client: httpx.AsyncClient, actor: Actor) -> httpx.Response:
@@ -117,6 +118,14 @@ async def test_the_archive_holds_the_callers_data_and_no_one_elses_private_data(
     alice = await users.create("alice")
     bob = await users.create("bob")
     fran = await users.create("fran")
+    walt = await users.create("walt", role=Role.MODERATOR)
+    # A warning about alice, which she appeals: her appeal and what she was told are hers, the
+    # moderator's note and name are not.
+    await reported(client, bob, "user", alice.id, "harassment")
+    warning = await claimed(client, walt, "reports")
+    await decided(client, walt, warning["id"], "warn_user", note="walt's internal note on alice")
+    appealed = await appeal(client, alice, await decision_id_for(client, alice), "I was joking")
+    assert appealed.status_code == 201, appealed.text
     assert (
         await client.patch("/v1/me", headers=alice.headers, json={"bio": "surfing daily"})
     ).status_code == 200
@@ -199,6 +208,9 @@ async def test_the_archive_holds_the_callers_data_and_no_one_elses_private_data(
     [own_cameo] = data("cameo/cameos.json")
     assert (own_cameo["id"], own_cameo["permission"], own_cameo["approved"]) == (cameo, "approved", ["fran"])
     assert [r["id"] for r in data("moderation/reports.json")] == [report["id"]]
+    [own_appeal] = data("moderation/appeals.json")
+    assert (own_appeal["id"], own_appeal["statement"]) == (appealed.json()["id"], "I was joking")
+    assert own_appeal["decision"]["action"] == "warn_user"
     assert len(data("sessions.json")) >= 1
     assert "README.txt" in files
     assert any(n["kind"] == "comment" for n in data("notifications.json"))
@@ -213,6 +225,8 @@ async def test_the_archive_holds_the_callers_data_and_no_one_elses_private_data(
         "bob's generation prompt": "bob's private generation prompt",
         "bob's report": bob_report["id"],
         "bob's invite code": bob.invite_code,
+        "the moderator's note": "walt's internal note on alice",
+        "the moderator's id": walt.id,
     }.items():
         assert secret.encode() not in everything, f"the archive shows {label}"
 
