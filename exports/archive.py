@@ -162,6 +162,9 @@ async def write_archive(
         archive = Archive(zipped)
         zipped.writestr("README.txt", README.format(version=FORMAT_VERSION))
         await _write_data(archive, session, storage, secret_key, user)
+        # The snapshot's work is done: media are copied without holding a pooled connection (or
+        # an old snapshot that keeps vacuum waiting) for however long the files take.
+        await session.rollback()
         await archive.copy_media(storage)
 
 

@@ -129,7 +129,6 @@ async def _build_and_upload(resources: Resources, user_id: UUID, key: str) -> in
             user = await session.get(User, user_id)
             assert user is not None
             await write_archive(session, resources.storage, secret_key, user, path)
-            await session.rollback()
         size = path.stat().st_size
         await resources.storage.put_file(key, path, ARCHIVE_TYPE)
     return size

@@ -363,3 +363,22 @@ async def test_deleting_the_account_deletes_its_exports_and_archives(
     async with resources.session_factory() as session:
         assert await session.scalar(select(func.count()).select_from(DataExport)) == 1
     assert (await export_of(client, bob, kept["id"]))["status"] == "ready"
+
+
+async def test_the_media_are_copied_without_holding_a_connection(
+    users: UserFactory, videos: VideoFactory, resources: Resources, monkeypatch: Any
+) -> None:
+    alice = await users.create("alice")
+    await videos.draft(alice, prompt="a heron at dawn")
+    export_id = await add_export(resources, alice)
+    held: list[int] = []
+    stream = resources.storage.stream
+
+    def watched(key: str) -> Any:
+        held.append(resources.engine.pool.checkedout())  # type: ignore[attr-defined]
+        return stream(key)
+
+    monkeypatch.setattr(resources.storage, "stream", watched)
+    assert await build_export(resources, export_id=export_id) == "ready"
+    # The video and its thumbnail: copied after the data's snapshot gave its connection back.
+    assert held == [0, 0]
