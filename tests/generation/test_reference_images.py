@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,12 @@ class WrappedStore:
 
     async def stat(self, key: str) -> MediaInfo:
         return await self.inner.stat(key)
+
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        await self.inner.put_file(key, path, content_type)
+
+    def stream(self, key: str) -> AsyncIterator[bytes]:
+        return self.inner.stream(key)
 
     async def get_range(self, key: str, start: int, end: int, *, etag: str | None = None) -> bytes:
         return await self.inner.get_range(key, start, end, etag=etag)
