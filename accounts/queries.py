@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from accounts.models import Invite, LoginSession, Notification, RefreshToken, User, blocks, follows
+from app.db import advisory_xact_lock
 from app.idempotency import IdempotencyRecord
 from app.pagination import keyset_before
 
@@ -109,8 +109,8 @@ async def lock_login(session: AsyncSession, user_id: UUID, family_id: UUID) -> N
     first and its new token is revoked with the rest, or starts after and finds its token revoked.
     Statements after it read what the transaction it waited for committed (READ COMMITTED takes a
     snapshot per statement)."""
-    await _advisory_xact_lock(session, f"sessions:{user_id}", shared=True)
-    await _advisory_xact_lock(session, f"refresh-family:{family_id}")
+    await advisory_xact_lock(session, f"sessions:{user_id}", shared=True)
+    await advisory_xact_lock(session, f"refresh-family:{family_id}")
 
 
 async def revoke_family(session: AsyncSession, family_id: UUID, now: datetime) -> None:
@@ -132,7 +132,7 @@ async def password_still(session: AsyncSession, user_id: UUID, password_hash: st
     """Whether the user's password is still `password_hash`, read under the account's sessions lock
     (shared until commit, so a password change, which takes it exclusively, comes before this read
     or after this transaction)."""
-    await _advisory_xact_lock(session, f"sessions:{user_id}", shared=True)
+    await advisory_xact_lock(session, f"sessions:{user_id}", shared=True)
     current = await session.scalar(select(User.password_hash).where(User.id == user_id))
     return current == password_hash
 
@@ -142,7 +142,7 @@ async def lock_out_sessions(
 ) -> None:
     """End every login of the user but `keep` (refresh tokens and the logins themselves), with no
     rotation in flight escaping it."""
-    await _advisory_xact_lock(session, f"sessions:{user_id}")
+    await advisory_xact_lock(session, f"sessions:{user_id}")
     tokens = update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
     logins = update(LoginSession).where(LoginSession.user_id == user_id, LoginSession.revoked_at.is_(None))
     if keep is not None:
@@ -274,15 +274,7 @@ async def lock_pair(session: AsyncSession, a: UUID, b: UUID) -> None:
     """Serialises follow, unfollow, block and unblock between two people until commit, so a follow
     racing a block cannot slip in after the block removed the follows."""
     first, second = sorted((a, b))
-    await _advisory_xact_lock(session, f"relationship:{first}:{second}")
-
-
-async def _advisory_xact_lock(session: AsyncSession, name: str, *, shared: bool = False) -> None:
-    digest = hashlib.sha256(name.encode()).digest()
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    await session.execute(
-        text(f"SELECT {function}(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)}
-    )
+    await advisory_xact_lock(session, f"relationship:{first}:{second}")
 
 
 async def add_follow(session: AsyncSession, follower_id: UUID, followee_id: UUID) -> None:

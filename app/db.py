@@ -9,6 +9,7 @@ Work that must only happen once the data is durable (jobs, notifications) is reg
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -115,6 +116,24 @@ def text_array(values: Sequence[str]) -> Any:
     """`uuid_array` for strings: `column == any_(text_array(keys))` is one bind however many keys
     (IN's bind per key fails past the driver's 32,767 parameters)."""
     return cast(literal(list(values), type_=TEXT_ARRAY), TEXT_ARRAY)
+
+
+def advisory_key(name: str) -> int:
+    """The 64-bit advisory lock key of a lock's name (every lock in the app is named, such as
+    `sessions:<user id>`, so that tests and operators can take the same one)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+async def advisory_xact_lock(session: AsyncSession, name: str, *, shared: bool = False) -> None:
+    """The named advisory lock, held until the session's transaction ends."""
+    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+    await session.execute(text(f"SELECT {function}(:key)"), {"key": advisory_key(name)})
+
+
+async def try_advisory_xact_lock(session: AsyncSession, name: str) -> bool:
+    """`advisory_xact_lock` without waiting: whether it was taken."""
+    taken = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": advisory_key(name)})
+    return bool(taken)
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

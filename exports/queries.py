@@ -2,29 +2,22 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import advisory_xact_lock
 from app.pagination import keyset_before
 from exports.models import DataExport, ExportStatus
-
-
-def _advisory_key(name: str) -> int:
-    digest = hashlib.sha256(name.encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 async def lock_exports_of(session: AsyncSession, user_id: UUID) -> None:
     """Serialises one user's export requests (until the transaction ends), so two at once cannot
     both pass the checks; it touches no row another request needs."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _advisory_key(f"exports:{user_id}")}
-    )
+    await advisory_xact_lock(session, f"exports:{user_id}")
 
 
 async def pending_of(session: AsyncSession, user_id: UUID) -> DataExport | None:

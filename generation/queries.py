@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
 from uuid import UUID
 
@@ -10,6 +9,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from app.db import advisory_xact_lock, try_advisory_xact_lock
 from app.pagination import keyset_before
 from feed.models import Video
 from generation.models import TERMINAL_STATUSES, Generation
@@ -31,33 +31,26 @@ async def share_remix_source(session: AsyncSession, video_id: UUID) -> None:
     )
 
 
-def _advisory_key(name: str) -> int:
-    digest = hashlib.sha256(name.encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
+def _reference_lock(generation_id: UUID) -> str:
+    return f"generation-reference:{generation_id}"
 
 
-def _reference_lock_key(generation_id: UUID) -> int:
-    return _advisory_key(f"generation-reference:{generation_id}")
-
-
-def _drafts_lock_key(user_id: UUID) -> int:
-    return _advisory_key(f"generation-drafts:{user_id}")
+def _drafts_lock(user_id: UUID) -> str:
+    return f"generation-drafts:{user_id}"
 
 
 async def hold_off_drafts(session: AsyncSession, user_id: UUID) -> None:
     """Taken first by the deletion of the account, until its transaction ends: a step making a
     draft for the account (`deleted_before_draft`, from its check to its commit, database work
     only) is waited for, and none gets past its check until the deletion has ended."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _drafts_lock_key(user_id)})
+    await advisory_xact_lock(session, _drafts_lock(user_id))
 
 
 async def deleted_before_draft(session: AsyncSession, user_id: UUID) -> bool:
     """Whether the account is deleted (or gone), read under the shared side of `hold_off_drafts`,
     held until this transaction ends: a deletion under way is waited for and then seen, and one
     that starts later waits for the draft this transaction makes, so it hides it."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": _drafts_lock_key(user_id)}
-    )
+    await advisory_xact_lock(session, _drafts_lock(user_id), shared=True)
     found = await session.execute(select(User.deleted_at).where(User.id == user_id))
     row = found.one_or_none()
     return row is None or row.deleted_at is not None
@@ -67,17 +60,12 @@ async def lock_reference(session: AsyncSession, generation_id: UUID) -> None:
     """Held by the request storing the generation's reference image until its transaction ends, so
     the check for an unclaimed image (`reference_claimed`) never judges a request still under way.
     The id is new: nothing else waits for it."""
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _reference_lock_key(generation_id)}
-    )
+    await advisory_xact_lock(session, _reference_lock(generation_id))
 
 
 async def try_lock_reference(session: AsyncSession, generation_id: UUID) -> bool:
     """`lock_reference` without waiting: False while the request storing the image is under way."""
-    taken = await session.scalar(
-        text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": _reference_lock_key(generation_id)}
-    )
-    return bool(taken)
+    return await try_advisory_xact_lock(session, _reference_lock(generation_id))
 
 
 async def reference_claimed(session: AsyncSession, generation_id: UUID, key: str) -> bool:

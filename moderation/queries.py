@@ -6,7 +6,6 @@ lease ends.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from accounts.models import User
+from app.db import advisory_xact_lock
 from app.pagination import keyset_before
 from moderation.models import Appeal, AuditEntry, Decision, ItemStatus, ModerationItem, Report
 
@@ -404,10 +404,7 @@ async def audit_page(
 async def lock_flags_of(session: AsyncSession, target_type: str, target_id: UUID) -> None:
     """Serialises flags on one target until commit, so a retried or duplicated job that races the
     first cannot add the same flag twice."""
-    digest = hashlib.sha256(f"moderation-flags:{target_type}:{target_id}".encode()).digest()
-    await session.execute(
-        text("SELECT pg_advisory_xact_lock(:key)"), {"key": int.from_bytes(digest[:8], "big", signed=True)}
-    )
+    await advisory_xact_lock(session, f"moderation-flags:{target_type}:{target_id}")
 
 
 async def flag_already_recorded(

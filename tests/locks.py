@@ -4,7 +4,6 @@ of them is held up by another's lock."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 
 from sqlalchemy import text
 
@@ -27,8 +26,3 @@ async def someone_waits_for_a_lock(resources: Resources, *, at_least: int = 1, w
                 return
             await asyncio.sleep(0.01)
     raise AssertionError("nothing came to wait for a lock")
-
-
-def advisory_key(name: str) -> int:
-    """The advisory lock key of `name`, as accounts.queries takes it: for tests that hold one."""
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)

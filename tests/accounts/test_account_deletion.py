@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from accounts.jobs import purge_deleted_account, sweep_unfinished_purges
 from accounts.models import Notification, RefreshToken, User, blocks, follows
 from accounts.service.pending_purges import LOOK_AGAIN_AFTER_SECONDS
+from app.db import advisory_key
 from app.resources import Resources
 from app.security import token_digest
 from app.storage import MediaNotFound
@@ -29,7 +30,7 @@ from tests.cameo.factories import CameoFactory
 from tests.factories import Actor, UserFactory
 from tests.feed.factories import VideoFactory
 from tests.feed.helpers import comment, get_video, notifications, publish
-from tests.locks import advisory_key, someone_waits_for_a_lock
+from tests.locks import someone_waits_for_a_lock
 from tests.moderation.helpers import report
 
 

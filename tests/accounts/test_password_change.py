@@ -8,9 +8,10 @@ import asyncio
 import httpx
 from sqlalchemy import text
 
+from app.db import advisory_key
 from tests.accounts.helpers import assert_problem, bearer, error_fields, me
 from tests.accounts.test_tokens import assert_tokens, log_in, refresh, tight_app
-from tests.locks import advisory_key, someone_waits_for_a_lock
+from tests.locks import someone_waits_for_a_lock
 
 NEW_PASSWORD = "a brand new passphrase"
 
