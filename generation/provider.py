@@ -85,6 +85,12 @@ class VideoProvider(Protocol):
 
     async def download(self, provider_video_id: str, variant: Variant) -> bytes: ...
 
+    async def delete(self, provider_video_id: str) -> None:
+        """Deletes the video and its assets at the provider. One the provider no longer has (a 404)
+        is deleted already: success. The provider deletes only a completed or failed video: one
+        still queued or in progress is refused (a ProviderError, not retryable)."""
+        ...
+
     async def create_character(
         self, *, name: str, video: bytes, filename: str, content_type: str, idempotency_key: str
     ) -> str:
@@ -146,6 +152,13 @@ class OpenAIVideoProvider:
         async with _call("download"):
             content = await self._client.videos.download_content(provider_video_id, variant=variant)
         return content.content
+
+    async def delete(self, provider_video_id: str) -> None:
+        async with _call("delete"):
+            try:
+                await self._client.videos.delete(provider_video_id)
+            except openai.NotFoundError:
+                return  # deleted already (an earlier try whose answer was lost, or expired)
 
     async def create_character(
         self, *, name: str, video: bytes, filename: str, content_type: str, idempotency_key: str

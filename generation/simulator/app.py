@@ -261,6 +261,10 @@ def create_simulator_app(
 
     @delete("/v1/videos/{video_id:str}", status_code=200, opt={"operation": "delete"})
     async def delete_video(video_id: FromPath[str]) -> Response[bytes]:
+        """As the real API documents it: a completed or failed video is deleted with its assets
+        (later retrieves, downloads and remixes of it are 404); one still queued or in progress is
+        refused, since the API has no way to cancel a render. What the real API answers then is
+        not documented: here a 400, the request not carried out."""
         job = _job(state, video_id)
         status, _ = job.status_at(time.time())
         if status not in ("completed", "failed"):

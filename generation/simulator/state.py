@@ -126,6 +126,8 @@ class Stats(msgspec.Struct):
     renders: int
     webhooks_delivered: int
     webhooks_failed: int
+    # Every video deleted through DELETE /v1/videos/{id}, oldest first.
+    deleted_videos: list[str]
 
 
 class _Saved(msgspec.Struct):
@@ -134,6 +136,7 @@ class _Saved(msgspec.Struct):
     characters: list[Character]
     idempotency: dict[str, str]
     fail_next: VideoError | None = None
+    deleted: list[str] = msgspec.field(default_factory=list)
 
 
 def new_id(prefix: str) -> str:
@@ -149,6 +152,7 @@ class SimulatorState:
         self.jobs: dict[str, Job] = {}  # in creation order
         self.characters: dict[str, Character] = {}
         self.idempotency: dict[str, str] = {}
+        self.deleted: list[str] = []  # ids of the videos deleted, oldest first
         self.fail_next: VideoError | None = None
         self.faults: list[Fault] = []
         self.requests: Counter[str] = Counter()
@@ -207,6 +211,7 @@ class SimulatorState:
 
     def delete_job(self, job_id: str) -> None:
         del self.jobs[job_id]
+        self.deleted.append(job_id)
         self.idempotency = {key: value for key, value in self.idempotency.items() if value != job_id}
         self.save()
 
@@ -256,12 +261,14 @@ class SimulatorState:
             renders=self.renders,
             webhooks_delivered=self.webhooks_delivered,
             webhooks_failed=self.webhooks_failed,
+            deleted_videos=list(self.deleted),
         )
 
     def reset(self) -> None:
         self.jobs.clear()
         self.characters.clear()
         self.idempotency.clear()
+        self.deleted.clear()
         self.fail_next = None
         self.faults.clear()
         self.requests.clear()
@@ -280,6 +287,7 @@ class SimulatorState:
             characters=list(self.characters.values()),
             idempotency=self.idempotency,
             fail_next=self.fail_next,
+            deleted=self.deleted,
         )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         path = self.state_dir / STATE_FILE
@@ -299,3 +307,4 @@ class SimulatorState:
         self.characters = {character.id: character for character in saved.characters}
         self.idempotency = dict(saved.idempotency)
         self.fail_next = saved.fail_next
+        self.deleted = list(saved.deleted)

@@ -149,17 +149,24 @@ async def test_list_pages_by_creation_time(videos_client: openai.AsyncOpenAI) ->
     assert (refused.value.param, refused.value.code) == ("order", "invalid_value")
 
 
-async def test_delete_only_a_finished_video(videos_client: openai.AsyncOpenAI) -> None:
+async def test_delete_only_a_finished_video(sim: SimulatorHandle, videos_client: openai.AsyncOpenAI) -> None:
     video = await videos_client.videos.create(prompt="a short-lived clip")
     with pytest.raises(openai.BadRequestError):
         await videos_client.videos.delete(video.id)
+    assert control(sim, "stats")["deleted_videos"] == []
     await wait_for(videos_client, video.id)
     deleted = await videos_client.videos.delete(video.id)
     assert (deleted.id, deleted.object, deleted.deleted) == (video.id, "video.deleted", True)
     with pytest.raises(openai.NotFoundError):
         await videos_client.videos.retrieve(video.id)
     with pytest.raises(openai.NotFoundError):
+        await videos_client.videos.download_content(video.id)
+    with pytest.raises(openai.NotFoundError):
+        await videos_client.videos.remix(video.id, prompt="again")
+    with pytest.raises(openai.NotFoundError):
         await videos_client.videos.delete(video.id)
+    # Tests see which videos were deleted.
+    assert control(sim, "stats")["deleted_videos"] == [video.id]
 
 
 async def test_answers_carry_a_request_id(videos_client: openai.AsyncOpenAI) -> None:
