@@ -37,6 +37,7 @@ from generation import cameos as generation_cameos
 from generation import cli as generation_cli
 from generation import embedded as generation_embedded
 from generation import jobs as generation_jobs
+from generation import provider_deletion as generation_provider_deletion
 from generation import routes as generation_routes
 from moderation import jobs as moderation_jobs
 from moderation import metrics as moderation_metrics
@@ -59,6 +60,7 @@ cameo_hooks.on_revoked(generation_cameos.cancel_generations_using)
 # What a change that widens a video's reach checks in other domains (feed may not import them;
 # see feed/hooks.py).
 feed_hooks.on_widening(generation_cameos.refuse_widening_revoked)
+feed_hooks.on_deleted(generation_provider_deletion.video_deleted)
 # What the notification list leaves out for other domains (accounts may not import feed).
 accounts_notifications.show_only_when(feed_queries.notification_about_viewable_video)
 # What reaches its recipient across a block, naming no actor (accounts may not import them).

@@ -63,6 +63,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # again (its job was lost). A step holds the row through a provider call without touching it;
     # the sweep's job shares the step's key, so one still queued or running is left as it is.
     generation_sweep_idle_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # Whether the provider's copy of a completed generation's video is kept while the video exists,
+    # for the provider to make remixes from (generation.provider_deletion); off, it is deleted once
+    # the draft has committed and remixes are rendered from their prompt.
+    provider_keep_remix_sources: bool = True
     # Screening of prompts, captions and comments (app/screening.py): "auto" asks the moderation
     # endpoint of the video provider's API (OpenAI with a key, else the simulator) after the local
     # rules; "local" uses the local rules only (for an OPENAI_BASE_URL without /moderations).

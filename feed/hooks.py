@@ -7,6 +7,8 @@ composition root; the video service calls them.
   appeal would bring back with that visibility), or a removed video that had been published is
   being restored. A hook may refuse it by raising a problem (the transaction then rolls back; a
   restore keeps the video removed instead, `feed.service.moderation.restore_video`).
+- `on_deleted(session, video, deletions)`: a video was deleted (by its author, someone whose cameo
+  is in it, or with its author's account); what points at it elsewhere may go after the commit.
 """
 
 from __future__ import annotations
@@ -15,8 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from app.hooks import Hooks
+from app.media_deletion import MediaDeletions
 from feed.models import Video
 
 _widening: Hooks[[AsyncSession, User, Video]] = Hooks()
 on_widening = _widening.add
 widening = _widening.run
+
+_deleted: Hooks[[AsyncSession, Video, MediaDeletions]] = Hooks()
+on_deleted = _deleted.add
+deleted = _deleted.run

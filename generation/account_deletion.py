@@ -12,11 +12,13 @@ inside a provider call when the deletion commits is stopped by the next. A step 
 draft reads the account again under the shared side of the lock the deletion takes first
 (`queries.hold_off_drafts`): a deletion under way is waited for and then seen (no draft), and a
 draft made first is committed before the deletion goes on, so its hiding of the account's videos
-hides that draft too.
+hides that draft too. Each one cancelled that the provider was asked for has its provider copy
+deleted after the commit (`provider_deletion`).
 
 In the background purge (`on_account_purge`): its generations are deleted, in batches, one still
 under way ended as above first (and its reference image released). A step of one of them that
-comes later finds no row and stops.
+comes later finds no row and stops. The provider's copy of each goes too: the account's videos
+go with it, so none is a remix source any more.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from app.media_deletion import MediaDeletions
 from app.resources import Resources
 from generation import cameos, queries
 from generation.models import GenerationStatus
+from generation.provider_deletion import delete_after_commit
 from generation.references import release_reference
 
 BATCH = 200
@@ -43,6 +46,7 @@ async def cancel_unfinished(session: AsyncSession, user: User, deletions: MediaD
     for generation in await queries.unfinished_of_user_for_update(session, user.id):
         await cameos.cancel_for_deleted_account(session, generation)
         release_reference(session, deletions, generation)
+        delete_after_commit(session, deletions.jobs, generation.provider_video_id)
     await session.flush()
 
 
@@ -55,6 +59,8 @@ async def purge_account(resources: Resources, user_id: UUID) -> None:
             if not GenerationStatus(generation.status).terminal:
                 await cameos.cancel_for_deleted_account(session, generation)
             release_reference(session, deletions, generation)
+            # Its draft goes with the account: no copy at the provider is of use any more.
+            delete_after_commit(session, resources.jobs, generation.provider_video_id)
             await session.delete(generation)
         await session.flush()
         return len(generations)

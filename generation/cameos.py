@@ -47,6 +47,7 @@ from feed.service import Appearance, cameos_in
 from generation import queries
 from generation.models import Generation, GenerationStatus
 from generation.provider import ProviderError, VideoProvider
+from generation.provider_deletion import delete_after_commit, forget_cameo_after_commit
 
 log = structlog.get_logger(__name__)
 
@@ -269,11 +270,15 @@ async def cancel_generations_using(session: AsyncSession, cameo: Cameo) -> None:
     uses the cameo ends `cancelled` (cameo_revoked) with `cancelled` in the ledger. One a step
     holds right now is skipped, not waited for: that step sees the revocation once it commits
     and cancels it itself, before any draft. Progress streams learn of it from the generation's
-    next step, which announces a finished generation, or from their own re-read of the row."""
+    next step, which announces a finished generation, or from their own re-read of the row.
+    After the commit the provider's copies go: those of the generations cancelled here, and those
+    of the videos featuring the cameo, which no one may remix any more (`provider_deletion`)."""
     await session.flush()
     generations = await queries.unfinished_using_cameo_for_update(session, cameo.id)
     for generation in generations:
         _cancel(session, generation, await _refused_casts(session, generation, REVOKED, known=cameo))
+        delete_after_commit(session, None, generation.provider_video_id)
+    forget_cameo_after_commit(session, cameo.id, cameo.owner_id)
     if generations:
         log.info("generations_cancelled_by_revocation", cameo_id=str(cameo.id), count=len(generations))
     await session.flush()

@@ -16,6 +16,12 @@ from app.resources import Resources
 from generation import queries
 from generation.cameos import REGISTER_CAMEO_JOB, register_character, sweep_unregistered
 from generation.provider import VideoProvider, create_provider
+from generation.provider_deletion import (
+    DELETE_AT_PROVIDER_JOB,
+    FORGET_CAMEO_AT_PROVIDER_JOB,
+    delete_video,
+    forget_cameo,
+)
 from generation.references import (
     REFERENCE_CHECK_JOB,
     REFERENCE_SWEEP_JOB,
@@ -77,6 +83,14 @@ async def register_cameo(resources: Resources, cameo_id: str) -> dict[str, Any]:
     return await register_character(resources, provider_for(resources), UUID(cameo_id))
 
 
+async def delete_at_provider(
+    resources: Resources, provider_video_id: str, requested_at: str
+) -> dict[str, Any]:
+    """Kept in the outbox of the transaction that decided it (`provider_deletion`). It takes no
+    turn and holds no database connection: one provider call, two when the video still renders."""
+    return await delete_video(provider_for(resources), provider_video_id, requested_at)
+
+
 async def sweep_unfinished(resources: Resources) -> int:
     """Re-enqueue the step of every unfinished generation nothing touched lately. The step's key
     is the generation's, so one still queued or scheduled is left as it is."""
@@ -99,6 +113,8 @@ async def sweep_unfinished(resources: Resources) -> int:
 jobs = [
     Job(name=ADVANCE_JOB, function=advance_generation),
     Job(name=REGISTER_CAMEO_JOB, function=register_cameo),
+    Job(name=DELETE_AT_PROVIDER_JOB, function=delete_at_provider),
+    Job(name=FORGET_CAMEO_AT_PROVIDER_JOB, function=forget_cameo, timeout_seconds=60),
     Job(name=REFERENCE_CHECK_JOB, function=check_reference, timeout_seconds=60),
     Job(name=REFERENCE_SWEEP_JOB, function=sweep_ended_references, cron="*/5 * * * *"),
     Job(name="generation.sweep", function=sweep_unfinished, cron="* * * * *"),

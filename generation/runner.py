@@ -31,6 +31,7 @@ from feed.service import RenderedVideo, create_draft, remix_source
 from generation import cameos, queries
 from generation.models import Generation, GenerationStatus
 from generation.provider import ProviderError, ProviderJob, VideoProvider
+from generation.provider_deletion import delete_after_commit
 from generation.references import release_reference
 from generation.service import to_schema
 
@@ -72,6 +73,9 @@ async def advance(
             # It may have been ended elsewhere (a revocation cancels it in its own transaction,
             # which has no way to reach the progress streams or the store): announce how it ended.
             release_reference(session, MediaDeletions.of(resources), generation)
+            if _done_with_provider_copy(resources, generation):
+                # At once: the revocation's own outbox row would wait out the outbox's grace.
+                delete_after_commit(session, resources.jobs, generation.provider_video_id)
             _announce_after_commit(resources, session, generation)
             return Step(finished=True)
         now = datetime.now(UTC)
@@ -93,6 +97,8 @@ async def advance(
         step = _next(resources, generation)
         # However this step ended it (the provider's answer, a revoked cameo, giving up).
         release_reference(session, MediaDeletions.of(resources), generation)
+        if _done_with_provider_copy(resources, generation):
+            delete_after_commit(session, resources.jobs, generation.provider_video_id)
         _announce_after_commit(resources, session, generation)
         return step
 
@@ -359,6 +365,16 @@ def _next(resources: Resources, generation: Generation) -> Step:
     if generation.retry_at is not None:
         return Step(finished=False, next_in_seconds=(generation.retry_at - datetime.now(UTC)).total_seconds())
     return Step(finished=False, next_in_seconds=resources.settings.generation_poll_seconds)
+
+
+def _done_with_provider_copy(resources: Resources, generation: Generation) -> bool:
+    """Whether the generation has ended and the provider's copy of its video is of no more use:
+    every end but `completed` (no draft was made of it), and a completed one too unless it is kept
+    for the provider to make remixes from (`provider_deletion`)."""
+    status = GenerationStatus(generation.status)
+    if generation.provider_video_id is None or not status.terminal:
+        return False
+    return status != GenerationStatus.COMPLETED or not resources.settings.provider_keep_remix_sources
 
 
 def _announce_after_commit(resources: Resources, session: AsyncSession, generation: Generation) -> None:

@@ -28,7 +28,7 @@ from app.db import in_batches, in_transaction
 from app.media_deletion import MediaDeletions
 from app.redis import key
 from app.resources import Resources
-from feed import queries
+from feed import hooks, queries
 from feed.models import FeedCheckin, FeedPreferences, Video
 from feed.service.engagement import _comment_keys
 from feed.timeline.ranking import pool_key
@@ -126,6 +126,7 @@ async def _settle_deleted_video(session: AsyncSession, deletions: MediaDeletions
         session,
         [stored for stored in (video.video_key, video.thumbnail_key, video.spritesheet_key) if stored],
     )
+    await hooks.deleted(session, video, deletions)
 
 
 async def _forget_feed_state(resources: Resources, user_id: UUID) -> None:

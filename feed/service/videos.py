@@ -295,6 +295,7 @@ class VideoService:
             self.session,
             [key for key in (video.video_key, video.thumbnail_key, video.spritesheet_key) if key],
         )
+        await hooks.deleted(self.session, video, self.deletions)
 
     async def content(self, viewer: User, video_id: str, variant: str, ask: MediaAsk) -> MediaBody:
         """The video's media as `ask` wants it (app.byte_ranges), to whoever may see the video."""

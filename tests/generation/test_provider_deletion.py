@@ -1,0 +1,210 @@
+"""The provider's copy of a video is deleted once it is of no more use: a generation that ends
+without a draft after it was submitted (cancelled by the account's deletion or a cameo's
+revocation), a draft video deleted, and, with REMIXFEED_PROVIDER_KEEP_REMIX_SOURCES off, every
+completed generation's as soon as its draft has committed. A completed generation's copy is kept
+otherwise: the provider makes remixes from it. A provider failing the deletion is tried again, and
+the generation never notices."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app import jobs as app_jobs
+from app.factory import create_app
+from cameo.models import Permission
+from generation import provider_deletion
+from generation.simulator import SimulatorHandle
+from tests.accounts.test_account_deletion import delete_account
+from tests.cameo.factories import CameoFactory
+from tests.cameo.helpers import fresh_simulator, generation_row  # noqa: F401 - a fixture
+from tests.conftest import make_settings, serve_in_process
+from tests.factories import UserFactory
+from tests.generation.helpers import generate, simulator_control, wait_until_done
+from tests.harness import RunServers
+
+pytestmark = pytest.mark.usefixtures("fresh_simulator")
+
+
+async def stats(simulator: SimulatorHandle) -> dict[str, Any]:
+    return await simulator_control(simulator, "stats")
+
+
+async def until_deleted_at_provider(
+    simulator: SimulatorHandle, provider_video_id: str, within: float = 20
+) -> None:
+    deadline = time.monotonic() + within
+    while provider_video_id not in (await stats(simulator))["deleted_videos"]:
+        assert time.monotonic() < deadline, f"{provider_video_id} was not deleted at the provider"
+        await asyncio.sleep(0.1)
+
+
+async def provider_id_of(resources: Any, generation_id: str) -> str:
+    provider_video_id = (await generation_row(resources, generation_id)).provider_video_id
+    assert provider_video_id is not None
+    return provider_video_id
+
+
+async def until_submitted(resources: Any, generation_id: str, within: float = 20) -> str:
+    deadline = time.monotonic() + within
+    while (await generation_row(resources, generation_id)).provider_video_id is None:
+        assert time.monotonic() < deadline, "the generation was not submitted"
+        await asyncio.sleep(0.02)
+    return await provider_id_of(resources, generation_id)
+
+
+@pytest.fixture
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(provider_deletion, "MIN_BACKOFF_SECONDS", 0.5)
+
+
+async def test_a_completed_generation_keeps_its_copy_for_remixes_until_its_video_is_deleted(
+    client: httpx.AsyncClient, users: UserFactory, simulator: SimulatorHandle, resources: Any
+) -> None:
+    alice = await users.create("alice")
+    source = await generate(client, alice.headers, prompt="a lighthouse", seconds=4)
+    done = await wait_until_done(client, alice.headers, source["id"])
+    assert done["status"] == "completed", done
+    source_copy = await provider_id_of(resources, source["id"])
+
+    remix = await generate(
+        client, alice.headers, prompt="the lighthouse at night", seconds=4, remix_of=done["video_id"]
+    )
+    remixed = await wait_until_done(client, alice.headers, remix["id"])
+    assert remixed["status"] == "completed", remixed
+    # Made by the provider from the source's copy, which is still there.
+    assert (await stats(simulator))["remixes_created"] == 1
+    assert source_copy not in (await stats(simulator))["deleted_videos"]
+
+    deleted = await client.delete(f"/v1/videos/{done['video_id']}", headers=alice.headers)
+    assert deleted.status_code == 204, deleted.text
+    await until_deleted_at_provider(simulator, source_copy)
+    # The remix's own copy stays, its video being there to remix.
+    assert await provider_id_of(resources, remix["id"]) not in (await stats(simulator))["deleted_videos"]
+
+
+async def test_without_keeping_remix_sources_each_video_is_deleted_at_the_provider_once_stored(
+    servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, users: UserFactory, resources: Any
+) -> None:
+    alice = await users.create("alice")
+    settings = make_settings(
+        servers,
+        tmp_path,
+        simulator,
+        provider_keep_remix_sources=False,
+        redis_namespace=f"{servers.redis_namespace}-no-remix-sources",
+    )
+    async with serve_in_process(create_app(settings)) as app_client:
+        source = await generate(app_client, alice.headers, prompt="a lighthouse", seconds=4)
+        done = await wait_until_done(app_client, alice.headers, source["id"])
+        assert done["status"] == "completed", done
+        await until_deleted_at_provider(simulator, await provider_id_of(resources, source["id"]))
+        # Stored before the deletion: the draft plays on.
+        content = await app_client.get(f"/v1/videos/{done['video_id']}/content", headers=alice.headers)
+        assert content.status_code == 200 and content.content, content.text
+        # A remix still works, rendered from its prompt as for a source the provider expired.
+        remix = await generate(
+            app_client, alice.headers, prompt="the lighthouse at night", seconds=4, remix_of=done["video_id"]
+        )
+        remixed = await wait_until_done(app_client, alice.headers, remix["id"])
+        assert remixed["status"] == "completed", remixed
+        video = (await app_client.get(f"/v1/videos/{remixed['video_id']}", headers=alice.headers)).json()
+        assert video["remix_of"] == done["video_id"]
+        assert ((await stats(simulator))["remixes_created"], (await stats(simulator))["jobs_created"]) == (
+            0,
+            2,
+        )
+        await until_deleted_at_provider(simulator, await provider_id_of(resources, remix["id"]))
+
+
+async def test_a_generation_cancelled_by_the_accounts_deletion_is_deleted_at_the_provider(
+    client: httpx.AsyncClient, users: UserFactory, simulator: SimulatorHandle, resources: Any
+) -> None:
+    alice = await users.create("alice")
+    generation = await generate(client, alice.headers, seconds=4)
+    provider_video_id = await until_submitted(resources, generation["id"])
+    assert (await delete_account(client, alice)).status_code == 204
+    # Still rendering when cancelled (the provider deletes only finished videos): deleted once done.
+    await until_deleted_at_provider(simulator, provider_video_id)
+
+
+async def test_a_generation_cancelled_by_a_revocation_is_deleted_at_the_provider_with_the_cameos_videos(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    cameos: CameoFactory,
+    simulator: SimulatorHandle,
+    resources: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The revocation's outbox row is enqueued by a job worker after the outbox's grace.
+    monkeypatch.setattr(app_jobs.deferred_jobs, "OUTBOX_GRACE_SECONDS", 1)
+    owner, caster = await users.create("olivia"), await users.create("carl")
+    cameo_id = await cameos.active(owner, permission=Permission.EVERYONE)
+    made = await generate(client, caster.headers, cameos=["olivia"], seconds=4)
+    assert (await wait_until_done(client, caster.headers, made["id"]))["status"] == "completed"
+    made_copy = await provider_id_of(resources, made["id"])
+    # The download fails for a while: the next generation is submitted and running when revoked.
+    await simulator_control(simulator, "faults", {"operation": "content", "status": 503, "retry_after": 3})
+    running = await generate(client, caster.headers, cameos=["olivia"], seconds=4)
+    running_copy = await until_submitted(resources, running["id"])
+
+    revoked = await client.post(f"/v1/cameos/{cameo_id}/revoke", headers=owner.headers)
+    assert revoked.status_code == 200, revoked.text
+    done = await wait_until_done(client, caster.headers, running["id"])
+    assert (done["status"], done["error"]["code"]) == ("cancelled", "cameo_revoked")
+    await until_deleted_at_provider(simulator, running_copy)
+    # The video made before features the revoked cameo: no one may remix it, so its copy goes too.
+    await until_deleted_at_provider(simulator, made_copy)
+
+
+async def test_the_provider_failing_the_deletion_is_tried_again_and_the_generation_stays_fine(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    simulator: SimulatorHandle,
+    resources: Any,
+    quick_retries: None,
+) -> None:
+    alice = await users.create("alice")
+    generation = await generate(client, alice.headers, seconds=4)
+    done = await wait_until_done(client, alice.headers, generation["id"])
+    provider_video_id = await provider_id_of(resources, generation["id"])
+    await simulator_control(simulator, "faults", {"operation": "delete", "status": 500, "times": 2})
+    await simulator_control(simulator, "faults", {"operation": "delete", "status": 429, "retry_after": 1})
+    assert (await client.delete(f"/v1/videos/{done['video_id']}", headers=alice.headers)).status_code == 204
+
+    await until_deleted_at_provider(simulator, provider_video_id)
+    assert (await stats(simulator))["requests"]["delete"] == 4
+    again = await client.get(f"/v1/generations/{generation['id']}", headers=alice.headers)
+    assert (again.json()["status"], again.json()["video_id"]) == ("completed", done["video_id"])
+
+
+async def test_a_deletion_whose_process_died_after_the_commit_still_happens(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    simulator: SimulatorHandle,
+    resources: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The request commits, then its process dies before enqueueing: the outbox row it committed
+    is enqueued by a job worker once the outbox's grace is over."""
+    monkeypatch.setattr(app_jobs.deferred_jobs, "OUTBOX_GRACE_SECONDS", 1)
+    original = app_jobs.KeptJob.queue_after_commit
+
+    def dies_before_enqueueing(self: app_jobs.KeptJob, session: Any, jobs: Any) -> None:
+        if self.spec.function != provider_deletion.DELETE_AT_PROVIDER_JOB:
+            original(self, session, jobs)
+
+    alice = await users.create("alice")
+    generation = await generate(client, alice.headers, seconds=4)
+    done = await wait_until_done(client, alice.headers, generation["id"])
+    provider_video_id = await provider_id_of(resources, generation["id"])
+    monkeypatch.setattr(app_jobs.KeptJob, "queue_after_commit", dies_before_enqueueing)
+    assert (await client.delete(f"/v1/videos/{done['video_id']}", headers=alice.headers)).status_code == 204
+    await asyncio.sleep(0.5)
+    assert provider_video_id not in (await stats(simulator))["deleted_videos"]
+    await until_deleted_at_provider(simulator, provider_video_id, within=30)
