@@ -40,6 +40,7 @@ from accounts.schemas import (
     Tokens,
 )
 from accounts.service import NewAccount
+from accounts.service.auth import CountAttempt
 from accounts.service.avatars import MAX_BYTES
 from app.dependencies import SettingsDep
 from app.errors import problem_responses
@@ -47,6 +48,7 @@ from app.openapi import OptionalBodyOperation
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.ratelimit import Limit, RateLimiter, client_network
 from app.security import PUBLIC, access_claims
+from app.settings import Settings
 
 # The 10 MB image plus multipart framing; a larger body is refused before it is read.
 AVATAR_MAX_BODY = MAX_BYTES + 512 * 1024
@@ -74,6 +76,16 @@ def _user_agent(request: Request[Any, Any, Any]) -> str | None:
 def _limiter(state: State) -> RateLimiter:
     limiter: RateLimiter = state.rate_limiter
     return limiter
+
+
+def login_attempts(limiter: RateLimiter, settings: Settings) -> CountAttempt:
+    """Counts each password tried (a login, a password change, an account deletion) against the
+    one login budget (REMIXFEED_LOGIN_RATE_LIMIT), 429 once spent: no route gives extra guesses."""
+
+    async def count_attempt(name: str, subject: str) -> None:
+        await limiter.enforce(name, subject, settings.login_limit)
+
+    return count_attempt
 
 
 class AuthController(Controller):
@@ -127,11 +139,8 @@ class AuthController(Controller):
         # cost of one Redis call, however many addresses a guessing attack comes from (hashes are
         # what a flood would spend). Then per account, once the turn knows it, so alternating its
         # username and email gives no extra guesses; and per address (TOKEN_LIMIT).
-        await limiter.enforce("login-name", data.login.strip().lower(), settings.login_limit)
-
-        async def count_attempt(name: str, subject: str) -> None:
-            await limiter.enforce(name, subject, settings.login_limit)
-
+        count_attempt = login_attempts(limiter, settings)
+        await count_attempt("login-name", data.login.strip().lower())
         return await profiles.tokens(
             await auth.log_in(data.login, data.password, count_attempt, _user_agent(request))
         )
@@ -227,12 +236,12 @@ class MeController(Controller):
         counts against the account's login budget, 429 once spent). Every other session is signed
         out at once: its refresh tokens are revoked and its access tokens refused. The answer is a
         new token pair for this device. Allowed while suspended."""
-
-        async def count_attempt(name: str, subject: str) -> None:
-            await limiter.enforce(name, subject, settings.login_limit)
-
         changed = await auth.change_password(
-            current_user, data.current_password, data.new_password, count_attempt, _user_agent(request)
+            current_user,
+            data.current_password,
+            data.new_password,
+            login_attempts(limiter, settings),
+            _user_agent(request),
         )
         return await profiles.tokens(changed)
 
@@ -257,11 +266,7 @@ class MeController(Controller):
         once: every token of it stops working, it is gone from every profile, list and feed with
         its videos, those its cameo is in, and its comments; the rest is purged in the background.
         Its username stays taken; its email may sign up again."""
-
-        async def count_attempt(name: str, subject: str) -> None:
-            await limiter.enforce(name, subject, settings.login_limit)
-
-        await deletion.delete(current_user, data.password, count_attempt)
+        await deletion.delete(current_user, data.password, login_attempts(limiter, settings))
 
     @get("/blocks", responses=problem_responses(400, 401, 422))
     async def blocks(
