@@ -161,6 +161,19 @@ def commit_outcome_unknown(session: AsyncSession) -> bool:
     return bool(session.info.get(_COMMIT_FAILED_KEY))
 
 
+async def release_connection(session: AsyncSession) -> None:
+    """Gives the request's pooled connection back while it does slow work that needs none (a
+    password hash), by ending its transaction so far, which must have written nothing; the next
+    statement takes a connection again and begins a new transaction, which the request's boundary
+    commits as usual. What the session loaded stays loaded (`expire_on_commit` is off) but is
+    neither locked nor current any more: what the rest relies on must be read again, under a lock
+    where a race matters."""
+    if session.new or session.dirty or session.deleted or session.info.get(_AFTER_COMMIT_KEY):
+        raise RuntimeError("release_connection: the transaction has changes of its own")
+    # A COMMIT of nothing: unlike a ROLLBACK it leaves what was loaded usable.
+    await session.commit()
+
+
 @asynccontextmanager
 async def confirming_transaction(session: AsyncSession) -> AsyncGenerator[AsyncSession, None]:
     """A short transaction of its own on `session`'s engine, for an after_rollback callback to read

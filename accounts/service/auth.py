@@ -31,7 +31,7 @@ from accounts.errors import (
 from accounts.models import LoginSession, RefreshToken, Role, User
 from accounts.passwords import hash_password, hashing_turn, needs_rehash
 from accounts.schemas import USERNAME_PATTERN, Availability, SessionOut
-from app.db import violated_constraint
+from app.db import release_connection, violated_constraint
 from app.errors import FieldError, ValidationFailed
 from app.pagination import CursorCodec, Page
 from app.security import encode_access_token, new_opaque_token, token_digest
@@ -288,7 +288,8 @@ class AuthService:
         """Re-authenticated by the current password (`reauthenticate`). Every other session ends:
         the refresh tokens are revoked, and access tokens issued before now are refused. The
         caller gets a fresh pair."""
-        await reauthenticate(self.settings, user, current, count_attempt)
+        await reauthenticate(self.session, self.settings, user, current, count_attempt)
+        # Still without a connection, as the check was: the session's next statement takes one.
         new_hash = await hash_password(new, at_once=self.settings.password_hashes_at_once)
         now = datetime.now(UTC)
         await queries.lock_out_sessions(self.session, user.id, now)
@@ -353,11 +354,21 @@ class AuthService:
 
 
 async def reauthenticate(
-    settings: Settings, user: User, password: str, count_attempt: CountAttempt | None = None
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    password: str,
+    count_attempt: CountAttempt | None = None,
 ) -> None:
     """Asks for the password again before a grave change (a stolen access token alone changes
     nothing): 403 password_incorrect when it is wrong. Each attempt counts against the account's
-    login budget, as a login would, so the route gives no extra password guesses."""
+    login budget, as a login would, so the route gives no extra password guesses.
+
+    Checked against the hash the request read with its caller (`provide_current_user`), as
+    before, but with the request's pooled connection given back first (`release_connection`: it
+    has written nothing yet): the wait for a hashing turn and the hash itself (tens of ms) hold
+    none, as a login's wait does not. `user` stays loaded as it was read."""
+    await release_connection(session)
     async with hashing_turn(settings.password_hashes_at_once) as turn:
         verified = await turn.verify(user.password_hash, password)
     # Counted after the turn, as the login does: a Redis that hangs must not hold a turn.

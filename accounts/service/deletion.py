@@ -65,7 +65,7 @@ class AccountDeletionService:
 
     async def delete(self, user: User, password: str, count_attempt: CountAttempt | None = None) -> None:
         """Re-authenticated by the password (`reauthenticate`): a wrong one changes nothing."""
-        await reauthenticate(self.settings, user, password, count_attempt)
+        await reauthenticate(self.session, self.settings, user, password, count_attempt)
 
         # The other domains' rows first (its generations, videos, then its cameo), its users row after:
         # the order every change of a video takes them in, so a like or a publish in flight on one

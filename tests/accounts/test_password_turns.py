@@ -1,5 +1,6 @@
 """Logins and sign-ups wait for a password-hashing turn without holding a pooled database
-connection: a burst of them must not take the pool from every other request."""
+connection: a burst of them must not take the pool from every other request. A password change and
+an account deletion hold none while they hash at all."""
 
 from __future__ import annotations
 
@@ -8,10 +9,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import pytest
+from argon2 import PasswordHasher
 from sqlalchemy import event
+from sqlalchemy.pool import Pool
 
+from accounts import passwords
 from app.factory import create_app
 from tests.conftest import make_settings, serve_in_process
+from tests.factories import UserFactory
 from tests.harness import RunServers
 
 BURST = 8
@@ -99,3 +105,50 @@ async def test_sign_ups_waiting_for_a_hashing_turn_hold_no_connection(
 
     # Each hashes before its first query: only the inserts and commits hold connections.
     assert await burst_holds(servers, tmp_path, nothing, sign_up, [201] * BURST) <= 2
+
+
+class PoolWatchingHasher:
+    """Stands in for the Argon2 hasher: notes how many of the pool's connections are checked out
+    while each hash or verification runs (in its thread), then does the real work."""
+
+    def __init__(self, hasher: PasswordHasher, pool: Pool) -> None:
+        self.hasher = hasher
+        self.pool = pool
+        self.checked_out: list[int] = []
+
+    def hash(self, password: str) -> str:
+        self.checked_out.append(self.pool.checkedout())  # type: ignore[attr-defined]
+        return self.hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        self.checked_out.append(self.pool.checkedout())  # type: ignore[attr-defined]
+        return self.hasher.verify(password_hash, password)
+
+    def check_needs_rehash(self, password_hash: str) -> bool:
+        return self.hasher.check_needs_rehash(password_hash)
+
+
+@pytest.mark.parametrize("route", ["password change", "account deletion"])
+async def test_a_password_check_holds_no_connection_while_it_hashes(
+    servers: RunServers, tmp_path: Path, users: UserFactory, monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
+    """Re-authenticating by the password (and hashing the new one) runs with the request's pooled
+    connection given back, as a login's wait for its turn does: tens of ms of hashing a request
+    must not hold one of the pool's few connections idle."""
+    ada = await users.create("ada")
+    # An app of its own: no job worker borrowing connections from the pool being watched.
+    app = create_app(make_settings(servers, tmp_path))
+    async with serve_in_process(app) as http:
+        watching = PoolWatchingHasher(passwords._hasher, app.state.resources.engine.sync_engine.pool)
+        monkeypatch.setattr(passwords, "_hasher", watching)
+        if route == "password change":
+            body = {"current_password": ada.password, "new_password": "a brand new passphrase"}
+            response = await http.post("/v1/me/password", headers=ada.headers, json=body)
+            expected, hashes = 200, 2  # the current password checked, the new one hashed
+        else:
+            response = await http.request(
+                "DELETE", "/v1/me", headers=ada.headers, json={"password": ada.password}
+            )
+            expected, hashes = 204, 1
+    assert response.status_code == expected, response.text
+    assert watching.checked_out == [0] * hashes
