@@ -34,26 +34,37 @@ from app.settings import RateLimitRule, Settings
 
 log = structlog.get_logger(__name__)
 
-# For each key: INCR the window's counter, start its expiry on first use; return every count
-# and the ms left, flat. One round trip whatever the number of limits a request counts against.
+# For each key: INCR the window's counter, start its expiry on first use; return every count, the
+# ms left and when the window ends (by Redis's clock, ms), flat. One round trip whatever the number
+# of limits a request counts against. (PEXPIRETIME would say when outright, but the embedded Redis
+# is 6.2.)
 _HIT = """
+local now = redis.call('TIME')
+local now_ms = now[1] * 1000 + math.floor(now[2] / 1000)
 local out = {}
 for i, key in ipairs(KEYS) do
   local count = redis.call('INCR', key)
   if count == 1 then redis.call('PEXPIRE', key, ARGV[i]) end
+  local ttl = redis.call('PTTL', key)
   out[#out + 1] = count
-  out[#out + 1] = redis.call('PTTL', key)
+  out[#out + 1] = ttl
+  out[#out + 1] = now_ms + ttl
 end
 return out
 """
 
 
-# Give one request back: DECR the window's counter unless it has expired meanwhile (a new window owes
-# nothing back).
+# Give one request back to the window it was counted in, named by when it ends (ARGV[1]): once that
+# window has expired the counter is a later window's, or none, which owes nothing back. The end of
+# one window computed twice (TIME plus PTTL) comes out within a millisecond; a later window's ends
+# at least its length (1 s or more) later, as it starts once this one has expired.
 _REFUND = """
-if redis.call('EXISTS', KEYS[1]) == 1 and tonumber(redis.call('GET', KEYS[1])) > 0 then
-  return redis.call('DECR', KEYS[1])
-end
+local ttl = redis.call('PTTL', KEYS[1])
+if ttl <= 0 then return -1 end
+local now = redis.call('TIME')
+local ends_ms = now[1] * 1000 + math.floor(now[2] / 1000) + ttl
+if math.abs(ends_ms - tonumber(ARGV[1])) > 10 then return -1 end
+if tonumber(redis.call('GET', KEYS[1])) > 0 then return redis.call('DECR', KEYS[1]) end
 return -1
 """
 
@@ -70,6 +81,8 @@ class Usage(msgspec.Struct, frozen=True):
     limit: int
     count: int
     reset_seconds: int
+    # When the window counted in ends (Unix ms, by Redis's clock): the window a refund goes back to.
+    window_ends_ms: int
 
     @property
     def exceeded(self) -> bool:
@@ -188,20 +201,34 @@ class RateLimiter:
             log.warning("rate_limit_unavailable", error=str(exc), limits=[name for name, _, _ in hits])
             return []
         usages = []
-        for (_, _, rule), count, ttl_ms in zip(hits, replies[0::2], replies[1::2], strict=True):
+        replied = zip(hits, replies[0::3], replies[1::3], replies[2::3], strict=True)
+        for (_, _, rule), count, ttl_ms, ends_ms in replied:
             reset = math.ceil(int(ttl_ms) / 1000) if int(ttl_ms) > 0 else rule.window_seconds
-            usages.append(Usage(limit=rule.limit, count=int(count), reset_seconds=max(1, reset)))
+            usages.append(
+                Usage(
+                    limit=rule.limit,
+                    count=int(count),
+                    reset_seconds=max(1, reset),
+                    window_ends_ms=int(ends_ms),
+                )
+            )
         return usages
 
-    async def enforce(self, name: str, subject: str, rule: RateLimitRule) -> None:
+    async def enforce(self, name: str, subject: str, rule: RateLimitRule) -> Usage | None:
+        """Count one request, 429 when over the limit; what was counted (None when Redis is away)."""
         usage = await self.hit(name, subject, rule)
         if usage is not None and usage.exceeded:
             raise usage.error()
+        return usage
 
-    async def refund(self, name: str, subject: str) -> None:
-        """Give back one request counted against (name, subject) in the current window."""
+    async def refund(self, name: str, subject: str, counted: Usage) -> None:
+        """Give back one request counted against (name, subject), to the window `counted` was in:
+        nothing once that window has ended, or a refusal landing just after a window rolled over
+        would give the next one an extra request."""
         try:
-            await self._refund(keys=[redis_key(self._settings, "rl", name, subject)])
+            await self._refund(
+                keys=[redis_key(self._settings, "rl", name, subject)], args=[counted.window_ends_ms]
+            )
         except RedisError as exc:
             log.warning("rate_limit_unavailable", error=str(exc), limits=[name])
 
@@ -217,12 +244,14 @@ class RateLimiter:
         """Count one request before the work inside runs (429 when over the limit, so a caller over
         it costs no more than that), and give it back when the work ends in one of `refund_on`:
         a refusal that did nothing (a duplicate) should not use up what the caller has left.
-        Two duplicates racing are both counted first and both given back."""
-        await self.enforce(name, subject, rule)
+        Two duplicates racing are both counted first and both given back; one refused after its
+        window ended gives nothing back (`refund`)."""
+        counted = await self.enforce(name, subject, rule)
         try:
             yield
         except refund_on:
-            await self.refund(name, subject)
+            if counted is not None:
+                await self.refund(name, subject, counted)
             raise
 
 

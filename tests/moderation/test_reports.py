@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from sqlalchemy import text
+
 from app.factory import create_app
 from tests.accounts.helpers import assert_problem, block, error_fields
 from tests.conftest import make_settings, serve_in_process
 from tests.feed.helpers import comment
+from tests.locks import someone_waits_for_a_lock
 from tests.moderation.helpers import claimed, item, queues, report, reported
 
 MISSING = "00000000-0000-0000-0000-000000000000"
@@ -262,6 +265,36 @@ async def test_a_refused_duplicate_report_does_not_spend_the_rate_limit(servers,
         assert_problem(await report(limited, bob, "user", others[2].id), 429, "rate_limited")
         # Over the limit, a duplicate is refused as rate limited like anything else.
         assert_problem(await report(limited, bob, "user", others[0].id), 429, "rate_limited")
+
+
+async def test_a_duplicate_refused_after_its_window_ended_gives_nothing_back_in_the_next(
+    servers, tmp_path, client, users, resources
+):
+    """A refund belongs to the window the request was counted in: a duplicate whose refusal comes
+    after that window has ended must not hand the next window an extra report."""
+    bob = await users.create("bob")
+    others = [await users.create(f"other{n}") for n in range(4)]
+    app = create_app(make_settings(servers, tmp_path, report_rate_limit="2/hour"))
+    async with serve_in_process(app) as limited:
+        assert (await report(limited, bob, "user", others[0].id)).status_code == 201
+        async with resources.engine.connect() as holder:
+            # The duplicate is counted, then waits for the item's row, held here.
+            await holder.execute(
+                text("SELECT 1 FROM moderation_items WHERE target_id = :id FOR UPDATE"), {"id": others[0].id}
+            )
+            duplicate = asyncio.create_task(report(limited, bob, "user", others[0].id))
+            await someone_waits_for_a_lock(resources)
+            # Its window ends (the counter expires) and the next one is spent meanwhile. A window
+            # that expires starts the next a window's length later; one ending 0.1 s later is
+            # already told apart (a refund names its window by when it ends, to 10 ms).
+            await resources.redis.delete(f"{resources.settings.redis_namespace}:rl:report:{bob.id}")
+            await asyncio.sleep(0.1)
+            for person in others[1:3]:
+                assert (await report(limited, bob, "user", person.id)).status_code == 201
+            await holder.rollback()
+            assert_problem(await duplicate, 409, "report_exists")
+        # Two reports in this window: the refund of one counted in the last gave none back.
+        assert_problem(await report(limited, bob, "user", others[3].id), 429, "rate_limited")
 
 
 async def test_users_never_see_other_peoples_reports(client, users):
