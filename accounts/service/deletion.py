@@ -54,6 +54,20 @@ def purge_job_key(user_id: object) -> str:
     return f"account-purge:{user_id}"
 
 
+async def caller_still_here(session: AsyncSession, caller: User) -> None:
+    """For a write that adds a row naming its caller which the purge takes away (a like, a view,
+    a comment, a see-less mark, a check-in, feed preferences), once the row is added: the account
+    is read again under the key-share lock the insert's foreign key took on its users row, held
+    until commit (`queries.still_exists`; the same lock, so no new lock order). The caller was
+    read when the request began; without this, a write held up past the deletion (on the
+    deletion's lock on that row, or any other) would add its row to the tombstone after the purge
+    had taken that kind, and `purged_at` means no sweep comes back. With it, a deletion under way
+    was waited for and now refuses the write (401, its row rolled back), and none takes the row
+    until the write commits, so the purge, which starts after the deletion's commit, finds it."""
+    if not await queries.still_exists(session, caller.id):
+        raise NotAuthenticated("The account no longer exists")
+
+
 class AccountDeletionService:
     def __init__(
         self, session: AsyncSession, settings: Settings, deletions: MediaDeletions, jobs: JobQueue

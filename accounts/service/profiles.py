@@ -17,8 +17,8 @@ from accounts.errors import CannotBlockSelf, CannotFollowSelf, UserNotFound
 from accounts.models import Invite, User
 from accounts.schemas import InviteOut, Me, MePatch, Profile, Tokens
 from accounts.service.auth import USERNAME_FORMAT, IssuedTokens
+from accounts.service.deletion import caller_still_here
 from accounts.service.pending_purges import shown_follow_counts
-from app.errors import NotAuthenticated
 from app.pagination import CursorCodec, Page
 from app.storage import MediaStorage
 
@@ -207,8 +207,7 @@ class ProfileService:
         await queries.add_block(self.session, viewer.id, other.id)
 
     async def _still_here(self, viewer: User) -> None:
-        if not await queries.still_exists(self.session, viewer.id):
-            raise NotAuthenticated("The account no longer exists")
+        await caller_still_here(self.session, viewer)
 
     async def unblock(self, viewer: User, username: str) -> None:
         other = await self._named(username)

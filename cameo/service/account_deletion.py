@@ -3,8 +3,11 @@
 
 In the deleting request: the account's cameo is revoked (`lifecycle.revoke`, so the generations
 using it are cancelled through `cameo.hooks`), and the approvals it held to cast others' cameos end.
-In the background purge: the recordings of its cameos are deleted from storage at once, not after
-the usual retention (nobody is left to appeal a verdict on them); the rows stay, for the ledger.
+In the background purge: those approvals again, since one granted while the deletion was under
+way may have committed after the request's step (before its users row was locked); a grant after
+that waits for the deletion and is refused (`controls.approve` reads the person under a key-share
+lock). The recordings of its cameos are deleted from storage at once, not after the usual
+retention (nobody is left to appeal a verdict on them); the rows stay, for the ledger.
 """
 
 from __future__ import annotations
@@ -43,5 +46,6 @@ async def purge_account(resources: Resources, user_id: UUID) -> None:
         for _, stored in recordings:
             await resources.storage.delete(stored)
         await queries.mark_purged(session, [cameo_id for cameo_id, _ in recordings], datetime.now(UTC))
+        await queries.remove_approvals_of(session, user_id)
 
     await in_transaction(resources.session_factory, work)

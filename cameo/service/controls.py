@@ -71,6 +71,11 @@ class ControlsService:
                 return
             raise ApprovedListFull(f"At most {MAX_APPROVED} people can be on the approved list")
         await queries.add_approval(self.session, cameo.id, person.id)
+        # Read again under the key-share lock the insert took on the person's row (held until
+        # commit): a deletion of them under way was waited for and is seen, and none takes the row
+        # before this commits, so their purge (after the deletion's commit) finds the approval.
+        if not await account_queries.still_exists(self.session, person.id):
+            raise UserNotFound()
 
     async def unapprove(self, owner: User, cameo_id: str, username: str) -> None:
         """Take someone off the approved list (idempotent; allowed on a revoked cameo too)."""

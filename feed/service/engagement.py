@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts import notifications
 from accounts.models import User
 from accounts.notifications import NotificationKind
+from accounts.service.deletion import caller_still_here
 from app.errors import FieldError, ValidationFailed
 from app.pagination import CursorCodec, Page
 from app.screening import ContentGate
@@ -59,6 +60,7 @@ class EngagementService:
         _require_published(video)
         if not await queries.add_like(self.session, video.id, viewer.id):
             return
+        await caller_still_here(self.session, viewer)
         await queries.bump_video(self.session, video.id, like_count=1)
         await notifications.notify(
             self.session,
@@ -86,6 +88,7 @@ class EngagementService:
             return
         _require_published(video)
         if await queries.add_view(self.session, video.id, viewer.id):
+            await caller_still_here(self.session, viewer)
             await queries.bump_video(self.session, video.id, view_count=1)
 
     # --- comments ----------------------------------------------------------------------------
@@ -122,6 +125,7 @@ class EngagementService:
         )
         self.session.add(comment)
         await self.session.flush()
+        await caller_still_here(self.session, viewer)
         if verdict is not None:
             self.gate.flag_after_commit(
                 self.session, verdict, target_type="comment", target_id=comment.id, text_kind="comment"

@@ -20,6 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from accounts.service.deletion import caller_still_here
 from app.pagination import CursorCodec
 from feed import preferences as prefs
 from feed.errors import FeedUnavailable
@@ -249,15 +250,18 @@ class FeedService:
             topics = await interpret_steer(steer)
             values.update(steer=steer, favour_topics=list(topics.favour), avoid_topics=list(topics.avoid))
         saved = await prefs.save_preferences(self.session, viewer.id, **values)
+        await caller_still_here(self.session, viewer)
         self.ranker.forget_pool_after_commit(self.session, viewer.id)
         return _preferences_out(saved)
 
     async def checkin(self, viewer: User, data: CheckinIn) -> None:
         await prefs.add_checkin(self.session, viewer.id, data.mood, data.want)
+        await caller_still_here(self.session, viewer)
         await prefs.nudge_mood(self.session, viewer.id, data.want)
         self.ranker.forget_pool_after_commit(self.session, viewer.id)
 
     async def see_less(self, viewer: User, video_id: str) -> None:
         video = await viewable_video(self.session, viewer, video_id)
         await prefs.add_see_less(self.session, viewer.id, video.id, video.author_id)
+        await caller_still_here(self.session, viewer)
         self.ranker.forget_pool_after_commit(self.session, viewer.id)

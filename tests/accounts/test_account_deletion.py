@@ -21,8 +21,8 @@ from app.db import advisory_key
 from app.resources import Resources
 from app.security import token_digest
 from app.storage import MediaNotFound
-from cameo.models import Cameo
-from feed.models import Video, likes
+from cameo.models import Cameo, cameo_approvals
+from feed.models import Comment, Video, likes
 from tests.accounts.helpers import assert_problem, available, counts, follow, profile, sign_up
 from tests.accounts.test_avatar import image_bytes
 from tests.accounts.test_tokens import tight_app
@@ -535,3 +535,55 @@ async def test_a_deletion_another_process_made_comes_off_the_counts_within_a_sec
 
     assert (await profile(client, bob.headers, "bob")).json()["follower_count"] == 0
     assert await counts(client, bob.headers) == (0, 0)
+
+
+async def test_a_comment_held_up_past_the_deletion_and_its_purge_is_refused(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    """A write by the account that read its caller before the deletion but adds its row after the
+    purge has been through that kind (here a comment, waiting for the video's row) is refused: the
+    row would stay on the tombstone for good, and count on the video, since `purged_at` ends the
+    sweeps."""
+    ada, bob = await users.create("ada"), await users.create("bob")
+    bobs = await published_by(client, VideoFactory(resources), bob)
+
+    async with resources.engine.connect() as holder:
+        await holder.execute(text("SELECT 1 FROM videos WHERE id = :id FOR UPDATE"), {"id": bobs.id})
+        commenting = asyncio.create_task(comment(client, ada, bobs.id, "from beyond"))
+        await someone_waits_for_a_lock(resources)
+        assert (await delete_account(client, ada)).status_code == 204
+        await purge_finished(resources, ada)
+        await holder.rollback()
+        late = await commenting
+
+    assert_problem(late, 401, "not_authenticated")
+    left = await row(resources, select(func.count()).where(Comment.author_id == uuid.UUID(ada.id)))
+    assert left[0] == 0
+    assert (await get_video(client, bob, bobs.id)).json()["comment_count"] == 0
+
+
+async def test_an_approval_committed_while_the_deletion_was_under_way_goes_with_the_purge(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    """The deletion ends the approvals the account holds before it locks its users row; one granted
+    in between commits after that step. The purge takes it, and a grant once the deletion holds the
+    row waits for it and is refused."""
+    ada, cyd = await users.create("ada"), await users.create("cyd")
+    cyds = await CameoFactory(resources).active(cyd)
+
+    async with resources.engine.connect() as holder:
+        # The deletion has ended ada's approvals and waits for her sessions lock, held here.
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"sessions:{ada.id}")}
+        )
+        deleting = asyncio.create_task(delete_account(client, ada))
+        await someone_waits_for_a_lock(resources)
+        granted = await client.put(f"/v1/cameos/{cyds}/approved/ada", headers=cyd.headers)
+        assert granted.status_code == 204, granted.text
+        await holder.rollback()
+        assert (await deleting).status_code == 204
+
+    await purge_finished(resources, ada)
+    held = await row(resources, select(func.count()).where(cameo_approvals.c.user_id == uuid.UUID(ada.id)))
+    assert held[0] == 0
+    assert_problem(await client.put(f"/v1/cameos/{cyds}/approved/ada", headers=cyd.headers), 404)
