@@ -80,7 +80,12 @@ class ExportService:
         if len(recent) >= rule.limit:
             # Free again when the oldest export inside the window leaves it.
             reset = max(1, int((recent[0] + window - now).total_seconds()) + 1)
-            raise Usage(limit=rule.limit, count=len(recent) + 1, reset_seconds=reset).error()
+            raise Usage(
+                limit=rule.limit,
+                count=len(recent) + 1,
+                reset_seconds=reset,
+                window_ends_ms=int((recent[0] + window).timestamp() * 1000),
+            ).error()
         export = DataExport(user_id=user.id, status=ExportStatus.PENDING.value)
         self.session.add(export)
         await self.session.flush()
