@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
+from accounts import queries as account_queries
 from accounts.models import User
 from accounts.notifications import notify
 from app.db import in_transaction
@@ -91,6 +92,12 @@ async def build_export(resources: Resources, *, export_id: str) -> str:
         export = await queries.get_for_update(session, identifier)
         if export is None or export.status != ExportStatus.PENDING.value:
             return False
+        # Read under a lock the account's deletion waits for: either this commits first and the
+        # purge (which starts after the deletion) finds the archive, or the deletion did and the
+        # archive is not kept. Otherwise a purge reading the exports just before this commits
+        # would delete the row and leave its archive in storage for ever.
+        if not await account_queries.still_exists(session, export.user_id):
+            return False
         now = datetime.now(UTC)
         export.status = ExportStatus.READY.value
         export.archive_key = key
@@ -110,7 +117,7 @@ async def build_export(resources: Resources, *, export_id: str) -> str:
         return True
 
     if not await in_transaction(resources.session_factory, finish):
-        # Another run finished it first, or the account's purge deleted it meanwhile.
+        # Another run finished it first, or the account was deleted meanwhile.
         await resources.storage.delete(key)
         return "superseded"
     log.info("export_ready", export_id=export_id, size_bytes=size, attempts=attempt)

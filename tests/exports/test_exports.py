@@ -17,9 +17,10 @@ import httpx
 from sqlalchemy import func, select, update
 
 from accounts.jobs import purge_deleted_account
-from accounts.models import Role
+from accounts.models import Role, User
 from app.resources import Resources
 from app.storage import MediaNotFound
+from exports import queries as export_queries
 from exports.jobs import build_export, expire_archives, sweep_stalled
 from exports.models import DataExport
 from exports.service import MAX_BUILD_ATTEMPTS
@@ -382,3 +383,44 @@ async def test_the_media_are_copied_without_holding_a_connection(
     assert await build_export(resources, export_id=export_id) == "ready"
     # The video and its thumbnail: copied after the data's snapshot gave its connection back.
     assert held == [0, 0]
+
+
+async def test_a_build_finishing_while_the_purge_runs_leaves_no_archive_behind(
+    users: UserFactory, resources: Resources, monkeypatch: Any
+) -> None:
+    alice = await users.create("alice")
+    export_id = await add_export(resources, alice)
+    uploaded: list[str] = []
+    upload_done = asyncio.Event()
+    may_finish = asyncio.Event()
+    put_file = resources.storage.put_file
+
+    async def held_upload(key: str, path: Any, content_type: str) -> None:
+        await put_file(key, path, content_type)
+        uploaded.append(key)
+        upload_done.set()
+        await may_finish.wait()
+
+    monkeypatch.setattr(resources.storage, "put_file", held_upload)
+    build = asyncio.create_task(build_export(resources, export_id=export_id))
+    await asyncio.wait_for(upload_done.wait(), 20)
+    # The account is deleted while the archive is being uploaded.
+    async with resources.session_factory() as session, session.begin():
+        await session.execute(
+            update(User).where(User.id == uuid.UUID(alice.id)).values(deleted_at=datetime.now(UTC))
+        )
+    archives_of = export_queries.archives_of
+
+    async def build_finishes_meanwhile(session: Any, user_id: uuid.UUID) -> Any:
+        # The purge has read the exports (the archive not yet on the row); the build then finishes
+        # before the purge deletes the rows.
+        found = await archives_of(session, user_id)
+        may_finish.set()
+        await build
+        return found
+
+    monkeypatch.setattr(export_queries, "archives_of", build_finishes_meanwhile)
+    assert await purge_deleted_account(resources, user_id=alice.id) is True
+    assert await row_of(resources, export_id) is None
+    (key,) = uploaded
+    assert not await stored(resources, key)
