@@ -42,6 +42,7 @@ from cameo.errors import CameoRevoked
 from cameo.models import Cameo, CameoStatus, CameoUse, UseEvent
 from cameo.permissions import Verdict
 from cameo.queries import cameo_for_update, unregistered_approved_between
+from cameo.service.lifecycle import MODERATION
 from feed.models import Video
 from feed.service import Appearance, cameos_in
 from generation import queries
@@ -278,7 +279,10 @@ async def cancel_generations_using(session: AsyncSession, cameo: Cameo) -> None:
     for generation in generations:
         _cancel(session, generation, await _refused_casts(session, generation, REVOKED, known=cameo))
         delete_after_commit(session, None, generation.provider_video_id)
-    forget_cameo_after_commit(session, cameo.id, cameo.owner_id)
+    if cameo.revoked_by != MODERATION:
+        # A moderator's revocation is undone by a granted appeal (`cameo.service.review.reinstate`),
+        # which makes the cameo's videos remixable again: their copies stay while they exist.
+        forget_cameo_after_commit(session, cameo.id, cameo.owner_id)
     if generations:
         log.info("generations_cancelled_by_revocation", cameo_id=str(cameo.id), count=len(generations))
     await session.flush()

@@ -3,11 +3,12 @@
 The provider keeps every video it made (and its assets) until it is deleted. A copy is of no more
 use once the generation has ended without a draft after it was submitted (cancelled by the
 account's deletion or a cameo's revocation, failed, blocked, given up), once its draft video is
-deleted (by its author or with the account), and once a cameo it features is revoked (no one may
-remix it any more). A completed generation's copy is otherwise kept while its video exists, because
-the provider makes a remix from it (`runner._ask_provider`); with
-REMIXFEED_PROVIDER_KEEP_REMIX_SOURCES off it is deleted as soon as the draft has committed, and
-remixes are then rendered from their prompt, as for a source the provider has expired.
+deleted (by its author or with the account), and once a cameo it features is revoked by its owner
+(no one may remix it any more; a moderator's revocation may be undone by an appeal). A completed
+generation's copy is otherwise kept while its video exists, because the provider makes a remix
+from it (`runner._ask_provider`); with REMIXFEED_PROVIDER_KEEP_REMIX_SOURCES off it is deleted as
+soon as the draft has committed, and remixes are then rendered from their prompt, as for a source
+the provider has expired.
 
 Each deletion is a job written to the outbox of the transaction that decides it
 (`app.deferred_jobs`), so a process dying after the COMMIT, or Redis losing the job, does not lose

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 
+from accounts.models import Role
 from app import jobs as app_jobs
 from app.factory import create_app
-from cameo.models import Permission
+from cameo.models import Cameo, Permission
 from generation import provider_deletion
 from generation.simulator import SimulatorHandle
 from tests.accounts.test_account_deletion import delete_account
@@ -27,6 +30,7 @@ from tests.conftest import make_settings, serve_in_process
 from tests.factories import UserFactory
 from tests.generation.helpers import generate, simulator_control, wait_until_done
 from tests.harness import RunServers
+from tests.moderation.helpers import appeal, claimed, decided, decision_id_for, reported
 
 pytestmark = pytest.mark.usefixtures("fresh_simulator")
 
@@ -208,3 +212,39 @@ async def test_a_deletion_whose_process_died_after_the_commit_still_happens(
     await asyncio.sleep(0.5)
     assert provider_video_id not in (await stats(simulator))["deleted_videos"]
     await until_deleted_at_provider(simulator, provider_video_id, within=30)
+
+
+async def test_a_cameo_revoked_by_a_moderator_keeps_its_videos_copies_for_when_an_appeal_reinstates_it(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    cameos: CameoFactory,
+    simulator: SimulatorHandle,
+    resources: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app_jobs.deferred_jobs, "OUTBOX_GRACE_SECONDS", 1)
+    owner, caster = await users.create("olivia"), await users.create("carl")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    other = await users.create("other", role=Role.MODERATOR)
+    cameo_id = await cameos.active(owner, permission=Permission.EVERYONE)
+    async with resources.session_factory() as session, session.begin():
+        # A kept recording: what a reinstatement needs.
+        await session.execute(
+            update(Cameo).where(Cameo.id == uuid.UUID(cameo_id)).values(recording_key="cameos/kept.mp4")
+        )
+    made = await generate(client, caster.headers, cameos=["olivia"], seconds=4)
+    assert (await wait_until_done(client, caster.headers, made["id"]))["status"] == "completed"
+    made_copy = await provider_id_of(resources, made["id"])
+
+    await reported(client, caster, "cameo", cameo_id, "likeness")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    assert (await appeal(client, owner, await decision_id_for(client, owner), "it is me")).status_code == 201
+    await decided(client, other, (await claimed(client, other, "appeals"))["id"], "restore_content")
+    reinstated = await client.get("/v1/me/cameo", headers=owner.headers)
+    assert reinstated.status_code == 200, reinstated.text
+    assert reinstated.json()["status"] == "active"
+    # The video featuring it may be remixed again: the provider keeps the copy a remix is made from.
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        assert made_copy not in (await stats(simulator))["deleted_videos"]
+        await asyncio.sleep(0.2)
