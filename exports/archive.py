@@ -93,7 +93,8 @@ class Archive:
     async def write_list(self, name: str, pages: AsyncIterator[list[Any]]) -> int:
         """A JSON array written page by page; how many items."""
         count = 0
-        with self.zip.open(name, "w") as out:
+        # Its size is not known ahead: without zip64 a list past 2 GiB would fail the build.
+        with self.zip.open(name, "w", force_zip64=True) as out:
             out.write(b"[")
             async for items in pages:
                 for item in items:

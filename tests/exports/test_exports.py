@@ -424,3 +424,20 @@ async def test_a_build_finishing_while_the_purge_runs_leaves_no_archive_behind(
     assert await row_of(resources, export_id) is None
     (key,) = uploaded
     assert not await stored(resources, key)
+
+
+async def test_a_list_past_the_zip64_limit_is_written(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, monkeypatch: Any
+) -> None:
+    alice = await users.create("alice")
+    for number in range(5):
+        await add_generation(resources, alice, f"a long enough prompt, number {number}, " * 4)
+    export_id = await add_export(resources, alice)
+    # A list of unknown size past the limit (2 GiB, brought down to 200 bytes here) needs zip64.
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 200)
+    assert await build_export(resources, export_id=export_id) == "ready"
+    monkeypatch.undo()
+    download = await client.get(f"/v1/me/exports/{export_id}/archive", headers=alice.headers)
+    assert download.status_code == 200, download.text
+    generations = json.loads(read_zip(download.content)["generations.json"])
+    assert len(generations) == 5
