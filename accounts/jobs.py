@@ -8,16 +8,18 @@ from uuid import UUID
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from accounts import hooks, queries
+from accounts import hooks, notifications, queries
 from accounts.models import User
-from accounts.service import AuthService
 from accounts.service.deletion import PURGE_ACCOUNT_JOB, PURGE_TIMEOUT_SECONDS, purge_job_key
+from app import retention
 from app.db import in_batches, in_transaction
 from app.jobs import Job
 from app.resources import Resources
 
 log = structlog.get_logger(__name__)
 
+# Expired refresh tokens are deleted a day after they expire.
+TOKEN_GRACE = timedelta(days=1)
 PURGE_BATCH = 500
 # Enough for any account's notifications at PURGE_BATCH a transaction; a run cut short by its
 # timeout is finished by the sweep.
@@ -29,14 +31,37 @@ PURGE_SWEEP_BATCH = 50
 
 
 async def purge_expired_refresh_tokens(resources: Resources) -> int:
-    """Expired refresh tokens can never be used again; keep the table small."""
+    """Expired refresh tokens can never be used again; keep the table small. In batches, as the
+    retention jobs (`app.retention`); their logins are the session retention's."""
+    before = datetime.now(UTC) - TOKEN_GRACE
 
-    async def work(session):  # type: ignore[no-untyped-def]
-        return await AuthService(session, resources.settings).purge_expired_tokens()
+    async def batch(session: AsyncSession, limit: int) -> int:
+        return await queries.purge_refresh_tokens(session, before, limit)
 
-    purged: int = await in_transaction(resources.session_factory, work)
-    log.info("refresh_tokens_purged", count=purged)
-    return purged
+    return await retention.prune(resources, "refresh_tokens", batch)
+
+
+async def prune_notifications(resources: Resources) -> int:
+    """Notifications older than REMIXFEED_NOTIFICATION_RETENTION_DAYS, read or not, but the kinds
+    that outlive retention (`accounts.notifications.outlive_retention`); how many went."""
+    before = datetime.now(UTC) - timedelta(days=resources.settings.notification_retention_days)
+
+    async def batch(session: AsyncSession, limit: int) -> int:
+        return await notifications.delete_expired(session, before, limit)
+
+    return await retention.prune(resources, "notifications", batch)
+
+
+async def prune_ended_sessions(resources: Resources) -> int:
+    """Logins that ended or expired more than REMIXFEED_SESSION_RETENTION_DAYS ago, with any refresh
+    tokens of theirs still kept; how many logins went. Until then an ended login stays in the
+    account's export and `DELETE /v1/me/sessions/{id}` answers 204 for it; after, 404."""
+    before = datetime.now(UTC) - timedelta(days=resources.settings.session_retention_days)
+
+    async def batch(session: AsyncSession, limit: int) -> int:
+        return await queries.delete_ended_logins(session, before, limit)
+
+    return await retention.prune(resources, "sessions", batch)
 
 
 async def purge_deleted_account(resources: Resources, *, user_id: str) -> bool:
@@ -111,7 +136,22 @@ async def sweep_unfinished_purges(resources: Resources) -> int:
 
 jobs = [
     Job(
-        name="accounts.purge_expired_refresh_tokens", function=purge_expired_refresh_tokens, cron="17 * * * *"
+        name="accounts.purge_expired_refresh_tokens",
+        function=purge_expired_refresh_tokens,
+        cron="17 * * * *",
+        timeout_seconds=retention.TIMEOUT_SECONDS,
+    ),
+    Job(
+        name="retention.notifications",
+        function=prune_notifications,
+        cron="37 * * * *",
+        timeout_seconds=retention.TIMEOUT_SECONDS,
+    ),
+    Job(
+        name="retention.sessions",
+        function=prune_ended_sessions,
+        cron="47 * * * *",
+        timeout_seconds=retention.TIMEOUT_SECONDS,
     ),
     Job(name=PURGE_ACCOUNT_JOB, function=purge_deleted_account, timeout_seconds=1800),
     Job(name="accounts.sweep_unfinished_purges", function=sweep_unfinished_purges, cron="*/10 * * * *"),

@@ -114,6 +114,11 @@ class LoginSession(UUIDv7AuditBase):
     User-Agent is kept about the device, never the address it came from."""
 
     __tablename__ = "login_sessions"
+    __table_args__ = (
+        # When it ended: its end or its expiry, whichever came first (LEAST leaves out a NULL). What
+        # the retention job deletes, oldest first; spelled as `login_ended_at` below.
+        Index("ix_login_sessions_ended_at", text("least(revoked_at, expires_at)")),
+    )
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     device: Mapped[str] = mapped_column(String(64))
@@ -122,12 +127,23 @@ class LoginSession(UUIDv7AuditBase):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), default=None)
 
 
+# When a login ended (its end or its expiry, whichever came first), as `ix_login_sessions_ended_at`
+# indexes it.
+login_ended_at: ColumnElement[datetime] = func.least(
+    LoginSession.revoked_at, LoginSession.expires_at, type_=DateTimeUTC(timezone=True)
+)
+
+
 class RefreshToken(UUIDv7AuditBase):
     """One link in a rotation chain. A family is everything issued from one login; presenting a
     token that was already rotated revokes the whole family (RFC 9700 reuse detection)."""
 
     __tablename__ = "refresh_tokens"
-    __table_args__ = (Index("ix_refresh_tokens_family_id", "family_id"),)
+    __table_args__ = (
+        Index("ix_refresh_tokens_family_id", "family_id"),
+        # What the purge of expired tokens deletes, oldest first.
+        Index("ix_refresh_tokens_expires_at", "expires_at"),
+    )
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     family_id: Mapped[UUID] = mapped_column()
@@ -173,6 +189,8 @@ class Notification(UUIDv7AuditBase):
         Index("ix_notifications_video_id", text("(data ->> 'video_id')")),
         # What a deleted account's purge deletes besides its own: the notifications naming it.
         Index("ix_notifications_actor_id", "actor_id"),
+        # What the retention job deletes, oldest first, across every recipient.
+        Index("ix_notifications_created_at", "created_at"),
     )
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

@@ -221,6 +221,41 @@ async def video_removed(
     await _retract_and_forget(session, retracted=retracted)
 
 
+# Kinds the retention job never deletes, whatever their age: a moderation decision's notification
+# is where its user finds the decision to appeal, which has no deadline. Registered from the
+# composition root by the domains that send them.
+_outlive_retention: set[str] = set()
+
+
+def outlive_retention(*kinds: str) -> None:
+    _outlive_retention.update(kinds)
+
+
+async def delete_expired(session: AsyncSession, before: datetime, limit: int) -> int:
+    """One batch of the notifications made before `before`, read or not, oldest first
+    (`ix_notifications_created_at`), but the kinds that outlive retention; how many were deleted.
+    Rows a request holds are skipped (left for the next batch), so this never waits for a lock
+    and cannot close a cycle with the writes that take theirs in id order (above). A list's cursor
+    is a position (`created_at`, `id`), not a row: it goes on past rows deleted meanwhile."""
+    conditions = [Notification.created_at < before]
+    if _outlive_retention:
+        conditions.append(Notification.kind.not_in(sorted(_outlive_retention)))
+    found = (
+        select(Notification.id)
+        .where(*conditions)
+        .order_by(Notification.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    deleted = await session.scalars(
+        delete(Notification)
+        .where(Notification.id.in_(found.scalar_subquery()))
+        .returning(Notification.id)
+        .execution_options(synchronize_session=False)
+    )
+    return len(deleted.all())
+
+
 # --- what the list shows ----------------------------------------------------------------------
 
 # A condition on `Notification` rows, given the recipient's id, that a notification must meet to be

@@ -7,13 +7,22 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, and_, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import Row, and_, any_, delete, exists, func, insert, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from accounts.models import Invite, LoginSession, Notification, RefreshToken, User, blocks, follows
-from app.db import advisory_xact_lock
+from accounts.models import (
+    Invite,
+    LoginSession,
+    Notification,
+    RefreshToken,
+    User,
+    blocks,
+    follows,
+    login_ended_at,
+)
+from app.db import advisory_xact_lock, uuid_array
 from app.idempotency import IdempotencyRecord
 from app.pagination import keyset_before
 
@@ -224,11 +233,53 @@ async def user_and_login(
     return user, found is None or revoked_at is not None
 
 
-async def purge_refresh_tokens(session: AsyncSession, before: datetime) -> int:
-    """Refresh tokens, and logins, expired before `before` (a login expires with its newest token)."""
-    result = await session.execute(delete(RefreshToken).where(RefreshToken.expires_at < before))
-    await session.execute(delete(LoginSession).where(LoginSession.expires_at < before))
-    return int(getattr(result, "rowcount", 0) or 0)
+async def purge_refresh_tokens(session: AsyncSession, before: datetime, limit: int) -> int:
+    """One batch of the refresh tokens expired before `before`, oldest first
+    (`ix_refresh_tokens_expires_at`); how many were deleted. Their logins stay until the session
+    retention takes them (`delete_ended_logins`). A token a request holds (a refresh, which refuses
+    an expired one) is skipped, left for the next batch."""
+    found = (
+        select(RefreshToken.id)
+        .where(RefreshToken.expires_at < before)
+        .order_by(RefreshToken.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    deleted = await session.scalars(
+        delete(RefreshToken).where(RefreshToken.id.in_(found.scalar_subquery())).returning(RefreshToken.id)
+    )
+    return len(deleted.all())
+
+
+async def delete_ended_logins(session: AsyncSession, before: datetime, limit: int) -> int:
+    """One batch of the logins that ended (ended by the user or expired) before `before`, oldest
+    first (`ix_login_sessions_ended_at`), with whatever refresh tokens of theirs are left (all
+    revoked or expired: ending a login revokes its tokens, and it expires with its newest); how many
+    logins were deleted. An access token of one is refused as one of an ended login
+    (`user_and_login`). Rows a request holds are skipped, left for the next batch: a batch never
+    waits for a lock (a token skipped so is taken by the purge of expired tokens once it expires)."""
+    found = (
+        select(LoginSession.id)
+        .where(login_ended_at < before)
+        .order_by(login_ended_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    logins = (
+        await session.scalars(
+            delete(LoginSession)
+            .where(LoginSession.id.in_(found.scalar_subquery()))
+            .returning(LoginSession.id)
+        )
+    ).all()
+    if logins:
+        tokens = (
+            select(RefreshToken.id)
+            .where(RefreshToken.family_id == any_(uuid_array(logins)))
+            .with_for_update(skip_locked=True)
+        )
+        await session.execute(delete(RefreshToken).where(RefreshToken.id.in_(tokens.scalar_subquery())))
+    return len(logins)
 
 
 # --- social graph ----------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from accounts import notifications as accounts_notifications
 from accounts import routes as accounts_routes
 from accounts.deps import provide_current_user
 from app import jobs as app_jobs
-from app import media_deletion
+from app import media_deletion, retention
 from app.jobs import Job
 from app.resources import Resources
 from app.settings import Settings
@@ -69,6 +69,8 @@ accounts_notifications.reach_across_blocks(
 )
 # What stays when the video it names is taken down or deleted (accounts may not import them).
 accounts_notifications.outlive_their_video(moderation_decisions.MODERATION_DECISION)
+# What the notification retention keeps whatever its age: where a decision is found to appeal it.
+accounts_notifications.outlive_retention(moderation_decisions.MODERATION_DECISION)
 
 # What other domains do when an account is deleted (accounts may not import them; see
 # accounts/hooks.py): in the request, its generations under way stopped first (a step making a
@@ -87,6 +89,7 @@ DEPENDENCIES: dict[str, Provide] = {"current_user": Provide(provide_current_user
 
 JOBS: list[Job] = [
     *media_deletion.jobs,
+    *retention.jobs,
     *accounts_jobs.jobs,
     *feed_jobs.jobs,
     *cameo_jobs.jobs,

@@ -4,18 +4,23 @@ response again; the same key with another body is 409 `idempotency_key_reused`.
 The key is claimed inside the request's transaction with an INSERT on a unique index, so two
 racing requests with one key serialise on that index: the second waits for the first to commit
 and then replays its answer. A request that fails rolls its claim back, so the key can be retried.
+
+Records are kept `REMIXFEED_IDEMPOTENCY_RETENTION_HOURS` (`app.retention`): the same key sent after
+that is a new request. A claim whose request is still running is not committed, so no other
+transaction sees it: the retention job neither deletes it nor waits for it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 from advanced_alchemy.base import UUIDv7AuditBase
 from litestar.params import HeaderParameter
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, select, update
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, delete, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +49,11 @@ class IdempotencyKeyReused(Conflict):
 
 class IdempotencyRecord(UUIDv7AuditBase):
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("user_id", "scope", "key", name="uq_idempotency_keys_user_scope_key"),)
+    __table_args__ = (
+        UniqueConstraint("user_id", "scope", "key", name="uq_idempotency_keys_user_scope_key"),
+        # What the retention job deletes, oldest first.
+        Index("ix_idempotency_keys_created_at", "created_at"),
+    )
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     scope: Mapped[str] = mapped_column(String(128))
@@ -92,24 +101,47 @@ async def claim(
             "Idempotency-Key must be 1 to 255 characters",
             errors=[FieldError(field="Idempotency-Key", message="1 to 255 characters")],
         )
-    inserted = await session.scalar(
-        pg_insert(IdempotencyRecord)
-        .values(user_id=user_id, scope=scope, key=key, request_hash=fingerprint)
-        .on_conflict_do_nothing(constraint="uq_idempotency_keys_user_scope_key")
-        .returning(IdempotencyRecord.id)
-    )
-    if inserted is not None:
-        return IdempotencyClaim(session, inserted, None)
-    existing = await session.scalar(
-        select(IdempotencyRecord).where(
-            IdempotencyRecord.user_id == user_id,
-            IdempotencyRecord.scope == scope,
-            IdempotencyRecord.key == key,
+    # Twice at most: the record the INSERT ran into may be deleted by the retention job before it
+    # is read (a retry just as the key expires); the key is free again then, and taken anew.
+    for _ in range(2):
+        inserted = await session.scalar(
+            pg_insert(IdempotencyRecord)
+            .values(user_id=user_id, scope=scope, key=key, request_hash=fingerprint)
+            .on_conflict_do_nothing(constraint="uq_idempotency_keys_user_scope_key")
+            .returning(IdempotencyRecord.id)
         )
-    )
+        if inserted is not None:
+            return IdempotencyClaim(session, inserted, None)
+        existing = await session.scalar(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.user_id == user_id,
+                IdempotencyRecord.scope == scope,
+                IdempotencyRecord.key == key,
+            )
+        )
+        if existing is not None:
+            break
     if existing is None or existing.request_hash != fingerprint:
         raise IdempotencyKeyReused()
     if existing.response_status is None or existing.response_body is None:
         # Only possible if the first request committed without recording; treat as a reuse.
         raise IdempotencyKeyReused("That Idempotency-Key's first request did not finish")
     return IdempotencyClaim(session, None, Replay(existing.response_status, existing.response_body))
+
+
+async def delete_expired(session: AsyncSession, before: datetime, limit: int) -> int:
+    """One batch of the records made before `before`, oldest first (`ix_idempotency_keys_created_at`);
+    how many were deleted. Rows another transaction holds are skipped, left for the next batch."""
+    found = (
+        select(IdempotencyRecord.id)
+        .where(IdempotencyRecord.created_at < before)
+        .order_by(IdempotencyRecord.created_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    deleted = await session.scalars(
+        delete(IdempotencyRecord)
+        .where(IdempotencyRecord.id.in_(found.scalar_subquery()))
+        .returning(IdempotencyRecord.id)
+    )
+    return len(deleted.all())

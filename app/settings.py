@@ -109,6 +109,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # (failed ones not counted), and how long a ready archive can be downloaded before it is deleted.
     export_rate_limit: str = "1/day"
     export_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 7
+    # Data retention: how long rows of no use after a while are kept before the hourly `retention.*`
+    # jobs delete them. An Idempotency-Key retried after its record is gone is a new request (as
+    # Stripe's keys, kept 24 hours); a notification goes read or unread; a login once it ended or
+    # expired.
+    idempotency_retention_hours: Annotated[int, msgspec.Meta(ge=1)] = 24
+    notification_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 90
+    session_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 30
     # The paced feed: videos per feed session before a break (adults, teens), the teens' daily cap,
     # and how many breaks go by before one is a wellbeing check-in.
     feed_break_after: Annotated[int, msgspec.Meta(ge=1)] = 20

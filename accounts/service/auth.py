@@ -349,9 +349,6 @@ class AuthService:
             raise SessionUnknown()
         await queries.lock_out_sessions(self.session, user.id, datetime.now(UTC), keep=uuid.UUID(current))
 
-    async def purge_expired_tokens(self) -> int:
-        return await queries.purge_refresh_tokens(self.session, datetime.now(UTC) - timedelta(days=1))
-
 
 async def reauthenticate(
     session: AsyncSession,

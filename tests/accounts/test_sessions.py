@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import text
 
 from accounts.devices import UNKNOWN_DEVICE, device_label
-from accounts.jobs import purge_expired_refresh_tokens
+from accounts.jobs import prune_ended_sessions, purge_expired_refresh_tokens
 from app.security import encode_access_token
 from tests.accounts.helpers import assert_problem, bearer, me, sign_up
 from tests.accounts.test_tokens import assert_tokens, refresh
@@ -376,17 +376,33 @@ async def test_the_device_label_is_short_whatever_the_user_agent(client, users):
     assert labels == {"python-httpx", "Z" * 40 + " on iOS"}
 
 
-async def test_the_purge_of_expired_tokens_takes_their_logins_too(client, users, resources):
+async def test_the_purge_of_expired_tokens_leaves_their_logins_to_the_session_retention(
+    client, users, resources
+):
     alice = await users.create("alice")
     laptop = await log_in_from(client, "alice", alice.password, WINDOWS_CHROME)
-    expired = {"past": datetime.now(UTC) - timedelta(days=2), "id": login_of(laptop["access_token"])}
-    async with resources.engine.begin() as connection:
-        await connection.execute(text("UPDATE login_sessions SET expires_at = :past WHERE id = :id"), expired)
-        await connection.execute(
-            text("UPDATE refresh_tokens SET expires_at = :past WHERE family_id = :id"), expired
-        )
+    laptop_login = login_of(laptop["access_token"])
 
+    async def expire(days: int) -> None:
+        past = {"past": datetime.now(UTC) - timedelta(days=days), "id": laptop_login}
+        async with resources.engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE login_sessions SET expires_at = :past WHERE id = :id"), past
+            )
+            await connection.execute(
+                text("UPDATE refresh_tokens SET expires_at = :past WHERE family_id = :id"), past
+            )
+
+    await expire(days=2)
     assert await purge_expired_refresh_tokens(resources) == 1
+    # The login stays, no longer listed, until REMIXFEED_SESSION_RETENTION_DAYS after it expired:
+    # ending it is still 204.
+    assert await prune_ended_sessions(resources) == 0
+    assert await listed_ids(client, alice.access_token) == [login_of(alice.access_token)]
+    assert (await end(client, alice.access_token, laptop_login)).status_code == 204
+
+    await expire(days=31)
+    assert await prune_ended_sessions(resources) == 1
 
     async with resources.engine.connect() as connection:
         left = (await connection.execute(text("SELECT id FROM login_sessions"))).scalars().all()
@@ -395,3 +411,4 @@ async def test_the_purge_of_expired_tokens_takes_their_logins_too(client, users,
     assert_problem(
         await client.get("/v1/me", headers=bearer(laptop["access_token"])), 401, "not_authenticated"
     )
+    assert_problem(await end(client, alice.access_token, laptop_login), 404, "session_not_found")
