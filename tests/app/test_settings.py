@@ -19,6 +19,12 @@ def test_defaults_match_the_contract() -> None:
     assert settings.invite_required is True
     assert settings.invite_uses == 4
     assert settings.access_token_ttl_seconds == 900
+    retention = (
+        settings.idempotency_retention_hours,
+        settings.notification_retention_days,
+        settings.session_retention_days,
+    )
+    assert retention == (24, 90, 30)
 
 
 def test_values_are_parsed_from_strings() -> None:
@@ -48,6 +54,9 @@ def test_values_are_parsed_from_strings() -> None:
         ("REMIXFEED_IP_WRITE_RATE_LIMIT", "0/minute"),
         ("REMIXFEED_READ_RATE_LIMIT", "10/fortnight"),
         ("REMIXFEED_INVITE_REQUIRED", "perhaps"),
+        ("REMIXFEED_IDEMPOTENCY_RETENTION_HOURS", "0"),
+        ("REMIXFEED_NOTIFICATION_RETENTION_DAYS", "0"),
+        ("REMIXFEED_SESSION_RETENTION_DAYS", "-1"),
     ],
 )
 def test_bad_values_fail_at_start(name: str, value: str) -> None:
