@@ -1,5 +1,6 @@
-"""Data retention: rows of no use after a while (idempotency records, notifications, ended logins)
-are deleted by hourly jobs, each run in batches.
+"""Data retention: rows of no use after a while (idempotency records, notifications, ended logins,
+wellbeing check-ins, ended data exports) are deleted by hourly jobs, each run in batches. The jobs of
+a domain's rows are the domain's (`retention.*` jobs in accounts, feed and exports), run by `prune`.
 
 Every batch is one short transaction that deletes at most BATCH rows, found through an index on
 their age so that it never reads the whole table, and taken with SKIP LOCKED: runs on several

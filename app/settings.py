@@ -116,6 +116,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     idempotency_retention_hours: Annotated[int, msgspec.Meta(ge=1)] = 24
     notification_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 90
     session_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 30
+    # A wellbeing check-in's answers (sensitive): the ranking reads none of them (each check-in moves
+    # `feed_preferences.mood_bias` as it is made), only the export does, so any number of days is
+    # enough for the feed.
+    checkin_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 30
+    # An expired or failed export's row, counted from when it ended. It was asked for before that,
+    # so a day or more also outlasts the export rate limit's window (a day at most): the limit still
+    # counts every export asked for within it.
+    ended_export_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 30
     # The paced feed: videos per feed session before a break (adults, teens), the teens' daily cap,
     # and how many breaks go by before one is a wellbeing check-in.
     feed_break_after: Annotated[int, msgspec.Meta(ge=1)] = 20

@@ -1,5 +1,6 @@
 """Background jobs of personal data exports: building an archive, finding builds that were lost,
-deleting expired archives, and deleting an account's exports when it is purged.
+deleting expired archives, deleting ended exports' rows a while later, and deleting an account's
+exports when it is purged.
 
 A build survives a worker's death: its job is kept in the outbox until it has run
 (`app.deferred_jobs`), SAQ takes back a job whose worker stopped beating, and `sweep_stalled`
@@ -22,6 +23,7 @@ from uuid_utils.compat import uuid7
 from accounts import queries as account_queries
 from accounts.models import User
 from accounts.notifications import notify
+from app import retention
 from app.db import in_transaction
 from app.jobs import Job
 from app.resources import Resources
@@ -205,6 +207,19 @@ async def expire_archives(resources: Resources) -> int:
     return expired
 
 
+async def prune_ended_exports(resources: Resources) -> int:
+    """Exports that expired or failed more than REMIXFEED_ENDED_EXPORT_RETENTION_DAYS ago; how many
+    went. Until then they stay in the owner's list; after, their id is 404 as anyone else's. The
+    rate limit counts the same: an export that ended that long ago was asked for earlier still, past
+    the limit's window (a day at most)."""
+    before = datetime.now(UTC) - timedelta(days=resources.settings.ended_export_retention_days)
+
+    async def batch(session: AsyncSession, limit: int) -> int:
+        return await queries.delete_ended(session, before, limit)
+
+    return await retention.prune(resources, "exports", batch)
+
+
 async def purge_account(resources: Resources, user_id: UUID) -> None:
     """`accounts.hooks.on_account_purge`: a deleted account's exports and their archives. Harmless
     to run again; a build still running finds its export gone and deletes what it uploaded."""
@@ -233,4 +248,10 @@ jobs = [
     ),
     Job(name="exports.sweep_stalled", function=sweep_stalled, cron="*/5 * * * *"),
     Job(name="exports.expire_archives", function=expire_archives, cron="23 * * * *"),
+    Job(
+        name="retention.exports",
+        function=prune_ended_exports,
+        cron="53 * * * *",
+        timeout_seconds=retention.TIMEOUT_SECONDS,
+    ),
 ]

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import advisory_xact_lock
 from app.pagination import keyset_before
-from exports.models import DataExport, ExportStatus
+from exports.models import ENDED, DataExport, ExportStatus, export_ended_at
 
 
 async def lock_exports_of(session: AsyncSession, user_id: UUID) -> None:
@@ -103,3 +103,22 @@ async def archives_of(session: AsyncSession, user_id: UUID) -> list[tuple[UUID, 
 async def delete_exports(session: AsyncSession, ids: list[UUID]) -> int:
     result: Any = await session.execute(delete(DataExport).where(DataExport.id.in_(ids)))
     return int(result.rowcount or 0)
+
+
+async def delete_ended(session: AsyncSession, before: datetime, limit: int) -> int:
+    """One batch of the exports that ended (expired or failed) before `before`, oldest first
+    (`ix_data_exports_ended`); how many were deleted. Never a pending or ready one, nor one whose row
+    still names an archive (none of these does: an expired export's archive is deleted before it is
+    marked expired, and a failed one never kept one). Rows another transaction holds are skipped,
+    left for the next batch."""
+    found = (
+        select(DataExport.id)
+        .where(ENDED, export_ended_at < before, DataExport.archive_key.is_(None))
+        .order_by(export_ended_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    deleted = await session.scalars(
+        delete(DataExport).where(DataExport.id.in_(found.scalar_subquery())).returning(DataExport.id)
+    )
+    return len(deleted.all())

@@ -1,14 +1,20 @@
 """Background jobs of the feed: fan-out of large followings, the popular set, ranking a viewer's
-next pool ahead of need, and forgetting a kept ranking that Redis could not forget at once."""
+next pool ahead of need, forgetting a kept ranking that Redis could not forget at once, and the
+retention of wellbeing check-ins."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from accounts.models import User
+from app import retention
 from app.jobs import Job, JobTurns
 from app.resources import Resources
+from feed import preferences
 from feed.pacing import FeedPacer
 from feed.timeline.fanout import FAN_OUT_JOB, fan_out_job, refresh_popular
 from feed.timeline.ranking import FORGET_POOL_JOB, RANK_AHEAD_JOB, FeedRanker, pool_key
@@ -57,9 +63,27 @@ async def _rank_ahead(resources: Resources, user_id: str) -> int:
         return len(pool.entries) if pool is not None else 0
 
 
+async def prune_checkins(resources: Resources) -> int:
+    """Wellbeing check-ins older than REMIXFEED_CHECKIN_RETENTION_DAYS; how many went. Their nudge
+    stays in the viewer's `mood_bias`, which is all the ranking reads; the export then holds only
+    the newer ones."""
+    before = datetime.now(UTC) - timedelta(days=resources.settings.checkin_retention_days)
+
+    async def batch(session: AsyncSession, limit: int) -> int:
+        return await preferences.delete_expired_checkins(session, before, limit)
+
+    return await retention.prune(resources, "feed_checkins", batch)
+
+
 jobs = [
     Job(name=FAN_OUT_JOB, function=fan_out_job, timeout_seconds=120),
     Job(name=FORGET_POOL_JOB, function=forget_pool, timeout_seconds=30),
     Job(name=RANK_AHEAD_JOB, function=rank_ahead),
     Job(name="feed.refresh_popular", function=refresh_popular, cron="* * * * *", timeout_seconds=60),
+    Job(
+        name="retention.feed_checkins",
+        function=prune_checkins,
+        cron="27 * * * *",
+        timeout_seconds=retention.TIMEOUT_SECONDS,
+    ),
 ]

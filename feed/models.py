@@ -213,6 +213,8 @@ class FeedCheckin(UUIDv7AuditBase):
         CheckConstraint("mood BETWEEN 1 AND 5", name="mood_range"),
         CheckConstraint("want IN ('more_relaxed', 'more_energized', 'same')", name="want_known"),
         Index("ix_feed_checkins_user_created", "user_id", "created_at"),
+        # What the retention job deletes, oldest first, across every user.
+        Index("ix_feed_checkins_created_at", "created_at"),
     )
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

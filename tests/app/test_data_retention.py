@@ -1,10 +1,13 @@
-"""Data retention: the hourly jobs delete idempotency records, notifications and ended logins past
-their retention, keep what is newer (and what is still in use), work in bounded batches that use
-an index, share the work when several run at once, and leave the API's lists right."""
+"""Data retention: the hourly jobs delete idempotency records, notifications, ended logins, wellbeing
+check-ins and ended data exports past their retention, keep what is newer (and what is still in
+use), work in bounded batches that use an index, share the work when several run at once, and
+leave the API's lists (and the ranking, the export, the export rate limit) right."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,13 +19,19 @@ from sqlalchemy import event, text
 from accounts.jobs import prune_ended_sessions, prune_notifications, purge_expired_refresh_tokens
 from accounts.models import Role
 from app import retention
+from app.composition import JOBS
 from app.resources import Resources
+from exports.jobs import expire_archives, prune_ended_exports
+from feed.jobs import prune_checkins
 from generation import queries as generation_queries
 from tests.accounts.helpers import assert_problem, bearer
 from tests.accounts.test_sessions import WINDOWS_CHROME, end, log_in_from, login_of, sessions
 from tests.accounts.test_tokens import refresh
+from tests.exports.test_exports import add_export, ask, read_zip, ready_export, stored
 from tests.factories import Actor, UserFactory
 from tests.feed.helpers import comment, notifications
+from tests.feed.test_feed_endpoints import preferences
+from tests.feed.test_ranking import feed
 from tests.moderation.helpers import claimed, decided, reported
 
 GENERATIONS = "/v1/generations"
@@ -156,6 +165,18 @@ async def test_a_retry_that_meets_its_record_as_it_is_pruned_is_a_new_request(
 # --- batches -----------------------------------------------------------------------------------
 
 
+def test_every_retention_job_runs_hourly_on_the_workers() -> None:
+    crons = {job.name: job.cron for job in JOBS if job.name.startswith("retention.")}
+    assert set(crons) == {
+        "retention.idempotency_records",
+        "retention.notifications",
+        "retention.sessions",
+        "retention.feed_checkins",
+        "retention.exports",
+    }
+    assert all(cron and re.fullmatch(r"\d{1,2} \* \* \* \*", cron) for cron in crons.values()), crons
+
+
 async def _old_records(resources: Resources, user_id: str, count: int) -> None:
     await execute(
         resources,
@@ -182,6 +203,45 @@ async def test_a_run_deletes_at_most_its_batches_and_the_next_goes_on(
     assert await column(resources, "SELECT id FROM idempotency_keys") == []
 
 
+async def _old_checkins_and_ended_exports(resources: Resources, user_id: str, count: int) -> None:
+    await execute(
+        resources,
+        "INSERT INTO feed_checkins (id, user_id, mood, want, created_at, updated_at)"
+        " SELECT gen_random_uuid(), :user_id, 3, 'same', :at, :at FROM generate_series(1, :count)",
+        user_id=uuid.UUID(user_id),
+        at=ago(days=31),
+        count=count,
+    )
+    await execute(
+        resources,
+        "INSERT INTO data_exports (id, user_id, status, attempts, completed_at, expires_at, created_at,"
+        " updated_at) SELECT gen_random_uuid(), :user_id, CASE WHEN n % 2 = 0 THEN 'expired' ELSE"
+        " 'failed' END, 1, :at, CASE WHEN n % 2 = 0 THEN CAST(:at AS timestamptz) END, :at, :at"
+        " FROM generate_series(1, :count) AS n",
+        user_id=uuid.UUID(user_id),
+        at=ago(days=31),
+        count=count,
+    )
+
+
+async def test_the_checkin_and_export_runs_delete_at_most_their_batches_too(
+    users: UserFactory, resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = await users.create("alice")
+    await _old_checkins_and_ended_exports(resources, alice.id, 8)
+    monkeypatch.setattr(retention, "BATCH", 3)
+    monkeypatch.setattr(retention, "MAX_BATCHES", 2)
+
+    for job, listed in (
+        (prune_checkins, "SELECT id FROM feed_checkins"),
+        (prune_ended_exports, "SELECT id FROM data_exports"),
+    ):
+        assert await job(resources) == 6
+        assert len(await column(resources, listed)) == 2
+        assert await job(resources) == 2
+        assert await column(resources, listed) == []
+
+
 async def test_runs_at_once_share_the_rows(
     users: UserFactory, resources: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -193,6 +253,10 @@ async def test_runs_at_once_share_the_rows(
 
     assert sum(counts) == 40
     assert await column(resources, "SELECT id FROM idempotency_keys") == []
+
+
+def _literal(value: Any) -> str:
+    return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
 
 
 async def test_every_batch_finds_its_rows_through_an_index(users: UserFactory, resources: Resources) -> None:
@@ -212,6 +276,8 @@ async def test_every_batch_finds_its_rows_through_an_index(users: UserFactory, r
         await prune_notifications(resources)
         await prune_ended_sessions(resources)
         await purge_expired_refresh_tokens(resources)
+        await prune_checkins(resources)
+        await prune_ended_exports(resources)
     finally:
         event.remove(sync_engine, "before_cursor_execute", keep)
 
@@ -220,13 +286,23 @@ async def test_every_batch_finds_its_rows_through_an_index(users: UserFactory, r
         "ix_notifications_created_at",
         "ix_login_sessions_ended_at",
         "ix_refresh_tokens_expires_at",
+        "ix_feed_checkins_created_at",
+        "ix_data_exports_ended",
     ]
     assert len(sent) == len(expected), sent
     async with resources.engine.connect() as connection:
         await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        for (statement, parameters), index in zip(sent, expected, strict=True):
+        # A generic plan too, as a prepared statement's may come to be: one that matched a partial
+        # index's predicate only through its bound values would then read the whole table.
+        await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        for number, ((statement, parameters), index) in enumerate(zip(sent, expected, strict=True)):
             plan = [row[0] for row in await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
             assert any(index in line for line in plan), (statement, plan)
+            await connection.exec_driver_sql(f"PREPARE batch_{number} AS {statement}")
+            values = ", ".join(_literal(value) for value in parameters)
+            explained = await connection.exec_driver_sql(f"EXPLAIN EXECUTE batch_{number}({values})")
+            generic = [row[0] for row in explained]
+            assert any(index in line for line in generic), (statement, generic)
         await connection.rollback()
 
 
@@ -347,3 +423,134 @@ async def test_logins_ended_or_expired_past_their_retention_go_with_their_tokens
     assert_problem(await refresh(client, ended_long_ago["refresh_token"]), 401, "invalid_refresh_token")
     assert {str(login) for login in await column(resources, "SELECT id FROM login_sessions")} == kept
     assert await prune_ended_sessions(resources) == 0
+
+
+# --- wellbeing check-ins -----------------------------------------------------------------------
+
+
+async def checkin(client: httpx.AsyncClient, actor: Actor, mood: int, want: str) -> None:
+    response = await client.post(
+        "/v1/feed/checkins", json={"mood": mood, "want": want}, headers=actor.headers
+    )
+    assert response.status_code == 204, response.text
+
+
+async def test_checkins_past_their_retention_go_and_the_ranking_and_the_export_stay_right(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, published: Any
+) -> None:
+    viewer, control, maker = (
+        await users.create("viewer"),
+        await users.create("control"),
+        await users.create("maker"),
+    )
+    dance = await published(maker, caption="dance party")
+    calm = await published(maker, caption="calm rain on a forest")
+    # Two old answers (the second energised), then a recent one; control's is old too.
+    for mood, want in ((1, "more_relaxed"), (2, "more_energized"), (4, "more_energized")):
+        await checkin(client, viewer, mood, want)
+    await checkin(client, control, 5, "same")
+    bias = (await preferences(client, viewer))["mood_bias"]
+    assert bias == 0.5
+    backdate = "UPDATE feed_checkins SET created_at = :at WHERE user_id = :user AND mood = :mood"
+    for user, mood in ((viewer, 1), (viewer, 2), (control, 5)):
+        await execute(resources, backdate, at=ago(days=30, minutes=1), user=uuid.UUID(user.id), mood=mood)
+    await execute(resources, backdate, at=ago(days=29), user=uuid.UUID(viewer.id), mood=4)
+
+    assert await prune_checkins(resources) == 3
+
+    assert await column(resources, "SELECT mood FROM feed_checkins") == [4]
+    # The nudge of every check-in, the deleted ones too, is still in the ranking.
+    assert (await preferences(client, viewer))["mood_bias"] == bias
+    assert [video_id for video_id, _ in await feed(client, control)] == [calm, dance]
+    assert [video_id for video_id, _ in await feed(client, viewer)] == [dance, calm]
+    # The export holds what is kept.
+    export = await ready_export(client, viewer)
+    archive = await client.get(export["archive_url"], headers=viewer.headers)
+    assert archive.status_code == 200
+    kept = json.loads(read_zip(archive.content)["feed_preferences.json"])["checkins"]
+    assert [(item["mood"], item["want"]) for item in kept] == [(4, "more_energized")]
+    assert await prune_checkins(resources) == 0
+
+
+# --- data exports ------------------------------------------------------------------------------
+
+
+async def exports_page(client: httpx.AsyncClient, actor: Actor, **params: Any) -> dict[str, Any]:
+    response = await client.get("/v1/me/exports", params=params, headers=actor.headers)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_exports_ended_past_their_retention_go_and_the_list_and_the_rate_limit_stay_right(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    alice, bob = await users.create("alice"), await users.create("bob")
+    # Alice's latest, asked for through the API and built, then expired early (its archive deleted):
+    # it ended just now, so it is kept, and counts toward the limit within its window.
+    latest = (await ready_export(client, alice))["id"]
+    await execute(
+        resources,
+        "UPDATE data_exports SET expires_at = :at WHERE id = :id",
+        at=ago(seconds=1),
+        id=uuid.UUID(latest),
+    )
+    assert await expire_archives(resources) == 1
+
+    # Older ones as the jobs left them: expired at their expiry, failed when given up.
+    def expired(days: float) -> dict[str, Any]:
+        return {
+            "status": "expired",
+            "created_at": ago(days=days + 8),
+            "completed_at": ago(days=days + 7),
+            "expires_at": ago(days=days),
+        }
+
+    def failed(days: float) -> dict[str, Any]:
+        return {
+            "status": "failed",
+            "error_code": "export_failed",
+            "created_at": ago(days=days, minutes=10),
+            "completed_at": ago(days=days),
+        }
+
+    expired_long_ago = await add_export(resources, alice, **expired(30.001))
+    failed_long_ago = await add_export(resources, alice, **failed(30.001))
+    expired_lately = await add_export(resources, alice, **expired(29))
+    failed_lately = await add_export(resources, alice, **failed(29))
+    # Ready long past its expiry, the expiry job behind: its archive is still stored.
+    key = f"exports/{alice.id}/behind.zip"
+    await resources.storage.put(key, b"PK", "application/zip")
+    ready_behind = await add_export(
+        resources, alice, **{**expired(60), "status": "ready", "archive_key": key, "size_bytes": 2}
+    )
+    # Bob's has been pending for long (the sweep's to resume, not the retention's).
+    pending_long_ago = await add_export(resources, bob, created_at=ago(days=60))
+    first = await exports_page(client, alice, limit=2)
+    assert [item["id"] for item in first["items"]] == [latest, failed_lately]
+    assert_problem(await ask(client, alice), 429, "rate_limited")
+
+    assert await prune_ended_exports(resources) == 2
+
+    kept = {latest, failed_lately, expired_lately, ready_behind, pending_long_ago}
+    assert {str(row) for row in await column(resources, "SELECT id FROM data_exports")} == kept
+    assert await stored(resources, key)
+    listed = await exports_page(client, alice)
+    assert [(item["id"], item["status"]) for item in listed["items"]] == [
+        (latest, "expired"),
+        (failed_lately, "failed"),
+        (expired_lately, "expired"),
+        (ready_behind, "ready"),
+    ]
+    # A cursor handed out before goes on past the rows that went.
+    rest = await exports_page(client, alice, limit=2, cursor=first["next_cursor"])
+    assert [item["id"] for item in rest["items"]] == [expired_lately, ready_behind]
+    for gone in (expired_long_ago, failed_long_ago):
+        assert_problem(
+            await client.get(f"/v1/me/exports/{gone}", headers=alice.headers), 404, "export_not_found"
+        )
+    pending = await client.get(f"/v1/me/exports/{pending_long_ago}", headers=bob.headers)
+    assert pending.json()["status"] == "pending"
+    # The latest still counts: the limit holds.
+    assert_problem(await ask(client, alice), 429, "rate_limited")
+    assert await prune_ended_exports(resources) == 0
