@@ -23,8 +23,10 @@ def test_defaults_match_the_contract() -> None:
         settings.idempotency_retention_hours,
         settings.notification_retention_days,
         settings.session_retention_days,
+        settings.checkin_retention_days,
+        settings.ended_export_retention_days,
     )
-    assert retention == (24, 90, 30)
+    assert retention == (24, 90, 30, 30, 30)
 
 
 def test_values_are_parsed_from_strings() -> None:
@@ -57,6 +59,8 @@ def test_values_are_parsed_from_strings() -> None:
         ("REMIXFEED_IDEMPOTENCY_RETENTION_HOURS", "0"),
         ("REMIXFEED_NOTIFICATION_RETENTION_DAYS", "0"),
         ("REMIXFEED_SESSION_RETENTION_DAYS", "-1"),
+        ("REMIXFEED_CHECKIN_RETENTION_DAYS", "0"),
+        ("REMIXFEED_ENDED_EXPORT_RETENTION_DAYS", "0"),
     ],
 )
 def test_bad_values_fail_at_start(name: str, value: str) -> None:
