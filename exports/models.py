@@ -72,6 +72,11 @@ class DataExport(UUIDv7AuditBase):
     error_message: Mapped[str | None] = mapped_column(Text, default=None)
 
 
+# The sweep's and the expiry job's predicates, literal as their partial indexes' (a bound parameter
+# would not prove them to a generic plan, which a prepared statement may come to use).
+PENDING = text("data_exports.status = 'pending'")
+READY = text("data_exports.status = 'ready'")
+
 # Exports that ended, the only ones the retention job deletes: expired (their archive deleted first)
 # or failed (none was kept). Never a pending or ready one. Literal, as `ix_data_exports_ended`'s
 # predicate: a bound parameter would not prove it to a generic plan.

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import advisory_xact_lock
 from app.pagination import keyset_before
-from exports.models import ENDED, DataExport, ExportStatus, export_ended_at
+from exports.models import ENDED, PENDING, READY, DataExport, ExportStatus, export_ended_at
 
 
 async def lock_exports_of(session: AsyncSession, user_id: UUID) -> None:
@@ -67,7 +67,7 @@ async def stalled(session: AsyncSession, before: datetime, limit: int) -> list[U
     """Pending exports asked for before `before`: their build may have been lost."""
     rows = await session.scalars(
         select(DataExport.id)
-        .where(DataExport.status == ExportStatus.PENDING.value, DataExport.created_at < before)
+        .where(PENDING, DataExport.created_at < before)
         .order_by(DataExport.created_at)
         .limit(limit)
     )
@@ -78,7 +78,7 @@ async def expired_archives(session: AsyncSession, now: datetime, limit: int) -> 
     """Ready exports past their expiry, with their archive's key."""
     rows = await session.execute(
         select(DataExport.id, DataExport.archive_key)
-        .where(DataExport.status == ExportStatus.READY.value, DataExport.expires_at <= now)
+        .where(READY, DataExport.expires_at <= now)
         .order_by(DataExport.expires_at)
         .limit(limit)
     )

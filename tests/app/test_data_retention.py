@@ -9,6 +9,7 @@ import asyncio
 import json
 import re
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,7 +22,7 @@ from accounts.models import Role
 from app import retention
 from app.composition import JOBS
 from app.resources import Resources
-from exports.jobs import expire_archives, prune_ended_exports
+from exports.jobs import expire_archives, prune_ended_exports, sweep_stalled
 from feed.jobs import prune_checkins
 from generation import queries as generation_queries
 from tests.accounts.helpers import assert_problem, bearer
@@ -259,41 +260,35 @@ def _literal(value: Any) -> str:
     return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
 
 
-async def test_every_batch_finds_its_rows_through_an_index(users: UserFactory, resources: Resources) -> None:
-    """Each job's statements, as sent, planned with sequential scans off: a batch that had no index
-    to go by would still read its whole table."""
-    await users.create("alice")
+async def statements_of(
+    resources: Resources, verb: str, *runs: Callable[[], Awaitable[Any]]
+) -> list[tuple[str, Any]]:
+    """The statements starting with `verb` that `runs` send, with their parameters, as sent."""
     sent: list[tuple[str, Any]] = []
 
     def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().startswith("DELETE"):
+        if statement.lstrip().startswith(verb):
             sent.append((statement, parameters))
 
     sync_engine = resources.engine.sync_engine
     event.listen(sync_engine, "before_cursor_execute", keep)
     try:
-        await retention.prune_idempotency_records(resources)
-        await prune_notifications(resources)
-        await prune_ended_sessions(resources)
-        await purge_expired_refresh_tokens(resources)
-        await prune_checkins(resources)
-        await prune_ended_exports(resources)
+        for run in runs:
+            await run()
     finally:
         event.remove(sync_engine, "before_cursor_execute", keep)
+    return sent
 
-    expected = [
-        "ix_idempotency_keys_created_at",
-        "ix_notifications_created_at",
-        "ix_login_sessions_ended_at",
-        "ix_refresh_tokens_expires_at",
-        "ix_feed_checkins_created_at",
-        "ix_data_exports_ended",
-    ]
+
+async def assert_planned_through(
+    resources: Resources, sent: list[tuple[str, Any]], expected: list[str]
+) -> None:
+    """Each statement, planned with sequential scans off, goes through its index: as sent, and as a
+    generic plan, which a prepared statement's may come to be (one that matched a partial index's
+    predicate only through its bound values would then read the whole table)."""
     assert len(sent) == len(expected), sent
     async with resources.engine.connect() as connection:
         await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        # A generic plan too, as a prepared statement's may come to be: one that matched a partial
-        # index's predicate only through its bound values would then read the whole table.
         await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
         for number, ((statement, parameters), index) in enumerate(zip(sent, expected, strict=True)):
             plan = [row[0] for row in await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
@@ -304,6 +299,44 @@ async def test_every_batch_finds_its_rows_through_an_index(users: UserFactory, r
             generic = [row[0] for row in explained]
             assert any(index in line for line in generic), (statement, generic)
         await connection.rollback()
+
+
+async def test_every_batch_finds_its_rows_through_an_index(users: UserFactory, resources: Resources) -> None:
+    """Each job's statements, as sent, planned with sequential scans off: a batch that had no index
+    to go by would still read its whole table."""
+    await users.create("alice")
+    sent = await statements_of(
+        resources,
+        "DELETE",
+        lambda: retention.prune_idempotency_records(resources),
+        lambda: prune_notifications(resources),
+        lambda: prune_ended_sessions(resources),
+        lambda: purge_expired_refresh_tokens(resources),
+        lambda: prune_checkins(resources),
+        lambda: prune_ended_exports(resources),
+    )
+    expected = [
+        "ix_idempotency_keys_created_at",
+        "ix_notifications_created_at",
+        "ix_login_sessions_ended_at",
+        "ix_refresh_tokens_expires_at",
+        "ix_feed_checkins_created_at",
+        "ix_data_exports_ended",
+    ]
+    await assert_planned_through(resources, sent, expected)
+
+
+async def test_the_export_sweep_and_expiry_find_their_rows_through_their_partial_indexes(
+    users: UserFactory, resources: Resources
+) -> None:
+    await users.create("alice")
+    sent = await statements_of(
+        resources,
+        "SELECT data_exports.id",
+        lambda: sweep_stalled(resources),
+        lambda: expire_archives(resources),
+    )
+    await assert_planned_through(resources, sent, ["ix_data_exports_pending", "ix_data_exports_ready_expiry"])
 
 
 # --- notifications -----------------------------------------------------------------------------
