@@ -12,13 +12,13 @@ an export whose runs keep dying or failing is given up as `failed` after MAX_BUI
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
-from uuid_utils.compat import uuid7
 
 from accounts import queries as account_queries
 from accounts.models import User
@@ -73,7 +73,7 @@ async def build_export(resources: Resources, *, export_id: str) -> str:
     outcome, attempt, user_id = await in_transaction(resources.session_factory, claim)
     if user_id is None:
         return str(outcome)
-    key = f"exports/{user_id}/{identifier}-{attempt}-{uuid7().hex[-8:]}.zip"
+    key = archive_key(user_id, identifier, attempt)
     try:
         size = await _build_and_upload(resources, user_id, key)
     except Exception as exc:
@@ -87,7 +87,7 @@ async def build_export(resources: Resources, *, export_id: str) -> str:
 
         log.exception("export_failed", export_id=export_id, attempts=attempt, error=str(exc))
         await in_transaction(resources.session_factory, give_up)
-        await resources.storage.delete(key)
+        await _delete_runs_uploads(resources, user_id, identifier, range(1, attempt + 1))
         return "failed"
 
     async def finish(session: AsyncSession) -> bool:
@@ -122,8 +122,25 @@ async def build_export(resources: Resources, *, export_id: str) -> str:
         # Another run finished it first, or the account was deleted meanwhile.
         await resources.storage.delete(key)
         return "superseded"
+    # What earlier runs uploaded before they died (their keys are known: one per attempt).
+    await _delete_runs_uploads(resources, user_id, identifier, range(1, attempt))
     log.info("export_ready", export_id=export_id, size_bytes=size, attempts=attempt)
     return "ready"
+
+
+def archive_key(user_id: UUID, export_id: UUID, attempt: int) -> str:
+    """Where run number `attempt` of the export uploads its archive: a key of its own (attempts are
+    counted under the export's row lock), and one that can be found again once the run is gone."""
+    return f"exports/{user_id}/{export_id}-{attempt}.zip"
+
+
+async def _delete_runs_uploads(
+    resources: Resources, user_id: UUID, export_id: UUID, attempts: Iterable[int]
+) -> None:
+    """The uploads of those runs, if any: a run that died between its upload and its commit left
+    one that no row names."""
+    for attempt in attempts:
+        await resources.storage.delete(archive_key(user_id, export_id, attempt))
 
 
 async def _build_and_upload(resources: Resources, user_id: UUID, key: str) -> int:
@@ -224,16 +241,18 @@ async def purge_account(resources: Resources, user_id: UUID) -> None:
     """`accounts.hooks.on_account_purge`: a deleted account's exports and their archives. Harmless
     to run again; a build still running finds its export gone and deletes what it uploaded."""
 
-    async def of_account(session: AsyncSession) -> list[tuple[UUID, str | None]]:
+    async def of_account(session: AsyncSession) -> list[tuple[UUID, str | None, int]]:
         return await queries.archives_of(session, user_id)
 
-    found: list[tuple[UUID, str | None]] = await in_transaction(resources.session_factory, of_account)
-    for _, key in found:
+    found: list[tuple[UUID, str | None, int]] = await in_transaction(resources.session_factory, of_account)
+    for export_id, key, attempts in found:
         if key is not None:
             await resources.storage.delete(key)
+        # And every run's upload, a run that died before its commit included.
+        await _delete_runs_uploads(resources, user_id, export_id, range(1, attempts + 1))
 
     async def forget(session: AsyncSession) -> int:
-        return await queries.delete_exports(session, [export_id for export_id, _ in found])
+        return await queries.delete_exports(session, [export_id for export_id, _, _ in found])
 
     if found:
         await in_transaction(resources.session_factory, forget)

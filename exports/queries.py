@@ -93,11 +93,14 @@ async def mark_expired(session: AsyncSession, export_id: UUID) -> None:
         found.archive_key = None
 
 
-async def archives_of(session: AsyncSession, user_id: UUID) -> list[tuple[UUID, str | None]]:
+async def archives_of(session: AsyncSession, user_id: UUID) -> list[tuple[UUID, str | None, int]]:
+    """The user's exports: id, archive key and how many build runs each had."""
     rows = await session.execute(
-        select(DataExport.id, DataExport.archive_key).where(DataExport.user_id == user_id)
+        select(DataExport.id, DataExport.archive_key, DataExport.attempts).where(
+            DataExport.user_id == user_id
+        )
     )
-    return [(row[0], row[1]) for row in rows]
+    return [(row[0], row[1], row[2]) for row in rows]
 
 
 async def delete_exports(session: AsyncSession, ids: list[UUID]) -> int:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, update
 
 from accounts.jobs import purge_deleted_account
@@ -21,7 +22,7 @@ from accounts.models import Role, User
 from app.resources import Resources
 from app.storage import MediaNotFound
 from exports import queries as export_queries
-from exports.jobs import build_export, expire_archives, sweep_stalled
+from exports.jobs import archive_key, build_export, expire_archives, purge_account, sweep_stalled
 from exports.models import DataExport
 from exports.service import MAX_BUILD_ATTEMPTS
 from generation.models import Generation, GenerationStatus
@@ -441,3 +442,34 @@ async def test_a_list_past_the_zip64_limit_is_written(
     assert download.status_code == 200, download.text
     generations = json.loads(read_zip(download.content)["generations.json"])
     assert len(generations) == 5
+
+
+async def test_what_a_run_uploaded_before_it_died_is_deleted_once_the_export_ends(
+    users: UserFactory, resources: Resources, monkeypatch: Any
+) -> None:
+    alice, bob = await users.create("alice"), await users.create("bob")
+    finished = await add_export(resources, alice)
+    put_file = resources.storage.put_file
+
+    async def uploads_then_dies(key: str, path: Any, content_type: str) -> None:
+        await put_file(key, path, content_type)
+        raise RuntimeError("the worker died before its commit")
+
+    monkeypatch.setattr(resources.storage, "put_file", uploads_then_dies)
+    with pytest.raises(RuntimeError):
+        await build_export(resources, export_id=finished)
+    first = archive_key(uuid.UUID(alice.id), uuid.UUID(finished), 1)
+    assert await stored(resources, first)
+    monkeypatch.undo()
+    assert await build_export(resources, export_id=finished) == "ready"
+    row = await row_of(resources, finished)
+    assert row is not None and row.archive_key is not None and await stored(resources, row.archive_key)
+    assert not await stored(resources, first)
+
+    # A pending export whose run died the same way, then its account purged: no upload is left.
+    pending = await add_export(resources, bob, attempts=1)
+    left = archive_key(uuid.UUID(bob.id), uuid.UUID(pending), 1)
+    await resources.storage.put(left, b"PK", "application/zip")
+    await purge_account(resources, uuid.UUID(bob.id))
+    assert not await stored(resources, left)
+    assert await row_of(resources, pending) is None
