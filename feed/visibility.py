@@ -48,22 +48,26 @@ async def may_view(session: AsyncSession, viewer: User, video: Video) -> bool:
 
 
 async def viewable_video(
-    session: AsyncSession, viewer: User, video_id: str | UUID, *, lock: bool = False
+    session: AsyncSession, viewer: User, video_id: str | UUID, *, lock: bool = False, key_share: bool = False
 ) -> Video:
-    """The video as `viewer` may see it, or VideoNotFound."""
+    """The video as `viewer` may see it, or VideoNotFound. Read FOR UPDATE with `lock`; FOR KEY
+    SHARE with `key_share`, for a write that then adds a row naming both the video and the caller:
+    the lock its foreign key takes on the video, taken in the read, before the users row (the
+    order every change of a video takes them in, an account's deletion included)."""
     identifier = video_id if isinstance(video_id, UUID) else parse_video_id(video_id)
-    video = await session.get(Video, identifier, with_for_update=lock)
+    for_update: bool | dict[str, bool] = {"read": True, "key_share": True} if key_share else lock
+    video = await session.get(Video, identifier, with_for_update=for_update)
     if video is None or not await may_view(session, viewer, video):
         raise VideoNotFound()
     return video
 
 
 async def engageable_video(
-    session: AsyncSession, viewer: User, video_id: str | UUID, *, lock: bool = False
+    session: AsyncSession, viewer: User, video_id: str | UUID, *, lock: bool = False, key_share: bool = False
 ) -> Video:
     """The video when `viewer` may like, comment on, view or remix it: viewable, and not across a
     block (someone who sees it only because their cameo is in it gets the 404 a block gives)."""
-    video = await viewable_video(session, viewer, video_id, lock=lock)
+    video = await viewable_video(session, viewer, video_id, lock=lock, key_share=key_share)
     if video.author_id != viewer.id and await account_queries.is_blocked_either_way(
         session, viewer.id, video.author_id
     ):

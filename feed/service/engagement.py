@@ -3,7 +3,9 @@
 Counters stay exact under concurrent requests: a like or view counts only when its row was actually
 inserted (INSERT ... ON CONFLICT DO NOTHING RETURNING), an unlike only when a row was deleted, and
 the counter moves in the same statement-level atomic UPDATE. Comment writes take the video's row
-lock first, so a reply cannot slip in under a comment that is being deleted with its replies.
+lock first, so a reply cannot slip in under a comment that is being deleted with its replies; likes
+and views read the video under the key-share lock their insert's foreign key takes anyway, so each
+takes the video's row before the caller's users row, as an account's deletion does.
 """
 
 from __future__ import annotations
@@ -56,7 +58,10 @@ class EngagementService:
     # --- likes -------------------------------------------------------------------------------
 
     async def like(self, viewer: User, video_id: str) -> None:
-        video = await engageable_video(self.session, viewer, video_id)
+        # The video's key-share lock before the insert takes the liker's users row: the liker's
+        # deletion, holding the video (its own, or one its cameo is in), is waited for, not
+        # deadlocked with.
+        video = await engageable_video(self.session, viewer, video_id, key_share=True)
         _require_published(video)
         if not await queries.add_like(self.session, video.id, viewer.id):
             return
@@ -83,7 +88,8 @@ class EngagementService:
 
     async def view(self, viewer: User, video_id: str) -> None:
         """Counted once per viewer; the author's own views never count (so their drafts are fine)."""
-        video = await engageable_video(self.session, viewer, video_id)
+        # Key-share locked, as for a like (one its cameo is in is not the viewer's own).
+        video = await engageable_video(self.session, viewer, video_id, key_share=True)
         if video.author_id == viewer.id:
             return
         _require_published(video)

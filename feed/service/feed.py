@@ -261,7 +261,8 @@ class FeedService:
         self.ranker.forget_pool_after_commit(self.session, viewer.id)
 
     async def see_less(self, viewer: User, video_id: str) -> None:
-        video = await viewable_video(self.session, viewer, video_id)
+        # The video before the users rows, as for a like (`EngagementService.like`).
+        video = await viewable_video(self.session, viewer, video_id, key_share=True)
         await prefs.add_see_less(self.session, viewer.id, video.id, video.author_id)
         await caller_still_here(self.session, viewer)
         self.ranker.forget_pool_after_commit(self.session, viewer.id)

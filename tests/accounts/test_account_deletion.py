@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
@@ -22,7 +23,7 @@ from app.resources import Resources
 from app.security import token_digest
 from app.storage import MediaNotFound
 from cameo.models import Cameo, cameo_approvals
-from feed.models import Comment, Video, likes
+from feed.models import Comment, Video, likes, see_less, views
 from tests.accounts.helpers import assert_problem, available, counts, follow, profile, sign_up
 from tests.accounts.test_avatar import image_bytes
 from tests.accounts.test_tokens import tight_app
@@ -484,6 +485,62 @@ async def test_a_sign_up_redeeming_the_invite_during_the_deletion_is_refused_not
     assert deleted.status_code == 204, deleted.text
     # The code was gone by the time the sign-up could read it.
     assert_problem(signed_up, 422, "invite_invalid")
+
+
+@pytest.mark.parametrize(
+    ("write", "whose"),
+    [
+        ("like", "own"),
+        ("like", "featuring"),
+        ("views", "featuring"),
+        ("see-less", "own"),
+        ("comments", "own"),
+    ],
+)
+async def test_a_write_on_its_own_video_in_flight_during_the_deletion_is_refused_not_deadlocked(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, write: str, whose: str
+) -> None:
+    """The deletion holds the account's videos (its own, and those its cameo is in) and then needs
+    its users row. A like, view, see-less mark or comment by the account on one of them arriving
+    meanwhile must take the video's row before its users row (the insert's foreign keys take both):
+    the other way round each waited for the other, a deadlock ending one of them in a 503."""
+    ada, bob = await users.create("ada"), await users.create("bob")
+    videos = VideoFactory(resources)
+    if whose == "own":
+        video = await published_by(client, videos, ada)
+    else:
+        adas_cameo = await CameoFactory(resources).active(ada, permission="everyone")
+        video = await published_by(client, videos, bob, appearances=[(ada, adas_cameo)])
+    async with resources.engine.connect() as holder:
+        # The deletion has locked the videos and waits for ada's sessions lock, held here.
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"sessions:{ada.id}")}
+        )
+        deleting = asyncio.create_task(delete_account(client, ada))
+        await someone_waits_for_a_lock(resources)
+        body = {"body": "mine"} if write == "comments" else None
+        writing = asyncio.create_task(
+            client.post(f"/v1/videos/{video.id}/{write}", headers=ada.headers, json=body)
+        )
+        await someone_waits_for_a_lock(resources, at_least=2)
+        await holder.rollback()
+        deleted, written = await deleting, await writing
+
+    assert deleted.status_code == 204, deleted.text
+    # The video is gone by the time the write reads it (404), or the caller is (401).
+    assert written.status_code in (401, 404), written.text
+    await purge_finished(resources, ada)
+    ada_id = uuid.UUID(ada.id)
+    left = await row(
+        resources,
+        select(
+            select(func.count()).where(likes.c.user_id == ada_id).scalar_subquery(),
+            select(func.count()).where(views.c.viewer_id == ada_id).scalar_subquery(),
+            select(func.count()).where(see_less.c.user_id == ada_id).scalar_subquery(),
+            select(func.count()).where(Comment.author_id == ada_id).scalar_subquery(),
+        ),
+    )
+    assert tuple(left) == (0, 0, 0, 0)
 
 
 async def test_a_deleted_account_is_no_one_to_report(
