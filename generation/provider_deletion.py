@@ -24,7 +24,7 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import in_transaction
@@ -43,6 +43,8 @@ GIVE_UP_AFTER = timedelta(days=1)
 MIN_BACKOFF_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 900.0
 JOB_TIMEOUT_SECONDS = 300
+# Videos of a revoked cameo a FORGET_CAMEO_AT_PROVIDER_JOB run goes through (an enqueue each).
+FORGET_CAMEO_BATCH = 500
 
 
 def delete_job_key(provider_video_id: str) -> str:
@@ -127,14 +129,20 @@ async def video_deleted(session: AsyncSession, video: Video, deletions: MediaDel
     delete_after_commit(session, deletions.jobs, video.provider_video_id)
 
 
+def forget_cameo_job_key(cameo_id: UUID | str, after_video_id: UUID | str | None = None) -> str:
+    base = f"provider-forget-cameo:{cameo_id}"
+    return base if after_video_id is None else f"{base}:after:{after_video_id}"
+
+
 def forget_cameo_after_commit(session: AsyncSession, cameo_id: UUID, owner_id: UUID) -> None:
     """A revoked cameo: no video featuring it may be remixed any more (each remix casts it again),
-    so their provider copies go, one job for all of them (a popular cameo may be in many)."""
+    so their provider copies go: one job for all of them, which goes through them a batch a run
+    (a popular cameo may be in very many)."""
     add_to_outbox(
         session,
         JobSpec(
             function=FORGET_CAMEO_AT_PROVIDER_JOB,
-            key=f"provider-forget-cameo:{cameo_id}",
+            key=forget_cameo_job_key(cameo_id),
             kwargs={"cameo_id": str(cameo_id), "owner_id": str(owner_id)},
             run_at=None,
             timeout_seconds=JOB_TIMEOUT_SECONDS,
@@ -143,26 +151,54 @@ def forget_cameo_after_commit(session: AsyncSession, cameo_id: UUID, owner_id: U
     )
 
 
-async def forget_cameo(resources: Resources, cameo_id: str, owner_id: str) -> int:
-    """FORGET_CAMEO_AT_PROVIDER_JOB: enqueues the deletion of every video featuring the cameo that
-    the provider may still have. A failure to enqueue fails the job, which is retried (and kept
-    in the outbox until it has run)."""
+# An appearance of a revoked cameo: when, in which video, and that video's provider copy.
+Appeared = tuple[datetime, UUID, str | None]
 
-    async def provider_ids(session: AsyncSession) -> list[str]:
-        found = await session.scalars(
-            select(Video.provider_video_id)
-            .join(video_appearances, video_appearances.c.video_id == Video.id)
-            # By the owner first: the appearances' index leads with the user.
-            .where(
-                video_appearances.c.user_id == UUID(owner_id),
-                video_appearances.c.cameo_id == UUID(cameo_id),
-                Video.provider_video_id.is_not(None),
-            )
-            .order_by(Video.id)
+
+async def forget_cameo(
+    resources: Resources,
+    cameo_id: str,
+    owner_id: str,
+    after_appeared_at: str | None = None,
+    after_video_id: str | None = None,
+) -> int:
+    """FORGET_CAMEO_AT_PROVIDER_JOB: enqueues the deletion of the provider's copies of the next
+    FORGET_CAMEO_BATCH videos featuring the cameo after the position it is given (in the order of
+    the appearances' index: when, then which video), then, when there may be more, keeps the same
+    job from the last of them. So a run's work is bounded however many videos there are, and a run
+    that fails or dies is run again from its own position, never from the first video.
+
+    Nothing is lost on the way: this run's outbox row (`app.deferred_jobs`), deleted only once the
+    run has completed, stands for its batch until the batch is enqueued and the next run is kept
+    in the outbox in a transaction of its own; a failure before that fails the run, which is run
+    again. A run that dies in the moment between that commit and its completion is run again too:
+    that batch is enqueued twice (keyed, and harmless twice) and so is the rest, as any job run
+    twice (at least once, never lost)."""
+    appeared = video_appearances.c
+    after = (
+        (datetime.fromisoformat(after_appeared_at), UUID(after_video_id))
+        if after_appeared_at is not None and after_video_id is not None
+        else None
+    )
+
+    async def next_batch(session: AsyncSession) -> list[Appeared]:
+        query = (
+            select(appeared.created_at, appeared.video_id, Video.provider_video_id)
+            .join(Video, Video.id == appeared.video_id)
+            # By the owner first: the appearances' index is (user, created_at, video).
+            .where(appeared.user_id == UUID(owner_id), appeared.cameo_id == UUID(cameo_id))
+            .order_by(appeared.created_at, appeared.video_id)
+            .limit(FORGET_CAMEO_BATCH)
         )
-        return [provider_id for provider_id in found.all() if provider_id]
+        if after is not None:
+            at, video = after
+            position = tuple_(literal(at, appeared.created_at.type), literal(video, appeared.video_id.type))
+            query = query.where(tuple_(appeared.created_at, appeared.video_id) > position)
+        found = await session.execute(query)
+        return [(appeared_at, video_id, provider_id) for appeared_at, video_id, provider_id in found]
 
-    ids: list[str] = await in_transaction(resources.session_factory, provider_ids)
+    rows: list[Appeared] = await in_transaction(resources.session_factory, next_batch)
+    ids = [provider_id for _, _, provider_id in rows if provider_id]
     requested_at = datetime.now(UTC).isoformat()
     for provider_video_id in ids:
         await resources.jobs.enqueue_or_defer(
@@ -173,5 +209,21 @@ async def forget_cameo(resources: Resources, cameo_id: str, owner_id: str) -> in
             requested_at=requested_at,
         )
     if ids:
-        log.info("provider_videos_of_revoked_cameo", cameo_id=cameo_id, count=len(ids))
+        log.info("provider_videos_of_revoked_cameo", cameo_id=cameo_id, count=len(ids), after=after_video_id)
+    if len(rows) == FORGET_CAMEO_BATCH:
+        last_at, last_video_id, _ = rows[-1]
+
+        async def carry_on(session: AsyncSession) -> None:
+            resources.jobs.enqueue_after_commit(
+                session,
+                FORGET_CAMEO_AT_PROVIDER_JOB,
+                key=forget_cameo_job_key(cameo_id, last_video_id),
+                timeout_seconds=JOB_TIMEOUT_SECONDS,
+                cameo_id=cameo_id,
+                owner_id=owner_id,
+                after_appeared_at=last_at.isoformat(),
+                after_video_id=str(last_video_id),
+            )
+
+        await in_transaction(resources.session_factory, carry_on)
     return len(ids)

@@ -248,3 +248,85 @@ async def test_a_cameo_revoked_by_a_moderator_keeps_its_videos_copies_for_when_a
     while time.monotonic() < deadline:
         assert made_copy not in (await stats(simulator))["deleted_videos"]
         await asyncio.sleep(0.2)
+
+
+async def videos_featuring(
+    client: httpx.AsyncClient, caster: Any, resources: Any, username: str, count: int
+) -> list[str]:
+    """`count` completed videos featuring `username`'s cameo; their provider copies."""
+    made = await asyncio.gather(*(generate(client, caster.headers, cameos=[username]) for _ in range(count)))
+    for generation in made:
+        assert (await wait_until_done(client, caster.headers, generation["id"]))["status"] == "completed"
+    return [await provider_id_of(resources, generation["id"]) for generation in made]
+
+
+@pytest.fixture
+def small_forget_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The revocation's outbox row is enqueued by a job worker after the outbox's grace.
+    monkeypatch.setattr(app_jobs.deferred_jobs, "OUTBOX_GRACE_SECONDS", 1)
+    monkeypatch.setattr(provider_deletion, "FORGET_CAMEO_BATCH", 2, raising=False)
+
+
+async def test_a_cameo_in_more_videos_than_a_run_can_enqueue_has_every_copy_deleted_a_batch_a_run(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    cameos: CameoFactory,
+    simulator: SimulatorHandle,
+    resources: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    small_forget_batches: None,
+) -> None:
+    """Each enqueue is slow here, so that a run gets through two of them and no more before its
+    timeout: a run going through all five in one go is cut off on every try, and the last videos'
+    copies are never deleted."""
+    owner, caster = await users.create("olivia"), await users.create("carl")
+    cameo_id = await cameos.active(owner, permission=Permission.EVERYONE)
+    copies = await videos_featuring(client, caster, resources, "olivia", 5)
+    monkeypatch.setattr(provider_deletion, "JOB_TIMEOUT_SECONDS", 2)
+    enqueue = resources.jobs.enqueue_or_defer
+
+    async def slowly(name: str, **kwargs: Any) -> None:
+        if name == provider_deletion.DELETE_AT_PROVIDER_JOB:
+            await asyncio.sleep(0.5)
+        await enqueue(name, **kwargs)
+
+    monkeypatch.setattr(resources.jobs, "enqueue_or_defer", slowly)
+    revoked = await client.post(f"/v1/cameos/{cameo_id}/revoke", headers=owner.headers)
+    assert revoked.status_code == 200, revoked.text
+    for copy in copies:
+        await until_deleted_at_provider(simulator, copy, within=30)
+
+
+async def test_a_run_that_dies_after_its_first_batch_is_resumed_from_its_position(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    cameos: CameoFactory,
+    simulator: SimulatorHandle,
+    resources: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    small_forget_batches: None,
+) -> None:
+    """The run after the first batch dies on its first try (as a worker killed there, whose job is
+    run again with the same arguments): the videos of the first batch are not gone through again,
+    and every video's copy is deleted."""
+    owner, caster = await users.create("olivia"), await users.create("carl")
+    cameo_id = await cameos.active(owner, permission=Permission.EVERYONE)
+    copies = await videos_featuring(client, caster, resources, "olivia", 5)
+    enqueue = resources.jobs.enqueue_or_defer
+    enqueued: list[str] = []
+
+    async def dies_once_after_the_first_batch(name: str, **kwargs: Any) -> None:
+        if name == provider_deletion.DELETE_AT_PROVIDER_JOB:
+            enqueued.append(kwargs["provider_video_id"])
+            if len(enqueued) == 3:
+                raise RuntimeError("the worker died")
+        await enqueue(name, **kwargs)
+
+    monkeypatch.setattr(resources.jobs, "enqueue_or_defer", dies_once_after_the_first_batch)
+    revoked = await client.post(f"/v1/cameos/{cameo_id}/revoke", headers=owner.headers)
+    assert revoked.status_code == 200, revoked.text
+    for copy in copies:
+        await until_deleted_at_provider(simulator, copy, within=30)
+    first_batch = enqueued[:2]
+    assert [enqueued.count(copy) for copy in first_batch] == [1, 1], enqueued
+    assert set(enqueued) == set(copies)
