@@ -146,6 +146,11 @@ async def password_still(session: AsyncSession, user_id: UUID, password_hash: st
     return current == password_hash
 
 
+async def password_changed_at(session: AsyncSession, user_id: UUID) -> datetime | None:
+    """When the user's password was last changed, as committed now (not the loaded `User`'s)."""
+    return await session.scalar(select(User.password_changed_at).where(User.id == user_id))
+
+
 async def lock_out_sessions(
     session: AsyncSession, user_id: UUID, now: datetime, *, keep: UUID | None = None
 ) -> None:

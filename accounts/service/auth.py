@@ -32,7 +32,7 @@ from accounts.models import LoginSession, RefreshToken, Role, User
 from accounts.passwords import hash_password, hashing_turn, needs_rehash
 from accounts.schemas import USERNAME_PATTERN, Availability, SessionOut
 from app.db import release_connection, violated_constraint
-from app.errors import FieldError, ValidationFailed
+from app.errors import FieldError, NotAuthenticated, ValidationFailed
 from app.pagination import CursorCodec, Page
 from app.security import encode_access_token, new_opaque_token, token_digest
 from app.settings import Settings
@@ -293,6 +293,9 @@ class AuthService:
         new_hash = await hash_password(new, at_once=self.settings.password_hashes_at_once)
         now = datetime.now(UTC)
         await queries.lock_out_sessions(self.session, user.id, now)
+        # The password was checked against the hash read with the caller; another change (under
+        # the sessions lock, held now) may have committed since, signing this caller out.
+        await refuse_if_password_changed(self.session, user)
         user.password_hash = new_hash
         user.password_changed_at = now
         await self.session.flush()
@@ -373,6 +376,14 @@ async def reauthenticate(
         await count_attempt(*login_attempt_subject(user, user.username))
     if not verified:
         raise PasswordIncorrect()
+
+
+async def refuse_if_password_changed(session: AsyncSession, user: User) -> None:
+    """401 when the password changed after `user` was read: the password `reauthenticate` checked
+    against the hash read then is stale, and the change signed this caller out. The caller holds
+    the account's sessions lock, which a change holds until its commit, so none slips in after."""
+    if await queries.password_changed_at(session, user.id) != user.password_changed_at:
+        raise NotAuthenticated("The password was changed after this access token was issued; log in again")
 
 
 def _check_birthdate(birthdate: date) -> None:

@@ -79,6 +79,8 @@ class AccountDeletionService:
 
     async def delete(self, user: User, password: str, count_attempt: CountAttempt | None = None) -> None:
         """Re-authenticated by the password (`reauthenticate`): a wrong one changes nothing."""
+        # What the password was checked against: `user_for_deletion` below reloads `user`.
+        checked_changed_at = user.password_changed_at
         await reauthenticate(self.session, self.settings, user, password, count_attempt)
 
         # The other domains' rows first (its generations, videos, then its cameo), its users row after:
@@ -97,6 +99,10 @@ class AccountDeletionService:
         locked = await queries.user_for_deletion(self.session, user.id)
         if locked is None or locked.deleted_at is not None:  # deleted by a request in flight
             raise NotAuthenticated("The account no longer exists")
+        # A password change that committed after the caller was read (we hold the sessions lock it
+        # held until then) signed this caller out, and the password checked was the old one.
+        if locked.password_changed_at != checked_changed_at:
+            raise NotAuthenticated("The password was changed after this access token was issued; log in again")
         avatar_key = locked.avatar_key
         locked.deleted_at = now
         locked.email = scrubbed_email(locked)

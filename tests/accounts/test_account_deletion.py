@@ -463,7 +463,35 @@ async def test_a_password_change_in_flight_during_the_deletion_is_waited_for_not
         changed, deleted = await changing, await deleting
 
     assert changed.status_code == 200, changed.text
-    assert deleted.status_code == 204, deleted.text
+    # Its password was checked before the change committed, which signed out its token: refused
+    # (`test_a_deletion_checked_before_a_password_change_commits_is_refused`), not deadlocked.
+    assert_problem(deleted, 401, "not_authenticated")
+
+
+async def test_a_deletion_checked_before_a_password_change_commits_is_refused(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources
+) -> None:
+    """A deletion by the old password, such as an intruder's racing the owner's password change,
+    that checked it before the change committed is refused: the change was to sign it out."""
+    ada = await users.create("ada")
+    async with resources.engine.connect() as holder:
+        # Stands for the change under way, holding the account's sessions lock: the deletion has
+        # checked the old password (against the hash read with its caller) and waits for it.
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"sessions:{ada.id}")}
+        )
+        deleting = asyncio.create_task(delete_account(client, ada))
+        await someone_waits_for_a_lock(resources)
+        await holder.execute(
+            text("UPDATE users SET password_hash = 'changed', password_changed_at = now() WHERE id = :id"),
+            {"id": ada.id},
+        )
+        await holder.commit()
+        response = await deleting
+
+    assert_problem(response, 401, "not_authenticated")
+    (deleted_at,) = await row(resources, select(User.deleted_at).where(User.id == uuid.UUID(ada.id)))
+    assert deleted_at is None
 
 
 async def test_a_sign_up_redeeming_the_invite_during_the_deletion_is_refused_not_deadlocked(

@@ -131,3 +131,28 @@ async def test_a_login_checked_before_a_change_commits_is_refused(client, users,
 
     # Its session would have outlived the change that was to end every other one.
     assert_problem(response, 401, "invalid_credentials")
+
+
+async def test_a_change_checked_before_another_change_commits_is_refused(client, users, resources):
+    """Two changes by the old password, such as an intruder's racing the owner's: the one that
+    checked it before the other committed is refused, rather than setting its own password after
+    the owner's change (which was to sign it out) and ending the owner's new session."""
+    alice = await users.create("alice")
+    async with resources.engine.connect() as holder:
+        # Stands for the owner's change under way, holding the account's sessions lock: the other
+        # has checked the old password (against the hash read with its caller) and waits for it.
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"sessions:{alice.id}")}
+        )
+        changing = asyncio.create_task(change_password(client, alice.access_token, alice.password))
+        await someone_waits_for_a_lock(resources)
+        await holder.execute(
+            text("UPDATE users SET password_hash = 'changed', password_changed_at = now() WHERE id = :id"),
+            {"id": alice.id},
+        )
+        await holder.commit()
+        response = await changing
+
+    assert_problem(response, 401, "not_authenticated")
+    # The owner's password stands: the late change's is not the account's.
+    assert_problem(await log_in(client, "alice", NEW_PASSWORD), 401, "invalid_credentials")
