@@ -67,10 +67,14 @@ async def build_export(resources: Resources, *, export_id: str) -> str:
         export.attempts += 1
         if export.attempts > MAX_BUILD_ATTEMPTS:
             await _fail(session, export, "export_interrupted", "The archive's build kept being interrupted")
-            return "given_up", export.attempts, None
+            return "given_up", export.attempts, export.user_id
         return "claimed", export.attempts, export.user_id
 
     outcome, attempt, user_id = await in_transaction(resources.session_factory, claim)
+    if outcome == "given_up" and user_id is not None:
+        # Its runs died, some maybe after their upload: no row will name those.
+        await _delete_runs_uploads(resources, user_id, identifier, range(1, attempt))
+        return str(outcome)
     if user_id is None:
         return str(outcome)
     key = archive_key(user_id, identifier, attempt)
@@ -80,13 +84,19 @@ async def build_export(resources: Resources, *, export_id: str) -> str:
         if attempt < MAX_BUILD_ATTEMPTS:
             raise  # SAQ runs it again after its retry delay
 
-        async def give_up(session: AsyncSession) -> None:
+        async def give_up(session: AsyncSession) -> bool:
             export = await queries.get_for_update(session, identifier)
-            if export is not None and export.status == ExportStatus.PENDING.value:
-                await _fail(session, export, "export_failed", "The archive could not be built")
+            if export is None or export.status != ExportStatus.PENDING.value:
+                return False
+            await _fail(session, export, "export_failed", "The archive could not be built")
+            return True
 
         log.exception("export_failed", export_id=export_id, attempts=attempt, error=str(exc))
-        await in_transaction(resources.session_factory, give_up)
+        if not await in_transaction(resources.session_factory, give_up):
+            # Another run made it ready meanwhile (its archive is one of the runs' keys), or the
+            # account's purge deleted it: only what this run may have uploaded is its own to delete.
+            await resources.storage.delete(key)
+            return "superseded"
         await _delete_runs_uploads(resources, user_id, identifier, range(1, attempt + 1))
         return "failed"
 

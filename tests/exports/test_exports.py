@@ -473,3 +473,53 @@ async def test_what_a_run_uploaded_before_it_died_is_deleted_once_the_export_end
     await purge_account(resources, uuid.UUID(bob.id))
     assert not await stored(resources, left)
     assert await row_of(resources, pending) is None
+
+
+async def test_runs_that_died_after_their_upload_leave_none_once_the_export_is_given_up(
+    users: UserFactory, resources: Resources
+) -> None:
+    alice = await users.create("alice")
+    # Every run so far died between its upload and its commit; the next one gives the export up.
+    dying = await add_export(resources, alice, attempts=MAX_BUILD_ATTEMPTS)
+    left = [archive_key(uuid.UUID(alice.id), uuid.UUID(dying), n) for n in range(1, MAX_BUILD_ATTEMPTS + 1)]
+    for key in left:
+        await resources.storage.put(key, b"PK", "application/zip")
+    assert await build_export(resources, export_id=dying) == "given_up"
+    for key in left:
+        assert not await stored(resources, key)
+
+
+async def test_a_last_run_failing_after_another_made_the_export_ready_keeps_its_archive(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, monkeypatch: Any
+) -> None:
+    """Two runs of one export at once (a run taken back from a worker thought dead): the last one
+    allowed fails after the other has made the export ready, and deletes only what it uploaded."""
+    alice = await users.create("alice")
+    export_id = await add_export(resources, alice, attempts=MAX_BUILD_ATTEMPTS - 2)
+    put_file = resources.storage.put_file
+    uploaded = asyncio.Event()
+    may_finish = asyncio.Event()
+    runs: dict[str, asyncio.Task[str]] = {}
+
+    async def two_runs(key: str, path: Any, content_type: str) -> None:
+        if key.endswith(f"-{MAX_BUILD_ATTEMPTS - 1}.zip"):
+            await put_file(key, path, content_type)
+            uploaded.set()
+            await may_finish.wait()
+            return
+        # The last run allowed: the other finishes meanwhile, then this one's build fails.
+        may_finish.set()
+        assert await runs["earlier"] == "ready"
+        raise RuntimeError("the build failed")
+
+    monkeypatch.setattr(resources.storage, "put_file", two_runs)
+    runs["earlier"] = asyncio.create_task(build_export(resources, export_id=export_id))
+    await asyncio.wait_for(uploaded.wait(), 20)
+    assert await build_export(resources, export_id=export_id) == "superseded"
+    monkeypatch.undo()
+
+    row = await row_of(resources, export_id)
+    assert row is not None and row.status == "ready" and row.archive_key is not None
+    assert await stored(resources, row.archive_key)
+    download = await client.get(f"/v1/me/exports/{export_id}/archive", headers=alice.headers)
+    assert download.status_code == 200, download.text
