@@ -146,9 +146,15 @@ async def password_still(session: AsyncSession, user_id: UUID, password_hash: st
     return current == password_hash
 
 
-async def password_changed_at(session: AsyncSession, user_id: UUID) -> datetime | None:
-    """When the user's password was last changed, as committed now (not the loaded `User`'s)."""
-    return await session.scalar(select(User.password_changed_at).where(User.id == user_id))
+async def password_changed_and_deleted(
+    session: AsyncSession, user_id: UUID
+) -> tuple[datetime | None, datetime | None]:
+    """When the user's password was last changed and when the account was deleted, as committed
+    now (not the loaded `User`'s)."""
+    row = (
+        await session.execute(select(User.password_changed_at, User.deleted_at).where(User.id == user_id))
+    ).one()
+    return row[0], row[1]
 
 
 async def lock_out_sessions(

@@ -379,10 +379,14 @@ async def reauthenticate(
 
 
 async def refuse_if_password_changed(session: AsyncSession, user: User) -> None:
-    """401 when the password changed after `user` was read: the password `reauthenticate` checked
-    against the hash read then is stale, and the change signed this caller out. The caller holds
-    the account's sessions lock, which a change holds until its commit, so none slips in after."""
-    if await queries.password_changed_at(session, user.id) != user.password_changed_at:
+    """401 when the password changed, or the account was deleted, after `user` was read: the
+    password `reauthenticate` checked against the hash read then is stale, and that change or
+    deletion signed this caller out. The caller holds the account's sessions lock, which both hold
+    until their commit, so none slips in after this."""
+    changed_at, deleted_at = await queries.password_changed_and_deleted(session, user.id)
+    if deleted_at is not None:
+        raise NotAuthenticated("The account no longer exists")
+    if changed_at != user.password_changed_at:
         raise NotAuthenticated("The password was changed after this access token was issued; log in again")
 
 

@@ -102,7 +102,9 @@ class AccountDeletionService:
         # A password change that committed after the caller was read (we hold the sessions lock it
         # held until then) signed this caller out, and the password checked was the old one.
         if locked.password_changed_at != checked_changed_at:
-            raise NotAuthenticated("The password was changed after this access token was issued; log in again")
+            raise NotAuthenticated(
+                "The password was changed after this access token was issued; log in again"
+            )
         avatar_key = locked.avatar_key
         locked.deleted_at = now
         locked.email = scrubbed_email(locked)

@@ -156,3 +156,28 @@ async def test_a_change_checked_before_another_change_commits_is_refused(client,
     assert_problem(response, 401, "not_authenticated")
     # The owner's password stands: the late change's is not the account's.
     assert_problem(await log_in(client, "alice", NEW_PASSWORD), 401, "invalid_credentials")
+
+
+async def test_a_change_waiting_for_the_accounts_deletion_is_refused(client, users, resources):
+    """A change checked before the account's deletion committed writes no password to its
+    tombstone (the deletion made it unusable) and opens no session on it."""
+    alice = await users.create("alice")
+    async with resources.engine.connect() as holder:
+        # Stands for the deletion under way, which holds the account's sessions lock.
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"sessions:{alice.id}")}
+        )
+        changing = asyncio.create_task(change_password(client, alice.access_token, alice.password))
+        await someone_waits_for_a_lock(resources)
+        await holder.execute(
+            text("UPDATE users SET password_hash = '!', deleted_at = now() WHERE id = :id"), {"id": alice.id}
+        )
+        await holder.commit()
+        response = await changing
+
+    assert_problem(response, 401, "not_authenticated")
+    async with resources.engine.connect() as reader:
+        stored_hash = await reader.scalar(
+            text("SELECT password_hash FROM users WHERE id = :id"), {"id": alice.id}
+        )
+    assert stored_hash == "!"
