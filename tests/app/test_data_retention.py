@@ -263,12 +263,14 @@ def _literal(value: Any) -> str:
 async def statements_of(
     resources: Resources, wanted: Callable[[str], bool], *runs: Callable[[], Awaitable[Any]]
 ) -> list[tuple[str, Any]]:
-    """The statements `wanted` that `runs` send, with their parameters, as sent (the test app's
-    worker may send others meanwhile, such as a build's, which `wanted` must tell apart)."""
+    """The statements `wanted` that `runs` send, with their parameters, as sent: only this task's
+    (the test app's worker may send others meanwhile, a build's or a purge's)."""
     sent: list[tuple[str, Any]] = []
+    this_task = asyncio.current_task()
 
     def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if wanted(statement.lstrip()):
+        # The event runs in the greenlet of the task that sent the statement.
+        if asyncio.current_task() is this_task and wanted(statement.lstrip()):
             sent.append((statement, parameters))
 
     sync_engine = resources.engine.sync_engine
