@@ -250,6 +250,30 @@ async def test_a_cameo_revoked_by_a_moderator_keeps_its_videos_copies_for_when_a
         await asyncio.sleep(0.2)
 
 
+async def test_a_cameo_a_moderator_revoked_has_its_videos_copies_deleted_once_its_owner_deletes_the_account(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    cameos: CameoFactory,
+    simulator: SimulatorHandle,
+    resources: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(app_jobs.deferred_jobs, "OUTBOX_GRACE_SECONDS", 1)
+    owner, caster = await users.create("olivia"), await users.create("carl")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    cameo_id = await cameos.active(owner, permission=Permission.EVERYONE)
+    made = await generate(client, caster.headers, cameos=["olivia"], seconds=4)
+    assert (await wait_until_done(client, caster.headers, made["id"]))["status"] == "completed"
+    made_copy = await provider_id_of(resources, made["id"])
+    await reported(client, caster, "cameo", cameo_id, "likeness")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    assert made_copy not in (await stats(simulator))["deleted_videos"]
+    # No appeal can reinstate the cameo once its owner has left: the deletion deletes every video
+    # the cameo is in (others' included), and with them their copies.
+    assert (await delete_account(client, owner)).status_code == 204
+    await until_deleted_at_provider(simulator, made_copy)
+
+
 async def videos_featuring(
     client: httpx.AsyncClient, caster: Any, resources: Any, username: str, count: int
 ) -> list[str]:
