@@ -86,6 +86,20 @@ async def any_revoked(session: AsyncSession, cameo_ids: Sequence[UUID]) -> bool:
     return len(statuses) < len(set(cameo_ids)) or any(status == CameoStatus.REVOKED for status in statuses)
 
 
+async def share(session: AsyncSession, casts: Sequence[Cast]) -> None:
+    """The key-share locks the ledger's foreign key (`record`) takes on the cast cameos, taken in
+    id order before the caster's users row is: a cameo's revocation by its owner's account deletion
+    holds the cameo's row and then takes the owner's users row, so an owner casting their own cameo
+    who took the cameo after their users row deadlocked with it."""
+    if casts:
+        await session.execute(
+            select(Cameo.id)
+            .where(Cameo.id.in_(sorted({cast.cameo.id for cast in casts})))
+            .order_by(Cameo.id)
+            .with_for_update(read=True, key_share=True)
+        )
+
+
 def record(
     session: AsyncSession,
     cast: Cast,

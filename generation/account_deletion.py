@@ -13,7 +13,10 @@ draft reads the account again under the shared side of the lock the deletion tak
 (`queries.hold_off_drafts`): a deletion under way is waited for and then seen (no draft), and a
 draft made first is committed before the deletion goes on, so its hiding of the account's videos
 hides that draft too. Each one cancelled that the provider was asked for has its provider copy
-deleted after the commit (`provider_deletion`).
+deleted after the commit (`provider_deletion`). A generation asked for meanwhile takes the video
+it remixes and the cameos it casts (which the deletion holds) before the account's users row (its
+quota lock), and reads the account again under that lock: it waits for the deletion and is then
+refused (404 for the video, 401 for the account), never deadlocked with it.
 
 In the background purge (`on_account_purge`): its generations are deleted, in batches, one still
 under way ended as above first (and its reference image released). A step of one of them that

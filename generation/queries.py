@@ -15,17 +15,23 @@ from feed.models import Video
 from generation.models import TERMINAL_STATUSES, Generation
 
 
-async def lock_user_for_quota(session: AsyncSession, user_id: UUID) -> None:
-    """Serialises one user's generation requests so two at once cannot both take the last slot."""
+async def lock_user_for_quota(session: AsyncSession, user_id: UUID) -> bool:
+    """Serialises one user's generation requests so two at once cannot both take the last slot.
+    Whether the account is still there, read under that lock: a deletion under way (FOR UPDATE on
+    the row) was waited for, and none starts until this transaction ends."""
     # NO KEY: rows that only refer to the user (a like, a comment) need not wait for it.
-    await session.execute(text("SELECT 1 FROM users WHERE id = :id FOR NO KEY UPDATE"), {"id": user_id})
+    deleted_at = await session.execute(
+        text("SELECT deleted_at FROM users WHERE id = :id FOR NO KEY UPDATE"), {"id": user_id}
+    )
+    row = deleted_at.first()
+    return row is not None and row[0] is None
 
 
 async def share_remix_source(session: AsyncSession, video_id: UUID) -> None:
     """The key-share lock the generation's foreign key takes on the video it remixes, taken before
-    `lock_user_for_quota`: a change of that video (a delete, a removal) holds the video's row and
-    then takes its author's users row to count it off, so a remix by that author asking for the
-    video after the users row deadlocked with it."""
+    `lock_user_for_quota`: a change of that video (a delete, a removal, the hiding of its author's
+    videos by their account's deletion) holds the video's row and then takes its author's users
+    row, so a remix by that author asking for the video after the users row deadlocked with it."""
     await session.execute(
         select(Video.id).where(Video.id == video_id).with_for_update(read=True, key_share=True)
     )

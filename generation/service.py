@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from uuid_utils.compat import uuid7
 
 from accounts.models import User
-from app.errors import FieldError, ValidationFailed
+from app.errors import FieldError, NotAuthenticated, ValidationFailed
 from app.idempotency import claim, request_fingerprint
 from app.images import open_upload
 from app.jobs import JobQueue
@@ -156,6 +156,7 @@ class GenerationService:
             # remixes while the image was stored, and cannot change from here on.
             self.session.expire(source)
             await remix_source(self.session, user, remix_of_id)
+        await casting.share(self.session, casts)
         await self._take_quota_slot(user)
 
         generation = Generation(
@@ -202,9 +203,10 @@ class GenerationService:
                 "Each cameo may appear once",
                 errors=[FieldError(field="cameos", message="duplicate username")],
             )
-        # No lock on the cameos: the prompt screening that follows may call a remote service, and
-        # a revocation must not wait for it. One committed after this check finds the generation
-        # (or the job's check before the provider call finds the revocation) and cancels it.
+        # No lock on the cameos yet: the prompt screening that follows may call a remote service,
+        # and a revocation must not wait for it (they are shared just before the quota lock). One
+        # committed after this check finds the generation (or the job's check before the provider
+        # call finds the revocation) and cancels it.
         return await casting.authorize(
             self.session, user, cameos, teens_for_everyone=self.settings.teen_cameos_for_everyone
         )
@@ -233,7 +235,11 @@ class GenerationService:
         return casts
 
     async def _take_quota_slot(self, user: User) -> None:
-        await queries.lock_user_for_quota(self.session, user.id)
+        """Under the user's quota lock, which the account's deletion waits for (or which waits for
+        it): the rows it locks first (the remixed video, the cameos) are held by now, and a
+        deletion committed meanwhile is seen (401), so no generation is made for the tombstone."""
+        if not await queries.lock_user_for_quota(self.session, user.id):
+            raise NotAuthenticated("The account no longer exists")
         await self._check_quota(user)
 
     async def _check_quota(self, user: User) -> None:

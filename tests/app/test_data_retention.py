@@ -108,10 +108,11 @@ async def test_a_claim_whose_request_is_still_running_is_neither_pruned_nor_wait
     lock_quota = generation_queries.lock_user_for_quota
     held, release = asyncio.Event(), asyncio.Event()
 
-    async def hold_after_the_claim(session: Any, user_id: Any) -> None:
-        await lock_quota(session, user_id)
+    async def hold_after_the_claim(session: Any, user_id: Any) -> bool:
+        still_here = await lock_quota(session, user_id)
         held.set()
         await release.wait()
+        return still_here
 
     monkeypatch.setattr(generation_queries, "lock_user_for_quota", hold_after_the_claim)
     running = asyncio.create_task(generate_with_key(client, alice, "running", "a hare"))

@@ -436,10 +436,11 @@ async def test_a_remix_request_and_a_delete_of_its_source_at_once_both_go_throug
     lock_quota = generation_queries.lock_user_for_quota
     quota_held = asyncio.Event()
 
-    async def hold_the_quota_lock_until_someone_waits(session: Any, user_id: Any) -> None:
-        await lock_quota(session, user_id)
+    async def hold_the_quota_lock_until_someone_waits(session: Any, user_id: Any) -> bool:
+        still_here = await lock_quota(session, user_id)
         quota_held.set()
         await someone_waits_for_a_lock(resources)
+        return still_here
 
     monkeypatch.setattr(generation_queries, "lock_user_for_quota", hold_the_quota_lock_until_someone_waits)
     requesting = asyncio.create_task(
