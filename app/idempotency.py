@@ -5,6 +5,13 @@ The key is claimed inside the request's transaction with an INSERT on a unique i
 racing requests with one key serialise on that index: the second waits for the first to commit
 and then replays its answer. A request that fails rolls its claim back, so the key can be retried.
 
+The claim takes no lock on the caller's users row: the record's foreign key to it is checked at
+COMMIT (`DEFERRABLE INITIALLY DEFERRED`), so the key-share lock that check takes comes after every
+lock the request took, as the one order of locks has it (a request takes the rows of the domain it
+changes, a video, a cameo, before its users row). Checked when the record is inserted, it was the
+request's first lock: a request that then waited for a video the account's deletion held
+(`accounts.service.deletion`), while the deletion waited for that users row, deadlocked with it.
+
 Records are kept `REMIXFEED_IDEMPOTENCY_RETENTION_HOURS` (`app.retention`): the same key sent after
 that is a new request. A claim whose request is still running is not committed, so no other
 transaction sees it: the retention job neither deletes it nor waits for it.
@@ -55,7 +62,10 @@ class IdempotencyRecord(UUIDv7AuditBase):
         Index("ix_idempotency_keys_created_at", "created_at"),
     )
 
-    user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # Checked at COMMIT, so the claim holds no lock on the users row before the domain's rows.
+    user_id: Mapped[UUID] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED")
+    )
     scope: Mapped[str] = mapped_column(String(128))
     key: Mapped[str] = mapped_column(String(MAX_KEY_LENGTH))
     request_hash: Mapped[str] = mapped_column(String(64))

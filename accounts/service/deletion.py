@@ -10,7 +10,8 @@ nobody without the rest.
 In the request's one transaction: the domains registered with `accounts.hooks.on_account_deleted`
 do their part first (its generations under way stopped, the videos hidden, then the cameo
 revoked), since every change takes a video's row before its author's (likes, comments,
-publishing); then the users row is locked and becomes the tombstone, every token stops working
+publishing), and a generation takes the video it remixes and the cameos it casts before its
+author's quota lock; then the users row is locked and becomes the tombstone, every token stops working
 (the access tokens through `provide_current_user`, which treats a tombstone as no account; the
 refresh tokens revoked), and the invite code stops working.
 
@@ -85,9 +86,10 @@ class AccountDeletionService:
 
         # The other domains' rows first (its generations, videos, then its cameo), its users row after:
         # the order every change of a video takes them in, so a like or a publish in flight on one
-        # of them is waited for rather than deadlocked with. A deletion of the same account in
-        # flight is waited for there too, and this one then finds the tombstone below and rolls
-        # back.
+        # of them is waited for rather than deadlocked with (an Idempotency-Key's record, which
+        # names the account, has its foreign key checked at COMMIT: `app.idempotency`). A deletion
+        # of the same account in flight is waited for there too, and this one then finds the
+        # tombstone below and rolls back.
         await hooks.account_deleted(self.session, user, self.deletions)
         now = datetime.now(UTC)
         # Before the users row too, as the requests that take them first and the users row after

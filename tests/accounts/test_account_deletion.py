@@ -19,11 +19,13 @@ from accounts.jobs import purge_deleted_account, sweep_unfinished_purges
 from accounts.models import Notification, RefreshToken, User, blocks, follows
 from accounts.service.pending_purges import LOOK_AGAIN_AFTER_SECONDS
 from app.db import advisory_key
+from app.idempotency import IdempotencyRecord
 from app.resources import Resources
 from app.security import token_digest
 from app.storage import MediaNotFound
 from cameo.models import Cameo, cameo_approvals
 from feed.models import Comment, Video, likes, see_less, views
+from generation.models import Generation
 from tests.accounts.helpers import assert_problem, available, counts, follow, profile, sign_up
 from tests.accounts.test_avatar import image_bytes
 from tests.accounts.test_tokens import tight_app
@@ -569,6 +571,67 @@ async def test_a_write_on_its_own_video_in_flight_during_the_deletion_is_refused
         ),
     )
     assert tuple(left) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("keyed", [True, False], ids=["with-key", "without-key"])
+@pytest.mark.parametrize("write", ["remix-own", "remix-featuring", "publish-own", "cast-own-cameo"])
+async def test_a_remix_cast_or_publish_by_the_account_during_its_deletion_is_refused_not_deadlocked(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, write: str, keyed: bool
+) -> None:
+    """The deletion holds the account's videos and its cameo and then needs its users row. A
+    request claiming an Idempotency-Key (a generation remixing one of those videos or casting the
+    cameo, the publishing of a draft) arriving meanwhile must not hold a lock on the users row
+    while it waits for one of them: the claim's record names the account, and its foreign key's
+    key-share lock on the users row, taken when the record was inserted, made each wait for the
+    other, a deadlock ending one of them in a 503."""
+    ada, bob = await users.create("ada"), await users.create("bob")
+    videos = VideoFactory(resources)
+    adas_cameo = await CameoFactory(resources).active(ada, permission="everyone")
+    if write == "remix-own":
+        video = await published_by(client, videos, ada)
+    elif write == "remix-featuring":
+        video = await published_by(client, videos, bob, appearances=[(ada, adas_cameo)])
+    elif write == "publish-own":
+        video = await videos.draft(ada)
+    headers = {**ada.headers, "Idempotency-Key": f"during-deletion-{write}"} if keyed else ada.headers
+    async with resources.engine.connect() as holder:
+        # The deletion has locked the videos and the cameo and waits for ada's sessions lock, held here.
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"sessions:{ada.id}")}
+        )
+        deleting = asyncio.create_task(delete_account(client, ada))
+        await someone_waits_for_a_lock(resources)
+        if write == "publish-own":
+            request = client.post(f"/v1/videos/{video.id}/publish", headers=headers, json={})
+        elif write == "cast-own-cameo":
+            request = client.post(
+                "/v1/generations", headers=headers, json={"prompt": "me", "cameos": ["ada"]}
+            )
+        else:
+            request = client.post(
+                "/v1/generations", headers=headers, json={"prompt": "again", "remix_of": video.id}
+            )
+        writing = asyncio.create_task(request)
+        await someone_waits_for_a_lock(resources, at_least=2)
+        await holder.rollback()
+        deleted, written = await deleting, await writing
+
+    assert deleted.status_code == 204, deleted.text
+    # The video is gone by the time the write reads it again (404), or the caller is (401).
+    assert written.status_code in (401, 404), written.text
+    await purge_finished(resources, ada)
+    ada_id = uuid.UUID(ada.id)
+    left = await row(
+        resources,
+        select(
+            select(func.count()).where(IdempotencyRecord.user_id == ada_id).scalar_subquery(),
+            select(func.count()).where(Generation.user_id == ada_id).scalar_subquery(),
+            select(func.count())
+            .where(Video.author_id == ada_id, Video.deleted_at.is_(None))
+            .scalar_subquery(),
+        ),
+    )
+    assert tuple(left) == (0, 0, 0)
 
 
 async def test_a_deleted_account_is_no_one_to_report(
