@@ -294,13 +294,17 @@ async def assert_planned_through(
     async with resources.engine.connect() as connection:
         await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
         await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
-        for number, ((statement, parameters), index) in enumerate(zip(sent, expected, strict=True)):
+        for (statement, parameters), index in zip(sent, expected, strict=True):
             plan = [row[0] for row in await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
             assert any(index in line for line in plan), (statement, plan)
-            await connection.exec_driver_sql(f"PREPARE batch_{number} AS {statement}")
+            # A prepared statement outlives the transaction, on a pooled connection that a later
+            # test may get: a name of its own, deallocated once looked at.
+            name = f"plan_check_{uuid.uuid4().hex}"
+            await connection.exec_driver_sql(f"PREPARE {name} AS {statement}")
             values = ", ".join(_literal(value) for value in parameters)
-            explained = await connection.exec_driver_sql(f"EXPLAIN EXECUTE batch_{number}({values})")
+            explained = await connection.exec_driver_sql(f"EXPLAIN EXECUTE {name}({values})")
             generic = [row[0] for row in explained]
+            await connection.exec_driver_sql(f"DEALLOCATE {name}")
             assert any(index in line for line in generic), (statement, generic)
         await connection.rollback()
 
