@@ -23,7 +23,7 @@ from accounts import queries as account_queries
 from accounts.models import Notification, User, blocks, notification_video_id
 from accounts.schemas import NotificationActor, NotificationOut, NotificationSubject
 from accounts.service import avatar_url
-from app.db import text_array, uuid_array
+from app.db import delete_oldest, text_array, uuid_array
 from app.dependencies import DbSession, SettingsDep, StorageDep
 from app.errors import FieldError, InvalidCursor, ValidationFailed
 from app.pagination import CursorCodec, Page, keyset_before
@@ -240,20 +240,8 @@ async def delete_expired(session: AsyncSession, before: datetime, limit: int) ->
     conditions = [Notification.created_at < before]
     if _outlive_retention:
         conditions.append(Notification.kind.not_in(sorted(_outlive_retention)))
-    found = (
-        select(Notification.id)
-        .where(*conditions)
-        .order_by(Notification.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    deleted = await session.scalars(
-        delete(Notification)
-        .where(Notification.id.in_(found.scalar_subquery()))
-        .returning(Notification.id)
-        .execution_options(synchronize_session=False)
-    )
-    return len(deleted.all())
+    deleted = await delete_oldest(session, Notification, Notification.created_at, *conditions, limit=limit)
+    return len(deleted)
 
 
 # --- what the list shows ----------------------------------------------------------------------

@@ -22,7 +22,7 @@ from accounts.models import (
     follows,
     login_ended_at,
 )
-from app.db import advisory_xact_lock, uuid_array
+from app.db import advisory_xact_lock, delete_oldest, uuid_array
 from app.idempotency import IdempotencyRecord
 from app.pagination import keyset_before
 
@@ -249,17 +249,10 @@ async def purge_refresh_tokens(session: AsyncSession, before: datetime, limit: i
     (`ix_refresh_tokens_expires_at`); how many were deleted. Their logins stay until the session
     retention takes them (`delete_ended_logins`). A token a request holds (a refresh, which refuses
     an expired one) is skipped, left for the next batch."""
-    found = (
-        select(RefreshToken.id)
-        .where(RefreshToken.expires_at < before)
-        .order_by(RefreshToken.expires_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    deleted = await delete_oldest(
+        session, RefreshToken, RefreshToken.expires_at, RefreshToken.expires_at < before, limit=limit
     )
-    deleted = await session.scalars(
-        delete(RefreshToken).where(RefreshToken.id.in_(found.scalar_subquery())).returning(RefreshToken.id)
-    )
-    return len(deleted.all())
+    return len(deleted)
 
 
 async def delete_ended_logins(session: AsyncSession, before: datetime, limit: int) -> int:
@@ -269,20 +262,7 @@ async def delete_ended_logins(session: AsyncSession, before: datetime, limit: in
     logins were deleted. An access token of one is refused as one of an ended login
     (`user_and_login`). Rows a request holds are skipped, left for the next batch: a batch never
     waits for a lock (a token skipped so is taken by the purge of expired tokens once it expires)."""
-    found = (
-        select(LoginSession.id)
-        .where(login_ended_at < before)
-        .order_by(login_ended_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    logins = (
-        await session.scalars(
-            delete(LoginSession)
-            .where(LoginSession.id.in_(found.scalar_subquery()))
-            .returning(LoginSession.id)
-        )
-    ).all()
+    logins = await delete_oldest(session, LoginSession, login_ended_at, login_ended_at < before, limit=limit)
     if logins:
         tokens = (
             select(RefreshToken.id)

@@ -18,7 +18,7 @@ from uuid import UUID
 
 import structlog
 from advanced_alchemy.base import orm_registry
-from sqlalchemy import MetaData, Text, cast, event, literal, text
+from sqlalchemy import MetaData, Text, cast, delete, event, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import UUID as PG_UUID
 from sqlalchemy.engine import Dialect
@@ -134,6 +134,25 @@ async def try_advisory_xact_lock(session: AsyncSession, name: str) -> bool:
     """`advisory_xact_lock` without waiting: whether it was taken."""
     taken = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": advisory_key(name)})
     return bool(taken)
+
+
+async def delete_oldest(
+    session: AsyncSession, model: Any, oldest_first: Any, *where: Any, limit: int
+) -> list[Any]:
+    """One batch of a retention job: at most `limit` rows of `model` matching `where`, oldest by
+    `oldest_first` (which an index must order, so that a batch never reads the whole table), rows
+    another transaction holds skipped (left for the next batch: a batch never waits for a lock,
+    and runs on several workers take disjoint rows); the ids deleted."""
+    found = (
+        select(model.id).where(*where).order_by(oldest_first).limit(limit).with_for_update(skip_locked=True)
+    )
+    deleted = await session.scalars(
+        delete(model)
+        .where(model.id.in_(found.scalar_subquery()))
+        .returning(model.id)
+        .execution_options(synchronize_session=False)
+    )
+    return list(deleted.all())
 
 
 def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

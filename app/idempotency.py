@@ -27,12 +27,13 @@ from uuid import UUID
 import msgspec
 from advanced_alchemy.base import UUIDv7AuditBase
 from litestar.params import HeaderParameter
-from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, delete, select, update
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, select, update
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.db import delete_oldest
 from app.errors import Conflict, FieldError, ValidationFailed
 
 MAX_KEY_LENGTH = 255
@@ -142,16 +143,11 @@ async def claim(
 async def delete_expired(session: AsyncSession, before: datetime, limit: int) -> int:
     """One batch of the records made before `before`, oldest first (`ix_idempotency_keys_created_at`);
     how many were deleted. Rows another transaction holds are skipped, left for the next batch."""
-    found = (
-        select(IdempotencyRecord.id)
-        .where(IdempotencyRecord.created_at < before)
-        .order_by(IdempotencyRecord.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    deleted = await delete_oldest(
+        session,
+        IdempotencyRecord,
+        IdempotencyRecord.created_at,
+        IdempotencyRecord.created_at < before,
+        limit=limit,
     )
-    deleted = await session.scalars(
-        delete(IdempotencyRecord)
-        .where(IdempotencyRecord.id.in_(found.scalar_subquery()))
-        .returning(IdempotencyRecord.id)
-    )
-    return len(deleted.all())
+    return len(deleted)

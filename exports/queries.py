@@ -9,7 +9,7 @@ from uuid import UUID
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db import advisory_xact_lock
+from app.db import advisory_xact_lock, delete_oldest
 from app.pagination import keyset_before
 from exports.models import ENDED, PENDING, READY, DataExport, ExportStatus, export_ended_at
 
@@ -114,14 +114,13 @@ async def delete_ended(session: AsyncSession, before: datetime, limit: int) -> i
     still names an archive (none of these does: an expired export's archive is deleted before it is
     marked expired, and a failed one never kept one). Rows another transaction holds are skipped,
     left for the next batch."""
-    found = (
-        select(DataExport.id)
-        .where(ENDED, export_ended_at < before, DataExport.archive_key.is_(None))
-        .order_by(export_ended_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    deleted = await delete_oldest(
+        session,
+        DataExport,
+        export_ended_at,
+        ENDED,
+        export_ended_at < before,
+        DataExport.archive_key.is_(None),
+        limit=limit,
     )
-    deleted = await session.scalars(
-        delete(DataExport).where(DataExport.id.in_(found.scalar_subquery())).returning(DataExport.id)
-    )
-    return len(deleted.all())
+    return len(deleted)

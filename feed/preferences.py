@@ -8,10 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import delete_oldest
 from feed.models import FeedCheckin, FeedPreferences, see_less
 
 # How far one check-in moves mood_bias (-1 relaxed .. 1 energised); `same` halves it toward 0.
@@ -70,17 +71,10 @@ async def delete_expired_checkins(session: AsyncSession, before: datetime, limit
     """One batch of the check-ins made before `before`, oldest first (`ix_feed_checkins_created_at`);
     how many were deleted. The ranking reads none of them (a check-in's nudge is in `mood_bias` from
     the moment it is made). Rows another transaction holds are skipped, left for the next batch."""
-    found = (
-        select(FeedCheckin.id)
-        .where(FeedCheckin.created_at < before)
-        .order_by(FeedCheckin.created_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    deleted = await delete_oldest(
+        session, FeedCheckin, FeedCheckin.created_at, FeedCheckin.created_at < before, limit=limit
     )
-    deleted = await session.scalars(
-        delete(FeedCheckin).where(FeedCheckin.id.in_(found.scalar_subquery())).returning(FeedCheckin.id)
-    )
-    return len(deleted.all())
+    return len(deleted)
 
 
 async def add_see_less(session: AsyncSession, user_id: UUID, video_id: UUID, author_id: UUID) -> None:
