@@ -54,6 +54,26 @@ async def email_exists(session: AsyncSession, email: str) -> bool:
     return bool(await session.scalar(select(exists().where(func.lower(User.email) == func.lower(email)))))
 
 
+async def sign_up_obstacles(
+    session: AsyncSession, username: str, email: str, invite_code: str | None
+) -> tuple[bool, bool, tuple[int, int] | None]:
+    """In one round trip, as committed now and unlocked: whether the username and the email are
+    taken, and the invite's (redeemed, total) uses (None when there is no such code or none was
+    given). A sign-up refuses on these before it hashes; the locked checks decide at the insert."""
+    columns: list[Any] = [
+        exists().where(User.username == username),
+        exists().where(func.lower(User.email) == func.lower(email)),
+    ]
+    if invite_code is not None:
+        columns += [
+            select(count).where(Invite.code == invite_code).scalar_subquery()
+            for count in (Invite.redeemed_count, Invite.total_count)
+        ]
+    row = (await session.execute(select(*columns))).one()
+    uses = (row[2], row[3]) if invite_code is not None and row[2] is not None else None
+    return bool(row[0]), bool(row[1]), uses
+
+
 async def admin_exists(session: AsyncSession) -> bool:
     return bool(await session.scalar(select(exists().where(User.role == "admin"))))
 

@@ -132,9 +132,7 @@ class AuthService:
         require = self.settings.invite_required if require_invite is None else require_invite
         if account.invite_code is None and require:
             raise InviteInvalid("An invite code is required to sign up")
-        # Hashed before the first query, so a sign-up holds no pooled connection (nor, later, the
-        # invite's row lock) while it waits for a hashing turn and while it hashes.
-        password_hash = await hash_password(account.password, at_once=self.settings.password_hashes_at_once)
+        password_hash = await self._hash_unless_refused(account)
         if await queries.username_exists(self.session, account.username):
             raise UsernameTaken()
         if await queries.email_exists(self.session, account.email):
@@ -173,6 +171,29 @@ class AuthService:
             self.session, user.id, await self._fresh_invite_code(), self.settings.invite_uses
         )
         return user
+
+    async def _hash_unless_refused(self, account: NewAccount) -> str:
+        """The password's hash, once a look at what is committed finds nothing to refuse the
+        sign-up for: a taken name or email, or a wrong or used-up invite, costs one query, not a
+        hash and its turn, which logins wait for. The look runs in the turn, so a sign-up waiting
+        for one holds no pooled connection, and the connection is given back before the hash (nor
+        does it hold the invite's row lock then); the locked checks after the hash decide."""
+        async with hashing_turn(self.settings.password_hashes_at_once) as turn:
+            username_taken, email_taken, uses = await queries.sign_up_obstacles(
+                self.session, account.username, account.email, account.invite_code
+            )
+            if username_taken:
+                raise UsernameTaken()
+            if email_taken:
+                raise EmailTaken()
+            if account.invite_code is not None:
+                if uses is None:
+                    raise InviteInvalid()
+                redeemed, total = uses
+                if redeemed >= total:
+                    raise InviteExhausted()
+            await release_connection(self.session)
+            return await turn.hash(account.password)
 
     async def _fresh_invite_code(self) -> str:
         while True:

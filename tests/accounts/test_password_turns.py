@@ -11,11 +11,13 @@ from pathlib import Path
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import event
+from sqlalchemy import event, update
 from sqlalchemy.pool import Pool
 
 from accounts import passwords
+from accounts.models import Invite
 from app.factory import create_app
+from app.resources import Resources
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import UserFactory
 from tests.harness import RunServers
@@ -152,3 +154,68 @@ async def test_a_password_check_holds_no_connection_while_it_hashes(
             expected, hashes = 204, 1
     assert response.status_code == expected, response.text
     assert watching.checked_out == [0] * hashes
+
+
+class CountingHasher:
+    """Stands in for the Argon2 hasher and counts the hashes made."""
+
+    def __init__(self, hasher: PasswordHasher) -> None:
+        self.hasher = hasher
+        self.hashes = 0
+
+    def hash(self, password: str) -> str:
+        self.hashes += 1
+        return self.hasher.hash(password)
+
+    def verify(self, password_hash: str, password: str) -> bool:
+        return self.hasher.verify(password_hash, password)
+
+    def check_needs_rehash(self, password_hash: str) -> bool:
+        return self.hasher.check_needs_rehash(password_hash)
+
+
+@pytest.mark.parametrize("obstacle", ["username taken", "email taken", "unknown invite", "used-up invite"])
+async def test_a_sign_up_refused_for_what_is_committed_hashes_nothing(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+    obstacle: str,
+) -> None:
+    """A hash takes one of the process's few hashing turns, which logins queue for: a sign-up that
+    a plain read refuses (a wrong invite code tried again and again, say) must not cost one."""
+    inviter = await users.create()
+    taken = await users.create()
+    invite_code = inviter.invite_code
+    if obstacle == "used-up invite":
+        async with resources.session_factory() as session, session.begin():
+            await session.execute(
+                update(Invite).where(Invite.code == invite_code).values(redeemed_count=Invite.total_count)
+            )
+    elif obstacle == "unknown invite":
+        invite_code = "QQQQQ1" if invite_code != "QQQQQ1" else "QQQQQ2"
+    body = account("hopeful")
+    body["invite_code"] = invite_code
+    if obstacle == "username taken":
+        body["username"] = taken.username
+    if obstacle == "email taken":
+        body["email"] = taken.email.upper()
+    counting = CountingHasher(passwords._hasher)
+    monkeypatch.setattr(passwords, "_hasher", counting)
+
+    response = await client.post("/v1/auth/signup", json=body)
+
+    expected = {
+        "username taken": (409, "username_taken"),
+        "email taken": (409, "email_taken"),
+        "unknown invite": (422, "invite_invalid"),
+        "used-up invite": (422, "invite_exhausted"),
+    }[obstacle]
+    assert (response.status_code, response.json()["code"]) == expected, response.text
+    assert counting.hashes == 0
+    # The same sign-up with nothing in its way still hashes (once) and succeeds.
+    if obstacle == "unknown invite":
+        body["invite_code"] = inviter.invite_code
+        accepted = await client.post("/v1/auth/signup", json=body)
+        assert accepted.status_code == 201, accepted.text
+        assert counting.hashes == 1
