@@ -153,7 +153,7 @@ def caller_id(scope: Scope) -> str | None:
     if settings.secret_key is None:
         return None
     try:
-        claims = verified_claims(scope, settings.secret_key)
+        claims = verified_claims(scope, settings)
     except NotAuthenticated:
         return None
     return None if claims is None else claims.user_id

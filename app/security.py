@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,8 @@ _AUDIENCE = "remixfeed-api"
 
 def resolve_secret_key(settings: Settings) -> Settings:
     """Production must set REMIXFEED_SECRET_KEY; the embedded default keeps one in its data dir."""
+    if any(len(key) < 32 for key in settings.previous_secret_key_list):
+        raise SettingsError("each of REMIXFEED_PREVIOUS_SECRET_KEYS must be at least 32 characters")
     if settings.secret_key:
         if len(settings.secret_key) < 32:
             raise SettingsError("REMIXFEED_SECRET_KEY must be at least 32 characters")
@@ -72,16 +75,11 @@ def encode_access_token(
     return jwt.encode(payload, secret, algorithm=_ALGORITHM), ttl_seconds
 
 
-def decode_access_token(secret: str, token: str) -> AccessClaims:
+def decode_access_token(secret: str, token: str, previous_secrets: Sequence[str] = ()) -> AccessClaims:
+    """The claims of a token signed with `secret` or, while a key rotation lets them run out, with
+    one of `previous_secrets` (REMIXFEED_PREVIOUS_SECRET_KEYS); new tokens are signed with `secret`."""
     try:
-        payload: dict[str, Any] = jwt.decode(
-            token,
-            secret,
-            algorithms=[_ALGORITHM],
-            audience=_AUDIENCE,
-            issuer=_ISSUER,
-            options={"require": ["exp", "sub", "iat"]},
-        )
+        payload = _verified_payload(token, secret, previous_secrets)
     except jwt.ExpiredSignatureError as exc:
         raise NotAuthenticated("The access token has expired") from exc
     except jwt.PyJWTError as exc:
@@ -95,6 +93,23 @@ def decode_access_token(secret: str, token: str) -> AccessClaims:
         issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
         session_id=str(payload["sid"]) if payload.get("sid") is not None else None,
     )
+
+
+def _verified_payload(token: str, secret: str, previous_secrets: Sequence[str]) -> dict[str, Any]:
+    for key in (secret, *previous_secrets):
+        try:
+            payload: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[_ALGORITHM],
+                audience=_AUDIENCE,
+                issuer=_ISSUER,
+                options={"require": ["exp", "sub", "iat"]},
+            )
+        except jwt.InvalidSignatureError:
+            continue  # perhaps signed with the next key; every other fault is the token's own
+        return payload
+    raise jwt.InvalidSignatureError("Signature verification failed")
 
 
 def bearer_token_of(authorization: str | None) -> str | None:
@@ -128,7 +143,7 @@ ACCESS_CLAIMS = "access_claims"
 PUBLIC = "public"
 
 
-def verified_claims(scope: Any, secret: str) -> AccessClaims | None:
+def verified_claims(scope: Any, settings: Settings) -> AccessClaims | None:
     """The claims of the request's bearer token, verified once per request and kept in its scope
     (the rate limiter, the guard and `current_user` all need them); None without a token, 401 for
     a token that is not valid."""
@@ -139,7 +154,8 @@ def verified_claims(scope: Any, secret: str) -> AccessClaims | None:
     token = bearer_token_of(Headers.from_scope(scope).get("authorization"))
     if token is None:
         return None
-    claims = decode_access_token(secret, token)
+    assert settings.secret_key is not None
+    claims = decode_access_token(settings.secret_key, token, settings.previous_secret_key_list)
     state[ACCESS_CLAIMS] = claims
     return claims
 
@@ -157,8 +173,7 @@ async def authentication_guard(
     if route_handler.opt.get(PUBLIC) or connection.scope["path"].startswith(OPENAPI_PATH):
         return
     settings: Settings = connection.app.state.settings
-    assert settings.secret_key is not None
-    if verified_claims(connection.scope, settings.secret_key) is None:
+    if verified_claims(connection.scope, settings) is None:
         raise NotAuthenticated()
 
 

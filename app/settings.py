@@ -47,6 +47,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     data_dir: Path = Path(".remixfeed")
     secret_key: str | None = None
+    # Comma-separated keys access tokens signed before a key rotation are still accepted with.
+    previous_secret_keys: str = ""
     invite_required: bool = True
     invite_uses: int = 4
     daily_generation_limit: int = 30
@@ -241,6 +243,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         return tuple(
             ip_network(part.strip(), strict=False) for part in self.trusted_proxies.split(",") if part.strip()
         )
+
+    @property
+    def previous_secret_key_list(self) -> tuple[str, ...]:
+        return tuple(key.strip() for key in self.previous_secret_keys.split(",") if key.strip())
 
     @property
     def media_dir(self) -> Path:

@@ -236,6 +236,45 @@ async def test_bad_bearer_tokens_are_401(client, users, case):
     assert_problem(response, 401)
 
 
+NEW_SECRET = "the-key-after-a-scheduled-rotation-0123456789"
+
+
+def signed_with(token: str, secret: str) -> bool:
+    try:
+        jwt.decode(token, secret, algorithms=["HS256"], audience="remixfeed-api", issuer="remixfeed")
+    except jwt.InvalidSignatureError:
+        return False
+    return True
+
+
+async def test_a_key_rotation_keeps_earlier_access_tokens_working_while_the_old_key_is_listed(
+    servers, tmp_path, users
+):
+    """REMIXFEED_PREVIOUS_SECRET_KEYS: access tokens signed before a rotation stay good until they
+    expire (no refresh storm as every client is signed out at once); new ones carry the new key;
+    once the old key is dropped, its tokens are 401 and a refresh token (not signed) still works."""
+    alice = await users.create("alice")
+    rotated = make_settings(
+        servers, tmp_path, secret_key=NEW_SECRET, previous_secret_keys=f" {TEST_SECRET} ,"
+    )
+    async with serve_in_process(create_app(rotated)) as http:
+        assert (await me(http, alice.headers))["id"] == alice.id
+        never_listed = signed_access_token(alice.id, secret="a-key-nobody-listed-0123456789abcdef")
+        assert_problem(await http.get("/v1/me", headers=bearer(never_listed)), 401)
+        expired = signed_access_token(alice.id, expired=True)
+        assert_problem(await http.get("/v1/me", headers=bearer(expired)), 401)
+        fresh = assert_tokens(await log_in(http, "alice", alice.password), "alice")
+        assert signed_with(fresh["access_token"], NEW_SECRET)
+        assert not signed_with(fresh["access_token"], TEST_SECRET)
+
+    dropped = make_settings(servers, tmp_path, secret_key=NEW_SECRET)
+    async with serve_in_process(create_app(dropped)) as http:
+        assert_problem(await http.get("/v1/me", headers=alice.headers), 401)
+        assert (await me(http, bearer(fresh["access_token"])))["id"] == alice.id
+        renewed = assert_tokens(await refresh(http, alice.refresh_token), "alice")
+        assert (await me(http, bearer(renewed["access_token"])))["id"] == alice.id
+
+
 # --- rate limits ----------------------------------------------------------------------------
 
 

@@ -75,6 +75,24 @@ def test_production_requires_a_secret_key(tmp_path: Path) -> None:
         resolve_secret_key(Settings(database_url="postgresql://db/x", secret_key="short", data_dir=tmp_path))
 
 
+def test_a_short_previous_secret_key_is_refused_at_start(tmp_path: Path) -> None:
+    good = "k" * 32
+    with pytest.raises(SettingsError, match="PREVIOUS_SECRET_KEYS"):
+        resolve_secret_key(
+            Settings(
+                database_url="postgresql://db/x",
+                secret_key=good,
+                previous_secret_keys=f"{good},short",
+                data_dir=tmp_path,
+            )
+        )
+    listed = Settings(
+        database_url="postgresql://db/x", secret_key=good, previous_secret_keys=f"{good}, ", data_dir=tmp_path
+    )
+    kept = resolve_secret_key(listed)
+    assert kept.previous_secret_key_list == (good,)
+
+
 def test_embedded_default_generates_and_keeps_a_secret_key(tmp_path: Path) -> None:
     first = resolve_secret_key(Settings(data_dir=tmp_path))
     second = resolve_secret_key(Settings(data_dir=tmp_path))
