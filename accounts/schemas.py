@@ -9,7 +9,10 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
-USERNAME_PATTERN = r"^[a-z0-9_.]{3,30}$"
+# `(?!\n)` after `$`: Python's `$` (msgspec's patterns, `re`) also matches before a final newline,
+# so "alice\n" passed and reached the database's check (`$` there is the end of the string). It
+# changes nothing where `$` is the end already (ECMA, for readers of the OpenAPI document).
+USERNAME_PATTERN = r"^[a-z0-9_.]{3,30}$(?!\n)"
 
 Username = Annotated[
     str, Meta(min_length=3, max_length=30, pattern=USERNAME_PATTERN, description="3-30 of a-z 0-9 _ .")

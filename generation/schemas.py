@@ -8,12 +8,14 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import Meta
 
+from accounts.schemas import USERNAME_PATTERN
+
 Model = Literal["sora-2", "sora-2-pro"]
 Seconds = Literal[4, 8, 12]
 Size = Literal["720x1280", "1280x720", "1024x1792", "1792x1024"]
 Status = Literal["queued", "in_progress", "completed", "failed", "blocked", "cancelled"]
 Prompt = Annotated[str, Meta(min_length=1, max_length=4000)]
-CameoName = Annotated[str, Meta(min_length=3, max_length=30, pattern=r"^[a-z0-9_.]{3,30}$")]
+CameoName = Annotated[str, Meta(min_length=3, max_length=30, pattern=USERNAME_PATTERN)]
 
 
 class GenerationIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

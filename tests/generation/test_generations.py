@@ -146,6 +146,8 @@ async def test_list_pages_and_filters_by_status(client: httpx.AsyncClient, users
         ({"prompt": "ok", "size": "640x480"}, "size"),
         ({"prompt": "ok", "status": "completed"}, "status"),
         ({"prompt": "ok", "cameos": ["Not Valid"]}, "cameos"),
+        # Python's `$` matches before a final newline: this was 403 cameo_permission_denied.
+        ({"prompt": "ok", "cameos": ["alice\n"]}, "cameos"),
         ({}, "prompt"),
     ],
 )
