@@ -45,8 +45,16 @@ async def revoke(session: AsyncSession, cameo: Cameo, *, by: str, retention_days
     """Revoke at once (the caller holds the row lock): nothing may use the cameo from now on, the
     domains registered with `cameo.hooks.on_revoked` react in this same transaction (generations
     using it are cancelled), and its recording is deleted once the retention window has passed.
-    False when it was already revoked."""
+    False when it was already revoked.
+
+    The owner revoking a cameo moderation already revoked makes the revocation theirs: a granted
+    appeal of the moderators' one (`review.reinstate`) must not bring back a likeness its owner
+    has since said no to, and the provider's copies kept for that appeal go now."""
     if cameo.status == CameoStatus.REVOKED:
+        if by == OWNER and cameo.revoked_by != OWNER:
+            cameo.revoked_by = OWNER
+            await session.flush()
+            await hooks.revoked(session, cameo)
         return False
     now = datetime.now(UTC)
     cameo.revoked_from = cameo.status

@@ -161,3 +161,31 @@ async def claimed_or_none(client, actor) -> dict[str, Any] | None:
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+async def test_an_appeal_cannot_bring_back_a_cameo_its_owner_revoked_after_the_removal(client, users):
+    """The owner revokes a cameo moderation already took down (they no longer want it used, say,
+    after appealing): the revocation is theirs from then on, so granting the appeal leaves it
+    revoked, as it does a cameo its owner revoked first."""
+    olivia = await users.create("olivia")
+    ruth = await users.create("ruth")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    other = await users.create("other", role=Role.MODERATOR)
+    cameo = await recorded(client, olivia)
+    await decided(client, mod, (await claimed(client, mod, "cameo_verification"))["id"], "approve_cameo")
+    patched = await client.patch(
+        f"/v1/cameos/{cameo['id']}", headers=olivia.headers, json={"permission": "everyone"}
+    )
+    assert patched.status_code == 200, patched.text
+    await reported(client, ruth, "cameo", cameo["id"])
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    assert (await appeal(client, olivia, await decision_id_for(client, olivia))).status_code == 201
+    # The owner changes their mind: they revoke it themselves (answered 200, revoked).
+    revoked = await client.post(f"/v1/cameos/{cameo['id']}/revoke", headers=olivia.headers)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["status"] == "revoked"
+    held = await claimed(client, other, "appeals")
+
+    assert_problem(await decide(client, other, held["id"], "restore_content"), 422, "action_not_applicable")
+    assert_problem(await client.get("/v1/me/cameo", headers=olivia.headers), 404)
+    assert await availability(client, ruth, olivia) is None
