@@ -33,6 +33,22 @@ async def current_cameo_of(session: AsyncSession, owner_id: UUID) -> Cameo | Non
     )
 
 
+async def revoked_cameos_of(session: AsyncSession, owner_id: UUID, *, revoked_by: str) -> list[Cameo]:
+    """The owner's cameos revoked by `revoked_by`, their rows locked, in id order."""
+    result = await session.scalars(
+        select(Cameo)
+        .where(
+            Cameo.owner_id == owner_id,
+            Cameo.status == CameoStatus.REVOKED.value,
+            Cameo.revoked_by == revoked_by,
+        )
+        .order_by(Cameo.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return list(result.all())
+
+
 async def other_current_cameo_exists(session: AsyncSession, owner_id: UUID, cameo_id: UUID) -> bool:
     found = await session.scalar(
         select(Cameo.id).where(

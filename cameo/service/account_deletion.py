@@ -2,7 +2,8 @@
 `accounts.hooks`).
 
 In the deleting request: the account's cameo is revoked (`lifecycle.revoke`, so the generations
-using it are cancelled through `cameo.hooks`), and the approvals it held to cast others' cameos end.
+using it are cancelled through `cameo.hooks`), a cameo moderation revoked becomes the owner's
+revocation (no appeal brings it back), and the approvals it held to cast others' cameos end.
 In the background purge: those approvals again, since one granted while the deletion was under
 way may have committed after the request's step (before its users row was locked); a grant after
 that waits for the deletion and is refused (`controls.approve` reads the person under a key-share
@@ -22,11 +23,16 @@ from app.db import in_transaction
 from app.media_deletion import MediaDeletions
 from app.resources import Resources
 from cameo import queries
-from cameo.service.lifecycle import OWNER, revoke
+from cameo.service.lifecycle import MODERATION, OWNER, revoke
 
 
 async def revoke_account_cameo(session: AsyncSession, user: User, _deletions: MediaDeletions) -> None:
     """accounts.hooks.on_account_deleted (the recording is deleted by the purge)."""
+    # A cameo moderation revoked becomes the owner's revocation too: an appeal of it granted
+    # before the purge has deleted the recording must not bring the likeness back. First, so one
+    # reinstated just before these rows are locked is found below as the current cameo.
+    for revoked in await queries.revoked_cameos_of(session, user.id, revoked_by=MODERATION):
+        await revoke(session, revoked, by=OWNER, retention_days=0)
     current = await queries.current_cameo_of(session, user.id)
     if current is not None:
         locked = await queries.cameo_for_update(session, current.id)

@@ -3,10 +3,13 @@ snapshot; remove_content revokes the cameo, and granting the owner's appeal rein
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from sqlalchemy import select, text
+
 from accounts.models import Role
-from cameo.models import Permission
+from cameo.models import Cameo, Permission
 from tests.accounts.helpers import assert_problem, block
 from tests.cameo.media import recorded
 from tests.moderation.helpers import (
@@ -189,3 +192,38 @@ async def test_an_appeal_cannot_bring_back_a_cameo_its_owner_revoked_after_the_r
     assert_problem(await decide(client, other, held["id"], "restore_content"), 422, "action_not_applicable")
     assert_problem(await client.get("/v1/me/cameo", headers=olivia.headers), 404)
     assert await availability(client, ruth, olivia) is None
+
+
+async def test_an_appeal_cannot_bring_back_the_cameo_of_a_deleted_account(client, users, resources):
+    """An account deleted while the appeal of its cameo's removal waits: the deletion is the owner's
+    last word on their likeness, so granting the appeal before the purge has run (a backed-up
+    worker) does not make the cameo active again (nor hand the recording to the provider)."""
+    olivia = await users.create("olivia")
+    ruth = await users.create("ruth")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    other = await users.create("other", role=Role.MODERATOR)
+    cameo = await recorded(client, olivia)
+    await decided(client, mod, (await claimed(client, mod, "cameo_verification"))["id"], "approve_cameo")
+    await reported(client, ruth, "cameo", cameo["id"])
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    assert (await appeal(client, olivia, await decision_id_for(client, olivia))).status_code == 201
+    assert (await block(client, olivia.headers, "ruth")).status_code in (200, 204)
+
+    async with resources.engine.connect() as holder:
+        # The purge stalls at its blocks step, before it deletes the recording.
+        await holder.execute(
+            text("SELECT 1 FROM blocks WHERE blocker_id = :id FOR UPDATE"), {"id": olivia.id}
+        )
+        deleted = await client.request(
+            "DELETE", "/v1/me", headers=olivia.headers, json={"password": olivia.password}
+        )
+        assert deleted.status_code == 204, deleted.text
+        held = await claimed(client, other, "appeals")
+
+        assert_problem(
+            await decide(client, other, held["id"], "restore_content"), 422, "action_not_applicable"
+        )
+        async with resources.session_factory() as session:
+            status = await session.scalar(select(Cameo.status).where(Cameo.id == uuid.UUID(cameo["id"])))
+        assert status == "revoked"
+        await holder.rollback()
