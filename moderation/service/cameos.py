@@ -9,7 +9,8 @@
 - remove_content on a reported cameo revokes it, as moderation; appealable.
 - Granting an appeal of either puts the cameo back where `cameo.service.review.reinstate` allows it
   (the recording is still kept, and the owner has no other cameo meanwhile): active, or back to
-  review for one revoked before it was verified; only an active one is registered again.
+  review for one revoked before it was verified, filed in the verification queue again (its item
+  may have been dismissed meanwhile); only an active one is registered again.
 """
 
 from __future__ import annotations
@@ -91,3 +92,9 @@ async def reinstate(session: AsyncSession, jobs: JobQueue, cameo_id: UUID) -> No
         )
     if back_to == CameoStatus.ACTIVE:
         _register_after_commit(session, jobs, cameo_id)
+    elif back_to == CameoStatus.PENDING_REVIEW:
+        # Its verification item may have been closed while it was revoked (dismissed: nothing
+        # waited for review then); it waits again, so it is in the queue again.
+        cameo = await cameo_queries.cameo_for_update(session, cameo_id)
+        assert cameo is not None
+        await file_verification(session, cameo)

@@ -227,3 +227,30 @@ async def test_an_appeal_cannot_bring_back_the_cameo_of_a_deleted_account(client
             status = await session.scalar(select(Cameo.status).where(Cameo.id == uuid.UUID(cameo["id"])))
         assert status == "revoked"
         await holder.rollback()
+
+
+async def test_a_cameo_put_back_to_review_by_an_appeal_is_in_the_verification_queue_again(client, users):
+    """The verification item of a cameo taken down before its review may be dismissed meanwhile
+    (the cameo no longer waits); granting the appeal puts the cameo back to review, and so back in
+    the queue: otherwise it waits for a review that never comes, and its owner can neither record
+    again nor start another cameo."""
+    olivia = await users.create("olivia")
+    ruth = await users.create("ruth")
+    mod = await users.create("mod", role=Role.MODERATOR)
+    other = await users.create("other", role=Role.MODERATOR)
+    cameo = await recorded(client, olivia)
+    await reported(client, ruth, "cameo", cameo["id"], "likeness")
+    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
+    # Nothing waits for review any more: the verification item is closed.
+    await decided(client, mod, (await claimed(client, mod, "cameo_verification"))["id"], "dismiss")
+    assert (await appeal(client, olivia, await decision_id_for(client, olivia))).status_code == 201
+
+    await decided(client, other, (await claimed(client, other, "appeals"))["id"], "restore_content")
+
+    mine = await client.get("/v1/me/cameo", headers=olivia.headers)
+    assert mine.json()["status"] == "pending_review"
+    held = await claimed(client, mod, "cameo_verification")
+    assert held["target"] == {"type": "cameo", "id": cameo["id"]}
+    assert held["subject"]["snapshot"]["status"] == "pending_review"
+    await decided(client, mod, held["id"], "approve_cameo")
+    assert (await client.get("/v1/me/cameo", headers=olivia.headers)).json()["status"] == "active"
