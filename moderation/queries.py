@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, exists, func, literal_column, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal_column, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -37,6 +37,15 @@ async def db_now(session: AsyncSession) -> datetime:
 # --- reports and the items they join ---------------------------------------------------------
 
 
+# An item's lease ended (as `moderation.service.queues.end_lease` ends it), the item open again.
+_GIVEN_BACK: dict[str, Any] = {
+    "status": ItemStatus.OPEN.value,
+    "lease_holder_id": None,
+    "lease_expires_at": None,
+    "claimed_at": None,
+}
+
+
 async def join_open_item(
     session: AsyncSession,
     *,
@@ -45,10 +54,13 @@ async def join_open_item(
     target_id: UUID,
     subject_user_id: UUID | None,
     snapshot: dict[str, Any],
+    reporter_id: UUID,
 ) -> UUID:
     """The id of the target's undecided item in `queue`, made now if there is none. One statement
     (INSERT ... ON CONFLICT on the partial unique index), so concurrent first reports still end in
-    one item; the item's row stays locked until commit, which serialises the reports joining it."""
+    one item; the item's row stays locked until commit, which serialises the reports joining it.
+    A moderator reporting an item they hold gives it back: nobody decides what they reported, and
+    a claim would not have handed it to them."""
     statement = pg_insert(ModerationItem).values(
         queue=queue,
         status=ItemStatus.OPEN.value,
@@ -58,12 +70,17 @@ async def join_open_item(
         snapshot=snapshot,
         report_count=1,
     )
+    held_by_reporter = ModerationItem.lease_holder_id == reporter_id
     statement = statement.on_conflict_do_update(
         index_elements=[ModerationItem.queue, ModerationItem.target_type, ModerationItem.target_id],
         index_where=_OPEN_TARGET_WHERE,
         set_={
             "report_count": ModerationItem.report_count + 1,
             "updated_at": statement.excluded.updated_at,
+            **{
+                column: case((held_by_reporter, value), else_=getattr(ModerationItem, column))
+                for column, value in _GIVEN_BACK.items()
+            },
         },
     )
     item_id = await session.scalar(statement.returning(ModerationItem.id))

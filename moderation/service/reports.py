@@ -48,6 +48,7 @@ class ReportService:
             target_id=target.id,
             subject_user_id=target.subject_user_id,
             snapshot=target.snapshot,
+            reporter_id=reporter.id,
         )
         # The item's row is locked until commit (see join_open_item), so a report racing this one
         # by the same reporter sees it here once it is committed. The refusal rolls back the

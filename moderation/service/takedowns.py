@@ -73,6 +73,7 @@ class TakedownService:
             target_id=video.id,
             subject_user_id=video.author_id,
             snapshot=video_snapshot(video, author),
+            reporter_id=requester.id,
         )
         # The item's row is locked until commit (see join_open_item), so a request racing this
         # one by the same requester sees it here once it is committed.

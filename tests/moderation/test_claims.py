@@ -202,6 +202,35 @@ async def test_nobody_is_handed_an_item_they_reported(client, users, mod, publis
     assert (await claimed(client, other, "takedowns"))["target"] == {"type": "video", "id": video_id}
 
 
+async def test_a_moderator_who_reports_an_item_they_hold_gives_it_back(client, users, mod, published):
+    """Reporting (or asking to take down) what one holds would otherwise let the reporter judge
+    it: the claim that leaves out items one reported comes too late for one already held."""
+    reporter = await users.create("reporter")
+    author = await users.create("author")
+    other = await users.create("othermod", role=Role.MODERATOR)
+    video_id = await published(author)
+    await reported(client, reporter, "video", video_id, "spam")
+    asked = await takedown(client, reporter, video_id, "my_likeness")
+    assert asked.status_code == 201, asked.text
+    held = await claimed(client, mod)
+    held_takedown = await claimed(client, mod, "takedowns")
+
+    await reported(client, mod, "video", video_id, "violence")
+    filed = await takedown(client, mod, video_id, "my_likeness")
+    assert filed.status_code == 201, filed.text
+
+    for queue, taken in (("reports", held), ("takedowns", held_takedown)):
+        assert_problem(await decide(client, mod, taken["id"], "dismiss"), 409, "lease_not_held")
+        back = await item(client, other, taken["id"])
+        assert (back["status"], back["lease_holder"], back["report_count"]) == ("open", None, 2)
+        assert (await claim(client, mod, queue)).status_code == 204
+        assert (await claimed(client, other, queue))["id"] == taken["id"]
+    # Someone else's report leaves the holder's lease alone.
+    second = await users.create("second")
+    await reported(client, second, "video", video_id, "spam")
+    assert (await decided(client, other, held["id"], "dismiss"))["status"] == "closed"
+
+
 async def test_the_sweep_returns_lapsed_items_to_open(servers, tmp_path, client, users, resources):
     await _reported_users(client, users, 2)
     holder = await users.create("holder", role=Role.MODERATOR)
