@@ -189,8 +189,17 @@ class Notification(UUIDv7AuditBase):
         Index("ix_notifications_video_id", text("(data ->> 'video_id')")),
         # What a deleted account's purge deletes besides its own: the notifications naming it.
         Index("ix_notifications_actor_id", "actor_id"),
-        # What the retention job deletes, oldest first, across every recipient.
-        Index("ix_notifications_created_at", "created_at"),
+        # What the retention job deletes, oldest first, across every recipient: only the kinds it
+        # may delete, so that a batch never walks past the kept ones (`moderation_decision`, kept
+        # whatever its age) however many there are. The kinds are those registered with
+        # `accounts.notifications.outlive_retention`, written out: the job's condition names them
+        # as literals too, so that the planner proves this predicate from it, generic plans
+        # included (a test checks both).
+        Index(
+            "ix_notifications_prunable_created_at",
+            "created_at",
+            postgresql_where=text("kind <> 'moderation_decision'"),
+        ),
     )
 
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

@@ -15,7 +15,19 @@ from typing import Any
 from uuid import UUID
 
 from litestar.di import NamedDependency
-from sqlalchemy import ColumnElement, and_, any_, delete, exists, or_, select, true, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    and_,
+    any_,
+    bindparam,
+    delete,
+    exists,
+    or_,
+    select,
+    true,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -231,16 +243,37 @@ def outlive_retention(*kinds: str) -> None:
     _outlive_retention.update(kinds)
 
 
+def kept_past_retention() -> list[str]:
+    """The kinds registered with `outlive_retention`: those `ix_notifications_prunable_created_at`
+    leaves out."""
+    return sorted(_outlive_retention)
+
+
+def _prunable() -> ColumnElement[bool]:
+    # The kinds as literals in the SQL sent (`literal_execute`), not bound values: a generic plan
+    # of the prepared statement then still proves the partial index's predicate (`kind <> '...'`)
+    # from it, where `kind NOT IN ($1)` proves nothing and the batch would read the whole table.
+    kept: BindParameter[list[str]] = bindparam(
+        "kept_kinds", kept_past_retention(), expanding=True, literal_execute=True
+    )
+    return Notification.kind.not_in(kept) if _outlive_retention else true()
+
+
 async def delete_expired(session: AsyncSession, before: datetime, limit: int) -> int:
-    """One batch of the notifications made before `before`, read or not, oldest first
-    (`ix_notifications_created_at`), but the kinds that outlive retention; how many were deleted.
-    Rows a request holds are skipped (left for the next batch), so this never waits for a lock
-    and cannot close a cycle with the writes that take theirs in id order (above). A list's cursor
-    is a position (`created_at`, `id`), not a row: it goes on past rows deleted meanwhile."""
-    conditions = [Notification.created_at < before]
-    if _outlive_retention:
-        conditions.append(Notification.kind.not_in(sorted(_outlive_retention)))
-    deleted = await delete_oldest(session, Notification, Notification.created_at, *conditions, limit=limit)
+    """One batch of the notifications made before `before`, read or not, oldest first, but the
+    kinds that outlive retention (`ix_notifications_prunable_created_at` holds only the others, so
+    a batch never steps over those); how many were deleted. Rows a request holds are skipped (left
+    for the next batch), so this never waits for a lock and cannot close a cycle with the writes
+    that take theirs in id order (above). A list's cursor is a position (`created_at`, `id`), not a
+    row: it goes on past rows deleted meanwhile."""
+    deleted = await delete_oldest(
+        session,
+        Notification,
+        Notification.created_at,
+        Notification.created_at < before,
+        _prunable(),
+        limit=limit,
+    )
     return len(deleted)
 
 

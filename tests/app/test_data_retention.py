@@ -19,6 +19,7 @@ from sqlalchemy import event, text
 
 from accounts.jobs import prune_ended_sessions, prune_notifications, purge_expired_refresh_tokens
 from accounts.models import Role
+from accounts.notifications import kept_past_retention
 from app import retention
 from app.composition import JOBS
 from app.resources import Resources
@@ -287,16 +288,17 @@ async def statements_of(
 async def assert_planned_through(
     resources: Resources, sent: list[tuple[str, Any]], expected: list[str]
 ) -> None:
-    """Each statement, planned with sequential scans off, goes through its index: as sent, and as a
-    generic plan, which a prepared statement's may come to be (one that matched a partial index's
-    predicate only through its bound values would then read the whole table)."""
+    """Each statement, planned with sequential scans off, goes through its index, that one by name
+    (not another index whose name holds it): as sent, and as a generic plan, which a prepared
+    statement's may come to be (one that matched a partial index's predicate only through its bound
+    values would then read the whole table)."""
     assert len(sent) == len(expected), sent
     async with resources.engine.connect() as connection:
         await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
         await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
         for (statement, parameters), index in zip(sent, expected, strict=True):
             plan = [row[0] for row in await connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)]
-            assert any(index in line for line in plan), (statement, plan)
+            assert any(index in line.split() for line in plan), (statement, plan)
             # A prepared statement outlives the transaction, on a pooled connection that a later
             # test may get: a name of its own, deallocated once looked at.
             name = f"plan_check_{uuid.uuid4().hex}"
@@ -305,7 +307,7 @@ async def assert_planned_through(
             explained = await connection.exec_driver_sql(f"EXPLAIN EXECUTE {name}({values})")
             generic = [row[0] for row in explained]
             await connection.exec_driver_sql(f"DEALLOCATE {name}")
-            assert any(index in line for line in generic), (statement, generic)
+            assert any(index in line.split() for line in generic), (statement, generic)
         await connection.rollback()
 
 
@@ -326,7 +328,8 @@ async def test_every_batch_finds_its_rows_through_an_index(users: UserFactory, r
     )
     expected = [
         "ix_idempotency_keys_created_at",
-        "ix_notifications_created_at",
+        # The partial index without the kinds kept whatever their age, not one of every notification.
+        "ix_notifications_prunable_created_at",
         "ix_login_sessions_ended_at",
         "ix_refresh_tokens_expires_at",
         "ix_feed_checkins_created_at",
@@ -412,6 +415,74 @@ async def test_notifications_past_their_retention_go_read_or_not_and_the_list_st
     assert [item["kind"] for item in rest.json()["items"]] == ["moderation_decision"]
     assert rest.json()["next_cursor"] is None
     assert await prune_notifications(resources) == 0
+
+
+async def test_a_notification_batch_steps_over_none_of_the_kept_ones(
+    users: UserFactory, resources: Resources
+) -> None:
+    """However many kept notifications (`moderation_decision`, whatever their age) are older than
+    those a batch deletes, it reads none of them on its way: they are not in the index it walks.
+    Run as a generic plan, as a prepared statement's may come to be."""
+    alice = await users.create("alice")
+    [(statement, parameters)] = await statements_of(
+        resources,
+        lambda statement: statement.startswith("DELETE FROM notifications") and "LIMIT" in statement,
+        lambda: prune_notifications(resources),
+    )
+    add = (
+        "INSERT INTO notifications (id, user_id, kind, subject_type, data, created_at, updated_at) "
+        "SELECT gen_random_uuid(), :user_id, :kind, 'decision', '{}', :at, :at "
+        "FROM generate_series(1, :count)"
+    )
+    user_id = uuid.UUID(alice.id)
+    await execute(resources, add, user_id=user_id, kind="moderation_decision", at=ago(days=400), count=50)
+    await execute(resources, add, user_id=user_id, kind="like", at=ago(days=100), count=3)
+    async with resources.engine.connect() as connection:
+        await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+        name = f"plan_check_{uuid.uuid4().hex}"
+        await connection.exec_driver_sql(f"PREPARE {name} AS {statement}")
+        values = ", ".join(_literal(value) for value in parameters)
+        # ANALYZE runs the batch (rolled back below), to count the rows the scan read and dropped.
+        explained = await connection.exec_driver_sql(f"EXPLAIN (ANALYZE, COSTS OFF) EXECUTE {name}({values})")
+        plan = [row[0] for row in explained]
+        await connection.exec_driver_sql(f"DEALLOCATE {name}")
+        await connection.rollback()
+    # The batch's scan (the other one finds the rows to delete by their primary key).
+    scans = [line for line in plan if "Index Scan using" in line and "pk_notifications" not in line.split()]
+    assert len(scans) == 1, plan
+    (scan,) = scans
+    assert "ix_notifications_prunable_created_at" in scan.split(), plan
+    # The three likes found, and not one decision read and dropped on the way.
+    assert "rows=3 " in scan, plan
+    assert not [line for line in plan if "Rows Removed by Filter" in line], plan
+    assert len(await column(resources, "SELECT id FROM notifications")) == 53
+
+
+async def test_the_prunable_index_leaves_out_exactly_the_kinds_kept_past_retention(
+    resources: Resources,
+) -> None:
+    """The partial index's predicate is written out in the model and the migration, the kinds kept
+    are registered by the domains that send them: a kind registered later and not left out of the
+    index would be walked past again; one left out and no longer kept, never deleted."""
+    kept = kept_past_retention()
+    assert kept == ["moderation_decision"]
+    async with resources.engine.connect() as connection:
+        predicate = await connection.scalar(
+            text(
+                "SELECT pg_get_expr(indpred, indrelid) FROM pg_index "
+                "WHERE indexrelid = 'ix_notifications_prunable_created_at'::regclass"
+            )
+        )
+        in_index = {
+            kind: await connection.scalar(
+                # The predicate as PostgreSQL keeps it, evaluated for a row of this kind.
+                text(f"SELECT {predicate} FROM (SELECT CAST(:kind AS varchar(32)) AS kind) AS notifications"),  # noqa: S608
+                {"kind": kind},
+            )
+            for kind in [*kept, "like", "comment", "reply", "remix", "export_ready", "cameo_used"]
+        }
+    assert {kind for kind, held in in_index.items() if not held} == set(kept), predicate
 
 
 # --- sessions ----------------------------------------------------------------------------------
