@@ -1,6 +1,10 @@
 """Writes one user's data export: a zip of JSON files (what the API shows them, every page of it)
-and the media they own, built in a temporary file so that memory holds one page or one media chunk
-at a time, whatever the account's size.
+and the media they own, built in a temporary file so that memory holds one page or one chunk at a
+time, whatever the account's size.
+
+The worker's event loop runs other jobs meanwhile: deflating and writing the zip are done in a
+worker thread, a chunk at a time (`Archive`), while the data is read on the loop, in order, in the
+one snapshot's session.
 
 Only the user's own data, and of other people only what the API already shows this user: the
 lists come from the same services and presenters as the routes (a blocked person is left out of
@@ -11,6 +15,8 @@ what is not the user's to see (a moderator's note, who decided, other people's p
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -80,28 +86,74 @@ Ids are the ones the API uses. Times are RFC 3339, UTC.
 """
 
 
+# What a list's JSON gathers before it is deflated and written in a worker thread: few trips to the
+# thread, and little memory (with the page it comes from).
+CHUNK_BYTES = 1 << 20
+
+
+async def in_thread(function: Callable[..., T], *args: Any) -> T:
+    """`function` run in a worker thread, off the event loop. A thread cannot be stopped: if the
+    build is cancelled meanwhile (a job's timeout cancels its task), the cancellation goes on only
+    once the thread is done, so that the zip is never written from two threads at once, nor closed
+    under a write still running. (anyio's own shield holds against anyio's cancel scopes, not
+    against a task's `cancel()`.)"""
+    running = asyncio.ensure_future(anyio.to_thread.run_sync(function, *args))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        while not running.done():
+            # A second cancellation meanwhile changes nothing: the first is raised once it is done.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([running])
+        if not running.cancelled():
+            running.exception()  # looked at: the cancellation is what the build raises
+        raise
+
+
 @dataclass
 class Archive:
-    """The zip being written, and the media to copy into it once the JSON is written."""
+    """The zip being written, and the media to copy into it once the JSON is written. Every call
+    that deflates or writes runs in a worker thread, one at a time (each is awaited before the next
+    starts), so the zip is only ever used by one thread at once."""
 
     zip: zipfile.ZipFile
     media: list[tuple[str, str]] = field(default_factory=list)  # (name in the zip, storage key)
 
-    def write_json(self, name: str, value: Any) -> None:
-        self.zip.writestr(name, msgspec.json.format(msgspec.json.encode(value)))
+    async def write_text(self, name: str, text: str) -> None:
+        await in_thread(self.zip.writestr, name, text)
+
+    async def write_json(self, name: str, value: Any) -> None:
+        encoded = msgspec.json.encode(value)
+
+        def write() -> None:
+            self.zip.writestr(name, msgspec.json.format(encoded))
+
+        await in_thread(write)
 
     async def write_list(self, name: str, pages: AsyncIterator[list[Any]]) -> int:
-        """A JSON array written page by page; how many items."""
+        """A JSON array written page by page, each page encoded on the loop and deflated in a
+        thread a chunk (CHUNK_BYTES or so) at a time; how many items."""
         count = 0
         # Its size is not known ahead: without zip64 a list past 2 GiB would fail the build.
-        with self.zip.open(name, "w", force_zip64=True) as out:
-            out.write(b"[")
+        out = self.zip.open(name, "w", force_zip64=True)
+        try:
+            buffer = bytearray(b"[")
             async for items in pages:
                 for item in items:
-                    out.write(b"\n  " if count == 0 else b",\n  ")
-                    out.write(msgspec.json.encode(item))
+                    buffer += b"\n  " if count == 0 else b",\n  "
+                    buffer += msgspec.json.encode(item)
                     count += 1
-            out.write(b"\n]\n" if count else b"]\n")
+                    if len(buffer) >= CHUNK_BYTES:
+                        chunk, buffer = buffer, bytearray()
+                        await in_thread(out.write, chunk)
+            buffer += b"\n]\n" if count else b"]\n"
+            await in_thread(out.write, buffer)
+        except BaseException:
+            # The build fails anyway; closed so that the zip's own close does not fail over it.
+            out.close()
+            raise
+        # Closing deflates what the compressor still holds.
+        await in_thread(out.close)
         return count
 
     async def copy_media(self, storage: MediaStorage) -> None:
@@ -118,9 +170,9 @@ class Archive:
                 continue
             with self.zip.open(info, "w", force_zip64=True) as out:
                 if first is not None:
-                    await anyio.to_thread.run_sync(out.write, first)
+                    await in_thread(out.write, first)
                 async for chunk in chunks:
-                    await anyio.to_thread.run_sync(out.write, chunk)
+                    await in_thread(out.write, chunk)
 
 
 async def every_page(fetch: Callable[[str | None], Awaitable[Page[T]]]) -> AsyncIterator[list[T]]:
@@ -161,7 +213,7 @@ async def write_archive(
     """The whole archive of `user` at `path`: the JSON read in `session`, then the media."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
         archive = Archive(zipped)
-        zipped.writestr("README.txt", README.format(version=FORMAT_VERSION))
+        await archive.write_text("README.txt", README.format(version=FORMAT_VERSION))
         await _write_data(archive, session, storage, secret_key, user)
         # The snapshot's work is done: media are copied without holding a pooled connection (or
         # an old snapshot that keeps vacuum waiting) for however long the files take.
@@ -177,7 +229,7 @@ async def _write_data(
 
     me = await profiles.me(user)
     invite = await profiles.my_invite(user)
-    archive.write_json(
+    await archive.write_json(
         "account.json",
         {
             **msgspec.to_builtins(me),
@@ -195,7 +247,7 @@ async def _write_data(
     checkins = await session.scalars(
         select(FeedCheckin).where(FeedCheckin.user_id == user.id).order_by(FeedCheckin.created_at)
     )
-    archive.write_json(
+    await archive.write_json(
         "feed_preferences.json",
         {
             "steer": preferences.steer if preferences else "",
@@ -296,7 +348,7 @@ async def _write_data(
     cameos = await session.scalars(
         select(Cameo).where(Cameo.owner_id == user.id).order_by(Cameo.created_at.desc(), Cameo.id.desc())
     )
-    archive.write_json(
+    await archive.write_json(
         "cameo/cameos.json", [await present_owner_view(session, cameo, user.username) for cameo in cameos]
     )
     ledger = LedgerService(session, secret_key)
@@ -330,7 +382,9 @@ async def _write_data(
         .where(Appeal.appellant_id == user.id)
         .order_by(Appeal.created_at.desc(), Appeal.id.desc())
     )
-    archive.write_json("moderation/appeals.json", [_appeal(appeal, decision) for appeal, decision in appeals])
+    await archive.write_json(
+        "moderation/appeals.json", [_appeal(appeal, decision) for appeal, decision in appeals]
+    )
 
     notifications = NotificationService(session, storage, secret_key)
     await archive.write_list(
@@ -341,7 +395,7 @@ async def _write_data(
         .where(LoginSession.user_id == user.id)
         .order_by(LoginSession.created_at.desc(), LoginSession.id.desc())
     )
-    archive.write_json("sessions.json", list(_logins(logins)))
+    await archive.write_json("sessions.json", list(_logins(logins)))
 
 
 def _appeal(appeal: Appeal, decision: Decision) -> dict[str, Any]:

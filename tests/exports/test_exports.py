@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import threading
 import uuid
 import zipfile
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,6 +23,7 @@ from accounts.jobs import purge_deleted_account
 from accounts.models import Role, User
 from app.resources import Resources
 from app.storage import MediaNotFound
+from exports import archive
 from exports import queries as export_queries
 from exports.jobs import archive_key, build_export, expire_archives, purge_account, sweep_stalled
 from exports.models import DataExport
@@ -442,6 +445,75 @@ async def test_a_list_past_the_zip64_limit_is_written(
     assert download.status_code == 200, download.text
     generations = json.loads(read_zip(download.content)["generations.json"])
     assert len(generations) == 5
+
+
+async def test_the_archive_is_deflated_off_the_event_loop_a_chunk_at_a_time(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, monkeypatch: Any
+) -> None:
+    """A build shares its worker's event loop with other jobs: deflating the JSON (a list of any
+    length, a whole file, the README) runs in worker threads, never on the loop, and a list goes
+    to the compressor a chunk at a time, never held whole."""
+    alice = await users.create("alice")
+    prompts = [f"a long enough prompt, number {number}, " * 4 for number in range(20)]
+    for prompt in prompts:
+        await add_generation(resources, alice, prompt)
+    export_id = await add_export(resources, alice)
+    loop_thread = threading.get_ident()
+    deflated: list[tuple[int, int]] = []  # (thread, bytes given)
+    compressobj = zlib.compressobj
+
+    class Watched:
+        """zipfile's compressor, noting the thread and the size of what it is given."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.compressor = compressobj(*args, **kwargs)
+
+        def compress(self, data: bytes) -> bytes:
+            deflated.append((threading.get_ident(), len(data)))
+            return self.compressor.compress(data)
+
+        def flush(self, *args: Any) -> bytes:
+            deflated.append((threading.get_ident(), 0))
+            return self.compressor.flush(*args)
+
+    monkeypatch.setattr(zlib, "compressobj", Watched)
+    # Chunks of a few hundred bytes: each generation's JSON is larger, so the list goes in several.
+    monkeypatch.setattr(archive, "CHUNK_BYTES", 300)
+    assert await build_export(resources, export_id=export_id) == "ready"
+    monkeypatch.undo()
+    assert deflated, "the JSON went through no compressor"
+    assert loop_thread not in {thread for thread, _ in deflated}
+    download = await client.get(f"/v1/me/exports/{export_id}/archive", headers=alice.headers)
+    assert download.status_code == 200, download.text
+    files = read_zip(download.content)
+    generations = json.loads(files["generations.json"])
+    assert sorted(generation["prompt"] for generation in generations) == sorted(prompts)
+    # No piece given to a compressor held the whole list: a chunk, plus at most one item past it.
+    assert max(size for _, size in deflated) < len(files["generations.json"])
+
+
+async def test_a_build_cancelled_during_a_write_in_a_thread_ends_once_the_write_is_done() -> None:
+    """A job's timeout cancels its task, but not the thread writing the zip: the build's
+    cancellation waits for it, so its cleanup never closes the zip under a write still running."""
+    started, release = threading.Event(), threading.Event()
+    finished: list[str] = []
+
+    def write() -> None:
+        started.set()
+        release.wait(30)
+        finished.append("written")
+
+    build = asyncio.create_task(archive.in_thread(write))
+    await asyncio.to_thread(started.wait, 30)
+    build.cancel()
+    for _ in range(20):
+        await asyncio.sleep(0)
+        build.cancel()  # cancelled again meanwhile: still waits
+    assert not build.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await build
+    assert finished == ["written"]
 
 
 async def test_what_a_run_uploaded_before_it_died_is_deleted_once_the_export_ends(
