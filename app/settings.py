@@ -111,6 +111,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # (failed ones not counted), and how long a ready archive can be downloaded before it is deleted.
     export_rate_limit: str = "1/day"
     export_retention_days: Annotated[int, msgspec.Meta(ge=1)] = 7
+    # Where a build writes its archive before uploading it (in a directory of its own, removed once
+    # uploaded; created if missing): room for the largest account's archive, media included. Unset,
+    # the system's temporary directory (TMPDIR), on many systems a tmpfs held in memory.
+    export_tmp_dir: Path | None = None
     # Data retention: how long rows of no use after a while are kept before the hourly `retention.*`
     # jobs delete them. An Idempotency-Key retried after its record is gone is a new request (as
     # Stripe's keys, kept 24 hours); a notification goes read or unread; a login once it ended or

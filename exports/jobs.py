@@ -157,7 +157,11 @@ async def _build_and_upload(resources: Resources, user_id: UUID, key: str) -> in
     """The archive written to a temporary file and uploaded from it; its size."""
     secret_key = resources.settings.secret_key
     assert secret_key is not None
-    with tempfile.TemporaryDirectory(prefix="remixfeed-export-") as directory:
+    # REMIXFEED_EXPORT_TMP_DIR, else the system's temporary directory (None).
+    parent = resources.settings.export_tmp_dir
+    if parent is not None:
+        parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="remixfeed-export-", dir=parent) as directory:
         path = Path(directory) / "export.zip"
         async with resources.session_factory() as session:
             # One snapshot for every file: the lists agree with each other.

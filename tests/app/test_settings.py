@@ -16,6 +16,7 @@ def test_defaults_match_the_contract() -> None:
     settings = load_settings({})
     assert settings.database_url is None and settings.redis_url is None
     assert settings.data_dir == Path(".remixfeed")
+    assert settings.export_tmp_dir is None  # the system's temporary directory
     assert settings.invite_required is True
     assert settings.invite_uses == 4
     assert settings.access_token_ttl_seconds == 900
@@ -36,6 +37,7 @@ def test_values_are_parsed_from_strings() -> None:
             "REMIXFEED_INVITE_REQUIRED": "false",
             "REMIXFEED_INVITE_USES": "7",
             "REMIXFEED_DATA_DIR": "/var/lib/remixfeed",
+            "REMIXFEED_EXPORT_TMP_DIR": "/var/tmp/remixfeed-exports",
             "REMIXFEED_SIGNUP_RATE_LIMIT": "5/minute",
             "REMIXFEED_LOG_JSON": "1",
         }
@@ -44,6 +46,7 @@ def test_values_are_parsed_from_strings() -> None:
     assert settings.invite_required is False
     assert settings.invite_uses == 7
     assert settings.data_dir == Path("/var/lib/remixfeed")
+    assert settings.export_tmp_dir == Path("/var/tmp/remixfeed-exports")
     assert settings.signup_limit == RateLimitRule(limit=5, window_seconds=60)
     assert settings.log_json is True
 

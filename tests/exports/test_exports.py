@@ -516,6 +516,30 @@ async def test_a_build_cancelled_during_a_write_in_a_thread_ends_once_the_write_
     assert finished == ["written"]
 
 
+async def test_the_archive_is_built_under_the_export_tmp_dir(
+    users: UserFactory, resources: Resources, monkeypatch: Any, tmp_path: Any
+) -> None:
+    """REMIXFEED_EXPORT_TMP_DIR: the archive is written there (the directory made if missing),
+    and nothing is left there once it is uploaded."""
+    alice = await users.create("alice")
+    export_id = await add_export(resources, alice)
+    parent = tmp_path / "exports-tmp"
+    monkeypatch.setattr(resources, "settings", resources.settings.replace(export_tmp_dir=parent))
+    uploaded_from: list[Any] = []
+    put_file = resources.storage.put_file
+
+    async def watched(key: str, path: Any, content_type: str) -> None:
+        uploaded_from.append(path)
+        assert path.is_file()
+        await put_file(key, path, content_type)
+
+    monkeypatch.setattr(resources.storage, "put_file", watched)
+    assert await build_export(resources, export_id=export_id) == "ready"
+    (path,) = uploaded_from
+    assert path.parent.parent == parent
+    assert list(parent.iterdir()) == []
+
+
 async def test_what_a_run_uploaded_before_it_died_is_deleted_once_the_export_ends(
     users: UserFactory, resources: Resources, monkeypatch: Any
 ) -> None:
