@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Select, func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from accounts.jobs import purge_deleted_account, sweep_unfinished_purges
@@ -517,6 +518,39 @@ async def test_a_sign_up_redeeming_the_invite_during_the_deletion_is_refused_not
     assert_problem(signed_up, 422, "invite_invalid")
 
 
+async def write_during_held_deletion(
+    client: httpx.AsyncClient,
+    resources: Resources,
+    actor: Actor,
+    path: str,
+    body: Any = None,
+    *,
+    headers: dict[str, str] | None = None,
+    left: Sequence[Select[Any]],
+) -> None:
+    """`actor`'s deletion held at its sessions lock, having locked what the account owns (its
+    videos, its cameo), and meanwhile a write by the account to `path`: both go on once the lock
+    is let go. The deletion goes through and the write is refused, not deadlocked; once the purge
+    has run, each count of `left` (rows the write would have left naming the account) is 0."""
+    async with resources.engine.connect() as holder:
+        await holder.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"sessions:{actor.id}")}
+        )
+        deleting = asyncio.create_task(delete_account(client, actor))
+        await someone_waits_for_a_lock(resources)
+        writing = asyncio.create_task(client.post(path, headers=headers or actor.headers, json=body))
+        await someone_waits_for_a_lock(resources, at_least=2)
+        await holder.rollback()
+        deleted, written = await deleting, await writing
+
+    assert deleted.status_code == 204, deleted.text
+    # The video is gone by the time the write reads it (404), or the caller is (401).
+    assert written.status_code in (401, 404), written.text
+    await purge_finished(resources, actor)
+    counted = await row(resources, select(*(count.scalar_subquery() for count in left)))
+    assert tuple(counted) == (0,) * len(left)
+
+
 @pytest.mark.parametrize(
     ("write", "whose"),
     [
@@ -541,36 +575,20 @@ async def test_a_write_on_its_own_video_in_flight_during_the_deletion_is_refused
     else:
         adas_cameo = await CameoFactory(resources).active(ada, permission="everyone")
         video = await published_by(client, videos, bob, appearances=[(ada, adas_cameo)])
-    async with resources.engine.connect() as holder:
-        # The deletion has locked the videos and waits for ada's sessions lock, held here.
-        await holder.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"sessions:{ada.id}")}
-        )
-        deleting = asyncio.create_task(delete_account(client, ada))
-        await someone_waits_for_a_lock(resources)
-        body = {"body": "mine"} if write == "comments" else None
-        writing = asyncio.create_task(
-            client.post(f"/v1/videos/{video.id}/{write}", headers=ada.headers, json=body)
-        )
-        await someone_waits_for_a_lock(resources, at_least=2)
-        await holder.rollback()
-        deleted, written = await deleting, await writing
-
-    assert deleted.status_code == 204, deleted.text
-    # The video is gone by the time the write reads it (404), or the caller is (401).
-    assert written.status_code in (401, 404), written.text
-    await purge_finished(resources, ada)
     ada_id = uuid.UUID(ada.id)
-    left = await row(
+    await write_during_held_deletion(
+        client,
         resources,
-        select(
-            select(func.count()).where(likes.c.user_id == ada_id).scalar_subquery(),
-            select(func.count()).where(views.c.viewer_id == ada_id).scalar_subquery(),
-            select(func.count()).where(see_less.c.user_id == ada_id).scalar_subquery(),
-            select(func.count()).where(Comment.author_id == ada_id).scalar_subquery(),
-        ),
+        ada,
+        f"/v1/videos/{video.id}/{write}",
+        {"body": "mine"} if write == "comments" else None,
+        left=[
+            select(func.count()).where(likes.c.user_id == ada_id),
+            select(func.count()).where(views.c.viewer_id == ada_id),
+            select(func.count()).where(see_less.c.user_id == ada_id),
+            select(func.count()).where(Comment.author_id == ada_id),
+        ],
     )
-    assert tuple(left) == (0, 0, 0, 0)
 
 
 @pytest.mark.parametrize("keyed", [True, False], ids=["with-key", "without-key"])
@@ -589,49 +607,28 @@ async def test_a_remix_cast_or_publish_by_the_account_during_its_deletion_is_ref
     adas_cameo = await CameoFactory(resources).active(ada, permission="everyone")
     if write == "remix-own":
         video = await published_by(client, videos, ada)
+        path, body = "/v1/generations", {"prompt": "again", "remix_of": video.id}
     elif write == "remix-featuring":
         video = await published_by(client, videos, bob, appearances=[(ada, adas_cameo)])
+        path, body = "/v1/generations", {"prompt": "again", "remix_of": video.id}
     elif write == "publish-own":
-        video = await videos.draft(ada)
-    headers = {**ada.headers, "Idempotency-Key": f"during-deletion-{write}"} if keyed else ada.headers
-    async with resources.engine.connect() as holder:
-        # The deletion has locked the videos and the cameo and waits for ada's sessions lock, held here.
-        await holder.execute(
-            text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key(f"sessions:{ada.id}")}
-        )
-        deleting = asyncio.create_task(delete_account(client, ada))
-        await someone_waits_for_a_lock(resources)
-        if write == "publish-own":
-            request = client.post(f"/v1/videos/{video.id}/publish", headers=headers, json={})
-        elif write == "cast-own-cameo":
-            request = client.post(
-                "/v1/generations", headers=headers, json={"prompt": "me", "cameos": ["ada"]}
-            )
-        else:
-            request = client.post(
-                "/v1/generations", headers=headers, json={"prompt": "again", "remix_of": video.id}
-            )
-        writing = asyncio.create_task(request)
-        await someone_waits_for_a_lock(resources, at_least=2)
-        await holder.rollback()
-        deleted, written = await deleting, await writing
-
-    assert deleted.status_code == 204, deleted.text
-    # The video is gone by the time the write reads it again (404), or the caller is (401).
-    assert written.status_code in (401, 404), written.text
-    await purge_finished(resources, ada)
+        path, body = f"/v1/videos/{(await videos.draft(ada)).id}/publish", {}
+    else:
+        path, body = "/v1/generations", {"prompt": "me", "cameos": ["ada"]}
     ada_id = uuid.UUID(ada.id)
-    left = await row(
+    await write_during_held_deletion(
+        client,
         resources,
-        select(
-            select(func.count()).where(IdempotencyRecord.user_id == ada_id).scalar_subquery(),
-            select(func.count()).where(Generation.user_id == ada_id).scalar_subquery(),
-            select(func.count())
-            .where(Video.author_id == ada_id, Video.deleted_at.is_(None))
-            .scalar_subquery(),
-        ),
+        ada,
+        path,
+        body,
+        headers={**ada.headers, "Idempotency-Key": f"during-deletion-{write}"} if keyed else ada.headers,
+        left=[
+            select(func.count()).where(IdempotencyRecord.user_id == ada_id),
+            select(func.count()).where(Generation.user_id == ada_id),
+            select(func.count()).where(Video.author_id == ada_id, Video.deleted_at.is_(None)),
+        ],
     )
-    assert tuple(left) == (0, 0, 0)
 
 
 async def test_a_deleted_account_is_no_one_to_report(
