@@ -11,7 +11,7 @@ import asyncio
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pytest
@@ -27,7 +27,7 @@ from tests.accounts.test_account_deletion import delete_account
 from tests.cameo.factories import CameoFactory
 from tests.cameo.helpers import fresh_simulator, generation_row  # noqa: F401 - a fixture
 from tests.conftest import make_settings, serve_in_process
-from tests.factories import UserFactory
+from tests.factories import Actor, UserFactory
 from tests.generation.helpers import generate, simulator_control, wait_until_done
 from tests.harness import RunServers
 from tests.moderation.helpers import appeal, claimed, decided, decision_id_for, reported
@@ -65,6 +65,27 @@ async def until_submitted(resources: Any, generation_id: str, within: float = 20
 @pytest.fixture
 def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(provider_deletion, "MIN_BACKOFF_SECONDS", 0.5)
+
+
+@pytest.fixture
+def short_outbox_grace(monkeypatch: pytest.MonkeyPatch) -> None:
+    # An outbox row the request did not enqueue itself (a revocation's, or one whose process died)
+    # is enqueued by a job worker once the outbox's grace is over: a second here.
+    monkeypatch.setattr(app_jobs.deferred_jobs, "OUTBOX_GRACE_SECONDS", 1)
+
+
+class SharedCameo(NamedTuple):
+    owner: Actor
+    caster: Actor
+    cameo_id: str
+
+
+@pytest.fixture
+async def olivias_cameo(users: UserFactory, cameos: CameoFactory, short_outbox_grace: None) -> SharedCameo:
+    """Olivia's cameo, which anyone may cast, and Carl to cast it; a revocation's outbox row is
+    enqueued soon (`short_outbox_grace`)."""
+    owner, caster = await users.create("olivia"), await users.create("carl")
+    return SharedCameo(owner, caster, await cameos.active(owner, permission=Permission.EVERYONE))
 
 
 async def test_a_completed_generation_keeps_its_copy_for_remixes_until_its_video_is_deleted(
@@ -138,17 +159,9 @@ async def test_a_generation_cancelled_by_the_accounts_deletion_is_deleted_at_the
 
 
 async def test_a_generation_cancelled_by_a_revocation_is_deleted_at_the_provider_with_the_cameos_videos(
-    client: httpx.AsyncClient,
-    users: UserFactory,
-    cameos: CameoFactory,
-    simulator: SimulatorHandle,
-    resources: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, simulator: SimulatorHandle, resources: Any, olivias_cameo: SharedCameo
 ) -> None:
-    # The revocation's outbox row is enqueued by a job worker after the outbox's grace.
-    monkeypatch.setattr(app_jobs.deferred_jobs, "OUTBOX_GRACE_SECONDS", 1)
-    owner, caster = await users.create("olivia"), await users.create("carl")
-    cameo_id = await cameos.active(owner, permission=Permission.EVERYONE)
+    owner, caster, cameo_id = olivias_cameo
     made = await generate(client, caster.headers, cameos=["olivia"], seconds=4)
     assert (await wait_until_done(client, caster.headers, made["id"]))["status"] == "completed"
     made_copy = await provider_id_of(resources, made["id"])
@@ -193,10 +206,10 @@ async def test_a_deletion_whose_process_died_after_the_commit_still_happens(
     simulator: SimulatorHandle,
     resources: Any,
     monkeypatch: pytest.MonkeyPatch,
+    short_outbox_grace: None,
 ) -> None:
     """The request commits, then its process dies before enqueueing: the outbox row it committed
     is enqueued by a job worker once the outbox's grace is over."""
-    monkeypatch.setattr(app_jobs.deferred_jobs, "OUTBOX_GRACE_SECONDS", 1)
     original = app_jobs.KeptJob.queue_after_commit
 
     def dies_before_enqueueing(self: app_jobs.KeptJob, session: Any, jobs: Any) -> None:
@@ -217,16 +230,13 @@ async def test_a_deletion_whose_process_died_after_the_commit_still_happens(
 async def test_a_cameo_revoked_by_a_moderator_keeps_its_videos_copies_for_when_an_appeal_reinstates_it(
     client: httpx.AsyncClient,
     users: UserFactory,
-    cameos: CameoFactory,
     simulator: SimulatorHandle,
     resources: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    olivias_cameo: SharedCameo,
 ) -> None:
-    monkeypatch.setattr(app_jobs.deferred_jobs, "OUTBOX_GRACE_SECONDS", 1)
-    owner, caster = await users.create("olivia"), await users.create("carl")
+    owner, caster, cameo_id = olivias_cameo
     mod = await users.create("mod", role=Role.MODERATOR)
     other = await users.create("other", role=Role.MODERATOR)
-    cameo_id = await cameos.active(owner, permission=Permission.EVERYONE)
     async with resources.session_factory() as session, session.begin():
         # A kept recording: what a reinstatement needs.
         await session.execute(
@@ -253,15 +263,12 @@ async def test_a_cameo_revoked_by_a_moderator_keeps_its_videos_copies_for_when_a
 async def test_a_cameo_a_moderator_revoked_has_its_videos_copies_deleted_once_its_owner_deletes_the_account(
     client: httpx.AsyncClient,
     users: UserFactory,
-    cameos: CameoFactory,
     simulator: SimulatorHandle,
     resources: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    olivias_cameo: SharedCameo,
 ) -> None:
-    monkeypatch.setattr(app_jobs.deferred_jobs, "OUTBOX_GRACE_SECONDS", 1)
-    owner, caster = await users.create("olivia"), await users.create("carl")
+    owner, caster, cameo_id = olivias_cameo
     mod = await users.create("mod", role=Role.MODERATOR)
-    cameo_id = await cameos.active(owner, permission=Permission.EVERYONE)
     made = await generate(client, caster.headers, cameos=["olivia"], seconds=4)
     assert (await wait_until_done(client, caster.headers, made["id"]))["status"] == "completed"
     made_copy = await provider_id_of(resources, made["id"])
@@ -286,25 +293,21 @@ async def videos_featuring(
 
 @pytest.fixture
 def small_forget_batches(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The revocation's outbox row is enqueued by a job worker after the outbox's grace.
-    monkeypatch.setattr(app_jobs.deferred_jobs, "OUTBOX_GRACE_SECONDS", 1)
     monkeypatch.setattr(provider_deletion, "FORGET_CAMEO_BATCH", 2, raising=False)
 
 
 async def test_a_cameo_in_more_videos_than_a_run_can_enqueue_has_every_copy_deleted_a_batch_a_run(
     client: httpx.AsyncClient,
-    users: UserFactory,
-    cameos: CameoFactory,
     simulator: SimulatorHandle,
     resources: Any,
     monkeypatch: pytest.MonkeyPatch,
+    olivias_cameo: SharedCameo,
     small_forget_batches: None,
 ) -> None:
     """Each enqueue is slow here, so that a run gets through two of them and no more before its
     timeout: a run going through all five in one go is cut off on every try, and the last videos'
     copies are never deleted."""
-    owner, caster = await users.create("olivia"), await users.create("carl")
-    cameo_id = await cameos.active(owner, permission=Permission.EVERYONE)
+    owner, caster, cameo_id = olivias_cameo
     copies = await videos_featuring(client, caster, resources, "olivia", 5)
     monkeypatch.setattr(provider_deletion, "JOB_TIMEOUT_SECONDS", 2)
     enqueue = resources.jobs.enqueue_or_defer
@@ -323,18 +326,16 @@ async def test_a_cameo_in_more_videos_than_a_run_can_enqueue_has_every_copy_dele
 
 async def test_a_run_that_dies_after_its_first_batch_is_resumed_from_its_position(
     client: httpx.AsyncClient,
-    users: UserFactory,
-    cameos: CameoFactory,
     simulator: SimulatorHandle,
     resources: Any,
     monkeypatch: pytest.MonkeyPatch,
+    olivias_cameo: SharedCameo,
     small_forget_batches: None,
 ) -> None:
     """The run after the first batch dies on its first try (as a worker killed there, whose job is
     run again with the same arguments): the videos of the first batch are not gone through again,
     and every video's copy is deleted."""
-    owner, caster = await users.create("olivia"), await users.create("carl")
-    cameo_id = await cameos.active(owner, permission=Permission.EVERYONE)
+    owner, caster, cameo_id = olivias_cameo
     copies = await videos_featuring(client, caster, resources, "olivia", 5)
     enqueue = resources.jobs.enqueue_or_defer
     enqueued: list[str] = []
