@@ -9,7 +9,6 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,6 +34,7 @@ from tests.feed.helpers import comment, notifications
 from tests.feed.test_feed_endpoints import preferences
 from tests.feed.test_ranking import feed
 from tests.moderation.helpers import claimed, decided, reported
+from tests.statements import statements_of
 
 GENERATIONS = "/v1/generations"
 
@@ -260,29 +260,6 @@ async def test_runs_at_once_share_the_rows(
 
 def _literal(value: Any) -> str:
     return str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
-
-
-async def statements_of(
-    resources: Resources, wanted: Callable[[str], bool], *runs: Callable[[], Awaitable[Any]]
-) -> list[tuple[str, Any]]:
-    """The statements `wanted` that `runs` send, with their parameters, as sent: only this task's
-    (the test app's worker may send others meanwhile, a build's or a purge's)."""
-    sent: list[tuple[str, Any]] = []
-    this_task = asyncio.current_task()
-
-    def keep(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        # The event runs in the greenlet of the task that sent the statement.
-        if asyncio.current_task() is this_task and wanted(statement.lstrip()):
-            sent.append((statement, parameters))
-
-    sync_engine = resources.engine.sync_engine
-    event.listen(sync_engine, "before_cursor_execute", keep)
-    try:
-        for run in runs:
-            await run()
-    finally:
-        event.remove(sync_engine, "before_cursor_execute", keep)
-    return sent
 
 
 async def assert_planned_through(
