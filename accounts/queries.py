@@ -7,7 +7,20 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import Row, and_, any_, delete, exists, func, insert, or_, select, tuple_, update
+from sqlalchemy import (
+    Row,
+    ScalarSelect,
+    and_,
+    any_,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    tuple_,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -507,15 +520,24 @@ async def user_for_deletion(session: AsyncSession, user_id: UUID) -> User | None
     return result.one_or_none()
 
 
-async def still_exists(session: AsyncSession, user_id: UUID) -> bool:
-    """Whether the account is not deleted, read under a key-share lock held until commit: a deletion
-    under way (FOR UPDATE) is waited for, and none can start until this transaction ends. Key-share
-    locks do not wait for each other nor for the counts' updates, so follows stay concurrent."""
-    deleted_at = await session.execute(
-        select(User.deleted_at).where(User.id == user_id).with_for_update(read=True, key_share=True)
+def still_exists_read(user_id: UUID) -> ScalarSelect[bool]:
+    """Whether the account is not deleted (TRUE; FALSE when it is, NULL when there is no such row),
+    read under a key-share lock held until commit: a deletion under way (FOR UPDATE) is waited for,
+    and none can start until this transaction ends. Key-share locks do not wait for each other nor
+    for the counts' updates, so follows stay concurrent. A locking read sees the row as last
+    committed, a deletion that committed while it waited included. A scalar subquery, so that a
+    statement with other work to do may return it (`accounts.service.deletion.caller_presence`)."""
+    return (
+        select(User.deleted_at.is_(None))
+        .where(User.id == user_id)
+        .with_for_update(read=True, key_share=True)
+        .scalar_subquery()
     )
-    row = deleted_at.first()
-    return row is not None and row[0] is None
+
+
+async def still_exists(session: AsyncSession, user_id: UUID) -> bool:
+    """`still_exists_read` in a statement of its own."""
+    return await session.scalar(select(still_exists_read(user_id))) is True
 
 
 async def remove_follows_of(session: AsyncSession, user_id: UUID, limit: int) -> int:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
+    ScalarSelect,
     Select,
     String,
+    Update,
     and_,
     any_,
     bindparam,
@@ -48,6 +50,7 @@ from feed.models import (
     views,
 )
 
+T = TypeVar("T")
 Position = tuple[datetime, UUID]
 # Who is looking: their id, or a bind parameter for it in a statement built once.
 Viewer = UUID | ColumnElement[Any]
@@ -333,9 +336,21 @@ async def appearances_page(
 
 async def bump_video(session: AsyncSession, video_id: UUID, **deltas: int) -> None:
     """Add to counters in one atomic UPDATE (`like_count=1`, `comment_count=-3`); never below zero."""
+    await session.execute(_bumped(video_id, deltas))
+
+
+async def bump_video_returning(
+    session: AsyncSession, video_id: UUID, returned: ScalarSelect[T], **deltas: int
+) -> T | None:
+    """`bump_video`, its statement returning `returned` too (read once the row is updated, with that
+    statement's snapshot); None when there is no such video."""
+    return await session.scalar(_bumped(video_id, deltas).returning(returned))
+
+
+def _bumped(video_id: UUID, deltas: dict[str, int]) -> Update:
     columns = Video.__table__.c
     values = {name: _plus(columns[name], delta) for name, delta in deltas.items()}
-    await session.execute(
+    return (
         update(Video)
         .where(Video.id == video_id)
         .values(**values)

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from sqlalchemy import ScalarSelect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import hooks, queries
@@ -64,8 +65,23 @@ async def caller_still_here(session: AsyncSession, caller: User) -> None:
     deletion's lock on that row, or any other) would add its row to the tombstone after the purge
     had taken that kind, and `purged_at` means no sweep comes back. With it, a deletion under way
     was waited for and now refuses the write (401, its row rolled back), and none takes the row
-    until the write commits, so the purge, which starts after the deletion's commit, finds it."""
-    if not await queries.still_exists(session, caller.id):
+    until the write commits, so the purge, which starts after the deletion's commit, finds it.
+    On a hot path, `caller_presence` saves the statement."""
+    refuse_unless_present(await queries.still_exists(session, caller.id))
+
+
+def caller_presence(caller: User) -> ScalarSelect[bool]:
+    """`caller_still_here`'s read, for the statement that follows the insert to return, one
+    statement less (a new like's or view's counter update): it is still a statement after the
+    insert, under the same lock, already held since the insert's foreign key check so taken again
+    without waiting, and a locking read sees the deletion that statement waited for. Hand what it
+    returned to `refuse_unless_present` (a row rolled back with the transaction like the rest)."""
+    return queries.still_exists_read(caller.id)
+
+
+def refuse_unless_present(present: bool | None) -> None:
+    """401 unless `caller_presence` (or `queries.still_exists`) found the account."""
+    if present is not True:
         raise NotAuthenticated("The account no longer exists")
 
 
