@@ -16,6 +16,7 @@ remix source they may not open nor any cameo owner across a block from them
 
 from __future__ import annotations
 
+from typing import NamedTuple
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,16 +36,41 @@ def parse_video_id(raw: str) -> UUID:
 
 
 async def may_view(session: AsyncSession, viewer: User, video: Video) -> bool:
+    return (await _sight(session, viewer, video)).visible
+
+
+class _Sight(NamedTuple):
+    visible: bool
+    # Whether the viewer and the author block each other, when finding `visible` needed to know.
+    across_block: bool | None
+
+
+async def _sight(session: AsyncSession, viewer: User, video: Video) -> _Sight:
     if video.deleted_at is not None:
-        return False
+        return _Sight(False, None)
     if video.author_id == viewer.id:
-        return True
-    if video.status == VideoStatus.PUBLISHED and not await account_queries.is_blocked_either_way(
-        session, viewer.id, video.author_id
-    ):
-        return True
+        return _Sight(True, False)
+    across_block: bool | None = None
+    if video.status == VideoStatus.PUBLISHED:
+        across_block = await account_queries.is_blocked_either_way(session, viewer.id, video.author_id)
+        if not across_block:
+            return _Sight(True, False)
     # A draft, a removed video, or a post across a block: only for the people whose cameo is in it.
-    return await queries.appears_in(session, video.id, viewer.id)
+    return _Sight(await queries.appears_in(session, video.id, viewer.id), across_block)
+
+
+async def _read(
+    session: AsyncSession, viewer: User, video_id: str | UUID, lock: bool, key_share: bool
+) -> tuple[Video, _Sight]:
+    identifier = video_id if isinstance(video_id, UUID) else parse_video_id(video_id)
+    for_update: bool | dict[str, bool] = {"read": True, "key_share": True} if key_share else lock
+    video = await session.get(Video, identifier, with_for_update=for_update)
+    if video is None:
+        raise VideoNotFound()
+    sight = await _sight(session, viewer, video)
+    if not sight.visible:
+        raise VideoNotFound()
+    return video, sight
 
 
 async def viewable_video(
@@ -54,11 +80,7 @@ async def viewable_video(
     SHARE with `key_share`, for a write that then adds a row naming both the video and the caller:
     the lock its foreign key takes on the video, taken in the read, before the users row (the
     order every change of a video takes them in, an account's deletion included)."""
-    identifier = video_id if isinstance(video_id, UUID) else parse_video_id(video_id)
-    for_update: bool | dict[str, bool] = {"read": True, "key_share": True} if key_share else lock
-    video = await session.get(Video, identifier, with_for_update=for_update)
-    if video is None or not await may_view(session, viewer, video):
-        raise VideoNotFound()
+    video, _ = await _read(session, viewer, video_id, lock, key_share)
     return video
 
 
@@ -67,9 +89,10 @@ async def engageable_video(
 ) -> Video:
     """The video when `viewer` may like, comment on, view or remix it: viewable, and not across a
     block (someone who sees it only because their cameo is in it gets the 404 a block gives)."""
-    video = await viewable_video(session, viewer, video_id, lock=lock, key_share=key_share)
-    if video.author_id != viewer.id and await account_queries.is_blocked_either_way(
-        session, viewer.id, video.author_id
-    ):
+    video, sight = await _read(session, viewer, video_id, lock, key_share)
+    across_block = sight.across_block
+    if across_block is None:  # a draft or a removed video, seen through a cameo in it
+        across_block = await account_queries.is_blocked_either_way(session, viewer.id, video.author_id)
+    if across_block:
         raise VideoNotFound()
     return video

@@ -127,6 +127,23 @@ async def test_a_new_like_or_view_sends_one_statement_for_its_count_and_its_call
     assert seen["like_count" if write == "like" else "view_count"] == 1
 
 
+@pytest.mark.parametrize("write", ["like", "views", "comments"])
+async def test_a_like_view_or_comment_asks_once_whether_a_block_stands_between_the_two(
+    client, users, published, resources, write
+):
+    """Seeing the video already asked (`feed.visibility`); engaging with it must not ask again."""
+    alice, bob = await users.create("alice"), await users.create("bob")
+    video_id = await published(alice)
+
+    async def send() -> None:
+        body = {"body": "nice"} if write == "comments" else None
+        response = await client.post(f"/v1/videos/{video_id}/{write}", headers=bob.headers, json=body)
+        assert response.status_code in (201, 204), response.text
+
+    block_checks = await statements_of(resources, lambda statement: "FROM blocks" in statement, send)
+    assert len(block_checks) == 1, block_checks
+
+
 async def test_comments_thread_and_list_oldest_first(client, users, published):
     alice = await users.create("alice")
     bob = await users.create("bob")
