@@ -6,6 +6,11 @@ took `0`, `"true"` or `"8"`: requests the OpenAPI document says are invalid were
 `make fuzz` with schemathesis' negative_data_rejection check). This hook, run before the handler's
 arguments are parsed, refuses with 422 exactly the bodies that only the lax conversion accepts;
 every other body, valid or not, goes on to Litestar unchanged and is answered as before.
+
+A body labelled as another type than the route takes is 415 `unsupported_media`, as POST
+/v1/generations answers it: Litestar parses a route's body as the route's type whatever its
+Content-Type says, so JSON labelled text/plain was taken and a form sent to a JSON route was 400
+`malformed_json`. A body sent without a Content-Type is still read as the route's type.
 """
 
 from __future__ import annotations
@@ -18,20 +23,48 @@ from litestar.enums import RequestEncodingType
 from litestar.params import BodyKwarg
 
 from app.errors import validation_failed_from
+from app.images import UnsupportedMedia
+
+# Keyed by the encoding's value: a route may name it as the enum or as its string.
+_FORM_TYPES: dict[str, str] = {
+    RequestEncodingType.MULTI_PART: "multipart/form-data",
+    RequestEncodingType.URL_ENCODED: "application/x-www-form-urlencoded",
+}
+
+
+def _declared_type(request: Request[Any, Any, Any]) -> str | None:
+    """The media type the body is labelled with, lower-cased and without parameters; None without one."""
+    declared = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return declared or None
+
+
+def _is_json(media_type: str) -> bool:
+    # application/json and the structured-syntax types built on it (application/merge-patch+json).
+    return media_type == "application/json" or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    )
 
 
 async def strict_json_body(request: Request[Any, Any, Any]) -> None:
-    """Litestar `before_request` hook: 422 for a JSON body that fits the handler's type only when
-    its values are coerced."""
+    """Litestar `before_request` hook: 415 for a body labelled as another type than the handler
+    takes, and 422 for a JSON body that fits the handler's type only when its values are coerced."""
     field = request.route_handler.parsed_fn_signature.parameters.get("data")
     if field is None:
         return
     kwarg = field.kwarg_definition
+    declared = _declared_type(request)
     if isinstance(kwarg, BodyKwarg) and kwarg.media_type not in (None, RequestEncodingType.JSON):
-        return  # a form: its values are text, and converting them is the point
+        # A form: its values are text, and converting them is the point. Checked without reading the
+        # body (an upload), which Litestar's form parser reads once it is let through.
+        form_type = _FORM_TYPES.get(kwarg.media_type)
+        if declared is not None and form_type is not None and declared != form_type:
+            raise UnsupportedMedia(f"Send the body as {form_type}")
+        return
     body = await request.body()
     if not body:
         return
+    if declared is not None and not _is_json(declared):
+        raise UnsupportedMedia("Send the body as application/json")
     try:
         msgspec.json.decode(body, type=field.annotation)
     except msgspec.ValidationError as strict:

@@ -128,8 +128,9 @@ NEEDS_NO_SERVICES = "needs_no_services"
 
 def document_common_answers(app: Litestar) -> None:
     """Adds the answers the shell gives on any route it applies to, so the document does not have
-    to be kept in step with them by hand: 429 where a rate limit applies, and 503 wherever a
-    service the request needs (PostgreSQL, Redis, the media store) may be unavailable."""
+    to be kept in step with them by hand: 429 where a rate limit applies, 503 wherever a
+    service the request needs (PostgreSQL, Redis, the media store) may be unavailable, and 415 where
+    a body of another type than the route takes is refused (`app.bodies`)."""
     for route in app.routes:
         for handler in getattr(route, "route_handlers", ()):
             if not isinstance(handler, HTTPRouteHandler) or not handler.include_in_schema:
@@ -139,6 +140,8 @@ def document_common_answers(app: Litestar) -> None:
                 common.append(429)
             if not handler.opt.get(NEEDS_NO_SERVICES):
                 common.append(503)
+            if "data" in handler.parsed_fn_signature.parameters:
+                common.append(415)  # a body labelled as another type (app.bodies)
             responses = dict(handler.responses or {})
             handler.responses = {**problem_responses(*common), **responses}
 

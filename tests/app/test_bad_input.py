@@ -234,6 +234,62 @@ async def test_unreadable_multipart_body_is_malformed_multipart(client, users, m
     assert_problem(response, 400, "malformed_multipart")
 
 
+# --- A body of another type than the route takes was read as that type anyway -------------------
+# JSON routes parsed any body as JSON: JSON labelled text/plain or as a form was taken (200), and a real
+# form or multipart body was 400 `malformed_json`; the avatar route answered a JSON body 400
+# `bad_request`. POST /v1/generations answered these 415 `unsupported_media`, as RFC 9110 has it.
+
+NOT_JSON = [
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=XX",
+    "application/xml",
+]
+
+
+@pytest.mark.parametrize("content_type", NOT_JSON)
+@pytest.mark.parametrize(("method", "path", "auth"), JSON_ENDPOINTS, ids=[p for _, p, _ in JSON_ENDPOINTS])
+async def test_json_route_refuses_a_body_of_another_type(client, users, method, path, auth, content_type):
+    alice = await users.create("alice")
+    headers = {"content-type": content_type, **(alice.headers if auth else {})}
+    body = b'{"bio": "changed", "login": "alice", "password": "x", "refresh_token": "x"}'
+
+    response = await client.request(method, path, content=body, headers=headers)
+
+    assert_problem(response, 415, "unsupported_media")
+    assert (await client.get("/v1/me", headers=alice.headers)).json()["bio"] == ""
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "application/json; charset=utf-8",
+        "Application/JSON",
+        "application/merge-patch+json",
+        None,
+    ],
+)
+async def test_json_route_takes_json_however_it_is_labelled(client, users, content_type):
+    alice = await users.create("alice")
+    headers = dict(alice.headers)
+    if content_type is not None:
+        headers["content-type"] = content_type
+
+    response = await client.patch("/v1/me", content=b'{"bio": "changed"}', headers=headers)
+
+    assert response.status_code == 200, response.text
+    assert response.json()["bio"] == "changed"
+
+
+async def test_avatar_route_refuses_a_json_body_as_unsupported_media(client, users):
+    alice = await users.create("alice")
+
+    response = await client.put("/v1/me/avatar", json={"file": "aGVsbG8="}, headers=alice.headers)
+
+    assert_problem(response, 415, "unsupported_media")
+
+
 async def test_avatar_multipart_with_two_file_parts_is_refused(client, users):
     alice = await users.create("alice")
     image = png_bytes()
