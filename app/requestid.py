@@ -22,7 +22,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 log = structlog.get_logger("remixfeed.access")
 
 HEADER = "x-request-id"
-_SANE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+_SANE = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 
 def request_id_of(scope: Scope) -> str:
@@ -32,7 +32,8 @@ def request_id_of(scope: Scope) -> str:
                 text = value.decode("ascii")
             except UnicodeDecodeError:
                 break
-            if _SANE.match(text):
+            # fullmatch: `$` would let a final newline through, into the answer's header and the log.
+            if _SANE.fullmatch(text):
                 return text
             break
     return uuid.uuid4().hex

@@ -29,6 +29,11 @@ async def test_every_answer_names_its_request_id(client: httpx.AsyncClient) -> N
     for unsafe in ("has space", "x" * 129, 'quote"d', "semi;colon"):
         replaced = await client.get("/health/live", headers={"X-Request-ID": unsafe})
         assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"]), unsafe
+    # Python's `$` also matches before a final newline: "edge-1\n" was kept, echoed in the answer's
+    # header and written into every log line of the request.
+    for unsafe_bytes in (b"edge-1\n", b"edge-1\r\n"):
+        replaced = await client.get("/health/live", headers=[(b"x-request-id", unsafe_bytes)])
+        assert re.fullmatch(r"[0-9a-f]{32}", replaced.headers["x-request-id"]), unsafe_bytes
 
 
 async def test_requests_no_route_answers_name_their_request_id(client: httpx.AsyncClient) -> None:
