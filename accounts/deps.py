@@ -24,6 +24,7 @@ from accounts.errors import AccountSuspended, InsufficientRole
 from accounts.models import Role, User
 from accounts.service import AuthService, AvatarService, ProfileService
 from accounts.service.deletion import AccountDeletionService
+from accounts.service.password_reset import PasswordResetService
 from app.dependencies import DbSession, MediaDeletionsDep, SettingsDep, StorageDep
 from app.errors import NotAuthenticated
 from app.resources import Resources
@@ -36,6 +37,7 @@ Auth = NamedDependency[AuthService]
 Profiles = NamedDependency[ProfileService]
 Avatars = NamedDependency[AvatarService]
 Deletion = NamedDependency[AccountDeletionService]
+PasswordResets = NamedDependency[PasswordResetService]
 
 
 async def provide_current_user(
@@ -126,3 +128,9 @@ def provide_deletion_service(
     resources: NamedDependency[Resources],
 ) -> AccountDeletionService:
     return AccountDeletionService(db_session, settings, media_deletions, resources.jobs)
+
+
+def provide_password_reset_service(
+    db_session: DbSession, settings: SettingsDep, resources: NamedDependency[Resources]
+) -> PasswordResetService:
+    return PasswordResetService(db_session, settings, resources.jobs)

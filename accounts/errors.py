@@ -1,6 +1,6 @@
 """Account failures with the stable codes from the API contract."""
 
-from app.errors import Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
+from app.errors import AppError, Conflict, Forbidden, NotAuthenticated, NotFound, ValidationFailed
 from app.images import ImageTooLarge, InvalidImage, UnsupportedMedia
 
 __all__ = ["ImageTooLarge", "InvalidImage", "UnsupportedMedia"]
@@ -79,3 +79,12 @@ class SessionNotFound(NotFound):
 class SessionUnknown(NotAuthenticated):
     code = "session_unknown"
     title = "This access token does not say which login it belongs to; refresh it and try again"
+
+
+class ResetTokenInvalid(AppError):
+    """Malformed, tampered with, expired, used, or made void by a later password change or the
+    account's deletion: one answer for all, which tells nothing about the account."""
+
+    status = 400
+    code = "reset_token_invalid"
+    title = "The password reset token is not valid"

@@ -10,10 +10,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import hooks, notifications, queries
 from accounts.models import User
+from accounts.service import password_reset
 from accounts.service.deletion import PURGE_ACCOUNT_JOB, PURGE_TIMEOUT_SECONDS, purge_job_key
+from accounts.service.password_reset import (
+    MAIL_JOB_RETRIES,
+    MAIL_JOB_TIMEOUT_SECONDS,
+    PASSWORD_RESET_MAIL_JOB,
+)
 from app import retention
 from app.db import in_batches, in_transaction
 from app.jobs import Job
+from app.mail import send_mail
 from app.resources import Resources
 
 log = structlog.get_logger(__name__)
@@ -134,6 +141,32 @@ async def sweep_unfinished_purges(resources: Resources) -> int:
     return len(found)
 
 
+async def send_password_reset(resources: Resources, *, user_id: str) -> bool:
+    """PASSWORD_RESET_MAIL_JOB: the reset mail, with a token made now from the account as it is now
+    (the job's arguments hold no token, nor does its result: neither is a credential kept in
+    PostgreSQL or Redis). A run that failed to send is retried, with a new token, the earlier one
+    never seen. False when the account is gone (deleted since, or the test data wiped)."""
+    settings = resources.settings
+    assert settings.secret_key is not None
+    secret = settings.secret_key
+    identifier = UUID(user_id)
+
+    async def token_and_address(session: AsyncSession) -> tuple[str, str] | None:
+        binding = await password_reset.current_binding(session, identifier)
+        if binding is None:
+            return None
+        expires_at = password_reset.now() + timedelta(minutes=settings.password_reset_ttl_minutes)
+        return password_reset.make_token(secret, identifier, binding, expires_at), binding.email
+
+    found: tuple[str, str] | None = await in_transaction(resources.session_factory, token_and_address)
+    if found is None:
+        log.info("password_reset_mail_dropped", user_id=user_id, reason="no_account")
+        return False
+    token, address = found
+    await send_mail(settings, password_reset.reset_mail(settings, address, token))
+    return True
+
+
 jobs = [
     Job(
         name="accounts.purge_expired_refresh_tokens",
@@ -155,4 +188,10 @@ jobs = [
     ),
     Job(name=PURGE_ACCOUNT_JOB, function=purge_deleted_account, timeout_seconds=1800),
     Job(name="accounts.sweep_unfinished_purges", function=sweep_unfinished_purges, cron="*/10 * * * *"),
+    Job(
+        name=PASSWORD_RESET_MAIL_JOB,
+        function=send_password_reset,
+        timeout_seconds=MAIL_JOB_TIMEOUT_SECONDS,
+        retries=MAIL_JOB_RETRIES,
+    ),
 ]

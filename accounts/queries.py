@@ -57,6 +57,15 @@ async def user_by_login(session: AsyncSession, login: str) -> User | None:
     return result.one_or_none()
 
 
+async def user_by_email(session: AsyncSession, email: str) -> User | None:
+    """The account with this email, in any case (compared as `user_by_login` does); a deleted one's
+    email is scrubbed, so it names nobody."""
+    result = await session.scalars(
+        select(User).where(func.lower(User.email) == func.lower(email), User.deleted_at.is_(None))
+    )
+    return result.one_or_none()
+
+
 # A deleted account's tombstone keeps its username for ever: nobody may take it again (no one
 # impersonates the person through their old handle), so it is not available.
 async def username_exists(session: AsyncSession, username: str) -> bool:
@@ -188,6 +197,22 @@ async def password_changed_and_deleted(
         await session.execute(select(User.password_changed_at, User.deleted_at).where(User.id == user_id))
     ).one()
     return row[0], row[1]
+
+
+async def password_reset_state(
+    session: AsyncSession, user_id: UUID
+) -> tuple[str, datetime | None, str, datetime | None] | None:
+    """What a password-reset token is bound to, as committed now (not the loaded `User`'s):
+    the password hash, when the password last changed and the email, with when the account was
+    deleted; None when there is no such account."""
+    row = (
+        await session.execute(
+            select(User.password_hash, User.password_changed_at, User.email, User.deleted_at).where(
+                User.id == user_id
+            )
+        )
+    ).one_or_none()
+    return None if row is None else (row[0], row[1], row[2], row[3])
 
 
 async def lock_out_sessions(

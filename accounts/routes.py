@@ -9,7 +9,7 @@ from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, MultipartBody
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from accounts import deps
 from accounts.deps import (
@@ -19,6 +19,7 @@ from accounts.deps import (
     Avatars,
     CurrentUser,
     Deletion,
+    PasswordResets,
     Profiles,
 )
 from accounts.notifications import Notifications, provide_notification_service
@@ -32,6 +33,9 @@ from accounts.schemas import (
     MePatch,
     NotificationOut,
     PasswordChangeIn,
+    PasswordResetAccepted,
+    PasswordResetConfirmIn,
+    PasswordResetIn,
     Profile,
     RefreshIn,
     SessionOut,
@@ -42,6 +46,7 @@ from accounts.schemas import (
 from accounts.service import NewAccount
 from accounts.service.auth import CountAttempt
 from accounts.service.avatars import MAX_BYTES
+from accounts.service.password_reset import ACCEPTED, MailBudget
 from app.dependencies import SettingsDep
 from app.errors import problem_responses
 from app.openapi import OptionalBodyOperation
@@ -88,6 +93,18 @@ def login_attempts(limiter: RateLimiter, settings: Settings) -> CountAttempt:
     return count_attempt
 
 
+def reset_mail_budget(limiter: RateLimiter, settings: Settings) -> MailBudget:
+    """Counts each reset mail asked for an account against its budget
+    (REMIXFEED_PASSWORD_RESET_RATE_LIMIT): False once spent, and the request still answers 202
+    (a 429 would tell whether the email has an account)."""
+
+    async def within(name: str, subject: str) -> bool:
+        usage = await limiter.hit(name, subject, settings.password_reset_limit)
+        return usage is None or not usage.exceeded
+
+    return within
+
+
 class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]
@@ -96,6 +113,7 @@ class AuthController(Controller):
         "auth": Provide(deps.provide_auth_service, sync_to_thread=False),
         "profiles": Provide(deps.provide_profile_service, sync_to_thread=False),
         "limiter": Provide(_limiter, sync_to_thread=False),
+        "resets": Provide(deps.provide_password_reset_service, sync_to_thread=False),
     }
 
     @post(
@@ -160,6 +178,41 @@ class AuthController(Controller):
     async def log_out(self, data: JSONBody[RefreshIn], auth: Auth) -> None:
         """End the login the refresh token belongs to (idempotent)."""
         await auth.log_out(data.refresh_token)
+
+    @post(
+        "/password-reset",
+        status_code=HTTP_202_ACCEPTED,
+        # Per address, sharing the login's budget (TOKEN_LIMIT): a step of signing in.
+        opt={"rate_limits": [TOKEN_LIMIT]},
+        responses=problem_responses(400, 422, 429),
+    )
+    async def request_password_reset(
+        self,
+        data: JSONBody[PasswordResetIn],
+        resets: PasswordResets,
+        limiter: NamedDependency[RateLimiter],
+        settings: SettingsDep,
+    ) -> PasswordResetAccepted:
+        """Forgot password: mail a reset token to the account with this email. The same 202 whether
+        or not there is one; nothing is sent past the account's budget of reset mails
+        (REMIXFEED_PASSWORD_RESET_RATE_LIMIT), nor for a deleted account."""
+        await resets.request(data.email, reset_mail_budget(limiter, settings))
+        return PasswordResetAccepted(detail=ACCEPTED)
+
+    @post(
+        "/password-reset/confirm",
+        status_code=HTTP_204_NO_CONTENT,
+        opt={"rate_limits": [TOKEN_LIMIT]},
+        responses=problem_responses(400, 422, 429),
+    )
+    async def confirm_password_reset(
+        self, data: JSONBody[PasswordResetConfirmIn], resets: PasswordResets
+    ) -> None:
+        """Set a new password with the token from the reset mail. Every session of the account is
+        signed out (refresh tokens revoked, access tokens refused); log in with the new password.
+        The token then works no more: 400 reset_token_invalid for it, and for one expired, tampered
+        with, made before another password change, or of a deleted account."""
+        await resets.confirm(data.token, data.new_password)
 
 
 class UsernameController(Controller):

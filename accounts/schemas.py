@@ -46,6 +46,21 @@ class PasswordChangeIn(Input):
     new_password: Password
 
 
+class PasswordResetIn(Input):
+    email: Email
+
+
+class PasswordResetConfirmIn(Input):
+    token: Annotated[str, Meta(min_length=1, max_length=256, description="from the password reset mail")]
+    new_password: Password
+
+
+class PasswordResetAccepted(msgspec.Struct, kw_only=True):
+    """The same answer whether or not the email has an account."""
+
+    detail: str
+
+
 class RefreshIn(Input):
     refresh_token: Annotated[str, Meta(min_length=1, max_length=512)]
 

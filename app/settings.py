@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from email.utils import parseaddr
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -88,6 +89,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     token_rate_limit: str = "30/minute"  # noqa: S105 - a rate, not a secret
     login_rate_limit: str = "10/minute"
     report_rate_limit: str = "20/hour"
+    # Password-reset mails per account (`POST /v1/auth/password-reset`): past it the request still
+    # answers 202 but sends nothing, so nobody can flood an address with them.
+    password_reset_rate_limit: str = "3/hour"  # noqa: S105 - a rate, not a secret
+    # How long a password-reset token works; and, when set, the link the mail shows, a template in
+    # which `{token}` stands for the token (a page of the app that posts it to the confirm route).
+    password_reset_ttl_minutes: Annotated[int, msgspec.Meta(ge=1, le=7 * 24 * 60)] = 60
+    password_reset_url: str = ""
     # Every signed-in write (POST, PUT, PATCH, DELETE) per user, feed pages per user, and other
     # expensive reads (remix trees and lineage, progress streams) per user: what one account (or
     # one stolen token) can make the service do.
@@ -189,6 +197,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # still running then are handed back to the queue for another worker.
     job_shutdown_grace_seconds: Annotated[int, msgspec.Meta(ge=0)] = 20
     process_name: str = "remixfeed-api"
+    # Outgoing mail (app/mail.py): "file" writes each message as an .eml file under
+    # REMIXFEED_DATA_DIR/mail (development: read them there); "smtp" sends them through a server.
+    mail_backend: Literal["file", "smtp"] = "file"
+    # The From of every mail; required with smtp.
+    mail_from: str = ""
+    smtp_host: str = ""
+    # 0: the usual port of `smtp_security` (587 starttls, 465 tls, 25 none).
+    smtp_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    smtp_username: str = ""
+    smtp_password: str = ""
+    # "starttls": upgrade a plain connection (required; refused if the server cannot); "tls": TLS
+    # from the first byte (SMTPS); "none": plain text (a relay on the same machine or network only).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
 
     @property
     def embedded_database(self) -> bool:
@@ -217,6 +239,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def report_limit(self) -> RateLimitRule:
         return RateLimitRule.parse(self.report_rate_limit)
+
+    @property
+    def password_reset_limit(self) -> RateLimitRule:
+        return RateLimitRule.parse(self.password_reset_rate_limit)
 
     @property
     def write_limit(self) -> RateLimitRule:
@@ -283,6 +309,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             settings.token_limit,
             settings.login_limit,
             settings.report_limit,
+            settings.password_reset_limit,
             settings.export_limit,
             settings.write_limit,
             settings.feed_limit,
@@ -300,6 +327,20 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise SettingsError(
             "invalid settings: set both REMIXFEED_S3_ACCESS_KEY_ID and REMIXFEED_S3_SECRET_ACCESS_KEY, "
             "or neither (to use the AWS credential chain)"
+        )
+    if settings.password_reset_url and "{token}" not in settings.password_reset_url:
+        raise SettingsError("invalid settings: REMIXFEED_PASSWORD_RESET_URL must contain {token}")
+    if settings.mail_backend == "smtp" and not (settings.smtp_host.strip() and settings.mail_from.strip()):
+        raise SettingsError(
+            "invalid settings: REMIXFEED_MAIL_BACKEND=smtp needs REMIXFEED_SMTP_HOST and REMIXFEED_MAIL_FROM"
+        )
+    if settings.mail_from.strip() and "@" not in parseaddr(settings.mail_from)[1]:
+        raise SettingsError(
+            "invalid settings: REMIXFEED_MAIL_FROM must be an address, as 'remixfeed <no-reply@example.com>'"
+        )
+    if bool(settings.smtp_username) != bool(settings.smtp_password):
+        raise SettingsError(
+            "invalid settings: set both REMIXFEED_SMTP_USERNAME and REMIXFEED_SMTP_PASSWORD, or neither"
         )
     return settings
 

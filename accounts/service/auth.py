@@ -312,15 +312,30 @@ class AuthService:
         await reauthenticate(self.session, self.settings, user, current, count_attempt)
         # Still without a connection, as the check was: the session's next statement takes one.
         new_hash = await hash_password(new, at_once=self.settings.password_hashes_at_once)
+
+        async def unchanged() -> None:
+            # The password was checked against the hash read with the caller; another change may
+            # have committed since, signing this caller out.
+            await refuse_if_password_changed(self.session, user)
+
+        await self.replace_password(user, new_hash, unchanged)
+        return await self.issue_tokens(user, user_agent)
+
+    async def replace_password(
+        self, user: User, new_hash: str, still_allowed: Callable[[], Awaitable[None]]
+    ) -> None:
+        """The one way a password is set on an account (a change, a reset): every login of it ends
+        (refresh tokens revoked, access tokens issued before now refused) and `new_hash` becomes its
+        password, under the account's sessions lock, taken exclusively and held until commit, which
+        a token rotation, a login's last check, another change and the account's deletion take too.
+        `still_allowed` runs under that lock, first, and raises when what the caller checked before
+        taking it no longer holds."""
         now = datetime.now(UTC)
         await queries.lock_out_sessions(self.session, user.id, now)
-        # The password was checked against the hash read with the caller; another change (under
-        # the sessions lock, held now) may have committed since, signing this caller out.
-        await refuse_if_password_changed(self.session, user)
+        await still_allowed()
         user.password_hash = new_hash
         user.password_changed_at = now
         await self.session.flush()
-        return await self.issue_tokens(user, user_agent)
 
     async def log_out(self, refresh_token: str) -> None:
         stored = await queries.refresh_token_for_update(self.session, token_digest(refresh_token))

@@ -23,6 +23,8 @@ PUBLIC = {
     ("POST", "/v1/auth/token"),
     ("POST", "/v1/auth/refresh"),  # the refresh token is the credential
     ("POST", "/v1/auth/logout"),
+    ("POST", "/v1/auth/password-reset"),  # for whoever forgot their password
+    ("POST", "/v1/auth/password-reset/confirm"),  # the token from the mail is the credential
     ("GET", "/v1/usernames/{username:str}/availability"),  # while signing up
     ("GET", "/health/live"),
     ("GET", "/health/ready"),

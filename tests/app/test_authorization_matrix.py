@@ -68,6 +68,7 @@ Answer = tuple[int, str | None]
 
 OK: Answer = (200, None)
 CREATED: Answer = (201, None)
+ACCEPTED: Answer = (202, None)
 NO_CONTENT: Answer = (204, None)
 NOT_AUTHENTICATED: Answer = (401, "not_authenticated")
 SUSPENDED: Answer = (403, "account_suspended")
@@ -79,6 +80,7 @@ NO_CAMEO: Answer = (404, "cameo_not_found")
 NO_GENERATION: Answer = (404, "generation_not_found")
 LEASE_NOT_HELD: Answer = (409, "lease_not_held")
 PASSWORD_INCORRECT: Answer = (403, "password_incorrect")
+RESET_TOKEN_INVALID: Answer = (400, "reset_token_invalid")
 
 
 def answers(
@@ -566,6 +568,25 @@ MATRIX: dict[tuple[str, str], list[Case]] = {
             "an unknown refresh token",
             answers(NO_CONTENT, public=True),
             body=with_json({"refresh_token": "nope"}),
+        )
+    ],
+    # Asking for a reset mail to the owner's address changes nothing of theirs (their password and
+    # sessions stand), and says nothing a request for any other address would not.
+    ("POST", "/v1/auth/password-reset"): [
+        Case(
+            "a reset mail to the owner's email",
+            answers(ACCEPTED, public=True),
+            body=with_json(lambda w, kind: {"email": w.owner.email}),
+            observe=(owner_account, owner_sessions),
+            keeps=True,
+        )
+    ],
+    ("POST", "/v1/auth/password-reset/confirm"): [
+        Case(
+            "a token not made by the service",
+            answers(RESET_TOKEN_INVALID, public=True),
+            body=with_json({"token": "not-a-reset-token", "new_password": "a new passphrase"}),
+            observe=(owner_account, owner_sessions),
         )
     ],
     ("GET", "/v1/usernames/{username:str}/availability"): [
@@ -1163,6 +1184,20 @@ WRITES: dict[tuple[str, str], Write] = {
     ),
     ("POST", "/v1/auth/logout"): Write(
         actor=lambda w: None, body=lambda w: {"refresh_token": w.friend.refresh_token}, accepted=NO_CONTENT
+    ),
+    ("POST", "/v1/auth/password-reset"): Write(
+        actor=lambda w: None,
+        body=lambda w: {"email": w.owner.email},
+        accepted=ACCEPTED,
+        observe=(owner_account, owner_sessions),
+    ),
+    # A valid body reaches the service and is refused for its token, which changes nothing:
+    # proof enough that the body is valid.
+    ("POST", "/v1/auth/password-reset/confirm"): Write(
+        actor=lambda w: None,
+        body=lambda w: {"token": "not-a-reset-token", "new_password": "a new passphrase"},
+        accepted=RESET_TOKEN_INVALID,
+        observe=(owner_account, owner_sessions),
     ),
     ("PATCH", "/v1/me"): Write(
         actor=_owner, body=lambda w: {"bio": "hello"}, accepted=OK, observe=(owner_account,)

@@ -46,6 +46,8 @@ JSON_ENDPOINTS = [
     ("POST", "/v1/auth/token", False),
     ("POST", "/v1/auth/refresh", False),
     ("POST", "/v1/auth/logout", False),
+    ("POST", "/v1/auth/password-reset", False),
+    ("POST", "/v1/auth/password-reset/confirm", False),
     ("PATCH", "/v1/me", True),
 ]
 
@@ -437,6 +439,8 @@ async def test_list_endpoints_document_the_422_they_answer(client, users, openap
         ("SignupIn", "POST", "/v1/auth/signup"),
         ("TokenIn", "POST", "/v1/auth/token"),
         ("RefreshIn", "POST", "/v1/auth/refresh"),
+        ("PasswordResetIn", "POST", "/v1/auth/password-reset"),
+        ("PasswordResetConfirmIn", "POST", "/v1/auth/password-reset/confirm"),
         ("MePatch", "PATCH", "/v1/me"),
     ],
 )
@@ -490,7 +494,14 @@ async def test_every_protected_endpoint_requires_a_valid_token(client, users, to
     await users.create("bob")
     header = BAD_TOKENS[token]
     headers = {} if header is None else {"Authorization": header}
-    unprotected = {"/v1/auth/signup", "/v1/auth/token", "/v1/auth/refresh", "/v1/auth/logout"}
+    unprotected = {
+        "/v1/auth/signup",
+        "/v1/auth/token",
+        "/v1/auth/refresh",
+        "/v1/auth/logout",
+        "/v1/auth/password-reset",
+        "/v1/auth/password-reset/confirm",
+    }
 
     failures = []
     for method, path, auth in every_endpoint("bob"):

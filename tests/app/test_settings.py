@@ -64,11 +64,58 @@ def test_values_are_parsed_from_strings() -> None:
         ("REMIXFEED_SESSION_RETENTION_DAYS", "-1"),
         ("REMIXFEED_CHECKIN_RETENTION_DAYS", "0"),
         ("REMIXFEED_ENDED_EXPORT_RETENTION_DAYS", "0"),
+        ("REMIXFEED_PASSWORD_RESET_RATE_LIMIT", "0/hour"),
+        ("REMIXFEED_PASSWORD_RESET_TTL_MINUTES", "0"),
+        ("REMIXFEED_MAIL_BACKEND", "sendmail"),
+        ("REMIXFEED_SMTP_SECURITY", "ssl"),
+        ("REMIXFEED_SMTP_PORT", "70000"),
     ],
 )
 def test_bad_values_fail_at_start(name: str, value: str) -> None:
     with pytest.raises(SettingsError):
         load_settings({name: value})
+
+
+@pytest.mark.parametrize(
+    ("environ", "named"),
+    [
+        # A link that would not carry the token.
+        ({"REMIXFEED_PASSWORD_RESET_URL": "https://app.example/reset"}, "REMIXFEED_PASSWORD_RESET_URL"),
+        # SMTP with nowhere to send, or no From.
+        ({"REMIXFEED_MAIL_BACKEND": "smtp", "REMIXFEED_MAIL_FROM": "a@example.com"}, "REMIXFEED_SMTP_HOST"),
+        (
+            {"REMIXFEED_MAIL_BACKEND": "smtp", "REMIXFEED_SMTP_HOST": "smtp.example.com"},
+            "REMIXFEED_MAIL_FROM",
+        ),
+        ({"REMIXFEED_MAIL_FROM": "remixfeed"}, "REMIXFEED_MAIL_FROM"),
+        ({"REMIXFEED_SMTP_USERNAME": "remixfeed"}, "REMIXFEED_SMTP_PASSWORD"),
+    ],
+)
+def test_mail_settings_that_cannot_work_fail_at_start(environ: dict[str, str], named: str) -> None:
+    with pytest.raises(SettingsError, match=named):
+        load_settings(environ)
+
+
+def test_mail_settings_are_read() -> None:
+    settings = load_settings(
+        {
+            "REMIXFEED_MAIL_BACKEND": "smtp",
+            "REMIXFEED_MAIL_FROM": "remixfeed <no-reply@example.com>",
+            "REMIXFEED_SMTP_HOST": "smtp.example.com",
+            "REMIXFEED_SMTP_PORT": "465",
+            "REMIXFEED_SMTP_SECURITY": "tls",
+            "REMIXFEED_SMTP_USERNAME": "remixfeed",
+            "REMIXFEED_SMTP_PASSWORD": "secret",
+            "REMIXFEED_PASSWORD_RESET_URL": "https://app.example/reset?token={token}",
+            "REMIXFEED_PASSWORD_RESET_TTL_MINUTES": "30",
+            "REMIXFEED_PASSWORD_RESET_RATE_LIMIT": "5/day",
+        }
+    )
+    assert (settings.mail_backend, settings.smtp_port, settings.smtp_security) == ("smtp", 465, "tls")
+    assert settings.password_reset_limit == RateLimitRule(limit=5, window_seconds=86400)
+    assert settings.password_reset_ttl_minutes == 30
+    # The development default: mail to files, no SMTP needed.
+    assert load_settings({}).mail_backend == "file"
 
 
 def test_production_requires_a_secret_key(tmp_path: Path) -> None:

@@ -324,6 +324,9 @@ def seed(api: Api, user: dict[str, str]) -> tuple[dict[str, str], dict[str, list
         # Two uses of the user's invite are left, so sign-up gets past the invite check now and then.
         "invites": [user["invite_code"]],
         "passwords": [PASSWORD],
+        # So that half the password-reset requests name real accounts (and send a mail, written to
+        # the throwaway data directory), and sign-ups meet a taken email.
+        "emails": [f"{username}@fuzz.test" for username in (USER, OTHER, TEEN, MODERATOR)],
     }
     return tokens, ids
 
@@ -346,6 +349,9 @@ BINDINGS = {
     "body.invite_code": "invites",
     "body.login": "usernames",
     "body.password": "passwords",
+    "body.email": "emails",
+    # `body.token` (the password-reset confirm) cannot be bound: a reset token is only ever in a
+    # mail, so the confirm is fuzzed with tokens the server refuses (400 reset_token_invalid).
     # `body.current_password` is left unbound on purpose: the right one would change the fuzz user's
     # password and sign its token out, and every later request would be a 401.
 }
