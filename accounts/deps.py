@@ -104,8 +104,10 @@ def require_role(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
     return check
 
 
-def provide_auth_service(db_session: DbSession, settings: SettingsDep) -> AuthService:
-    return AuthService(db_session, settings)
+def provide_auth_service(
+    db_session: DbSession, settings: SettingsDep, resources: NamedDependency[Resources]
+) -> AuthService:
+    return AuthService(db_session, settings, resources.jobs)
 
 
 def provide_profile_service(

@@ -9,14 +9,18 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import hooks, notifications, queries
+from accounts.mail import (
+    MAIL_JOB_RETRIES,
+    MAIL_JOB_TIMEOUT_SECONDS,
+    PASSWORD_CHANGED_MAIL_JOB,
+    PASSWORD_RESET_MAIL_JOB,
+    HowChanged,
+    changed_mail,
+    reset_mail,
+)
 from accounts.models import User
 from accounts.service import password_reset
 from accounts.service.deletion import PURGE_ACCOUNT_JOB, PURGE_TIMEOUT_SECONDS, purge_job_key
-from accounts.service.password_reset import (
-    MAIL_JOB_RETRIES,
-    MAIL_JOB_TIMEOUT_SECONDS,
-    PASSWORD_RESET_MAIL_JOB,
-)
 from app import retention
 from app.db import in_batches, in_transaction
 from app.jobs import Job
@@ -163,7 +167,26 @@ async def send_password_reset(resources: Resources, *, user_id: str) -> bool:
         log.info("password_reset_mail_dropped", user_id=user_id, reason="no_account")
         return False
     token, address = found
-    await send_mail(settings, password_reset.reset_mail(settings, address, token))
+    await send_mail(settings, reset_mail(settings, address, token))
+    return True
+
+
+async def send_password_changed(resources: Resources, *, user_id: str, changed_at: str, how: str) -> bool:
+    """PASSWORD_CHANGED_MAIL_JOB: tell the account, at its address as it is now, that its password
+    changed. False when the account is gone (nobody left to tell)."""
+
+    async def address(session: AsyncSession) -> str | None:
+        binding = await password_reset.current_binding(session, UUID(user_id))
+        return None if binding is None else binding.email
+
+    to: str | None = await in_transaction(resources.session_factory, address)
+    if to is None:
+        log.info("password_changed_mail_dropped", user_id=user_id, reason="no_account")
+        return False
+    way: HowChanged = "reset" if how == "reset" else "changed"
+    await send_mail(
+        resources.settings, changed_mail(resources.settings, to, datetime.fromisoformat(changed_at), way)
+    )
     return True
 
 
@@ -191,6 +214,12 @@ jobs = [
     Job(
         name=PASSWORD_RESET_MAIL_JOB,
         function=send_password_reset,
+        timeout_seconds=MAIL_JOB_TIMEOUT_SECONDS,
+        retries=MAIL_JOB_RETRIES,
+    ),
+    Job(
+        name=PASSWORD_CHANGED_MAIL_JOB,
+        function=send_password_changed,
         timeout_seconds=MAIL_JOB_TIMEOUT_SECONDS,
         retries=MAIL_JOB_RETRIES,
     ),

@@ -28,11 +28,13 @@ from accounts.errors import (
     SessionUnknown,
     UsernameTaken,
 )
+from accounts.mail import HowChanged, tell_password_changed
 from accounts.models import LoginSession, RefreshToken, Role, User
 from accounts.passwords import hash_password, hashing_turn, needs_rehash
 from accounts.schemas import USERNAME_PATTERN, Availability, SessionOut
 from app.db import release_connection, violated_constraint
 from app.errors import FieldError, NotAuthenticated, ValidationFailed
+from app.jobs import JobQueue
 from app.pagination import CursorCodec, Page
 from app.security import encode_access_token, new_opaque_token, token_digest
 from app.settings import Settings
@@ -115,9 +117,12 @@ class NewAccount:
 
 
 class AuthService:
-    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+    def __init__(self, session: AsyncSession, settings: Settings, jobs: JobQueue | None = None) -> None:
         self.session = session
         self.settings = settings
+        # Where the mail telling an account its password changed goes; setting a password needs
+        # it (creating accounts, as the CLI and the tests' factories do, does not).
+        self.jobs = jobs
 
     async def sign_up(
         self, account: NewAccount, *, require_invite: bool | None = None, user_agent: str | None = None
@@ -318,24 +323,33 @@ class AuthService:
             # have committed since, signing this caller out.
             await refuse_if_password_changed(self.session, user)
 
-        await self.replace_password(user, new_hash, unchanged)
+        await self.replace_password(user, new_hash, unchanged, how="changed")
         return await self.issue_tokens(user, user_agent)
 
     async def replace_password(
-        self, user: User, new_hash: str, still_allowed: Callable[[], Awaitable[None]]
+        self,
+        user: User,
+        new_hash: str,
+        still_allowed: Callable[[], Awaitable[None]],
+        *,
+        how: HowChanged,
     ) -> None:
         """The one way a password is set on an account (a change, a reset): every login of it ends
         (refresh tokens revoked, access tokens issued before now refused) and `new_hash` becomes its
         password, under the account's sessions lock, taken exclusively and held until commit, which
         a token rotation, a login's last check, another change and the account's deletion take too.
         `still_allowed` runs under that lock, first, and raises when what the caller checked before
-        taking it no longer holds."""
+        taking it no longer holds. Once it commits, the account is told by mail (`how` it
+        changed)."""
+        if self.jobs is None:
+            raise RuntimeError("setting a password needs the job queue, to tell the account by mail")
         now = datetime.now(UTC)
         await queries.lock_out_sessions(self.session, user.id, now)
         await still_allowed()
         user.password_hash = new_hash
         user.password_changed_at = now
         await self.session.flush()
+        tell_password_changed(self.jobs, self.session, user.id, now, how)
 
     async def log_out(self, refresh_token: str) -> None:
         stored = await queries.refresh_token_for_update(self.session, token_digest(refresh_token))

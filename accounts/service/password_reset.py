@@ -24,7 +24,6 @@ import struct
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
 from typing import NamedTuple
 
 import structlog
@@ -32,22 +31,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts import queries
 from accounts.errors import ResetTokenInvalid
+from accounts.mail import MAIL_JOB_RETRIES, MAIL_JOB_TIMEOUT_SECONDS, PASSWORD_RESET_MAIL_JOB
 from accounts.models import User
 from accounts.passwords import hash_password
 from accounts.service.auth import AuthService
 from app.db import release_connection
 from app.jobs import JobQueue
-from app.mail import compose
 from app.security import sign, verify_signature
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
 
-PASSWORD_RESET_MAIL_JOB = "accounts.send_password_reset"  # noqa: S105 - a job name, not a secret
-# A mail the SMTP server did not take is tried again (SAQ's backoff from 1 s: about a minute in
-# all), then the outbox row replays it a few times more.
-MAIL_JOB_RETRIES = 6
-MAIL_JOB_TIMEOUT_SECONDS = 120
 ACCEPTED = "If an account has this email, a message to reset its password is on its way"
 
 _PURPOSE = "password-reset"
@@ -137,30 +131,6 @@ async def current_binding(session: AsyncSession, user_id: uuid.UUID) -> Binding 
     return Binding(password_hash, changed_at, email)
 
 
-def reset_mail(settings: Settings, to: str, token: str) -> EmailMessage:
-    minutes = settings.password_reset_ttl_minutes
-    lines = [
-        "Someone (we hope you) asked to reset the password of the remixfeed account with this email",
-        "address.",
-        "",
-    ]
-    if settings.password_reset_url:
-        link = settings.password_reset_url.replace("{token}", token)
-        lines += [f"To choose a new password, open this link within {minutes} minutes:", "", link, ""]
-        lines += ["Or give the app this reset token:", ""]
-    else:
-        lines += [f"To choose a new password within {minutes} minutes, give the app this reset token:", ""]
-    lines += [
-        f"Reset token: {token}",
-        "",
-        "It works once, and no longer once the password has changed. Setting a new password signs",
-        "every device out of the account.",
-        "",
-        "If you did not ask for this, ignore this mail: your password stays as it is.",
-    ]
-    return compose(settings, to=to, subject="Reset your remixfeed password", text="\n".join(lines))
-
-
 class PasswordResetService:
     def __init__(self, session: AsyncSession, settings: Settings, jobs: JobQueue) -> None:
         self.session = session
@@ -216,5 +186,6 @@ class PasswordResetService:
             if again is None or not is_bound_to(secret, claim, again):
                 raise ResetTokenInvalid()
 
-        await AuthService(self.session, self.settings).replace_password(user, new_hash, still_bound)
+        auth = AuthService(self.session, self.settings, self.jobs)
+        await auth.replace_password(user, new_hash, still_bound, how="reset")
         log.info("password_reset", user_id=str(user.id))

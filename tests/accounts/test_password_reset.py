@@ -25,8 +25,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from accounts.mail import CHANGED_SUBJECT, PASSWORD_CHANGED_MAIL_JOB, PASSWORD_RESET_MAIL_JOB, RESET_SUBJECT
 from accounts.service import password_reset
-from accounts.service.password_reset import ACCEPTED, PASSWORD_RESET_MAIL_JOB
+from accounts.service.password_reset import ACCEPTED
 from app.db import advisory_key
 from app.deferred_jobs import DeferredJob
 from app.resources import Resources
@@ -63,29 +64,41 @@ def read_mail(path: Path) -> EmailMessage:
     return message
 
 
-def mailbox(resources: Resources, to: str | None = None) -> list[EmailMessage]:
-    """Every mail written so far (to `to`, when given), oldest first."""
+def mailbox(
+    resources: Resources, to: str | None = None, subject: str | None = RESET_SUBJECT
+) -> list[EmailMessage]:
+    """Every mail written so far (to `to`, when given; with `subject`, reset mails by default, or
+    any when None), oldest first."""
     messages = [read_mail(path) for path in sorted(mail_dir(resources).glob("*.eml"))]
-    return [message for message in messages if to is None or message["To"] == to]
+    return [
+        message
+        for message in messages
+        if (to is None or message["To"] == to) and (subject is None or message["Subject"] == subject)
+    ]
 
 
-async def mails_to(resources: Resources, to: str, count: int = 1, within: float = 20) -> list[EmailMessage]:
-    """Once `count` mails to `to` have been written: them."""
+async def mails_to(
+    resources: Resources, to: str, count: int = 1, subject: str = RESET_SUBJECT, within: float = 20
+) -> list[EmailMessage]:
+    """Once `count` mails to `to` with `subject` (reset mails by default) have been written: them."""
     for _ in range(int(within / 0.05)):
-        found = mailbox(resources, to)
+        found = mailbox(resources, to, subject)
         if len(found) >= count:
             return found
         await asyncio.sleep(0.05)
-    raise AssertionError(f"{count} mail(s) to {to} were not written within {within} s: {mailbox(resources)}")
+    everything = mailbox(resources, subject=None)
+    raise AssertionError(f"{count} mail(s) to {to} were not written within {within} s: {everything}")
 
 
 async def every_mail_job_has_run(resources: Resources, within: float = 30) -> None:
-    """Once no reset mail job is kept in the outbox: each one asked for has run (its row is deleted
-    once it has), so every mail it was to send is written."""
+    """Once no mail job is kept in the outbox: each one asked for has run (its row is deleted once
+    it has), so every mail it was to send is written."""
     for _ in range(int(within / 0.05)):
         async with resources.engine.connect() as connection:
             kept = await connection.scalar(
-                select(func.count()).where(DeferredJob.function == PASSWORD_RESET_MAIL_JOB)
+                select(func.count()).where(
+                    DeferredJob.function.in_([PASSWORD_RESET_MAIL_JOB, PASSWORD_CHANGED_MAIL_JOB])
+                )
             )
         if kept == 0:
             return
@@ -142,7 +155,7 @@ async def test_a_reset_sets_the_new_password_once_and_signs_every_session_out(cl
     token = token_in(mail)
     done = await confirm(client, token)
 
-    assert mail["Subject"] == "Reset your remixfeed password"
+    assert mail["Subject"] == RESET_SUBJECT
     assert mail["From"] and mail["Date"] and mail["Message-ID"]
     [written] = mail_dir(resources).glob("*.eml")
     assert stat.S_IMODE(written.stat().st_mode) == 0o600  # it holds a credential
@@ -173,7 +186,7 @@ async def test_an_email_without_an_account_gets_the_same_answer_and_no_mail(clie
     assert nobody.content == someone.content == deleted.content
     await mails_to(resources, alice.email)
     await every_mail_job_has_run(resources)
-    assert [message["To"] for message in mailbox(resources)] == [alice.email]
+    assert [message["To"] for message in mailbox(resources, subject=None)] == [alice.email]
 
 
 async def test_a_password_change_voids_every_token_made_before_it(client, users, resources):
@@ -349,7 +362,7 @@ async def test_reset_mails_per_account_are_limited_without_saying_so(servers, tm
     await every_mail_job_has_run(resources)
     assert len(mailbox(resources, alice.email)) == 2
     assert len(mailbox(resources, bob.email)) == 1
-    assert len(mailbox(resources)) == 3
+    assert len(mailbox(resources, subject=None)) == 3
 
 
 async def test_reset_requests_and_confirms_share_the_logins_budget_per_address(
@@ -396,7 +409,34 @@ async def test_a_request_that_does_not_commit_sends_nothing(
     assert_problem(lost, 503, "service_unavailable")
     await mails_to(resources, bob.email)
     await every_mail_job_has_run(resources)
-    assert mailbox(resources, alice.email) == []
+    assert mailbox(resources, alice.email, subject=None) == []
+
+
+# --- the owner is told -------------------------------------------------------------------------
+
+
+async def test_the_account_is_told_by_mail_when_its_password_changes(client, users, resources):
+    """Whoever changed it (a reset link, or someone signed in who gave the old password), the
+    address on the account hears of it; an attempt that changed nothing tells nothing."""
+    alice = await users.create("alice")
+    bob = await users.create("bob")
+
+    token = await reset_token(client, resources, alice)
+    assert (await confirm(client, token)).status_code == 204
+    signed_in = assert_tokens(await log_in(client, "bob", bob.password), "bob")
+    refused = await change_password(client, signed_in["access_token"], "not bob's password", "whatever it is")
+    changed = await change_password(client, signed_in["access_token"], bob.password, "bob's new passphrase")
+
+    assert_problem(refused, 403, "password_incorrect")
+    assert_tokens(changed, "bob")
+    [by_reset] = await mails_to(resources, alice.email, subject=CHANGED_SUBJECT)
+    [by_change] = await mails_to(resources, bob.email, subject=CHANGED_SUBJECT)
+    await every_mail_job_has_run(resources)
+    assert "with a password reset link sent to this address" in body_of(by_reset)
+    assert "by someone signed in to it who gave the old password" in body_of(by_change)
+    assert len(mailbox(resources, subject=CHANGED_SUBJECT)) == 2
+    # The notice carries no token: nothing in it changes the password.
+    assert not _TOKEN_LINE.search(body_of(by_change))
 
 
 # --- what the mail says ------------------------------------------------------------------------
@@ -513,9 +553,10 @@ async def test_the_smtp_backend_delivers_through_a_real_server(
 
     assert (mail_from, recipients, authenticated) == ("no-reply@remixfeed.test", (alice.email,), True)
     assert message["From"] == "remixfeed <no-reply@remixfeed.test>"
-    assert message["Subject"] == "Reset your remixfeed password"
+    assert message["Subject"] == RESET_SUBJECT
     assert (await confirm(client, token_in(message))).status_code == 204
-    assert mailbox(resources) == []  # nothing went to the file backend
+    await every_mail_job_has_run(resources)
+    assert mailbox(resources, subject=None) == []  # nothing went to the file backend
 
 
 @pytest.mark.parametrize("smtp_server", [2], indirect=True)
