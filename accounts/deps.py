@@ -25,7 +25,7 @@ from accounts.models import Role, User
 from accounts.service import AuthService, AvatarService, ProfileService
 from accounts.service.deletion import AccountDeletionService
 from accounts.service.password_reset import PasswordResetService
-from app.dependencies import DbSession, MediaDeletionsDep, SettingsDep, StorageDep
+from app.dependencies import DbSession, MediaDeletionsDep, SettingsDep, SigningKeysDep, StorageDep
 from app.errors import NotAuthenticated
 from app.resources import Resources
 from app.security import access_claims
@@ -107,14 +107,13 @@ def require_role(*roles: Role) -> Callable[[User], Coroutine[Any, Any, User]]:
 def provide_auth_service(
     db_session: DbSession, settings: SettingsDep, resources: NamedDependency[Resources]
 ) -> AuthService:
-    return AuthService(db_session, settings, resources.jobs)
+    return AuthService(db_session, settings, jobs=resources.jobs, keys=resources.signing_keys)
 
 
 def provide_profile_service(
-    db_session: DbSession, storage: StorageDep, settings: SettingsDep
+    db_session: DbSession, storage: StorageDep, signing_keys: SigningKeysDep
 ) -> ProfileService:
-    assert settings.secret_key is not None
-    return ProfileService(db_session, storage, settings.secret_key)
+    return ProfileService(db_session, storage, signing_keys)
 
 
 def provide_avatar_service(
@@ -135,4 +134,4 @@ def provide_deletion_service(
 def provide_password_reset_service(
     db_session: DbSession, settings: SettingsDep, resources: NamedDependency[Resources]
 ) -> PasswordResetService:
-    return PasswordResetService(db_session, settings, resources.jobs)
+    return PasswordResetService(db_session, settings, resources.jobs, resources.signing_keys)

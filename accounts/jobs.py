@@ -151,8 +151,6 @@ async def send_password_reset(resources: Resources, *, user_id: str) -> bool:
     PostgreSQL or Redis). A run that failed to send is retried, with a new token, the earlier one
     never seen. False when the account is gone (deleted since, or the test data wiped)."""
     settings = resources.settings
-    assert settings.secret_key is not None
-    secret = settings.secret_key
     identifier = UUID(user_id)
 
     async def token_and_address(session: AsyncSession) -> tuple[str, str] | None:
@@ -160,7 +158,9 @@ async def send_password_reset(resources: Resources, *, user_id: str) -> bool:
         if binding is None:
             return None
         expires_at = password_reset.now() + timedelta(minutes=settings.password_reset_ttl_minutes)
-        return password_reset.make_token(secret, identifier, binding, expires_at), binding.email
+        return password_reset.make_token(
+            resources.signing_keys, identifier, binding, expires_at
+        ), binding.email
 
     found: tuple[str, str] | None = await in_transaction(resources.session_factory, token_and_address)
     if found is None:

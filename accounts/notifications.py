@@ -36,9 +36,10 @@ from accounts.models import Notification, User, blocks, notification_video_id
 from accounts.schemas import NotificationActor, NotificationOut, NotificationSubject
 from accounts.service import avatar_url
 from app.db import delete_oldest, text_array, uuid_array
-from app.dependencies import DbSession, SettingsDep, StorageDep
+from app.dependencies import DbSession, SigningKeysDep, StorageDep
 from app.errors import FieldError, InvalidCursor, ValidationFailed
 from app.pagination import CursorCodec, Page, keyset_before
+from app.security import SigningKeys
 from app.storage import MediaStorage
 
 # Keys of `data` that are shown on the subject.
@@ -366,13 +367,13 @@ async def mark_read(
 
 
 class NotificationService:
-    def __init__(self, session: AsyncSession, storage: MediaStorage, secret_key: str) -> None:
+    def __init__(self, session: AsyncSession, storage: MediaStorage, keys: SigningKeys) -> None:
         self.session = session
         self.storage = storage
-        self.secret_key = secret_key
+        self.keys = keys
 
     async def page(self, user: User, cursor: str | None, limit: int) -> Page[NotificationOut]:
-        codec = CursorCodec(self.secret_key, f"notifications:{user.id}")
+        codec = CursorCodec(self.keys, f"notifications:{user.id}")
         position = codec.decode(cursor)
         after = _position(position) if position is not None else None
         rows = await notifications_page(self.session, user_id=user.id, after=after, limit=limit)
@@ -433,7 +434,6 @@ Notifications = NamedDependency[NotificationService]
 
 
 def provide_notification_service(
-    db_session: DbSession, storage: StorageDep, settings: SettingsDep
+    db_session: DbSession, storage: StorageDep, signing_keys: SigningKeysDep
 ) -> NotificationService:
-    assert settings.secret_key is not None
-    return NotificationService(db_session, storage, settings.secret_key)
+    return NotificationService(db_session, storage, signing_keys)

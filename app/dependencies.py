@@ -15,6 +15,7 @@ from app.db import transaction
 from app.media_deletion import MediaDeletions
 from app.ratelimit import RateLimiter
 from app.resources import Resources
+from app.security import SigningKeys
 from app.settings import Settings
 from app.storage import MediaStorage
 
@@ -27,6 +28,10 @@ def provide_resources(state: State) -> Resources:
 def provide_settings(state: State) -> Settings:
     settings: Settings = state.settings
     return settings
+
+
+def provide_signing_keys(state: State) -> SigningKeys:
+    return provide_resources(state).signing_keys
 
 
 def provide_storage(state: State) -> MediaStorage:
@@ -78,5 +83,6 @@ class AbandonedSessionMiddleware(ASGIMiddleware):
 # Explicit markers for handler and provider signatures (Litestar 3 drops inferred dependencies).
 DbSession = NamedDependency[AsyncSession]
 SettingsDep = NamedDependency[Settings]
+SigningKeysDep = NamedDependency[SigningKeys]
 StorageDep = NamedDependency[MediaStorage]
 MediaDeletionsDep = NamedDependency[MediaDeletions]

@@ -28,6 +28,7 @@ from app.dependencies import (
     provide_media_deletions,
     provide_resources,
     provide_settings,
+    provide_signing_keys,
     provide_storage,
 )
 from app.errors import exception_handlers
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies={
             "db_session": Provide(provide_db_session),
             "settings": Provide(provide_settings, sync_to_thread=False),
+            "signing_keys": Provide(provide_signing_keys, sync_to_thread=False),
             "resources": Provide(provide_resources, sync_to_thread=False),
             "storage": Provide(provide_storage, sync_to_thread=False),
             "media_deletions": Provide(provide_media_deletions, sync_to_thread=False),

@@ -1,8 +1,9 @@
 """Cursor pagination: `?limit=` (1-100, default 20) and an opaque, tamper-evident `?cursor=`.
 
 A cursor is the position of the last item served (for example its timestamp and id) as JSON,
-signed with the secret key so clients can neither forge nor edit one. Any cursor that does not
-decode and verify is a 400 `invalid_cursor`.
+signed so clients can neither forge nor edit one: with the current secret key, and verified with it
+or any previous one (REMIXFEED_PREVIOUS_SECRET_KEYS), so a key rotation does not break the lists
+clients are paging through. Any cursor that does not decode and verify is a 400 `invalid_cursor`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from litestar.params import Parameter
 from sqlalchemy import ColumnElement, tuple_
 
 from app.errors import InvalidCursor
-from app.security import sign, verify_signature
+from app.security import SigningKeys
 
 T = TypeVar("T")
 
@@ -39,13 +40,13 @@ class CursorCodec:
     """Signs and verifies cursors for one kind of list (`purpose`), so one list's cursor is
     refused by another."""
 
-    def __init__(self, secret: str, purpose: str) -> None:
-        self._secret = secret
+    def __init__(self, keys: SigningKeys, purpose: str) -> None:
+        self._keys = keys
         self._purpose = purpose
 
     def encode(self, position: list[Any]) -> str:
         data = msgspec.json.encode(position)
-        signature = sign(self._secret, self._purpose, data)
+        signature = self._keys.sign(self._purpose, data)
         return base64.urlsafe_b64encode(signature + data).rstrip(b"=").decode()
 
     def encode_position(self, at: datetime, last_id: UUID) -> str:
@@ -70,7 +71,7 @@ class CursorCodec:
         except (binascii.Error, ValueError) as exc:
             raise InvalidCursor() from exc
         signature, data = raw[:16], raw[16:]
-        if len(signature) != 16 or not verify_signature(self._secret, self._purpose, data, signature):
+        if len(signature) != 16 or not self._keys.verify(self._purpose, data, signature):
             raise InvalidCursor()
         try:
             position = msgspec.json.decode(data)

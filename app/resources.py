@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TypeVar, cast
 
 import structlog
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.db import create_engine, create_session_factory
 from app.jobs import JobQueue
 from app.redis import create_redis
+from app.security import SigningKeys
 from app.settings import Settings
 from app.storage import MediaStorage, create_storage
 
@@ -33,6 +35,12 @@ class Resources:
     # Per-process clients that domains open lazily (a video provider), closed with the rest.
     extras: dict[str, object] = field(default_factory=dict)
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @cached_property
+    def signing_keys(self) -> SigningKeys:
+        """The keys cursors are signed and verified with, made on first use: a process that signs
+        nothing (a benchmark's) needs no secret key."""
+        return SigningKeys.of(self.settings)
 
     def per_process(self, name: str, make: Callable[[], T]) -> T:
         """The per-process object kept under `name`, made by `make` on first use."""

@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -137,6 +138,32 @@ def sign(secret: str, purpose: str, data: bytes) -> bytes:
 
 def verify_signature(secret: str, purpose: str, data: bytes, signature: bytes) -> bool:
     return hmac.compare_digest(sign(secret, purpose, data), signature)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeys:
+    """The key that signs (REMIXFEED_SECRET_KEY) and those that, after a key rotation, still
+    verify what was signed before it (REMIXFEED_PREVIOUS_SECRET_KEYS). Made once per process
+    (`Resources.signing_keys`), so no request parses the setting again."""
+
+    current: str
+    previous: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, settings: Settings) -> SigningKeys:
+        """The keys of settings whose secret key is resolved (`resolve_secret_key`)."""
+        if not settings.secret_key:
+            raise SettingsError("REMIXFEED_SECRET_KEY is not set")
+        return cls(settings.secret_key, settings.previous_secret_key_list)
+
+    def sign(self, purpose: str, data: bytes) -> bytes:
+        return sign(self.current, purpose, data)
+
+    def verify(self, purpose: str, data: bytes, signature: bytes) -> bool:
+        """Whether `signature` was made by `sign` with the current key or a previous one."""
+        return verify_signature(self.current, purpose, data, signature) or any(
+            verify_signature(key, purpose, data, signature) for key in self.previous
+        )
 
 
 ACCESS_CLAIMS = "access_claims"

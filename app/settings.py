@@ -48,7 +48,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     data_dir: Path = Path(".remixfeed")
     secret_key: str | None = None
-    # Comma-separated keys access tokens signed before a key rotation are still accepted with.
+    # Comma-separated keys access tokens and cursors signed before a key rotation are still
+    # accepted with (app.security.SigningKeys).
     previous_secret_keys: str = ""
     invite_required: bool = True
     invite_uses: int = 4

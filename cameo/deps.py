@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.di import NamedDependency
 
-from app.dependencies import DbSession, MediaDeletionsDep, SettingsDep, StorageDep
+from app.dependencies import DbSession, MediaDeletionsDep, SettingsDep, SigningKeysDep, StorageDep
 from cameo.service.controls import ControlsService
 from cameo.service.ledger import LedgerService
 from cameo.service.lifecycle import LifecycleService
@@ -30,6 +30,5 @@ def provide_controls_service(db_session: DbSession, settings: SettingsDep) -> Co
     return ControlsService(db_session, settings)
 
 
-def provide_ledger_service(db_session: DbSession, settings: SettingsDep) -> LedgerService:
-    assert settings.secret_key is not None
-    return LedgerService(db_session, settings.secret_key)
+def provide_ledger_service(db_session: DbSession, signing_keys: SigningKeysDep) -> LedgerService:
+    return LedgerService(db_session, signing_keys)

@@ -36,6 +36,7 @@ from accounts.notifications import NotificationService
 from accounts.service import ProfileService
 from accounts.service.avatars import RENDITION_SIZES
 from app.pagination import MAX_LIMIT, Page, keyset_before
+from app.security import SigningKeys
 from app.storage import MediaNotFound, MediaStorage
 from cameo.models import Cameo
 from cameo.service.ledger import LedgerService
@@ -208,13 +209,13 @@ def _extension(key: str) -> str:
 
 
 async def write_archive(
-    session: AsyncSession, storage: MediaStorage, secret_key: str, user: User, path: Path
+    session: AsyncSession, storage: MediaStorage, keys: SigningKeys, user: User, path: Path
 ) -> None:
     """The whole archive of `user` at `path`: the JSON read in `session`, then the media."""
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zipped:
         archive = Archive(zipped)
         await archive.write_text("README.txt", README.format(version=FORMAT_VERSION))
-        await _write_data(archive, session, storage, secret_key, user)
+        await _write_data(archive, session, storage, keys, user)
         # The snapshot's work is done: media are copied without holding a pooled connection (or
         # an old snapshot that keeps vacuum waiting) for however long the files take.
         await session.rollback()
@@ -222,9 +223,9 @@ async def write_archive(
 
 
 async def _write_data(
-    archive: Archive, session: AsyncSession, storage: MediaStorage, secret_key: str, user: User
+    archive: Archive, session: AsyncSession, storage: MediaStorage, keys: SigningKeys, user: User
 ) -> None:
-    profiles = ProfileService(session, storage, secret_key)
+    profiles = ProfileService(session, storage, keys)
     presenter = VideoPresenter(session, storage)
 
     me = await profiles.me(user)
@@ -351,7 +352,7 @@ async def _write_data(
     await archive.write_json(
         "cameo/cameos.json", [await present_owner_view(session, cameo, user.username) for cameo in cameos]
     )
-    ledger = LedgerService(session, secret_key)
+    ledger = LedgerService(session, keys)
     await archive.write_list(
         "cameo/uses.json", every_page(lambda cursor: ledger.uses(user, cursor, MAX_LIMIT))
     )
@@ -367,11 +368,11 @@ async def _write_data(
 
     await archive.write_list("cameo/appearances.json", appearance_pages())
 
-    reports = ReportService(session, secret_key)
+    reports = ReportService(session, keys)
     await archive.write_list(
         "moderation/reports.json", every_page(lambda cursor: reports.mine(user, cursor, MAX_LIMIT))
     )
-    takedowns = TakedownService(session, secret_key)
+    takedowns = TakedownService(session, keys)
     await archive.write_list(
         "moderation/takedown_requests.json",
         every_page(lambda cursor: takedowns.mine(user, cursor, MAX_LIMIT)),
@@ -386,7 +387,7 @@ async def _write_data(
         "moderation/appeals.json", [_appeal(appeal, decision) for appeal, decision in appeals]
     )
 
-    notifications = NotificationService(session, storage, secret_key)
+    notifications = NotificationService(session, storage, keys)
     await archive.write_list(
         "notifications.json", every_page(lambda cursor: notifications.page(user, cursor, MAX_LIMIT))
     )

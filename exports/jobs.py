@@ -155,8 +155,6 @@ async def _delete_runs_uploads(
 
 async def _build_and_upload(resources: Resources, user_id: UUID, key: str) -> int:
     """The archive written to a temporary file and uploaded from it; its size."""
-    secret_key = resources.settings.secret_key
-    assert secret_key is not None
     # REMIXFEED_EXPORT_TMP_DIR, else the system's temporary directory (None).
     parent = resources.settings.export_tmp_dir
     if parent is not None:
@@ -168,7 +166,7 @@ async def _build_and_upload(resources: Resources, user_id: UUID, key: str) -> in
             await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             user = await session.get(User, user_id)
             assert user is not None
-            await write_archive(session, resources.storage, secret_key, user, path)
+            await write_archive(session, resources.storage, resources.signing_keys, user, path)
         size = path.stat().st_size
         await resources.storage.put_file(key, path, ARCHIVE_TYPE)
     return size

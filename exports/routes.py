@@ -27,7 +27,7 @@ AUTHENTICATED: list[dict[str, list[str]]] = [{"bearer": []}]
 def provide_export_service(
     db_session: DbSession, settings: SettingsDep, storage: StorageDep, resources: NamedDependency[Resources]
 ) -> ExportService:
-    return ExportService(db_session, settings, storage, resources.jobs)
+    return ExportService(db_session, settings, resources.signing_keys, storage, resources.jobs)
 
 
 Exports = NamedDependency[ExportService]

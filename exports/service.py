@@ -12,6 +12,7 @@ from app.byte_ranges import MediaAsk, MediaBody, open_media
 from app.jobs import JobQueue
 from app.pagination import CursorCodec, Page
 from app.ratelimit import Usage
+from app.security import SigningKeys
 from app.settings import Settings
 from app.storage import MediaNotFound, MediaStorage
 from exports import queries
@@ -56,14 +57,18 @@ def to_schema(export: DataExport) -> ExportOut:
 
 class ExportService:
     def __init__(
-        self, session: AsyncSession, settings: Settings, storage: MediaStorage, jobs: JobQueue
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        keys: SigningKeys,
+        storage: MediaStorage,
+        jobs: JobQueue,
     ) -> None:
-        assert settings.secret_key is not None
         self.session = session
         self.settings = settings
+        self.keys = keys
         self.storage = storage
         self.jobs = jobs
-        self.secret_key = settings.secret_key
 
     async def request(self, user: User) -> ExportOut:
         """A new pending export, built in the background once this transaction commits. 409
@@ -100,7 +105,7 @@ class ExportService:
         return to_schema(export)
 
     async def page(self, user: User, cursor: str | None, limit: int) -> Page[ExportOut]:
-        codec = CursorCodec(self.secret_key, f"exports:{user.id}")
+        codec = CursorCodec(self.keys, f"exports:{user.id}")
         after = codec.decode_position(cursor)
         rows = await queries.page(self.session, user.id, after, limit)
         items, more = rows[:limit], len(rows) > limit

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from litestar.di import NamedDependency
 
-from app.dependencies import DbSession, SettingsDep, StorageDep
+from app.dependencies import DbSession, SettingsDep, SigningKeysDep, StorageDep
 from app.media_deletion import MediaDeletions
 from app.resources import Resources
 from app.screening import content_gate_for
@@ -23,13 +23,12 @@ Feed = NamedDependency[FeedService]
 
 
 def provide_video_service(
-    db_session: DbSession, storage: StorageDep, settings: SettingsDep, resources: NamedDependency[Resources]
+    db_session: DbSession, storage: StorageDep, resources: NamedDependency[Resources]
 ) -> VideoService:
-    assert settings.secret_key is not None
     return VideoService(
         db_session,
         storage,
-        settings.secret_key,
+        resources.signing_keys,
         content_gate_for(resources),
         MediaDeletions.of(resources),
         fanout=FanOut(resources),
@@ -37,27 +36,24 @@ def provide_video_service(
 
 
 def provide_engagement_service(
-    db_session: DbSession, storage: StorageDep, settings: SettingsDep, resources: NamedDependency[Resources]
+    db_session: DbSession, storage: StorageDep, resources: NamedDependency[Resources]
 ) -> EngagementService:
-    assert settings.secret_key is not None
-    return EngagementService(db_session, storage, settings.secret_key, content_gate_for(resources))
+    return EngagementService(db_session, storage, resources.signing_keys, content_gate_for(resources))
 
 
 def provide_lineage_service(
-    db_session: DbSession, storage: StorageDep, settings: SettingsDep
+    db_session: DbSession, storage: StorageDep, signing_keys: SigningKeysDep
 ) -> LineageService:
-    assert settings.secret_key is not None
-    return LineageService(db_session, storage, settings.secret_key)
+    return LineageService(db_session, storage, signing_keys)
 
 
 def provide_feed_service(
     db_session: DbSession, storage: StorageDep, settings: SettingsDep, resources: NamedDependency[Resources]
 ) -> FeedService:
-    assert settings.secret_key is not None
     return FeedService(
         db_session,
         FeedPacer(resources.redis, settings),
         FeedRanker(db_session, resources.redis, settings, resources.jobs, InlineRankings.of(resources)),
         VideoPresenter(db_session, storage),
-        settings.secret_key,
+        resources.signing_keys,
     )

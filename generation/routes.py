@@ -42,6 +42,7 @@ def provide_generation_service(
     return GenerationService(
         db_session,
         settings,
+        resources.signing_keys,
         storage,
         resources.jobs,
         content_gate_for(resources),

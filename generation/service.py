@@ -20,6 +20,7 @@ from app.images import open_upload
 from app.jobs import JobQueue
 from app.pagination import CursorCodec, Page
 from app.screening import ContentGate
+from app.security import SigningKeys
 from app.settings import Settings
 from app.storage import MediaStorage
 from cameo import casting
@@ -93,6 +94,7 @@ class GenerationService:
         self,
         session: AsyncSession,
         settings: Settings,
+        keys: SigningKeys,
         storage: MediaStorage,
         jobs: JobQueue,
         gate: ContentGate,
@@ -100,6 +102,7 @@ class GenerationService:
     ) -> None:
         self.session = session
         self.settings = settings
+        self.keys = keys
         self.storage = storage
         self.jobs = jobs
         self.gate = gate
@@ -278,8 +281,7 @@ class GenerationService:
     async def list(
         self, user: User, status: str | None, cursor: str | None, limit: int
     ) -> Page[GenerationOut]:
-        assert self.settings.secret_key is not None
-        codec = CursorCodec(self.settings.secret_key, f"generations:{user.id}:{status}")
+        codec = CursorCodec(self.keys, f"generations:{user.id}:{status}")
         after = codec.decode_position(cursor)
         rows = await queries.page(self.session, user_id=user.id, status=status, after=after, limit=limit)
         items, more = rows[:limit], len(rows) > limit

@@ -6,7 +6,7 @@ from litestar.di import NamedDependency
 
 from accounts.deps import require_role
 from accounts.models import Role, User
-from app.dependencies import DbSession, SettingsDep
+from app.dependencies import DbSession, SettingsDep, SigningKeysDep
 from app.resources import Resources
 from moderation.service import (
     AppealService,
@@ -29,14 +29,12 @@ Moderator = NamedDependency[User]
 provide_moderator = require_role(Role.MODERATOR, Role.ADMIN)
 
 
-def provide_report_service(db_session: DbSession, settings: SettingsDep) -> ReportService:
-    assert settings.secret_key is not None
-    return ReportService(db_session, settings.secret_key)
+def provide_report_service(db_session: DbSession, signing_keys: SigningKeysDep) -> ReportService:
+    return ReportService(db_session, signing_keys)
 
 
-def provide_takedown_service(db_session: DbSession, settings: SettingsDep) -> TakedownService:
-    assert settings.secret_key is not None
-    return TakedownService(db_session, settings.secret_key)
+def provide_takedown_service(db_session: DbSession, signing_keys: SigningKeysDep) -> TakedownService:
+    return TakedownService(db_session, signing_keys)
 
 
 def provide_queue_service(db_session: DbSession, settings: SettingsDep) -> QueueService:
@@ -53,6 +51,5 @@ def provide_appeal_service(db_session: DbSession) -> AppealService:
     return AppealService(db_session)
 
 
-def provide_audit_service(db_session: DbSession, settings: SettingsDep) -> AuditService:
-    assert settings.secret_key is not None
-    return AuditService(db_session, settings.secret_key)
+def provide_audit_service(db_session: DbSession, signing_keys: SigningKeysDep) -> AuditService:
+    return AuditService(db_session, signing_keys)

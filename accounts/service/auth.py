@@ -36,7 +36,7 @@ from app.db import release_connection, violated_constraint
 from app.errors import FieldError, NotAuthenticated, ValidationFailed
 from app.jobs import JobQueue
 from app.pagination import CursorCodec, Page
-from app.security import encode_access_token, new_opaque_token, token_digest
+from app.security import SigningKeys, encode_access_token, new_opaque_token, token_digest
 from app.settings import Settings
 
 # Names that would confuse people or impersonate the service.
@@ -117,12 +117,20 @@ class NewAccount:
 
 
 class AuthService:
-    def __init__(self, session: AsyncSession, settings: Settings, jobs: JobQueue | None = None) -> None:
+    # `jobs` take the mail telling an account its password changed, and `keys` sign the list of
+    # logins' cursors: setting a password needs the one, listing logins the other. Creating
+    # accounts (the CLI, which runs without a secret key, and the tests' factories) needs neither.
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        jobs: JobQueue | None = None,
+        keys: SigningKeys | None = None,
+    ) -> None:
         self.session = session
         self.settings = settings
-        # Where the mail telling an account its password changed goes; setting a password needs
-        # it (creating accounts, as the CLI and the tests' factories do, does not).
         self.jobs = jobs
+        self.keys = keys
 
     async def sign_up(
         self, account: NewAccount, *, require_invite: bool | None = None, user_agent: str | None = None
@@ -361,8 +369,8 @@ class AuthService:
     ) -> Page[SessionOut]:
         """The user's logins neither ended nor expired, latest used first; `current` is the login
         of the caller's access token."""
-        assert self.settings.secret_key is not None
-        codec = CursorCodec(self.settings.secret_key, f"sessions:{user.id}")
+        assert self.keys is not None
+        codec = CursorCodec(self.keys, f"sessions:{user.id}")
         after = codec.decode_position(cursor)
         rows = await queries.active_login_page(self.session, user.id, datetime.now(UTC), after, limit)
         page, more = rows[:limit], len(rows) > limit

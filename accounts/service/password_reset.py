@@ -37,7 +37,7 @@ from accounts.passwords import hash_password
 from accounts.service.auth import AuthService
 from app.db import release_connection
 from app.jobs import JobQueue
-from app.security import sign, verify_signature
+from app.security import SigningKeys
 from app.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -94,9 +94,9 @@ def _signed(payload: bytes, binding: Binding) -> bytes:
     return b"\x00".join(parts)
 
 
-def make_token(secret: str, user_id: uuid.UUID, binding: Binding, expires_at: datetime) -> str:
+def make_token(keys: SigningKeys, user_id: uuid.UUID, binding: Binding, expires_at: datetime) -> str:
     payload = _PAYLOAD.pack(user_id.bytes, int(expires_at.timestamp()))
-    return f"{_b64(payload)}.{_b64(sign(secret, _PURPOSE, _signed(payload, binding)))}"
+    return f"{_b64(payload)}.{_b64(keys.sign(_PURPOSE, _signed(payload, binding)))}"
 
 
 def read_token(token: str, at: datetime) -> Claim:
@@ -115,8 +115,10 @@ def read_token(token: str, at: datetime) -> Claim:
     return Claim(uuid.UUID(bytes=user_id), payload, signature)
 
 
-def is_bound_to(secret: str, claim: Claim, binding: Binding) -> bool:
-    return verify_signature(secret, _PURPOSE, _signed(claim.payload, binding), claim.signature)
+def is_bound_to(keys: SigningKeys, claim: Claim, binding: Binding) -> bool:
+    """Signed with the current key or, a key rotation ago, a previous one (a mail sent just before
+    the rotation still works)."""
+    return keys.verify(_PURPOSE, _signed(claim.payload, binding), claim.signature)
 
 
 async def current_binding(session: AsyncSession, user_id: uuid.UUID) -> Binding | None:
@@ -132,10 +134,11 @@ async def current_binding(session: AsyncSession, user_id: uuid.UUID) -> Binding 
 
 
 class PasswordResetService:
-    def __init__(self, session: AsyncSession, settings: Settings, jobs: JobQueue) -> None:
+    def __init__(self, session: AsyncSession, settings: Settings, jobs: JobQueue, keys: SigningKeys) -> None:
         self.session = session
         self.settings = settings
         self.jobs = jobs
+        self.keys = keys
 
     async def request(self, email: str, within_budget: MailBudget) -> None:
         """Send a reset mail to the account with `email`, if there is one and its budget of mails
@@ -165,11 +168,9 @@ class PasswordResetService:
         """Set the account's password from a reset token, as a password change does (every login
         ends); 400 reset_token_invalid for a token that is malformed, expired or no longer bound
         to the account (used, a password changed since, the account deleted)."""
-        assert self.settings.secret_key is not None
-        secret = self.settings.secret_key
         claim = read_token(token, now())
         binding = await current_binding(self.session, claim.user_id)
-        if binding is None or not is_bound_to(secret, claim, binding):
+        if binding is None or not is_bound_to(self.keys, claim, binding):
             raise ResetTokenInvalid()
         # Hashed with the request's connection given back (it has written nothing), as a password
         # change does: the hash and the wait for a hashing turn hold none.
@@ -183,9 +184,9 @@ class PasswordResetService:
             # Read again under the sessions lock: another confirm of this token, a password change
             # or the deletion that committed meanwhile has voided it.
             again = await current_binding(self.session, claim.user_id)
-            if again is None or not is_bound_to(secret, claim, again):
+            if again is None or not is_bound_to(self.keys, claim, again):
                 raise ResetTokenInvalid()
 
-        auth = AuthService(self.session, self.settings, self.jobs)
+        auth = AuthService(self.session, self.settings, jobs=self.jobs)
         await auth.replace_password(user, new_hash, still_bound, how="reset")
         log.info("password_reset", user_id=str(user.id))

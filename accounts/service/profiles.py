@@ -20,6 +20,7 @@ from accounts.service.auth import USERNAME_FORMAT, IssuedTokens
 from accounts.service.deletion import caller_still_here
 from accounts.service.pending_purges import shown_follow_counts
 from app.pagination import CursorCodec, Page
+from app.security import SigningKeys
 from app.storage import MediaStorage
 
 
@@ -28,10 +29,10 @@ def avatar_url(storage: MediaStorage, avatar_key: str | None) -> str | None:
 
 
 class ProfileService:
-    def __init__(self, session: AsyncSession, storage: MediaStorage, secret_key: str) -> None:
+    def __init__(self, session: AsyncSession, storage: MediaStorage, keys: SigningKeys) -> None:
         self.session = session
         self.storage = storage
-        self.secret_key = secret_key
+        self.keys = keys
 
     # --- own account -------------------------------------------------------------------------
 
@@ -163,7 +164,7 @@ class ProfileService:
         self, viewer: User, username: str, direction: str, cursor: str | None, limit: int
     ) -> Page[Profile]:
         owner = await self.visible_user(viewer, username)
-        codec = CursorCodec(self.secret_key, f"follows:{direction}:{owner.id}")
+        codec = CursorCodec(self.keys, f"follows:{direction}:{owner.id}")
         after = codec.decode_position(cursor)
         rows = await queries.follow_page(
             self.session, user_id=owner.id, direction=direction, viewer_id=viewer.id, after=after, limit=limit
@@ -172,7 +173,7 @@ class ProfileService:
 
     async def block_list(self, viewer: User, cursor: str | None, limit: int) -> Page[Profile]:
         """The users the viewer blocks, newest block first, to find whom to unblock."""
-        codec = CursorCodec(self.secret_key, f"blocks:{viewer.id}")
+        codec = CursorCodec(self.keys, f"blocks:{viewer.id}")
         after = codec.decode_position(cursor)
         rows = await queries.block_page(self.session, blocker_id=viewer.id, after=after, limit=limit)
         return await self._profiles_page(viewer, codec, rows, limit)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from app.pagination import CursorCodec, Page
+from app.security import SigningKeys
 from cameo import queries
 from cameo.models import CameoUse
 from cameo.schemas import CameoUseOut
@@ -30,14 +31,14 @@ def _entry(use: CameoUse, caster: str | None) -> CameoUseOut:
 
 
 class LedgerService:
-    def __init__(self, session: AsyncSession, secret_key: str) -> None:
+    def __init__(self, session: AsyncSession, keys: SigningKeys) -> None:
         self.session = session
-        self.secret_key = secret_key
+        self.keys = keys
 
     async def uses(self, owner: User, cursor: str | None, limit: int) -> Page[CameoUseOut]:
         """Newest first, revoked cameos' entries included; the caster is null once their account
         is gone."""
-        codec = CursorCodec(self.secret_key, f"cameo:uses:{owner.id}")
+        codec = CursorCodec(self.keys, f"cameo:uses:{owner.id}")
         after = codec.decode_position(cursor)
         rows = await queries.uses_page(self.session, owner_id=owner.id, after=after, limit=limit)
         page, more = rows[:limit], len(rows) > limit

@@ -21,6 +21,7 @@ from accounts.service.deletion import caller_presence, caller_still_here, refuse
 from app.errors import FieldError, ValidationFailed
 from app.pagination import CursorCodec, Page
 from app.screening import ContentGate
+from app.security import SigningKeys
 from app.storage import MediaStorage
 from feed import queries
 from feed.errors import (
@@ -47,11 +48,11 @@ def _comment_keys(comment_ids: list[UUID]) -> list[str]:
 
 class EngagementService:
     def __init__(
-        self, session: AsyncSession, storage: MediaStorage, secret_key: str, gate: ContentGate
+        self, session: AsyncSession, storage: MediaStorage, keys: SigningKeys, gate: ContentGate
     ) -> None:
         self.session = session
         self.storage = storage
-        self.secret_key = secret_key
+        self.keys = keys
         self.gate = gate
         self.presenter = VideoPresenter(session, storage)
 
@@ -107,7 +108,7 @@ class EngagementService:
 
     async def comments(self, viewer: User, video_id: str, cursor: str | None, limit: int) -> Page[CommentOut]:
         video = await viewable_video(self.session, viewer, video_id)
-        codec = CursorCodec(self.secret_key, f"comments:{video.id}")
+        codec = CursorCodec(self.keys, f"comments:{video.id}")
         after = codec.decode_position(cursor)
         rows = await queries.comments_page(
             self.session, video_id=video.id, viewer_id=viewer.id, after=after, limit=limit

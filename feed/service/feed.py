@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import User
 from accounts.service.deletion import caller_still_here
 from app.pagination import CursorCodec
+from app.security import SigningKeys
 from feed import preferences as prefs
 from feed.errors import FeedUnavailable
 from feed.models import FeedPreferences
@@ -99,16 +100,16 @@ class FeedService:
         pacer: FeedPacer,
         ranker: FeedRanker,
         presenter: VideoPresenter,
-        secret_key: str,
+        keys: SigningKeys,
     ) -> None:
         self.session = session
         self.pacer = pacer
         self.ranker = ranker
         self.presenter = presenter
-        self.secret_key = secret_key
+        self.keys = keys
 
     def _codec(self, viewer: User, pace: Pace, cut: FeedCut) -> CursorCodec:
-        return CursorCodec(self.secret_key, f"feed:{viewer.id}:{pace.session_id}:{cut}")
+        return CursorCodec(self.keys, f"feed:{viewer.id}:{pace.session_id}:{cut}")
 
     # --- the feed ------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from app.pagination import CursorCodec, Page
+from app.security import SigningKeys
 from app.storage import MediaStorage
 from feed import queries
 from feed.schemas import Lineage, RemixNode, RemixTree, VideoOut
@@ -26,10 +27,10 @@ MAX_TREE_NODES = 500
 
 
 class LineageService:
-    def __init__(self, session: AsyncSession, storage: MediaStorage, secret_key: str) -> None:
+    def __init__(self, session: AsyncSession, storage: MediaStorage, keys: SigningKeys) -> None:
         self.session = session
         self.storage = storage
-        self.secret_key = secret_key
+        self.keys = keys
         self.presenter = VideoPresenter(session, storage)
 
     async def lineage(self, viewer: User, video_id: str) -> Lineage:
@@ -40,7 +41,7 @@ class LineageService:
 
     async def remixes(self, viewer: User, video_id: str, cursor: str | None, limit: int) -> Page[VideoOut]:
         video = await viewable_video(self.session, viewer, video_id)
-        codec = CursorCodec(self.secret_key, f"videos:remixes:{video.id}")
+        codec = CursorCodec(self.keys, f"videos:remixes:{video.id}")
         after = codec.decode_position(cursor)
         rows = await queries.remixes_page(
             self.session, parent_id=video.id, viewer_id=viewer.id, after=after, limit=limit

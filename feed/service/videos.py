@@ -19,6 +19,7 @@ from app.byte_ranges import MediaAsk, MediaBody, open_media
 from app.media_deletion import MediaDeletions
 from app.pagination import CursorCodec, Page
 from app.screening import ALLOW, ContentGate, Verdict
+from app.security import SigningKeys
 from app.storage import MediaNotFound as StoredMediaMissing
 from app.storage import MediaStorage
 from feed import hooks, queries
@@ -74,7 +75,7 @@ class VideoService:
         self,
         session: AsyncSession,
         storage: MediaStorage,
-        secret_key: str,
+        keys: SigningKeys,
         gate: ContentGate,
         deletions: MediaDeletions,
         *,
@@ -86,7 +87,7 @@ class VideoService:
         # Pushes a published public video into the followers' feed inboxes after the commit.
         self.fanout = fanout
         self.storage = storage
-        self.secret_key = secret_key
+        self.keys = keys
         self.gate = gate
         self.presenter = VideoPresenter(session, storage)
 
@@ -324,7 +325,7 @@ class VideoService:
     # --- lists -------------------------------------------------------------------------------
 
     async def drafts(self, viewer: User, cursor: str | None, limit: int) -> Page[VideoOut]:
-        codec = CursorCodec(self.secret_key, f"videos:drafts:{viewer.id}")
+        codec = CursorCodec(self.keys, f"videos:drafts:{viewer.id}")
         after = codec.decode_position(cursor)
         rows = await queries.drafts_page(self.session, author_id=viewer.id, after=after, limit=limit)
         page, more = rows[:limit], len(rows) > limit
@@ -334,7 +335,7 @@ class VideoService:
     async def appearances(self, viewer: User, cursor: str | None, limit: int) -> Page[VideoOut]:
         """Every video the viewer's cameo is in that is not deleted, others' drafts and removed ones
         included, newest first."""
-        codec = CursorCodec(self.secret_key, f"videos:appearances:{viewer.id}")
+        codec = CursorCodec(self.keys, f"videos:appearances:{viewer.id}")
         after = codec.decode_position(cursor)
         rows = await queries.appearances_page(self.session, user_id=viewer.id, after=after, limit=limit)
         page, more = rows[:limit], len(rows) > limit
@@ -355,7 +356,7 @@ class VideoService:
         )
         if author is None:
             raise UserNotFound()
-        codec = CursorCodec(self.secret_key, f"videos:user:{author.id}")
+        codec = CursorCodec(self.keys, f"videos:user:{author.id}")
         after = codec.decode_position(cursor)
         if author.id != viewer.id:
             relation = await account_queries.relationship(self.session, viewer.id, author.id)

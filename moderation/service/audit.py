@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.pagination import CursorCodec, Page
+from app.security import SigningKeys
 from moderation import queries
 from moderation.models import AuditEntry, Decision, ModerationItem
 from moderation.schemas import AuditEntryOut
@@ -45,12 +46,12 @@ async def record(
 
 
 class AuditService:
-    def __init__(self, session: AsyncSession, secret_key: str) -> None:
+    def __init__(self, session: AsyncSession, keys: SigningKeys) -> None:
         self.session = session
-        self.secret_key = secret_key
+        self.keys = keys
 
     async def page(self, cursor: str | None, limit: int) -> Page[AuditEntryOut]:
-        codec = CursorCodec(self.secret_key, "moderation:audit-log")
+        codec = CursorCodec(self.keys, "moderation:audit-log")
         after = codec.decode_position(cursor)
         rows = await queries.audit_page(self.session, after=after, limit=limit)
         page, more = rows[:limit], len(rows) > limit

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from app.pagination import CursorCodec, Page
+from app.security import SigningKeys
 from moderation import policy, queries
 from moderation.errors import ReportExists, ReportNotFound
 from moderation.models import ItemStatus, ModerationItem, Queue, Report
@@ -35,9 +36,9 @@ def report_out(report: Report, item: ModerationItem, outcome: str | None) -> Rep
 
 
 class ReportService:
-    def __init__(self, session: AsyncSession, secret_key: str) -> None:
+    def __init__(self, session: AsyncSession, keys: SigningKeys) -> None:
         self.session = session
-        self.secret_key = secret_key
+        self.keys = keys
 
     async def report(self, reporter: User, data: ReportIn) -> ReportOut:
         target = await targets.resolve(self.session, reporter, data.target_type, data.target_id)
@@ -91,7 +92,7 @@ class ReportService:
     async def mine(self, reporter: User, cursor: str | None, limit: int) -> Page[ReportOut]:
         return await filings_page(
             self.session,
-            CursorCodec(self.secret_key, f"reports:{reporter.id}"),
+            CursorCodec(self.keys, f"reports:{reporter.id}"),
             reporter,
             Queue.REPORTS,
             report_out,

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.models import User
 from accounts.queries import is_blocked_either_way
 from app.pagination import CursorCodec, Page
+from app.security import SigningKeys
 from feed.errors import VideoNotFound
 from feed.models import Video, VideoStatus
 from feed.visibility import parse_video_id, viewable_video
@@ -56,9 +57,9 @@ async def _requestable_video(session: AsyncSession, requester: User, video_id: s
 
 
 class TakedownService:
-    def __init__(self, session: AsyncSession, secret_key: str) -> None:
+    def __init__(self, session: AsyncSession, keys: SigningKeys) -> None:
         self.session = session
-        self.secret_key = secret_key
+        self.keys = keys
 
     async def request(self, requester: User, data: TakedownIn) -> TakedownOut:
         video = await _requestable_video(self.session, requester, data.video_id)
@@ -115,7 +116,7 @@ class TakedownService:
     async def mine(self, requester: User, cursor: str | None, limit: int) -> Page[TakedownOut]:
         return await filings_page(
             self.session,
-            CursorCodec(self.secret_key, f"takedowns:{requester.id}"),
+            CursorCodec(self.keys, f"takedowns:{requester.id}"),
             requester,
             Queue.TAKEDOWNS,
             takedown_out,

@@ -30,11 +30,13 @@ from accounts.service import password_reset
 from accounts.service.password_reset import ACCEPTED
 from app.db import advisory_key
 from app.deferred_jobs import DeferredJob
+from app.factory import create_app
 from app.resources import Resources
 from tests.accounts.helpers import assert_problem, bearer, error_fields, me
 from tests.accounts.test_account_deletion import delete_account
 from tests.accounts.test_password_change import change_password
 from tests.accounts.test_tokens import assert_tokens, log_in, refresh, tight_app
+from tests.conftest import TEST_SECRET, make_settings, serve_in_process
 from tests.factories import Actor
 from tests.harness import free_port
 from tests.locks import someone_waits_for_a_lock
@@ -205,6 +207,22 @@ async def test_a_password_change_voids_every_token_made_before_it(client, users,
     assert_tokens(changed, "alice")
     assert_problem(await confirm(client, third, "a passphrase of the third"), 400, "reset_token_invalid")
     assert_tokens(await log_in(client, "alice", "changed by alice"), "alice")
+
+
+async def test_a_token_mailed_before_a_key_rotation_works_while_the_old_key_is_listed(
+    servers, tmp_path, client, users, resources
+):
+    alice = await users.create("alice")
+    token = await reset_token(client, resources, alice)
+    new_key = "the-key-after-a-scheduled-rotation-0123456789"
+    dropped = make_settings(servers, tmp_path, secret_key=new_key)
+    async with serve_in_process(create_app(dropped)) as http:
+        assert_problem(await confirm(http, token), 400, "reset_token_invalid")
+    rotated = make_settings(servers, tmp_path, secret_key=new_key, previous_secret_keys=TEST_SECRET)
+    async with serve_in_process(create_app(rotated)) as http:
+        done = await confirm(http, token)
+        assert done.status_code == 204, done.text
+        assert_tokens(await log_in(http, "alice", NEW_PASSWORD), "alice")
 
 
 async def test_an_expired_token_is_refused(client, users, resources, monkeypatch: pytest.MonkeyPatch):

@@ -7,9 +7,11 @@ from datetime import datetime
 import pytest
 
 from accounts.models import Role
+from app.factory import create_app
 from tests.accounts.helpers import (
     assert_client_error,
     assert_problem,
+    bearer,
     counts,
     error_fields,
     follow,
@@ -20,6 +22,7 @@ from tests.accounts.helpers import (
     usernames_in,
     years_ago,
 )
+from tests.conftest import TEST_SECRET, make_settings, serve_in_process
 
 ME_FIELDS = {
     "id",
@@ -323,6 +326,47 @@ async def test_cursor_is_bound_to_its_list(client, five_mutuals):
     again = await list_page(client, alice.headers, "alice", "followers", limit=2, cursor=cursor)
     assert again.status_code == 200
     assert [item["username"] for item in again.json()["items"]] == ["fan3", "fan2"]
+
+
+ROTATED_SECRET = "the-key-after-a-scheduled-rotation-0123456789"
+
+
+def names_of(response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["username"] for item in response.json()["items"]]
+
+
+async def test_a_key_rotation_keeps_cursors_working_while_the_old_key_is_listed(
+    servers, tmp_path, client, five_mutuals
+):
+    """REMIXFEED_PREVIOUS_SECRET_KEYS covers list cursors as it covers access tokens: a client
+    paging through a list when the key changes goes on where it was; the cursors the rotated app
+    issues carry the new key, and once the old key is dropped its cursors are invalid_cursor."""
+    alice, _friends = five_mutuals
+    first = await list_page(client, alice.headers, "alice", "followers", limit=2)
+    assert names_of(first) == ["fan5", "fan4"]
+    old_cursor = first.json()["next_cursor"]
+
+    rotated = make_settings(servers, tmp_path, secret_key=ROTATED_SECRET, previous_secret_keys=TEST_SECRET)
+    async with serve_in_process(create_app(rotated)) as http:
+        second = await list_page(http, alice.headers, "alice", "followers", limit=2, cursor=old_cursor)
+        assert names_of(second) == ["fan3", "fan2"]
+        new_cursor = second.json()["next_cursor"]
+        assert new_cursor
+        login = await http.post("/v1/auth/token", json={"login": "alice", "password": alice.password})
+        assert login.status_code == 200, login.text
+        new_headers = bearer(login.json()["access_token"])
+
+    # An app that knows only the old key refuses the new key's cursor.
+    stale = await list_page(client, alice.headers, "alice", "followers", limit=2, cursor=new_cursor)
+    assert_problem(stale, 400, "invalid_cursor")
+
+    dropped = make_settings(servers, tmp_path, secret_key=ROTATED_SECRET)
+    async with serve_in_process(create_app(dropped)) as http:
+        third = await list_page(http, new_headers, "alice", "followers", limit=2, cursor=new_cursor)
+        assert names_of(third) == ["fan1"]
+        unlisted = await list_page(http, new_headers, "alice", "followers", limit=2, cursor=old_cursor)
+        assert_problem(unlisted, 400, "invalid_cursor")
 
 
 @pytest.mark.parametrize("limit", ["0", "101", "-1", "abc"])
