@@ -106,6 +106,7 @@ def worker() -> None:
     from app.job_supervision import run_worker_process
     from app.jobs import build_worker
     from app.logging import configure_logging
+    from app.mail import warn_if_mail_stays_local
     from app.resources import open_resources
     from app.security import resolve_secret_key
 
@@ -120,6 +121,7 @@ def worker() -> None:
     except SettingsError as exc:
         raise click.ClickException(str(exc)) from exc
     configure_logging(settings)
+    warn_if_mail_stays_local(settings)
     if settings.worker_metrics_port:
         import prometheus_client
 

@@ -107,6 +107,17 @@ class SmtpMailer:
         log.info("mail_sent", subject=message["Subject"])
 
 
+def warn_if_mail_stays_local(settings: Settings) -> None:
+    """A job worker on real servers with the development backend writes every mail (password
+    resets) to its own disk, where nobody reads it: said once at start, as a warning."""
+    if settings.mail_backend == "file":
+        log.warning(
+            "mail_written_to_files",
+            directory=str(settings.data_dir / "mail"),
+            hint="set REMIXFEED_MAIL_BACKEND=smtp and REMIXFEED_SMTP_HOST to send mail",
+        )
+
+
 def create_mailer(settings: Settings) -> Mailer:
     if settings.mail_backend == "smtp":
         return SmtpMailer(settings)

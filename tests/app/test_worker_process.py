@@ -60,3 +60,5 @@ async def test_a_separate_worker_process_runs_the_jobs(
     code = worker.returncode
     output_text = output.decode(errors="replace") if output else ""
     assert code == 0, output_text
+    # No REMIXFEED_MAIL_BACKEND: the worker says at start that mail stays on its disk.
+    assert "mail_written_to_files" in output_text, output_text
