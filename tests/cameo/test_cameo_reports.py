@@ -4,7 +4,7 @@ snapshot; remove_content revokes the cameo, and granting the owner's appeal rein
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select, text
 
@@ -12,6 +12,7 @@ from accounts.models import Role
 from cameo.models import Cameo, Permission
 from tests.accounts.helpers import assert_problem, block
 from tests.cameo.media import recorded
+from tests.factories import Actor
 from tests.moderation.helpers import (
     appeal,
     claimed,
@@ -33,18 +34,44 @@ async def availability(client, caster, owner) -> dict[str, Any] | None:
     return body
 
 
-async def test_remove_content_on_a_reported_cameo_revokes_it_and_an_appeal_reinstates_it(client, users):
+class Cast(NamedTuple):
+    """Olivia's cameo, Ruth who reports it, and two moderators."""
+
+    olivia: Actor
+    ruth: Actor
+    mod: Actor
+    other: Actor
+    cameo: dict[str, Any]
+
+
+async def cast(client, users, *, verified: bool = True, permission: str | None = None) -> Cast:
+    """Olivia records her cameo (so it has a recording, what a reinstatement needs) and `mod`
+    approves it unless `verified` is False; `permission`, when given, is set on it."""
     olivia = await users.create("olivia")
     ruth = await users.create("ruth")
     mod = await users.create("mod", role=Role.MODERATOR)
     other = await users.create("other", role=Role.MODERATOR)
-    # Through verification, so the cameo has a recording (what a reinstatement needs).
     cameo = await recorded(client, olivia)
-    await decided(client, mod, (await claimed(client, mod, "cameo_verification"))["id"], "approve_cameo")
-    patched = await client.patch(
-        f"/v1/cameos/{cameo['id']}", headers=olivia.headers, json={"permission": "everyone"}
-    )
-    assert patched.status_code == 200, patched.text
+    if verified:
+        await decided(client, mod, (await claimed(client, mod, "cameo_verification"))["id"], "approve_cameo")
+    if permission is not None:
+        patched = await client.patch(
+            f"/v1/cameos/{cameo['id']}", headers=olivia.headers, json={"permission": permission}
+        )
+        assert patched.status_code == 200, patched.text
+    return Cast(olivia, ruth, mod, other, cameo)
+
+
+async def removed_and_appealed(client, cast: Cast, reason: str = "spam") -> None:
+    """Ruth reports the cameo, `mod` removes it, and Olivia appeals the removal."""
+    await reported(client, cast.ruth, "cameo", cast.cameo["id"], reason)
+    await decided(client, cast.mod, (await claimed(client, cast.mod))["id"], "remove_content")
+    decision = await decision_id_for(client, cast.olivia)
+    assert (await appeal(client, cast.olivia, decision)).status_code == 201
+
+
+async def test_remove_content_on_a_reported_cameo_revokes_it_and_an_appeal_reinstates_it(client, users):
+    olivia, ruth, mod, other, cameo = await cast(client, users, permission="everyone")
     assert (await availability(client, ruth, olivia))["can_use"] is True
 
     body = await reported(client, ruth, "cameo", cameo["id"], "likeness")
@@ -79,15 +106,9 @@ async def test_remove_content_on_a_reported_cameo_revokes_it_and_an_appeal_reins
 
 
 async def test_an_appeal_cannot_bring_back_a_cameo_its_owner_replaced(client, users):
-    olivia = await users.create("olivia")
-    ruth = await users.create("ruth")
-    mod = await users.create("mod", role=Role.MODERATOR)
-    other = await users.create("other", role=Role.MODERATOR)
-    cameo = await recorded(client, olivia)
-    await decided(client, mod, (await claimed(client, mod, "cameo_verification"))["id"], "approve_cameo")
-    await reported(client, ruth, "cameo", cameo["id"])
-    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
-    assert (await appeal(client, olivia, await decision_id_for(client, olivia))).status_code == 201
+    case = await cast(client, users)
+    olivia, _, _, other, _ = case
+    await removed_and_appealed(client, case)
     # Meanwhile the owner starts a new cameo.
     assert (await client.post("/v1/cameos", headers=olivia.headers)).status_code == 201
     held = await claimed(client, other, "appeals")
@@ -137,14 +158,9 @@ async def test_a_pending_cameo_can_be_reported(client, users):
 async def test_an_appeal_puts_a_cameo_reported_before_its_review_back_to_review(client, users):
     """A cameo taken down on a report while it still waited for verification is not made active by
     the owner's granted appeal: it goes back to review, where a moderator still decides it."""
-    olivia = await users.create("olivia")
-    ruth = await users.create("ruth")
-    mod = await users.create("mod", role=Role.MODERATOR)
-    other = await users.create("other", role=Role.MODERATOR)
-    cameo = await recorded(client, olivia)
-    await reported(client, ruth, "cameo", cameo["id"], "likeness")
-    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
-    assert (await appeal(client, olivia, await decision_id_for(client, olivia))).status_code == 201
+    case = await cast(client, users, verified=False)
+    olivia, ruth, mod, other, _ = case
+    await removed_and_appealed(client, case, "likeness")
 
     await decided(client, other, (await claimed(client, other, "appeals"))["id"], "restore_content")
 
@@ -170,19 +186,9 @@ async def test_an_appeal_cannot_bring_back_a_cameo_its_owner_revoked_after_the_r
     """The owner revokes a cameo moderation already took down (they no longer want it used, say,
     after appealing): the revocation is theirs from then on, so granting the appeal leaves it
     revoked, as it does a cameo its owner revoked first."""
-    olivia = await users.create("olivia")
-    ruth = await users.create("ruth")
-    mod = await users.create("mod", role=Role.MODERATOR)
-    other = await users.create("other", role=Role.MODERATOR)
-    cameo = await recorded(client, olivia)
-    await decided(client, mod, (await claimed(client, mod, "cameo_verification"))["id"], "approve_cameo")
-    patched = await client.patch(
-        f"/v1/cameos/{cameo['id']}", headers=olivia.headers, json={"permission": "everyone"}
-    )
-    assert patched.status_code == 200, patched.text
-    await reported(client, ruth, "cameo", cameo["id"])
-    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
-    assert (await appeal(client, olivia, await decision_id_for(client, olivia))).status_code == 201
+    case = await cast(client, users, permission="everyone")
+    olivia, ruth, _, other, cameo = case
+    await removed_and_appealed(client, case)
     # The owner changes their mind: they revoke it themselves (answered 200, revoked).
     revoked = await client.post(f"/v1/cameos/{cameo['id']}/revoke", headers=olivia.headers)
     assert revoked.status_code == 200, revoked.text
@@ -198,15 +204,9 @@ async def test_an_appeal_cannot_bring_back_the_cameo_of_a_deleted_account(client
     """An account deleted while the appeal of its cameo's removal waits: the deletion is the owner's
     last word on their likeness, so granting the appeal before the purge has run (a backed-up
     worker) does not make the cameo active again (nor hand the recording to the provider)."""
-    olivia = await users.create("olivia")
-    ruth = await users.create("ruth")
-    mod = await users.create("mod", role=Role.MODERATOR)
-    other = await users.create("other", role=Role.MODERATOR)
-    cameo = await recorded(client, olivia)
-    await decided(client, mod, (await claimed(client, mod, "cameo_verification"))["id"], "approve_cameo")
-    await reported(client, ruth, "cameo", cameo["id"])
-    await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
-    assert (await appeal(client, olivia, await decision_id_for(client, olivia))).status_code == 201
+    case = await cast(client, users)
+    olivia, _, _, other, cameo = case
+    await removed_and_appealed(client, case)
     assert (await block(client, olivia.headers, "ruth")).status_code in (200, 204)
 
     async with resources.engine.connect() as holder:
@@ -234,11 +234,7 @@ async def test_a_cameo_put_back_to_review_by_an_appeal_is_in_the_verification_qu
     (the cameo no longer waits); granting the appeal puts the cameo back to review, and so back in
     the queue: otherwise it waits for a review that never comes, and its owner can neither record
     again nor start another cameo."""
-    olivia = await users.create("olivia")
-    ruth = await users.create("ruth")
-    mod = await users.create("mod", role=Role.MODERATOR)
-    other = await users.create("other", role=Role.MODERATOR)
-    cameo = await recorded(client, olivia)
+    olivia, ruth, mod, other, cameo = await cast(client, users, verified=False)
     await reported(client, ruth, "cameo", cameo["id"], "likeness")
     await decided(client, mod, (await claimed(client, mod))["id"], "remove_content")
     # Nothing waits for review any more: the verification item is closed.
