@@ -331,6 +331,17 @@ async def claim_next(
     return result.one_or_none()
 
 
+async def item_target(session: AsyncSession, item_id: UUID) -> tuple[str, UUID] | None:
+    """What an item is about, read without locking it (it never changes): what a decision locks
+    before the item itself (a cameo, `moderation.service.cameos`)."""
+    row = (
+        await session.execute(
+            select(ModerationItem.target_type, ModerationItem.target_id).where(ModerationItem.id == item_id)
+        )
+    ).one_or_none()
+    return None if row is None else (row.target_type, row.target_id)
+
+
 async def item_for_update(session: AsyncSession, item_id: UUID) -> ModerationItem | None:
     return await session.get(ModerationItem, item_id, with_for_update=True)
 

@@ -11,6 +11,12 @@
   (the recording is still kept, and the owner has no other cameo meanwhile): active, or back to
   review for one revoked before it was verified, filed in the verification queue again (its item
   may have been dismissed meanwhile); only an active one is registered again.
+
+Lock order: a cameo's row before the rows of its items (verification and reports). A recording
+submitted locks the cameo, then files its item; a granted appeal locks the appeal's item, then the
+cameo, then files its verification item again; a decision on an item about a cameo locks the cameo
+(`lock`) before the item (`DecisionService.decide`). A decision that locked the item first and a
+grant at once each held what the other waited for, and PostgreSQL ended one of them (a 503).
 """
 
 from __future__ import annotations
@@ -46,6 +52,11 @@ async def file_verification(session: AsyncSession, cameo: Cameo) -> None:
         snapshot=cameo_snapshot(cameo, owner.username if owner is not None else ""),
         priority=VERIFICATION_PRIORITY,
     )
+
+
+async def lock(session: AsyncSession, cameo_id: UUID) -> None:
+    """The cameo's row lock, taken before its items' (the lock order above); nothing when it is gone."""
+    await cameo_queries.cameo_for_update(session, cameo_id)
 
 
 async def approve(session: AsyncSession, jobs: JobQueue, cameo_id: UUID) -> None:

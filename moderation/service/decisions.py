@@ -159,7 +159,13 @@ class DecisionService:
         self.presenter = ItemPresenter(session)
 
     async def decide(self, moderator: User, item_id: str, data: DecisionIn) -> ItemOut:
-        item = await queries.item_for_update(self.session, parse_item_id(item_id))
+        item_uuid = parse_item_id(item_id)
+        # Lock order: a cameo before its items (moderation/service/cameos.py), as a recording
+        # submitted and a granted appeal filing it for review again take them.
+        target = await queries.item_target(self.session, item_uuid)
+        if target is not None and target[0] == "cameo":
+            await cameos.lock(self.session, target[1])
+        item = await queries.item_for_update(self.session, item_uuid)
         if item is None:
             raise ItemNotFound()
         now = await queries.db_now(self.session)

@@ -3,6 +3,7 @@ snapshot; remove_content revokes the cameo, and granting the owner's appeal rein
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any, NamedTuple
 
@@ -10,9 +11,11 @@ from sqlalchemy import select, text
 
 from accounts.models import Role
 from cameo.models import Cameo, Permission
+from moderation.service import cameos as moderation_cameos
 from tests.accounts.helpers import assert_problem, block
 from tests.cameo.media import recorded
 from tests.factories import Actor
+from tests.locks import someone_waits_for_a_lock
 from tests.moderation.helpers import (
     appeal,
     claimed,
@@ -250,3 +253,87 @@ async def test_a_cameo_put_back_to_review_by_an_appeal_is_in_the_verification_qu
     assert held["subject"]["snapshot"]["status"] == "pending_review"
     await decided(client, mod, held["id"], "approve_cameo")
     assert (await client.get("/v1/me/cameo", headers=olivia.headers)).json()["status"] == "active"
+
+
+async def _held_for_review_and_appeal(client, users) -> tuple[Cast, dict[str, Any], dict[str, Any]]:
+    """A cameo taken down on a report before its review, its removal appealed: `mod` holds its
+    verification item (still open: nothing closed it) and `other` the appeal."""
+    case = await cast(client, users, verified=False)
+    await removed_and_appealed(client, case, "likeness")
+    verification = await claimed(client, case.mod, "cameo_verification")
+    assert verification["target"] == {"type": "cameo", "id": case.cameo["id"]}
+    return case, verification, await claimed(client, case.other, "appeals")
+
+
+async def _back_to_review(client, case: Cast, verification: dict[str, Any]) -> None:
+    """The grant put the cameo back to review, and its verification item (open again) decides it."""
+    mine = await client.get("/v1/me/cameo", headers=case.olivia.headers)
+    assert mine.json()["status"] == "pending_review"
+    again = await claimed(client, case.mod, "cameo_verification")
+    assert again["id"] == verification["id"]
+    await decided(client, case.mod, again["id"], "approve_cameo")
+    assert (await client.get("/v1/me/cameo", headers=case.olivia.headers)).json()["status"] == "active"
+
+
+async def test_a_verification_decided_while_an_appeal_puts_its_cameo_back_to_review_is_waited_for(
+    client, users, resources, monkeypatch
+):
+    """Granting the appeal locks the cameo, then (putting it back to review) its verification item;
+    a decision on that item takes them in the same order, so the two wait for each other. Here the
+    decision comes first: the grant waits for it, it finds the cameo still revoked (422), and the
+    grant goes through. The decision locked the item, then the cameo: each held what the other
+    wanted, and PostgreSQL ended the grant (503)."""
+    case, verification, held = await _held_for_review_and_appeal(client, users)
+    approve = moderation_cameos.approve
+    decision_holds_its_locks = asyncio.Event()
+
+    async def approve_once_the_grant_waits(session, jobs, cameo_id):
+        decision_holds_its_locks.set()
+        await someone_waits_for_a_lock(resources)
+        await approve(session, jobs, cameo_id)
+
+    async def grant():
+        await decision_holds_its_locks.wait()
+        return await decide(client, case.other, held["id"], "restore_content")
+
+    monkeypatch.setattr(moderation_cameos, "approve", approve_once_the_grant_waits)
+    approved, granted = await asyncio.gather(
+        decide(client, case.mod, verification["id"], "approve_cameo"), grant()
+    )
+    monkeypatch.undo()
+
+    assert_problem(approved, 422, "action_not_applicable")
+    assert granted.status_code == 200, granted.text
+    await _back_to_review(client, case, verification)
+
+
+async def test_an_appeal_granted_while_its_cameos_verification_is_decided_is_waited_for(
+    client, users, resources, monkeypatch
+):
+    """The other way round: the grant holds the cameo when the decision on its verification item
+    comes. The decision waits for the cameo before it takes the item, so the grant files the
+    cameo back to review (ending `mod`'s lease: the item waits for a fresh look) and commits; the
+    decision then finds its lease gone (409). The decision locked the item first: the grant, wanting
+    the item, waited for it while it waited for the cameo, and PostgreSQL ended the decision (503)."""
+    case, verification, held = await _held_for_review_and_appeal(client, users)
+    file_verification = moderation_cameos.file_verification
+    grant_holds_the_cameo = asyncio.Event()
+
+    async def file_once_the_decision_waits(session, cameo):
+        grant_holds_the_cameo.set()
+        await someone_waits_for_a_lock(resources)
+        await file_verification(session, cameo)
+
+    async def approve():
+        await grant_holds_the_cameo.wait()
+        return await decide(client, case.mod, verification["id"], "approve_cameo")
+
+    monkeypatch.setattr(moderation_cameos, "file_verification", file_once_the_decision_waits)
+    granted, approved = await asyncio.gather(
+        decide(client, case.other, held["id"], "restore_content"), approve()
+    )
+    monkeypatch.undo()
+
+    assert granted.status_code == 200, granted.text
+    assert_problem(approved, 409, "lease_not_held")
+    await _back_to_review(client, case, verification)
