@@ -3,8 +3,8 @@ outage.
 
 A job is enqueued after its request commits (`app.jobs.JobQueue.enqueue_after_commit`). Work that
 must not be lost is written here first, in the request's own transaction (the outbox), and its row
-stays until the job has run: the run deletes it (`app.jobs`, after the job's last attempt). So
-nothing between the promise and the work loses it:
+stays until the job has completed: that run deletes it (`app.jobs`). So nothing between the promise
+and the work loses it:
 - a process that dies between the COMMIT and the enqueue, or a request cancelled there: once
   OUTBOX_GRACE_SECONDS have passed (time enough for the request to have enqueued it), a job worker
   enqueues it;
@@ -15,8 +15,13 @@ nothing between the promise and the work loses it:
   here after its grace is enqueued again, and looked at again every QUEUED_LEASE_SECONDS while its
   job has not run. A job still queued or running is not enqueued twice (its key is taken: a job
   kept here without a key of its own is given one), so a long queue costs one cheap check per
-  lease. A job that never gets to delete its row (it kills its worker, and is taken back until its
-  retries are spent) is enqueued again at most MAX_REPLAYS times, then dropped and logged.
+  lease;
+- the job failing for good, its retries spent within seconds on an outage of what it needs (the
+  media store, the database, the mail server) that outlasted them: its row stays, and it is run
+  again in full after the row's grace or lease.
+A job that never gets to delete its row (it fails each time, or kills its worker and is taken back
+until its retries are spent) is enqueued again at most MAX_REPLAYS times, then dropped, logged and
+counted.
 So a request that was answered 2xx keeps its background work through a crash, a Redis outage and a
 Redis that lost its data.
 

@@ -3,8 +3,9 @@
 Domains declare their jobs as `Job` specs with stable names such as `accounts.purge_tokens`;
 `app.composition` gathers them. Jobs take IDs, never objects, and are enqueued only after the
 request's transaction commits (`JobQueue.enqueue_after_commit`), from an outbox row written in that
-transaction and deleted once the job has run, so neither a process that dies in between nor a
-Redis that loses the queued job loses it (`app.deferred_jobs`). The worker runs
+transaction and deleted once the job has completed, so neither a process that dies in between, nor a
+Redis that loses the queued job, nor an outage that outlasts the job's retries loses it
+(`app.deferred_jobs`). The worker runs
 inside `remixfeed serve` in the embedded default and as `remixfeed worker` processes in production.
 
 Redis outages: a job that cannot be enqueued after its commit because Redis is unreachable is
@@ -501,17 +502,19 @@ async def _run_again(ctx: dict[str, Any]) -> None:
 
 
 async def _settle_outbox_row(ctx: dict[str, Any]) -> None:
-    """A job kept in the outbox deletes its row once it has run: complete (and not continuing) or
-    failed for good. A retry or a continuation (RUN_AGAIN) keeps it, and so does an abort: this
-    app aborts only jobs its sweep took back, which are retried or, with no retries left, replayed
-    from the row (at most deferred_jobs.MAX_REPLAYS times)."""
+    """A job kept in the outbox deletes its row once it has completed (and is not continuing). A
+    retry or a continuation (RUN_AGAIN) keeps it, and so does an abort (this app aborts only jobs
+    its sweep took back, which are retried) and a failure for good: its retries were spent within
+    seconds, on an outage of what it needs (the store, the database, the mail server) that may
+    well outlast them. The row is replayed after its grace or lease, a job run again in full, at
+    most deferred_jobs.MAX_REPLAYS times, then given up (logged and counted)."""
     job: SaqJob | None = ctx.get("job")
-    if job is None or job.status not in (Status.COMPLETE, Status.FAILED):
+    if job is None or job.status != Status.COMPLETE:
         return
     outbox_row = job.meta.get(OUTBOX_ROW)
     if outbox_row is None:
         return
-    if job.status == Status.COMPLETE and isinstance(job.result, dict) and RUN_AGAIN in job.result:
+    if isinstance(job.result, dict) and RUN_AGAIN in job.result:
         return
     resources: Resources = ctx["resources"]
     if resources.jobs.engine is None:

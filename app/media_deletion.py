@@ -3,9 +3,9 @@ files, a replaced cameo recording, a replaced avatar.
 
 The deletion is kept in the transaction's outbox (`app.deferred_jobs`) and done right after the
 commit; when the store fails then, or the process dies first, a job worker does it after the
-outbox's grace (with the job's retries). So a 204 for deleting a video that used someone's cameo,
-or for recording a cameo again, does not leave that likeness stored for good. Deleting a missing
-key succeeds, so running twice is harmless.
+outbox's grace (with the job's retries, and again a lease later while the store still fails). So
+a 204 for deleting a video that used someone's cameo, or for recording a cameo again, does not
+leave that likeness stored for good. Deleting a missing key succeeds, so running twice is harmless.
 """
 
 from __future__ import annotations

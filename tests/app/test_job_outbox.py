@@ -195,14 +195,15 @@ async def probe_jobs(resources: Resources) -> list[SaqJob]:
 async def test_a_job_deletes_its_row_only_once_it_has_run_to_its_end(
     users: UserFactory, resources: Resources
 ) -> None:
-    """A retry, a continuation (which carries the row on) and an abort (a job the sweep took back)
-    keep the row; a run that completes without continuing, or fails for good, deletes it."""
+    """A retry, a continuation (which carries the row on), an abort (a job the sweep took back)
+    and a failure for good (its retries spent, replayed from the row after its lease) keep the
+    row; only a run that completes without continuing deletes it."""
     for status, result, kept in (
         (Status.QUEUED, None, True),  # queued again for a retry
         (Status.COMPLETE, run_again_in(LATER), True),
         (Status.ABORTED, None, True),
+        (Status.FAILED, None, True),
         (Status.COMPLETE, None, False),
-        (Status.FAILED, None, False),
     ):
         await wipe(resources)
         await resources.jobs.defer(PROBE_JOB, key="probe", delay_seconds=LATER)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from saq.job import Status
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import app.db
@@ -61,6 +62,56 @@ async def test_a_video_deleted_while_the_store_fails_loses_its_files_once_the_st
     ((function, kwargs),) = [(job.function, job.kwargs) for job in await kept_jobs(resources)]
     assert (function, kwargs) == (DELETE_MEDIA_JOB, {"keys": keys})
 
+    monkeypatch.undo()
+    await replay_due(resources)
+
+    async def deleted() -> bool:
+        return await gone(resources, *keys)
+
+    await eventually(deleted, within=15, what="a job worker deletes the video's files")
+    await outbox_emptied(resources)
+
+
+async def test_files_a_job_failed_to_delete_for_good_go_once_the_store_is_back(
+    client: httpx.AsyncClient,
+    users: UserFactory,
+    videos: VideoFactory,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The store stays down past the job's own retries (a few seconds): the job fails for good, and
+    its outbox row stays, so a later replay deletes the files once the store is back. Deleting the
+    row on that failure left a deleted video's files stored for ever after any outage of the store
+    longer than the outbox's grace and the retries."""
+    alice = await users.create("alice")
+    draft = await videos.draft(alice)
+    keys = [key for key in (draft.video_key, draft.thumbnail_key) if key]
+    assert len(keys) == 2
+    attempts: list[str] = []
+
+    async def refused(key: str) -> None:
+        attempts.append(key)
+        raise StorageUnavailable("delete", OSError("the store is down"))
+
+    monkeypatch.setattr(resources.storage, "delete", refused)
+    response = await client.delete(f"/v1/videos/{draft.id}", headers=alice.headers)
+    assert response.status_code == 204, response.text
+    (kept,) = await kept_jobs(resources)
+    assert kept.function == DELETE_MEDIA_JOB and kept.job_key is not None
+
+    # The store is still down when a job worker runs the kept deletion: every try fails.
+    await replay_due(resources)
+
+    async def failed_for_good() -> bool:
+        job = await resources.jobs.queue.job(kept.job_key or "")
+        return job is not None and job.status == Status.FAILED
+
+    await eventually(failed_for_good, within=30, what="the deletion's job fails for good")
+    (still,) = await kept_jobs(resources)
+    assert still.id == kept.id and still.replays == 1
+    assert not await gone(resources, *keys) and len(attempts) > 1
+
+    # The store is back; the row's lease ends (moved rather than waited for): the replay deletes.
     monkeypatch.undo()
     await replay_due(resources)
 
