@@ -12,7 +12,8 @@ The whole fan-out is also written as a `feed.fan_out` job into the publishing tr
 (`app.deferred_jobs`), and forgotten once the inline push has run and handed the rest on. When Redis
 is unreachable after the commit, that job waits in PostgreSQL and runs once Redis is back, so
 followers' inboxes that outlive the outage still get the post; when the process dies after the
-commit, a job worker runs it after the outbox's grace.
+commit, a job worker runs it after the outbox's grace. Each hand-on is kept in the outbox too (in a
+transaction of its own), so a later batch's job that fails past its retries or is lost is run again.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from uuid import UUID
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.db import in_transaction
 from app.resources import Resources
 from feed.models import Video, VideoStatus, Visibility
 from feed.timeline import queries
@@ -124,7 +126,24 @@ async def fan_out(
         if following is not None:
             followers = await following
             continue
-        await resources.jobs.enqueue_or_defer(
+        await _hand_on(resources, video_id, author_id, published_epoch, after)
+        return pushed
+
+
+async def _hand_on(
+    resources: Resources,
+    video_id: UUID,
+    author_id: UUID,
+    published_epoch: float,
+    after: tuple[datetime, UUID],
+) -> None:
+    """The rest of the fan-out, from `after`, as a job kept in the outbox (a transaction of its
+    own, committed before this run ends and deletes its own row or settles the publication's): a
+    job that fails past its retries, or that Redis loses, is run again from its row."""
+
+    async def keep(session: AsyncSession) -> None:
+        resources.jobs.enqueue_after_commit(
+            session,
             FAN_OUT_JOB,
             key=f"{FAN_OUT_JOB}:{video_id}:{after[1]}",
             video_id=str(video_id),
@@ -132,7 +151,8 @@ async def fan_out(
             published_epoch=published_epoch,
             after=_encode(after),
         )
-        return pushed
+
+    await in_transaction(resources.session_factory, keep)
 
 
 async def fan_out_job(

@@ -8,14 +8,19 @@ import time
 import uuid
 from typing import Any
 
+from saq.job import Status
+
 from app.factory import create_app
+from feed.timeline import fanout
 from feed.timeline import inbox as inbox_module
 from feed.timeline.inbox import Inboxes
 from tests.accounts.helpers import follow
+from tests.app.test_job_outbox import outbox_emptied, replay_due
 from tests.conftest import make_settings, serve_in_process, wipe
 from tests.factories import Actor, UserFactory
 from tests.feed.factories import VideoFactory
 from tests.feed.helpers import publish
+from tests.processes import eventually
 
 
 async def feed(client: Any, actor: Actor, cut: str = "for_you") -> list[tuple[str, str]]:
@@ -179,3 +184,47 @@ async def test_large_followings_fan_out_in_batched_jobs(servers, simulator, tmp_
             await asyncio.sleep(0.1)
         assert [await inbox(resources, actor) for actor in followers] == [[draft.id]] * 7
         await wipe(resources)
+
+
+async def test_a_fan_out_batch_that_fails_for_good_is_run_again_from_the_outbox(
+    client, users, videos, resources, monkeypatch
+):
+    """A large following's later batches are handed to a job, kept in the outbox like the first:
+    when that job fails past its retries (PostgreSQL away for a few seconds), its row runs it again
+    once its lease is over, and every follower's inbox gets the post. Handed on through Redis
+    alone, the rest of the followers never had it (their inboxes live on while they read them)."""
+    monkeypatch.setattr(resources, "settings", resources.settings.replace(feed_fanout_batch=1))
+    author = await users.create("author")
+    followers = [await users.create(f"follower{n}") for n in range(3)]
+    for actor in followers:
+        assert (await follow(client, actor.headers, "author")).status_code == 204
+        assert await feed(client, actor) == []
+    follower_batch = fanout.queries.follower_batch
+    down = True
+
+    async def database_away(session, author_id, *, after, limit):
+        if down and after is not None:  # the request's inline batch reads; the job's do not
+            raise OSError("connection refused")
+        return await follower_batch(session, author_id, after=after, limit=limit)
+
+    monkeypatch.setattr(fanout.queries, "follower_batch", database_away)
+    draft = await videos.draft(author)
+    assert (await publish(client, author, draft.id)).status_code == 200
+    assert await inbox(resources, followers[0]) == [draft.id]
+    key = f"{fanout.FAN_OUT_JOB}:{draft.id}:{followers[0].id}"
+
+    async def failed_for_good() -> bool:
+        job = await resources.jobs.queue.job(key)
+        return job is not None and job.status == Status.FAILED
+
+    await eventually(failed_for_good, within=30, what="the fan-out's job fails for good")
+    assert [await inbox(resources, actor) for actor in followers[1:]] == [[], []]
+
+    down = False
+    await replay_due(resources)
+
+    async def everyone_has_it() -> bool:
+        return [await inbox(resources, actor) for actor in followers] == [[draft.id]] * 3
+
+    await eventually(everyone_has_it, within=15, what="every follower's inbox has the post")
+    await outbox_emptied(resources)
