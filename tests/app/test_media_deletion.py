@@ -36,6 +36,29 @@ async def gone(resources: Resources, *keys: str) -> bool:
     return True
 
 
+def refuse_deletes(resources: Resources, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The store refuses every delete until `monkeypatch.undo()`; the keys it was asked for."""
+    asked: list[str] = []
+
+    async def refused(key: str) -> None:
+        asked.append(key)
+        raise StorageUnavailable("delete", OSError("the store is down"))
+
+    monkeypatch.setattr(resources.storage, "delete", refused)
+    return asked
+
+
+async def replayed_until_gone(resources: Resources, keys: list[str], what: str) -> None:
+    """Every kept row comes due: a job worker deletes `keys`, and the outbox empties."""
+    await replay_due(resources)
+
+    async def deleted() -> bool:
+        return await gone(resources, *keys)
+
+    await eventually(deleted, within=15, what=what)
+    await outbox_emptied(resources)
+
+
 async def test_a_video_deleted_while_the_store_fails_loses_its_files_once_the_store_is_back(
     client: httpx.AsyncClient,
     users: UserFactory,
@@ -52,10 +75,7 @@ async def test_a_video_deleted_while_the_store_fails_loses_its_files_once_the_st
     keys = [key for key in (draft.video_key, draft.thumbnail_key) if key]
     assert len(keys) == 2
 
-    async def refused(key: str) -> None:
-        raise StorageUnavailable("delete", OSError("the store is down"))
-
-    monkeypatch.setattr(resources.storage, "delete", refused)
+    refuse_deletes(resources, monkeypatch)
     response = await client.delete(f"/v1/videos/{draft.id}", headers=bob.headers)
     assert response.status_code == 204, response.text
     assert not await gone(resources, *keys)
@@ -63,13 +83,7 @@ async def test_a_video_deleted_while_the_store_fails_loses_its_files_once_the_st
     assert (function, kwargs) == (DELETE_MEDIA_JOB, {"keys": keys})
 
     monkeypatch.undo()
-    await replay_due(resources)
-
-    async def deleted() -> bool:
-        return await gone(resources, *keys)
-
-    await eventually(deleted, within=15, what="a job worker deletes the video's files")
-    await outbox_emptied(resources)
+    await replayed_until_gone(resources, keys, "a job worker deletes the video's files")
 
 
 async def test_files_a_job_failed_to_delete_for_good_go_once_the_store_is_back(
@@ -87,13 +101,7 @@ async def test_files_a_job_failed_to_delete_for_good_go_once_the_store_is_back(
     draft = await videos.draft(alice)
     keys = [key for key in (draft.video_key, draft.thumbnail_key) if key]
     assert len(keys) == 2
-    attempts: list[str] = []
-
-    async def refused(key: str) -> None:
-        attempts.append(key)
-        raise StorageUnavailable("delete", OSError("the store is down"))
-
-    monkeypatch.setattr(resources.storage, "delete", refused)
+    attempts = refuse_deletes(resources, monkeypatch)
     response = await client.delete(f"/v1/videos/{draft.id}", headers=alice.headers)
     assert response.status_code == 204, response.text
     (kept,) = await kept_jobs(resources)
@@ -113,13 +121,7 @@ async def test_files_a_job_failed_to_delete_for_good_go_once_the_store_is_back(
 
     # The store is back; the row's lease ends (moved rather than waited for): the replay deletes.
     monkeypatch.undo()
-    await replay_due(resources)
-
-    async def deleted() -> bool:
-        return await gone(resources, *keys)
-
-    await eventually(deleted, within=15, what="a job worker deletes the video's files")
-    await outbox_emptied(resources)
+    await replayed_until_gone(resources, keys, "a job worker deletes the video's files")
 
 
 async def test_a_replaced_recording_goes_even_if_the_process_dies_after_the_commit(
@@ -144,13 +146,7 @@ async def test_a_replaced_recording_goes_even_if_the_process_dies_after_the_comm
     assert response.status_code == 200, response.text
     assert not await gone(resources, old_key)
 
-    await replay_due(resources)
-
-    async def deleted() -> bool:
-        return await gone(resources, old_key)
-
-    await eventually(deleted, within=15, what="a job worker deletes the replaced recording")
-    await outbox_emptied(resources)
+    await replayed_until_gone(resources, [old_key], "a job worker deletes the replaced recording")
 
 
 async def test_a_replaced_avatar_goes_once_the_store_takes_deletes_again(
@@ -163,10 +159,7 @@ async def test_a_replaced_avatar_goes_once_the_store_takes_deletes_again(
     old_keys = [large, large.replace("-512.webp", "-128.webp")]
     assert not await gone(resources, *old_keys)
 
-    async def refused(key: str) -> None:
-        raise StorageUnavailable("delete", OSError("the store is down"))
-
-    monkeypatch.setattr(resources.storage, "delete", refused)
+    refuse_deletes(resources, monkeypatch)
     second = await upload_avatar(client, alice.headers, image_bytes("PNG", (100, 400)))
     assert second.status_code == 200, second.text
     assert not await gone(resources, *old_keys)
@@ -175,11 +168,5 @@ async def test_a_replaced_avatar_goes_once_the_store_takes_deletes_again(
     assert sorted(kwargs["keys"]) == sorted(old_keys)
 
     monkeypatch.undo()
-    await replay_due(resources)
-
-    async def deleted() -> bool:
-        return await gone(resources, *old_keys)
-
-    await eventually(deleted, within=15, what="a job worker deletes the replaced avatar")
-    await outbox_emptied(resources)
+    await replayed_until_gone(resources, old_keys, "a job worker deletes the replaced avatar")
     assert not await gone(resources, second.json()["avatar_url"].removeprefix("/media/"))
