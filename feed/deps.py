@@ -52,7 +52,7 @@ def provide_feed_service(
 ) -> FeedService:
     return FeedService(
         db_session,
-        FeedPacer(resources.redis, settings),
+        FeedPacer(resources.redis, settings, db_session),
         FeedRanker(db_session, resources.redis, settings, resources.jobs, InlineRankings.of(resources)),
         VideoPresenter(db_session, storage),
         resources.signing_keys,

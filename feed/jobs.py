@@ -1,6 +1,6 @@
 """Background jobs of the feed: fan-out of large followings, the popular set, ranking a viewer's
 next pool ahead of need, forgetting a kept ranking that Redis could not forget at once, and the
-retention of wellbeing check-ins."""
+retention of wellbeing check-ins and of teens' daily feed counts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from accounts.models import User
 from app import retention
 from app.jobs import Job, JobTurns
 from app.resources import Resources
-from feed import preferences
+from feed import preferences, queries
 from feed.pacing import FeedPacer
 from feed.timeline.fanout import FAN_OUT_JOB, fan_out_job, refresh_popular
 from feed.timeline.ranking import FORGET_POOL_JOB, RANK_AHEAD_JOB, FeedRanker, pool_key
@@ -54,7 +54,8 @@ async def _rank_ahead(resources: Resources, user_id: str) -> int:
     forgotten, replaced or resumed meanwhile: nothing to do). How many videos it holds."""
     async with resources.session_factory() as session:
         viewer = await session.get(User, UUID(user_id))
-        current = await FeedPacer(resources.redis, resources.settings).current(viewer) if viewer else None
+        pacer = FeedPacer(resources.redis, resources.settings, session)
+        current = await pacer.current(viewer) if viewer else None
         if viewer is None or current is None:
             return 0
         session_id, served = current
@@ -75,6 +76,22 @@ async def prune_checkins(resources: Resources) -> int:
     return await retention.prune(resources, "feed_checkins", batch)
 
 
+# A teen's count is read for today only (feed.pacing); yesterday's is kept a day longer, for a
+# process whose clock is behind.
+TEEN_DAY_RETENTION_DAYS = 2
+
+
+async def prune_teen_days(resources: Resources) -> int:
+    """Teens' daily feed counts (`feed_teen_days`) of days more than TEEN_DAY_RETENTION_DAYS before
+    today (UTC); how many went."""
+    before = datetime.now(UTC).date() - timedelta(days=TEEN_DAY_RETENTION_DAYS)
+
+    async def batch(session: AsyncSession, limit: int) -> int:
+        return await queries.delete_teen_days_before(session, before, limit)
+
+    return await retention.prune(resources, "feed_teen_days", batch)
+
+
 jobs = [
     Job(name=FAN_OUT_JOB, function=fan_out_job, timeout_seconds=120),
     Job(name=FORGET_POOL_JOB, function=forget_pool, timeout_seconds=30),
@@ -84,6 +101,12 @@ jobs = [
         name="retention.feed_checkins",
         function=prune_checkins,
         cron="27 * * * *",
+        timeout_seconds=retention.TIMEOUT_SECONDS,
+    ),
+    Job(
+        name="retention.feed_teen_days",
+        function=prune_teen_days,
+        cron="32 * * * *",
         timeout_seconds=retention.TIMEOUT_SECONDS,
     ),
 ]

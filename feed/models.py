@@ -13,6 +13,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     Computed,
+    Date,
     Float,
     ForeignKey,
     Index,
@@ -220,3 +221,18 @@ class FeedCheckin(UUIDv7AuditBase):
     user_id: Mapped[UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     mood: Mapped[int] = mapped_column(Integer)
     want: Mapped[str] = mapped_column(String(16))
+
+
+# A teen's count of feed videos for a UTC day, kept beside the Redis counter (feed.pacing) so that
+# a Redis that loses its data does not give the teen a second daily cap: the pacer counts from the
+# greater of the two. Read and written by teens' feed pages only; deleted by `retention.feed_teen_days`
+# a couple of days after the day (`ix_feed_teen_days_day`) and by the account's purge.
+feed_teen_days = Table(
+    "feed_teen_days",
+    orm_registry.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("served", Integer, nullable=False),
+    CheckConstraint("served >= 0", name="served_not_negative"),
+    Index("ix_feed_teen_days_day", "day"),
+)

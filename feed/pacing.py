@@ -24,10 +24,19 @@ State (keys under the Redis namespace, expiring after a day without use):
 `feed:day:<user>:<YYYY-MM-DD>` the teen's count for that UTC day; and `feed:breaks:<user>` the
 user's break count, kept 30 days after their last page (one small key per user).
 
-This state lives only in Redis, by choice: a page costs no SQL write. If Redis loses its data
-(flush, failover without persistence) every user starts a new session, the break numbering starts
-again, and a teen's count for the day starts from zero, so that day they may see up to one more
-daily cap. Production Redis is expected to persist (AOF); an outage instead is 503
+A teen's count for the day is also kept in PostgreSQL (`feed_teen_days`), as the daily cap is a
+safety limit: a teen's page reads it (one small statement, with the account's presence) and the Lua
+scripts count from the greater of it and the Redis counter (raising the counter to it); once the
+page is filled, if Redis answered a greater count, the page writes it (never lowering the row) in
+the request's transaction, which commits before the page is sent (`FeedPacer.keep`). So a Redis
+that loses its data (flush, failover without persistence) does not reset a teen's day: it goes on
+from what their committed pages were counted. The one way past the cap left: pages of the teen's
+other devices in flight at the instant of the loss (counted in Redis, not yet committed) are not
+in the count the next page reads, so the cap may be passed by those pages, a page each at most.
+
+Adults' pages read and write no SQL for pacing: their sessions and everyone's break numbering live
+only in Redis, by choice. If Redis loses its data every user starts a new session and the break
+numbering starts again. Production Redis is expected to persist (AOF); an outage instead is 503
 feed_unavailable, never an unpaced feed.
 """
 
@@ -41,11 +50,14 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.ages import age_band
 from accounts.models import AgeBand, User
+from accounts.service.deletion import caller_presence, refuse_unless_present
 from app.redis import as_text, key
 from app.settings import Settings
+from feed import queries
 from feed.errors import FeedUnavailable
 
 SESSION_TTL_SECONDS = 24 * 3600
@@ -79,12 +91,13 @@ end
 """
 
 # KEYS: session hash, served set, day counter, break count. ARGV: a fresh session id, ttl,
-# threshold, daily limit (0: none), break count ttl. Returns {sid, served, break_no (-1: not at a
-# break), day count, served ids...}, opening a session when there is none. A session already past
+# threshold, daily limit (0: none), break count ttl, the day's durable count (0 for adults). Returns
+# {sid, served, break_no (-1: not at a break), day count (the greater of the counter and the durable
+# count), served ids...}, opening a session when there is none. A session already past
 # this process's threshold (another process, with a higher one, served it) is at its break, so that
 # it shows the break and can be resumed.
 _OPEN = """
-local day = tonumber(redis.call('GET', KEYS[3]) or '0')
+local day = math.max(tonumber(redis.call('GET', KEYS[3]) or '0'), tonumber(ARGV[6]))
 if redis.call('HSETNX', KEYS[1], 'sid', ARGV[1]) == 1 then
   redis.call('HSET', KEYS[1], 'served', 0)
   redis.call('DEL', KEYS[2])
@@ -102,9 +115,10 @@ return out
 """
 
 # KEYS: session hash, served set, day counter, break count.
-# ARGV: session id, threshold, daily limit (0: none), ttl, day ttl, break count ttl, candidate ids
-# in rank order.
-# Takes candidates not yet served while the session (and the day) has room; returns
+# ARGV: session id, threshold, daily limit (0: none), ttl, day ttl, break count ttl, the day's
+# durable count (0 for adults), candidate ids in rank order.
+# The day counter is first raised to the durable count (a Redis that lost its data counts on from
+# it). Takes candidates not yet served while the session (and the day) has room; returns
 # {taken, served, break_no (-1: not at a break), day count, taken ids...}, or {-1} when the
 # session was replaced.
 _RESERVE = """
@@ -116,10 +130,14 @@ local room = threshold - served
 local day = 0
 if daily > 0 then
   day = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if tonumber(ARGV[7]) > day then
+    day = tonumber(ARGV[7])
+    redis.call('SET', KEYS[3], day, 'EX', ARGV[5])
+  end
   room = math.min(room, daily - day)
 end
 local taken = {}
-for i = 7, #ARGV do
+for i = 8, #ARGV do
   if room <= 0 then break end
   if redis.call('SADD', KEYS[2], ARGV[i]) == 1 then
     taken[#taken + 1] = ARGV[i]
@@ -223,9 +241,17 @@ def _next_midnight(day: date) -> datetime:
 
 
 class FeedPacer:
-    def __init__(self, redis: Redis, settings: Settings) -> None:
+    """The pacing of one request (or job): Redis, and for a teen the request's database session,
+    which holds their durable count for the day (`feed_teen_days`)."""
+
+    def __init__(self, redis: Redis, settings: Settings, session: AsyncSession) -> None:
         self.redis = redis
         self.settings = settings
+        self.session = session
+        # A teen's count for each day this request has read it in PostgreSQL (or written it), and
+        # the count Redis answered for each day this request opened or reserved in.
+        self._kept: dict[date, int] = {}
+        self._reached: dict[date, int] = {}
         self._open = redis.register_script(_AT_BREAK + _OPEN)
         self._reserve = redis.register_script(_AT_BREAK + _RESERVE)
         self._resume = redis.register_script(_RESUME)
@@ -248,18 +274,63 @@ class FeedPacer:
         left = _next_midnight(day) - now()
         return max(1, int(left.total_seconds())) + _DAY_GRACE_SECONDS
 
+    async def _durable(self, user: User, day: date) -> int:
+        """A teen's count for `day` as PostgreSQL keeps it, read once a request, with the account's
+        presence under the key-share lock that `keep_teen_day`'s foreign key would take, held until
+        commit (`caller_presence`): an account deleted meanwhile is 401, and none can be until this
+        transaction ends, so its purge, which starts after the deletion's commit, finds the row
+        this request writes."""
+        if day not in self._kept:
+            present, served = await queries.teen_day(self.session, user.id, day, caller_presence(user))
+            refuse_unless_present(present)
+            self._kept[day] = served
+        return self._kept[day]
+
+    def _counted(self, day: date, count: int) -> None:
+        self._reached[day] = max(self._reached.get(day, 0), count)
+
+    async def keep(self, user: User) -> None:
+        """Write to PostgreSQL, in the request's transaction, a teen's count for each day where
+        Redis answered more than PostgreSQL keeps (never lowering it: `queries.keep_teen_day`).
+        Nothing for an adult, nor when PostgreSQL already holds what Redis answered.
+
+        Called once a page is filled, after every reservation of it and before its transaction
+        commits, which is before the page is sent (app.db): a crash, or a failed write or COMMIT,
+        in between leaves Redis counting videos that were never shown (the teen is under-served, as
+        by any failed page), never a page shown that PostgreSQL did not count. The other order
+        cannot be: the count is known only once the script has reserved. Once, at the end, rather
+        than at each reservation: the row's lock is then held only until the commit, not while the
+        page ranks again or presents (another device's page waits for it)."""
+        for day, count in sorted(self._reached.items()):
+            if count > self._kept[day]:
+                await queries.keep_teen_day(self.session, user.id, day, count)
+                self._kept[day] = count
+
     async def open(self, user: User) -> Pace:
         """The user's current session, opened if there is none."""
         day = now().date()
         threshold, daily_limit = self._limits(user)
+        floor = await self._durable(user, day) if daily_limit is not None else 0
         try:
             raw = await self._open(
                 keys=self._keys(user, day),
-                args=[uuid.uuid4().hex, SESSION_TTL_SECONDS, threshold, daily_limit or 0, BREAKS_TTL_SECONDS],
+                args=[
+                    uuid.uuid4().hex,
+                    SESSION_TTL_SECONDS,
+                    threshold,
+                    daily_limit or 0,
+                    BREAKS_TTL_SECONDS,
+                    floor,
+                ],
             )
         except RedisError as exc:
             raise FeedUnavailable() from exc
         sid, served, break_no, day_count, *ids = raw
+        if daily_limit is not None:
+            # Redis may be ahead of PostgreSQL even before this request reserves: a count from
+            # before `feed_teen_days`, or a page whose transaction failed after reserving. `keep`
+            # writes it too, so that a loss of Redis now loses none of it.
+            self._counted(day, int(day_count))
         return Pace(
             session_id=as_text(sid),
             served=int(served),
@@ -287,8 +358,11 @@ class FeedPacer:
         """Take what fits of `candidates` (in order, skipping any already served) into the session.
 
         The day is read now, not when the session or the page was opened: ranking may have taken
-        the page past midnight, and what it serves then counts toward the new day."""
+        the page past midnight, and what it serves then counts toward the new day. A teen's count
+        goes on from the greater of Redis's and PostgreSQL's; `keep` writes it back to PostgreSQL
+        once the page is filled."""
         day = now().date()
+        floor = await self._durable(user, day) if pace.daily_limit is not None else 0
         args: list[str | int] = [
             pace.session_id,
             pace.threshold,
@@ -296,6 +370,7 @@ class FeedPacer:
             SESSION_TTL_SECONDS,
             self._day_ttl(day),
             BREAKS_TTL_SECONDS,
+            floor,
             *(str(candidate) for candidate in candidates),
         ]
         try:
@@ -305,6 +380,8 @@ class FeedPacer:
         if int(raw[0]) < 0:
             raise SessionReplaced()
         _, served, break_no, day_count, *ids = raw
+        if pace.daily_limit is not None:
+            self._counted(day, int(day_count))
         taken = [UUID(as_text(member)) for member in ids]
         return Reservation(
             taken=taken,

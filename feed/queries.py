@@ -1,10 +1,11 @@
-"""The SQL of videos, likes, comments, views and remix lineage."""
+"""The SQL of videos, likes, comments, views and remix lineage, and of a teen's durable count of
+feed videos for the day (`feed.pacing`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, NamedTuple, TypeVar
 from uuid import UUID
 
@@ -44,6 +45,7 @@ from feed.models import (
     Video,
     VideoStatus,
     Visibility,
+    feed_teen_days,
     likes,
     see_less,
     video_appearances,
@@ -775,3 +777,56 @@ async def comments_of(session: AsyncSession, user_id: UUID, limit: int) -> list[
         .limit(limit)
     )
     return [(row[0], row[1]) for row in result.all()]
+
+
+# --- a teen's count of feed videos for the day (feed.pacing) -----------------------------------
+
+
+async def teen_day(
+    session: AsyncSession, user_id: UUID, day: date, presence: ScalarSelect[bool]
+) -> tuple[bool | None, int]:
+    """In one statement: `presence` (the account's, `accounts.service.deletion.caller_presence`,
+    read under the key-share lock it takes) and how many feed videos the teen was counted on `day`
+    (0 without a row)."""
+    served = (
+        select(feed_teen_days.c.served)
+        .where(feed_teen_days.c.user_id == user_id, feed_teen_days.c.day == day)
+        .scalar_subquery()
+    )
+    present, counted = (await session.execute(select(presence, func.coalesce(served, 0)))).one()
+    return present, int(counted)
+
+
+async def keep_teen_day(session: AsyncSession, user_id: UUID, day: date, served: int) -> None:
+    """The teen's count for `day` raised to `served` (never lowered: concurrent pages each write
+    the count they reached, in whichever order they commit)."""
+    statement = pg_insert(feed_teen_days).values(user_id=user_id, day=day, served=served)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[feed_teen_days.c.user_id, feed_teen_days.c.day],
+            set_={"served": func.greatest(feed_teen_days.c.served, statement.excluded.served)},
+        )
+    )
+
+
+async def delete_teen_days_before(session: AsyncSession, before: date, limit: int) -> int:
+    """One batch of the teens' counts of days before `before`, oldest first (`ix_feed_teen_days_day`),
+    rows another transaction holds skipped; how many were deleted."""
+    found = (
+        select(feed_teen_days.c.user_id, feed_teen_days.c.day)
+        .where(feed_teen_days.c.day < before)
+        .order_by(feed_teen_days.c.day)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    deleted = await session.execute(
+        delete(feed_teen_days)
+        .where(tuple_(feed_teen_days.c.user_id, feed_teen_days.c.day).in_(found))
+        .returning(feed_teen_days.c.day)
+    )
+    return len(deleted.all())
+
+
+async def delete_teen_days_of(session: AsyncSession, user_id: UUID) -> None:
+    """Every count of a deleted account (its purge): a few rows at most, kept two days."""
+    await session.execute(delete(feed_teen_days).where(feed_teen_days.c.user_id == user_id))

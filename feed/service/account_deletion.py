@@ -11,7 +11,9 @@ for each of those videos what `VideoService.delete` does after the flag (its aut
 parent's counts set again from what still counts, the notifications pointing at it retracted,
 its media deleted from storage after the commit); the account's likes and views (the counts on
 the videos moved), see-less marks, comments (with their replies, counts and notifications), feed
-preferences and check-ins; and its feed state in Redis (inbox, ranked pool, pacing).
+preferences, check-ins and a teen's daily feed counts; and its feed state in Redis (inbox, ranked
+pool, pacing). The users row stays (a tombstone), so nothing of this goes by its foreign keys'
+ON DELETE CASCADE.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ async def purge_account(resources: Resources, user_id: UUID) -> None:
     async def preferences(session: AsyncSession) -> None:
         await session.execute(delete(FeedPreferences).where(FeedPreferences.user_id == user_id))
         await session.execute(delete(FeedCheckin).where(FeedCheckin.user_id == user_id))
+        await queries.delete_teen_days_of(session, user_id)
 
     await in_transaction(factory, preferences)
     await _forget_feed_state(resources, user_id)

@@ -122,10 +122,15 @@ class FeedService:
         try:
             for _ in range(_ATTEMPTS):
                 try:
-                    return await self._fill(viewer, cut, limit, pace, before)
+                    page = await self._fill(viewer, cut, limit, pace, before)
                 except SessionReplaced:
                     # Resumed meanwhile (another device): this page is the new session's first.
                     pace, before = await self.pacer.open(viewer), None
+                    continue
+                # A teen's count for the day, in this transaction: the page is sent only once it
+                # has committed, so a failure now under-serves them, never lets a page past it.
+                await self.pacer.keep(viewer)
+                return page
         except RedisError as exc:
             raise FeedUnavailable() from exc
         raise FeedUnavailable("The feed session kept being replaced; try again")

@@ -1,7 +1,8 @@
 """Data retention: the hourly jobs delete idempotency records, notifications, ended logins, wellbeing
-check-ins and ended data exports past their retention, keep what is newer (and what is still in
-use), work in bounded batches that use an index, share the work when several run at once, and
-leave the API's lists (and the ranking, the export, the export rate limit) right."""
+check-ins, teens' daily feed counts and ended data exports past their retention, keep what is newer
+(and what is still in use), work in bounded batches that use an index, share the work when several
+run at once, and leave the API's lists (and the ranking, a teen's cap, the export, the export rate
+limit) right."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import asyncio
 import json
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -23,7 +24,7 @@ from app import retention
 from app.composition import JOBS
 from app.resources import Resources
 from exports.jobs import expire_archives, prune_ended_exports, sweep_stalled
-from feed.jobs import prune_checkins
+from feed.jobs import TEEN_DAY_RETENTION_DAYS, prune_checkins, prune_teen_days
 from generation import queries as generation_queries
 from tests.accounts.helpers import assert_problem, bearer
 from tests.accounts.test_sessions import WINDOWS_CHROME, end, log_in_from, login_of, sessions
@@ -175,6 +176,7 @@ def test_every_retention_job_runs_hourly_on_the_workers() -> None:
         "retention.notifications",
         "retention.sessions",
         "retention.feed_checkins",
+        "retention.feed_teen_days",
         "retention.exports",
     }
     assert all(cron and re.fullmatch(r"\d{1,2} \* \* \* \*", cron) for cron in crons.values()), crons
@@ -301,6 +303,7 @@ async def test_every_batch_finds_its_rows_through_an_index(users: UserFactory, r
         lambda: prune_ended_sessions(resources),
         lambda: purge_expired_refresh_tokens(resources),
         lambda: prune_checkins(resources),
+        lambda: prune_teen_days(resources),
         lambda: prune_ended_exports(resources),
     )
     expected = [
@@ -310,6 +313,7 @@ async def test_every_batch_finds_its_rows_through_an_index(users: UserFactory, r
         "ix_login_sessions_ended_at",
         "ix_refresh_tokens_expires_at",
         "ix_feed_checkins_created_at",
+        "ix_feed_teen_days_day",
         "ix_data_exports_ended",
     ]
     await assert_planned_through(resources, sent, expected)
@@ -567,6 +571,39 @@ async def test_checkins_past_their_retention_go_and_the_ranking_and_the_export_s
     kept = json.loads(read_zip(archive.content)["feed_preferences.json"])["checkins"]
     assert [(item["mood"], item["want"]) for item in kept] == [(4, "more_energized")]
     assert await prune_checkins(resources) == 0
+
+
+async def test_teens_daily_counts_of_past_days_go_and_todays_still_holds_the_cap(
+    client: httpx.AsyncClient, users: UserFactory, resources: Resources, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    teen = await users.create("teen", birthdate=date(datetime.now(UTC).year - 15, 1, 1))
+    today = datetime.now(UTC).date()
+    limit = resources.settings.teen_daily_feed_limit
+    # Today's at the cap (its Redis counter never set: as if Redis lost it), and the nine days before.
+    await execute(
+        resources,
+        "INSERT INTO feed_teen_days (user_id, day, served) "
+        "SELECT :user_id, CAST(:today AS date) - n, CASE WHEN n = 0 THEN :limit ELSE 7 END "
+        "FROM generate_series(0, 9) AS n",
+        user_id=uuid.UUID(teen.id),
+        today=today,
+        limit=limit,
+    )
+    monkeypatch.setattr(retention, "BATCH", 3)
+    monkeypatch.setattr(retention, "MAX_BATCHES", 2)
+
+    # The days before the day before yesterday: six in a run (two batches), the last the next run.
+    assert TEEN_DAY_RETENTION_DAYS == 2
+    assert await prune_teen_days(resources) == 6
+    assert await prune_teen_days(resources) == 1
+    assert await prune_teen_days(resources) == 0
+    kept = await column(resources, "SELECT day FROM feed_teen_days ORDER BY day DESC")
+    assert kept == [today - timedelta(days=n) for n in range(TEEN_DAY_RETENTION_DAYS + 1)]
+
+    page = await client.get("/v1/feed", headers=teen.headers)
+    assert page.status_code == 200, page.text
+    assert page.json()["items"] == [] and page.json()["break"]["reason"] == "teen_daily_limit"
+    assert page.json()["break"]["videos_seen"] == limit
 
 
 # --- data exports ------------------------------------------------------------------------------

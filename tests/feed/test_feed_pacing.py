@@ -1,6 +1,7 @@
 """Pacing of GET /v1/feed through HTTP: breaks after a set number of videos, resume, wellbeing
-checks, the teens' threshold and daily cap, concurrency and several API processes, no repeats in
-a session, cursors bound to caller, session and cut, and Redis being down.
+checks, the teens' threshold and daily cap (kept in PostgreSQL too, so that it holds when Redis
+loses its data), concurrency and several API processes, no repeats in a session, cursors bound to
+caller, session and cut, and Redis being down.
 
 Apps with small thresholds are built per test (make_settings + serve_in_process) on the run's
 servers and Redis namespace; the videos come from the shared `published` fixture."""
@@ -13,13 +14,16 @@ from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from accounts.jobs import purge_deleted_account
 from app.factory import create_app
+from app.redis import key
 from app.resources import Resources
 from feed import pacing
 from feed.errors import FeedUnavailable
@@ -30,6 +34,7 @@ from tests.factories import Actor, UserFactory
 from tests.feed.test_ranked_pool import kept_pool
 from tests.harness import RunServers
 from tests.processes import eventually
+from tests.statements import statements_of
 
 Publish = Callable[..., Awaitable[str]]
 
@@ -635,3 +640,171 @@ async def test_a_head_of_the_feed_counts_nothing(
         page = await feed(client, viewer, cut="latest")
         assert ids(page) == [video_id]
         assert page["break"]["reason"] == "paced"
+
+
+# --- a teen's daily cap when Redis loses its data ------------------------------------------------
+
+
+async def redis_loses_feed_state(resources: Resources, actor: Actor) -> None:
+    """What a flush (or a failover without persistence) does to one user's pacing: their session,
+    what it served, their break count and every day's count are gone. The rest of the shared Redis
+    (other tests' users) is left alone."""
+    settings, who = resources.settings, actor.id
+    keys = [key(settings, "feed", part, who) for part in ("session", "served", "breaks")]
+    days = [found async for found in resources.redis.scan_iter(match=key(settings, "feed", "day", who, "*"))]
+    assert days, "the teen's day was counted in Redis"
+    await resources.redis.delete(*keys, *days)
+
+
+async def kept_teen_days(resources: Resources, actor: Actor) -> dict[date, int]:
+    async with resources.engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT day, served FROM feed_teen_days WHERE user_id = :user_id"),
+            {"user_id": UUID(actor.id)},
+        )
+        return {day: served for day, served in rows.all()}
+
+
+async def teen_and_videos(users: UserFactory, published: Publish, videos: int) -> Actor:
+    """A teen, and `videos` published by someone else for their feed."""
+    author = await users.create()
+    teen = await users.create(birthdate=teen_birthdate())
+    for _ in range(videos):
+        await published(author)
+    return teen
+
+
+async def test_a_teens_daily_cap_holds_after_redis_loses_their_count(
+    servers: RunServers,
+    tmp_path: Path,
+    users: UserFactory,
+    published: Publish,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The count lived only in Redis: after a flush the teen started the day again from zero and
+    # saw a second daily cap of videos.
+    teen = await teen_and_videos(users, published, 6)
+    noon, _ = pacer_clock_at_noon(monkeypatch)
+    settings = {"teen_feed_break_after": 10, "teen_daily_feed_limit": 3}
+    async with paced(servers, tmp_path, **settings) as client:
+        capped = await feed(client, teen, cut="latest", limit=10)
+        assert len(capped["items"]) == 3 and capped["break"]["reason"] == "teen_daily_limit"
+
+        await redis_loses_feed_state(resources, teen)
+
+        for cut in ("latest", "for_you"):
+            still = await feed(client, teen, cut=cut, limit=10)
+            assert still["items"] == [] and still["next_cursor"] is None
+            brk = still["break"]
+            assert brk["reason"] == "teen_daily_limit" and brk["videos_seen"] == 3
+            assert datetime.fromisoformat(brk["resume_at"]) == noon.replace(hour=0) + timedelta(days=1)
+        # A resume lifts it no more than before the loss.
+        await resume(client, teen)
+        assert (await feed(client, teen, cut="latest", limit=10))["items"] == []
+        assert await kept_teen_days(resources, teen) == {noon.date(): 3}
+
+
+async def test_a_teen_part_way_through_the_day_counts_on_after_redis_loses_their_count(
+    servers: RunServers,
+    tmp_path: Path,
+    users: UserFactory,
+    published: Publish,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    teen = await teen_and_videos(users, published, 8)
+    noon, _ = pacer_clock_at_noon(monkeypatch)
+    settings = {"teen_feed_break_after": 10, "teen_daily_feed_limit": 5}
+    async with paced(servers, tmp_path, **settings) as client:
+        first = await feed(client, teen, cut="latest", limit=3)
+        assert len(first["items"]) == 3 and first["break"] is None
+
+        await redis_loses_feed_state(resources, teen)
+
+        # A new session (Redis's sessions are not kept), but the day goes on from 3: two more.
+        rest = await feed(client, teen, cut="latest", limit=10)
+        assert len(rest["items"]) == 2
+        assert rest["break"]["reason"] == "teen_daily_limit" and rest["break"]["videos_seen"] == 5
+        assert await kept_teen_days(resources, teen) == {noon.date(): 5}
+        # Redis counts from there again.
+        day_key = key(resources.settings, "feed", "day", teen.id, noon.date().isoformat())
+        assert int(await resources.redis.get(day_key) or 0) == 5
+
+
+async def test_a_count_redis_held_before_the_upgrade_is_kept_on_the_teens_next_page(
+    servers: RunServers,
+    tmp_path: Path,
+    users: UserFactory,
+    published: Publish,
+    resources: Resources,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Counted by the code before `feed_teen_days`: only in Redis. The teen's next page (here one at
+    # the cap, which reserves nothing) writes it, so a loss of Redis afterwards loses none of it.
+    teen = await teen_and_videos(users, published, 1)
+    noon, _ = pacer_clock_at_noon(monkeypatch)
+    day_key = key(resources.settings, "feed", "day", teen.id, noon.date().isoformat())
+    await resources.redis.set(day_key, 4, ex=3600)
+    async with paced(servers, tmp_path, teen_feed_break_after=10, teen_daily_feed_limit=4) as client:
+        capped = await feed(client, teen, cut="latest")
+        assert capped["items"] == [] and capped["break"]["reason"] == "teen_daily_limit"
+        await redis_loses_feed_state(resources, teen)
+        still = await feed(client, teen, cut="latest")
+        assert still["items"] == [] and still["break"]["videos_seen"] == 4
+        assert await kept_teen_days(resources, teen) == {noon.date(): 4}
+
+
+def _statements(sent: list[tuple[str, Any]]) -> list[str]:
+    return [" ".join(statement.split()) for statement, _ in sent]
+
+
+def _writes(statements: list[str]) -> list[str]:
+    return [statement for statement in statements if statement.split()[0] in ("INSERT", "UPDATE", "DELETE")]
+
+
+async def test_an_adults_page_sends_no_sql_for_pacing_and_a_teens_one_read_and_one_write(
+    client: httpx.AsyncClient, users: UserFactory, published: Publish, resources: Resources
+) -> None:
+    """The durable count is the teens' alone: an adult's page (the hot path) reads and writes
+    nothing of it, and takes no lock on the account; a teen's page reads its count with its
+    presence in one statement and writes the count it reached in one more."""
+    author, adult = await users.create(), await users.create()
+    teen = await users.create(birthdate=teen_birthdate())
+    for _ in range(3):
+        await published(author)
+
+    def page(actor: Actor, cut: str) -> Callable[[], Awaitable[None]]:
+        async def one() -> None:
+            assert len((await feed(client, actor, cut=cut, limit=1))["items"]) == 1
+
+        return one
+
+    for cut in ("for_you", "latest"):
+        adults = _statements(await statements_of(resources, bool, page(adult, cut)))
+        assert adults, "the page's statements were seen"
+        assert not [statement for statement in adults if "feed_teen_days" in statement], adults
+        assert not _writes(adults), adults
+        assert not [statement for statement in adults if "FOR KEY SHARE" in statement], adults
+
+        teens = _statements(await statements_of(resources, bool, page(teen, cut)))
+        counted = [statement for statement in teens if "feed_teen_days" in statement]
+        assert len(counted) == 2, teens
+        assert counted[0].startswith("SELECT") and "FOR KEY SHARE" in counted[0], counted
+        assert counted[1].startswith("INSERT INTO feed_teen_days"), counted
+        assert _writes(teens) == counted[1:], teens
+    assert sum((await kept_teen_days(resources, teen)).values()) == 2
+
+
+async def test_a_deleted_teens_daily_counts_go_with_the_purge(
+    client: httpx.AsyncClient, users: UserFactory, published: Publish, resources: Resources
+) -> None:
+    # The users row stays as a tombstone, so the foreign key's ON DELETE CASCADE never runs.
+    teen = await teen_and_videos(users, published, 1)
+    assert len((await feed(client, teen, cut="latest"))["items"]) == 1
+    assert sum((await kept_teen_days(resources, teen)).values()) == 1
+    deleted = await client.request("DELETE", "/v1/me", headers=teen.headers, json={"password": teen.password})
+    assert deleted.status_code == 204, deleted.text
+
+    assert await purge_deleted_account(resources, user_id=teen.id) is True
+    assert await kept_teen_days(resources, teen) == {}

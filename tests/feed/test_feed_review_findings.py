@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from app.factory import create_app
+from feed import pacing
 from feed.pacing import FeedPacer, SessionReplaced
 from feed.timeline import queries
 from tests.accounts.helpers import assert_problem
@@ -116,7 +117,7 @@ async def test_a_session_replaced_again_while_filling_a_page_is_503_not_500(
 
 
 async def test_a_teen_stopped_for_the_day_at_a_session_break_finds_the_feed_open_after_midnight(
-    servers: RunServers, tmp_path: Path, users, published, resources
+    servers: RunServers, tmp_path: Path, users, published, monkeypatch: pytest.MonkeyPatch
 ):
     # With the defaults (a break every 10, a cap of 50) the cap always falls on a session break.
     # `resume_at` promises the feed opens again on its own at midnight, but the session was still
@@ -126,6 +127,8 @@ async def test_a_teen_stopped_for_the_day_at_a_session_break_finds_the_feed_open
     for _ in range(4):
         await published(author)
     settings = {"teen_feed_break_after": 2, "teen_daily_feed_limit": 2}
+    noon = datetime.combine(datetime.now(UTC).date(), time(12), tzinfo=UTC)
+    monkeypatch.setattr(pacing, "now", lambda: noon)
     async with paced(servers, tmp_path, **settings) as client:
         capped = await feed(client, teen, cut="latest", limit=10)
         assert len(capped["items"]) == 2
@@ -133,9 +136,9 @@ async def test_a_teen_stopped_for_the_day_at_a_session_break_finds_the_feed_open
         again = await feed(client, teen, cut="latest")
         assert again["items"] == [] and again["break"]["reason"] == "teen_daily_limit"
 
-        # Midnight UTC: the day's counter is no longer today's.
-        today = datetime.now(UTC).date().isoformat()
-        await resources.redis.delete(f"{resources.settings.redis_namespace}:feed:day:{teen.id}:{today}")
+        # Past midnight UTC: the pacer's clock on the next day, whose count starts afresh (in Redis
+        # and in PostgreSQL alike; deleting the day's Redis counter no longer resets it).
+        monkeypatch.setattr(pacing, "now", lambda: noon + timedelta(days=1))
         opened = await feed(client, teen, cut="latest", limit=10)
         assert opened["break"] is not None and opened["break"]["reason"] == "teen_daily_limit"
         assert len(opened["items"]) == 2
