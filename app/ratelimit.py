@@ -149,11 +149,12 @@ def caller_id(scope: Scope) -> str | None:
     """The signed-in caller's user id, from a valid access token (None otherwise: the
     authentication guard then refuses the request). Verified, so nobody can spend another's
     budget by naming them."""
-    settings: Settings = scope["litestar_app"].state.settings
+    state = scope["litestar_app"].state
+    settings: Settings = state.settings
     if settings.secret_key is None:
         return None
     try:
-        claims = verified_claims(scope, settings)
+        claims = verified_claims(scope, state.resources.signing_keys)
     except NotAuthenticated:
         return None
     return None if claims is None else claims.user_id

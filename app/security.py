@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jwt
 import msgspec
+from jwt.algorithms import HMACAlgorithm
+from jwt.api_jws import PyJWS
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Headers
 from litestar.handlers.base import BaseRouteHandler
@@ -58,8 +59,9 @@ class AccessClaims(msgspec.Struct, frozen=True):
 
 
 def encode_access_token(
-    secret: str, user_id: str, role: str, ttl_seconds: int, session_id: str | None = None
+    keys: SigningKeys, user_id: str, role: str, ttl_seconds: int, session_id: str | None = None
 ) -> tuple[str, int]:
+    """An access token signed with the current key."""
     now = datetime.now(UTC)
     payload: dict[str, Any] = {
         "sub": user_id,
@@ -73,14 +75,14 @@ def encode_access_token(
     }
     if session_id is not None:
         payload["sid"] = session_id
-    return jwt.encode(payload, secret, algorithm=_ALGORITHM), ttl_seconds
+    return _JWT.encode(payload, keys.current, algorithm=_ALGORITHM), ttl_seconds
 
 
-def decode_access_token(secret: str, token: str, previous_secrets: Sequence[str] = ()) -> AccessClaims:
-    """The claims of a token signed with `secret` or, while a key rotation lets them run out, with
-    one of `previous_secrets` (REMIXFEED_PREVIOUS_SECRET_KEYS); new tokens are signed with `secret`."""
+def decode_access_token(keys: SigningKeys, token: str) -> AccessClaims:
+    """The claims of a token signed with the current key or, while a key rotation lets them run
+    out, with one of the previous keys (REMIXFEED_PREVIOUS_SECRET_KEYS)."""
     try:
-        payload = _verified_payload(token, secret, previous_secrets)
+        payload = _verified_payload(token, keys)
     except jwt.ExpiredSignatureError as exc:
         raise NotAuthenticated("The access token has expired") from exc
     except jwt.PyJWTError as exc:
@@ -96,10 +98,10 @@ def decode_access_token(secret: str, token: str, previous_secrets: Sequence[str]
     )
 
 
-def _verified_payload(token: str, secret: str, previous_secrets: Sequence[str]) -> dict[str, Any]:
-    for key in (secret, *previous_secrets):
+def _verified_payload(token: str, keys: SigningKeys) -> dict[str, Any]:
+    for key in (keys.current, *keys.previous):
         try:
-            payload: dict[str, Any] = jwt.decode(
+            payload: dict[str, Any] = _JWT.decode(
                 token,
                 key,
                 algorithms=[_ALGORITHM],
@@ -111,6 +113,35 @@ def _verified_payload(token: str, secret: str, previous_secrets: Sequence[str]) 
             continue  # perhaps signed with the next key; every other fault is the token's own
         return payload
     raise jwt.InvalidSignatureError("Signature verification failed")
+
+
+class _ReusedHMACKeys(HMACAlgorithm):
+    """PyJWT's HMAC, each key prepared once: PyJWT prepares the key for every token it signs or
+    verifies (encodes it and tries it as PEM, SSH, DER and JSON to refuse asymmetric keys), a few
+    microseconds per key tried on every signed-in request. Only the configured keys (a handful)
+    come here, so the cache stays that small; a key PyJWT refuses is refused again each time."""
+
+    def __init__(self) -> None:
+        super().__init__(HMACAlgorithm.SHA256)
+        self._prepared: dict[str | bytes, bytes] = {}
+
+    def prepare_key(self, key: str | bytes) -> bytes:
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = self._prepared[key] = super().prepare_key(key)
+        return prepared
+
+
+def _access_token_codec() -> jwt.PyJWT:
+    codec = jwt.PyJWT()
+    signatures = PyJWS(algorithms=[])
+    signatures.register_algorithm(_ALGORITHM, _ReusedHMACKeys())
+    # As PyJWT wires its own module-level codec (`jwt.api_jwt`); used for access tokens only.
+    codec._jws = signatures
+    return codec
+
+
+_JWT = _access_token_codec()
 
 
 def bearer_token_of(authorization: str | None) -> str | None:
@@ -170,10 +201,10 @@ ACCESS_CLAIMS = "access_claims"
 PUBLIC = "public"
 
 
-def verified_claims(scope: Any, settings: Settings) -> AccessClaims | None:
-    """The claims of the request's bearer token, verified once per request and kept in its scope
-    (the rate limiter, the guard and `current_user` all need them); None without a token, 401 for
-    a token that is not valid."""
+def verified_claims(scope: Any, keys: SigningKeys) -> AccessClaims | None:
+    """The claims of the request's bearer token, verified once per request with the process's keys
+    (`Resources.signing_keys`) and kept in its scope (the rate limiter, the guard and
+    `current_user` all need them); None without a token, 401 for a token that is not valid."""
     state = scope.setdefault("state", {})
     claims = state.get(ACCESS_CLAIMS)
     if isinstance(claims, AccessClaims):
@@ -181,8 +212,7 @@ def verified_claims(scope: Any, settings: Settings) -> AccessClaims | None:
     token = bearer_token_of(Headers.from_scope(scope).get("authorization"))
     if token is None:
         return None
-    assert settings.secret_key is not None
-    claims = decode_access_token(settings.secret_key, token, settings.previous_secret_key_list)
+    claims = decode_access_token(keys, token)
     state[ACCESS_CLAIMS] = claims
     return claims
 
@@ -199,8 +229,8 @@ async def authentication_guard(
     """
     if route_handler.opt.get(PUBLIC) or connection.scope["path"].startswith(OPENAPI_PATH):
         return
-    settings: Settings = connection.app.state.settings
-    if verified_claims(connection.scope, settings) is None:
+    keys: SigningKeys = connection.app.state.resources.signing_keys
+    if verified_claims(connection.scope, keys) is None:
         raise NotAuthenticated()
 
 

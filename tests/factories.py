@@ -53,7 +53,7 @@ class UserFactory:
         email = email or f"{username}@example.test"
 
         async def work(session: Any) -> Actor:
-            auth = AuthService(session, self.resources.settings)
+            auth = AuthService(session, self.resources.settings, keys=self.resources.signing_keys)
             user = await auth.create_user(
                 NewAccount(email=email, password=password, username=username, birthdate=birthdate, role=role),
                 require_invite=False,

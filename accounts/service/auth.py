@@ -117,9 +117,9 @@ class NewAccount:
 
 
 class AuthService:
-    # `jobs` take the mail telling an account its password changed, and `keys` sign the list of
-    # logins' cursors: setting a password needs the one, listing logins the other. Creating
-    # accounts (the CLI, which runs without a secret key, and the tests' factories) needs neither.
+    # `jobs` take the mail telling an account its password changed, and `keys` sign access tokens
+    # and the list of logins' cursors: setting a password needs the one, issuing tokens and listing
+    # logins the other. Creating accounts (the CLI, which runs without a secret key) needs neither.
     def __init__(
         self,
         session: AsyncSession,
@@ -283,9 +283,9 @@ class AuthService:
             )
         )
         await self.session.flush()
-        assert self.settings.secret_key is not None
+        assert self.keys is not None
         access_token, expires_in = encode_access_token(
-            self.settings.secret_key,
+            self.keys,
             str(user.id),
             user.role,
             self.settings.access_token_ttl_seconds,

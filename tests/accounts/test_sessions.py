@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from accounts.devices import UNKNOWN_DEVICE, device_label
 from accounts.jobs import prune_ended_sessions, purge_expired_refresh_tokens
-from app.security import encode_access_token
+from app.security import SigningKeys, encode_access_token
 from tests.accounts.helpers import assert_problem, bearer, me, sign_up
 from tests.accounts.test_tokens import assert_tokens, refresh
 from tests.conftest import TEST_SECRET
@@ -287,7 +287,7 @@ async def test_a_reused_refresh_token_ends_its_login_and_its_access_tokens(clien
 async def test_an_access_token_from_before_logins_were_tracked(client, users):
     alice = await users.create("alice")
     # Issued by the older code: no `sid`. It still works until it expires, is no login's.
-    old, _ = encode_access_token(TEST_SECRET, alice.id, "user", 600)
+    old, _ = encode_access_token(SigningKeys(TEST_SECRET), alice.id, "user", 600)
 
     assert (await me(client, bearer(old)))["username"] == "alice"
     assert [item["current"] for item in await sessions(client, old)] == [False]

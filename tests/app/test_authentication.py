@@ -14,7 +14,7 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 
 from app.resources import Resources
-from app.security import OPENAPI_PATH, encode_access_token
+from app.security import OPENAPI_PATH, SigningKeys, encode_access_token
 from tests.conftest import TEST_SECRET
 
 # The only routes anyone may call without logging in, and why.
@@ -87,7 +87,7 @@ async def test_a_valid_token_of_an_account_that_no_longer_exists_is_refused_clea
     # The account check raises while the request's session is already open, beside other
     # dependencies. Each route must answer 401 and leave nothing behind: no connection held, and no
     # "Task exception was never retrieved" when the abandoned session's generator is collected.
-    token, _ = encode_access_token(TEST_SECRET, str(uuid.uuid4()), "user", 600)
+    token, _ = encode_access_token(SigningKeys(TEST_SECRET), str(uuid.uuid4()), "user", 600)
     loop = asyncio.get_running_loop()
     reported: list[dict[str, Any]] = []
     previous = loop.get_exception_handler()
