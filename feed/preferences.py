@@ -5,15 +5,17 @@ user neither conflict on the unique row nor lose a check-in's nudge."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import delete_oldest
 from feed.models import FeedCheckin, FeedPreferences, see_less
+
+T = TypeVar("T")
 
 # How far one check-in moves mood_bias (-1 relaxed .. 1 energised); `same` halves it toward 0.
 MOOD_STEP = 0.5
@@ -77,9 +79,16 @@ async def delete_expired_checkins(session: AsyncSession, before: datetime, limit
     return len(deleted)
 
 
-async def add_see_less(session: AsyncSession, user_id: UUID, video_id: UUID, author_id: UUID) -> None:
-    await session.execute(
+async def add_see_less_returning(
+    session: AsyncSession, user_id: UUID, video_id: UUID, author_id: UUID, returned: ScalarSelect[T]
+) -> T | None:
+    """The see-less mark added (nothing when it is there already), in a statement that returns
+    `returned` too, whether or not the mark was new: the insert as a WITH of the SELECT of
+    `returned`, which PostgreSQL runs to completion in that same statement."""
+    added = (
         pg_insert(see_less)
         .values(user_id=user_id, video_id=video_id, author_id=author_id)
         .on_conflict_do_nothing(index_elements=[see_less.c.user_id, see_less.c.video_id])
+        .cte("added")
     )
+    return await session.scalar(select(returned).add_cte(added))

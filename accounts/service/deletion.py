@@ -71,11 +71,15 @@ async def caller_still_here(session: AsyncSession, caller: User) -> None:
 
 
 def caller_presence(caller: User) -> ScalarSelect[bool]:
-    """`caller_still_here`'s read, for the statement that follows the insert to return, one
-    statement less (a new like's or view's counter update): it is still a statement after the
-    insert, under the same lock, already held since the insert's foreign key check so taken again
-    without waiting, and a locking read sees the deletion that statement waited for. Hand what it
-    returned to `refuse_unless_present` (a row rolled back with the transaction like the rest)."""
+    """`caller_still_here`'s read, for a statement with other work to do to return, one statement
+    less: the counter's update that follows a new like's, view's or comment's insert, or the
+    see-less mark's insert itself (a WITH of the read). After the insert, it is under the same
+    lock, already held since the insert's foreign key check so taken again without waiting; in the
+    insert's own statement, the read takes that lock itself, and the foreign key check takes it
+    again. Either way the lock is held from the read until commit in the statement that writes, and
+    a locking read sees the deletion that statement waited for (the row as last committed). Hand
+    what it returned to `refuse_unless_present` (a row rolled back with the transaction like the
+    rest)."""
     return queries.still_exists_read(caller.id)
 
 

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts import notifications
 from accounts.models import User
 from accounts.notifications import NotificationKind
-from accounts.service.deletion import caller_presence, caller_still_here, refuse_unless_present
+from accounts.service.deletion import caller_presence, refuse_unless_present
 from app.errors import FieldError, ValidationFailed
 from app.pagination import CursorCodec, Page
 from app.screening import ContentGate
@@ -138,12 +138,15 @@ class EngagementService:
         )
         self.session.add(comment)
         await self.session.flush()
-        await caller_still_here(self.session, viewer)
+        # As for a like: the caller read again by the counter's update.
+        present = await queries.bump_video_returning(
+            self.session, video.id, caller_presence(viewer), comment_count=1
+        )
+        refuse_unless_present(present)
         if verdict is not None:
             self.gate.flag_after_commit(
                 self.session, verdict, target_type="comment", target_id=comment.id, text_kind="comment"
             )
-        await queries.bump_video(self.session, video.id, comment_count=1)
         await self._notify(viewer, video, comment, parent)
         return self._out(comment, viewer)
 

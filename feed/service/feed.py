@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
-from accounts.service.deletion import caller_still_here
+from accounts.service.deletion import caller_presence, caller_still_here, refuse_unless_present
 from app.pagination import CursorCodec
 from app.security import SigningKeys
 from feed import preferences as prefs
@@ -269,6 +269,9 @@ class FeedService:
     async def see_less(self, viewer: User, video_id: str) -> None:
         # The video before the users rows, as for a like (`EngagementService.like`).
         video = await viewable_video(self.session, viewer, video_id, key_share=True)
-        await prefs.add_see_less(self.session, viewer.id, video.id, video.author_id)
-        await caller_still_here(self.session, viewer)
+        # `caller_still_here`, read by the statement that adds the mark: one statement less.
+        present = await prefs.add_see_less_returning(
+            self.session, viewer.id, video.id, video.author_id, caller_presence(viewer)
+        )
+        refuse_unless_present(present)
         self.ranker.forget_pool_after_commit(self.session, viewer.id)

@@ -707,16 +707,17 @@ async def test_a_comment_held_up_past_the_deletion_and_its_purge_is_refused(
     assert (await get_video(client, bob, bobs.id)).json()["comment_count"] == 0
 
 
-@pytest.mark.parametrize("write", ["like", "views"])
+@pytest.mark.parametrize("write", ["like", "views", "comments", "see-less"])
 @pytest.mark.parametrize("held_on", ["video", "users-row"])
-async def test_a_like_or_view_that_read_its_caller_before_the_deletion_is_refused(
+async def test_a_like_view_comment_or_see_less_that_read_its_caller_before_the_deletion_is_refused(
     client: httpx.AsyncClient, users: UserFactory, resources: Resources, write: str, held_on: str
 ) -> None:
-    """A like or view that read its caller before the deletion adds its row after it: held up on
-    the video's row past the deletion and its purge (as a comment, above), or its insert's foreign
-    key waiting for the users row the deletion holds until it commits (played here by a holder).
-    The counter's update, a statement after the insert, reads the caller again (`caller_presence`)
-    and finds the deletion: refused (401), its row and the count rolled back."""
+    """A like, view, comment or see-less mark that read its caller before the deletion adds its
+    row after it: held up on the video's row past the deletion and its purge (as a comment, above),
+    or its insert's foreign key waiting for the users row the deletion holds until it commits
+    (played here by a holder). The statement that reads the caller again (`caller_presence`: the
+    counter's update after the insert, or the see-less mark's insert itself) finds the deletion:
+    refused (401), its row and the count rolled back."""
     ada, bob = await users.create("ada"), await users.create("bob")
     bobs = await published_by(client, VideoFactory(resources), bob)
 
@@ -725,7 +726,10 @@ async def test_a_like_or_view_that_read_its_caller_before_the_deletion_is_refuse
             await holder.execute(text("SELECT 1 FROM videos WHERE id = :id FOR UPDATE"), {"id": bobs.id})
         else:
             await holder.execute(text("SELECT 1 FROM users WHERE id = :id FOR UPDATE"), {"id": ada.id})
-        writing = asyncio.create_task(client.post(f"/v1/videos/{bobs.id}/{write}", headers=ada.headers))
+        body = {"body": "from beyond"} if write == "comments" else None
+        writing = asyncio.create_task(
+            client.post(f"/v1/videos/{bobs.id}/{write}", headers=ada.headers, json=body)
+        )
         await someone_waits_for_a_lock(resources)
         if held_on == "video":
             assert (await delete_account(client, ada)).status_code == 204
@@ -743,11 +747,13 @@ async def test_a_like_or_view_that_read_its_caller_before_the_deletion_is_refuse
         select(
             select(func.count()).where(likes.c.user_id == ada_id).scalar_subquery(),
             select(func.count()).where(views.c.viewer_id == ada_id).scalar_subquery(),
+            select(func.count()).where(Comment.author_id == ada_id).scalar_subquery(),
+            select(func.count()).where(see_less.c.user_id == ada_id).scalar_subquery(),
         ),
     )
-    assert tuple(left) == (0, 0)
+    assert tuple(left) == (0, 0, 0, 0)
     counted = (await get_video(client, bob, bobs.id)).json()
-    assert (counted["like_count"], counted["view_count"]) == (0, 0)
+    assert (counted["like_count"], counted["view_count"], counted["comment_count"]) == (0, 0, 0)
 
 
 async def test_an_approval_committed_while_the_deletion_was_under_way_goes_with_the_purge(

@@ -101,30 +101,34 @@ async def test_the_author_viewing_a_draft_counts_nothing(client, users, videos):
     assert (await video(client, alice, draft.id))["view_count"] == 0
 
 
-@pytest.mark.parametrize(("write", "added"), [("like", "INSERT INTO likes"), ("views", "INSERT INTO views")])
-async def test_a_new_like_or_view_sends_one_statement_for_its_count_and_its_callers_check(
+@pytest.mark.parametrize(
+    ("write", "added"),
+    [("like", "INSERT INTO likes"), ("views", "INSERT INTO views"), ("comments", "INSERT INTO comments")],
+)
+async def test_a_new_like_view_or_comment_sends_one_statement_for_its_count_and_its_callers_check(
     client, users, published, resources, write, added
 ):
-    """Once its row is added, a new like or view moves the video's counter in a statement that
-    also reads its caller again (`caller_presence`): a read of the caller on its own, one more
-    statement on the hottest write there is, fails this."""
+    """Once its row is added, a new like, view or comment moves the video's counter in a statement
+    that also reads its caller again (`caller_presence`): a read of the caller on its own, one more
+    statement on the hottest writes there are, fails this."""
     alice, bob = await users.create("alice"), await users.create("bob")
     video_id = await published(alice)
 
     async def send() -> None:
-        response = await client.post(f"/v1/videos/{video_id}/{write}", headers=bob.headers)
-        assert response.status_code == 204, response.text
+        body = {"body": "nice"} if write == "comments" else None
+        response = await client.post(f"/v1/videos/{video_id}/{write}", headers=bob.headers, json=body)
+        assert response.status_code == (201 if write == "comments" else 204), response.text
 
     sent = [" ".join(statement.split()) for statement, _ in await statements_of(resources, bool, send)]
     inserts = [n for n, statement in enumerate(sent) if statement.startswith(added)]
     assert len(inserts) == 1, sent
     after = sent[inserts[0] + 1 :]
-    # A like then tells the author; a view tells nobody.
-    expected = ("UPDATE videos ", "INSERT INTO notifications ") if write == "like" else ("UPDATE videos ",)
+    # A like or a comment then tells the author; a view tells nobody.
+    expected = ("UPDATE videos ",) if write == "views" else ("UPDATE videos ", "INSERT INTO notifications ")
     assert len(after) == len(expected) and all(map(str.startswith, after, expected)), after
     assert "FROM users WHERE users.id" in after[0] and "FOR KEY SHARE" in after[0], after[0]
     seen = await video(client, alice, video_id)
-    assert seen["like_count" if write == "like" else "view_count"] == 1
+    assert seen[{"like": "like_count", "views": "view_count", "comments": "comment_count"}[write]] == 1
 
 
 @pytest.mark.parametrize("write", ["like", "views", "comments"])

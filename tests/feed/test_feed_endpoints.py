@@ -13,6 +13,7 @@ from feed.models import FeedCheckin, see_less
 from tests.accounts.helpers import assert_problem
 from tests.factories import Actor, UserFactory
 from tests.feed.factories import VideoFactory
+from tests.statements import statements_of
 
 Publish = Callable[..., Awaitable[str]]
 PREFERENCES = "/v1/me/feed-preferences"
@@ -161,3 +162,31 @@ async def test_see_less_needs_a_visible_video_and_is_idempotent(
     ).status_code == 204
     assert_problem(await client.post(f"/v1/videos/{video_id}/see-less", headers=blocker.headers), 404)
     assert_problem(await client.post(f"/v1/videos/{video_id}/see-less"), 401)
+
+
+async def test_a_see_less_mark_reads_its_caller_again_in_the_statement_that_adds_it(
+    client: httpx.AsyncClient, users: UserFactory, published: Publish, resources: Resources
+) -> None:
+    """The mark's insert also reads its caller again under the users row's key-share lock
+    (`caller_presence`), new or already there: a read of the caller in a statement of its own, one
+    more per mark, fails this."""
+    author, viewer = await users.create(), await users.create()
+    video_id = await published(author)
+
+    async def mark() -> None:
+        response = await client.post(f"/v1/videos/{video_id}/see-less", headers=viewer.headers)
+        assert response.status_code == 204, response.text
+
+    for _ in range(2):  # new, then already there
+        sent = [" ".join(statement.split()) for statement, _ in await statements_of(resources, bool, mark)]
+        marks = [n for n, statement in enumerate(sent) if "INSERT INTO see_less " in statement]
+        assert len(marks) == 1, sent
+        added = sent[marks[0]]
+        assert "FROM users WHERE users.id" in added and "FOR KEY SHARE" in added, added
+        # Then only the ranked pool's forgetting, kept in the outbox and done after the commit.
+        after = sent[marks[0] + 1 :]
+        assert after and all(" deferred_jobs " in statement for statement in after), after
+    rows = await count(
+        resources, select(func.count()).select_from(see_less).where(see_less.c.video_id == video_id)
+    )
+    assert rows == 1
