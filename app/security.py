@@ -11,8 +11,6 @@ from typing import Any
 
 import jwt
 import msgspec
-from jwt.algorithms import HMACAlgorithm
-from jwt.api_jws import PyJWS
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Headers
 from litestar.handlers.base import BaseRouteHandler
@@ -75,7 +73,7 @@ def encode_access_token(
     }
     if session_id is not None:
         payload["sid"] = session_id
-    return _JWT.encode(payload, keys.current, algorithm=_ALGORITHM), ttl_seconds
+    return jwt.encode(payload, keys.current, algorithm=_ALGORITHM), ttl_seconds
 
 
 def decode_access_token(keys: SigningKeys, token: str) -> AccessClaims:
@@ -101,7 +99,7 @@ def decode_access_token(keys: SigningKeys, token: str) -> AccessClaims:
 def _verified_payload(token: str, keys: SigningKeys) -> dict[str, Any]:
     for key in (keys.current, *keys.previous):
         try:
-            payload: dict[str, Any] = _JWT.decode(
+            payload: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=[_ALGORITHM],
@@ -113,35 +111,6 @@ def _verified_payload(token: str, keys: SigningKeys) -> dict[str, Any]:
             continue  # perhaps signed with the next key; every other fault is the token's own
         return payload
     raise jwt.InvalidSignatureError("Signature verification failed")
-
-
-class _ReusedHMACKeys(HMACAlgorithm):
-    """PyJWT's HMAC, each key prepared once: PyJWT prepares the key for every token it signs or
-    verifies (encodes it and tries it as PEM, SSH, DER and JSON to refuse asymmetric keys), a few
-    microseconds per key tried on every signed-in request. Only the configured keys (a handful)
-    come here, so the cache stays that small; a key PyJWT refuses is refused again each time."""
-
-    def __init__(self) -> None:
-        super().__init__(HMACAlgorithm.SHA256)
-        self._prepared: dict[str | bytes, bytes] = {}
-
-    def prepare_key(self, key: str | bytes) -> bytes:
-        prepared = self._prepared.get(key)
-        if prepared is None:
-            prepared = self._prepared[key] = super().prepare_key(key)
-        return prepared
-
-
-def _access_token_codec() -> jwt.PyJWT:
-    codec = jwt.PyJWT()
-    signatures = PyJWS(algorithms=[])
-    signatures.register_algorithm(_ALGORITHM, _ReusedHMACKeys())
-    # As PyJWT wires its own module-level codec (`jwt.api_jwt`); used for access tokens only.
-    codec._jws = signatures
-    return codec
-
-
-_JWT = _access_token_codec()
 
 
 def bearer_token_of(authorization: str | None) -> str | None:
