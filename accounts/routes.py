@@ -263,8 +263,11 @@ class MeController(Controller):
         active_user: ActiveUser,
         avatars: Avatars,
     ) -> AvatarOut:
-        """Upload a JPEG, PNG or WebP (at most 10 MB and 40 megapixels) as the avatar. 403
-        account_suspended while suspended."""
+        """Upload a JPEG, PNG or WebP (at most 10 MB and 40 megapixels) as the avatar, in a part
+        named `file` with a filename or an image Content-Type. 413 image_too_large for a larger
+        image or body, 413 request_too_large for a multipart body over a part limit (more than 32
+        parts, a part header line over 4224 bytes or more than 8 of them). 403 account_suspended
+        while suspended."""
         content = await data.file.read()
         return AvatarOut(avatar_url=await avatars.replace(active_user, content))
 

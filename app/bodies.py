@@ -24,6 +24,7 @@ from litestar.params import BodyKwarg
 
 from app.errors import validation_failed_from
 from app.images import UnsupportedMedia
+from app.multipart import read_upload_form
 
 # Keyed by the encoding's value: a route may name it as the enum or as its string.
 _FORM_TYPES: dict[str, str] = {
@@ -54,11 +55,14 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     kwarg = field.kwarg_definition
     declared = _declared_type(request)
     if isinstance(kwarg, BodyKwarg) and kwarg.media_type not in (None, RequestEncodingType.JSON):
-        # A form: its values are text, and converting them is the point. Checked without reading the
-        # body (an upload), which Litestar's form parser reads once it is let through.
+        # A form: its values are text, and converting them is the point. The type is checked before
+        # the body (an upload) is read; a multipart one is then read by app.multipart, whose form
+        # Litestar hands to the handler.
         form_type = _FORM_TYPES.get(kwarg.media_type)
         if declared is not None and form_type is not None and declared != form_type:
             raise UnsupportedMedia(f"Send the body as {form_type}")
+        if kwarg.media_type == RequestEncodingType.MULTI_PART:
+            await read_upload_form(request, field.annotation)
         return
     body = await request.body()
     if not body:

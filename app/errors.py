@@ -21,6 +21,7 @@ from litestar.exceptions import (
     SerializationException,
     ValidationException,
 )
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -154,9 +155,6 @@ _STATUS_CODES: dict[int, str] = {
 }
 
 
-# Litestar's 400 for a multipart body of more parts than it takes: a limit, not a malformed body.
-_TOO_MANY_PARTS = "Request Entity Too Large"
-
 _MSGSPEC_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 
 
@@ -275,13 +273,18 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
         detail = "No such resource"
     if status == 400 and isinstance(exc.__cause__, SerializationException):
         code, title = MalformedRequest.code, MalformedRequest.title
-    elif status == 400 and _is_multipart(request) and detail != _TOO_MANY_PARTS:
-        # Litestar's parser refusing the framing (no boundary, a truncated or garbled part).
+    elif status == 400 and _is_multipart(request):
+        # Litestar refusing the framing. The upload routes read their bodies with app.multipart,
+        # which names the part and answers a limit 413 itself.
         code, title = MalformedMultipart.code, MalformedMultipart.title
     if status == 413:
         # A route that takes uploads names the code clients know for "too big" there.
         handler = request.scope.get("route_handler")
-        code = handler.opt.get("too_large_code", code) if handler is not None else code
+        if isinstance(handler, HTTPRouteHandler):
+            code = handler.opt.get("too_large_code", code)
+            limit = handler.resolve_request_max_body_size()
+            if limit:
+                detail = f"The request body may be at most {limit / 1024 / 1024:g} MiB"
     headers = exc.headers
     if status == 405 and headers:
         # HEAD is answered wherever GET is (app.head), which Litestar's routing does not know.

@@ -9,7 +9,6 @@ import msgspec
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import ValidationException
 from litestar.openapi.spec import OpenAPIMediaType, Operation, Reference, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import FromPath, FromQuery
@@ -18,9 +17,10 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, CurrentUser
 from app.dependencies import DbSession, SettingsDep, StorageDep
-from app.errors import MalformedMultipart, MalformedRequest, problem_responses, validation_failed_from
+from app.errors import MalformedRequest, problem_responses, validation_failed_from
 from app.idempotency import IdempotencyKeyHeader
 from app.images import MAX_IMAGE_BYTES, UnsupportedMedia
+from app.multipart import file_expected, read_form
 from app.pagination import DEFAULT_LIMIT, CursorParam, LimitParam, Page
 from app.ratelimit import EXEMPT_FROM_WRITE_LIMITS, EXPENSIVE_READ_LIMITS
 from app.resources import Resources
@@ -65,18 +65,13 @@ async def read_generation_request(request: Request[Any, Any, Any]) -> tuple[Gene
         except msgspec.DecodeError as exc:
             raise MalformedRequest(f"JSON is malformed: {exc}") from exc
     if content_type == "multipart/form-data":
-        try:
-            form = await request.form()
-        except ValidationException as exc:  # Litestar's refusal of a Content-Type without a boundary
-            raise MalformedMultipart(exc.detail) from exc
+        form = await read_form(request)
         fields: dict[str, Any] = {}
         reference: bytes | None = None
         for name, value in form.multi_items():
             if name == "input_reference":
                 if not isinstance(value, UploadFile):
-                    raise validation_failed_from(
-                        msgspec.ValidationError("Expected a file - at `$.input_reference`")
-                    )
+                    raise file_expected(name)
                 reference = await value.read()
             elif name == "cameos":
                 fields.setdefault("cameos", []).append(value)
@@ -160,7 +155,10 @@ class GenerationController(Controller):
         event stream. With an Idempotency-Key, a repeat of the same request answers the first
         generation again. The prompt is screened first: a clear violation is 422 prompt_rejected,
         a borderline one is accepted and queued for review. 403 account_suspended while the
-        caller is suspended."""
+        caller is suspended. In multipart, `input_reference` is a part with a filename or an image
+        Content-Type; 413 image_too_large for a larger image or body, 413 request_too_large for a
+        body over a part limit (more than 32 parts, a part header line over 4224 bytes or more
+        than 8 of them)."""
         data, reference = await read_generation_request(request)
         return await generations.request(active_user, data, reference, idempotency_key)
 
