@@ -1,6 +1,6 @@
 """Cameo failures with stable codes."""
 
-from app.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from app.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
 
 
 class CameoNotFound(NotFound):
@@ -33,7 +33,9 @@ class ChallengeExpired(Conflict):
     title = "The challenge has expired"
 
 
-class RecordingTooLarge(ValidationFailed):
+class RecordingTooLarge(AppError):
+    # 413, as a body too large for the route is, and as image_too_large is.
+    status = 413
     code = "recording_too_large"
     title = "The recording is too large"
 

@@ -90,9 +90,11 @@ class CameosController(Controller):
     ) -> CameoOut:
         """Upload the recording answering the challenge: an MP4, MOV or WebM video of 2 to 20
         seconds, at most 25 MB, before the challenge expires (409 challenge_expired: ask for a new
-        one). 415 unsupported_media for another type; 422 invalid_recording for a file that is not
-        a playable video of the right length, 422 recording_too_large above 25 MB. The cameo then
-        waits for a moderator (`pending_review`)."""
+        one). The part needs a filename or a video Content-Type. 415 unsupported_media for another
+        type; 422 invalid_recording for a file that is not a playable video of the right length;
+        413 recording_too_large above 25 MB (or a larger body), 413 request_too_large for a
+        multipart body over a part limit (more than 32 parts, a part header line over 4224 bytes
+        or more than 8 of them). The cameo then waits for a moderator (`pending_review`)."""
         content = await data.file.read()
         return await recordings.submit(active_user, cameo_id, content)
 

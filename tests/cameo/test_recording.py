@@ -142,7 +142,7 @@ async def test_recordings_over_25_mb_are_refused(client, users, resources):
 
     # Just over 25 MB: read, then refused by the size check.
     just_over = await upload(client, alice, cameo_id, padded(clip(), 25 * MB + 64 * 1024))
-    body = assert_problem(just_over, 422, "recording_too_large")
+    body = assert_problem(just_over, 413, "recording_too_large")
     assert "25 MB" in body["detail"]
     # Well over: the body itself is refused before it is read.
     assert_problem(await upload(client, alice, cameo_id, padded(clip(), 27 * MB)), 413, "recording_too_large")
