@@ -13,9 +13,10 @@ the limit is not enforced and that is logged: a rate limiter must not take sign-
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from ipaddress import IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 
 import msgspec
 import structlog
@@ -106,25 +107,50 @@ class Usage(msgspec.Struct, frozen=True):
         return RateLimited(f"Too many requests; try again in {self.reset_seconds} s", headers=self.headers())
 
 
+# One X-Forwarded-For hop: an address, optionally with a port, IPv6 in brackets when it has one
+# (RFC 7239's form, which some proxies use in X-Forwarded-For too), optionally quoted.
+_HOP = re.compile(
+    r'"?(?:\[(?P<bracketed>[^\]"]+)\](?::[0-9]{1,5})?|(?P<ipv4>[0-9.]+)(?::[0-9]{1,5})?|(?P<bare>[^\["]+))"?'
+)
+
+
+def _hop_address(hop: str) -> IPv4Address | IPv6Address | None:
+    """The address a hop names, without its port; None for anything else (`unknown`, an RFC 7239
+    obfuscated `_name`, garbage)."""
+    found = _HOP.fullmatch(hop.strip())
+    if found is None:
+        return None
+    try:
+        return ip_address(found["bracketed"] or found["ipv4"] or found["bare"])
+    except ValueError:
+        return None
+
+
 def client_ip(scope: Scope) -> str | None:
     """The caller's address. Behind trusted reverse proxies (REMIXFEED_TRUSTED_PROXIES) it is the
-    rightmost X-Forwarded-For hop that is not itself a trusted proxy; otherwise the peer."""
+    rightmost X-Forwarded-For hop that is not itself a trusted proxy, without a port; otherwise the
+    peer. A hop that names no address stops the walk at the trusted proxy that wrote it: what lies
+    left of it is the client's to write, so it is never believed."""
     client = scope.get("client")
     peer = client[0] if client else None
     settings: Settings = scope["litestar_app"].state.settings
     networks = settings.trusted_proxy_networks
     if peer is None or not networks or not _within(peer, networks):
         return peer
+    nearest = peer
     forwarded = [
-        hop.strip()
-        for value in Headers.from_scope(scope).getall("x-forwarded-for", [])
-        for hop in value.split(",")
-        if hop.strip()
+        hop for value in Headers.from_scope(scope).getall("x-forwarded-for", []) for hop in value.split(",")
     ]
     for hop in reversed(forwarded):
-        if not _within(hop, networks):
-            return hop
-    return forwarded[0] if forwarded else peer
+        if not hop.strip():
+            continue
+        address = _hop_address(hop)
+        if address is None:
+            return nearest
+        nearest = str(address)
+        if not any(address in network for network in networks):
+            return nearest
+    return nearest
 
 
 def client_network(scope: Scope) -> str | None:

@@ -1,7 +1,9 @@
 """Request ids and the access log: every request gets an id, every log line written while it is
 handled carries it, and the response names it (`X-Request-ID`), so a client's report, a proxy's log
-and ours meet. One `http_request` line per request (method, path, status, duration) is the access
-log, at INFO: structured like every other line, JSON with REMIXFEED_LOG_JSON.
+and ours meet. One `http_request` line per request (method, path, client address, status, duration)
+is the access log, at INFO: structured like every other line, JSON with REMIXFEED_LOG_JSON. The
+client address is the one rate limits count (`client_ip`: behind trusted proxies, from
+X-Forwarded-For).
 
 A sane id sent by the client or a proxy (up to 128 of letters, digits, `.`, `_`, `-`) is kept, so a
 request can be followed across services; anything else is replaced by a fresh one.
@@ -18,6 +20,8 @@ from litestar.datastructures import MutableScopeHeaders
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.ratelimit import client_ip
 
 log = structlog.get_logger("remixfeed.access")
 
@@ -63,6 +67,7 @@ class RequestIdMiddleware(ASGIMiddleware):
                     "http_request",
                     method=scope.get("method"),
                     path=scope.get("path"),
+                    client=client_ip(scope),
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 1),
                 )
