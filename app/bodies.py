@@ -7,6 +7,9 @@ took `0`, `"true"` or `"8"`: requests the OpenAPI document says are invalid were
 arguments are parsed, refuses with 422 exactly the bodies that only the lax conversion accepts;
 every other body, valid or not, goes on to Litestar unchanged and is answered as before.
 
+A key given twice in one object of a JSON body is 422 naming it, rather than the last one silently
+winning.
+
 A body labelled as another type than the route takes is 415 `unsupported_media`, as POST
 /v1/generations answers it: Litestar parses a route's body as the route's type whatever its
 Content-Type says, so JSON labelled text/plain was taken and a form sent to a JSON route was 400
@@ -15,6 +18,7 @@ Content-Type says, so JSON labelled text/plain was taken and a form sent to a JS
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import msgspec
@@ -22,7 +26,7 @@ from litestar import Request
 from litestar.enums import RequestEncodingType
 from litestar.params import BodyKwarg
 
-from app.errors import validation_failed_from
+from app.errors import FieldError, ValidationFailed, validation_failed_from
 from app.images import UnsupportedMedia
 from app.multipart import read_upload_form
 
@@ -79,3 +83,32 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
         raise validation_failed_from(strict) from strict
     except Exception:  # malformed JSON and the like: answered by Litestar, as before
         return
+    refuse_duplicate_keys(body)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
+def refuse_duplicate_keys(body: bytes) -> None:
+    """422 naming a key that an object in the (valid) JSON body gives twice. msgspec keeps the last
+    one without a word, so `{"login": "alice", "login": "bob"}` logged in as bob, while another
+    reader of the same bytes (a proxy, a log, the client's own library) may take the first."""
+    try:
+        json.loads(body, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as duplicate:
+        message = "given more than once"
+        raise ValidationFailed(
+            f"{duplicate.key}: {message}", errors=[FieldError(field=duplicate.key, message=message)]
+        ) from None

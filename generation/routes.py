@@ -16,6 +16,7 @@ from litestar.response import ServerSentEvent
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, CurrentUser
+from app.bodies import refuse_duplicate_keys
 from app.dependencies import DbSession, SettingsDep, StorageDep
 from app.errors import MalformedRequest, problem_responses, validation_failed_from
 from app.idempotency import IdempotencyKeyHeader
@@ -59,11 +60,13 @@ async def read_generation_request(request: Request[Any, Any, Any]) -> tuple[Gene
     if content_type == "application/json":
         body = await request.body()
         try:
-            return msgspec.json.decode(body, type=GenerationIn), None
+            data = msgspec.json.decode(body, type=GenerationIn)
         except msgspec.ValidationError as exc:
             raise validation_failed_from(exc) from exc
         except msgspec.DecodeError as exc:
             raise MalformedRequest(f"JSON is malformed: {exc}") from exc
+        refuse_duplicate_keys(body)
+        return data, None
     if content_type == "multipart/form-data":
         form = await read_form(request)
         fields: dict[str, Any] = {}

@@ -183,6 +183,32 @@ async def test_deeply_nested_json_body_is_malformed_json(client, users, method, 
     assert_problem(response, 400, "malformed_json")
 
 
+# --- A key given twice in a JSON object: msgspec kept the last one without a word ---------------
+
+
+async def test_a_key_given_twice_is_422_naming_it_and_changes_nothing(client, users):
+    alice = await users.create("alice")
+    json_headers = {**alice.headers, "content-type": "application/json"}
+    password = alice.password.encode()
+
+    bio = await client.patch("/v1/me", content=b'{"bio": "first", "bio": "second"}', headers=json_headers)
+    # Which account this logs in to depends on which of the two a reader takes.
+    login = await client.post(
+        "/v1/auth/token",
+        content=b'{"login": "nobody", "login": "alice", "password": "%s"}' % password,
+        headers={"content-type": "application/json"},
+    )
+    generation = await client.post(
+        "/v1/generations", content=b'{"prompt": "a cat", "seconds": 4, "seconds": 8}', headers=json_headers
+    )
+
+    for response, field in ((bio, "bio"), (login, "login"), (generation, "seconds")):
+        body = assert_problem(response, 422, "validation_failed")
+        assert body["errors"] == [{"field": field, "message": "given more than once"}], body
+    assert (await me(client, alice.headers))["bio"] == ""
+    assert (await client.get("/v1/generations", headers=alice.headers)).json()["items"] == []
+
+
 async def test_unauthenticated_garbage_body_is_a_client_error(client):
     """The body is parsed before the token is checked, so an anonymous caller could trigger the 500."""
     response = await client.patch(
