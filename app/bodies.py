@@ -26,7 +26,7 @@ from litestar import Request
 from litestar.enums import RequestEncodingType
 from litestar.params import BodyKwarg
 
-from app.errors import FieldError, ValidationFailed, validation_failed_from
+from app.errors import given_more_than_once, validation_failed_from
 from app.images import UnsupportedMedia
 from app.multipart import read_upload_form
 
@@ -108,7 +108,4 @@ def refuse_duplicate_keys(body: bytes) -> None:
     try:
         json.loads(body, object_pairs_hook=_unique_keys)
     except _DuplicateKey as duplicate:
-        message = "given more than once"
-        raise ValidationFailed(
-            f"{duplicate.key}: {message}", errors=[FieldError(field=duplicate.key, message=message)]
-        ) from None
+        raise given_more_than_once(duplicate.key) from None

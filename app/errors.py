@@ -158,6 +158,12 @@ _STATUS_CODES: dict[int, str] = {
 _MSGSPEC_PATH = re.compile(r" - at `\$\.?([^`]*)`$")
 
 
+def given_more_than_once(field: str) -> ValidationFailed:
+    """A 422 for a JSON key or a query parameter sent twice, where which one counts is a guess."""
+    message = "given more than once"
+    return ValidationFailed(f"{field}: {message}", errors=[FieldError(field=field, message=message)])
+
+
 def validation_failed_from(exc: msgspec.ValidationError) -> ValidationFailed:
     """A 422 naming the field msgspec complained about (for bodies a handler decodes itself)."""
     message = str(exc)

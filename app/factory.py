@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 import gc
 from collections.abc import AsyncGenerator
+from typing import Any
 
 import structlog
-from litestar import Litestar
+from litestar import Litestar, Request
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -39,6 +40,7 @@ from app.jobs import build_worker, run_worker_forever
 from app.logging import configure_logging
 from app.media import media
 from app.openapi import StrictStructSchemaPlugin, document_common_answers
+from app.query import refuse_repeated_query_params, single_valued_query_params
 from app.ratelimit import RateLimiter, RateLimitMiddleware
 from app.requestid import RequestIdMiddleware
 from app.resources import Resources, open_resources
@@ -106,7 +108,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             **DEPENDENCIES,
         },
         lifespan=[lifespan],
-        before_request=strict_json_body,
+        before_request=_before_request,
         state=_initial_state(settings),
         exception_handlers=exception_handlers,
         guards=[authentication_guard],
@@ -149,6 +151,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     document_common_answers(app)
+    app.state.single_valued_query_params = single_valued_query_params(app)
     # Around the whole app rather than among the routes' middleware, which only a routed request
     # reaches: a 404 for an unknown path or a 405 also names its request id, is logged and is
     # counted in the request metrics (as `unrouted`). HEAD is turned into GET before routing
@@ -168,6 +171,13 @@ def create_served_app() -> Litestar:
     gc.collect()
     gc.freeze()
     return app
+
+
+async def _before_request(request: Request[Any, Any, Any]) -> None:
+    """Run before every handler's arguments are read: a repeated query parameter (app.query), then
+    a body of the wrong type or one that only coerced values fit (app.bodies)."""
+    refuse_repeated_query_params(request)
+    await strict_json_body(request)
 
 
 def _initial_state(settings: Settings) -> State:

@@ -641,6 +641,34 @@ async def test_bad_limit_is_a_client_error(client, users, limit):
     assert_refused(response)
 
 
+# --- A query parameter given twice: Litestar kept the last one without a word -------------------
+
+
+async def test_a_query_parameter_given_twice_is_422_naming_it(client, users, videos):
+    alice = await users.create("alice")
+    video_id = (await videos.draft(alice)).id
+    repeated = [
+        ("/v1/users/alice/videos", "limit=1&limit=2", "limit"),
+        ("/v1/users/alice/followers", "cursor=a&cursor=b", "cursor"),
+        (f"/v1/videos/{video_id}/content", "variant=video&variant=thumbnail", "variant"),
+        (f"/v1/videos/{video_id}/tree", "max_depth=2&max_depth=2", "max_depth"),
+        ("/v1/generations", "limit=5&status=queued&limit=5", "limit"),
+    ]
+
+    for path, query, name in repeated:
+        for method in ("GET", "HEAD"):
+            response = await client.request(method, f"{path}?{query}", headers=alice.headers)
+
+            assert response.status_code == 422, (method, path, query, response.status_code)
+            if method == "GET":
+                body = assert_problem(response, 422, "validation_failed")
+                assert body["errors"] == [{"field": name, "message": "given more than once"}], body
+
+    # Each once, and a name no route takes repeated (ignored, as it always was), is fine.
+    fine = await client.get(f"/v1/videos/{video_id}/tree?max_depth=2&x=1&x=2", headers=alice.headers)
+    assert fine.status_code == 200, fine.text
+
+
 # Bodies sent to every endpoint: none may produce a 5xx; GETs ignore them.
 ODD_BODIES: dict[str, tuple[bytes, str | None]] = {
     "empty": (b"", None),
