@@ -15,6 +15,8 @@ from typing import Any, ClassVar
 import msgspec
 import structlog
 from litestar import Request, Response
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.exceptions import (
     HTTPException,
     NotFoundException,
@@ -24,6 +26,8 @@ from litestar.exceptions import (
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import ResponseSpec
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types.asgi_types import HTTPResponseStartEvent
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -187,6 +191,19 @@ def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
     }
 
 
+def problem(
+    status: int, code: str, title: str, detail: str, errors: list[FieldError] | None = None
+) -> Problem:
+    return Problem(
+        type=f"https://remixfeed.dev/problems/{code.replace('_', '-')}",
+        title=title,
+        status=status,
+        detail=detail,
+        code=code,
+        errors=errors,
+    )
+
+
 def problem_response(
     status: int,
     code: str,
@@ -195,15 +212,76 @@ def problem_response(
     errors: list[FieldError] | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[Problem]:
-    body = Problem(
-        type=f"https://remixfeed.dev/problems/{code.replace('_', '-')}",
-        title=title,
-        status=status,
-        detail=detail,
-        code=code,
-        errors=errors,
-    )
+    body = problem(status, code, title, detail, errors)
     return Response(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+# A short plain-text answer's own words are kept as the problem's detail.
+_KEPT_DETAIL = re.compile(r"[ -~]{1,200}")
+
+
+class ProblemOnlyErrors:
+    """ASGI wrapper: an error answered by something other than the handlers above is made a
+    problem+json too. Litestar's CORS middleware answers a refused preflight (an origin, method or
+    request header it does not allow) itself, `400 text/plain` "Disallowed CORS headers"; this keeps
+    its status, headers and words and gives it the shape and `code` of every other error. Each one
+    is logged (`non_problem_error`, at INFO: any client can send a refused preflight), so a new
+    source shows up."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await self.app(scope, receive, send)
+            return
+        held: HTTPResponseStartEvent | None = None
+        body = bytearray()
+
+        async def send_problems(message: Message) -> None:
+            nonlocal held
+            if message["type"] == "http.response.start" and _is_other_error(message):
+                held = message
+                return
+            if held is None or message["type"] != "http.response.body":
+                await send(message)
+                return
+            body.extend(message.get("body", b""))
+            if not message.get("more_body", False):
+                await _send_as_problem(scope, held, bytes(body), send)
+
+        await self.app(scope, receive, send_problems)
+
+
+def _is_other_error(start: HTTPResponseStartEvent) -> bool:
+    if start["status"] < 400:
+        return False
+    content_type = MutableScopeHeaders.from_message(start).get("content-type") or ""
+    return not content_type.startswith(PROBLEM_JSON)
+
+
+async def _send_as_problem(scope: Scope, start: HTTPResponseStartEvent, original: bytes, send: Send) -> None:
+    status = start["status"]
+    code, title = _by_status(status)
+    text = original.decode("utf-8", "replace").strip()
+    detail = text if _KEPT_DETAIL.fullmatch(text) else title
+    log.info("non_problem_error", status=status, path=scope.get("path"), detail=detail)
+    encoded = msgspec.json.encode(problem(status, code, title, detail))
+    headers = [
+        (name, value)
+        for name, value in start.get("headers", [])
+        if name.lower() not in (b"content-type", b"content-length")
+    ]
+    headers += [(b"content-type", PROBLEM_JSON.encode()), (b"content-length", str(len(encoded)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": encoded, "more_body": False})
+
+
+def _by_status(status: int) -> tuple[str, str]:
+    """The code and title of an error known only by its status."""
+    code = _STATUS_CODES.get(status, "error" if status >= 500 else "bad_request")
+    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    return code, title
 
 
 def _is_multipart(request: Request[Any, Any, Any]) -> bool:
@@ -272,8 +350,7 @@ def _http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Resp
     note_unrouted_status(request.scope, status)
     if status >= 500:
         log.error("http_exception", status=status, detail=exc.detail, exc_info=exc.__cause__ or exc)
-    code = _STATUS_CODES.get(status, "error" if status >= 500 else "bad_request")
-    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    code, title = _by_status(status)
     detail = exc.detail or title
     if isinstance(exc, NotFoundException):
         detail = "No such resource"

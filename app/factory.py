@@ -32,7 +32,7 @@ from app.dependencies import (
     provide_signing_keys,
     provide_storage,
 )
-from app.errors import exception_handlers
+from app.errors import ProblemOnlyErrors, exception_handlers
 from app.head import HeadAsGetMiddleware, requested_method
 from app.health import HealthController, MetricsController
 from app.http_metrics import UnroutedRequestMetrics
@@ -155,9 +155,10 @@ def create_app(settings: Settings | None = None) -> Litestar:
     # Around the whole app rather than among the routes' middleware, which only a routed request
     # reaches: a 404 for an unknown path or a 405 also names its request id, is logged and is
     # counted in the request metrics (as `unrouted`). HEAD is turned into GET before routing
-    # (Litestar would answer it 405), inside the access log.
+    # (Litestar would answer it 405), inside the access log. An error answered by something other
+    # than the exception handlers (a refused CORS preflight) is made problem+json inside that.
     app.asgi_handler = RequestIdMiddleware()(
-        HeadAsGetMiddleware(UnroutedRequestMetrics(app.asgi_handler, prometheus))
+        HeadAsGetMiddleware(ProblemOnlyErrors(UnroutedRequestMetrics(app.asgi_handler, prometheus)))
     )
     return app
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import httpx
 
+from tests.accounts.helpers import assert_problem
 from tests.factories import UserFactory
 from tests.feed.factories import VideoFactory
 
@@ -109,3 +110,20 @@ async def test_a_page_may_revalidate_media_and_read_its_etag(
             name.strip().lower() for name in response.headers["access-control-expose-headers"].split(",")
         }
         assert "etag" in exposed
+
+
+async def test_a_refused_preflight_is_a_problem_like_every_other_error(client: httpx.AsyncClient) -> None:
+    # Litestar's CORS middleware answers it itself: it was 400 text/plain "Disallowed CORS headers".
+    refused = await client.options(
+        "/v1/me",
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": "authorization, x-not-allowed",
+        },
+    )
+
+    body = assert_problem(refused, 400, "bad_request")
+    assert body["detail"] == "Disallowed CORS headers"
+    assert int(refused.headers["content-length"]) == len(refused.content)
+    assert "access-control-allow-origin" not in refused.headers
