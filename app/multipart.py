@@ -39,7 +39,7 @@ from multipart import (  # type: ignore[import-untyped]  # the parser Litestar u
     PushMultipartParser,
 )
 
-from app.errors import AppError, FieldError, MalformedMultipart, ValidationFailed
+from app.errors import AppError, FieldError, MalformedMultipart, ValidationFailed, given_more_than_once
 
 # The upload routes take at most 8 fields (POST /v1/generations); a body of more parts is refused
 # at the part past this, before the rest is read.
@@ -184,10 +184,12 @@ def file_expected(name: str) -> ValidationFailed:
 
 
 async def read_upload_form(request: Request[Any, Any, Any], form_type: type[Any]) -> None:
-    """Parses the body for a `MultipartBody[form_type]` route, and refuses text where the form takes
-    a file, naming the field."""
+    """Parses the body for a `MultipartBody[form_type]` route, and refuses a field given twice and
+    text where the form takes a file, naming the field."""
     form = await read_form(request)
     types = get_type_hints(form_type)
     for field in dataclasses.fields(form_type):
+        if len(form.getall(field.name, [])) > 1:
+            raise given_more_than_once(field.name)
         if types[field.name] is UploadFile and isinstance(form.get(field.name), str):
             raise file_expected(field.name)

@@ -18,7 +18,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from accounts.deps import ACTIVE_USER_DEPENDENCY, ActiveUser, CurrentUser
 from app.bodies import refuse_duplicate_keys
 from app.dependencies import DbSession, SettingsDep, StorageDep
-from app.errors import MalformedRequest, problem_responses, validation_failed_from
+from app.errors import MalformedRequest, given_more_than_once, problem_responses, validation_failed_from
 from app.idempotency import IdempotencyKeyHeader
 from app.images import MAX_IMAGE_BYTES, UnsupportedMedia
 from app.multipart import file_expected, read_form
@@ -72,12 +72,15 @@ async def read_generation_request(request: Request[Any, Any, Any]) -> tuple[Gene
         fields: dict[str, Any] = {}
         reference: bytes | None = None
         for name, value in form.multi_items():
+            if name == "cameos":  # the one list: a part per username
+                fields.setdefault("cameos", []).append(value)
+                continue
+            if name in fields or (name == "input_reference" and reference is not None):
+                raise given_more_than_once(name)  # as a JSON key given twice
             if name == "input_reference":
                 if not isinstance(value, UploadFile):
                     raise file_expected(name)
                 reference = await value.read()
-            elif name == "cameos":
-                fields.setdefault("cameos", []).append(value)
             else:  # a file part anywhere else is refused like an unknown field or a wrong type
                 fields[name] = value
         try:

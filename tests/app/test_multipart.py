@@ -208,3 +208,25 @@ async def test_an_empty_body_still_names_the_file_it_needs(client, users, kind):
 
         body = assert_problem(response, 422, "validation_failed")
         assert {error["field"] for error in body["errors"]} & {upload.field, "prompt"}, body
+
+
+# --- A field given twice: the last one was taken without a word (or a 422 naming no field) --------
+
+
+@pytest.mark.parametrize("kind", ROUTES)
+async def test_a_field_given_twice_is_422_naming_it(client, users, resources, kind):
+    alice = await users.create("alice")
+    upload = await upload_route(kind, client, alice)
+    file_part = part(upload.field, upload.content, filename="a", content_type=upload.content_type)
+
+    twice = await upload.send(client, alice, upload.body(file_part + file_part))
+
+    body = assert_problem(twice, 422, "validation_failed")
+    assert body["errors"] == [{"field": upload.field, "message": "given more than once"}], body
+    if kind == "generation":
+        prompts = part("prompt", b"a dog") + upload.body(file_part)  # a second prompt
+        body = assert_problem(await upload.send(client, alice, prompts), 422, "validation_failed")
+        assert body["errors"] == [{"field": "prompt", "message": "given more than once"}], body
+        listed = part("cameos", b"alice") + part("cameos", b"bob") + upload.body(file_part)
+        # The list field may repeat: read as two usernames, the first of which has no cameo.
+        assert_problem(await upload.send(client, alice, listed), 403, "cameo_permission_denied")
