@@ -13,16 +13,21 @@ from tests.feed.factories import VideoFactory
 ORIGIN = "https://web.example"
 
 
+async def preflight(client: httpx.AsyncClient, path: str, method: str, headers: str) -> httpx.Response:
+    """What a browser asks before a cross-origin request with these headers."""
+    asked = {
+        "Origin": ORIGIN,
+        "Access-Control-Request-Method": method,
+        "Access-Control-Request-Headers": headers,
+    }
+    return await client.options(path, headers=asked)
+
+
 async def test_preflight_accepts_every_header_a_client_may_send(client: httpx.AsyncClient) -> None:
     # X-Request-ID is one a client may send (README, Observability); asking for it was refused with a
     # text/plain 400 ("Disallowed CORS headers"), so the browser never sent the request at all.
-    response = await client.options(
-        "/v1/generations",
-        headers={
-            "Origin": ORIGIN,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "authorization, content-type, idempotency-key, x-request-id",
-        },
+    response = await preflight(
+        client, "/v1/generations", "POST", "authorization, content-type, idempotency-key, x-request-id"
     )
 
     assert response.status_code == 204, response.text
@@ -39,18 +44,11 @@ async def test_a_page_may_ask_for_a_range_of_media_and_read_what_it_got(
     draft = await videos.draft(alice)
     path = f"/v1/videos/{draft.id}/content"
 
-    preflight = await client.options(
-        path,
-        headers={
-            "Origin": ORIGIN,
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "authorization, range, if-range",
-        },
-    )
+    asked = await preflight(client, path, "GET", "authorization, range, if-range")
     answer = await client.get(path, headers={**alice.headers, "Origin": ORIGIN, "Range": "bytes=0-9"})
 
-    assert preflight.status_code == 204, preflight.text
-    allowed = {name.strip().lower() for name in preflight.headers["access-control-allow-headers"].split(",")}
+    assert asked.status_code == 204, asked.text
+    allowed = {name.strip().lower() for name in asked.headers["access-control-allow-headers"].split(",")}
     assert {"authorization", "range", "if-range"} <= allowed
     assert answer.status_code == 206
     exposed = {name.strip().lower() for name in answer.headers["access-control-expose-headers"].split(",")}
@@ -88,21 +86,14 @@ async def test_a_page_may_revalidate_media_and_read_its_etag(
     draft = await videos.draft(alice)
     path = f"/v1/videos/{draft.id}/content"
 
-    preflight = await client.options(
-        path,
-        headers={
-            "Origin": ORIGIN,
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "authorization, if-none-match, if-modified-since, if-range",
-        },
-    )
+    asked = await preflight(client, path, "GET", "authorization, if-none-match, if-modified-since, if-range")
     answer = await client.get(path, headers={**alice.headers, "Origin": ORIGIN})
     revalidated = await client.get(
         path, headers={**alice.headers, "Origin": ORIGIN, "If-None-Match": answer.headers["etag"]}
     )
 
-    assert preflight.status_code == 204, preflight.text
-    allowed = {name.strip().lower() for name in preflight.headers["access-control-allow-headers"].split(",")}
+    assert asked.status_code == 204, asked.text
+    allowed = {name.strip().lower() for name in asked.headers["access-control-allow-headers"].split(",")}
     assert {"authorization", "if-none-match", "if-modified-since", "if-range"} <= allowed
     assert revalidated.status_code == 304
     for response in (answer, revalidated):
@@ -114,14 +105,7 @@ async def test_a_page_may_revalidate_media_and_read_its_etag(
 
 async def test_a_refused_preflight_is_a_problem_like_every_other_error(client: httpx.AsyncClient) -> None:
     # Litestar's CORS middleware answers it itself: it was 400 text/plain "Disallowed CORS headers".
-    refused = await client.options(
-        "/v1/me",
-        headers={
-            "Origin": ORIGIN,
-            "Access-Control-Request-Method": "PATCH",
-            "Access-Control-Request-Headers": "authorization, x-not-allowed",
-        },
-    )
+    refused = await preflight(client, "/v1/me", "PATCH", "authorization, x-not-allowed")
 
     body = assert_problem(refused, 400, "bad_request")
     assert body["detail"] == "Disallowed CORS headers"
