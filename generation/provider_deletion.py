@@ -43,7 +43,7 @@ GIVE_UP_AFTER = timedelta(days=1)
 MIN_BACKOFF_SECONDS = 5.0
 MAX_BACKOFF_SECONDS = 900.0
 JOB_TIMEOUT_SECONDS = 300
-# Videos of a revoked cameo a FORGET_CAMEO_AT_PROVIDER_JOB run goes through (an enqueue each).
+# Videos of a revoked cameo a FORGET_CAMEO_AT_PROVIDER_JOB run goes through (an outbox row each).
 FORGET_CAMEO_BATCH = 500
 
 
@@ -162,18 +162,21 @@ async def forget_cameo(
     after_appeared_at: str | None = None,
     after_video_id: str | None = None,
 ) -> int:
-    """FORGET_CAMEO_AT_PROVIDER_JOB: enqueues the deletion of the provider's copies of the next
+    """FORGET_CAMEO_AT_PROVIDER_JOB: the deletion of the provider's copies of the next
     FORGET_CAMEO_BATCH videos featuring the cameo after the position it is given (in the order of
-    the appearances' index: when, then which video), then, when there may be more, keeps the same
-    job from the last of them. So a run's work is bounded however many videos there are, and a run
+    the appearances' index: when, then which video), then, when there may be more, the same job
+    from the last of them. So a run's work is bounded however many videos there are, and a run
     that fails or dies is run again from its own position, never from the first video.
 
-    Nothing is lost on the way: this run's outbox row (`app.deferred_jobs`), deleted only once the
-    run has completed, stands for its batch until the batch is enqueued and the next run is kept
-    in the outbox in a transaction of its own; a failure before that fails the run, which is run
-    again. A run that dies in the moment between that commit and its completion is run again too:
-    that batch is enqueued twice (keyed, and harmless twice) and so is the rest, as any job run
-    twice (at least once, never lost)."""
+    Nothing is lost on the way: the batch's deletions and the next run are kept in the outbox
+    (`app.deferred_jobs`) in one transaction of its own, which also reads the batch, and enqueued
+    once it has committed. Until then this run's own outbox row, deleted only once the run has
+    completed, stands for them: a failure before the commit fails the run, which is run again.
+    After it, each deletion's row stands for it until its job has deleted the copy, so Redis
+    losing the job, or the job failing past its retries while the provider is away, does not
+    leave the person's likeness at the provider: the row is replayed. A run that dies between
+    that commit and its completion is run again too: that batch is kept twice (keyed, and
+    harmless twice) and so is the rest, as any job run twice (at least once, never lost)."""
     appeared = video_appearances.c
     after = (
         (datetime.fromisoformat(after_appeared_at), UUID(after_video_id))
@@ -197,23 +200,12 @@ async def forget_cameo(
         found = await session.execute(query)
         return [(appeared_at, video_id, provider_id) for appeared_at, video_id, provider_id in found]
 
-    rows: list[Appeared] = await in_transaction(resources.session_factory, next_batch)
-    ids = [provider_id for _, _, provider_id in rows if provider_id]
-    requested_at = datetime.now(UTC).isoformat()
-    for provider_video_id in ids:
-        await resources.jobs.enqueue_or_defer(
-            DELETE_AT_PROVIDER_JOB,
-            key=delete_job_key(provider_video_id),
-            timeout_seconds=JOB_TIMEOUT_SECONDS,
-            provider_video_id=provider_video_id,
-            requested_at=requested_at,
-        )
-    if ids:
-        log.info("provider_videos_of_revoked_cameo", cameo_id=cameo_id, count=len(ids), after=after_video_id)
-    if len(rows) == FORGET_CAMEO_BATCH:
-        last_at, last_video_id, _ = rows[-1]
-
-        async def carry_on(session: AsyncSession) -> None:
+    async def keep_batch(session: AsyncSession) -> list[Appeared]:
+        rows = await next_batch(session)
+        for _, _, provider_video_id in rows:
+            delete_after_commit(session, resources.jobs, provider_video_id)
+        if len(rows) == FORGET_CAMEO_BATCH:
+            last_at, last_video_id, _ = rows[-1]
             resources.jobs.enqueue_after_commit(
                 session,
                 FORGET_CAMEO_AT_PROVIDER_JOB,
@@ -224,6 +216,10 @@ async def forget_cameo(
                 after_appeared_at=last_at.isoformat(),
                 after_video_id=str(last_video_id),
             )
+        return rows
 
-        await in_transaction(resources.session_factory, carry_on)
-    return len(ids)
+    rows: list[Appeared] = await in_transaction(resources.session_factory, keep_batch)
+    count = sum(1 for _, _, provider_video_id in rows if provider_video_id)
+    if count:
+        log.info("provider_videos_of_revoked_cameo", cameo_id=cameo_id, count=count, after=after_video_id)
+    return count

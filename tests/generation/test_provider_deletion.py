@@ -15,22 +15,29 @@ from typing import Any, NamedTuple
 
 import httpx
 import pytest
+from saq.job import Job as SaqJob
+from saq.job import Status
 from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import Role
 from app import jobs as app_jobs
+from app.db import after_commit
 from app.factory import create_app
 from cameo.models import Cameo, Permission
 from generation import provider_deletion
 from generation.simulator import SimulatorHandle
 from tests.accounts.test_account_deletion import delete_account
+from tests.app.test_job_outbox import outbox_emptied, replay_due
 from tests.cameo.factories import CameoFactory
 from tests.cameo.helpers import fresh_simulator, generation_row  # noqa: F401 - a fixture
 from tests.conftest import make_settings, serve_in_process
 from tests.factories import Actor, UserFactory
 from tests.generation.helpers import generate, simulator_control, wait_until_done
 from tests.harness import RunServers
+from tests.metrics import sample
 from tests.moderation.helpers import appeal, claimed, decided, decision_id_for, reported
+from tests.processes import eventually
 
 pytestmark = pytest.mark.usefixtures("fresh_simulator")
 
@@ -296,6 +303,14 @@ def small_forget_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(provider_deletion, "FORGET_CAMEO_BATCH", 2, raising=False)
 
 
+def forget_runs_cut_short(metrics: str) -> float:
+    """How many FORGET_CAMEO_AT_PROVIDER_JOB runs failed or were queued again for a retry."""
+    job = provider_deletion.FORGET_CAMEO_AT_PROVIDER_JOB
+    return sum(
+        sample(metrics, "remixfeed_jobs_total", job=job, outcome=outcome) for outcome in ("failed", "retried")
+    )
+
+
 async def test_a_cameo_in_more_videos_than_a_run_can_enqueue_has_every_copy_deleted_a_batch_a_run(
     client: httpx.AsyncClient,
     simulator: SimulatorHandle,
@@ -304,24 +319,27 @@ async def test_a_cameo_in_more_videos_than_a_run_can_enqueue_has_every_copy_dele
     olivias_cameo: SharedCameo,
     small_forget_batches: None,
 ) -> None:
-    """Each enqueue is slow here, so that a run gets through two of them and no more before its
-    timeout: a run going through all five in one go is cut off on every try, and the last videos'
-    copies are never deleted."""
+    """Each deletion's enqueue is slow here, so that a run gets through two of them and no more
+    before its timeout: a run going through all five in one go is cut off on every try (its
+    deletions are kept in the outbox all the same, so they would still happen, later), while
+    runs of a batch each complete in time."""
     owner, caster, cameo_id = olivias_cameo
     copies = await videos_featuring(client, caster, resources, "olivia", 5)
     monkeypatch.setattr(provider_deletion, "JOB_TIMEOUT_SECONDS", 2)
-    enqueue = resources.jobs.enqueue_or_defer
+    enqueue_after_commit = resources.jobs.enqueue_after_commit
 
-    async def slowly(name: str, **kwargs: Any) -> None:
+    def slowly(session: AsyncSession, name: str, **kwargs: Any) -> None:
         if name == provider_deletion.DELETE_AT_PROVIDER_JOB:
-            await asyncio.sleep(0.5)
-        await enqueue(name, **kwargs)
+            after_commit(session, lambda: asyncio.sleep(0.5))
+        enqueue_after_commit(session, name, **kwargs)
 
-    monkeypatch.setattr(resources.jobs, "enqueue_or_defer", slowly)
+    monkeypatch.setattr(resources.jobs, "enqueue_after_commit", slowly)
+    cut_short = forget_runs_cut_short((await client.get("/metrics")).text)
     revoked = await client.post(f"/v1/cameos/{cameo_id}/revoke", headers=owner.headers)
     assert revoked.status_code == 200, revoked.text
     for copy in copies:
         await until_deleted_at_provider(simulator, copy, within=30)
+    assert forget_runs_cut_short((await client.get("/metrics")).text) == cut_short
 
 
 async def test_a_run_that_dies_after_its_first_batch_is_resumed_from_its_position(
@@ -332,26 +350,87 @@ async def test_a_run_that_dies_after_its_first_batch_is_resumed_from_its_positio
     olivias_cameo: SharedCameo,
     small_forget_batches: None,
 ) -> None:
-    """The run after the first batch dies on its first try (as a worker killed there, whose job is
-    run again with the same arguments): the videos of the first batch are not gone through again,
-    and every video's copy is deleted."""
+    """The run after the first batch dies on its first try, before its batch is kept (as a worker
+    killed there, whose job is run again with the same arguments): the videos of the first batch
+    are not gone through again, and every video's copy is deleted."""
     owner, caster, cameo_id = olivias_cameo
     copies = await videos_featuring(client, caster, resources, "olivia", 5)
-    enqueue = resources.jobs.enqueue_or_defer
-    enqueued: list[str] = []
+    enqueue_after_commit = resources.jobs.enqueue_after_commit
+    kept: list[str] = []
 
-    async def dies_once_after_the_first_batch(name: str, **kwargs: Any) -> None:
+    def dies_once_after_the_first_batch(session: AsyncSession, name: str, **kwargs: Any) -> None:
         if name == provider_deletion.DELETE_AT_PROVIDER_JOB:
-            enqueued.append(kwargs["provider_video_id"])
-            if len(enqueued) == 3:
+            kept.append(kwargs["provider_video_id"])
+            if len(kept) == 3:
                 raise RuntimeError("the worker died")
-        await enqueue(name, **kwargs)
+        enqueue_after_commit(session, name, **kwargs)
 
-    monkeypatch.setattr(resources.jobs, "enqueue_or_defer", dies_once_after_the_first_batch)
+    monkeypatch.setattr(resources.jobs, "enqueue_after_commit", dies_once_after_the_first_batch)
     revoked = await client.post(f"/v1/cameos/{cameo_id}/revoke", headers=owner.headers)
     assert revoked.status_code == 200, revoked.text
     for copy in copies:
         await until_deleted_at_provider(simulator, copy, within=30)
-    first_batch = enqueued[:2]
-    assert [enqueued.count(copy) for copy in first_batch] == [1, 1], enqueued
-    assert set(enqueued) == set(copies)
+    first_batch = kept[:2]
+    assert [kept.count(copy) for copy in first_batch] == [1, 1], kept
+    assert set(kept) == set(copies)
+
+
+async def clear_faults(simulator: SimulatorHandle) -> None:
+    async with httpx.AsyncClient(timeout=5) as http:
+        (await http.delete(simulator.control_url("faults"))).raise_for_status()
+
+
+@pytest.mark.parametrize("mishap", ["lost_by_redis", "failed_for_good"])
+async def test_a_revoked_cameos_copies_are_deleted_even_when_the_deletions_jobs_are_lost_or_fail_for_good(
+    client: httpx.AsyncClient,
+    simulator: SimulatorHandle,
+    resources: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    olivias_cameo: SharedCameo,
+    mishap: str,
+) -> None:
+    """Revoking promises that the cameo's videos' copies leave the provider. Here either Redis
+    acknowledges each deletion's job and then loses it (flushed, or failed over to a replica that
+    never had it), or the provider hangs past the job's timeout on every try, so the job fails for
+    good, and then comes back. Each deletion's outbox row stays until its job has run, and its
+    replay deletes the copy. Enqueued through Redis alone, the copies stayed at the provider."""
+    owner, caster, cameo_id = olivias_cameo
+    copies = await videos_featuring(client, caster, resources, "olivia", 2)
+    deleting = provider_deletion.DELETE_AT_PROVIDER_JOB
+    queue = resources.jobs.queue
+    if mishap == "lost_by_redis":
+        enqueue, lost = queue.enqueue, set[str]()
+
+        async def acknowledged_then_lost(function: str, **kwargs: Any) -> SaqJob | None:
+            if function != deleting or kwargs.get("key") in lost:
+                return await enqueue(function, **kwargs)
+            lost.add(kwargs["key"])
+            return SaqJob(function=function, queue=queue)
+
+        monkeypatch.setattr(queue, "enqueue", acknowledged_then_lost)
+    else:
+        monkeypatch.setattr(provider_deletion, "JOB_TIMEOUT_SECONDS", 2)
+        await simulator_control(
+            simulator, "faults", {"operation": "delete", "status": 500, "delay_seconds": 5, "times": 100}
+        )
+
+    revoked = await client.post(f"/v1/cameos/{cameo_id}/revoke", headers=owner.headers)
+    assert revoked.status_code == 200, revoked.text
+    if mishap == "failed_for_good":
+
+        async def failed_for_good() -> bool:
+            for copy in copies:
+                job = await queue.job(provider_deletion.delete_job_key(copy))
+                if job is None or job.status != Status.FAILED:
+                    return False
+            return True
+
+        await eventually(failed_for_good, within=60, what="every deletion's job fails for good")
+        assert not set(copies) & set((await stats(simulator))["deleted_videos"])
+        # The provider is back; the rows' lease ends (moved rather than waited for).
+        await clear_faults(simulator)
+        await replay_due(resources)
+
+    for copy in copies:
+        await until_deleted_at_provider(simulator, copy, within=30)
+    await outbox_emptied(resources)
