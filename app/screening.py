@@ -281,7 +281,8 @@ class ContentGate:
         # Keyed by the text it flags, not a fresh key per flag: a job can be enqueued twice (kept
         # in deferred_jobs after a lost Redis reply, yet queued in SAQ as well), and the second
         # copy must collapse into the first while that one is pending. Once it has run, the handler
-        # drops a flag its target's open item already carries, so a later copy files nothing either.
+        # drops a flag its target's open item already carries, or its decided item carried, so a
+        # later copy files nothing either.
         self.jobs.enqueue_after_commit(
             session,
             FLAG_CONTENT_JOB,

@@ -436,17 +436,35 @@ async def lock_flags_of(session: AsyncSession, target_type: str, target_id: UUID
 
 
 async def flag_already_recorded(
-    session: AsyncSession, *, target_type: str, target_id: UUID, source: dict[str, str]
+    session: AsyncSession,
+    *,
+    target_type: str,
+    target_id: UUID,
+    source: dict[str, str],
+    text: str | None,
+    categories: list[str],
 ) -> bool:
-    """Whether the target's undecided `automated` item already carries this flag (a retried job)."""
+    """Whether the target's `automated` items already carry this flag: its undecided item any flag
+    from the same text of the same row (`source`: a retried job, or the text flagged again while
+    it waits), a decided item this very flag (the same text as it stood, flagged for these
+    categories or more: a job run again after the decision, as a replay from the outbox may). A
+    changed text, or a new category, is a new flag, filed again after a decision."""
+    undecided_from_source = and_(
+        ModerationItem.status != ItemStatus.CLOSED.value,
+        ModerationItem.snapshot.contains({"flags": [source]}),
+    )
+    same_flag = ModerationItem.snapshot.contains(
+        {"flags": [{**source, "text": text, "categories": list(categories)}]}
+    )
     found = await session.scalar(
-        select(ModerationItem.id).where(
+        select(ModerationItem.id)
+        .where(
             ModerationItem.queue == "automated",
             ModerationItem.target_type == target_type,
             ModerationItem.target_id == target_id,
-            ModerationItem.status != ItemStatus.CLOSED.value,
-            ModerationItem.snapshot.contains({"flags": [source]}),
+            or_(undecided_from_source, same_flag),
         )
+        .limit(1)
     )
     return found is not None
 

@@ -3,6 +3,8 @@
 
 Flags on one target join its undecided item, which keeps every flag (categories, which text, the
 text as it was) in its snapshot and is prioritised like reports, from the gravest category. A
+flag a decided item already carries (the same text, for the same categories or fewer) is not filed
+again: its job ran again after the decision (at least once), and a human has seen it. A
 flagged generation prompt has no content of its own yet (its video comes later, as a draft), so it
 is filed against the account that wrote it, with the generation named in the flag.
 """
@@ -69,7 +71,12 @@ async def flag_content(
     source = {"source_type": target_type, "source_id": target_id, "text_kind": text_kind}
     await queries.lock_flags_of(session, item_type, item_target)
     if await queries.flag_already_recorded(
-        session, target_type=item_type, target_id=item_target, source=source
+        session,
+        target_type=item_type,
+        target_id=item_target,
+        source=source,
+        text=text,
+        categories=list(categories),
     ):
         return None
     flag = {

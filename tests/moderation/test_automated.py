@@ -4,12 +4,14 @@ per target with every flag kept; restore_content undoes a removal outside appeal
 from __future__ import annotations
 
 import asyncio
+from uuid import UUID
 
 from sqlalchemy import func, select
 
 from app.deferred_jobs import DeferredJob
 from app.screening import FLAG_CONTENT_JOB, flag_job_key
 from moderation.jobs import file_flag
+from moderation.models import ModerationItem
 from tests.accounts.helpers import assert_problem
 from tests.feed.helpers import comment, get_video, video
 from tests.generation.helpers import stored_generation
@@ -73,6 +75,53 @@ async def test_the_same_flag_twice_is_one_job_and_one_item(client, users, publis
     assert held["report_count"] == 1
     (flag,) = held["subject"]["snapshot"]["flags"]
     assert (flag["text_kind"], flag["text"]) == ("caption", "pure trashtalk")
+
+
+async def automated_items_of(resources, video_id: str) -> int:
+    async with resources.session_factory() as session:
+        return await session.scalar(
+            select(func.count())
+            .select_from(ModerationItem)
+            .where(ModerationItem.queue == "automated", ModerationItem.target_id == UUID(video_id))
+        )
+
+
+async def test_a_flag_job_run_again_after_its_item_was_decided_files_nothing_more(
+    client, users, published, resources, mod
+):
+    """At least once: a flag's job can run again after a moderator has decided its item (its
+    outbox row replayed because the run's DELETE of it failed). That copy files no second item;
+    a genuinely new flag on the same target (a category not flagged before, a changed text) does."""
+    alice = await users.create("alice")
+    video_id = await published(alice, caption="a scuffle at the market")
+    flagged = {
+        "target_type": "video",
+        "target_id": video_id,
+        "categories": ["violence"],
+        "text_kind": "caption",
+    }
+    await file_flag(resources, **flagged)
+    await decided(client, mod, (await claimed(client, mod, "automated"))["id"], "dismiss")
+
+    await file_flag(resources, **flagged)
+    assert (await queues(client, mod))["automated"]["open_count"] == 0
+    assert await automated_items_of(resources, video_id) == 1
+
+    # The same text flagged for a category it was not flagged for: a new item.
+    await file_flag(resources, **{**flagged, "categories": ["violence", "harassment"]})
+    held = await claimed(client, mod, "automated")
+    ((text, categories),) = [(f["text"], f["categories"]) for f in held["subject"]["snapshot"]["flags"]]
+    assert (text, categories) == ("a scuffle at the market", ["violence", "harassment"])
+    await decided(client, mod, held["id"], "dismiss")
+    # A changed caption: a new item too.
+    changed = await client.patch(
+        f"/v1/videos/{video_id}", json={"caption": "a tussle at the market"}, headers=alice.headers
+    )
+    assert changed.status_code == 200, changed.text
+    await file_flag(resources, **flagged)
+    held = await claimed(client, mod, "automated")
+    assert [f["text"] for f in held["subject"]["snapshot"]["flags"]] == ["a tussle at the market"]
+    assert await automated_items_of(resources, video_id) == 3
 
 
 async def test_a_flagged_prompt_is_filed_against_its_author(client, users, resources, mod):
