@@ -156,7 +156,7 @@ async def _ask_provider(
     resources: Resources, provider: VideoProvider, session: AsyncSession, generation: Generation, prompt: str
 ) -> ProviderJob:
     generation.attempts += 1
-    idempotency_key = f"remixfeed-generation-{generation.id}"
+    remix_key, create_key = provider_idempotency_keys(generation)
     source = await _remixable_source(session, generation)
     # The provider's remix takes no reference image: a remix sent with one is made from it instead.
     if (
@@ -167,9 +167,7 @@ async def _ask_provider(
         == (generation.model, generation.seconds, generation.size)
     ):
         try:
-            return await provider.remix(
-                source.provider_video_id, prompt=prompt, idempotency_key=idempotency_key
-            )
+            return await provider.remix(source.provider_video_id, prompt=prompt, idempotency_key=remix_key)
         except ProviderError as error:
             if error.retryable or error.blocked:
                 raise
@@ -188,8 +186,19 @@ async def _ask_provider(
         seconds=generation.seconds,
         size=generation.size,
         input_reference=reference,
-        idempotency_key=idempotency_key,
+        idempotency_key=create_key,
     )
+
+
+def provider_idempotency_keys(generation: Generation) -> tuple[str, str]:
+    """The Idempotency-Keys of the generation's remix and create calls: the same on every try, so
+    a try whose answer was lost is answered with the video it made, and one per call. The provider
+    binds a key to the first request made with it: a remix's create (its source expired at the
+    provider, or a remix it cannot make) sent with the remix's key would be refused, or answered
+    as the failed remix. A generation that is no remix only ever creates, with the key it always
+    had."""
+    key = f"remixfeed-generation-{generation.id}"
+    return key, key if generation.remix_of_id is None else f"{key}-create"
 
 
 async def _apply(

@@ -3,7 +3,9 @@
 
 /v1 speaks the real protocol closely enough for the unmodified `openai` SDK: multipart create,
 JSON remix, OpenAI's error body, bearer auth, list pages, binary downloads, and text moderation
-(POST /v1/moderations, scored by the trigger words in policy.py). /_simulator is for
+(POST /v1/moderations, scored by the trigger words in policy.py), and Idempotency-Key as a real
+provider keeps it: bound to the first valid request sent with it (its endpoint and body), that
+request's video made once, the key refused on any other request. /_simulator is for
 tests: injected faults, a forced job failure, request counts and a reset.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import io
 import logging
 import secrets
@@ -209,17 +212,20 @@ def create_simulator_app(
     async def create_video(request: Request[Any, Any, Any]) -> Response[bytes]:
         key = request.headers.get("idempotency-key")
         async with sim.one_at_a_time(key):
-            replayed = state.replay("create", key)
-            if replayed is not None:
-                return _video_response(replayed)
             fields = await _create_fields(request)
             prompt = check_prompt(_text(fields, "prompt"))
             model = check_model(_text(fields, "model"))
             seconds = check_choice("seconds", _text(fields, "seconds"), SECONDS, DEFAULT_SECONDS)
             size = check_choice("size", _text(fields, "size"), SIZES, DEFAULT_SIZE)
             reference = fields.get("input_reference")
+            image = b""
             if reference is not None:
-                _check_reference(await _reference_bytes(reference), size)
+                image = await _reference_bytes(reference)
+                _check_reference(image, size)
+            _bind(state, key, "create", prompt, model, seconds, size, image)
+            replayed = state.replay("create", key)
+            if replayed is not None:
+                return _video_response(replayed)
             job = state.create_job(
                 prompt=_moderated(prompt),
                 model=model,
@@ -296,14 +302,17 @@ def create_simulator_app(
     async def remix_video(video_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
         key = request.headers.get("idempotency-key")
         async with sim.one_at_a_time(key):
-            replayed = state.replay(f"remix:{video_id}", key)
-            if replayed is not None:
-                return _video_response(replayed)
             body = await _json_body(request)
             for name in body:
                 if name != "prompt":
                     raise unknown_parameter(name)
             prompt = check_prompt(_json_text(body, "prompt"))
+            # Bound before the source is looked up: a remix refused for its source (gone, expired,
+            # unfinished) has used its key all the same.
+            _bind(state, key, f"remix:{video_id}", prompt)
+            replayed = state.replay(f"remix:{video_id}", key)
+            if replayed is not None:
+                return _video_response(replayed)
             source = _job(state, video_id)
             status, _ = source.status_at(time.time())
             if status != "completed":
@@ -327,10 +336,12 @@ def create_simulator_app(
     async def create_character(request: Request[Any, Any, Any]) -> Response[bytes]:
         key = request.headers.get("idempotency-key")
         async with sim.one_at_a_time(key):
+            name, video = await _character_request(request)
+            _bind(state, key, "characters", name, video)
             replayed = state.replay_character(key)
             if replayed is not None:
                 return _json(replayed)
-            return _json(state.add_character(await _character_name(request), key))
+            return _json(state.add_character(name, key))
 
     @get("/v1/videos/characters/{character_id:str}", opt={"operation": "characters"})
     async def get_character(character_id: FromPath[str]) -> Response[bytes]:
@@ -441,6 +452,26 @@ def _authenticate(request: Request[Any, Any, Any]) -> None:
     scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise ApiError(401, NO_KEY_MESSAGE)
+
+
+def _bind(state: SimulatorState, key: str | None, endpoint: str, *body: str | bytes) -> None:
+    """Binds `key` to this request (its endpoint and body) if it is its first, as a real
+    provider's Idempotency-Key is; a key first used with another request is refused (400), never
+    answered as that request nor carried out as a new one. Called once the request is valid:
+    a request refused for its parameters binds nothing, and may be sent again corrected."""
+    if not key:
+        return
+    digest = hashlib.sha256()
+    for part in body:
+        data = part.encode() if isinstance(part, str) else part
+        digest.update(len(data).to_bytes(8, "big") + data)
+    if not state.bind(key, f"{endpoint} {digest.hexdigest()}"):
+        raise ApiError(
+            400,
+            f"Idempotency-Key '{key}' was first used with another request (another endpoint or "
+            "other parameters); send a new request with a key of its own.",
+            code="idempotency_key_reused",
+        )
 
 
 def _job(state: SimulatorState, video_id: str) -> Job:
@@ -684,8 +715,8 @@ def _check_reference(data: bytes, size: str) -> None:
         )
 
 
-async def _character_name(request: Request[Any, Any, Any]) -> str:
-    """The name of a valid create-character request (the video checked and let go)."""
+async def _character_request(request: Request[Any, Any, Any]) -> tuple[str, bytes]:
+    """The name and video of a valid create-character request."""
     form = await request.form()
     for field in form:
         if field not in ("name", "video"):
@@ -705,7 +736,7 @@ async def _character_name(request: Request[Any, Any, Any]) -> str:
         raise ApiError(
             400, "Invalid 'video': the file is not a readable video.", param="video", code="invalid_value"
         )
-    return name
+    return name, data
 
 
 def _is_video(data: bytes) -> bool:

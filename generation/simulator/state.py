@@ -1,8 +1,9 @@
 """The simulator's jobs and controls: a job's status is a function of the time since it was created,
 so nothing has to tick for it to move, and a restarted simulator picks up where it left off.
 
-Everything lives in memory; with a state directory, jobs, characters and idempotency keys are also
-written to state.json after every change (media is re-rendered on demand, never stored).
+Everything lives in memory; with a state directory, jobs, characters and idempotency keys (with
+the request each was first used with) are also written to state.json after every change (media is
+re-rendered on demand, never stored).
 """
 
 from __future__ import annotations
@@ -137,6 +138,8 @@ class _Saved(msgspec.Struct):
     idempotency: dict[str, str]
     fail_next: VideoError | None = None
     deleted: list[str] = msgspec.field(default_factory=list)
+    # Absent from a state saved before keys were bound to their first request.
+    bound: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 def new_id(prefix: str) -> str:
@@ -152,6 +155,8 @@ class SimulatorState:
         self.jobs: dict[str, Job] = {}  # in creation order
         self.characters: dict[str, Character] = {}
         self.idempotency: dict[str, str] = {}
+        # Idempotency-Key -> the request it was first used with (its endpoint and body digest).
+        self.bound: dict[str, str] = {}
         self.deleted: list[str] = []  # ids of the videos deleted, oldest first
         self.fail_next: VideoError | None = None
         self.faults: list[Fault] = []
@@ -196,6 +201,18 @@ class SimulatorState:
             self.remixes_created += 1
         self.save()
         return job
+
+    def bind(self, key: str | None, request: str) -> bool:
+        """Binds an Idempotency-Key to the first request made with it (`request`: its endpoint and
+        a digest of its body), as a real provider does; False when the key was first used with
+        another request, which is then refused rather than answered as the first."""
+        if not key:
+            return True
+        first = self.bound.setdefault(key, request)
+        if first != request:
+            return False
+        self.save()
+        return True
 
     def replay(self, scope: str, key: str | None) -> Job | None:
         """The job an earlier request with this Idempotency-Key made, if any."""
@@ -268,6 +285,7 @@ class SimulatorState:
         self.jobs.clear()
         self.characters.clear()
         self.idempotency.clear()
+        self.bound.clear()
         self.deleted.clear()
         self.fail_next = None
         self.faults.clear()
@@ -288,6 +306,7 @@ class SimulatorState:
             idempotency=self.idempotency,
             fail_next=self.fail_next,
             deleted=self.deleted,
+            bound=self.bound,
         )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         path = self.state_dir / STATE_FILE
@@ -306,5 +325,6 @@ class SimulatorState:
         self.jobs = {job.id: job for job in saved.jobs}
         self.characters = {character.id: character for character in saved.characters}
         self.idempotency = dict(saved.idempotency)
+        self.bound = dict(saved.bound)
         self.fail_next = saved.fail_next
         self.deleted = list(saved.deleted)

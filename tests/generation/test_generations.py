@@ -521,6 +521,43 @@ async def test_remix_refusals(client: httpx.AsyncClient, users: UserFactory) -> 
     assert_problem(blocked, 404)
 
 
+async def test_a_remix_whose_source_expired_at_the_provider_is_rendered_from_its_prompt_with_a_key_of_its_own(
+    servers: RunServers, simulator: SimulatorHandle, tmp_path: Path, users: UserFactory
+) -> None:
+    """The provider no longer has the source (expired, or deleted there): its remix is refused,
+    and the remix is rendered from its prompt instead. A provider binds an Idempotency-Key to the
+    first request sent with it, so that create needs a key of its own (the remix's is refused on
+    it). Its answer is lost once (the client times out while the provider makes the video): the
+    retry, with the same key, is answered with that video rather than making a second."""
+    settings = make_settings(
+        servers,
+        tmp_path,
+        simulator,
+        provider_timeout_seconds=1.0,
+        redis_namespace=f"{servers.redis_namespace}-expired-remix-source",
+    )
+    alice = await users.create("alice")
+    async with serve_in_process(create_app(settings)) as app_client:
+        source = await completed_video(app_client, alice.headers, prompt="a lighthouse", seconds=4)
+        provider = {"Authorization": "Bearer simulator"}
+        async with httpx.AsyncClient(base_url=simulator.url, headers=provider, timeout=5) as http:
+            (source_copy,) = [video["id"] for video in (await http.get("/videos")).json()["data"]]
+            assert (await http.delete(f"/videos/{source_copy}")).status_code == 200
+        await inject(simulator, operation="create", delay_seconds=2.5)
+
+        remix = await generate(
+            app_client, alice.headers, prompt="the lighthouse at night", seconds=4, remix_of=source
+        )
+        done = await wait_until_done(app_client, alice.headers, remix["id"], within=60)
+        assert done["status"] == "completed", done
+        video = (await app_client.get(f"/v1/videos/{done['video_id']}", headers=alice.headers)).json()
+        assert video["remix_of"] == source
+        stats = await sim_stats(simulator)
+        # The source, then one video for the remix, asked for twice.
+        assert (stats["jobs_created"], stats["remixes_created"], stats["requests"]["create"]) == (2, 0, 3)
+        assert stats["requests"]["remix"] == 2
+
+
 async def test_a_remix_with_a_reference_image_is_made_from_the_image(
     client: httpx.AsyncClient, users: UserFactory, simulator: SimulatorHandle
 ) -> None:

@@ -55,6 +55,45 @@ async def test_idempotency_key_on_characters(videos_client: openai.AsyncOpenAI, 
     assert control(sim, "stats")["characters_created"] == 3
 
 
+async def test_a_key_is_bound_to_the_request_it_was_first_sent_with(
+    videos_client: openai.AsyncOpenAI, sim: SimulatorHandle
+) -> None:
+    """As a real provider's: a key first sent with one request (endpoint and body) is refused on
+    another (400 idempotency_key_reused), never answered as the first nor carried out anew. A
+    remix refused for its source (gone at the provider) has bound its key all the same; a request
+    refused for its parameters binds nothing."""
+    source = await completed(videos_client)
+    first = await videos_client.videos.create(prompt="a fox", extra_headers={"Idempotency-Key": "fox"})
+    for other in (
+        videos_client.videos.create(prompt="a wolf", extra_headers={"Idempotency-Key": "fox"}),
+        videos_client.videos.create(prompt="a fox", seconds="8", extra_headers={"Idempotency-Key": "fox"}),
+        videos_client.videos.remix(source.id, prompt="a fox", extra_headers={"Idempotency-Key": "fox"}),
+    ):
+        with pytest.raises(openai.BadRequestError) as refused:
+            await other
+        assert refused.value.code == "idempotency_key_reused"
+    again = await videos_client.videos.create(prompt="a fox", extra_headers={"Idempotency-Key": "fox"})
+    assert again.id == first.id
+
+    await videos_client.videos.delete(source.id)
+    with pytest.raises(openai.NotFoundError):
+        await videos_client.videos.remix(source.id, prompt="again", extra_headers={"Idempotency-Key": "gone"})
+    with pytest.raises(openai.BadRequestError) as refused:
+        await videos_client.videos.create(prompt="again", extra_headers={"Idempotency-Key": "gone"})
+    assert refused.value.code == "idempotency_key_reused"
+
+    with pytest.raises(openai.BadRequestError) as invalid:
+        await videos_client.videos.create(
+            prompt="a hare",
+            seconds="5",  # type: ignore[arg-type]
+            extra_headers={"Idempotency-Key": "hare"},
+        )
+    assert invalid.value.code != "idempotency_key_reused"
+    await videos_client.videos.create(prompt="a hare", extra_headers={"Idempotency-Key": "hare"})
+    # The source, the fox and the hare.
+    assert control(sim, "stats")["jobs_created"] == 3
+
+
 async def test_racing_requests_with_one_key_make_one_job(
     videos_client: openai.AsyncOpenAI, sim: SimulatorHandle
 ) -> None:
