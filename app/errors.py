@@ -226,7 +226,8 @@ class ProblemOnlyErrors:
     request header it does not allow) itself, `400 text/plain` "Disallowed CORS headers"; this keeps
     its status, headers and words and gives it the shape and `code` of every other error. Each one
     is logged (`non_problem_error`, at INFO: any client can send a refused preflight), so a new
-    source shows up."""
+    source shows up. A JSON error body is left alone: a handler sent it on purpose (/health/ready's
+    503 says which dependency is down, in the shape its callers read)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -257,7 +258,8 @@ def _is_other_error(start: HTTPResponseStartEvent) -> bool:
     if start["status"] < 400:
         return False
     content_type = MutableScopeHeaders.from_message(start).get("content-type") or ""
-    return not content_type.startswith(PROBLEM_JSON)
+    # A JSON error body is a handler's own, on purpose: /health/ready's 503 names what is down.
+    return not content_type.startswith((PROBLEM_JSON, "application/json"))
 
 
 async def _send_as_problem(scope: Scope, start: HTTPResponseStartEvent, original: bytes, send: Send) -> None:
