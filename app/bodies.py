@@ -14,6 +14,13 @@ A body labelled as another type than the route takes is 415 `unsupported_media`,
 /v1/generations answers it: Litestar parses a route's body as the route's type whatever its
 Content-Type says, so JSON labelled text/plain was taken and a form sent to a JSON route was 400
 `malformed_json`. A body sent without a Content-Type is still read as the route's type.
+
+A body sent with a Content-Encoding (gzip, deflate, br: anything but identity) is 415
+`unsupported_media` on every route that takes a body (each documents the 415), before it is read:
+nothing here decodes one, so a gzipped JSON body was read as its compressed bytes (RFC 9110 §8.4.1
+has a server refuse a coding it does not support with 415). So is a JSON body labelled with a
+charset other than UTF-8: JSON is UTF-8 (RFC 8259 §8.1), and `application/json; charset=latin-1`
+was read as UTF-8 all the same.
 """
 
 from __future__ import annotations
@@ -43,6 +50,25 @@ def _declared_type(request: Request[Any, Any, Any]) -> str | None:
     return declared or None
 
 
+def _has_body(request: Request[Any, Any, Any]) -> bool:
+    length = request.headers.get("content-length", "").strip()
+    return "transfer-encoding" in request.headers or (length != "" and length != "0")
+
+
+def _refuse_content_coding(request: Request[Any, Any, Any]) -> None:
+    codings = request.headers.get("content-encoding", "")
+    if any(c.strip().lower() not in ("", "identity") for c in codings.split(",")) and _has_body(request):
+        raise UnsupportedMedia("Send the body without a Content-Encoding: no coding is supported")
+
+
+def _refuse_other_charset(request: Request[Any, Any, Any]) -> None:
+    for parameter in request.headers.get("content-type", "").split(";")[1:]:
+        name, _, value = parameter.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            raise UnsupportedMedia("Send JSON in UTF-8: a charset other than utf-8 is not supported")
+
+
 def _is_json(media_type: str) -> bool:
     # application/json and the structured-syntax types built on it (application/merge-patch+json).
     return media_type == "application/json" or (
@@ -52,10 +78,12 @@ def _is_json(media_type: str) -> bool:
 
 async def strict_json_body(request: Request[Any, Any, Any]) -> None:
     """Litestar `before_request` hook: 415 for a body labelled as another type than the handler
-    takes, and 422 for a JSON body that fits the handler's type only when its values are coerced."""
+    takes, one with a Content-Encoding or JSON in another charset than UTF-8, and 422 for a JSON
+    body that fits the handler's type only when its values are coerced."""
     field = request.route_handler.parsed_fn_signature.parameters.get("data")
     if field is None:
         return
+    _refuse_content_coding(request)
     kwarg = field.kwarg_definition
     declared = _declared_type(request)
     if isinstance(kwarg, BodyKwarg) and kwarg.media_type not in (None, RequestEncodingType.JSON):
@@ -73,6 +101,7 @@ async def strict_json_body(request: Request[Any, Any, Any]) -> None:
         return
     if declared is not None and not _is_json(declared):
         raise UnsupportedMedia("Send the body as application/json")
+    _refuse_other_charset(request)
     try:
         msgspec.json.decode(body, type=field.annotation)
     except msgspec.ValidationError as strict:
