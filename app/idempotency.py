@@ -20,6 +20,7 @@ transaction sees it: the retention job neither deletes it nor waits for it.
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -37,6 +38,10 @@ from app.db import delete_oldest
 from app.errors import Conflict, FieldError, ValidationFailed
 
 MAX_KEY_LENGTH = 255
+# Visible ASCII (RFC 5234 VCHAR), 1 to 255 of them: a key of spaces, or of bytes that reach the app as
+# latin-1 characters, was stored as given, and no client can be sure to send it back the same way.
+KEY_PATTERN = r"^[\x21-\x7e]+$"
+_KEY = re.compile(KEY_PATTERN)
 
 # The request header, for route signatures.
 IdempotencyKeyHeader = Annotated[
@@ -45,7 +50,9 @@ IdempotencyKeyHeader = Annotated[
         name="Idempotency-Key",
         min_length=1,
         max_length=MAX_KEY_LENGTH,
-        description="Repeat a request safely: the same key and body answer the first answer again",
+        pattern=KEY_PATTERN,
+        description="Repeat a request safely: the same key and body answer the first answer again"
+        " (visible ASCII)",
     ),
 ]
 
@@ -107,10 +114,10 @@ async def claim(
 ) -> IdempotencyClaim:
     if key is None:
         return IdempotencyClaim(session, None, None)
-    if not key or len(key) > MAX_KEY_LENGTH:
+    if len(key) > MAX_KEY_LENGTH or _KEY.fullmatch(key) is None:
         raise ValidationFailed(
-            "Idempotency-Key must be 1 to 255 characters",
-            errors=[FieldError(field="Idempotency-Key", message="1 to 255 characters")],
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            errors=[FieldError(field="Idempotency-Key", message="1 to 255 visible ASCII characters")],
         )
     # Twice at most: the record the INSERT ran into may be deleted by the retention job before it
     # is read (a retry just as the key expires); the key is free again then, and taken anew.

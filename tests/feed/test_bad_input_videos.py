@@ -323,6 +323,31 @@ async def test_idempotency_key_bounds_are_documented(client, users, videos, open
     assert _string_bounds(header["schema"]) == (1, 255), header
 
 
+@pytest.mark.parametrize(
+    "key",
+    [b" ", b"   ", b"two words", "café".encode(), b"tab\tkey", b"\x7f"],
+    ids=["space", "spaces", "inner-space", "non-ascii", "tab", "del"],
+)
+async def test_idempotency_key_must_be_visible_ascii(client, users, videos, openapi, key):
+    """Each of these was taken (201, 200) and stored as the key."""
+    alice = await users.create("alice")
+    draft = await videos.draft(alice)
+    headers = {**alice.headers, "Idempotency-Key": key}
+
+    generation = await client.post("/v1/generations", json={"prompt": "a paper boat"}, headers=headers)
+    publish = await client.post(f"/v1/videos/{draft.id}/publish", json={}, headers=headers)
+
+    for response in (generation, publish):
+        body = assert_problem(response, 422, "validation_failed")
+        # Named as the route's parameter, as an empty or over-long key is.
+        assert [e["field"] for e in body.get("errors", [])] == ["idempotency_key"], body
+    assert (await client.get("/v1/generations", headers=alice.headers)).json()["items"] == []
+    assert (await client.get("/v1/me/drafts", headers=alice.headers)).json()["items"][0]["id"] == draft.id
+    parameters = openapi["paths"]["/v1/generations"]["post"].get("parameters", [])
+    header = next(p for p in parameters if p["in"] == "header" and p["name"].lower() == "idempotency-key")
+    assert header["schema"].get("pattern") or any(s.get("pattern") for s in header["schema"].get("oneOf", []))
+
+
 async def test_webhook_documents_the_413_it_answers(client, openapi):
     response = await client.post(
         "/v1/webhooks/sora",
