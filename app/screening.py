@@ -25,16 +25,22 @@ enqueue, after the request commits, a job by name:
                                                          # ["screening_unavailable"] when the
                                                          # screener failed and nothing was judged
         text_kind: "prompt" | "caption" | "comment",     # which text of the target was flagged
+        text_sha: str,                                   # text_fingerprint() of that text, as
+                                                         # screened (optional: jobs queued before
+                                                         # it existed carry none)
     )
 
 The moderation domain registers the handler, which turns it into an item of the `automated` queue
-(joining the target's open item there, if any). A missing handler loses nothing already accepted:
+(joining the target's open item there, if any), unless the target's text has changed since (its
+fingerprint no longer matches): the new text was screened on its own when it was written, so the
+old verdict says nothing about it. A missing handler loses nothing already accepted:
 the text stands as it would have without screening.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 import re
 from dataclasses import dataclass
 from typing import Literal, Protocol, cast
@@ -274,29 +280,41 @@ class ContentGate:
         target_type: TargetType,
         target_id: UUID | str,
         text_kind: TextKind,
+        text: str,
     ) -> None:
-        """Enqueue FLAG_CONTENT_JOB (see the module docstring) once `session` commits, if flagged."""
+        """Enqueue FLAG_CONTENT_JOB (see the module docstring) once `session` commits, if flagged.
+        `text` is the text as screened and stored: the job files nothing if it has changed by the
+        time it runs (a replay from the outbox may run long after an edit)."""
         if not verdict.flagged:
             return
+        text_sha = text_fingerprint(text)
         # Keyed by the text it flags, not a fresh key per flag: a job can be enqueued twice (kept
         # in deferred_jobs after a lost Redis reply, yet queued in SAQ as well), and the second
         # copy must collapse into the first while that one is pending. Once it has run, the handler
         # drops a flag its target's open item already carries, or its decided item carried, so a
-        # later copy files nothing either.
+        # later copy files nothing either. The fingerprint is in the key: a changed text's job
+        # must not collapse into the pending job of the text it replaced, which will file nothing.
         self.jobs.enqueue_after_commit(
             session,
             FLAG_CONTENT_JOB,
-            key=flag_job_key(target_type, target_id, text_kind),
+            key=flag_job_key(target_type, target_id, text_kind, text_sha),
             target_type=target_type,
             target_id=str(target_id),
             categories=list(verdict.categories),
             text_kind=text_kind,
+            text_sha=text_sha,
         )
 
 
-def flag_job_key(target_type: str, target_id: UUID | str, text_kind: str) -> str:
-    """FLAG_CONTENT_JOB's key: one per flagged text (the target and which of its texts)."""
-    return f"{FLAG_CONTENT_JOB}:{target_type}:{target_id}:{text_kind}"
+def text_fingerprint(text: str) -> str:
+    """A short hash of a flagged text, carried by its job to tell whether the text still stands."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def flag_job_key(target_type: str, target_id: UUID | str, text_kind: str, text_sha: str) -> str:
+    """FLAG_CONTENT_JOB's key: one per flagged text (the target, which of its texts, and the
+    text's fingerprint)."""
+    return f"{FLAG_CONTENT_JOB}:{target_type}:{target_id}:{text_kind}:{text_sha}"
 
 
 _SCREEN = "app.screening"

@@ -186,7 +186,12 @@ class GenerationService:
             self.session, ADVANCE_JOB, key=advance_job_key(generation.id, 0), generation_id=str(generation.id)
         )
         self.gate.flag_after_commit(
-            self.session, verdict, target_type="generation", target_id=generation.id, text_kind="prompt"
+            self.session,
+            verdict,
+            target_type="generation",
+            target_id=generation.id,
+            text_kind="prompt",
+            text=generation.prompt,
         )
         await self.session.flush()
         out = to_schema(generation)

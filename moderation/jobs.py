@@ -19,13 +19,24 @@ log = structlog.get_logger(__name__)
 
 
 async def file_flag(
-    resources: Resources, target_type: str, target_id: str, categories: list[str], text_kind: str
+    resources: Resources,
+    target_type: str,
+    target_id: str,
+    categories: list[str],
+    text_kind: str,
+    text_sha: str | None = None,
 ) -> None:
-    """Enqueued by domains after a borderline text was accepted (see app/screening.py)."""
+    """Enqueued by domains after a borderline text was accepted (see app/screening.py). Jobs
+    queued before `text_sha` existed carry none, and file against the current text as before."""
 
     async def work(session: AsyncSession) -> Any:
         return await flag_content(
-            session, target_type=target_type, target_id=target_id, categories=categories, text_kind=text_kind
+            session,
+            target_type=target_type,
+            target_id=target_id,
+            categories=categories,
+            text_kind=text_kind,
+            text_sha=text_sha,
         )
 
     item_id = await in_transaction(resources.session_factory, work)

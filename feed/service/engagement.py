@@ -145,7 +145,12 @@ class EngagementService:
         refuse_unless_present(present)
         if verdict is not None:
             self.gate.flag_after_commit(
-                self.session, verdict, target_type="comment", target_id=comment.id, text_kind="comment"
+                self.session,
+                verdict,
+                target_type="comment",
+                target_id=comment.id,
+                text_kind="comment",
+                text=body,
             )
         await self._notify(viewer, video, comment, parent)
         return self._out(comment, viewer)

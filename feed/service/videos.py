@@ -101,7 +101,12 @@ class VideoService:
 
     def _flag_caption(self, verdict: Verdict, video: Video) -> None:
         self.gate.flag_after_commit(
-            self.session, verdict, target_type="video", target_id=video.id, text_kind="caption"
+            self.session,
+            verdict,
+            target_type="video",
+            target_id=video.id,
+            text_kind="caption",
+            text=video.caption,
         )
 
     # --- one video ---------------------------------------------------------------------------

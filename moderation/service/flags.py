@@ -4,7 +4,9 @@
 Flags on one target join its undecided item, which keeps every flag (categories, which text, the
 text as it was) in its snapshot and is prioritised like reports, from the gravest category. A
 flag a decided item already carries (the same text, for the same categories or fewer) is not filed
-again: its job ran again after the decision (at least once), and a human has seen it. A
+again: its job ran again after the decision (at least once), and a human has seen it. A flag
+whose text has been edited since it was screened is not filed at all (the job carries the text's
+fingerprint): the edit was screened on its own. A
 flagged generation prompt has no content of its own yet (its video comes later, as a draft), so it
 is filed against the account that wrote it, with the generation named in the flag.
 """
@@ -20,6 +22,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
+from app.screening import text_fingerprint
 from feed.models import Comment, Video
 from generation.models import Generation
 from moderation import policy, queries
@@ -55,9 +58,16 @@ def flag_priority(flags: Iterable[dict[str, Any]]) -> int:
 
 
 async def flag_content(
-    session: AsyncSession, *, target_type: str, target_id: str, categories: list[str], text_kind: str
+    session: AsyncSession,
+    *,
+    target_type: str,
+    target_id: str,
+    categories: list[str],
+    text_kind: str,
+    text_sha: str | None = None,
 ) -> UUID | None:
-    """File one flag; the item's id, or None when the target is gone (nothing left to review)."""
+    """File one flag; the item's id, or None when the target is gone (nothing left to review) or
+    its text is no longer the one flagged (`text_sha`, its fingerprint, when the job carries one)."""
     try:
         identifier = UUID(target_id)
     except ValueError:
@@ -68,6 +78,11 @@ async def flag_content(
         log.info("flag_target_gone", target_type=target_type, target_id=target_id)
         return None
     item_type, item_target, subject_id, snapshot, text = found
+    if text_sha is not None and text_fingerprint(text) != text_sha:
+        # Edited since it was screened (this job is late, or a replay): the verdict was on the old
+        # text, and the new one was screened, and flagged if need be, on its own.
+        log.info("flag_text_changed", target_type=target_type, target_id=target_id, text_kind=text_kind)
+        return None
     source = {"source_type": target_type, "source_id": target_id, "text_kind": text_kind}
     await queries.lock_flags_of(session, item_type, item_target)
     if await queries.flag_already_recorded(

@@ -32,7 +32,7 @@ from app.deferred_jobs import (
 )
 from app.jobs import OUTBOX_ROW, build_worker, run_again_in
 from app.resources import Resources
-from app.screening import FLAG_CONTENT_JOB
+from app.screening import FLAG_CONTENT_JOB, flag_job_key, text_fingerprint
 from feed.timeline.fanout import FAN_OUT_JOB
 from tests.accounts.helpers import follow
 from tests.conftest import wipe
@@ -119,7 +119,8 @@ async def test_a_queued_job_that_redis_lost_is_queued_again_from_the_outbox(
 
     # Within its grace the row is left alone: it stands for a job that might still be in the queue.
     (kept,) = await kept_jobs(resources)
-    assert (kept.function, kept.job_key) == (FLAG_CONTENT_JOB, f"{FLAG_CONTENT_JOB}:video:{video_id}:caption")
+    key = flag_job_key("video", video_id, "caption", text_fingerprint(FLAGGED_CAPTION))
+    assert (kept.function, kept.job_key) == (FLAG_CONTENT_JOB, key)
     await asyncio.sleep(DEFERRED_REPLAY_SECONDS * 2)
     assert await flag_jobs(resources) == []
     metrics = (await client.get("/metrics")).text
@@ -306,7 +307,7 @@ async def test_jobs_a_commit_promised_outlive_a_process_that_died_before_queuein
     kept = await kept_jobs(resources)
     assert [(job.function, job.job_key) for job in kept] == [
         (FAN_OUT_JOB, f"{FAN_OUT_JOB}:{video_id}:start"),
-        (FLAG_CONTENT_JOB, f"{FLAG_CONTENT_JOB}:video:{video_id}:caption"),
+        (FLAG_CONTENT_JOB, flag_job_key("video", video_id, "caption", text_fingerprint(FLAGGED_CAPTION))),
     ]
     soon = datetime.now(UTC) + timedelta(seconds=OUTBOX_GRACE_SECONDS)
     assert all(soon - timedelta(seconds=10) < job.replay_after <= soon + timedelta(seconds=1) for job in kept)

@@ -9,7 +9,7 @@ from uuid import UUID
 from sqlalchemy import func, select
 
 from app.deferred_jobs import DeferredJob
-from app.screening import FLAG_CONTENT_JOB, flag_job_key
+from app.screening import FLAG_CONTENT_JOB, flag_job_key, text_fingerprint
 from moderation.jobs import file_flag
 from moderation.models import ModerationItem
 from tests.accounts.helpers import assert_problem
@@ -58,7 +58,8 @@ async def test_the_same_flag_twice_is_one_job_and_one_item(client, users, publis
     assert again.status_code == 200, again.text
     (flagged,) = await flag_jobs(resources)
 
-    await resources.jobs.defer(FLAG_CONTENT_JOB, key=flag_job_key("video", video_id, "caption"), **flagged)
+    key = flag_job_key("video", video_id, "caption", flagged["text_sha"])
+    await resources.jobs.defer(FLAG_CONTENT_JOB, key=key, **flagged)
 
     async def replayed() -> bool:
         async with resources.session_factory() as session:
@@ -122,6 +123,41 @@ async def test_a_flag_job_run_again_after_its_item_was_decided_files_nothing_mor
     held = await claimed(client, mod, "automated")
     assert [f["text"] for f in held["subject"]["snapshot"]["flags"]] == ["a tussle at the market"]
     assert await automated_items_of(resources, video_id) == 3
+
+
+async def test_a_flag_job_run_after_its_text_was_edited_files_nothing(
+    client, users, published, resources, mod
+):
+    """At least once: a flag's job can run again (its outbox row replayed) after the item was
+    decided and the caption edited to a text nothing flags. The job carries the fingerprint of the
+    text it screened, so it files nothing against a text it never judged; while the text stands,
+    the job files as before. A job queued before the fingerprint existed carries none, and files
+    against the current text as it always did (the test above)."""
+    alice = await users.create("alice")
+    video_id = await published(alice, caption="pure trashtalk")
+    (flagged,) = await flag_jobs(resources)
+    assert flagged["text_sha"] == text_fingerprint("pure trashtalk")
+    held = await claimed(client, mod, "automated")
+    assert [f["text"] for f in held["subject"]["snapshot"]["flags"]] == ["pure trashtalk"]
+    await decided(client, mod, held["id"], "dismiss")
+
+    edited = await client.patch(
+        f"/v1/videos/{video_id}", json={"caption": "a quiet afternoon"}, headers=alice.headers
+    )
+    assert edited.status_code == 200, edited.text
+    assert await flag_jobs(resources) == [flagged]  # the new caption is not flagged
+    await file_flag(resources, **flagged)  # the replay, after the edit
+
+    assert (await queues(client, mod))["automated"]["open_count"] == 0
+    assert await automated_items_of(resources, video_id) == 1
+
+
+def test_a_changed_text_has_its_own_flag_job_key():
+    """Two flagged texts of one caption are two jobs: the second must not collapse into the
+    first's pending job, which files nothing once its text has been replaced."""
+    first = flag_job_key("video", "v", "caption", text_fingerprint("pure trashtalk"))
+    assert first != flag_job_key("video", "v", "caption", text_fingerprint("more trashtalk"))
+    assert first == flag_job_key("video", "v", "caption", text_fingerprint("pure trashtalk"))
 
 
 async def test_a_flagged_prompt_is_filed_against_its_author(client, users, resources, mod):

@@ -16,7 +16,7 @@ import pytest
 
 from app.factory import create_app
 from app.resources import Resources
-from app.screening import SCREENING_UNAVAILABLE
+from app.screening import SCREENING_UNAVAILABLE, text_fingerprint
 from generation.simulator import SimulatorHandle
 from tests.accounts.helpers import assert_problem
 from tests.conftest import make_settings, serve_in_process
@@ -30,12 +30,13 @@ from tests.screening.helpers import flag_jobs, published_video
 OtherApp = Callable[..., AbstractAsyncContextManager[tuple[httpx.AsyncClient, Resources]]]
 
 
-def unavailable(target_type: str, target_id: str, text_kind: str) -> dict[str, Any]:
+def unavailable(target_type: str, target_id: str, text_kind: str, text: str) -> dict[str, Any]:
     return {
         "target_type": target_type,
         "target_id": target_id,
         "categories": [SCREENING_UNAVAILABLE],
         "text_kind": text_kind,
+        "text_sha": text_fingerprint(text),
     }
 
 
@@ -83,7 +84,9 @@ async def test_a_failing_endpoint_accepts_the_prompt_and_flags_it(
     await simulator_control(simulator, "faults", {"operation": "moderations", **fault})
     accepted = await generate(client, alice.headers, prompt="a fox in the snow")
     assert (await simulator_control(simulator, "stats"))["faults_served"] == 1
-    assert await flag_jobs(resources) == [unavailable("generation", accepted["id"], "prompt")]
+    assert await flag_jobs(resources) == [
+        unavailable("generation", accepted["id"], "prompt", "a fox in the snow")
+    ]
     done = await wait_until_done(client, alice.headers, accepted["id"])
     assert done["status"] == "completed"
 
@@ -103,7 +106,10 @@ async def test_a_failing_endpoint_accepts_captions_and_comments_and_flags_them(
     posted = await comment(client, bob, draft.id, "so calm")
     assert posted.status_code == 201, posted.text
     assert await flag_jobs(resources) == sorted(
-        [unavailable("video", draft.id, "caption"), unavailable("comment", posted.json()["id"], "comment")],
+        [
+            unavailable("video", draft.id, "caption", "golden hour"),
+            unavailable("comment", posted.json()["id"], "comment", "so calm"),
+        ],
         key=str,
     )
 
@@ -140,7 +146,10 @@ async def test_an_unreachable_endpoint_accepts_and_flags(
         assert posted.status_code == 201, posted.text
         jobs = await flag_jobs(resources)
     assert jobs == sorted(
-        [unavailable("video", draft.id, "caption"), unavailable("comment", posted.json()["id"], "comment")],
+        [
+            unavailable("video", draft.id, "caption", "a quiet harbour"),
+            unavailable("comment", posted.json()["id"], "comment", "beautiful"),
+        ],
         key=str,
     )
 
@@ -158,7 +167,7 @@ async def test_a_slow_endpoint_times_out_and_the_comment_is_accepted_and_flagged
         assert posted.status_code == 201, posted.text
         assert time.monotonic() - started < 2.5  # the timeout, not the simulator's delay
         jobs = await flag_jobs(resources)
-    assert jobs == [unavailable("comment", posted.json()["id"], "comment")]
+    assert jobs == [unavailable("comment", posted.json()["id"], "comment", "first!")]
 
 
 async def test_local_mode_asks_no_endpoint(

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from app.resources import Resources
+from app.screening import text_fingerprint
 from generation.simulator import SimulatorHandle
 from tests.accounts.helpers import assert_problem
 from tests.factories import UserFactory
@@ -59,9 +60,8 @@ async def test_a_borderline_prompt_is_accepted_and_flagged(
     client: httpx.AsyncClient, users: UserFactory, resources: Resources, simulator: SimulatorHandle
 ) -> None:
     alice = await users.create("alice")
-    accepted = await generate(
-        client, alice.headers, prompt=f"a {simulator.moderation_borderline_word} at a pub"
-    )
+    prompt = f"a {simulator.moderation_borderline_word} at a pub"
+    accepted = await generate(client, alice.headers, prompt=prompt)
     assert accepted["status"] == "queued"
     done = await wait_until_done(client, alice.headers, accepted["id"])
     assert done["status"] == "completed"  # accepted means made: the flag only asks for a look
@@ -71,6 +71,7 @@ async def test_a_borderline_prompt_is_accepted_and_flagged(
             "target_id": accepted["id"],
             "categories": ["violence"],
             "text_kind": "prompt",
+            "text_sha": text_fingerprint(prompt),
         }
     ]
 
@@ -138,7 +139,13 @@ async def test_a_borderline_caption_is_published_and_flagged(
     assert response.status_code == 200, response.text
     assert (response.json()["status"], response.json()["caption"]) == ("published", caption)
     assert await flag_jobs(resources) == [
-        {"target_type": "video", "target_id": draft.id, "categories": ["violence"], "text_kind": "caption"}
+        {
+            "target_type": "video",
+            "target_id": draft.id,
+            "categories": ["violence"],
+            "text_kind": "caption",
+            "text_sha": text_fingerprint(caption),
+        }
     ]
 
 
@@ -180,7 +187,13 @@ async def test_patching_a_caption_is_screened(
     assert borderline.status_code == 200, borderline.text
     assert borderline.json()["caption"] == "pure trashtalk"
     assert await flag_jobs(resources) == [
-        {"target_type": "video", "target_id": video_id, "categories": ["harassment"], "text_kind": "caption"}
+        {
+            "target_type": "video",
+            "target_id": video_id,
+            "categories": ["harassment"],
+            "text_kind": "caption",
+            "text_sha": text_fingerprint("pure trashtalk"),
+        }
     ]
 
 
@@ -225,6 +238,7 @@ async def test_a_borderline_comment_is_posted_and_flagged(
             "target_id": posted.json()["id"],
             "categories": ["harassment", "violence"],
             "text_kind": "comment",
+            "text_sha": text_fingerprint("you started the brawl, and that is trashtalk"),
         }
     ]
     plain = await comment(client, bob, video_id, "lovely colours")
