@@ -24,7 +24,6 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy import literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import in_transaction
@@ -32,7 +31,8 @@ from app.deferred_jobs import JobSpec, add_to_outbox
 from app.jobs import JobQueue, run_again_in
 from app.media_deletion import MediaDeletions
 from app.resources import Resources
-from feed.models import Video, video_appearances
+from feed.models import Video
+from generation import queries
 from generation.provider import ProviderError, VideoProvider
 
 log = structlog.get_logger(__name__)
@@ -151,10 +151,6 @@ def forget_cameo_after_commit(session: AsyncSession, cameo_id: UUID, owner_id: U
     )
 
 
-# An appearance of a revoked cameo: when, in which video, and that video's provider copy.
-Appeared = tuple[datetime, UUID, str | None]
-
-
 async def forget_cameo(
     resources: Resources,
     cameo_id: str,
@@ -177,31 +173,16 @@ async def forget_cameo(
     leave the person's likeness at the provider: the row is replayed. A run that dies between
     that commit and its completion is run again too: that batch is kept twice (keyed, and
     harmless twice) and so is the rest, as any job run twice (at least once, never lost)."""
-    appeared = video_appearances.c
     after = (
         (datetime.fromisoformat(after_appeared_at), UUID(after_video_id))
         if after_appeared_at is not None and after_video_id is not None
         else None
     )
 
-    async def next_batch(session: AsyncSession) -> list[Appeared]:
-        query = (
-            select(appeared.created_at, appeared.video_id, Video.provider_video_id)
-            .join(Video, Video.id == appeared.video_id)
-            # By the owner first: the appearances' index is (user, created_at, video).
-            .where(appeared.user_id == UUID(owner_id), appeared.cameo_id == UUID(cameo_id))
-            .order_by(appeared.created_at, appeared.video_id)
-            .limit(FORGET_CAMEO_BATCH)
+    async def keep_batch(session: AsyncSession) -> list[queries.Appeared]:
+        rows = await queries.cameo_appearances_after(
+            session, owner_id=UUID(owner_id), cameo_id=UUID(cameo_id), after=after, limit=FORGET_CAMEO_BATCH
         )
-        if after is not None:
-            at, video = after
-            position = tuple_(literal(at, appeared.created_at.type), literal(video, appeared.video_id.type))
-            query = query.where(tuple_(appeared.created_at, appeared.video_id) > position)
-        found = await session.execute(query)
-        return [(appeared_at, video_id, provider_id) for appeared_at, video_id, provider_id in found]
-
-    async def keep_batch(session: AsyncSession) -> list[Appeared]:
-        rows = await next_batch(session)
         for _, _, provider_video_id in rows:
             delete_after_commit(session, resources.jobs, provider_video_id)
         if len(rows) == FORGET_CAMEO_BATCH:
@@ -218,7 +199,7 @@ async def forget_cameo(
             )
         return rows
 
-    rows: list[Appeared] = await in_transaction(resources.session_factory, keep_batch)
+    rows: list[queries.Appeared] = await in_transaction(resources.session_factory, keep_batch)
     count = sum(1 for _, _, provider_video_id in rows if provider_video_id)
     if count:
         log.info("provider_videos_of_revoked_cameo", cameo_id=cameo_id, count=count, after=after_video_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, literal, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.models import User
 from app.db import advisory_xact_lock, try_advisory_xact_lock
 from app.pagination import keyset_before
-from feed.models import Video
+from feed.models import Video, video_appearances
 from generation.models import TERMINAL_STATUSES, Generation
 
 
@@ -205,3 +205,29 @@ async def of_user_for_update(session: AsyncSession, user_id: UUID, limit: int) -
         .with_for_update()
     )
     return list(result.all())
+
+
+# An appearance of a cameo: when, in which video, and that video's provider copy.
+Appeared = tuple[datetime, UUID, str | None]
+
+
+async def cameo_appearances_after(
+    session: AsyncSession, *, owner_id: UUID, cameo_id: UUID, after: tuple[datetime, UUID] | None, limit: int
+) -> list[Appeared]:
+    """The next `limit` appearances of the owner's cameo after the position `after` (when, which
+    video), in the order of the appearances' index, each with its video's provider copy."""
+    appeared = video_appearances.c
+    query = (
+        select(appeared.created_at, appeared.video_id, Video.provider_video_id)
+        .join(Video, Video.id == appeared.video_id)
+        # By the owner first: the appearances' index is (user, created_at, video).
+        .where(appeared.user_id == owner_id, appeared.cameo_id == cameo_id)
+        .order_by(appeared.created_at, appeared.video_id)
+        .limit(limit)
+    )
+    if after is not None:
+        at, video = after
+        position = tuple_(literal(at, appeared.created_at.type), literal(video, appeared.video_id.type))
+        query = query.where(tuple_(appeared.created_at, appeared.video_id) > position)
+    found = await session.execute(query)
+    return [(appeared_at, video_id, provider_id) for appeared_at, video_id, provider_id in found]
